@@ -1,0 +1,1 @@
+"""hwq.codegen (installed as hwq.codegen)."""

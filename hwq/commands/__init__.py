@@ -1,0 +1,1 @@
+"""Subcommands of the ``hwq`` CLI, one module each (see :mod:`hwq.cli`)."""

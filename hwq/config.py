@@ -1,0 +1,419 @@
+"""The one frozen configuration that travels through every layer of hwq.
+
+:class:`HwqConfig` fixes the lattice, the nesting ratio q, the overload ladder (as floats *and* as
+the fixed-point multipliers the hardware uses), dither and rotation seeds, the Hadamard segment size,
+the activation format and the derived bit widths. Its :attr:`HwqConfig.slug` names the Verilog
+module, build folders, C/CUDA symbols, golden-vector files and report rows.
+
+Widths are derived from provable bounds, never chosen by hand:
+
+* ``coord_bound = ceil(q * coord_max * coord_scale)`` bounds every codeword entry (scaled ints);
+* ``act_rot_bound = (2**(act_bits-1) - 1) * hadamard`` bounds a rotated activation;
+* ``dot_bound = d * coord_bound * act_rot_bound`` bounds one block dot product;
+* ``acc_bound = ceil(max_k / d) * dot_bound * max(beta_mults)`` bounds the weight-only accumulator;
+* ``lut_bound = floor((q * covering_radius)**2)`` bounds a pairwise LUT entry, and
+  ``lut_acc_bound = ceil(max_k / d) * lut_bound * max(beta_mults)**2`` the both-quantized accumulator.
+
+A config whose accumulator would need more than 64 bits is rejected (lower ``max_k``,
+``frac_bits`` or ``hadamard``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from hwq.errors import HwqError
+from hwq.lattice import get_lattice, lattice_names
+
+__all__ = ["HwqConfig", "load_config", "paper_config", "CONFIG_VERSION"]
+
+CONFIG_VERSION = 1
+_DECODERS = ("auto", "rom", "arith")
+_HADAMARD_IMPLS = ("pipelined", "folded")
+#: codebooks up to this many rows are decoded from a ROM when decoder = "auto"
+ROM_AUTO_ROWS = 4096
+
+
+def _signed_bits(bound: int) -> int:
+    """Bits of a two's complement integer holding every value in [-bound, bound]."""
+    return int(bound).bit_length() + 1
+
+
+@dataclass(frozen=True)
+class HwqConfig:
+    """Frozen, validated hwq configuration.
+
+    Parameters
+    ----------
+    lattice : str
+        Fine lattice: one of the registry names (Z, D3, D4, E8).
+    q : int
+        Nesting ratio of the Voronoi code (q**d codewords per block), q >= 2.
+    beta0 : float or None
+        First rung of the overload ladder (scale of the fine lattice for unit-variance input).
+        None picks the tuned value for (lattice, q, dither) from :func:`hwq.tuning.tuned_beta0`.
+    ladder_step : float
+        Ratio s > 1 between ladder rungs, beta_t = beta0 * s**t (default 2**(1/3)).
+    ladder_len : int
+        Number of rungs a block may use (T in [0, ladder_len)); fixes the packed ladder field width.
+    dither : bool
+        Subtractive dither uniform on the Voronoi cell (off for the LUT/integer datapath).
+    dither_seed, sign_seed : int
+        32-bit seeds of the counter-based PRNG for the dither and the Hadamard signs.
+    hadamard : int
+        Rotation segment length (power of two; 1 means no rotation).
+    act_bits : int
+        Activation integer width of the datapath (symmetric, e.g. int8 in [-127, 127]).
+    frac_bits : int
+        Fraction bits of the fixed-point ladder multipliers ``beta_mults``.
+    enc_frac_bits : int
+        Fraction bits of the activation encoder's scale multiplier (both-quantized mode).
+    side_bits : int
+        Side information per column (the float32 norm) counted in the rate.
+    max_k : int
+        Largest reduction length the integer datapath accepts (sizes the accumulators).
+    lanes : int
+        Parallel MAC lanes of the RTL unit.
+    decoder : {"auto", "rom", "arith"}
+        Codebook decoder of the RTL/kernels: table ROM, arithmetic, or ROM when q**d <= 4096.
+    hadamard_impl : {"pipelined", "folded"}
+        RTL Hadamard unit: fully pipelined butterflies or one folded (iterative) stage.
+    mmse : bool
+        Fold the per-column least-squares factor alpha = <x, xhat>/||xhat||^2 into the norm.
+    """
+
+    lattice: str = "D3"
+    q: int = 6
+    beta0: float | None = None
+    ladder_step: float = 2.0 ** (1.0 / 3.0)
+    ladder_len: int = 4
+    dither: bool = False
+    dither_seed: int = 1
+    sign_seed: int = 2
+    hadamard: int = 64
+    act_bits: int = 8
+    frac_bits: int = 10
+    enc_frac_bits: int = 20
+    side_bits: int = 32
+    max_k: int = 16384
+    lanes: int = 8
+    decoder: str = "auto"
+    hadamard_impl: str = "pipelined"
+    mmse: bool = True
+    _slug: str = field(default="", init=False, repr=False, compare=False)
+
+    # ------------------------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        def bad(name: str, value: Any, allowed: str) -> HwqError:
+            return HwqError(f"config field {name!r} = {value!r} is invalid: {allowed}")
+
+        def is_int(v: Any) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        if self.lattice not in lattice_names():
+            raise bad("lattice", self.lattice, f"allowed lattices are {', '.join(lattice_names())}")
+        lat = get_lattice(self.lattice)
+        if not is_int(self.q) or self.q < 2:
+            raise bad("q", self.q, "q must be an integer >= 2")
+        if (self.q ** lat.dim - 1).bit_length() > 62:
+            raise bad("q", self.q, f"q**{lat.dim} codewords need more than 62 bits per code")
+        if not is_int(self.ladder_len) or not 1 <= self.ladder_len <= 64:
+            raise bad("ladder_len", self.ladder_len, "must be an integer in [1, 64]")
+        if not isinstance(self.ladder_step, (int, float)) or not math.isfinite(self.ladder_step) \
+                or self.ladder_step <= 1.0:
+            raise bad("ladder_step", self.ladder_step, "must be a finite number > 1")
+        for name in ("dither", "mmse"):
+            if not isinstance(getattr(self, name), bool):
+                raise bad(name, getattr(self, name), "must be true or false")
+        for name in ("dither_seed", "sign_seed"):
+            v = getattr(self, name)
+            if not is_int(v) or not 0 <= v < 2**32:
+                raise bad(name, v, "must be an integer in [0, 2**32)")
+        h = self.hadamard
+        if not is_int(h) or h < 1 or h & (h - 1):
+            raise bad("hadamard", h, "the Hadamard size must be a positive power of two (1 = no rotation)")
+        if h > 1 << 16:
+            raise bad("hadamard", h, "must be at most 65536")
+        if not is_int(self.act_bits) or not 2 <= self.act_bits <= 16:
+            raise bad("act_bits", self.act_bits, "must be an integer in [2, 16]")
+        if not is_int(self.frac_bits) or not 1 <= self.frac_bits <= 24:
+            raise bad("frac_bits", self.frac_bits, "must be an integer in [1, 24]")
+        if not is_int(self.enc_frac_bits) or not 4 <= self.enc_frac_bits <= 28:
+            raise bad("enc_frac_bits", self.enc_frac_bits, "must be an integer in [4, 28]")
+        if not is_int(self.side_bits) or not 0 <= self.side_bits <= 64:
+            raise bad("side_bits", self.side_bits, "must be an integer in [0, 64]")
+        if not is_int(self.lanes) or not 1 <= self.lanes <= 256:
+            raise bad("lanes", self.lanes, "must be an integer in [1, 256]")
+        if self.decoder not in _DECODERS:
+            raise bad("decoder", self.decoder, f"allowed: {', '.join(_DECODERS)}")
+        if self.decoder == "rom" and self.num_codewords > ROM_AUTO_ROWS * 16:
+            raise bad("decoder", self.decoder,
+                      f"a ROM of {self.num_codewords} codewords is too large; use 'arith' or 'auto'")
+        if self.hadamard_impl not in _HADAMARD_IMPLS:
+            raise bad("hadamard_impl", self.hadamard_impl, f"allowed: {', '.join(_HADAMARD_IMPLS)}")
+        if not is_int(self.max_k) or not max(lat.dim, h) <= self.max_k <= 1 << 24:
+            raise bad("max_k", self.max_k,
+                      f"must be an integer in [max(block size {lat.dim}, Hadamard size {h}), 2**24]")
+        if self.beta0 is None:
+            from hwq.tuning import tuned_beta0
+
+            object.__setattr__(self, "beta0", tuned_beta0(self.lattice, self.q, self.dither))
+        if not isinstance(self.beta0, (int, float)) or not math.isfinite(self.beta0) or self.beta0 <= 0:
+            raise bad("beta0", self.beta0, "must be a finite number > 0")
+        object.__setattr__(self, "beta0", float(self.beta0))
+        object.__setattr__(self, "ladder_step", float(self.ladder_step))
+        if self.acc_bits > 64:
+            raise bad("max_k", self.max_k,
+                      f"the weight-only accumulator would need {self.acc_bits} bits (> 64): lower max_k, "
+                      "frac_bits, act_bits or hadamard")
+        if self.lut_acc_bits > 64:
+            raise bad("max_k", self.max_k,
+                      f"the LUT accumulator would need {self.lut_acc_bits} bits (> 64): lower max_k or frac_bits")
+        object.__setattr__(self, "_slug", self._make_slug())
+
+    # ------------------------------------------------------------------------------------------------
+    # identity
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of the fields (beta0 resolved), suitable for JSON/TOML."""
+        d = asdict(self)
+        d.pop("_slug")
+        return d
+
+    def _make_slug(self) -> str:
+        canon = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(canon.encode()).hexdigest()[:6]
+        dith = "dith" if self.dither else "nd"
+        return f"{self.lattice.lower()}q{self.q}_{dith}_h{self.hadamard}_l{self.lanes}_{digest}"
+
+    @property
+    def slug(self) -> str:
+        """Deterministic identifier ([a-z][a-z0-9_]*): Verilog module, C symbols, folders, report rows."""
+        return self._slug
+
+    def replace(self, **changes: Any) -> "HwqConfig":
+        """A new validated config with some fields changed (beta0 re-tuned if lattice/q/dither change)."""
+        d = self.to_dict()
+        if {"lattice", "q", "dither"} & set(changes) and "beta0" not in changes:
+            d["beta0"] = None
+        d.update(changes)
+        return HwqConfig(**d)
+
+    # ------------------------------------------------------------------------------------------------
+    # files
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "HwqConfig":
+        """Build from a dict; unknown keys raise HwqError naming them."""
+        if not isinstance(d, dict):
+            raise HwqError(f"a config must be a table/object, got {type(d).__name__}")
+        d = dict(d)
+        d.pop("config_version", None)
+        d.pop("slug", None)
+        known = {f.name for f in fields(cls) if f.init}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise HwqError(f"unknown config field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
+        return cls(**d)
+
+    def to_json(self) -> str:
+        d = {"config_version": CONFIG_VERSION, **self.to_dict(), "slug": self.slug}
+        return json.dumps(d, indent=2, sort_keys=False) + "\n"
+
+    def to_toml(self) -> str:
+        lines = [f"# hwq config {self.slug}", f"config_version = {CONFIG_VERSION}"]
+        for k, v in self.to_dict().items():
+            if isinstance(v, bool):
+                lines.append(f"{k} = {'true' if v else 'false'}")
+            elif isinstance(v, str):
+                lines.append(f'{k} = "{v}"')
+            elif isinstance(v, float):
+                lines.append(f"{k} = {v!r}")
+            else:
+                lines.append(f"{k} = {v}")
+        return "\n".join(lines) + "\n"
+
+    def save(self, path: str | Path) -> Path:
+        """Write as TOML (``.toml``) or JSON (``.json``)."""
+        path = Path(path)
+        if path.suffix == ".toml":
+            path.write_text(self.to_toml())
+        elif path.suffix == ".json":
+            path.write_text(self.to_json())
+        else:
+            raise HwqError(f"config file {path} must end in .toml or .json")
+        return path
+
+    # ------------------------------------------------------------------------------------------------
+    # derived quantities
+    @property
+    def lat(self):
+        """The :class:`hwq.lattice.Lattice` record."""
+        return get_lattice(self.lattice)
+
+    @property
+    def dim(self) -> int:
+        """Block length d."""
+        return self.lat.dim
+
+    @property
+    def coord_scale(self) -> int:
+        return self.lat.coord_scale
+
+    @property
+    def num_codewords(self) -> int:
+        return self.q ** self.dim
+
+    @property
+    def code_bits(self) -> int:
+        """Bits of one packed code (the codebook row)."""
+        return (self.num_codewords - 1).bit_length()
+
+    @property
+    def ladder_bits(self) -> int:
+        """Bits of one packed ladder index T."""
+        return (self.ladder_len - 1).bit_length()
+
+    @property
+    def block_bits(self) -> int:
+        return self.code_bits + self.ladder_bits
+
+    @property
+    def hadamard_log2(self) -> int:
+        return self.hadamard.bit_length() - 1
+
+    @property
+    def decoder_kind(self) -> str:
+        """"rom" or "arith" after resolving "auto"."""
+        if self.decoder != "auto":
+            return self.decoder
+        return "rom" if self.num_codewords <= ROM_AUTO_ROWS else "arith"
+
+    @property
+    def beta_mults(self) -> tuple[int, ...]:
+        """Fixed-point ladder multipliers m_t = rnd(s**t * 2**frac_bits), t < ladder_len."""
+        return tuple(int(math.floor(self.ladder_step ** t * (1 << self.frac_bits) + 0.5))
+                     for t in range(self.ladder_len))
+
+    @property
+    def inv_beta_mults(self) -> tuple[int, ...]:
+        """Fixed-point inverse multipliers rnd(s**-t * 2**frac_bits) for the activation encoder."""
+        return tuple(int(math.floor(self.ladder_step ** (-t) * (1 << self.frac_bits) + 0.5))
+                     for t in range(self.ladder_len))
+
+    @property
+    def betas(self) -> tuple[float, ...]:
+        """The ladder actually used everywhere: beta_t = beta0 * m_t / 2**frac_bits."""
+        return tuple(self.beta0 * m / (1 << self.frac_bits) for m in self.beta_mults)
+
+    # -- bounds and widths ----------------------------------------------------------------------
+    @property
+    def coord_bound(self) -> int:
+        """Bound on |scaled codeword entry|."""
+        return int(math.ceil(self.q * self.lat.coord_max * self.coord_scale - 1e-9))
+
+    @property
+    def coord_bits(self) -> int:
+        return _signed_bits(self.coord_bound)
+
+    @property
+    def act_max(self) -> int:
+        """Largest activation magnitude (symmetric range [-act_max, act_max])."""
+        return (1 << (self.act_bits - 1)) - 1
+
+    @property
+    def act_rot_bound(self) -> int:
+        return self.act_max * self.hadamard
+
+    @property
+    def act_rot_bits(self) -> int:
+        return _signed_bits(self.act_rot_bound)
+
+    @property
+    def dot_bound(self) -> int:
+        return self.dim * self.coord_bound * self.act_rot_bound
+
+    @property
+    def dot_bits(self) -> int:
+        return _signed_bits(self.dot_bound)
+
+    @property
+    def mult_bits(self) -> int:
+        """Unsigned bits of the ladder multipliers."""
+        return max(self.beta_mults).bit_length()
+
+    @property
+    def scaled_bound(self) -> int:
+        return self.dot_bound * max(self.beta_mults)
+
+    @property
+    def acc_bits(self) -> int:
+        """Weight-only accumulator width (signed), enough for max_k with no overflow."""
+        return _signed_bits(self.max_blocks * self.scaled_bound)
+
+    @property
+    def max_blocks(self) -> int:
+        """Most blocks in one dot product: ceil(max_k / d)."""
+        return -(-self.max_k // self.dim)
+
+    @property
+    def lut_bound(self) -> int:
+        return int(math.floor((self.q * self.lat.covering_radius) ** 2 + 1e-9))
+
+    @property
+    def lut_bits(self) -> int:
+        return _signed_bits(self.lut_bound)
+
+    @property
+    def lut_acc_bits(self) -> int:
+        return _signed_bits(self.max_blocks * self.lut_bound * max(self.beta_mults) ** 2)
+
+    def widths(self) -> dict[str, int]:
+        """All derived widths, for manifests and templates."""
+        return {
+            "code_bits": self.code_bits, "ladder_bits": self.ladder_bits, "coord_bits": self.coord_bits,
+            "act_bits": self.act_bits, "act_rot_bits": self.act_rot_bits, "dot_bits": self.dot_bits,
+            "mult_bits": self.mult_bits, "acc_bits": self.acc_bits, "lut_bits": self.lut_bits,
+            "lut_acc_bits": self.lut_acc_bits,
+        }
+
+
+def load_config(path: str | Path | None) -> HwqConfig:
+    """Load a config from TOML or JSON; ``None`` gives the built-in default.
+
+    Raises
+    ------
+    HwqError
+        Missing file, unknown suffix, syntax error or invalid field.
+    """
+    if path is None:
+        return HwqConfig()
+    path = Path(path)
+    if not path.is_file():
+        raise HwqError(f"config file {path} does not exist (write one with `hwq config --out FILE`)")
+    text = path.read_text()
+    try:
+        if path.suffix == ".toml":
+            d = tomllib.loads(text)
+        elif path.suffix == ".json":
+            d = json.loads(text)
+        else:
+            raise HwqError(f"config file {path} must end in .toml or .json")
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+        raise HwqError(f"config file {path} is not valid {path.suffix[1:].upper()}: {e}") from None
+    return HwqConfig.from_dict(d)
+
+
+def paper_config(lattice: str = "D3", q: int = 6, n: int = 6144, **changes: Any) -> HwqConfig:
+    """The paper's setting for length-n columns: dithered, 16-rung ladder (never overloads in practice),
+    rotation segment = the largest power of two dividing n (2048 for n = 3 * 2**11)."""
+    seg = n & -n
+    lat = get_lattice(lattice)
+    base: dict[str, Any] = dict(lattice=lattice, q=q, dither=True, ladder_len=16, hadamard=seg,
+                                max_k=max(n, lat.dim))
+    base.update(changes)
+    return HwqConfig(**base)

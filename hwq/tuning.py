@@ -1,0 +1,126 @@
+"""Choosing the first ladder rung beta0 (Monte Carlo on unit-variance Gaussian blocks, fixed seed).
+
+Two criteria, for the two rates hwq reports:
+
+* :func:`tuned_beta0` -- fixed-width packed format (the hardware's): the ladder is capped at
+  ``ladder_len`` rungs and the rate is fixed, so beta0 minimises the mean squared error, overloaded
+  blocks at the last rung included. This is the default of :class:`hwq.config.HwqConfig`.
+* :func:`beta0_for_rate` -- entropy-coded format (the paper's): beta0 is set by bisection so that
+  ``log2 q + H(T)/d`` hits a target rate; at that rate the ladder statistics match the paper's
+  (D3, q = 6, 3.01 bits: T = 0/1/2 for about 71%/16%/9% of blocks).
+
+Both are deterministic (numpy's PCG64 with a fixed seed) and cached per process.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+
+import numpy as np
+
+from hwq.errors import HwqError
+from hwq.lattice import get_lattice
+from hwq.nested import decode_blocks, quantize_blocks
+from hwq.prng import dither_for
+
+__all__ = ["tuned_beta0", "beta0_for_rate", "ladder_stats"]
+
+_SAMPLES = 8192  # blocks per evaluation
+
+
+def _samples(lattice: str, dither: bool, n_blocks: int) -> tuple[np.ndarray, np.ndarray | None]:
+    lat = get_lattice(lattice)
+    x = np.random.default_rng(12345).standard_normal((n_blocks, lat.dim))
+    z = dither_for(lat, 7, 0, np.zeros(n_blocks, dtype=np.int64), np.arange(n_blocks)) if dither else None
+    return x, z
+
+
+def ladder_stats(lattice: str, q: int, beta0: float, dither: bool, ladder_len: int,
+                 ladder_step: float = 2 ** (1 / 3), n_blocks: int = _SAMPLES) -> dict[str, float]:
+    """Monte Carlo mse per entry, entropy rate and ladder histogram for one beta0."""
+    lat = get_lattice(lattice)
+    x, z = _samples(lattice, dither, n_blocks)
+    betas = [beta0 * ladder_step ** t for t in range(ladder_len)]
+    bc = quantize_blocks(lat, q, x, betas, z)
+    xh = decode_blocks(lat, q, bc.rows, bc.ladder, betas, z)
+    p = np.bincount(bc.ladder, minlength=ladder_len) / n_blocks
+    nz = p[p > 0]
+    h = float(-(nz * np.log2(nz)).sum())
+    return {"mse": float(np.mean((x - xh) ** 2)), "rate": math.log2(q) + h / lat.dim,
+            "overload": float(bc.overload.mean()), "p": p.tolist()}
+
+
+def _golden_min(f, lo: float, hi: float, iters: int = 18) -> float:
+    g = (math.sqrt(5) - 1) / 2
+    a, b = math.log(lo), math.log(hi)
+    c, d = b - g * (b - a), a + g * (b - a)
+    fc, fd = f(math.exp(c)), f(math.exp(d))
+    for _ in range(iters):
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - g * (b - a)
+            fc = f(math.exp(c))
+        else:
+            a, c, fc = c, d, fd
+            d = a + g * (b - a)
+            fd = f(math.exp(d))
+    return math.exp((a + b) / 2)
+
+
+def _bracket(lattice: str, q: int) -> tuple[float, float]:
+    lat = get_lattice(lattice)
+    # beta * q * packing radius ~ 0.5 .. 6 standard deviations
+    return 0.5 / (q * lat.packing_radius), 6.0 / (q * lat.packing_radius)
+
+
+@cache
+def tuned_beta0(lattice: str, q: int, dither: bool, ladder_len: int = 4,
+                ladder_step: float = 2 ** (1 / 3)) -> float:
+    """beta0 minimising the MSE of the capped ladder (fixed-width format), rounded to 4 digits.
+
+    Parameters
+    ----------
+    lattice, q, dither, ladder_len, ladder_step
+        As in :class:`hwq.config.HwqConfig`.
+
+    Returns
+    -------
+    float
+    """
+    get_lattice(lattice)
+    if q < 2:
+        raise HwqError(f"q must be >= 2, got {q}")
+    lo, hi = _bracket(lattice, q)
+    b = _golden_min(lambda b0: ladder_stats(lattice, q, b0, dither, ladder_len, ladder_step)["mse"], lo, hi)
+    return float(f"{b:.4g}")
+
+
+@cache
+def beta0_for_rate(lattice: str, q: int, dither: bool, rate: float, ladder_len: int = 16,
+                   ladder_step: float = 2 ** (1 / 3), n_blocks: int = 4 * _SAMPLES) -> float:
+    """beta0 at which the entropy-coded rate ``log2 q + H(T)/d`` equals ``rate`` (bisection).
+
+    Raises
+    ------
+    HwqError
+        If the rate is below log2 q (unreachable with this q) or above what beta0 can reach.
+    """
+    lat = get_lattice(lattice)
+    if rate <= math.log2(q):
+        raise HwqError(f"rate {rate} is not above log2(q) = {math.log2(q):.4f}; choose a smaller q")
+    lo, hi = _bracket(lattice, q)
+    lo /= 4
+    r_lo = ladder_stats(lattice, q, lo, dither, ladder_len, ladder_step, n_blocks)["rate"]
+    if r_lo < rate:
+        raise HwqError(f"rate {rate} is out of reach for {lattice} q={q} (max about {r_lo:.3f}); raise q")
+    a, b = math.log(lo), math.log(hi)
+    for _ in range(30):
+        m = (a + b) / 2
+        r = ladder_stats(lattice, q, math.exp(m), dither, ladder_len, ladder_step, n_blocks)["rate"]
+        if r > rate:
+            a = m
+        else:
+            b = m
+    del lat
+    return float(f"{math.exp((a + b) / 2):.5g}")

@@ -1,0 +1,1 @@
+"""hwq.rtl (installed as hwq.rtl)."""

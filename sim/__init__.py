@@ -1,0 +1,1 @@
+"""hwq.sim (installed as hwq.sim)."""
