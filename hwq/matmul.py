@@ -12,6 +12,8 @@ Columns are processed in chunks so that memory stays bounded for n = 6144 x 6144
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
@@ -27,7 +29,7 @@ from hwq.prng import dither_for
 __all__ = ["encode_matrix", "decode_rotated", "decode_matrix", "estimate_product", "check_matrix",
            "product_distortion"]
 
-_CHUNK_ENTRIES = 1 << 22
+_CHUNK_ENTRIES = 1 << 20
 
 
 def check_matrix(a: np.ndarray, cfg: HwqConfig, name: str = "A") -> np.ndarray:
@@ -76,8 +78,41 @@ def _dither(cfg: HwqConfig, matrix_id: int, c0: int, c1: int, nb: int) -> np.nda
     return dither_for(cfg.lat, cfg.dither_seed, matrix_id, cols, blocks)
 
 
+def _workers(workers: int | None, nchunks: int) -> int:
+    if workers is None:
+        workers = os.cpu_count() or 1
+    if not isinstance(workers, int) or workers < 1:
+        raise HwqError(f"workers must be a positive integer, got {workers!r}")
+    return max(1, min(workers, nchunks))
+
+
+def _encode_chunk(a: np.ndarray, cfg: HwqConfig, matrix_id: int, c0: int, c1: int, rows: np.ndarray,
+                  ladder: np.ndarray, norms: np.ndarray) -> int:
+    n = a.shape[0]
+    d = cfg.dim
+    nb = n // d
+    lat = cfg.lat
+    blk = a[:, c0:c1]
+    rho = np.sqrt(np.sum(blk * blk, axis=0))
+    safe = np.where(rho > 0, rho, 1.0)
+    x = rotate(blk * (np.sqrt(n) / safe), cfg.hadamard, cfg.sign_seed)
+    xb = _blocks(x, d)
+    z = _dither(cfg, matrix_id, c0, c1, nb)
+    bc = quantize_blocks(lat, cfg.q, xb, cfg.betas, z)
+    rows[c0:c1] = bc.rows.reshape(c1 - c0, nb)
+    ladder[c0:c1] = bc.ladder.reshape(c1 - c0, nb)
+    alpha = np.ones(c1 - c0)
+    if cfg.mmse:
+        xh = decode_blocks(lat, cfg.q, bc.rows, bc.ladder, cfg.betas, z).reshape(c1 - c0, n)
+        xt = xb.reshape(c1 - c0, n)
+        den = np.sum(xh * xh, axis=1)
+        alpha = np.where(den > 0, np.sum(xt * xh, axis=1) / np.where(den > 0, den, 1.0), 1.0)
+    norms[c0:c1] = (rho * alpha).astype(np.float32)
+    return int(bc.overload.sum())
+
+
 def encode_matrix(a: np.ndarray, cfg: HwqConfig, matrix_id: int = 0,
-                  progress: Callable[[int], None] | None = None) -> EncodedMatrix:
+                  progress: Callable[[int], None] | None = None, workers: int | None = None) -> EncodedMatrix:
     """Quantize every column of ``a`` with the nested lattice code of ``cfg``.
 
     Parameters
@@ -89,6 +124,8 @@ def encode_matrix(a: np.ndarray, cfg: HwqConfig, matrix_id: int = 0,
         Selects the dither stream (use different ids for A and B).
     progress : callable, optional
         Called with the number of columns finished after each chunk.
+    workers : int, optional
+        Threads encoding column chunks in parallel (default: all cores). The result does not depend on it.
 
     Returns
     -------
@@ -104,33 +141,29 @@ def encode_matrix(a: np.ndarray, cfg: HwqConfig, matrix_id: int = 0,
     """
     a = check_matrix(a, cfg)
     n, cols = a.shape
-    d = cfg.dim
-    nb = n // d
-    lat = cfg.lat
+    nb = n // cfg.dim
     rows = np.empty((cols, nb), dtype=np.int64)
     ladder = np.empty((cols, nb), dtype=np.uint8)
     norms = np.empty(cols, dtype=np.float32)
     overloads = 0
-    for c0, c1 in _chunks(cols, n):
-        blk = a[:, c0:c1]
-        rho = np.sqrt(np.sum(blk * blk, axis=0))
-        safe = np.where(rho > 0, rho, 1.0)
-        x = rotate(blk * (np.sqrt(n) / safe), cfg.hadamard, cfg.sign_seed)
-        xb = _blocks(x, d)
-        z = _dither(cfg, matrix_id, c0, c1, nb)
-        bc = quantize_blocks(lat, cfg.q, xb, cfg.betas, z)
-        overloads += int(bc.overload.sum())
-        rows[c0:c1] = bc.rows.reshape(c1 - c0, nb)
-        ladder[c0:c1] = bc.ladder.reshape(c1 - c0, nb)
-        alpha = np.ones(c1 - c0)
-        if cfg.mmse:
-            xh = decode_blocks(lat, cfg.q, bc.rows, bc.ladder, cfg.betas, z).reshape(c1 - c0, n)
-            xt = xb.reshape(c1 - c0, n)
-            den = np.sum(xh * xh, axis=1)
-            alpha = np.where(den > 0, np.sum(xt * xh, axis=1) / np.where(den > 0, den, 1.0), 1.0)
-        norms[c0:c1] = (rho * alpha).astype(np.float32)
-        if progress is not None:
-            progress(c1)
+    chunks = _chunks(cols, n)
+    nworkers = _workers(workers, len(chunks))
+
+    def one(span: tuple[int, int]) -> int:
+        c0, c1 = span
+        return _encode_chunk(a, cfg, matrix_id, c0, c1, rows, ladder, norms)
+
+    if nworkers == 1:
+        for span in chunks:
+            overloads += one(span)
+            if progress is not None:
+                progress(span[1])
+    else:  # numpy releases the GIL in the heavy loops: threads scale across cores
+        with ThreadPoolExecutor(max_workers=nworkers) as pool:
+            for span, ov in zip(chunks, pool.map(one, chunks)):
+                overloads += ov
+                if progress is not None:
+                    progress(span[1])
     return EncodedMatrix(config=cfg, n=n, cols=cols, matrix_id=matrix_id,
                          codes=pack_bits(rows, cfg.code_bits), ladder=pack_bits(ladder, cfg.ladder_bits),
                          norms=norms, overloads=overloads)

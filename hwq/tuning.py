@@ -124,3 +124,25 @@ def beta0_for_rate(lattice: str, q: int, dither: bool, rate: float, ladder_len: 
             b = m
     del lat
     return float(f"{math.exp((a + b) / 2):.5g}")
+
+
+#: ladder steps tried by :func:`tuned_ladder` (2**(1/3) is the paper's; a capped ladder prefers longer steps)
+LADDER_STEPS = (2 ** (1 / 3), 2 ** (1 / 2), 2 ** (2 / 3), 2.0)
+
+
+@cache
+def tuned_ladder(lattice: str, q: int, dither: bool, ladder_len: int = 4) -> tuple[float, float]:
+    """(beta0, ladder_step) minimising the capped-ladder MSE over :data:`LADDER_STEPS`.
+
+    With only ``ladder_len`` rungs the top rung must reach far enough that overload (a wrapped codeword,
+    a large error) stays rare; for D3 q=6 with 4 rungs a step of 2**(1/2) or 2**(2/3) beats 2**(1/3)
+    (MSE 0.034 vs 0.045 per entry).
+    """
+    best = None
+    for s in LADDER_STEPS:
+        b = tuned_beta0(lattice, q, dither, ladder_len, s)
+        mse = ladder_stats(lattice, q, b, dither, ladder_len, s)["mse"]
+        if best is None or mse < best[0]:
+            best = (mse, b, s)
+    assert best is not None
+    return best[1], best[2]

@@ -1,0 +1,442 @@
+"""Device catalog of the roofline model: memory bandwidth, peak compute per data type, FPGA resources.
+
+The catalog is data (``hwq/data/devices.toml``), extendable with a user TOML file of the same schema
+(``hwq roofline --device-file FILE``). Bandwidths are in GB/s and compute in TOP/s (1e12 ops/s) in the
+file; :class:`Device` stores SI units (bytes/s, ops/s).
+
+Two rules keep the numbers honest:
+
+* ``bandwidth_measured`` is set only where a measurement was made (the H100 figures of SPEC section 7, or
+  the short copy benchmark of the ``host`` entry, run by :func:`measure_host`); otherwise it is ``None``
+  and the roofline uses the datasheet value, saying so.
+* FPGA resources come from the catalog (datasheet) and, for the achieved clock and the used cells, from
+  the synthesis reports under ``reports/synth/`` when they exist (:func:`synth_reports`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+import tomllib
+from dataclasses import dataclass, field, replace
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwq.errors import HwqError
+
+__all__ = ["Device", "load_devices", "get_device", "measure_host", "host_name", "synth_reports",
+           "match_device", "Measurement", "load_measurements"]
+
+_KINDS = ("gpu", "cpu", "soc", "fpga")
+
+
+@dataclass(frozen=True)
+class Device:
+    """One machine of the roofline model.
+
+    Attributes
+    ----------
+    key : str
+        Catalog name (``h100-sxm``).
+    name : str
+        Human-readable name.
+    kind : {"gpu", "cpu", "soc", "fpga"}
+    bandwidth : float
+        Datasheet memory bandwidth, bytes/s.
+    bandwidth_measured : float or None
+        Measured bandwidth, bytes/s, only where a measurement was made.
+    peak : dict
+        Peak compute per data type (``fp16``, ``int8``, ...), ops/s (a MAC counts as 2 ops).
+    clock_hz : float or None
+        Fabric clock assumed for FPGA designs when no synthesis report gives the achieved Fmax.
+    resources : dict
+        FPGA resources (LUTs, DSPs, BRAM) from the datasheet.
+    match : tuple of str
+        Substrings of recorded device names (benchmark JSON) that map to this entry.
+    source, note : str
+        Where the numbers come from.
+    """
+
+    key: str
+    name: str
+    kind: str
+    bandwidth: float
+    bandwidth_measured: float | None = None
+    peak: dict[str, float] = field(default_factory=dict)
+    clock_hz: float | None = None
+    resources: dict[str, int] = field(default_factory=dict)
+    match: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    source: str = ""
+    note: str = ""
+
+    @property
+    def bw(self) -> float:
+        """Bandwidth the model uses: measured where known, else the datasheet."""
+        return self.bandwidth_measured if self.bandwidth_measured else self.bandwidth
+
+    @property
+    def bw_label(self) -> str:
+        return "measured" if self.bandwidth_measured else "datasheet"
+
+    def peak_for(self, dtype: str) -> float:
+        """Peak ops/s for a data type; HwqError naming the ones the device has."""
+        if dtype not in self.peak:
+            have = ", ".join(sorted(self.peak)) or "none"
+            raise HwqError(f"device {self.key!r} has no peak compute for dtype {dtype!r} (it has: {have}); "
+                           f"pass --compute-dtype with one of those or add it to a --device-file")
+        return self.peak[dtype]
+
+    def default_dtype(self) -> str:
+        """fp16 where the device has it (GPU dequantize -> fp16 MMA), else fp32, else the first listed."""
+        for d in ("fp16", "fp32", "int8"):
+            if d in self.peak:
+                return d
+        if not self.peak:
+            raise HwqError(f"device {self.key!r} lists no peak compute; add peak_tops to its catalog entry")
+        return next(iter(self.peak))
+
+    def ridge(self, dtype: str) -> float:
+        """Ridge point (ops/byte) where the bandwidth roof meets the compute roof."""
+        return self.peak_for(dtype) / self.bw
+
+
+def _num(entry: dict[str, Any], key: str, where: str, required: bool = False) -> float | None:
+    v = entry.get(key)
+    if v is None:
+        if required:
+            raise HwqError(f"{where}: missing field {key!r} (a number in the units of the catalog header)")
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+        raise HwqError(f"{where}: field {key!r} = {v!r} must be a positive number")
+    return float(v)
+
+
+def _parse_device(key: str, entry: dict[str, Any], origin: str) -> Device | None:
+    where = f"device {key!r} in {origin}"
+    if not isinstance(entry, dict):
+        raise HwqError(f"{where} must be a table, got {type(entry).__name__}")
+    kind = entry.get("kind", "gpu")
+    if kind not in _KINDS:
+        raise HwqError(f"{where}: kind = {kind!r}; allowed: {', '.join(_KINDS)}")
+    peak_raw = entry.get("peak_tops", {})
+    if not isinstance(peak_raw, dict):
+        raise HwqError(f"{where}: peak_tops must be a table like {{ fp16 = 989.0 }}")
+    peak = {str(k): _num(peak_raw, k, where + " peak_tops") * 1e12 for k in peak_raw}
+    measure = bool(entry.get("measure", False))
+    bw = _num(entry, "bandwidth_gbs", where, required=not measure)
+    bwm = _num(entry, "bandwidth_measured_gbs", where)
+    clock = _num(entry, "clock_mhz", where)
+    res = entry.get("resources", {})
+    if not isinstance(res, dict):
+        raise HwqError(f"{where}: resources must be a table like {{ luts = 84000 }}")
+    return Device(
+        key=key, name=str(entry.get("name", key)), kind=kind, bandwidth=(bw or 0.0) * 1e9,
+        bandwidth_measured=bwm * 1e9 if bwm else None, peak=peak, clock_hz=clock * 1e6 if clock else None,
+        resources={str(k): int(v) for k, v in res.items()}, match=tuple(entry.get("match", ())),
+        aliases=tuple(entry.get("aliases", ())), source=str(entry.get("source", "")),
+        note=str(entry.get("bandwidth_measured_note", "")),
+    )
+
+
+def _read_toml(path: Path | None, text: str | None = None) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text if text is not None else Path(path).read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise HwqError(f"{path or 'built-in catalog'} is not valid TOML: {e}") from None
+
+
+def load_devices(device_file: str | Path | None = None) -> dict[str, Device]:
+    """The built-in catalog, updated with the entries of ``device_file`` (same schema; same key overrides).
+
+    Raises
+    ------
+    HwqError
+        Missing or malformed file, or an entry with a missing/invalid field.
+    """
+    text = resources.files("hwq").joinpath("data/devices.toml").read_text()
+    raw = {k: (v, "hwq/data/devices.toml") for k, v in _read_toml(None, text).items()}
+    if device_file is not None:
+        p = Path(device_file)
+        if not p.is_file():
+            raise HwqError(f"device file {p} does not exist (write a TOML table per device, see "
+                           f"hwq/data/devices.toml for the schema)")
+        raw.update({k: (v, str(p)) for k, v in _read_toml(p).items()})
+    return {k: _parse_device(k, v, origin) for k, (v, origin) in raw.items()}
+
+
+def get_device(name: str, device_file: str | Path | None = None, measure: bool = True) -> Device:
+    """Look a device up by key or alias; ``host`` is measured on the spot (unless ``measure`` is False).
+
+    Raises
+    ------
+    HwqError
+        Unknown name (the message lists the catalog).
+    """
+    devices = load_devices(device_file)
+    key = name.lower()
+    if key not in devices:
+        hits = [d.key for d in devices.values() if key in (a.lower() for a in d.aliases)]
+        if len(hits) != 1:
+            raise HwqError(f"unknown device {name!r}; known: {', '.join(sorted(devices))} "
+                           f"(or add one with --device-file)")
+        key = hits[0]
+    dev = devices[key]
+    if key == "host" and measure:
+        bw, flops = measure_host()
+        dev = replace(dev, name=f"{host_name()} (measured)", bandwidth=bw, bandwidth_measured=bw,
+                      peak={"fp32": flops, **{k: v for k, v in dev.peak.items() if k != "fp32"}},
+                      note="numpy copy benchmark (read + write bytes) and numpy fp32 matmul, measured now")
+    return dev
+
+
+def host_name() -> str:
+    """A short description of this machine: CPU model and core count."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores"
+
+
+@cache
+def measure_host(mbytes: int = 64, repeats: int = 5) -> tuple[float, float]:
+    """Measure this machine: copy bandwidth (bytes/s, read + write) and fp32 matmul rate (FLOP/s).
+
+    A short benchmark (well under a second): best of ``repeats`` copies of a ``mbytes`` MiB array and
+    best of 3 float32 512x512x512 products through numpy's BLAS. Cached per process.
+    """
+    n = mbytes * (1 << 20) // 4
+    a = np.ones(n, dtype=np.float32)
+    b = np.empty_like(a)
+    np.copyto(b, a)  # touch pages
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        np.copyto(b, a)
+        best = min(best, time.perf_counter() - t0)
+    bw = 2 * a.nbytes / best
+    m = 512
+    x = np.ones((m, m), dtype=np.float32)
+    x @ x
+    tbest = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        x @ x
+        tbest = min(tbest, time.perf_counter() - t0)
+    return bw, 2.0 * m ** 3 / tbest
+
+
+def match_device(recorded: str, devices: dict[str, Device]) -> Device | None:
+    """The catalog entry whose ``match`` substrings occur in a recorded device name (or None)."""
+    low = recorded.lower()
+    for dev in devices.values():
+        if low == dev.key or any(m.lower() in low for m in dev.match):
+            return dev
+    return None
+
+
+def synth_reports(reports_dir: str | Path = "reports", target: str | None = None) -> list[dict[str, Any]]:
+    """Synthesis results written by ``hwq synth`` (``reports/synth/*.json``), newest layout tolerated.
+
+    Each returned dict has at least ``file``; where the JSON records them: ``slug``, ``target``,
+    ``fmax_mhz``, ``lanes``, ``luts``, ``ffs``, ``dsps``, ``brams``. Entries are flattened from files that
+    hold one result, a list of results, or ``{"results": [...]}``. Unreadable files are skipped, not faked.
+    """
+    out: list[dict[str, Any]] = []
+    folder = Path(reports_dir) / "synth"
+    for f in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            data = json.loads(f.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        for rec in _records(data):
+            flat = _flatten(rec)
+            if target is not None and str(flat.get("target", target)).lower() != target:
+                continue
+            flat["file"] = str(f)
+            out.append(flat)
+    return out
+
+
+def _records(data: Any) -> list[dict[str, Any]]:
+    if isinstance(data, list):
+        return [r for r in data if isinstance(r, dict)]
+    if isinstance(data, dict):
+        for key in ("results", "rows", "records", "runs", "designs"):
+            if isinstance(data.get(key), list):
+                top = {k: v for k, v in data.items() if not isinstance(v, (list, dict))}
+                return [{**top, **r} for r in data[key] if isinstance(r, dict)]
+        return [data]
+    return []
+
+
+_SYNTH_KEYS = {
+    "fmax_mhz": ("fmax_mhz", "fmax", "achieved_fmax_mhz", "max_freq_mhz", "achieved_mhz"),
+    "luts": ("luts", "lut", "lut4", "LUT4", "comb"),
+    "ffs": ("ffs", "ff", "TRELLIS_FF", "dffs"),
+    "dsps": ("dsps", "dsp", "MULT18X18D", "mult18"),
+    "brams": ("brams", "bram", "DP16KD", "ebr"),
+    "lanes": ("lanes",),
+    "slug": ("slug", "config_slug"),
+    "target": ("target", "family"),
+}
+
+
+def _flatten(rec: dict[str, Any]) -> dict[str, Any]:
+    """Find the fields of a synthesis record wherever one level of nesting put them."""
+    pool: dict[str, Any] = {}
+    for k, v in rec.items():
+        if isinstance(v, dict):
+            for k2, v2 in v.items():
+                pool.setdefault(k2, v2)
+    pool.update(rec)
+    out: dict[str, Any] = {}
+    for name, keys in _SYNTH_KEYS.items():
+        for k in keys:
+            v = pool.get(k)
+            if isinstance(v, dict):  # nextpnr style {"achieved": x, "constraint": y}
+                v = v.get("achieved", v.get("value"))
+            if v is not None and not isinstance(v, (list, dict)):
+                out[name] = v
+                break
+    if isinstance(rec.get("config"), dict) and "lanes" not in out and "lanes" in rec["config"]:
+        out["lanes"] = rec["config"]["lanes"]
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------
+# measured results written by other parts of hwq (benchmarks, simulation)
+@dataclass(frozen=True)
+class Measurement:
+    """One measured point: a kernel time on a K x M weight with ``batch`` columns, or simulated cycles.
+
+    ``kernel`` is the implementation as recorded; ``family`` classifies it: ``hwq`` (a lattice kernel of
+    config ``slug``), ``fp16``, ``fp32``, ``int8`` (dense baselines) or ``rtl`` (cycles from simulation).
+    """
+
+    file: str
+    device: str
+    kernel: str
+    family: str
+    k: int
+    m: int
+    batch: int
+    time_s: float | None = None
+    cycles: float | None = None
+    slug: str | None = None
+    lanes: int | None = None
+    config: dict[str, Any] | None = None
+
+
+_TIME_UNITS = {"s": 1.0, "sec": 1.0, "seconds": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+_SHAPE_K = ("k", "K", "in_features", "reduction")
+_SHAPE_M = ("m", "M", "out_features", "rows_out", "n_out")
+
+
+def _family(kernel: str) -> str | None:
+    low = kernel.lower()
+    if any(s in low for s in ("fp16", "half", "cublas", "bf16")):
+        return "fp16"
+    if any(s in low for s in ("fp32", "numpy", "openblas", "float32", "sgemv")):
+        return "fp32"
+    if "int8" in low or "i8" in low:
+        return "int8"
+    if any(s in low for s in ("hwq", "lattice", "nested", "d3", "d4", "e8")):
+        return "hwq"
+    return None
+
+
+def _shape(rec: dict[str, Any]) -> tuple[int, int] | None:
+    k = next((rec[x] for x in _SHAPE_K if isinstance(rec.get(x), int)), None)
+    m = next((rec[x] for x in _SHAPE_M if isinstance(rec.get(x), int)), None)
+    if k and m:
+        return int(k), int(m)
+    shp = rec.get("shape")
+    if isinstance(shp, str):
+        parts = shp.lower().replace("×", "x").split("x")
+        if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+            shp = [int(p) for p in parts]
+    if isinstance(shp, (list, tuple)) and len(shp) == 2 and all(isinstance(v, int) for v in shp):
+        return int(shp[0]), int(shp[1])
+    return None
+
+
+def _times(rec: dict[str, Any]) -> list[tuple[str, float]]:
+    """(kernel, seconds) pairs: a ``kernel``/``impl`` name with one time field, or ``<kernel>_<unit>`` keys."""
+    name = next((str(rec[x]) for x in ("kernel", "impl", "method", "backend", "variant") if x in rec), None)
+    out: list[tuple[str, float]] = []
+    for key, v in rec.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+            continue
+        head, _, unit = key.rpartition("_")
+        if unit not in _TIME_UNITS or not head:
+            continue
+        words = [w for w in head.split("_") if w not in ("time", "median", "mean", "min", "best", "t")]
+        if head.split("_")[0] in ("std", "stdev", "max", "p90", "p99"):
+            continue
+        kernel = "_".join(words) if words else (name or "")
+        if name and not words:
+            kernel = name
+        out.append((kernel, float(v) * _TIME_UNITS[unit]))
+    return out
+
+
+def load_measurements(reports_dir: str | Path = "reports") -> tuple[list[Measurement], list[str]]:
+    """Measured points from ``reports/bench/*.json`` and ``reports/sim/*.json``.
+
+    Returns
+    -------
+    (points, skipped)
+        ``skipped`` names files or records that could not be read as a measurement (nothing is guessed for
+        them).
+    """
+    points: list[Measurement] = []
+    skipped: list[str] = []
+    root = Path(reports_dir)
+    for sub in ("bench", "sim"):
+        folder = root / sub
+        for f in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            try:
+                data = json.loads(f.read_text())
+            except (OSError, json.JSONDecodeError) as e:
+                skipped.append(f"{f}: unreadable ({e})")
+                continue
+            n_before = len(points)
+            for rec in _records(data):
+                flat = {**{k2: v2 for v in rec.values() if isinstance(v, dict) for k2, v2 in v.items()}, **rec}
+                shape = _shape(flat)
+                if shape is None:
+                    continue
+                batch = flat.get("batch", flat.get("b", 1))
+                batch = int(batch) if isinstance(batch, int) and batch > 0 else 1
+                dev = str(flat.get("device", flat.get("gpu", flat.get("machine", "host" if sub == "bench" else "rtl"))))
+                slug = flat.get("slug") if isinstance(flat.get("slug"), str) else None
+                cfg_d = rec.get("config", data.get("config") if isinstance(data, dict) else None)
+                cfg_d = cfg_d if isinstance(cfg_d, dict) else None
+                if sub == "sim":
+                    cyc = flat.get("cycles", flat.get("cycles_per_matvec", flat.get("measured_cycles")))
+                    if isinstance(cyc, (int, float)) and cyc > 0:
+                        points.append(Measurement(str(f), dev, "rtl", "rtl", *shape, batch=batch, cycles=float(cyc),
+                                                  slug=slug, lanes=flat.get("lanes"), config=cfg_d))
+                    continue
+                for kernel, t in _times(flat):
+                    fam = _family(kernel) or (_family(slug) if slug and kernel in ("", "gemv") else None)
+                    if fam is None:
+                        continue
+                    points.append(Measurement(str(f), dev, kernel, fam, *shape, batch=batch, time_s=t,
+                                              slug=slug if fam == "hwq" else None,
+                                              config=cfg_d if fam == "hwq" else None))
+            if len(points) == n_before:
+                skipped.append(f"{f}: no record with a shape (k, m) and a time/cycles field")
+    return points, skipped

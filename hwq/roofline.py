@@ -1,0 +1,598 @@
+"""Roofline model: bytes and operations of an hwq kernel, predicted time, speedup over fp16, the RTL unit.
+
+For one weight matrix W (K x M) multiplied by B activation columns (B = batch for decode, batch x seq_len
+for prefill), the kernel moves
+
+* weights: per column, the packed codes ``packed_bytes(nb, code_bits)``, the packed ladder indices
+  ``packed_bytes(nb, ladder_bits)`` and ``ceil(side_bits / 8)`` bytes of norm, nb = K_pad / d, where K_pad is K
+  padded to a multiple of lcm(d, hadamard) (what :func:`hwq.matmul.encode_matrix` needs) -- exactly the
+  sizes of :class:`hwq.container.EncodedMatrix`;
+* activations: ``act_bytes`` per entry (fp16 in, 2 bytes, by default) and outputs ``out_bytes`` per entry;
+
+and performs 2 K M B operations (a multiply-add counts 2) plus decode work. Weight-only: each weight is
+decoded once per call (a table read and a ladder scaling, 2 ops, amortised over the batch, as a kernel that
+dequantizes a tile into registers and then runs fp16/int8 MMA does) and the activations pass through the
+Hadamard (log2 h adds per entry). Both-quantized: one LUT read, two multiplies and an add per block pair, and
+the activation encoder (log2 h + 4 ops per entry). All ops run at the peak of one compute data type (fp16 by
+default on GPUs), a simplification that is exact for the memory-bound decode case the model is built for. The predicted time is the roofline
+``max(bytes / bandwidth, ops / peak)``; bandwidth is the measured one where a measurement exists
+(:mod:`hwq.devices`), else the datasheet's. The fp16 baseline moves 2 bytes per weight with the same
+activations and outputs. Attention over the KV cache is not modelled (linear layers only).
+
+For an FPGA the compute roof is the RTL unit: ``lanes`` blocks per cycle at the achieved Fmax from
+``reports/synth/`` (or the board's assumed clock, labelled as such, when no synthesis report exists).
+
+Measured results (``reports/bench/*.json``, ``reports/sim/*.json``) are parsed by
+:func:`hwq.devices.load_measurements` and compared with these predictions point by point
+(:func:`validate`); a point that was not measured is never filled in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from hwq.config import HwqConfig
+from hwq.devices import Device, synth_reports
+from hwq.errors import HwqError
+from hwq.models import Model, Workload
+from hwq.packing import packed_bytes
+
+__all__ = ["KernelCost", "Prediction", "padded_k", "hwq_cost", "dense_cost", "predict", "rtl_unit",
+           "layer_rows", "model_summary", "speedup_vs_batch", "MODES"]
+
+MODES = ("weight-only", "both")
+
+
+@dataclass(frozen=True)
+class KernelCost:
+    """Traffic and work of one kernel call on a K x M weight matrix with ``batch`` activation columns."""
+
+    label: str
+    k: int
+    m: int
+    batch: int
+    weight_bytes: int
+    act_bytes: float
+    out_bytes: float
+    ops: float
+    macs: int
+
+    @property
+    def bytes(self) -> float:
+        return self.weight_bytes + self.act_bytes + self.out_bytes
+
+    @property
+    def intensity(self) -> float:
+        """Arithmetic intensity, ops per byte moved."""
+        return self.ops / self.bytes
+
+    @property
+    def bits_per_weight(self) -> float:
+        """Weight bits per original entry (side information and padding included)."""
+        return 8.0 * self.weight_bytes / (self.k * self.m)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Roofline prediction of one kernel on one device."""
+
+    cost: KernelCost
+    device: str
+    dtype: str
+    bandwidth: float
+    peak: float
+    t_memory: float
+    t_compute: float
+
+    @property
+    def time(self) -> float:
+        return max(self.t_memory, self.t_compute)
+
+    @property
+    def bound(self) -> str:
+        return "memory" if self.t_memory >= self.t_compute else "compute"
+
+    @property
+    def attained(self) -> float:
+        """Ops/s the roofline allows at this intensity."""
+        return self.cost.ops / self.time
+
+
+def _check_shape(k: int, m: int, batch: int) -> None:
+    for name, v in (("K", k), ("M", m), ("batch", batch)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise HwqError(f"{name} must be a positive integer, got {v!r}")
+
+
+def padded_k(cfg: HwqConfig, k: int) -> int:
+    """K rounded up to a multiple of lcm(d, hadamard): the rows the encoder actually stores."""
+    step = math.lcm(cfg.dim, cfg.hadamard)
+    return -(-k // step) * step
+
+
+def hwq_weight_bytes(cfg: HwqConfig, k: int, m: int) -> int:
+    """Bytes of an encoded K x M weight matrix (codes + ladder + norms), as the container stores them."""
+    nb = padded_k(cfg, k) // cfg.dim
+    per_col = packed_bytes(nb, cfg.code_bits) + packed_bytes(nb, cfg.ladder_bits) + -(-cfg.side_bits // 8)
+    return m * per_col
+
+
+def hwq_cost(cfg: HwqConfig, k: int, m: int, batch: int, *, act_bytes: float = 2.0, out_bytes: float = 2.0,
+             mode: str = "weight-only", fpga: bool = False) -> KernelCost:
+    """Bytes and ops of an hwq kernel (see the module docstring for what is counted).
+
+    Parameters
+    ----------
+    cfg : HwqConfig
+    k, m : int
+        Weight shape W (K x M).
+    batch : int
+        Activation columns.
+    act_bytes, out_bytes : float
+        Bytes per activation / output entry (fp16: 2).
+    mode : {"weight-only", "both"}
+    fpga : bool
+        Count only the multiply-adds (the RTL pipeline decodes and scales in the same cycle).
+
+    Raises
+    ------
+    HwqError
+        Non-positive shape or unknown mode.
+    """
+    _check_shape(k, m, batch)
+    if mode not in MODES:
+        raise HwqError(f"mode {mode!r} is unknown; allowed: {', '.join(MODES)}")
+    kp = padded_k(cfg, k)
+    nb = kp // cfg.dim
+    macs = k * m * batch
+    if fpga:
+        ops = 2.0 * kp * m * batch
+    elif mode == "weight-only":
+        ops = 2.0 * kp * m * batch + 2.0 * m * kp + batch * kp * cfg.hadamard_log2
+    else:
+        ops = 4.0 * m * nb * batch + batch * kp * (cfg.hadamard_log2 + 4)
+    return KernelCost(label=cfg.slug, k=k, m=m, batch=batch, weight_bytes=hwq_weight_bytes(cfg, k, m),
+                      act_bytes=act_bytes * k * batch, out_bytes=out_bytes * m * batch, ops=ops, macs=macs)
+
+
+def dense_cost(k: int, m: int, batch: int, *, weight_bits: float = 16, act_bytes: float = 2.0,
+               out_bytes: float = 2.0, label: str = "fp16") -> KernelCost:
+    """Bytes and ops of a dense GEMV/GEMM with ``weight_bits`` per weight (the fp16 baseline by default)."""
+    _check_shape(k, m, batch)
+    return KernelCost(label=label, k=k, m=m, batch=batch, weight_bytes=int(math.ceil(k * m * weight_bits / 8)),
+                      act_bytes=act_bytes * k * batch, out_bytes=out_bytes * m * batch, ops=2.0 * k * m * batch,
+                      macs=k * m * batch)
+
+
+def predict(cost: KernelCost, device: Device, dtype: str | None = None) -> Prediction:
+    """Roofline time of ``cost`` on ``device`` at the peak of ``dtype`` (device default when None)."""
+    dtype = dtype or device.default_dtype()
+    peak = device.peak_for(dtype)
+    bw = device.bw
+    if not bw > 0:
+        raise HwqError(f"device {device.key!r} has no bandwidth; give bandwidth_gbs in its catalog entry")
+    return Prediction(cost=cost, device=device.key, dtype=dtype, bandwidth=bw, peak=peak,
+                      t_memory=cost.bytes / bw, t_compute=cost.ops / peak)
+
+
+# ------------------------------------------------------------------------------------------------------
+# the RTL unit on an FPGA board
+def rtl_unit(cfg: HwqConfig, device: Device, reports_dir: str | Path = "reports") -> dict[str, Any]:
+    """Throughput of the hwq RTL dequant-MAC unit on an FPGA board.
+
+    The unit consumes ``lanes`` blocks (d weights each) per cycle. Fmax is the achieved clock of a
+    synthesis report for this config slug and the board's family (``reports/synth/*.json``); without one
+    the board's catalog clock is used and ``fmax_source`` says it is an assumption.
+
+    Returns
+    -------
+    dict
+        ``fmax_hz``, ``fmax_source``, ``lanes``, ``blocks_per_s``, ``macs_per_s``, ``weight_bytes_per_s``
+        (what the unit would need to stay busy), ``board_bandwidth``, ``bound`` ("memory"/"compute"),
+        ``synth`` (the matched report or None) and ``device`` (a copy of ``device`` whose ``rtl`` peak is the
+        unit's ops/s, for :func:`predict`).
+    """
+    if device.kind != "fpga":
+        raise HwqError(f"device {device.key!r} is a {device.kind}, not an FPGA board; the RTL unit model needs one")
+    family = "ecp5" if "ecp5" in device.key else ("xilinx" if "u280" in device.key else device.key)
+    found = None
+    for rec in synth_reports(reports_dir):
+        if rec.get("slug") == cfg.slug and str(rec.get("target", family)).lower() in (family, "") \
+                and isinstance(rec.get("fmax_mhz"), (int, float)):
+            found = rec
+    if found is not None:
+        fmax = float(found["fmax_mhz"]) * 1e6
+        source = f"achieved Fmax from {found['file']}"
+    elif device.clock_hz:
+        fmax = device.clock_hz
+        source = (f"ASSUMED {fmax / 1e6:.0f} MHz board clock: no synthesis report for {cfg.slug} under "
+                  f"{Path(reports_dir) / 'synth'} (run `hwq synth --config FILE --target {family}`)")
+    else:
+        raise HwqError(f"no synthesis report for {cfg.slug} and no clock_mhz for {device.key!r}; run hwq synth")
+    blocks = cfg.lanes * fmax
+    need = blocks * cfg.block_bits / 8.0
+    dev = replace(device, peak={**device.peak, "rtl": 2.0 * blocks * cfg.dim})
+    return {"fmax_hz": fmax, "fmax_source": source, "lanes": cfg.lanes, "blocks_per_s": blocks,
+            "macs_per_s": blocks * cfg.dim, "weight_bytes_per_s": need, "board_bandwidth": device.bw,
+            "bound": "memory" if need > device.bw else "compute", "synth": found, "device": dev}
+
+
+# ------------------------------------------------------------------------------------------------------
+# model-level tables
+def _pair(cfg: HwqConfig, device: Device, k: int, m: int, tokens: int, dtype: str | None, mode: str,
+          act_bytes: float, out_bytes: float) -> tuple[Prediction, Prediction]:
+    fpga = device.kind == "fpga"
+    hq = hwq_cost(cfg, k, m, tokens, act_bytes=act_bytes, out_bytes=out_bytes, mode=mode, fpga=fpga)
+    fp = dense_cost(k, m, tokens, act_bytes=act_bytes, out_bytes=out_bytes)
+    return predict(hq, device, dtype), predict(fp, device, dtype)
+
+
+def layer_rows(cfg: HwqConfig, model: Model, device: Device, workload: Workload, *, dtype: str | None = None,
+               mode: str = "weight-only", act_bytes: float = 2.0, out_bytes: float = 2.0) -> list[dict[str, Any]]:
+    """One row per distinct linear layer: bytes, intensity, predicted times (hwq and fp16), speedup, bound."""
+    rows = []
+    for lin, mult in model.all_linears():
+        ph, pf = _pair(cfg, device, lin.k, lin.m, workload.tokens, dtype, mode, act_bytes, out_bytes)
+        rows.append({
+            "layer": lin.name, "k": lin.k, "m": lin.m, "per_token": mult, "tokens": workload.tokens,
+            "bits_per_weight": ph.cost.bits_per_weight, "bytes_hwq": ph.cost.bytes, "bytes_fp16": pf.cost.bytes,
+            "ops_hwq": ph.cost.ops, "intensity_hwq": ph.cost.intensity, "intensity_fp16": pf.cost.intensity,
+            "t_hwq_s": ph.time, "t_fp16_s": pf.time, "speedup": pf.time / ph.time,
+            "bound_hwq": ph.bound, "bound_fp16": pf.bound, "dtype": ph.dtype,
+        })
+    return rows
+
+
+def model_summary(rows: list[dict[str, Any]], workload: Workload, device: Device, dtype: str) -> dict[str, Any]:
+    """Per-step and per-token time, tokens/s and speedup for the whole model (linear layers only)."""
+    t_h = sum(r["t_hwq_s"] * r["per_token"] for r in rows)
+    t_f = sum(r["t_fp16_s"] * r["per_token"] for r in rows)
+    w_h = sum(r["bytes_hwq"] * r["per_token"] for r in rows)
+    params = sum(r["k"] * r["m"] * r["per_token"] for r in rows)
+    b_eff = sum(r["bits_per_weight"] * r["k"] * r["m"] * r["per_token"] for r in rows) / params
+    tokens = workload.tokens
+    return {
+        "step_time_hwq_s": t_h, "step_time_fp16_s": t_f, "tokens_per_step": tokens,
+        "time_per_token_hwq_s": t_h / tokens, "time_per_token_fp16_s": t_f / tokens,
+        "tokens_per_s_hwq": tokens / t_h, "tokens_per_s_fp16": tokens / t_f, "speedup": t_f / t_h,
+        "ideal_speedup": 16.0 / b_eff, "bits_per_weight": b_eff, "bytes_per_step_hwq": w_h,
+        "params": params, "ridge_ops_per_byte": device.ridge(dtype),
+        "bandwidth": device.bw, "bandwidth_source": device.bw_label, "peak": device.peak_for(dtype),
+    }
+
+
+def speedup_vs_batch(cfg: HwqConfig, model: Model, device: Device, batches: list[int], *,
+                     dtype: str | None = None, mode: str = "weight-only") -> list[dict[str, Any]]:
+    """Model-level decode speedup over fp16 for each batch size."""
+    dtype = dtype or device.default_dtype()
+    out = []
+    for b in batches:
+        wl = Workload(key=f"decode-b{b}", phase="decode", batch=b)
+        s = model_summary(layer_rows(cfg, model, device, wl, dtype=dtype, mode=mode), wl, device, dtype)
+        out.append({"batch": b, "speedup": s["speedup"], "tokens_per_s_hwq": s["tokens_per_s_hwq"],
+                    "tokens_per_s_fp16": s["tokens_per_s_fp16"], "ideal_speedup": s["ideal_speedup"]})
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------
+# validation against measured points
+def _config_for(point: Any, cfg: HwqConfig) -> HwqConfig | None:
+    if point.config:
+        try:
+            return HwqConfig.from_dict(point.config)
+        except HwqError:
+            return None
+    if point.slug in (None, cfg.slug):
+        return cfg
+    return None
+
+
+def rtl_cycles(cfg: HwqConfig, k: int, m: int, batch: int = 1) -> int:
+    """Cycles of the RTL unit for a K x M matrix-vector product per activation column (no pipeline latency):
+    ceil(M * nb / lanes) * batch. The RTL issue's analytic cycle model, when present, refines this."""
+    nb = padded_k(cfg, k) // cfg.dim
+    return -(-m * nb // cfg.lanes) * batch
+
+
+def validate(points: list[Any], cfg: HwqConfig, devices: dict[str, Device], host: Device | None = None,
+             ) -> tuple[list[dict[str, Any]], list[str]]:
+    """Prediction error for every measured point (bench times and simulated cycles).
+
+    Parameters
+    ----------
+    points : list of hwq.devices.Measurement
+    cfg : HwqConfig
+        The config of the report (hwq points recorded with another slug and no config are skipped).
+    devices : dict
+        The catalog (recorded device names are mapped with ``match`` substrings).
+    host : Device, optional
+        The measured ``host`` entry used for points recorded on this machine (C benchmarks).
+
+    Returns
+    -------
+    (rows, skipped)
+        rows: file, device, kernel, k, m, batch, measured, predicted, unit, error (predicted/measured - 1),
+        bound. skipped: why the other points could not be predicted.
+    """
+    from hwq.devices import host_name, match_device
+
+    rows: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    for p in points:
+        c = _config_for(p, cfg)
+        if p.family == "rtl":
+            if c is None:
+                skipped.append(f"{p.file}: simulated cycles for config {p.slug}, whose fields were not recorded")
+                continue
+            pred = rtl_cycles(c, p.k, p.m, p.batch)
+            rows.append({"file": p.file, "device": "rtl-sim", "kernel": "rtl", "k": p.k, "m": p.m, "batch": p.batch,
+                         "measured": p.cycles, "predicted": float(pred), "unit": "cycles",
+                         "error": pred / p.cycles - 1.0, "bound": "cycles"})
+            continue
+        dev = match_device(p.device, devices)
+        if dev is None or dev.key == "host":
+            if host is not None and (p.device in ("host", "") or p.device.split(",")[0] in host_name()):
+                dev = host
+            else:
+                skipped.append(f"{p.file}: device {p.device!r} is not in the catalog (add it with --device-file)")
+                continue
+        if p.family == "hwq":
+            if c is None:
+                skipped.append(f"{p.file}: hwq kernel of config {p.slug} whose fields were not recorded")
+                continue
+            cost = hwq_cost(c, p.k, p.m, p.batch)
+            dtype = "fp16"
+        else:
+            bits, ab = {"fp16": (16, 2.0), "fp32": (32, 4.0), "int8": (8, 1.0)}[p.family]
+            cost = dense_cost(p.k, p.m, p.batch, weight_bits=bits, act_bytes=ab, out_bytes=max(ab, 2.0),
+                              label=p.family)
+            dtype = p.family
+        if dtype not in dev.peak:
+            dtype = dev.default_dtype()
+        pr = predict(cost, dev, dtype)
+        rows.append({"file": p.file, "device": dev.key, "kernel": p.kernel, "k": p.k, "m": p.m, "batch": p.batch,
+                     "measured": p.time_s, "predicted": pr.time, "unit": "s", "error": pr.time / p.time_s - 1.0,
+                     "bound": pr.bound, "intensity": cost.intensity, "ops": cost.ops})
+    return rows, skipped
+
+
+# ------------------------------------------------------------------------------------------------------
+# charts (matplotlib, Agg canvas: no display, no global pyplot state)
+def _save(fig: Any, stem: Path) -> list[Path]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
+    fig.savefig(png, dpi=110, metadata={"Software": None})
+    fig.savefig(svg, metadata={"Date": None, "Creator": None})
+    return [png, svg]
+
+
+def plot_roofline(device: Device, dtype: str, preds: list[tuple[str, Prediction]], stem: Path,
+                  measured: list[tuple[str, float, float]] = (), title: str = "") -> list[Path]:
+    """Log-log roofline: roofs of every dtype of ``device``, predicted points, measured points.
+
+    ``preds`` are (label, prediction); ``measured`` are (label, intensity, attained ops/s).
+    """
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 5.2))
+    ax = fig.add_subplot(1, 1, 1)
+    xs = np.logspace(-2, 4, 300)
+    for name, peak in sorted(device.peak.items(), key=lambda kv: -kv[1]):
+        style = "-" if name == dtype else ":"
+        ax.loglog(xs, np.minimum(peak, device.bw * xs), style, lw=2 if name == dtype else 1,
+                  label=f"{name} roof {peak / 1e12:.4g} TOP/s")
+    if device.bandwidth_measured and device.bandwidth and abs(device.bandwidth - device.bw) > 1:
+        peak = device.peak_for(dtype)
+        ax.loglog(xs, np.minimum(peak, device.bandwidth * xs), "--", color="gray", lw=1,
+                  label=f"datasheet {device.bandwidth / 1e9:.0f} GB/s")
+    ridge = device.ridge(dtype)
+    ax.axvline(ridge, color="gray", lw=0.6)
+    ax.annotate(f"ridge {ridge:.0f} op/B", (ridge, device.peak_for(dtype)), fontsize=8,
+                xytext=(4, -12), textcoords="offset points")
+    markers = {"hwq": "o", "fp16": "s"}
+    for label, p in preds:
+        kind = "fp16" if label.startswith("fp16") else "hwq"
+        ax.loglog([p.cost.intensity], [p.attained], markers[kind], ms=6,
+                  color="tab:red" if kind == "hwq" else "tab:blue", alpha=0.8)
+    ax.plot([], [], "o", color="tab:red", label="hwq (predicted)")
+    ax.plot([], [], "s", color="tab:blue", label="fp16 (predicted)")
+    if measured:
+        ax.loglog([m[1] for m in measured], [m[2] for m in measured], "kx", ms=8, label="measured")
+    ax.set_xlabel("arithmetic intensity (ops / byte)")
+    ax.set_ylabel("attainable ops/s")
+    ax.set_title(title or f"roofline: {device.name}", fontsize=10)
+    ax.grid(True, which="both", lw=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+def plot_speedup(curve: list[dict[str, Any]], stem: Path, title: str,
+                 measured: list[tuple[int, float]] = ()) -> list[Path]:
+    """Speedup over fp16 against batch (log x), with the ideal 16 / b_eff line and measured points."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    b = [r["batch"] for r in curve]
+    ax.semilogx(b, [r["speedup"] for r in curve], "o-", color="tab:red", label="predicted (model, decode)")
+    ax.axhline(curve[0]["ideal_speedup"], ls="--", color="gray",
+               label=f"ideal 16/b_eff = {curve[0]['ideal_speedup']:.2f}")
+    ax.axhline(1.0, color="black", lw=0.6)
+    if measured:
+        ax.semilogx([m[0] for m in measured], [m[1] for m in measured], "kx", ms=8, label="measured (one shape)")
+    ax.set_xlabel("batch (sequences decoded together)")
+    ax.set_ylabel("speedup over fp16")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", lw=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+# ------------------------------------------------------------------------------------------------------
+# one roofline study: tables, charts, JSON and Markdown under reports/roofline/
+BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+def run_roofline(cfg: HwqConfig, device: str = "h100", model: str = "llama3-8b", workload: str = "decode", *,
+                 batch: int | None = None, out_dir: str | Path = "reports/roofline",
+                 reports_dir: str | Path = "reports", device_file: str | Path | None = None,
+                 model_file: str | Path | None = None, dtype: str | None = None, mode: str = "weight-only",
+                 plots: bool = True) -> dict[str, Any]:
+    """Predict one (device, model, workload, config) point, validate against measurements, write reports.
+
+    Writes ``<device>_<model>_<workload>_<slug>.json`` and ``.md`` under ``out_dir``, and with ``plots``
+    the roofline chart and the speedup-vs-batch chart (PNG and SVG each).
+
+    Returns
+    -------
+    dict
+        The JSON document (``stamp``, ``device``, ``model``, ``workload``, ``summary``, ``layers``, ``rtl``,
+        ``validation``, ``files``).
+    """
+    import datetime
+
+    from hwq import __version__
+    from hwq.devices import get_device, host_name, load_devices, load_measurements, match_device
+    from hwq.models import get_model, get_workload
+
+    dev = get_device(device, device_file)
+    mdl = get_model(model, model_file)
+    wl = get_workload(workload, model_file, batch)
+    rtl = None
+    if dev.kind == "fpga":
+        rtl = rtl_unit(cfg, dev, reports_dir)
+        dev, dtype = rtl.pop("device"), "rtl"
+    dtype = dtype or dev.default_dtype()
+    dev.peak_for(dtype)
+    rows = layer_rows(cfg, mdl, dev, wl, dtype=dtype, mode=mode)
+    summary = model_summary(rows, wl, dev, dtype)
+    curve = speedup_vs_batch(cfg, mdl, dev, list(BATCHES), dtype=dtype, mode=mode)
+    devices = load_devices(device_file)
+    points, unread = load_measurements(reports_dir)
+    on_host = [p for p in points if p.family != "rtl" and getattr(match_device(p.device, devices), "key", "host")
+               == "host"]
+    host = get_device("host", device_file) if on_host else None  # measured only when a point needs it
+    val_rows, val_skipped = validate(points, cfg, devices, host)
+    stem = f"{dev.key}_{mdl.key}_{wl.key}_{cfg.slug}"
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files: list[Path] = []
+    if plots:
+        preds = []
+        for lin, _ in mdl.all_linears():
+            ph, pf = _pair(cfg, dev, lin.k, lin.m, wl.tokens, dtype, mode, 2.0, 2.0)
+            preds += [(cfg.slug, ph), ("fp16", pf)]
+        meas = []
+        meas = [(r["kernel"], r["intensity"], r["ops"] / r["measured"]) for r in val_rows
+                if r["device"] == dev.key and r["unit"] == "s"]
+        title = f"{mdl.name}, {wl.key} (B={wl.tokens}), {cfg.slug} on {dev.name}"
+        files += plot_roofline(dev, dtype, preds, out / f"{stem}_roofline", meas, title)
+        files += plot_speedup(curve, out / f"{stem}_speedup", f"{mdl.name} decode on {dev.name}: {cfg.slug}")
+    doc = {
+        "kind": "hwq-roofline",
+        "stamp": {"slug": cfg.slug, "hwq_version": __version__,
+                  "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                  "machine": host_name()},
+        "config": cfg.to_dict(),
+        "device": {"key": dev.key, "name": dev.name, "kind": dev.kind, "bandwidth": dev.bw,
+                   "bandwidth_source": dev.bw_label, "bandwidth_datasheet": dev.bandwidth,
+                   "peak": dev.peak, "dtype": dtype, "source": dev.source, "note": dev.note},
+        "model": {"key": mdl.key, "name": mdl.name, "layers": mdl.layers, "params": mdl.params},
+        "workload": {"key": wl.key, "phase": wl.phase, "batch": wl.batch, "seq_len": wl.seq_len,
+                     "tokens": wl.tokens},
+        "mode": mode, "summary": summary, "layers": rows, "speedup_vs_batch": curve,
+        "rtl": {k: v for k, v in rtl.items() if k != "synth"} if rtl else None,
+        "validation": {"rows": val_rows, "skipped": val_skipped + unread},
+    }
+    jpath, mpath = out / f"{stem}.json", out / f"{stem}.md"
+    files += [jpath, mpath]
+    doc["files"] = [str(p) for p in files]
+    import json
+
+    jpath.write_text(json.dumps(doc, indent=1, default=float) + "\n")
+    mpath.write_text(format_markdown(doc))
+    return doc
+
+
+def _si(x: float, unit: str) -> str:
+    for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"),
+                          (1e-6, "µ"), (1e-9, "n")):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g} {prefix}{unit}"
+    return f"{x:.3g} {unit}"
+
+
+def format_table(doc: dict[str, Any]) -> str:
+    """The per-layer table as fixed-width text (what ``hwq roofline`` prints)."""
+    head = ["layer", "K", "M", "x/token", "bits/w", "hwq time", "fp16 time", "speedup", "bound", "op/B"]
+    lines = [head]
+    for r in doc["layers"]:
+        lines.append([r["layer"], str(r["k"]), str(r["m"]), str(r["per_token"]), f"{r['bits_per_weight']:.3f}",
+                      _si(r["t_hwq_s"], "s"), _si(r["t_fp16_s"], "s"), f"{r['speedup']:.2f}x", r["bound_hwq"],
+                      f"{r['intensity_hwq']:.3g}"])
+    widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
+    return "\n".join("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
+                     for row in lines)
+
+
+def format_summary(doc: dict[str, Any]) -> str:
+    s, d, w = doc["summary"], doc["device"], doc["workload"]
+    out = [f"{doc['model']['name']} on {d['name']} ({d['bandwidth'] / 1e9:.4g} GB/s {d['bandwidth_source']}, "
+           f"{d['dtype']} {d['peak'][d['dtype']] / 1e12:.4g} TOP/s, ridge {s['ridge_ops_per_byte']:.1f} op/B), "
+           f"{w['phase']} batch {w['batch']} x seq {w['seq_len']}, config {doc['stamp']['slug']}:",
+           f"  weights {s['bits_per_weight']:.3f} bits/entry (ideal speedup 16/b = {s['ideal_speedup']:.2f}x)",
+           f"  time per step hwq {_si(s['step_time_hwq_s'], 's')}  fp16 {_si(s['step_time_fp16_s'], 's')}  "
+           f"-> speedup {s['speedup']:.2f}x",
+           f"  tokens/s hwq {s['tokens_per_s_hwq']:.4g}  fp16 {s['tokens_per_s_fp16']:.4g}"]
+    if doc.get("rtl"):
+        r = doc["rtl"]
+        out.append(f"  RTL unit: {r['lanes']} lanes x {r['fmax_hz'] / 1e6:.1f} MHz ({r['fmax_source']}); needs "
+                   f"{_si(r['weight_bytes_per_s'], 'B/s')} of weights vs board {_si(r['board_bandwidth'], 'B/s')}: "
+                   f"{r['bound']}-bound")
+    v = doc["validation"]
+    if v["rows"]:
+        errs = [abs(r["error"]) for r in v["rows"]]
+        out.append(f"  validation: {len(errs)} measured points, median |error| {sorted(errs)[len(errs) // 2]:.1%}, "
+                   f"max {max(errs):.1%}")
+    else:
+        out.append("  validation: no measured points under reports/bench or reports/sim (nothing overlaid)")
+    return "\n".join(out)
+
+
+def format_markdown(doc: dict[str, Any]) -> str:
+    """Markdown report of one roofline study."""
+    st = doc["stamp"]
+    md = [f"# Roofline: {doc['model']['name']} on {doc['device']['name']}", "",
+          f"config `{st['slug']}`, hwq {st['hwq_version']}, {st['date']}, machine: {st['machine']}", "",
+          "```", format_summary(doc), "```", "", "| layer | K | M | per token | bits/w | hwq | fp16 | speedup | bound |",
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for r in doc["layers"]:
+        md.append(f"| {r['layer']} | {r['k']} | {r['m']} | {r['per_token']} | {r['bits_per_weight']:.3f} | "
+                  f"{_si(r['t_hwq_s'], 's')} | {_si(r['t_fp16_s'], 's')} | {r['speedup']:.2f}x | {r['bound_hwq']} |")
+    md += ["", "## Speedup vs batch (decode)", "", "| batch | speedup | tokens/s hwq | tokens/s fp16 |",
+           "| ---: | ---: | ---: | ---: |"]
+    md += [f"| {r['batch']} | {r['speedup']:.2f}x | {r['tokens_per_s_hwq']:.4g} | {r['tokens_per_s_fp16']:.4g} |"
+           for r in doc["speedup_vs_batch"]]
+    md += ["", "## Validation against measurements", ""]
+    v = doc["validation"]
+    if v["rows"]:
+        md += ["| source | device | kernel | K | M | batch | measured | predicted | error |",
+               "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for r in v["rows"]:
+            unit = r["unit"]
+            fmt = (lambda x: _si(x, "s")) if unit == "s" else (lambda x: f"{x:.0f} cyc")
+            md.append(f"| {Path(r['file']).name} | {r['device']} | {r['kernel']} | {r['k']} | {r['m']} | "
+                      f"{r['batch']} | {fmt(r['measured'])} | {fmt(r['predicted'])} | {r['error']:+.1%} |")
+    else:
+        md.append("No measured points yet (run `hwq bench c`, the CUDA benchmark script, or `hwq sim`).")
+    if v["skipped"]:
+        md += ["", "Not compared: " + "; ".join(v["skipped"])]
+    return "\n".join(md) + "\n"
