@@ -1,0 +1,229 @@
+"""Compile the generated C library and call it from Python through ctypes.
+
+:func:`compile_c` renders the library of a config into a folder and builds ``lib<name>.so`` with gcc
+(``-std=c99 -Wall -Wextra -Werror``, optionally AddressSanitizer + UndefinedBehaviorSanitizer);
+:class:`CKernels` wraps the exported functions with numpy in, numpy out, in the shapes of
+:mod:`hwq.datapath` (activations (K, B), outputs (M, B)).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from hwq.config import HwqConfig
+from hwq.container import EncodedMatrix
+from hwq.datapath import ActCodes
+from hwq.errors import HwqError
+
+from hwq.codegen.render import lib_name, render
+
+__all__ = ["compile_c", "CKernels", "C_FLAGS", "SANITIZE_FLAGS", "ISA_NAMES", "find_cc"]
+
+C_FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared", "-fopenmp", "-ffp-contract=off")
+SANITIZE_FLAGS = ("-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                  "-fno-omit-frame-pointer")
+ISA_NAMES = {1: "scalar", 2: "avx2", 3: "avx512"}
+
+_ERRORS = {
+    1: "K is not a multiple of the block size d; pad the rows with zeros (hwq.codegen.check.pad_rows)",
+    2: "K is not a multiple of the Hadamard size; pad the rows with zeros (hwq.codegen.check.pad_rows)",
+    3: "K exceeds the config's max_k; raise max_k",
+    4: "invalid sizes (K, M and the batch must be >= 1)",
+    5: "out of memory in the C kernel",
+    6: "input out of range (activations beyond +-act_max, or codes/ladder indices beyond the codebook)",
+}
+
+
+def find_cc() -> str:
+    """Path of the C compiler ($CC or gcc); raises HwqError when there is none."""
+    cc = os.environ.get("CC", "gcc")
+    path = shutil.which(cc)
+    if path is None:
+        raise HwqError(f"C compiler {cc!r} not found; install gcc or set CC")
+    return path
+
+
+def compile_c(cfg: HwqConfig, work_dir: str | Path, sanitize: bool = False, opt: str = "-O3") -> Path:
+    """Render and compile the C library of ``cfg``; returns the shared library path.
+
+    The build is skipped when a library built from the same sources and flags exists.
+
+    Raises
+    ------
+    HwqError
+        No compiler, or the compiler failed (its message is included).
+    """
+    work = Path(work_dir)
+    srcs = render(cfg, "c", work)
+    name = lib_name(cfg)
+    flags = list(C_FLAGS) + (list(SANITIZE_FLAGS) if sanitize else [opt])
+    h = hashlib.sha256(" ".join(flags).encode())
+    for p in srcs:
+        h.update(p.read_bytes())
+    tag = h.hexdigest()[:12]
+    lib = work / f"lib{name}{'_san' if sanitize else ''}_{tag}.so"
+    if lib.is_file():
+        return lib
+    cmd = [find_cc(), *flags, "-o", str(lib), str(work / f"{name}.c"), "-lm"]
+    res = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise HwqError(f"compiling {name}.c failed ({' '.join(cmd)}):\n{res.stderr[-4000:]}")
+    return lib
+
+
+def _ptr(a: np.ndarray) -> ctypes.c_void_p:
+    return ctypes.c_void_p(a.ctypes.data)
+
+
+class CKernels:
+    """ctypes front end of one compiled library.
+
+    Parameters
+    ----------
+    cfg : HwqConfig
+    lib_path : path
+        From :func:`compile_c`.
+    nthreads : int
+        Threads (OpenMP) of the GEMV kernels.
+    """
+
+    def __init__(self, cfg: HwqConfig, lib_path: str | Path, nthreads: int = 1):
+        self.cfg = cfg
+        self.name = lib_name(cfg)
+        self.lib = ctypes.CDLL(str(lib_path))
+        self.nthreads = int(nthreads)
+        for fn in ("isa", "set_isa", "table_path", "quantize_acts", "rotate_acts", "wo_acc", "lut_acc",
+                   "gemv_exact", "gemv_fast", "dequantize"):
+            f = getattr(self.lib, f"{self.name}_{fn}")
+            f.restype = ctypes.c_int
+            setattr(self, f"_{fn}", f)
+
+    # -- dispatch ------------------------------------------------------------------------------
+    def isa(self) -> str:
+        """Name of the instruction set in use ("scalar", "avx2", "avx512")."""
+        return ISA_NAMES[self._isa()]
+
+    def set_isa(self, isa: str) -> str:
+        """Force "scalar", "avx2", "avx512" or "auto"; raises HwqError if the CPU lacks it."""
+        code = {"auto": 0, "scalar": 1, "avx2": 2, "avx512": 3}.get(isa)
+        if code is None:
+            raise HwqError(f"unknown ISA {isa!r}; allowed: auto, scalar, avx2, avx512")
+        got = self._set_isa(ctypes.c_int(code))
+        if got < 0:
+            raise HwqError(f"this CPU does not support {isa}")
+        return ISA_NAMES[got]
+
+    def table_path(self) -> bool:
+        return bool(self._table_path())
+
+    def available_isas(self) -> list[str]:
+        cur = self._isa()
+        out = [n for c, n in ISA_NAMES.items() if self._set_isa(ctypes.c_int(c)) == c]
+        self._set_isa(ctypes.c_int(cur))
+        return out
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _check(self, rc: int, what: str, k: int | None = None) -> None:
+        if rc:
+            extra = f" (K = {k}, d = {self.cfg.dim}, hadamard = {self.cfg.hadamard})" if k is not None else ""
+            raise HwqError(f"{what}: {_ERRORS.get(rc, f'error {rc}')}{extra}")
+
+    def _weights(self, enc: EncodedMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if enc.config.slug != self.cfg.slug:
+            raise HwqError(f"matrix encoded with config {enc.config.slug}, library built for {self.cfg.slug}")
+        return (np.ascontiguousarray(enc.codes), np.ascontiguousarray(enc.ladder),
+                np.ascontiguousarray(enc.norms, dtype=np.float32))
+
+    @staticmethod
+    def _acts(x: np.ndarray, k: int, dtype) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim == 1:
+            x = x[:, None]
+        if x.ndim != 2 or x.shape[0] != k:
+            raise HwqError(f"activations must have shape (K={k},) or (K={k}, B), got {x.shape}")
+        return np.ascontiguousarray(x.T, dtype=dtype)  # (B, K)
+
+    # -- kernels -----------------------------------------------------------------------------------
+    def quantize(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(x_int (K, B) int64, s_x (B,)) like :func:`hwq.datapath.quantize_activations`."""
+        xt = self._acts(x, np.asarray(x).shape[0], np.float64)
+        b, k = xt.shape
+        xi = np.empty((b, k), dtype=np.int8)
+        sx = np.empty(b, dtype=np.float64)
+        self._check(self._quantize_acts(_ptr(xt), ctypes.c_int64(k), ctypes.c_int64(b), _ptr(xi), _ptr(sx)),
+                    "quantize")
+        return xi.T.astype(np.int64), sx
+
+    def rotate(self, x_int: np.ndarray) -> np.ndarray:
+        """x_rot (K, B) int64 like :func:`hwq.datapath.rotate_activations`."""
+        x_int = np.asarray(x_int)
+        if x_int.dtype.kind not in "iu" or (x_int.size and int(np.max(np.abs(x_int))) > self.cfg.act_max):
+            raise HwqError(f"x_int must be integers in [-{self.cfg.act_max}, {self.cfg.act_max}]")
+        xt = self._acts(x_int, x_int.shape[0], np.int8)
+        b, k = xt.shape
+        xr = np.empty((b, k), dtype=np.int32)
+        self._check(self._rotate_acts(_ptr(xt), ctypes.c_int64(k), ctypes.c_int64(b), _ptr(xr)), "rotate", k)
+        return xr.T.astype(np.int64)
+
+    def wo_acc(self, enc: EncodedMatrix, x_rot: np.ndarray) -> np.ndarray:
+        """Weight-only accumulators (M, B) int64 (= :func:`hwq.datapath.weight_only_acc`)."""
+        codes, ladder, _ = self._weights(enc)
+        xr = self._acts(x_rot, enc.n, np.int32)
+        b = xr.shape[0]
+        acc = np.empty((enc.cols, b), dtype=np.int64)
+        self._check(self._wo_acc(_ptr(codes), _ptr(ladder), ctypes.c_int64(enc.n), ctypes.c_int64(enc.cols),
+                                 _ptr(xr), ctypes.c_int64(b), _ptr(acc), ctypes.c_int(self.nthreads)),
+                    "weight-only GEMV", enc.n)
+        return acc
+
+    def lut_acc(self, enc: EncodedMatrix, acts: ActCodes) -> np.ndarray:
+        """Both-quantized accumulators (M, B) int64 (= :func:`hwq.datapath.lut_acc`)."""
+        codes, ladder, _ = self._weights(enc)
+        rx = np.ascontiguousarray(acts.rows, dtype=np.int32)
+        tx = np.ascontiguousarray(acts.ladder, dtype=np.uint8)
+        if rx.ndim != 2 or rx.shape[1] != enc.blocks_per_col or tx.shape != rx.shape:
+            raise HwqError(f"activation codes must be (B, {enc.blocks_per_col}), got {rx.shape}")
+        b = rx.shape[0]
+        acc = np.empty((enc.cols, b), dtype=np.int64)
+        self._check(self._lut_acc(_ptr(codes), _ptr(ladder), ctypes.c_int64(enc.n), ctypes.c_int64(enc.cols),
+                                  _ptr(rx), _ptr(tx), ctypes.c_int64(b), _ptr(acc), ctypes.c_int(self.nthreads)),
+                    "LUT GEMV", enc.n)
+        return acc
+
+    def gemv_exact(self, enc: EncodedMatrix, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact mode from float activations (K, B): (y (M, B) float64, acc (M, B) int64)."""
+        codes, ladder, norms = self._weights(enc)
+        xt = self._acts(x, enc.n, np.float64)
+        b = xt.shape[0]
+        y = np.empty((enc.cols, b), dtype=np.float64)
+        acc = np.empty((enc.cols, b), dtype=np.int64)
+        self._check(self._gemv_exact(_ptr(codes), _ptr(ladder), _ptr(norms), ctypes.c_int64(enc.n),
+                                     ctypes.c_int64(enc.cols), _ptr(xt), ctypes.c_int64(b), _ptr(y), _ptr(acc),
+                                     ctypes.c_int(self.nthreads)), "exact GEMV", enc.n)
+        return y, acc
+
+    def gemv_fast(self, enc: EncodedMatrix, x: np.ndarray) -> np.ndarray:
+        """Fast mode: fp32 activations (K, B) -> y (M, B) float32."""
+        codes, ladder, norms = self._weights(enc)
+        xt = self._acts(x, enc.n, np.float32)
+        b = xt.shape[0]
+        y = np.empty((enc.cols, b), dtype=np.float32)
+        self._check(self._gemv_fast(_ptr(codes), _ptr(ladder), _ptr(norms), ctypes.c_int64(enc.n),
+                                    ctypes.c_int64(enc.cols), _ptr(xt), ctypes.c_int64(b), _ptr(y),
+                                    ctypes.c_int(self.nthreads)), "fast GEMV", enc.n)
+        return y
+
+    def dequantize(self, enc: EncodedMatrix) -> np.ndarray:
+        """Dequantized W (K, M) float32 (= :func:`hwq.matmul.decode_matrix` to float32 rounding)."""
+        codes, ladder, norms = self._weights(enc)
+        out = np.empty((enc.cols, enc.n), dtype=np.float32)
+        self._check(self._dequantize(_ptr(codes), _ptr(ladder), _ptr(norms), ctypes.c_int64(enc.n),
+                                     ctypes.c_int64(enc.cols), _ptr(out)), "dequantize", enc.n)
+        return out.T

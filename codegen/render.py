@@ -1,0 +1,181 @@
+"""Render the C / CUDA kernel library of one config from Jinja2 templates.
+
+The templates (``codegen/templates/``) carry configuration and tables only: sizes, widths, the ladder
+multipliers ``cfg.beta_mults``, the codebook from :func:`hwq.voronoi.codebook`, the pairwise LUT from
+:func:`hwq.voronoi.pair_lut` and the integer generator of the lattice.  The arithmetic lives in the
+hand-written headers of ``codegen/include/`` that the rendered sources include (they are copied next
+to the rendered files so that the output folder builds on its own).  Hadamard signs are computed in
+C/CUDA by the documented counter-based PRNG (:func:`hwq.prng.hadamard_signs`).
+
+Symbols are ``hwq_<slug>_<name>``; rendering is deterministic (same config -> same bytes) and a file
+is written only when its content changed.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwq.config import HwqConfig
+from hwq.errors import HwqError
+from hwq.voronoi import codebook, pair_lut
+
+__all__ = ["render", "render_context", "TARGETS", "LUT_RENDER_ROWS", "CODEBOOK_RENDER_ROWS", "C_HEADERS",
+           "CUDA_HEADERS", "lib_name"]
+
+TARGETS = ("c", "cuda")
+#: largest codebook rendered as a pairwise LUT table (rows); larger codes use codeword inner products
+LUT_RENDER_ROWS = 512
+#: largest codebook rendered as a decode table (rows); larger codes decode arithmetically
+CODEBOOK_RENDER_ROWS = 4096
+#: largest per-block table (ladder_len * codewords) of the C table path
+TABLE_PATH_ENTRIES = 4096
+#: bytes of per-tile tables (all activation vectors) the C table path aims for
+TILE_BYTES = 192 * 1024
+C_HEADERS = ("hwq_arith.h", "hwq_kernels_c.h", "hwq_simd_x86.h")
+CUDA_HEADERS = ("hwq_arith.h", "hwq_kernels_cuda.cuh")
+_LAT_KIND = {"Z": 0, "D3": 1, "D4": 1, "E8": 2}
+_INT32_MAX = 2**31 - 1
+
+
+def lib_name(cfg: HwqConfig) -> str:
+    """Base name of the generated files and symbols: ``hwq_<slug>``."""
+    return f"hwq_{cfg.slug}"
+
+
+def _int_rows(values: np.ndarray, per_line: int) -> list[str]:
+    flat = [str(int(v)) for v in np.asarray(values).ravel()]
+    return [", ".join(flat[i:i + per_line]) for i in range(0, len(flat), per_line)]
+
+
+def _ctype(bits: int) -> str:
+    for w in (8, 16, 32):
+        if bits <= w:
+            return f"int{w}_t"
+    return "int64_t"
+
+
+def render_context(cfg: HwqConfig) -> dict[str, Any]:
+    """Template variables of one config (configuration and tables; no arithmetic).
+
+    Raises
+    ------
+    HwqError
+        If the config cannot be served by the kernels (dither on, or a lattice without C closest-point
+        rules).
+    """
+    if cfg.dither:
+        raise HwqError("the kernels implement the integer datapath, which needs dither = false; "
+                       "re-encode the weights with a dither-free config")
+    if cfg.lattice not in _LAT_KIND:
+        raise HwqError(f"lattice {cfg.lattice!r} has no C/CUDA closest-point rule; use one of "
+                       f"{', '.join(sorted(_LAT_KIND))}")
+    if cfg.act_bits > 8:
+        raise HwqError(f"the kernels take int8 activations; act_bits = {cfg.act_bits} is not supported "
+                       "(set act_bits <= 8)")
+    nc = cfg.num_codewords
+    maxm = max(cfg.beta_mults)
+    have_cb = nc <= CODEBOOK_RENDER_ROWS
+    rom = cfg.decoder_kind == "rom" and have_cb
+    has_lut = nc <= LUT_RENDER_ROWS
+    lut_entry = cfg.lut_bound * maxm * maxm
+    table_path = rom and cfg.ladder_len * nc <= TABLE_PATH_ENTRIES and cfg.scaled_bound <= _INT32_MAX
+    lut_table_path = table_path and has_lut and lut_entry <= _INT32_MAX
+    cb = codebook(cfg.lattice, cfg.q) if have_cb else None
+    lut = pair_lut(cfg.lattice, cfg.q) if has_lut else None
+    gen = cfg.lat.generator_int
+    return {
+        "cfg": cfg,
+        "slug": cfg.slug,
+        "name": lib_name(cfg),
+        "config_json": cfg.to_json().rstrip("\n").splitlines(),
+        "d": cfg.dim, "q": cfg.q, "nc": nc, "code_bits": cfg.code_bits, "ladder_bits": cfg.ladder_bits,
+        "ladder_len": cfg.ladder_len, "cs": cfg.coord_scale, "h": cfg.hadamard, "sign_seed": cfg.sign_seed,
+        "act_max": cfg.act_max, "frac_bits": cfg.frac_bits, "beta0": repr(float(cfg.beta0)),
+        "lat_kind": _LAT_KIND[cfg.lattice], "rom": int(rom), "have_codebook": int(have_cb),
+        "has_lut": int(has_lut), "table_path": int(table_path), "lut_table_path": int(lut_table_path),
+        "lane_limit": max(1, _INT32_MAX // cfg.scaled_bound),
+        "lane_limit_lut": max(1, _INT32_MAX // max(1, lut_entry)),
+        "max_k": cfg.max_k, "tile_bytes": TILE_BYTES,
+        "mults": list(cfg.beta_mults),
+        "betas": [repr(float(b)) for b in cfg.betas],
+        "codebook_rows": _int_rows(cb, 3 * cfg.dim) if cb is not None else [],
+        "codebook_type": _ctype(cfg.coord_bits),
+        "lut_rows": _int_rows(lut, 24) if lut is not None else [],
+        "lut_type": _ctype(cfg.lut_bits),
+        "gen_rows": _int_rows(gen, cfg.dim),
+        "widths": cfg.widths(),
+        "decoder": "rom" if rom else "arith",
+        "lat_name": cfg.lattice,
+        "rot_gain": repr(1.0 / math.sqrt(cfg.hadamard)),
+    }
+
+
+@cache
+def _env():
+    import jinja2
+
+    loader = jinja2.FunctionLoader(lambda name: (resources.files("hwq.codegen").joinpath("templates", name)
+                                                 .read_text(encoding="utf-8")))
+    return jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, trim_blocks=True,
+                              lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+
+
+def _write_if_changed(path: Path, text: str) -> Path:
+    data = text.encode("utf-8")
+    if not path.is_file() or path.read_bytes() != data:
+        path.write_bytes(data)
+    return path
+
+
+def _files(target: str, name: str) -> list[tuple[str, str]]:
+    if target == "c":
+        return [("c_header.h.j2", f"{name}.h"), ("tables.h.j2", f"{name}_tables.h"),
+                ("c_lib.c.j2", f"{name}.c"), ("c_Makefile.j2", "Makefile")]
+    return [("tables.h.j2", f"{name}_tables.h"), ("cuda_lib.cu.j2", f"{name}.cu"),
+            ("cuda_Makefile.j2", "Makefile")]
+
+
+def render(cfg: HwqConfig, target: str, out_dir: str | Path) -> list[Path]:
+    """Render the kernel library of ``cfg`` for ``target`` ("c" or "cuda") into ``out_dir``.
+
+    Parameters
+    ----------
+    cfg : HwqConfig
+        Dither-free config (the integer datapath).
+    target : {"c", "cuda"}
+    out_dir : path
+        Created if missing; files are rewritten only when their content changed.
+
+    Returns
+    -------
+    list of Path
+        The rendered sources, the Makefile and the copied hand-written headers, in a fixed order.
+
+    Raises
+    ------
+    HwqError
+        Unknown target, dither on, or an unsupported lattice.
+
+    Examples
+    --------
+    >>> paths = render(HwqConfig(), "c", "build/kernels")  # doctest: +SKIP
+    """
+    if target not in TARGETS:
+        raise HwqError(f"unknown codegen target {target!r}; allowed: {', '.join(TARGETS)}")
+    ctx = render_context(cfg)
+    ctx["target"] = target
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    env = _env()
+    paths = [_write_if_changed(out / dst, env.get_template(src).render(**ctx))
+             for src, dst in _files(target, ctx["name"])]
+    inc = resources.files("hwq.codegen").joinpath("include")
+    for h in (C_HEADERS if target == "c" else CUDA_HEADERS):
+        paths.append(_write_if_changed(out / h, inc.joinpath(h).read_text(encoding="utf-8")))
+    return paths
