@@ -12,6 +12,7 @@ Columns are processed in chunks so that memory stays bounded for n = 6144 x 6144
 
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
@@ -26,7 +27,7 @@ from hwq.nested import decode_blocks, quantize_blocks
 from hwq.packing import pack_bits
 from hwq.prng import dither_for
 
-__all__ = ["encode_matrix", "decode_rotated", "decode_matrix", "estimate_product", "check_matrix",
+__all__ = ["pad_rows", "encode_matrix", "decode_rotated", "decode_matrix", "estimate_product", "check_matrix",
            "product_distortion"]
 
 _CHUNK_ENTRIES = 1 << 20
@@ -51,12 +52,28 @@ def check_matrix(a: np.ndarray, cfg: HwqConfig, name: str = "A") -> np.ndarray:
         raise HwqError(f"{name} is empty (shape {a.shape})")
     if n % cfg.dim:
         raise HwqError(f"{name} has {n} rows, not a multiple of the {cfg.lattice} block size {cfg.dim}; "
-                       f"pad the rows to a multiple of {cfg.dim}")
+                       f"pad the rows with zeros (hwq.matmul.pad_rows) to a multiple of {cfg.dim}")
     check_segment(n, cfg.hadamard)
     a = a.astype(np.float64, copy=False)
     if not np.all(np.isfinite(a)):
         raise HwqError(f"{name} contains NaN or Inf; quantization needs finite values")
     return a
+
+
+def pad_rows(a: np.ndarray, cfg: HwqConfig) -> np.ndarray:
+    """Zero-pad the rows of ``a`` to a multiple of lcm(block size, Hadamard size).
+
+    Zero rows change neither norms nor inner products, so A^T B is unchanged; pad the activations the
+    same way (e.g. K = 4096 with D3 and hadamard 64 becomes 4224).
+    """
+    a = np.asarray(a)
+    if a.ndim not in (1, 2):
+        raise HwqError(f"pad_rows expects a vector or a matrix, got shape {a.shape}")
+    step = math.lcm(cfg.dim, cfg.hadamard)
+    extra = -a.shape[0] % step
+    if not extra:
+        return a
+    return np.concatenate([a, np.zeros((extra,) + a.shape[1:], dtype=a.dtype)], axis=0)
 
 
 def _chunks(cols: int, n: int) -> list[tuple[int, int]]:
