@@ -246,16 +246,17 @@ def match_device(recorded: str, devices: dict[str, Device]) -> Device | None:
     return None
 
 
-def synth_reports(reports_dir: str | Path = "reports", target: str | None = None) -> list[dict[str, Any]]:
-    """Synthesis results written by ``hwq synth`` (``reports/synth/*.json``), newest layout tolerated.
+def synth_reports(reports_dir: str | Path = "reports", target: str | None = None,
+                  folders: tuple[str, ...] = ("synth", "synth/cache")) -> list[dict[str, Any]]:
+    """Synthesis results written by ``hwq synth`` (``reports/synth/*.json`` and its cache folder).
 
     Each returned dict has at least ``file``; where the JSON records them: ``slug``, ``target``,
     ``fmax_mhz``, ``lanes``, ``luts``, ``ffs``, ``dsps``, ``brams``. Entries are flattened from files that
     hold one result, a list of results, or ``{"results": [...]}``. Unreadable files are skipped, not faked.
     """
     out: list[dict[str, Any]] = []
-    folder = Path(reports_dir) / "synth"
-    for f in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+    files = [f for sub in folders for f in sorted((Path(reports_dir) / sub).glob("*.json"))]
+    for f in files:
         try:
             data = json.loads(f.read_text())
         except (OSError, json.JSONDecodeError):
@@ -288,6 +289,7 @@ _SYNTH_KEYS = {
     "dsps": ("dsps", "dsp", "MULT18X18D", "mult18"),
     "brams": ("brams", "bram", "DP16KD", "ebr"),
     "lanes": ("lanes",),
+    "unit": ("unit",),
     "slug": ("slug", "config_slug"),
     "target": ("target", "family"),
 }

@@ -180,7 +180,8 @@ def predict(cost: KernelCost, device: Device, dtype: str | None = None) -> Predi
 
 # ------------------------------------------------------------------------------------------------------
 # the RTL unit on an FPGA board
-def rtl_unit(cfg: HwqConfig, device: Device, reports_dir: str | Path = "reports") -> dict[str, Any]:
+def rtl_unit(cfg: HwqConfig, device: Device, reports_dir: str | Path = "reports",
+             extra: list[dict[str, Any]] = ()) -> dict[str, Any]:
     """Throughput of the hwq RTL dequant-MAC unit on an FPGA board.
 
     The unit consumes ``lanes`` blocks (d weights each) per cycle. Fmax is the achieved clock of a
@@ -192,16 +193,17 @@ def rtl_unit(cfg: HwqConfig, device: Device, reports_dir: str | Path = "reports"
     dict
         ``fmax_hz``, ``fmax_source``, ``lanes``, ``blocks_per_s``, ``macs_per_s``, ``weight_bytes_per_s``
         (what the unit would need to stay busy), ``board_bandwidth``, ``bound`` ("memory"/"compute"),
-        ``synth`` (the matched report or None) and ``device`` (a copy of ``device`` whose ``rtl`` peak is the
+        ``synth`` (the matched report or None; ``extra`` records are searched after ``reports/synth``) and
+        ``device`` (a copy of ``device`` whose ``rtl`` peak is the
         unit's ops/s, for :func:`predict`).
     """
     if device.kind != "fpga":
         raise HwqError(f"device {device.key!r} is a {device.kind}, not an FPGA board; the RTL unit model needs one")
     family = "ecp5" if "ecp5" in device.key else ("xilinx" if "u280" in device.key else device.key)
     found = None
-    for rec in synth_reports(reports_dir):
+    for rec in [*synth_reports(reports_dir), *extra]:  # the MAC unit (or a record without a unit name)
         if rec.get("slug") == cfg.slug and str(rec.get("target", family)).lower() in (family, "") \
-                and isinstance(rec.get("fmax_mhz"), (int, float)):
+                and rec.get("unit", "mac") in ("mac", "top") and isinstance(rec.get("fmax_mhz"), (int, float)):
             found = rec
     if found is not None:
         fmax = float(found["fmax_mhz"]) * 1e6
@@ -291,10 +293,16 @@ def _config_for(point: Any, cfg: HwqConfig) -> HwqConfig | None:
 
 
 def rtl_cycles(cfg: HwqConfig, k: int, m: int, batch: int = 1) -> int:
-    """Cycles of the RTL unit for a K x M matrix-vector product per activation column (no pipeline latency):
-    ceil(M * nb / lanes) * batch. The RTL issue's analytic cycle model, when present, refines this."""
-    nb = padded_k(cfg, k) // cfg.dim
-    return -(-m * nb // cfg.lanes) * batch
+    """Predicted cycles of the RTL MAC unit for ``batch`` K x M matrix-vector products.
+
+    Uses the RTL layer's analytic model :func:`hwq.rtl.cycles.gemv_cycles` (row groups x beats + latency)
+    when it is installed, else the throughput bound ceil(M / lanes) * (K / d) per product.
+    """
+    try:
+        from hwq.rtl.cycles import gemv_cycles
+    except ImportError:
+        return -(-m // cfg.lanes) * (padded_k(cfg, k) // cfg.dim) * batch
+    return gemv_cycles(cfg, m, k if k % cfg.dim == 0 else padded_k(cfg, k)) * batch
 
 
 def validate(points: list[Any], cfg: HwqConfig, devices: dict[str, Device], host: Device | None = None,
@@ -445,7 +453,7 @@ def run_roofline(cfg: HwqConfig, device: str = "h100", model: str = "llama3-8b",
                  batch: int | None = None, out_dir: str | Path = "reports/roofline",
                  reports_dir: str | Path = "reports", device_file: str | Path | None = None,
                  model_file: str | Path | None = None, dtype: str | None = None, mode: str = "weight-only",
-                 plots: bool = True) -> dict[str, Any]:
+                 plots: bool = True, synth_extra: list[dict[str, Any]] = ()) -> dict[str, Any]:
     """Predict one (device, model, workload, config) point, validate against measurements, write reports.
 
     Writes ``<device>_<model>_<workload>_<slug>.json`` and ``.md`` under ``out_dir``, and with ``plots``
@@ -468,7 +476,7 @@ def run_roofline(cfg: HwqConfig, device: str = "h100", model: str = "llama3-8b",
     wl = get_workload(workload, model_file, batch)
     rtl = None
     if dev.kind == "fpga":
-        rtl = rtl_unit(cfg, dev, reports_dir)
+        rtl = rtl_unit(cfg, dev, reports_dir, synth_extra)
         dev, dtype = rtl.pop("device"), "rtl"
     dtype = dtype or dev.default_dtype()
     dev.peak_for(dtype)
