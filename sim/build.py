@@ -1,0 +1,192 @@
+"""Cached builds: Verilog from the RTL generator, cocotb/Verilator simulators and payload layouts.
+
+Layout of the build folder (``hwq.sim.toolchain.build_root()``)::
+
+    sim_build/<slug>/rtl_<unit>/        hwq.rtl.build.generate(only=[unit]) output (.v, manifest.json)
+    sim_build/<slug>/cocotb_<unit>[_<variant>]/   cocotb Verilator build (Vtop, per unit, per variant)
+    sim_build/<slug>/bulk_<unit>[_cov]/           native Verilator harness (see hwq.sim.bulk)
+
+Every build folder holds a ``.stamp`` with a hash of its inputs (Verilog text, flags, harness source);
+a build whose stamp matches is reused, so one Verilator build serves every test of a session. A file lock
+serialises concurrent builders of the same folder (pytest-xdist).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Iterator
+
+from hwq.config import HwqConfig
+from hwq.errors import HwqError
+from hwq.sim.payload import Layout
+from hwq.sim.toolchain import VERILATOR_WARN_ARGS, build_root, ensure_verilator_env
+
+__all__ = ["slug_dir", "generate_rtl", "unit_module", "unit_layouts", "build_cocotb", "corrupt_rom_entry",
+           "locked", "stamp_ok", "write_stamp", "digest"]
+
+
+def digest(*parts: str | bytes) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else p.encode())
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    """Exclusive lock on ``folder/.lock`` (created)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def stamp_ok(folder: Path, key: str) -> bool:
+    s = folder / ".stamp"
+    return s.is_file() and s.read_text().strip() == key
+
+
+def write_stamp(folder: Path, key: str) -> None:
+    (folder / ".stamp").write_text(key + "\n")
+
+
+def slug_dir(cfg: HwqConfig) -> Path:
+    d = build_root() / cfg.slug
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _rtl_sources_key() -> str:
+    import hwq.rtl
+
+    root = Path(hwq.rtl.__file__).resolve().parent
+    files = sorted(root.glob("*.py"))
+    return digest(*[f.name + f.read_text() for f in files])
+
+
+def generate_rtl(cfg: HwqConfig, unit: str) -> dict:
+    """Verilog and manifest of one unit of ``cfg`` (``hwq.rtl.build.generate(..., only=[unit])``), cached by
+    slug, unit and the content of the RTL sources. Returns the manifest dict with ``"dir"`` added.
+
+    Raises
+    ------
+    HwqError
+        The config cannot be built (the RTL generator names the limit), or the unit does not exist for it.
+    """
+    from hwq.rtl.build import generate
+
+    out = slug_dir(cfg) / f"rtl_{unit}"
+    key = digest(cfg.to_json(), unit, _rtl_sources_key())
+    with locked(out):
+        man_path = out / "manifest.json"
+        if not (stamp_ok(out, key) and man_path.is_file()):
+            for f in out.glob("*.v"):
+                f.unlink()
+            t0 = time.perf_counter()
+            generate(cfg, out, only=[unit])
+            (out / "generate_seconds.txt").write_text(f"{time.perf_counter() - t0:.2f}\n")
+            write_stamp(out, key)
+        manifest = json.loads(man_path.read_text())
+    manifest["dir"] = str(out)
+    _unit_entry(manifest, unit)
+    return manifest
+
+
+def _unit_entry(manifest: dict, unit: str) -> dict:
+    units = manifest.get("units", {})
+    if unit not in units:
+        raise HwqError(f"the RTL manifest of {manifest.get('slug')} has no unit {unit!r} (units: "
+                       f"{', '.join(units)}); {manifest.get('notes', '')}".rstrip("; "))
+    return units[unit]
+
+
+def unit_module(manifest: dict, unit: str) -> tuple[str, Path]:
+    """(Verilog module name, file) of a unit."""
+    ent = _unit_entry(manifest, unit)
+    module = ent.get("module") or (manifest["slug"] if unit == "top" else f"{manifest['slug']}_{unit}")
+    path = Path(manifest["dir"]) / ent.get("file", f"{module}.v")
+    if not path.is_file():
+        raise HwqError(f"Verilog file {path} of unit {unit!r} is missing; regenerate with `hwq rtl`")
+    return module, path
+
+
+def unit_layouts(manifest: dict, unit: str) -> dict[str, Layout]:
+    """Payload layouts ``port -> Layout`` of a unit from the manifest."""
+    ent = _unit_entry(manifest, unit)
+    out = {}
+    for port, desc in ent["ports"].items():
+        if isinstance(desc, dict) and "fields" in desc:
+            out[port] = Layout(desc["fields"], desc.get("payload_bits"))
+    return out
+
+
+def corrupt_rom_entry(src: Path, dst: Path, index: int | None = None, memory: str | None = None) -> dict:
+    """Copy a Verilog file and flip bit 0 of one ROM initialisation entry (``mem[i] = N'h...;``).
+
+    Used only to prove that the benches catch a wrong table entry. Returns which entry was changed.
+
+    Raises
+    ------
+    HwqError
+        The file has no initialised memory.
+    """
+    text = src.read_text()
+    pat = re.compile(r"^(\s*)([\w$\\.]+)\[(\d+)\] = (\d+)'h([0-9a-fA-F_]+);", re.M)
+    hits = [m for m in pat.finditer(text) if memory is None or m.group(2) == memory]
+    if not hits:
+        raise HwqError(f"{src} has no initialised memory to corrupt")
+    if index is not None:
+        sel = [m for m in hits if int(m.group(3)) == index]
+        if not sel:
+            raise HwqError(f"{src} has no memory entry [{index}]")
+        hit = sel[0]
+    else:
+        hit = hits[len(hits) // 2]
+    width = int(hit.group(4))
+    old = int(hit.group(5).replace("_", ""), 16)
+    new = old ^ 1
+    digits = (width + 3) // 4
+    repl = f"{hit.group(1)}{hit.group(2)}[{hit.group(3)}] = {width}'h{new:0{digits}x};"
+    dst.write_text(text[:hit.start()] + repl + text[hit.end():])
+    return {"memory": hit.group(2), "index": int(hit.group(3)), "old": old, "new": new}
+
+
+def build_cocotb(module: str, verilog: Path, folder: Path, waves: bool = False, coverage: bool = False
+                 ) -> Path:
+    """Build (or reuse) a cocotb Verilator simulator of ``module`` in ``folder``; returns ``folder``."""
+    from cocotb_tools.runner import get_runner
+
+    ensure_verilator_env()
+    args = list(VERILATOR_WARN_ARGS)
+    if waves:
+        args += ["--trace-fst", "--trace-structs"]
+    if coverage:
+        args += ["--coverage-line", "--coverage-toggle"]
+    key = digest(verilog.read_text(), module, " ".join(args), str(waves))
+    with locked(folder):
+        if stamp_ok(folder, key) and (folder / module).is_file():
+            return folder
+        for child in folder.iterdir():
+            if child.name != ".lock":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        runner = get_runner("verilator")
+        log = folder / "build.log"
+        try:
+            runner.build(sources=[verilog], hdl_toplevel=module, build_dir=folder, build_args=args,
+                         waves=waves, log_file=log)
+        except (RuntimeError, SystemExit) as e:
+            tail = log.read_text()[-3000:] if log.is_file() else ""
+            raise HwqError(f"Verilator build of {module} failed ({e}); log {log}:\n{tail}") from None
+        write_stamp(folder, key)
+    return folder
