@@ -242,9 +242,9 @@ def run_flow(cfg: HwqConfig, out: str | Path = "build/flow", reports: str | Path
             print(f"  [{i + 1}/{len(stages)}] {s.name:<10} ok  {dt:7.1f} s  {s.help}", file=stream)
         prog.update(len(stages), label="flow: done")
     summary["seconds"] = round(time.perf_counter() - t_all, 2)
-    summary["report"] = str(reports / "index.html") if "report" not in skip else None
+    summary["report"] = str(reports / "index.html") if "report" in fns else None
     _write_summary(summary, reports, summary["seconds"])
-    if "report" not in skip:  # rebuild so the page shows the finished summary
+    if "report" in fns:  # rebuild so the page shows the finished summary
         fns["report"][0](reports)
     return summary
 

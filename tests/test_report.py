@@ -1,0 +1,67 @@
+"""hwq report: sections from whatever is under reports/, stamps, inlined images, "not run yet"."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from hwq.cli import main
+from hwq.report import build_report, collect, markdown_to_html, stamp_of
+
+PNG_1PX = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+
+
+def _tree(root):
+    (root / "paper").mkdir(parents=True)
+    (root / "paper" / "paper.json").write_text(json.dumps({
+        "rows": [{"scheme": "nested D3", "slug": "d3q6_x", "distortion": 0.0591}],
+        "hwq_version": "0.1.0", "date": "2026-01-01 00:00 UTC", "machine": "box"}))
+    (root / "paper" / "paper.md").write_text("# Paper\n\n| scheme | D |\n| --- | ---: |\n| nested D3 | 0.0591 |\n")
+    (root / "synth").mkdir()
+    (root / "synth" / "s.json").write_text(json.dumps({"results": [{"slug": "d3q6_x", "luts": 1234, "fmax_mhz": 170.1}]}))
+    (root / "roofline").mkdir()
+    (root / "roofline" / "r.json").write_text(json.dumps({"stamp": {"slug": "d3q6_x", "hwq_version": "0.1.0"}}))
+    (root / "roofline" / "r.md").write_text("# R\n\n![chart](r_roofline.png)\n")
+    (root / "roofline" / "r_roofline.png").write_bytes(PNG_1PX)
+    (root / "roofline" / "r_roofline.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
+    (root / "extra_area").mkdir()
+    (root / "extra_area" / "e.json").write_text(json.dumps([{"a": 1, "b": 2.5}]))
+
+
+def test_sections_stamps_and_missing(tmp_path) -> None:
+    _tree(tmp_path)
+    secs = {s.folder: s for s in collect(tmp_path)}
+    assert secs["paper"].ran and secs["synth"].ran and not secs["sim"].ran and not secs["bench"].ran
+    assert "extra_area" in secs
+    assert secs["paper"].items[0].stamp == {"slug": "d3q6_x", "hwq_version": "0.1.0",
+                                            "date": "2026-01-01 00:00 UTC", "machine": "box"}
+    rl = secs["roofline"].items[0]
+    assert [p.name for p in rl.images] == ["r_roofline.png"]  # PNG preferred over its SVG twin
+    assert stamp_of({"x": 1})["date"] == "not recorded"
+
+
+def test_html_self_contained_and_readme(tmp_path) -> None:
+    _tree(tmp_path)
+    html_path, md_path = build_report(tmp_path)
+    page = html_path.read_text()
+    assert page.count("data:image/png;base64,") == 2  # the md's image reference and the item's image
+    assert "src=\"http" not in page and "<link" not in page  # nothing to fetch: readable offline
+    assert "not run yet" in page and "hwq sim --config FILE" in page
+    assert "d3q6_x" in page and "1234" in page and "170.1" in page
+    md = md_path.read_text()
+    assert "| Simulation | not run yet |" in md and "roofline/r_roofline.png" in md
+
+
+def test_markdown_subset() -> None:
+    h = markdown_to_html("# T\n\ntext `c` **b**\n\n| a | b |\n| --- | ---: |\n| 1 | <2> |\n\n- x\n- y\n\n```\nq<\n```")
+    assert "<h3>T</h3>" in h and "<code>c</code>" in h and "<b>b</b>" in h
+    assert '<td style="text-align:right">&lt;2&gt;</td>' in h and "<li>x</li>" in h and "<pre>q&lt;</pre>" in h
+
+
+def test_cli(tmp_path, capsys) -> None:
+    assert main(["report", "--reports", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "not run yet" in out and (tmp_path / "r" / "index.html").is_file()
+    (tmp_path / "f").write_text("x")
+    assert main(["report", "--reports", str(tmp_path / "f")]) == 2
