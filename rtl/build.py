@@ -1,0 +1,130 @@
+"""Verilog generation for a config: hardware limits, one Verilog file per unit, manifest and file list.
+
+``generate(cfg, out_dir)`` checks the limits first (:func:`check_buildable` raises
+:class:`hwq.errors.HwqError` naming the limit before any tool runs), then converts every unit with
+``amaranth.back.verilog.convert(unit, name=<slug-derived>, emit_src=False)`` (no absolute paths).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from hwq.config import HwqConfig
+from hwq.errors import HwqError
+
+from . import cycles
+from .common import layout_fields
+
+__all__ = ["generate", "check_buildable", "units", "module_name", "BRAM_BITS", "MAX_Q", "MAX_HADAMARD",
+           "MAX_ROM_ROWS", "MAX_CODE_BITS"]
+
+#: block RAM bits per target (ECP5 LFE5U-85F: 208 x 18 Kbit; iCE40UP5K: 30 x 4 Kbit; xcup: 2160 x 36 Kbit)
+BRAM_BITS = {"ecp5": 208 * 18432, "ice40": 30 * 4096, "xilinx": 2160 * 36864}
+MAX_Q = 64                 #: index logic: long division by q uses q <= 64 (6-bit remainders)
+MAX_CODE_BITS = 24         #: index logic: codes of at most 24 bits (q**d <= 2**24)
+MAX_ROM_ROWS = 4096        #: codebook ROM depth limit (use decoder = "arith" above)
+MAX_HADAMARD = 256         #: one segment per beat: h * act_bits input bits
+
+
+def module_name(cfg: HwqConfig, unit: str) -> str:
+    """Verilog module name of a unit: the slug for the top, ``<slug>_<unit>`` otherwise."""
+    return cfg.slug if unit == "top" else f"{cfg.slug}_{unit}"
+
+
+def _lut_bits(cfg: HwqConfig) -> int:
+    return cfg.lanes * cfg.num_codewords ** 2 * cfg.lut_bits
+
+
+def check_buildable(cfg: HwqConfig, target: str = "ecp5") -> list[str]:
+    """Raise HwqError when the hardware cannot be built; return notes (e.g. units left out)."""
+    if target not in BRAM_BITS:
+        raise HwqError(f"unknown target {target!r}; allowed: {', '.join(BRAM_BITS)}")
+    if cfg.q > MAX_Q:
+        raise HwqError(f"q = {cfg.q} exceeds the RTL index-logic limit q <= {MAX_Q}")
+    if cfg.code_bits > MAX_CODE_BITS:
+        raise HwqError(f"{cfg.lattice} q={cfg.q} needs {cfg.code_bits}-bit codes; the RTL index logic is limited "
+                       f"to {MAX_CODE_BITS} bits (q**d <= 2**{MAX_CODE_BITS}): lower q")
+    if cfg.hadamard > MAX_HADAMARD:
+        raise HwqError(f"hadamard = {cfg.hadamard} exceeds the RTL Hadamard limit {MAX_HADAMARD} (one segment "
+                       f"per beat is hadamard * act_bits input bits): lower hadamard")
+    if cfg.decoder_kind == "rom":
+        if cfg.num_codewords > MAX_ROM_ROWS:
+            raise HwqError(f"decoder 'rom' with {cfg.num_codewords} codewords exceeds the ROM limit "
+                           f"{MAX_ROM_ROWS} rows: set decoder = 'arith'")
+        rom = cfg.lanes * cfg.num_codewords * cfg.dim * cfg.coord_bits
+        if rom > BRAM_BITS[target]:
+            raise HwqError(f"{cfg.lanes} codebook ROMs need {rom} bits, above the {target} BRAM of "
+                           f"{BRAM_BITS[target]} bits: lower lanes or use decoder = 'arith'")
+    notes = []
+    if cfg.num_codewords > 4096:
+        notes.append(f"lut unit left out: q**d = {cfg.num_codewords} > 4096 (no pairwise table)")
+    elif _lut_bits(cfg) > BRAM_BITS[target]:
+        notes.append(f"lut unit left out: {cfg.lanes} pairwise tables need {_lut_bits(cfg)} bits > {target} BRAM "
+                     f"{BRAM_BITS[target]}")
+    return notes
+
+
+def units(cfg: HwqConfig, target: str = "ecp5") -> dict:
+    """Instantiate the units that can be built for a config (after :func:`check_buildable`)."""
+    from .decoder import CodebookDecoder
+    from .encoder import ActEncoder
+    from .hadamard import Hadamard
+    from .int4 import Int4Mac
+    from .lut import LutMac
+    from .mac import DequantMac
+    from .top import DequantMacTop
+
+    notes = check_buildable(cfg, target)
+    out = {"top": DequantMacTop(cfg), "mac": DequantMac(cfg), "had": Hadamard(cfg), "enc": ActEncoder(cfg),
+           "dec": CodebookDecoder(cfg), "int4": Int4Mac(cfg)}
+    if not any(n.startswith("lut") for n in notes):
+        out["lut"] = LutMac(cfg)
+    return out
+
+
+def port_info(unit) -> dict:
+    """Ports of a unit for the manifest: stream payload fields (name, offset, width, count, signed)."""
+    ports = {}
+    for name, member in unit.signature.members.items():
+        lay = member.signature.members["payload"].shape
+        ports[name] = {"direction": "in" if member.flow.value == "in" else "out",
+                       "payload_bits": lay.size, "fields": layout_fields(lay),
+                       "verilog": [f"{name}__payload", f"{name}__valid", f"{name}__ready"]}
+    return ports
+
+
+def generate(cfg: HwqConfig, out_dir: str | Path, target: str = "ecp5", only: list[str] | None = None) -> dict:
+    """Write Verilog for every unit, ``manifest.json`` and ``files.txt``; return the manifest.
+
+    Raises
+    ------
+    HwqError
+        The config exceeds a hardware limit (the message names it).
+    """
+    notes = check_buildable(cfg, target)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = {"slug": cfg.slug, "config": cfg.to_dict(), "widths": cfg.widths(), "target_checked": target,
+                "notes": notes, "units": {}}
+    files = []
+    for name, unit in units(cfg, target).items():
+        if only and name not in only:
+            continue
+        mod = module_name(cfg, name)
+        text = verilog.convert(unit, name=mod, emit_src=False, strip_internal_attrs=True)
+        path = out / f"{mod}.v"
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+        files.append(path.name)
+        manifest["units"][name] = {
+            "module": mod, "file": path.name, "class": type(unit).__name__, "latency": unit.latency,
+            "ii": unit.ii, "ports": port_info(unit), "clock": "clk", "reset": "rst (synchronous, active high)",
+            "tables": cycles.table_sizes(cfg, name),
+        }
+    manifest["throughput"] = {"blocks_per_cycle": cfg.lanes, "weights_per_cycle": cfg.lanes * cfg.dim}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    (out / "files.txt").write_text("".join(f + "\n" for f in files))
+    return manifest

@@ -1,0 +1,273 @@
+"""Shared building blocks of the hwq RTL: a stall-all pipeline helper, constant arithmetic without DSPs,
+exact division by small constants and the closest-point logic of SPEC section 2 as Amaranth expressions.
+
+Every helper returns plain Amaranth values; pipeline registers are created through :class:`Pipe`, whose
+registers all advance on one enable (``en``), so a unit stalls as a whole when its output is blocked.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+
+__all__ = [
+    "Pipe", "signed_bits", "mul_const", "floordiv_const", "closest_rational", "tree_sum", "divmod_small",
+    "layout_fields",
+]
+
+
+def signed_bits(bound: int) -> int:
+    """Bits of a two's complement integer holding every value in [-bound, bound]."""
+    return int(bound).bit_length() + 1
+
+
+class Pipe:
+    """Registers that advance together on ``en`` (a stall-all pipeline).
+
+    Parameters
+    ----------
+    m : Module
+    en : Value
+        Pipeline enable; registers hold their value while it is low.
+    prefix : str
+        Name prefix of the created signals.
+    """
+
+    def __init__(self, m: Module, en: Value, prefix: str = "p"):
+        self.m = m
+        self.en = en
+        self.prefix = prefix
+        self._n = 0
+
+    def reg(self, value, name: str | None = None, shape=None) -> Signal:
+        """One register stage of ``value`` (reset-less data register)."""
+        value = Value.cast(value)
+        self._n += 1
+        sig = Signal(shape if shape is not None else value.shape(),
+                     name=f"{self.prefix}_{name or 'r'}_{self._n}", reset_less=True)
+        with self.m.If(self.en):
+            self.m.d.sync += sig.eq(value)
+        return sig
+
+    def regs(self, values: Sequence, name: str = "v") -> list[Signal]:
+        return [self.reg(v, f"{name}{i}") for i, v in enumerate(values)]
+
+    def delay(self, value, n: int, name: str = "d") -> Value:
+        """``value`` delayed by n stages."""
+        v = Value.cast(value)
+        for _ in range(n):
+            v = self.reg(v, name)
+        return v
+
+    def valid_chain(self, valid_in: Value, n: int, name: str = "vld") -> list[Signal]:
+        """Valid bits of n stages (with reset)."""
+        out = []
+        v = valid_in
+        for i in range(n):
+            s = Signal(name=f"{self.prefix}_{name}{i}")
+            with self.m.If(self.en):
+                self.m.d.sync += s.eq(v)
+            out.append(s)
+            v = s
+        return out
+
+
+def mul_const(v: Value, c: int) -> Value:
+    """``v * c`` for a constant integer c as shifts and adds (canonical signed digits): no DSP block."""
+    v = Value.cast(v)
+    c = int(c)
+    if c == 0:
+        return Const(0, signed(2))
+    neg = c < 0
+    c = abs(c)
+    terms: list[tuple[int, int]] = []  # (sign, shift)
+    shift = 0
+    while c:
+        if c & 1:
+            if c & 3 == 3 and c != 3 and c != 1:
+                terms.append((-1, shift))
+                c += 1
+            else:
+                terms.append((1, shift))
+                c -= 1
+        c >>= 1
+        shift += 1
+    vs = v.as_signed() if v.shape().signed else v
+    acc = None
+    for sgn, sh in terms:
+        t = vs << sh if sh else vs
+        if acc is None:
+            acc = t if sgn > 0 else -t
+        else:
+            acc = acc + t if sgn > 0 else acc - t
+    return -acc if neg else acc
+
+
+def divmod_small(v: Value, q: int, width: int, chunk: int = 3, pipe: Pipe | None = None,
+                 chunks_per_stage: int = 2) -> tuple[Value, Value, int]:
+    """Unsigned ``divmod(v, q)`` for a small constant q by chunked long division (no multiplier).
+
+    Each step combines the running remainder with ``chunk`` new bits (a function of about six inputs);
+    with ``pipe`` a register stage is inserted every ``chunks_per_stage`` steps.
+
+    Returns
+    -------
+    (quotient, remainder, stages)
+    """
+    rb = max(1, (q - 1).bit_length())
+    nchunks = -(-width // chunk)
+    v = Value.cast(v)
+    bits = Cat(v, Const(0, nchunks * chunk - width)) if nchunks * chunk > width else v[:width]
+    rem: Value = Const(0, rb)
+    qparts: list[Value] = []
+    stages = 0
+    pending = bits
+    for i in range(nchunks - 1, -1, -1):
+        cur = Cat(pending[i * chunk:(i + 1) * chunk], rem)
+        qparts.append((cur // q)[:chunk])
+        rem = (cur % q)[:rb]
+        done = nchunks - i
+        if pipe is not None and done % chunks_per_stage == 0 and i > 0:
+            rem = pipe.reg(rem, "dmr")
+            qparts = [pipe.reg(Cat(*reversed(qparts)), "dmq")]
+            pending = pipe.reg(pending, "dmp")
+            stages += 1
+    quot = Cat(*reversed(qparts))
+    return quot, rem, stages
+
+
+def floordiv_const(v: Value, d: int, lo: int, hi: int) -> Value:
+    """``floor(v / d)`` for a constant d > 0 and v known to lie in [lo, hi], exact, as a reciprocal
+    multiply by a constant (shift-add) that is verified over the whole range at build time."""
+    if d <= 0:
+        raise ValueError("divisor must be positive")
+    v = Value.cast(v)
+    if d & (d - 1) == 0:
+        return v >> (d.bit_length() - 1)
+    off = -(-max(0, -lo) // d)
+    n_hi = hi + off * d
+    nv = np.arange(0, n_hi + 1, dtype=np.int64)
+    s = max(1, n_hi.bit_length())
+    while True:
+        mult = -(-(1 << s) // d)
+        if n_hi * mult < 2**62 and np.array_equal((nv * mult) >> s, nv // d):
+            break
+        s += 1
+        if s > 60:
+            raise ValueError(f"no exact reciprocal for division by {d} over [{lo}, {hi}]")
+    n = (v + off * d) if off else v
+    nn = n.as_unsigned()[:max(1, n_hi.bit_length())]
+    quot = mul_const(nn, mult) >> s
+    return quot - off if off else quot
+
+
+def tree_sum(values: Sequence[Value]) -> Value:
+    """Balanced adder tree."""
+    vals = list(values)
+    while len(vals) > 1:
+        nxt = [vals[i] + vals[i + 1] for i in range(0, len(vals) - 1, 2)]
+        if len(vals) % 2:
+            nxt.append(vals[-1])
+        vals = nxt
+    return vals[0]
+
+
+def _rnd(num: Value, den: int, lo: int, hi: int) -> Value:
+    """rnd(num/den) = floor((2 num + den) / (2 den)) for num in [lo, hi]."""
+    if den & (den - 1) == 0:
+        if den == 1:
+            return num
+        return (num + (den >> 1)) >> (den.bit_length() - 1)
+    return floordiv_const(2 * num + den, 2 * den, 2 * lo + den, 2 * hi + den)
+
+
+def _closest_d(m: Module, pipe: Pipe, num: list[Value], den: int, lo: int, hi: int, tag: str
+               ) -> tuple[list[Value], int]:
+    """D_n closest point to num/den: stage 1 rounds, stage 2 fixes the parity (SPEC tie rule)."""
+    f = [_rnd(x, den, lo, hi) for x in num]
+    r = [x - mul_const(fi, den) for x, fi in zip(num, f)]  # den * (x - f)
+    f = pipe.regs(f, f"{tag}f")
+    r = pipe.regs(r, f"{tag}r")
+    parity = Cat(*[fi[0] for fi in f]).xor()
+    mags = [Mux(ri < 0, -ri, ri) for ri in r]
+    # tournament: lower index wins ties
+    cand = [(Const(i, 4), mags[i]) for i in range(len(mags))]
+    while len(cand) > 1:
+        nxt = []
+        for i in range(0, len(cand) - 1, 2):
+            (ia, ma), (ib, mb) = cand[i], cand[i + 1]
+            take_b = mb > ma
+            nxt.append((Mux(take_b, ib, ia), Mux(take_b, mb, ma)))
+        if len(cand) % 2:
+            nxt.append(cand[-1])
+        cand = nxt
+    best = cand[0][0]
+    out = []
+    for i, (fi, ri) in enumerate(zip(f, r)):
+        step = Mux(ri >= 0, 1, -1)
+        out.append(Mux(parity & (best == i), fi + step, fi))
+    return pipe.regs(out, f"{tag}y"), 2
+
+
+def closest_rational(m: Module, pipe: Pipe, lattice: str, num: list[Value], den: int, lo: int, hi: int,
+                     tag: str = "cp") -> tuple[list[Value], int]:
+    """Pipelined exact closest point to ``num / den`` (``coord_scale`` times the point), SPEC tie rules.
+
+    Parameters
+    ----------
+    num : list of Value
+        Numerators, each known to lie in [lo, hi].
+    den : int
+        Positive constant denominator.
+
+    Returns
+    -------
+    (point, stages) : the scaled closest point (valid ``stages`` cycles after ``num``).
+    """
+    if lattice == "Z":
+        return [pipe.reg(_rnd(num[0], den, lo, hi), f"{tag}z")], 1
+    if lattice in ("D3", "D4"):
+        return _closest_d(m, pipe, num, den, lo, hi, tag)
+    if lattice != "E8":
+        raise ValueError(f"no RTL closest point for lattice {lattice}")
+    f0, s0 = _closest_d(m, pipe, num, den, lo, hi, tag + "a")
+    num1 = [2 * x - den for x in num]
+    f1, _ = _closest_d(m, pipe, num1, 2 * den, 2 * lo - den, 2 * hi - den, tag + "b")
+    numd = pipe.regs([pipe.reg(x, f"{tag}n") for x in num], f"{tag}n")  # aligned with f0/f1 (2 stages)
+    y0 = [fi << 1 for fi in f0]
+    y1 = [(fi << 1) + 1 for fi in f1]
+    # (a - b) is odd and in [-3, 3]: the product is a multiplexed shift-add, no multiplier
+    terms = [_small_times(a - b, mul_const(x, 4) - mul_const(a + b, den)) for a, b, x in zip(y0, y1, numd)]
+    terms = pipe.regs(terms, f"{tag}t")
+    y0d = pipe.regs(y0, f"{tag}y0")
+    y1d = pipe.regs(y1, f"{tag}y1")
+    diff = tree_sum(terms)
+    take1 = diff < 0
+    out = pipe.regs([Mux(take1, b, a) for a, b in zip(y0d, y1d)], f"{tag}e")
+    return out, s0 + 2
+
+
+def _small_times(a: Value, b: Value) -> Value:
+    """a * b where a = y0 - y1 (scaled E8 candidates) is odd and in [-3, 3]: a case mux of shifts."""
+    return Mux(a == 1, b, Mux(a == -1, -b, Mux(a == 3, (b << 1) + b, Mux(a == -3, -((b << 1) + b), 0))))
+
+
+def layout_fields(layout) -> list[list]:
+    """``[name, offset, width, count, signed]`` per field of a StructLayout (arrays flattened by count)."""
+    from amaranth.lib import data
+
+    out = []
+    for name, fld in layout:
+        shape = fld.shape
+        if isinstance(shape, data.ArrayLayout):
+            elem = shape.elem_shape
+            w = data.Layout.cast(elem).size if isinstance(elem, data.Layout) else Value.cast(
+                Const(0, elem)).shape().width
+            sg = (not isinstance(elem, data.Layout)) and elem.signed
+            out.append([name, fld.offset, w, shape.length, bool(sg)])
+        else:
+            s = shape if not isinstance(shape, data.Layout) else unsigned(shape.size)
+            out.append([name, fld.offset, s.width, 1, bool(s.signed)])
+    return out

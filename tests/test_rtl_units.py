@@ -1,0 +1,124 @@
+"""Bit-exact amaranth.sim tests of the hwq RTL units against the reference model (fast, unmarked)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwq.config import HwqConfig
+from hwq.datapath import encode_activations, prepare_activations
+from hwq.errors import HwqError
+from hwq.hadamard import rotate_int
+from hwq.rtl import cycles
+from hwq.rtl.build import check_buildable
+from hwq.rtl.decoder import CodebookDecoder
+from hwq.rtl.encoder import ActEncoder
+from hwq.rtl.hadamard import Hadamard
+from hwq.rtl.int4 import Int4Mac
+from hwq.rtl.lut import LutMac
+from hwq.rtl.mac import DequantMac
+from hwq.rtl.simutil import pack, run_stream, unpack
+from hwq.rtl.vectors import gemv_case, lut_beats, mac_beats
+from hwq.voronoi import codeword_of, row_to_digits
+
+BP = [1, 1, 0, 1]  # output backpressure pattern
+
+
+@pytest.mark.parametrize("cfg", [HwqConfig(), HwqConfig(decoder="arith"), HwqConfig(lattice="Z", q=8, decoder="arith"),
+                                 HwqConfig(lattice="D4", q=4, decoder="arith"), HwqConfig(lattice="E8", q=7)],
+                         ids=["d3rom", "d3arith", "zarith", "d4arith", "e8arith"])
+def test_decoder(cfg):
+    dut = CodebookDecoder(cfg)
+    rows = np.random.default_rng(0).integers(0, cfg.num_codewords, 40)
+    out, _ = run_stream(dut, [pack(dut.in_layout, {"code": int(r), "ladder": 1}) for r in rows], len(rows), ready=BP)
+    got = np.array([unpack(dut.out_layout, o)["cw"] for o in out]).reshape(len(rows), -1)
+    assert np.array_equal(got, codeword_of(cfg.lat, cfg.q, row_to_digits(rows, cfg.q, cfg.dim)))
+
+
+@pytest.mark.parametrize("cfg", [HwqConfig(hadamard=8, lanes=4), HwqConfig(lattice="E8", q=7, hadamard=8, lanes=2),
+                                 HwqConfig(lattice="Z", q=8, hadamard=8, lanes=3)], ids=["d3", "e8", "z"])
+def test_mac_equals_weight_only_acc(cfg):
+    enc, x, ref = gemv_case(cfg, 7)
+    dut = DequantMac(cfg)
+    beats = [pack(dut.in_layout, b) for b in mac_beats(cfg, enc, x)]
+    out, cyc = run_stream(dut, beats, -(-7 // cfg.lanes), ready=BP)
+    got = np.concatenate([np.atleast_1d(unpack(dut.out_layout, o)["acc"]) for o in out])[:7]
+    assert np.any(ref != 0) and np.array_equal(got, ref)
+    bad = ref.copy()
+    bad[0] += 1
+    assert not np.array_equal(got, bad)
+
+
+def test_mac_cycle_model():
+    cfg = HwqConfig(hadamard=8, lanes=4)
+    enc, x, _ = gemv_case(cfg, 8)
+    dut = DequantMac(cfg)
+    out, cyc = run_stream(dut, [pack(dut.in_layout, b) for b in mac_beats(cfg, enc, x)], 2)
+    assert cyc[-1] + 1 == cycles.gemv_cycles(cfg, 8, 24)
+    assert cyc[0] == 8 - 1 + dut.latency
+
+
+@pytest.mark.parametrize("cfg", [HwqConfig(hadamard=8, lanes=4), HwqConfig(lattice="Z", q=8, hadamard=8, lanes=3)],
+                         ids=["d3", "z"])
+def test_lut_equals_lut_acc(cfg):
+    enc, x, _ = gemv_case(cfg, 7)
+    dut = LutMac(cfg)
+    beats, ref = lut_beats(cfg, enc, x)
+    out, _ = run_stream(dut, [pack(dut.in_layout, b) for b in beats], -(-7 // cfg.lanes), ready=BP)
+    got = np.concatenate([unpack(dut.out_layout, o)["acc"] for o in out])[:7]
+    assert np.any(ref != 0) and np.array_equal(got, ref)
+
+
+def test_int4_baseline():
+    cfg = HwqConfig(hadamard=8, lanes=4)
+    rng = np.random.default_rng(0)
+    dut = Int4Mac(cfg)
+    w, x = rng.integers(-8, 8, (4, 24)), rng.integers(-1000, 1000, 24)
+    beats = [pack(dut.in_layout, {"w": w[:, 3 * b:3 * b + 3].reshape(-1).tolist(), "x": x[3 * b:3 * b + 3].tolist(),
+                                  "last": int(b == 7)}) for b in range(8)]
+    out, _ = run_stream(dut, beats, 1, ready=BP)
+    assert np.array_equal(unpack(dut.out_layout, out[0])["acc"], w @ x)
+
+
+@pytest.mark.parametrize("impl,h", [("pipelined", 16), ("folded", 16), ("pipelined", 64)])
+def test_hadamard(impl, h):
+    cfg = HwqConfig(hadamard=h, max_k=4 * h, hadamard_impl=impl)
+    x = np.random.default_rng(1).integers(-127, 128, (2, 3 * h))
+    dut = Hadamard(cfg)
+    beats = [pack(dut.in_layout, {"x": x[v, s * h:(s + 1) * h].tolist(), "last": int(s == 2)})
+             for v in range(2) for s in range(3)]
+    out, cyc = run_stream(dut, beats, 6, ready=BP if impl == "pipelined" else None)
+    got = np.array([unpack(dut.out_layout, o)["y"] for o in out]).reshape(2, -1)
+    assert np.array_equal(got, rotate_int(x.T, h, cfg.sign_seed).T)
+    if impl == "folded":
+        assert cyc[1] - cyc[0] == cycles.ii(cfg, "had")
+
+
+@pytest.mark.parametrize("cfg", [HwqConfig(hadamard=8), HwqConfig(lattice="Z", q=8, hadamard=8),
+                                 HwqConfig(lattice="D4", q=4, hadamard=8)], ids=["d3", "z", "d4"])
+def test_encoder(cfg):
+    rng = np.random.default_rng(3)
+    k = 48
+    xs = rng.standard_normal((k, 2))
+    xs[:8, 1] *= 20  # forces higher rungs and overloads
+    act = prepare_activations(xs, cfg)
+    codes = encode_activations(act.x_rot, cfg)
+    dut = ActEncoder(cfg)
+    d, nb = cfg.dim, k // cfg.dim
+    idx = [(j, b) for j in range(2) for b in range(nb)]
+    beats = [pack(dut.in_layout, {"x": act.x_rot[d * b:d * b + d, j].tolist(), "em": int(codes.enc_mult[j])})
+             for j, b in idx]
+    out, _ = run_stream(dut, beats, len(beats), ready=BP)
+    got = [unpack(dut.out_layout, o) for o in out]
+    assert codes.ladder.max() > 0
+    for g, (j, b) in zip(got, idx):
+        assert (g["code"], g["ladder"], g["overload"]) == (codes.rows[j, b], codes.ladder[j, b], codes.overload[j, b])
+
+
+@pytest.mark.parametrize("change,needle", [({"lattice": "Z", "q": 100}, "q <= 64"),
+                                           ({"hadamard": 1024}, "Hadamard limit 256"),
+                                           ({"lattice": "E8", "q": 9, "max_k": 4096}, "24 bits"),
+                                           ({"lanes": 256, "lattice": "D4", "q": 8, "decoder": "rom"}, "BRAM")])
+def test_limits(change, needle):
+    with pytest.raises(HwqError, match=needle):
+        check_buildable(HwqConfig().replace(**change))
