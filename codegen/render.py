@@ -37,6 +37,8 @@ CODEBOOK_RENDER_ROWS = 4096
 TABLE_PATH_ENTRIES = 4096
 #: bytes of per-tile tables (all activation vectors) the C table path aims for
 TILE_BYTES = 192 * 1024
+#: largest Hadamard segment of the CUDA kernels (one shared-memory segment per thread block)
+CUDA_MAX_HADAMARD = 8192
 C_HEADERS = ("hwq_arith.h", "hwq_kernels_c.h", "hwq_simd_x86.h")
 CUDA_HEADERS = ("hwq_arith.h", "hwq_kernels_cuda.cuh")
 _LAT_KIND = {"Z": 0, "D3": 1, "D4": 1, "E8": 2}
@@ -169,6 +171,9 @@ def render(cfg: HwqConfig, target: str, out_dir: str | Path) -> list[Path]:
     if target not in TARGETS:
         raise HwqError(f"unknown codegen target {target!r}; allowed: {', '.join(TARGETS)}")
     ctx = render_context(cfg)
+    if target == "cuda" and cfg.hadamard > CUDA_MAX_HADAMARD:
+        raise HwqError(f"the CUDA kernels rotate activations in shared memory: hadamard = {cfg.hadamard} "
+                       f"exceeds {CUDA_MAX_HADAMARD}; choose a smaller hadamard")
     ctx["target"] = target
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -21,11 +21,17 @@
 #include <stdint.h>
 #include <string.h>
 
+#ifdef __CUDACC__
+#define HWQ_HD __host__ __device__
+#else
+#define HWQ_HD
+#endif
+
 #define HWQ_SEED_XOR 0x9E3779B9u
 #define HWQ_WORD_MUL 0x9E3779B1u
 #define HWQ_STREAM_SIGN 2u
 
-static inline uint32_t hwq_fmix32(uint32_t h)
+static inline HWQ_HD uint32_t hwq_fmix32(uint32_t h)
 {
     h ^= h >> 16;
     h *= 0x85EBCA6Bu;
@@ -35,7 +41,7 @@ static inline uint32_t hwq_fmix32(uint32_t h)
     return h;
 }
 
-static inline uint32_t hwq_hash32_2(uint32_t seed, uint32_t w0, uint32_t w1)
+static inline HWQ_HD uint32_t hwq_hash32_2(uint32_t seed, uint32_t w0, uint32_t w1)
 {
     uint32_t h = hwq_fmix32(seed ^ HWQ_SEED_XOR);
     h = hwq_fmix32(h ^ (w0 * HWQ_WORD_MUL));
@@ -44,13 +50,13 @@ static inline uint32_t hwq_hash32_2(uint32_t seed, uint32_t w0, uint32_t w1)
 }
 
 /* Hadamard sign of row i: +1 if hash32(seed, 2, i) >> 31 == 0 else -1. */
-static inline int32_t hwq_sign(uint32_t seed, uint32_t row)
+static inline HWQ_HD int32_t hwq_sign(uint32_t seed, uint32_t row)
 {
     return (hwq_hash32_2(seed, HWQ_STREAM_SIGN, row) >> 31) ? -1 : 1;
 }
 
 /* Value i of width w (0..62) of a packed column starting at p: bits [bitpos, bitpos + w). */
-static inline uint64_t hwq_get_bits(const uint8_t *p, int64_t bitpos, int w)
+static inline HWQ_HD uint64_t hwq_get_bits(const uint8_t *p, int64_t bitpos, int w)
 {
     uint64_t v = 0;
     int got = 0;
@@ -70,7 +76,7 @@ static inline uint64_t hwq_get_bits(const uint8_t *p, int64_t bitpos, int w)
 }
 
 /* Python floor division for int64 (den > 0). */
-static inline int64_t hwq_floor_div(int64_t num, int64_t den)
+static inline HWQ_HD int64_t hwq_floor_div(int64_t num, int64_t den)
 {
     int64_t q = num / den;
     if ((num % den) != 0 && num < 0)
@@ -79,20 +85,20 @@ static inline int64_t hwq_floor_div(int64_t num, int64_t den)
 }
 
 /* rnd(num / den) = floor((2 num + den) / (2 den)). */
-static inline int64_t hwq_rnd_rational(int64_t num, int64_t den)
+static inline HWQ_HD int64_t hwq_rnd_rational(int64_t num, int64_t den)
 {
     return hwq_floor_div(2 * num + den, 2 * den);
 }
 
 /* Z^d: coordinate-wise rnd. */
-static inline void hwq_closest_z_rational(const int64_t *num, int64_t den, int d, int64_t *out)
+static inline HWQ_HD void hwq_closest_z_rational(const int64_t *num, int64_t den, int d, int64_t *out)
 {
     for (int i = 0; i < d; i++)
         out[i] = hwq_rnd_rational(num[i], den);
 }
 
 /* D_d: rnd, then if the sum is odd move the worst coordinate (lowest index on ties) one step toward x. */
-static inline void hwq_closest_d_rational(const int64_t *num, int64_t den, int d, int64_t *out)
+static inline HWQ_HD void hwq_closest_d_rational(const int64_t *num, int64_t den, int d, int64_t *out)
 {
     int64_t s = 0;
     for (int i = 0; i < d; i++) {
@@ -116,7 +122,7 @@ static inline void hwq_closest_d_rational(const int64_t *num, int64_t den, int d
 }
 
 /* E8 = D8 u (D8 + 1/2): returns 2 * closest point (scaled coordinates). d must be 8. */
-static inline void hwq_closest_e8_rational(const int64_t *num, int64_t den, int64_t *out)
+static inline HWQ_HD void hwq_closest_e8_rational(const int64_t *num, int64_t den, int64_t *out)
 {
     int64_t f0[8], f1[8], n1[8];
     hwq_closest_d_rational(num, den, 8, f0);
@@ -133,7 +139,7 @@ static inline void hwq_closest_e8_rational(const int64_t *num, int64_t den, int6
 }
 
 /* In-place unnormalised Walsh-Hadamard transform on consecutive segments of length h (power of 2). */
-static inline void hwq_fwht_i32(int32_t *x, int64_t n, int64_t h)
+static inline HWQ_HD void hwq_fwht_i32(int32_t *x, int64_t n, int64_t h)
 {
     for (int64_t s = 0; s < n; s += h) {
         int32_t *y = x + s;
@@ -149,7 +155,7 @@ static inline void hwq_fwht_i32(int32_t *x, int64_t n, int64_t h)
     }
 }
 
-static inline void hwq_fwht_f64(double *x, int64_t n, int64_t h)
+static inline HWQ_HD void hwq_fwht_f64(double *x, int64_t n, int64_t h)
 {
     for (int64_t s = 0; s < n; s += h) {
         double *y = x + s;
@@ -165,7 +171,7 @@ static inline void hwq_fwht_f64(double *x, int64_t n, int64_t h)
     }
 }
 
-static inline void hwq_fwht_f32(float *x, int64_t n, int64_t h)
+static inline HWQ_HD void hwq_fwht_f32(float *x, int64_t n, int64_t h)
 {
     for (int64_t s = 0; s < n; s += h) {
         float *y = x + s;

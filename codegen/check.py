@@ -1,0 +1,136 @@
+"""End-to-end check of the generated C library against the reference model (bit-exact).
+
+:func:`check_c` renders and compiles the library of a config, builds golden-style vectors with the
+reference model (:mod:`hwq.matmul`, :mod:`hwq.datapath`), runs every kernel on every instruction set
+the CPU offers and compares integers with ``np.array_equal`` (and the exact-mode float epilogue
+bit for bit); the fast mode and the dequantizer are checked against float64 with a tolerance.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwq.config import HwqConfig
+from hwq.container import EncodedMatrix
+from hwq.errors import HwqError
+from hwq.matmul import decode_matrix, encode_matrix
+from hwq import datapath as dp
+
+from hwq.codegen.build import CKernels, compile_c
+
+__all__ = ["check_c", "pad_rows", "padded_k", "golden_case", "FAST_RTOL"]
+
+#: fast-mode tolerance: relative error (2-norm) against the float64 product of the dequantized weights
+FAST_RTOL = 1e-3
+
+
+def padded_k(k: int, cfg: HwqConfig) -> int:
+    """Smallest multiple of lcm(d, hadamard) >= k (e.g. 4096 -> 4224 for D3 with hadamard 64)."""
+    step = math.lcm(cfg.dim, cfg.hadamard)
+    return -(-int(k) // step) * step
+
+
+def pad_rows(a: np.ndarray, cfg: HwqConfig) -> np.ndarray:
+    """Zero-pad the rows of a weight matrix (K, M) or activations (K, B) to :func:`padded_k`.
+
+    Zero rows in both W and x leave W^T x unchanged, so a ragged K is served exactly.
+    """
+    a = np.asarray(a)
+    if a.ndim not in (1, 2):
+        raise HwqError(f"pad_rows expects a vector or a matrix, got shape {a.shape}")
+    k = a.shape[0]
+    kp = padded_k(k, cfg)
+    if kp == k:
+        return a
+    pad = np.zeros((kp - k,) + a.shape[1:], dtype=a.dtype)
+    return np.concatenate([a, pad], axis=0)
+
+
+def golden_case(cfg: HwqConfig, k: int, m: int, b: int, seed: int = 0) -> tuple[EncodedMatrix, np.ndarray]:
+    """A random weight matrix (K, M) encoded with ``cfg`` and float activations (K, B).
+
+    Activations get a few exact extremes (+-max) so the quantizer's clip and rounding are exercised.
+    """
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((k, m))
+    x = rng.standard_normal((k, b)) * rng.uniform(0.5, 3.0, size=b)
+    x[0, :] = np.abs(x).max(axis=0)
+    return encode_matrix(w, cfg), x
+
+
+def check_c(cfg: HwqConfig, work_dir: str | Path, k: int | None = None, m: int = 53, batches=(1, 3, 17),
+            nthreads: int = 2, sanitize: bool = False, seed: int = 0) -> dict[str, Any]:
+    """Compile the C library of ``cfg`` and check it against the reference model.
+
+    Parameters
+    ----------
+    cfg : HwqConfig
+    work_dir : path
+        Build folder (rendered sources and the shared library).
+    k : int, optional
+        Reduction length; default 2 * lcm(d, hadamard) plus one more segment for a ragged tile.
+    m : int
+        Output columns (odd, so thread splits and tails are exercised).
+    batches : sequence of int
+        Batch sizes checked.
+    nthreads : int
+    sanitize : bool
+        Build with AddressSanitizer/UBSan (the process must preload libasan; see the tests).
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``{"slug", "isas", "table_path", "k", "m", "cases": [...], "ok": bool}``; every case records
+        the kernel, ISA, batch and whether it matched (``exact`` cases use ``np.array_equal``).
+
+    Raises
+    ------
+    HwqError
+        The library does not build.
+    """
+    lib = CKernels(cfg, compile_c(cfg, work_dir, sanitize=sanitize), nthreads=nthreads)
+    if k is None:
+        k = 3 * math.lcm(cfg.dim, cfg.hadamard)
+    enc, x_all = golden_case(cfg, k, m, max(batches), seed)
+    w_hat = decode_matrix(enc)
+    cases: list[dict[str, Any]] = []
+    for isa in lib.available_isas():
+        lib.set_isa(isa)
+        for b in batches:
+            x = x_all[:, :b]
+            act = dp.prepare_activations(x, cfg)
+            ref_acc = dp.weight_only_acc(enc, act.x_rot)
+            xi, sx = lib.quantize(x)
+            cases.append({"kernel": "quantize", "isa": isa, "batch": b,
+                          "ok": bool(np.array_equal(xi, act.x_int) and np.array_equal(sx, act.scale))})
+            cases.append({"kernel": "rotate", "isa": isa, "batch": b,
+                          "ok": bool(np.array_equal(lib.rotate(act.x_int), act.x_rot))})
+            acc = lib.wo_acc(enc, act.x_rot)
+            cases.append({"kernel": "weight_only_acc", "isa": isa, "batch": b,
+                          "ok": bool(np.array_equal(acc, ref_acc) and np.any(acc != 0))})
+            y, acc2 = lib.gemv_exact(enc, x)
+            y_ref = dp.weight_only_output(ref_acc, dp.weight_scale(enc), act.scale, cfg)
+            cases.append({"kernel": "gemv_exact", "isa": isa, "batch": b,
+                          "ok": bool(np.array_equal(acc2, ref_acc) and np.array_equal(y, y_ref)
+                                     and np.any(y != 0))})
+            codes = dp.encode_activations(act.x_rot, cfg)
+            lacc = lib.lut_acc(enc, codes)
+            cases.append({"kernel": "lut_acc", "isa": isa, "batch": b,
+                          "ok": bool(np.array_equal(lacc, dp.lut_acc(enc, codes)) and np.any(lacc != 0))})
+            xf = x.astype(np.float32)
+            yf = lib.gemv_fast(enc, xf).astype(np.float64)
+            yf_ref = w_hat.T @ xf.astype(np.float64)
+            err = float(np.linalg.norm(yf - yf_ref) / np.linalg.norm(yf_ref))
+            cases.append({"kernel": "gemv_fast", "isa": isa, "batch": b, "rel_err": err,
+                          "ok": bool(err <= FAST_RTOL)})
+        deq = lib.dequantize(enc).astype(np.float64)
+        derr = float(np.max(np.abs(deq - w_hat)) / np.max(np.abs(w_hat)))
+        cases.append({"kernel": "dequantize", "isa": isa, "batch": 0, "rel_err": derr, "ok": bool(derr <= 1e-6)})
+    lib.set_isa("auto")
+    return {"slug": cfg.slug, "isas": lib.available_isas(), "table_path": lib.table_path(), "k": k, "m": m,
+            "cases": cases, "ok": all(c["ok"] for c in cases)}
