@@ -60,7 +60,7 @@ def compile_c(cfg: HwqConfig, work_dir: str | Path, sanitize: bool = False, opt:
     HwqError
         No compiler, or the compiler failed (its message is included).
     """
-    work = Path(work_dir)
+    work = Path(work_dir).resolve()
     srcs = render(cfg, "c", work)
     name = lib_name(cfg)
     flags = list(C_FLAGS) + (list(SANITIZE_FLAGS) if sanitize else [opt])

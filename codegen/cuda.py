@@ -38,7 +38,7 @@ def compile_cuda(cfg: HwqConfig, work_dir: str | Path, archs: tuple[str, ...] = 
     nvcc = find_nvcc()
     if nvcc is None:
         raise HwqError("nvcc not found: install the CUDA toolkit or set NVCC=/path/to/nvcc")
-    work = Path(work_dir)
+    work = Path(work_dir).resolve()
     render(cfg, "cuda", work)
     name = lib_name(cfg)
     lib = work / f"lib{name}_cuda.so"
