@@ -75,6 +75,7 @@ class Device:
     aliases: tuple[str, ...] = ()
     source: str = ""
     note: str = ""
+    measured: tuple[Any, ...] = ()
 
     @property
     def bw(self) -> float:
@@ -142,7 +143,20 @@ def _parse_device(key: str, entry: dict[str, Any], origin: str) -> Device | None
         resources={str(k): int(v) for k, v in res.items()}, match=tuple(entry.get("match", ())),
         aliases=tuple(entry.get("aliases", ())), source=str(entry.get("source", "")),
         note=str(entry.get("bandwidth_measured_note", "")),
+        measured=tuple(_catalog_point(key, r, where) for r in entry.get("measured", ())),
     )
+
+
+def _catalog_point(key: str, r: Any, where: str) -> "Measurement":
+    """A kernel time recorded in the catalog (with its source), as a validation point."""
+    if not isinstance(r, dict) or not isinstance(r.get("time_us"), (int, float)) or not r.get("kernel"):
+        raise HwqError(f"{where}: each 'measured' entry needs kernel, k, m, batch and time_us")
+    fam = _family(str(r["kernel"]))
+    if fam is None:
+        raise HwqError(f"{where}: measured kernel {r['kernel']!r} is not recognised (use fp16/fp32/int8/hwq in its name)")
+    return Measurement(file=f"devices catalog ({r.get('source', 'no source given')})", device=key,
+                       kernel=str(r["kernel"]), family=fam, k=int(r["k"]), m=int(r["m"]),
+                       batch=int(r.get("batch", 1)), time_s=float(r["time_us"]) * 1e-6)
 
 
 def _read_toml(path: Path | None, text: str | None = None) -> dict[str, Any]:
@@ -189,10 +203,11 @@ def get_device(name: str, device_file: str | Path | None = None, measure: bool =
         key = hits[0]
     dev = devices[key]
     if key == "host" and measure:
-        bw, flops = measure_host()
-        dev = replace(dev, name=f"{host_name()} (measured)", bandwidth=bw, bandwidth_measured=bw,
+        read, copy, flops = measure_host()
+        dev = replace(dev, name=f"{host_name()} (measured)", bandwidth=read, bandwidth_measured=read,
                       peak={"fp32": flops, **{k: v for k, v in dev.peak.items() if k != "fp32"}},
-                      note="numpy copy benchmark (read + write bytes) and numpy fp32 matmul, measured now")
+                      note=f"measured now: streaming read (fp32 GEMV) {read / 1e9:.1f} GB/s, copy (read + write) "
+                           f"{copy / 1e9:.1f} GB/s, fp32 matmul {flops / 1e9:.0f} GFLOP/s")
     return dev
 
 
@@ -210,31 +225,40 @@ def host_name() -> str:
 
 
 @cache
-def measure_host(mbytes: int = 64, repeats: int = 5) -> tuple[float, float]:
-    """Measure this machine: copy bandwidth (bytes/s, read + write) and fp32 matmul rate (FLOP/s).
+def measure_host(mbytes: int = 128, repeats: int = 5) -> tuple[float, float, float]:
+    """Measure this machine: streaming-read and copy bandwidth (bytes/s) and fp32 matmul rate (FLOP/s).
 
-    A short benchmark (well under a second): best of ``repeats`` copies of a ``mbytes`` MiB array and
-    best of 3 float32 512x512x512 products through numpy's BLAS. Cached per process.
+    A short benchmark (about a second): best of ``repeats`` of
+
+    * read: a float32 GEMV (numpy/BLAS ``A @ x``) over a ``mbytes`` MiB matrix -- the access pattern of the
+      weight-streaming kernels the roofline models (bytes = the matrix);
+    * copy: ``np.copyto`` of a ``mbytes`` MiB array (bytes = read + write);
+    * compute: float32 512 x 512 x 512 products (best of 3).
+
+    Cached per process. Returns (read, copy, flops).
     """
     n = mbytes * (1 << 20) // 4
     a = np.ones(n, dtype=np.float32)
     b = np.empty_like(a)
     np.copyto(b, a)  # touch pages
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        np.copyto(b, a)
-        best = min(best, time.perf_counter() - t0)
-    bw = 2 * a.nbytes / best
+
+    def best(fn, reps: int) -> float:
+        t = float("inf")
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            fn()
+            t = min(t, time.perf_counter() - t0)
+        return t
+
+    copy = 2 * a.nbytes / best(lambda: np.copyto(b, a), repeats)
+    mat = a.reshape(-1, 4096)
+    vec = np.ones(4096, dtype=np.float32)
+    mat @ vec
+    read = mat.nbytes / best(lambda: mat @ vec, repeats)
     m = 512
     x = np.ones((m, m), dtype=np.float32)
     x @ x
-    tbest = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        x @ x
-        tbest = min(tbest, time.perf_counter() - t0)
-    return bw, 2.0 * m ** 3 / tbest
+    return read, copy, 2.0 * m ** 3 / best(lambda: x @ x, 3)
 
 
 def match_device(recorded: str, devices: dict[str, Device]) -> Device | None:
@@ -348,14 +372,14 @@ _SHAPE_M = ("m", "M", "out_features", "rows_out", "n_out")
 
 def _family(kernel: str) -> str | None:
     low = kernel.lower()
+    if any(s in low for s in ("hwq", "lattice", "nested")):
+        return "hwq"
+    if "int8" in low or "i8" in low:
+        return "int8"
     if any(s in low for s in ("fp16", "half", "cublas", "bf16")):
         return "fp16"
     if any(s in low for s in ("fp32", "numpy", "openblas", "float32", "sgemv")):
         return "fp32"
-    if "int8" in low or "i8" in low:
-        return "int8"
-    if any(s in low for s in ("hwq", "lattice", "nested", "d3", "d4", "e8")):
-        return "hwq"
     return None
 
 

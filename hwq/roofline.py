@@ -485,6 +485,7 @@ def run_roofline(cfg: HwqConfig, device: str = "h100", model: str = "llama3-8b",
     curve = speedup_vs_batch(cfg, mdl, dev, list(BATCHES), dtype=dtype, mode=mode)
     devices = load_devices(device_file)
     points, unread = load_measurements(reports_dir)
+    points = [p for d in devices.values() for p in d.measured] + points  # catalog points (with sources)
     on_host = [p for p in points if p.family != "rtl" and getattr(match_device(p.device, devices), "key", "host")
                == "host"]
     host = get_device("host", device_file) if on_host else None  # measured only when a point needs it

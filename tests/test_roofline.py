@@ -77,6 +77,12 @@ def test_catalogs_complete_and_consistent() -> None:
     assert devs["h100-sxm"].bandwidth_measured == 2.94e12 and devs["h200"].bandwidth == 4.8e12
     assert devs["alveo-u280"].bandwidth == 460e9 and devs["ecp5-85f"].resources["dsps"] == 156
     assert all(d.bandwidth_measured is None for k, d in devs.items() if k != "h100-sxm")
+    # the measured cuBLAS GEMVs of SPEC section 7 are validation points with their source
+    pts = devs["h100-sxm"].measured
+    assert [(p.k, p.m, p.time_s) for p in pts] == [(4096, 4096, 23e-6), (8192, 28672, 179e-6)]
+    rows, _ = validate(list(pts), HwqConfig(), devs)
+    big = rows[1]
+    assert big["bound"] == "memory" and abs(big["error"]) < 0.15  # the aim on memory-bound shapes
     models = load_models()
     assert models["llama3-8b"].params == pytest.approx(7.50e9, rel=0.01)
     assert models["llama3-70b"].params == pytest.approx(69.5e9, rel=0.01)
