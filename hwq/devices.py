@@ -233,7 +233,7 @@ def measure_host(mbytes: int = 128, repeats: int = 5) -> tuple[float, float, flo
     * read: a float32 GEMV (numpy/BLAS ``A @ x``) over a ``mbytes`` MiB matrix -- the access pattern of the
       weight-streaming kernels the roofline models (bytes = the matrix);
     * copy: ``np.copyto`` of a ``mbytes`` MiB array (bytes = read + write);
-    * compute: float32 512 x 512 x 512 products (best of 3).
+    * compute: float32 1024 x 1024 x 1024 products (best of 5).
 
     Cached per process. Returns (read, copy, flops).
     """
@@ -255,10 +255,10 @@ def measure_host(mbytes: int = 128, repeats: int = 5) -> tuple[float, float, flo
     vec = np.ones(4096, dtype=np.float32)
     mat @ vec
     read = mat.nbytes / best(lambda: mat @ vec, repeats)
-    m = 512
+    m = 1024
     x = np.ones((m, m), dtype=np.float32)
     x @ x
-    return read, copy, 2.0 * m ** 3 / best(lambda: x @ x, 3)
+    return read, copy, 2.0 * m ** 3 / best(lambda: x @ x, 5)
 
 
 def match_device(recorded: str, devices: dict[str, Device]) -> Device | None:

@@ -255,7 +255,7 @@ _CSS = """body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width
 padding:0 1em;color:#222;line-height:1.4}h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #bbb;
 margin-top:2em}table{border-collapse:collapse;margin:.6em 0;font-size:.88em}td,th{border:1px solid #ccc;
 padding:2px 7px}th{background:#eee}code{background:#f2f2f2;padding:0 3px}pre{background:#f6f6f6;padding:.6em;
-overflow-x:auto;font-size:.85em}img{max-width:100%;border:1px solid #ddd;margin:.4em 0}.stamp{color:#555;
+white-space:pre-wrap;font-size:.85em}img{max-width:100%;border:1px solid #ddd;margin:.4em 0}.stamp{color:#555;
 font-size:.85em}.missing{background:#fff4e0;border-left:4px solid #e0a030;padding:.5em 1em}
 nav a{margin-right:1em}"""
 
