@@ -16,7 +16,10 @@ report        :func:`hwq.report.build_report` -- reports/index.html and reports/
 Every entry point is resolved before the first stage runs: a layer that is not installed stops the flow at
 once with ``stage X unavailable: <import error>`` (a stage is never faked). A stage that raises stops the
 flow with a :class:`FlowError` naming the stage; :class:`hwq.errors.HwqError` causes keep their message.
-The flow writes ``reports/flow/<slug>.json`` and ``.md`` (per stage: status, seconds, key results).
+The flow writes ``reports/flow/<slug>.json`` and ``.md`` (per stage: status, seconds, key results). Simulation
+and synthesis write their reports where their own commands do (``reports/sim``, ``reports/synth/cache``, the
+synthesis cache shared with ``hwq synth``), so the roofline and the report pick them up; the other stages
+work under ``--out``.
 """
 
 from __future__ import annotations
@@ -106,13 +109,13 @@ def _require_ok(res: Any, what: str) -> None:
 
 
 def _sim(fns, cfg, out, reports):
-    res = fns[0](cfg, out_dir=out, bulk=10000, seed=1)
+    res = fns[0](cfg, out_dir=reports / "sim", bulk=10000, seed=1)  # the report and roofline read reports/sim
     _require_ok(res, "simulation")
     return _small(res)
 
 
 def _synth(fns, cfg, out, reports):
-    rep = fns[0](cfg, target="ecp5", out_dir=out)
+    rep = fns[0](cfg, target="ecp5", out_dir=reports / "synth" / "cache")  # hwq synth's cache: shared, reused
     return _small(rep)
 
 
@@ -124,12 +127,9 @@ def _codegen(fns, cfg, out, reports):
 
 
 def _roofline(fns, cfg, out, reports):
-    from hwq.devices import synth_reports
-
     runs = {}
     for dev, model in (("ecp5", "minilm-l6"), ("h100", "llama3-8b")):
-        doc = fns[0](cfg, dev, model, out_dir=reports / "roofline", reports_dir=reports,
-                     synth_extra=synth_reports(out.parent, folders=("synth",)))
+        doc = fns[0](cfg, dev, model, out_dir=reports / "roofline", reports_dir=reports)
         s = doc["summary"]
         runs[f"{doc['device']['key']}/{model}"] = {
             "speedup": s["speedup"], "tokens_per_s_hwq": s["tokens_per_s_hwq"], "bits_per_weight": s["bits_per_weight"],
