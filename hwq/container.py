@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,17 +124,28 @@ def load_encoded(path: str | Path) -> EncodedMatrix:
     if not path.is_file():
         raise HwqError(f"encoded matrix file {path} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (ValueError, OSError) as e:
-        raise HwqError(f"{path} is not a readable .npz file: {e}") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise HwqError(f"{path} is not a readable .npz file ({type(e).__name__}: {e}); write it with "
+                       "EncodedMatrix.save") from None
     missing = {"codes", "ladder", "norms", "meta", "config"} - set(arrays)
     if missing:
         raise HwqError(f"{path} is not an hwq container (missing {', '.join(sorted(missing))})")
-    meta = json.loads(str(arrays["meta"]))
-    if meta.get("format") != CONTAINER_FORMAT or meta.get("version") != CONTAINER_VERSION:
-        raise HwqError(f"{path}: unsupported container format {meta.get('format')!r} v{meta.get('version')}")
-    cfg = HwqConfig.from_dict(json.loads(str(arrays["config"])))
+    try:
+        meta = json.loads(str(arrays["meta"]))
+        cfg_dict = json.loads(str(arrays["config"]))
+    except json.JSONDecodeError as e:
+        raise HwqError(f"{path}: the container's meta/config record is not valid JSON ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != CONTAINER_FORMAT \
+            or meta.get("version") != CONTAINER_VERSION:
+        got = meta.get("format") if isinstance(meta, dict) else meta
+        raise HwqError(f"{path}: unsupported container format {got!r} (want {CONTAINER_FORMAT} "
+                       f"v{CONTAINER_VERSION})")
+    absent = [k for k in ("n", "cols", "matrix_id", "overloads", "slug") if k not in meta]
+    if absent:
+        raise HwqError(f"{path}: container meta record lacks {', '.join(absent)}")
+    cfg = HwqConfig.from_dict(cfg_dict)
     if cfg.slug != meta["slug"]:
         raise HwqError(f"{path}: config slug {cfg.slug} does not match the recorded {meta['slug']}")
     return EncodedMatrix(config=cfg, n=int(meta["n"]), cols=int(meta["cols"]), matrix_id=int(meta["matrix_id"]),
