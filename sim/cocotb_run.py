@@ -51,14 +51,11 @@ def cycle_model_job(cfg: HwqConfig, unit: str) -> dict:
     out = {"M": m, "K": k, "groups": -(-m // lanes), "nb": k // d}
     if unit not in ("top", "mac", "lut", "int4"):
         return out
+    from hwq.sim.bulk import model_cycles
+
     try:
-        from hwq.rtl import cycles
-    except ImportError:
-        return out
-    model_unit = "top" if unit == "top" else unit
-    try:
-        out["cycles"] = int(cycles.gemv_cycles(cfg, m, k, unit=model_unit))
-    except (HwqError, ValueError, KeyError, TypeError):
+        out["cycles"] = model_cycles(cfg, m, k, unit)
+    except (HwqError, ValueError, KeyError, TypeError, ImportError):
         pass
     return out
 

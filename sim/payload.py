@@ -90,7 +90,7 @@ def pack(layout: Layout, values: Mapping[str, Any]) -> int:
         raise HwqError(f"unknown payload field(s) {sorted(unknown)}; fields: {', '.join(layout.fields)}")
     word = 0
     for name, f in layout.fields.items():
-        v = values.get(name, 0)
+        v = values.get(name, [0] * f.count if f.count > 1 else 0)
         elems = [int(x) for x in np.ravel(v)] if f.count > 1 or np.ndim(v) else [int(v)]
         if len(elems) != f.count:
             raise HwqError(f"field {name!r} takes {f.count} value(s), got {len(elems)}")

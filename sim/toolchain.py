@@ -65,6 +65,12 @@ def verilator_env(base: dict[str, str] | None = None) -> dict[str, str]:
     bindir = str(root / "bin")
     if path.split(os.pathsep)[0] != bindir:
         env["PATH"] = bindir + (os.pathsep + path if path else "")
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks split (parallel) builds that use
+    # the precompiled header ("Vtop__pch.h.fast: linker input file not found"); a variable given in
+    # MAKEFLAGS overrides the makefile's assignment for every make that Verilator or cocotb starts.
+    flags = env.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        env["MAKEFLAGS"] = (flags + " " if flags else "") + "CFG_CXXFLAGS_PCH_I=-include"
     return env
 
 
@@ -73,6 +79,7 @@ def ensure_verilator_env() -> None:
     env = verilator_env()
     os.environ["VERILATOR_ROOT"] = env["VERILATOR_ROOT"]
     os.environ["PATH"] = env["PATH"]
+    os.environ["MAKEFLAGS"] = env["MAKEFLAGS"]
 
 
 @functools.cache
