@@ -67,7 +67,24 @@ def check_buildable(cfg: HwqConfig, target: str = "ecp5") -> list[str]:
     return notes
 
 
-def units(cfg: HwqConfig, target: str = "ecp5") -> dict:
+def unit_names(cfg: HwqConfig, target: str = "ecp5") -> list[str]:
+    """Names of the units that can be built for a config (after :func:`check_buildable`)."""
+    notes = check_buildable(cfg, target)
+    names = ["top", "mac", "had", "enc", "dec", "int4"]
+    if not any(n.startswith("lut unit") for n in notes):
+        names += ["lut", "luttop"]
+    return names
+
+
+def make_unit(cfg: HwqConfig, name: str, target: str = "ecp5"):
+    """Instantiate one unit by name (raises HwqError when it is not built for this config)."""
+    avail = unit_names(cfg, target)
+    if name not in avail:
+        raise HwqError(f"unit {name!r} is not built for config {cfg.slug}; available: {', '.join(avail)}")
+    return units(cfg, target, only=[name])[name]
+
+
+def units(cfg: HwqConfig, target: str = "ecp5", only: list[str] | None = None) -> dict:
     """Instantiate the units that can be built for a config (after :func:`check_buildable`)."""
     from .decoder import CodebookDecoder
     from .encoder import ActEncoder
@@ -75,14 +92,14 @@ def units(cfg: HwqConfig, target: str = "ecp5") -> dict:
     from .int4 import Int4Mac
     from .lut import LutMac
     from .mac import DequantMac
-    from .top import DequantMacTop
+    from .top import DequantMacTop, LutTop
 
-    notes = check_buildable(cfg, target)
-    out = {"top": DequantMacTop(cfg), "mac": DequantMac(cfg), "had": Hadamard(cfg), "enc": ActEncoder(cfg),
-           "dec": CodebookDecoder(cfg), "int4": Int4Mac(cfg)}
-    if not any(n.startswith("lut") for n in notes):
-        out["lut"] = LutMac(cfg)
-    return out
+
+
+    makers = {"top": DequantMacTop, "mac": DequantMac, "had": Hadamard, "enc": ActEncoder,
+              "dec": CodebookDecoder, "int4": Int4Mac, "lut": LutMac, "luttop": LutTop}
+    names = unit_names(cfg, target)
+    return {n: makers[n](cfg) for n in names if only is None or n in only}
 
 
 def port_info(unit) -> dict:
@@ -90,7 +107,7 @@ def port_info(unit) -> dict:
     ports = {}
     for name, member in unit.signature.members.items():
         lay = member.signature.members["payload"].shape
-        ports[name] = {"direction": "in" if member.flow.value == "in" else "out",
+        ports[name] = {"direction": "in" if member.flow.value == "In" else "out",
                        "payload_bits": lay.size, "fields": layout_fields(lay),
                        "verilog": [f"{name}__payload", f"{name}__valid", f"{name}__ready"]}
     return ports
@@ -110,9 +127,7 @@ def generate(cfg: HwqConfig, out_dir: str | Path, target: str = "ecp5", only: li
     manifest = {"slug": cfg.slug, "config": cfg.to_dict(), "widths": cfg.widths(), "target_checked": target,
                 "notes": notes, "units": {}}
     files = []
-    for name, unit in units(cfg, target).items():
-        if only and name not in only:
-            continue
+    for name, unit in units(cfg, target, only=only).items():
         mod = module_name(cfg, name)
         text = verilog.convert(unit, name=mod, emit_src=False, strip_internal_attrs=True)
         path = out / f"{mod}.v"

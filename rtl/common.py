@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 
 __all__ = [
     "Pipe", "signed_bits", "mul_const", "floordiv_const", "closest_rational", "tree_sum", "divmod_small",
-    "layout_fields",
+    "layout_fields", "pipe_tree_sum", "booth_multiples", "booth_pps", "csd_terms", "LadderScaler",
 ]
 
 
@@ -161,6 +161,131 @@ def floordiv_const(v: Value, d: int, lo: int, hi: int) -> Value:
     nn = n.as_unsigned()[:max(1, n_hi.bit_length())]
     quot = mul_const(nn, mult) >> s
     return quot - off if off else quot
+
+
+def csd_terms(c: int) -> list[tuple[int, int]]:
+    """Canonical signed digits of a positive integer: ``c == sum(sign << shift)`` over the returned
+    ``(sign, shift)`` pairs (no two adjacent non-zero digits, so at most bits/2 + 1 terms)."""
+    terms: list[tuple[int, int]] = []
+    shift = 0
+    c = int(c)
+    while c:
+        if c & 1:
+            if c & 3 == 3 and c != 3 and c != 1:
+                terms.append((-1, shift))
+                c += 1
+            else:
+                terms.append((1, shift))
+                c -= 1
+        c >>= 1
+        shift += 1
+    return terms
+
+
+def pipe_tree_sum(pipe: Pipe, values: Sequence[Value], levels_per_stage: int = 2, first: int | None = None,
+                  name: str = "ts") -> tuple[Value, int]:
+    """Balanced adder tree with a register stage every ``levels_per_stage`` adder levels (``first`` levels
+    in the first stage, e.g. 1 when the inputs come from a multiplexer). The result is always registered.
+
+    Returns
+    -------
+    (sum, stages)
+    """
+    vals = list(values)
+    stages, lvl = 0, 0
+    budget = levels_per_stage if first is None else first
+    if len(vals) == 1:
+        return pipe.reg(vals[0], name), 1
+    while len(vals) > 1:
+        nxt = [vals[i] + vals[i + 1] for i in range(0, len(vals) - 1, 2)]
+        if len(vals) % 2:
+            nxt.append(vals[-1])
+        vals = nxt
+        lvl += 1
+        if lvl == budget or len(vals) == 1:
+            vals = pipe.regs(vals, f"{name}{stages}_")
+            stages, lvl, budget = stages + 1, 0, levels_per_stage
+    return vals[0], stages
+
+
+def booth_multiples(pipe: Pipe, x: Value, name: str = "bm") -> tuple[Value, Value, Value]:
+    """Registered ``(x, -x, 3x)`` of a signed value: the shared operands of :func:`booth_pps` (one stage;
+    computed once per activation element and shared by every lane)."""
+    x = Value.cast(x)
+    return pipe.reg(x, f"{name}p"), pipe.reg(-x, f"{name}n"), pipe.reg((x << 1) + x, f"{name}t")
+
+
+def booth_pps(c: Value, xm: tuple[Value, Value, Value]) -> list[Value]:
+    """Partial products of ``c * x`` for a small multiplier c (signed or unsigned) from the shared
+    ``(x, -x, 3x)`` of :func:`booth_multiples`: c is cut into 2-bit digits, unsigned ones select
+    ``{0, x, 2x, 3x}`` and the signed top digit ``{0, x, -2x, -x}`` (a 1-bit signed top digit ``{0, -x}``),
+    each a 4-way multiplexer (one LUT5 per bit on ECP5) shifted by 2k; ``sum(booth_pps(c, xm)) == c * x``.
+    No DSP block and no adder before the adder tree."""
+    c = Value.cast(c)
+    xp, xn, x3 = xm
+    w = c.shape().width
+    sg = c.shape().signed
+    zero = Const(0, signed(2))
+    out = []
+    for k in range(0, w, 2):
+        dig = c[k:k + 2]
+        top = k + 2 >= w
+        if top and sg and len(dig) == 1:
+            pp = Mux(dig[0], xn, zero)
+        elif top and sg:
+            pp = Array([zero, xp, xn << 1, xn])[dig]
+        elif len(dig) == 1:
+            pp = Mux(dig[0], xp, zero)
+        else:
+            pp = Array([zero, xp, xp << 1, x3])[dig]
+        out.append(pp << k if k else pp)
+    return out
+
+
+class LadderScaler:
+    """``dot * m_T`` for a ladder index T and the config's fixed-point multipliers ``m_t`` without a DSP block.
+
+    Every multiplier is ``m_t = b_t << s_t`` with an odd base b_t; the few distinct bases are constant
+    shift-add products of ``dot`` (a pipelined adder tree), then ``(dot * b_T) << s_T`` is selected by T.
+    """
+
+    def __init__(self, mults: Sequence[int], levels_per_stage: int = 2):
+        self.mults = [int(v) for v in mults]
+        self.levels_per_stage = levels_per_stage
+        self.shifts = [(v & -v).bit_length() - 1 if v else 0 for v in self.mults]
+        self.bases = sorted({v >> s for v, s in zip(self.mults, self.shifts) if v})
+
+    def _tree_stages(self, n: int) -> int:
+        if n <= 1:
+            return 0
+        levels = (n - 1).bit_length()
+        return -(-levels // self.levels_per_stage)
+
+    @property
+    def stages(self) -> int:
+        """Register stages from ``dot`` to the selected, registered term."""
+        return max([self._tree_stages(len(csd_terms(b))) for b in self.bases] + [0]) + 1
+
+    def build(self, pipe: Pipe, dot: Value, t: Value, name: str = "ls") -> Value:
+        """``dot * mults[t]`` registered ``stages`` cycles after ``dot``/``t`` (t must be delayed alongside)."""
+        dot = Value.cast(dot)
+        st = self.stages - 1
+        prods = {}
+        for b in self.bases:
+            terms = [(dot << sh if sh else dot) if sg > 0 else -(dot << sh if sh else dot)
+                     for sg, sh in csd_terms(b)]
+            if len(terms) == 1:
+                v, s = terms[0], 0
+            else:
+                v, s = pipe_tree_sum(pipe, terms, self.levels_per_stage, name=f"{name}b{b}_")
+            prods[b] = pipe.delay(v, st - s, f"{name}a{b}_")
+        td = pipe.delay(t, st, f"{name}t")
+        zero = Const(0, signed(2))
+        cands = [(prods[v >> s] << s if s else prods[v >> s]) if v else zero
+                 for v, s in zip(self.mults, self.shifts)]
+        n = 1 << max(1, Value.cast(t).shape().width)
+        cands += [zero] * (n - len(cands))
+        return pipe.reg(Array(cands)[td], f"{name}term")
 
 
 def tree_sum(values: Sequence[Value]) -> Value:

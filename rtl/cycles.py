@@ -9,6 +9,8 @@ All units except the folded Hadamard are stall-all pipelines with II = 1. With t
 * had: K / h segments, II = 1 (pipelined) or log2(h) + 1 (folded).
 * top: K / h segments into the Hadamard, then K elements written one per cycle, then the MAC stream
   (+1 register stage between the buffer and the MAC).
+* luttop: as top, plus an encode pass of K / d blocks (one per cycle) + the ActEncoder latency before the
+  weight stream is accepted; then the LutMac stream (+1 register stage).
 """
 
 from __future__ import annotations
@@ -29,10 +31,14 @@ def _unit(cfg: HwqConfig, unit: str):
 def latency(cfg: HwqConfig, unit: str = "mac") -> int:
     """Cycles from an input transfer (the ``last`` beat for MAC units) to ``o.valid``."""
     if unit == "mac":
-        from .decoder import _probe_latency
+        from .mac import mac_latency
 
-        return _probe_latency(cfg) + 4
-    if unit in ("lut", "int4"):
+        return mac_latency(cfg)
+    if unit == "int4":
+        from .int4 import int4_latency
+
+        return int4_latency(cfg)
+    if unit == "lut":
         return 4
     if unit == "had":
         return max(cfg.hadamard_log2, 1) + 1
@@ -61,16 +67,19 @@ def rotate_cycles(cfg: HwqConfig, k: int) -> int:
 
 
 def table_sizes(cfg: HwqConfig, unit: str) -> dict:
-    """ROM sizes (entries, bits per entry, copies) of a unit."""
-    if unit in ("mac", "dec", "top", "enc") and cfg.decoder_kind == "rom":
-        copies = {"mac": cfg.lanes, "top": cfg.lanes, "dec": 1, "enc": cfg.ladder_len}[unit]
-        t = {"codebook": {"entries": cfg.num_codewords, "bits": cfg.dim * cfg.coord_bits, "copies": copies}}
-    else:
-        t = {}
-    if unit == "lut":
+    """ROM/RAM sizes (entries, bits per entry, copies) of a unit."""
+    t = {}
+    if unit in ("mac", "dec", "top", "enc", "luttop") and cfg.decoder_kind == "rom":
+        copies = {"mac": cfg.lanes, "top": cfg.lanes, "dec": 1, "enc": cfg.ladder_len,
+                  "luttop": cfg.ladder_len}[unit]
+        t["codebook"] = {"entries": cfg.num_codewords, "bits": cfg.dim * cfg.coord_bits, "copies": copies}
+    if unit in ("lut", "luttop"):
         t["pair_lut"] = {"entries": cfg.num_codewords ** 2, "bits": cfg.lut_bits, "copies": cfg.lanes}
-    if unit in ("had", "top"):
+    if unit in ("had", "top", "luttop"):
         t["signs"] = {"entries": -(-cfg.max_k // cfg.hadamard), "bits": cfg.hadamard, "copies": 1}
-    if unit == "top":
+    if unit in ("top", "luttop"):
         t["x_buffer"] = {"entries": -(-cfg.max_k // cfg.dim), "bits": cfg.act_rot_bits, "copies": cfg.dim}
+    if unit == "luttop":
+        t["code_buffer"] = {"entries": -(-cfg.max_k // cfg.dim), "bits": cfg.code_bits + max(1, cfg.ladder_bits),
+                            "copies": 1}
     return t

@@ -34,7 +34,8 @@ def rom_init(cfg: HwqConfig) -> list[int]:
 
 def decoder_rom(cfg: HwqConfig) -> memory.Memory:
     """The codebook ROM of a config (one per unit; add a read port per lane)."""
-    return memory.Memory(shape=unsigned(cfg.dim * cfg.coord_bits), depth=cfg.num_codewords, init=rom_init(cfg))
+    return memory.Memory(shape=unsigned(cfg.dim * cfg.coord_bits), depth=cfg.num_codewords, init=rom_init(cfg),
+                         attrs={"ram_style": "block"})
 
 
 def digits_of_row(pipe: Pipe, row: Value, cfg: HwqConfig) -> tuple[list[Value], int]:

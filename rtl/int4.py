@@ -4,16 +4,16 @@ absmax scale is applied after the integer result, like the lattice path's float 
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwq.config import HwqConfig
 
-from .common import Pipe, signed_bits, tree_sum
+from .common import Pipe, booth_multiples, booth_pps, pipe_tree_sum, signed_bits
 from .mac import accumulate_out, mac_out_layout
 
-__all__ = ["Int4Mac", "int4_acc_bits"]
+__all__ = ["Int4Mac", "int4_acc_bits", "int4_latency"]
 
 
 def int4_acc_bits(cfg: HwqConfig) -> int:
@@ -22,7 +22,7 @@ def int4_acc_bits(cfg: HwqConfig) -> int:
 
 
 class Int4Mac(wiring.Component):
-    """Baseline MAC (see module docstring); latency 4 from the ``last`` beat, II = 1."""
+    """Baseline MAC (see module docstring); latency :func:`int4_latency` from the ``last`` beat, II = 1."""
 
     def __init__(self, cfg: HwqConfig):
         self.cfg = cfg
@@ -34,7 +34,7 @@ class Int4Mac(wiring.Component):
         })
         self.out_layout = mac_out_layout(cfg, self.acc_bits)
         super().__init__({"i": In(stream.Signature(self.in_layout)), "o": Out(stream.Signature(self.out_layout))})
-        self.latency = 4
+        self.latency = int4_latency(cfg)
         self.ii = 1
 
     def elaborate(self, platform) -> Module:
@@ -44,13 +44,30 @@ class Int4Mac(wiring.Component):
         m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
         pipe = Pipe(m, en, "i4")
         p = self.i.payload
-        x = pipe.regs([p.x[i] for i in range(cfg.dim)], "x")
-        terms = []
-        for lane in range(cfg.lanes):
-            w = pipe.regs([p.w[lane * cfg.dim + i] for i in range(cfg.dim)], f"w{lane}_")
-            prods = pipe.regs([a * b for a, b in zip(w, x)], f"p{lane}_")
-            terms.append(pipe.reg(tree_sum(prods), f"dot{lane}"))
-        last = pipe.delay(p.last, 3, "last")
-        vld = pipe.valid_chain(self.i.valid, 3)
+        terms, st = _datapath(m, pipe, cfg, [p.x[i] for i in range(cfg.dim)],
+                              [[p.w[lane * cfg.dim + i] for i in range(cfg.dim)] for lane in range(cfg.lanes)])
+        last = pipe.delay(p.last, st, "last")
+        vld = pipe.valid_chain(self.i.valid, st)
         accumulate_out(m, en, vld[-1], last, terms, self.o, self.acc_bits)
         return m
+
+
+def _datapath(m: Module, pipe: Pipe, cfg: HwqConfig, x: list, w: list[list]) -> tuple[list[Value], int]:
+    """Per lane ``sum_i w[i] * x[i]`` as Booth partial products (same multiplier style as the lattice MAC)."""
+    xm = [booth_multiples(pipe, xi, f"x{i}_") for i, xi in enumerate(x)]
+    terms, st = [], 0
+    for lane, wl in enumerate(w):
+        wd = pipe.regs(wl, f"w{lane}_")
+        pps = [pp for c, xmi in zip(wd, xm) for pp in booth_pps(c, xmi)]
+        dot, st = pipe_tree_sum(pipe, pps, levels_per_stage=2, first=1, name=f"d{lane}_")
+        terms.append(dot)
+    return terms, 1 + st
+
+
+def int4_latency(cfg: HwqConfig) -> int:
+    """Latency of :class:`Int4Mac` from the ``last`` beat to ``o.valid`` (probe elaboration)."""
+    m = Module()
+    m._MustUse__silence = True
+    _, st = _datapath(m, Pipe(m, Const(1), "probe"), cfg, [Signal(signed(cfg.act_rot_bits))] * cfg.dim,
+                      [[Signal(signed(4))] * cfg.dim])
+    return st + 1

@@ -12,16 +12,16 @@ which is :func:`hwq.datapath.weight_only_acc` bit for bit.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Const, Module, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwq.config import HwqConfig
 
-from .common import Pipe, tree_sum
+from .common import LadderScaler, Pipe, booth_multiples, booth_pps, pipe_tree_sum
 from .decoder import _probe_latency, decode_row, decoder_rom, ladder_shape
 
-__all__ = ["DequantMac", "mac_in_layout", "mac_out_layout", "accumulate_out"]
+__all__ = ["DequantMac", "mac_in_layout", "mac_out_layout", "accumulate_out", "mac_latency", "mac_lane"]
 
 
 def mac_in_layout(cfg: HwqConfig) -> data.StructLayout:
@@ -51,8 +51,56 @@ def accumulate_out(m: Module, en, valid, last, terms: list, o, acc_bits: int) ->
                     m.d.sync += a.eq(total)
 
 
+def mac_lane(m: Module, pipe: Pipe, cfg: HwqConfig, rom, code: Value, ladder: Value, x: list[Value],
+             tag: str = "l") -> tuple[Value, int]:
+    """One lane's ``m_T * <decode(code), x>`` (registered); ``x`` must be the shared activation block
+    delayed by :func:`x_stages` stages. Returns (term, stages from code/ladder to term)."""
+    cw, s_dec = decode_row(m, pipe, code, cfg, rom, tag=tag)
+    if cfg.decoder_kind == "rom":
+        cw = pipe.regs(cw, f"{tag}cw")   # BRAM clock-to-out is slow: register the ROM data
+        s_dec += 1
+    lad = pipe.delay(ladder, s_dec, f"{tag}lad")
+    pps = [pp for c, xm in zip(cw, x) for pp in booth_pps(c, xm)]
+    dot, s_dot = pipe_tree_sum(pipe, pps, levels_per_stage=2, first=1, name=f"{tag}dot")
+    dot = dot[:cfg.dot_bits].as_signed()
+    lad = pipe.delay(lad, s_dot, f"{tag}lad")
+    sc = LadderScaler(cfg.beta_mults)
+    term = sc.build(pipe, dot, lad, name=f"{tag}sc")
+    return term, s_dec + s_dot + sc.stages
+
+
+def x_stages(cfg: HwqConfig) -> int:
+    """Stages from the input beat to the shared Booth operands ``(x, -x)`` (the decoder's latency)."""
+    return _probe_latency(cfg) + (1 if cfg.decoder_kind == "rom" else 0)
+
+
+def shared_x(pipe: Pipe, cfg: HwqConfig, x: list[Value]) -> list[tuple[Value, Value]]:
+    """The activation block delayed to the products' stage, with its negation (shared by all lanes)."""
+    st = x_stages(cfg)
+    return [booth_multiples(pipe, pipe.delay(xi, st - 1, f"x{i}_"), f"x{i}_") for i, xi in enumerate(x)]
+
+
+def mac_latency(cfg: HwqConfig) -> int:
+    """Latency of :class:`DequantMac` from the ``last`` beat to ``o.valid`` (probe elaboration)."""
+    m = Module()
+    m._MustUse__silence = True
+    pipe = Pipe(m, Const(1), "probe")
+    rom = None
+    if cfg.decoder_kind == "rom":
+        rom = decoder_rom(cfg)
+        rom._MustUse__silence = True
+    x = shared_x(pipe, cfg, [Signal(signed(cfg.act_rot_bits)) for _ in range(cfg.dim)])
+    _, st = mac_lane(m, pipe, cfg, rom, Signal(cfg.code_bits), Signal(ladder_shape(cfg)), x)
+    return st + 1
+
+
 class DequantMac(wiring.Component):
     """Weight-only dequant-MAC (see module docstring). Latency counted from the ``last`` beat.
+
+    No DSP blocks: the codeword x activation products are radix-4 Booth partial products (multiplexers of
+    the shared ``+-x``, ``+-2x``) summed in an adder tree with a register every two adder levels, and the
+    ladder scaling ``m_T * dot`` is a constant shift-add product per distinct odd base of the ``m_t``
+    followed by a select on T (:class:`hwq.rtl.common.LadderScaler`).
 
     Parameters
     ----------
@@ -64,8 +112,7 @@ class DequantMac(wiring.Component):
         self.in_layout = mac_in_layout(cfg)
         self.out_layout = mac_out_layout(cfg)
         super().__init__({"i": In(stream.Signature(self.in_layout)), "o": Out(stream.Signature(self.out_layout))})
-        self.dec_latency = _probe_latency(cfg)
-        self.latency = self.dec_latency + 4
+        self.latency = mac_latency(cfg)
         self.ii = 1
 
     def elaborate(self, platform) -> Module:
@@ -78,20 +125,12 @@ class DequantMac(wiring.Component):
         rom = None
         if cfg.decoder_kind == "rom":
             rom = m.submodules.rom = decoder_rom(cfg)
-        mults = Array([Const(v, unsigned(cfg.mult_bits)) for v in cfg.beta_mults]
-                      + [Const(0, unsigned(cfg.mult_bits))] * ((1 << ladder_shape(cfg).width) - cfg.ladder_len))
-        st = self.dec_latency
-        x = [pipe.delay(p.x[i], st, f"x{i}") for i in range(cfg.dim)]
-        terms = []
+        x = shared_x(pipe, cfg, [p.x[i] for i in range(cfg.dim)])
+        terms, st = [], 0
         for lane in range(cfg.lanes):
-            cw, s = decode_row(m, pipe, p.codes[lane], cfg, rom, tag=f"l{lane}")
-            assert s == st
-            mt = pipe.delay(mults[p.ladder[lane]], st + 1, f"m{lane}_")   # align with the products
-            prods = pipe.regs([c * xi for c, xi in zip(cw, x)], f"p{lane}_")
-            dot = pipe.reg(tree_sum(prods)[:cfg.dot_bits].as_signed(), f"dot{lane}")
-            mtd = pipe.reg(mt, f"md{lane}_")
-            terms.append(pipe.reg(dot * mtd, f"t{lane}_"))
-        last = pipe.delay(p.last, st + 3, "last")
-        vld = pipe.valid_chain(self.i.valid, st + 3)
+            t, st = mac_lane(m, pipe, cfg, rom, p.codes[lane], p.ladder[lane], x, tag=f"l{lane}")
+            terms.append(t)
+        last = pipe.delay(p.last, st, "last")
+        vld = pipe.valid_chain(self.i.valid, st)
         accumulate_out(m, en, vld[-1], last, terms, self.o, cfg.acc_bits)
         return m

@@ -12,7 +12,7 @@ from amaranth.sim import Simulator
 
 from .common import layout_fields
 
-__all__ = ["pack", "unpack", "run_stream"]
+__all__ = ["pack", "unpack", "run_stream", "run_streams"]
 
 
 def pack(layout, values: dict) -> int:
@@ -57,35 +57,50 @@ def run_stream(dut, beats: Sequence[int], n_out: int, *, in_port: str = "i", out
     -------
     (outputs, out_cycles) : payload ints and the cycle index of each output transfer.
     """
+    return run_streams(dut, {in_port: beats}, n_out, out_port=out_port, ready=ready, valid=valid,
+                       max_cycles=max_cycles)
+
+
+def run_streams(dut, inputs: dict[str, Sequence[int]], n_out: int, *, out_port: str = "o",
+                ready: Iterable[int] | None = None, valid: Iterable[int] | None = None,
+                max_cycles: int = 100000) -> tuple[list[int], list[int]]:
+    """Like :func:`run_stream` with several input streams driven independently (each offers its next beat
+    whenever its ``valid`` pattern allows, whatever the other streams do), e.g. the ``x`` and ``w`` streams
+    of the top levels."""
     import itertools
 
     ready_pat = list(ready) if ready is not None else [1]
     valid_pat = list(valid) if valid is not None else [1]
     out: list[int] = []
     cyc: list[int] = []
-    src = getattr(dut, in_port)
     snk = getattr(dut, out_port)
+    srcs = {name: getattr(dut, name) for name in inputs}
 
     async def bench(ctx):
-        idx = 0
+        idx = dict.fromkeys(inputs, 0)
         rdy = itertools.cycle(ready_pat)
-        vld = itertools.cycle(valid_pat)
+        vlds = {name: itertools.cycle(valid_pat) for name in inputs}
         for cycle in range(max_cycles):
-            if len(out) >= n_out and idx >= len(beats):
+            if len(out) >= n_out and all(idx[n] >= len(b) for n, b in inputs.items()):
                 return
-            v = idx < len(beats) and next(vld)
-            ctx.set(src.valid, int(bool(v)))
-            if v:
-                ctx.set(src.payload.as_value(), beats[idx])
+            offer = {}
+            for name, beats in inputs.items():
+                v = idx[name] < len(beats) and next(vlds[name])
+                offer[name] = v
+                ctx.set(srcs[name].valid, int(bool(v)))
+                if v:
+                    ctx.set(srcs[name].payload.as_value(), beats[idx[name]])
             ctx.set(snk.ready, next(rdy))
             await ctx.delay(1e-9)  # settle combinational ready paths
-            if v and ctx.get(src.ready):
-                idx += 1
+            for name in inputs:
+                if offer[name] and ctx.get(srcs[name].ready):
+                    idx[name] += 1
             if ctx.get(snk.valid) and ctx.get(snk.ready):
                 out.append(ctx.get(snk.payload.as_value()))
                 cyc.append(cycle)
             await ctx.tick()
-        raise TimeoutError(f"stream test did not finish in {max_cycles} cycles ({len(out)}/{n_out} outputs)")
+        raise TimeoutError(f"stream test did not finish in {max_cycles} cycles ({len(out)}/{n_out} outputs, "
+                           f"inputs sent {idx})")
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)

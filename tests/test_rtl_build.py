@@ -11,6 +11,7 @@ import pytest
 
 from hwq.cli import main
 from hwq.config import HwqConfig
+from hwq.rtl import cycles
 from hwq.rtl.build import generate
 
 
@@ -22,7 +23,11 @@ def test_generate_manifest_and_files(tmp_path):
     top = (tmp_path / f"{cfg.slug}.v").read_text()
     assert f"module {cfg.slug}(" in top and str(tmp_path) not in top and "/work" not in top
     mac = man["units"]["mac"]
-    assert mac["latency"] == 5 and mac["ii"] == 1
+    assert mac["latency"] == cycles.latency(cfg, "mac") and mac["ii"] == 1
+    assert {"top", "mac", "had", "enc", "dec", "int4", "lut", "luttop"} == set(man["units"])
+    assert [f[0] for f in man["units"]["luttop"]["ports"]["x"]["fields"]] == ["x", "em", "last"]
+    assert man["units"]["luttop"]["ports"]["x"]["direction"] == "in"
+    assert man["units"]["luttop"]["ports"]["o"]["direction"] == "out"
     names = [f[0] for f in mac["ports"]["i"]["fields"]]
     assert names == ["codes", "ladder", "x", "last"]
     assert json.loads((tmp_path / "manifest.json").read_text())["slug"] == cfg.slug

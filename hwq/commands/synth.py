@@ -1,4 +1,5 @@
-"""``hwq synth --config FILE --target ecp5|ice40|xilinx [--sweep]``: synthesis + place-and-route reports."""
+"""``hwq synth --config FILE --target ecp5|ice40|xilinx [--unit U] [--sweep]``: synthesis + place-and-route
+reports (LUTs, FFs, DSPs, BRAM, Fmax) as JSON and Markdown under ``reports/synth/``, cached by config slug."""
 
 from __future__ import annotations
 
@@ -7,28 +8,74 @@ import json
 from pathlib import Path
 
 from hwq.config import HwqConfig, load_config
+from hwq.errors import HwqError
 from hwq.progress import Progress
 
 HELP = "synthesize RTL units with Yosys/nextpnr and write LUT/FF/DSP/BRAM/Fmax reports under reports/synth/"
 
+#: lattices and rates of the sweep (the paper's operating points); the decoder follows cfg.decoder_kind
 SWEEP = [("Z", 8), ("D3", 6), ("D4", 4), ("E8", 7)]
+UNITS = ("mac", "lut", "had", "enc", "dec", "int4", "top", "luttop")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, help="config file (TOML/JSON); default: built-in HwqConfig()")
     p.add_argument("--target", default="ecp5", choices=["ecp5", "ice40", "xilinx"])
-    p.add_argument("--unit", default="mac", help="unit to synthesize (mac lut had enc dec int4 top)")
-    p.add_argument("--sweep", action="store_true", help="lattices Z/D3/D4/E8 x lanes, next to the INT4 baseline")
+    p.add_argument("--unit", default="mac", choices=UNITS, help="unit to synthesize (default mac)")
+    p.add_argument("--sweep", action="store_true",
+                   help="MACs of Z q=8, D3 q=6, D4 q=4, E8 q=7 and the INT4 baseline per --lanes, plus the "
+                        "codebook decoder ROM vs arithmetic")
     p.add_argument("--lanes", nargs="*", type=int, default=None, help="lanes of the sweep (default: config's)")
     p.add_argument("--out", default="reports/synth", help="report folder (cache under <out>/cache)")
-    p.add_argument("--freq", type=float, default=150.0, help="nextpnr target clock in MHz")
+    p.add_argument("--freq", type=float, default=150.0, help="nextpnr target clock in MHz (default 150)")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--no-cache", action="store_true", help="rebuild even when a cached report exists")
 
 
-def _row(r: dict) -> str:
-    per = r["luts"] / r["lanes"]
-    fmax = f"{r['fmax_mhz']:.1f}" if r.get("fmax_mhz") else "n/a"
-    return (f"| {r['unit']} | {r['lattice']} | {r['q']} | {r['decoder']} | {r['lanes']} | {r['luts']} | {per:.0f} | "
-            f"{r['ffs']} | {r['dsps']} | {r['brams']} | {fmax} |")
+def sweep_jobs(base: HwqConfig, lanes: list[int]) -> list[tuple[HwqConfig, str]]:
+    """(config, unit) pairs of ``--sweep``."""
+    jobs: list[tuple[HwqConfig, str]] = []
+    for n in lanes:
+        for lat, q in SWEEP:
+            jobs.append((base.replace(lattice=lat, q=q, lanes=n, decoder="auto"), "mac"))
+        jobs.append((base.replace(lanes=n), "int4"))
+    d3 = base.replace(lattice="D3", q=6)
+    jobs += [(d3.replace(decoder="rom"), "dec"), (d3.replace(decoder="arith"), "dec"),
+             (base.replace(lattice="E8", q=7, decoder="arith"), "dec")]
+    return jobs
+
+
+def _fmt(v, nd: int = 1) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:.{nd}f}" if isinstance(v, float) else str(v)
+
+
+def table(reps: list[dict]) -> list[str]:
+    """Markdown rows of reports (one per unit)."""
+    lines = ["| unit | lattice | q | decoder | lanes | LUTs | LUTs/lane | FFs | DSPs | BRAM (DP16KD) | Fmax MHz | "
+             "latency | slug |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in reps:
+        per = r.get("luts_per_lane")
+        lines.append(f"| {r['unit']} | {r['lattice']} | {r['q']} | {r['decoder']} | {r['lanes']} | {r['luts']} | "
+                     f"{_fmt(per)} | {r['ffs']} | {r['dsps']} | {r['brams']} | {_fmt(r.get('fmax_mhz'))} | "
+                     f"{r.get('latency', 'n/a')} | `{r['slug']}` |")
+    return lines
+
+
+def critical_lines(reps: list[dict]) -> list[str]:
+    out = []
+    for r in reps:
+        cp = r.get("critical_path") or []
+        if not cp:
+            continue
+        ends = cp[0]
+        worst = ", ".join(f"{c['type']} {c['ns']} ns" + (f" ({c['net']})" if c.get("net") else "")
+                          for c in cp[1:4])
+        out.append(f"* `{r['module']}`: {ends['ns']} ns from `{ends['from']}` to `{ends['to']}`; largest "
+                   f"steps: {worst}")
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,27 +83,32 @@ def run(args: argparse.Namespace) -> int:
 
     base = load_config(args.config)
     out = Path(args.out)
-    jobs: list[tuple[HwqConfig, str]] = []
+    if args.lanes is not None and any(n < 1 for n in args.lanes):
+        raise HwqError(f"--lanes must be positive integers, got {args.lanes}")
     if args.sweep:
-        for lanes in args.lanes or [base.lanes]:
-            for lat, q in SWEEP:
-                jobs.append((base.replace(lattice=lat, q=q, lanes=lanes), "mac"))
-            jobs.append((base.replace(lanes=lanes), "int4"))
+        jobs = sweep_jobs(base, args.lanes or [base.lanes])
     else:
-        jobs.append((base, args.unit))
+        jobs = [(base, args.unit)]
     reps = []
+    out.mkdir(parents=True, exist_ok=True)
     with Progress(len(jobs), "synth") as prog:
         for cfg, unit in jobs:
             prog.update(prog.done, f"synth {unit} {cfg.slug}")
-            reps.append(synthesize(cfg, args.target, out_dir=out / "cache", unit=unit, freq_mhz=args.freq))
+            reps.append(synthesize(cfg, args.target, out_dir=out / "cache", unit=unit, freq_mhz=args.freq,
+                                   use_cache=not args.no_cache, seed=args.seed))
             prog.advance()
-    name = "sweep" if args.sweep else f"{reps[0]['module']}"
-    lines = [f"# hwq synthesis: {args.target} ({reps[0].get('device', '')})", "",
-             "| unit | lattice | q | decoder | lanes | LUTs | LUTs/lane | FFs | DSPs | BRAM | Fmax MHz |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"] + [_row(r) for r in reps]
-    lines += ["", "LUTs = LUT4 + 2 x CCU2C (ECP5 carry cells hold two LUT4s). Fmax from nextpnr (seed 1);",
-              "n/a where no open-source timing exists (Xilinx)."]
+    name = "sweep" if args.sweep else reps[0]["module"]
+    dev = reps[0].get("device", args.target)
+    lines = [f"# hwq synthesis: {args.target} ({dev})", "",
+             f"Target clock {args.freq:g} MHz, nextpnr seed {args.seed}. Generated by `hwq synth"
+             f"{' --sweep' if args.sweep else ''}`.", ""] + table(reps)
+    lines += ["", "LUTs = LUT4 + 2 x CCU2C (an ECP5 carry cell holds two LUT4s); counts are the unit's own cells",
+              "(the pin-limiting I/O wrapper used for place and route is excluded); Fmax is nextpnr's for the",
+              "wrapped design; n/a where no open-source timing exists (Xilinx). MACs use no DSP blocks (Booth",
+              "partial products in LUTs, see rtl/README.md).", "", "Critical paths:", ""]
+    lines += critical_lines(reps) or ["(none reported)"]
     (out / f"{name}_{args.target}.md").write_text("\n".join(lines) + "\n")
-    (out / f"{name}_{args.target}.json").write_text(json.dumps(reps, indent=1) + "\n")
+    slim = [{k: v for k, v in r.items() if k not in ("utilization_with_wrapper",)} for r in reps]
+    (out / f"{name}_{args.target}.json").write_text(json.dumps(slim, indent=1, sort_keys=True) + "\n")
     print("\n".join(lines))
     return 0
