@@ -104,8 +104,25 @@ def _require_ok(res: Any, what: str) -> None:
     failed = res.get("failed", res.get("failures", 0))
     if res.get("ok") is False or res.get("passed") is False or (isinstance(failed, int) and failed > 0):
         bad = [c for c in res.get("cases", []) if isinstance(c, dict) and not c.get("ok", c.get("match", True))]
-        raise HwqError(f"{what} did not match the reference model"
-                       + (f": first mismatch {bad[0]}" if bad else f" ({_small(res)})"))
+        bad += _failed_tests(res)
+        summ = res.get("summary")
+        raise HwqError(f"{what} failed" + (f": {bad[0]}" if bad else "")
+                       + (f"; summary {summ}" if isinstance(summ, dict) else "" if bad else f" ({_small(res)})"))
+
+
+def _failed_tests(d: Any, depth: int = 0) -> list[str]:
+    """'name: message' of every nested record with passed = False and a name (cocotb-style results)."""
+    out: list[str] = []
+    if isinstance(d, dict):
+        if d.get("passed") is False and "name" in d:
+            out.append(f"test {d['name']!r}: {d.get('message')}")
+        for v in d.values():
+            if depth < 4:
+                out += _failed_tests(v, depth + 1)
+    elif isinstance(d, list):
+        for v in d:
+            out += _failed_tests(v, depth + 1)
+    return out
 
 
 def _sim(fns, cfg, out, reports):

@@ -86,3 +86,16 @@ def test_real_flow_end_to_end(tmp_path) -> None:
     assert all(st["status"] == "ok" for st in s["stages"])
     assert (tmp_path / "r" / "index.html").stat().st_size > 10_000
     assert s["seconds"] < 600
+
+
+def test_stage_result_with_failed_tests_is_a_failure() -> None:
+    from hwq.flow import _require_ok
+
+    _require_ok({"passed": True, "cocotb": {"tests": [{"name": "a", "passed": True}]}}, "simulation")
+    res = {"passed": False, "cocotb": {"top": {"tests": [{"name": "ok", "passed": True},
+                                                         {"name": "extremes", "passed": False, "message": "timeout"}]}},
+           "summary": {"cocotb_failed": 1}}
+    with pytest.raises(HwqError, match="simulation failed: test 'extremes': timeout; summary"):
+        _require_ok(res, "simulation")
+    with pytest.raises(HwqError, match="C kernels failed: .*'ok': False"):
+        _require_ok({"ok": False, "cases": [{"kernel": "gemv", "ok": False}]}, "the compiled C kernels")
