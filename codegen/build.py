@@ -13,6 +13,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +25,12 @@ from hwq.errors import HwqError
 
 from hwq.codegen.render import lib_name, render
 
-__all__ = ["compile_c", "CKernels", "C_FLAGS", "SANITIZE_FLAGS", "ISA_NAMES", "find_cc"]
+__all__ = ["compile_c", "CKernels", "PackedWeights", "C_FLAGS", "SANITIZE_FLAGS", "ISA_NAMES", "find_cc"]
 
 C_FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared", "-fopenmp", "-ffp-contract=off")
 SANITIZE_FLAGS = ("-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
                   "-fno-omit-frame-pointer")
-ISA_NAMES = {1: "scalar", 2: "avx2", 3: "avx512"}
+ISA_NAMES = {1: "scalar", 2: "avx2", 3: "avx512", 4: "avx512vbmi"}
 
 _ERRORS = {
     1: "K is not a multiple of the block size d; pad the rows with zeros (hwq.codegen.check.pad_rows)",
@@ -38,7 +39,27 @@ _ERRORS = {
     4: "invalid sizes (K, M and the batch must be >= 1)",
     5: "out of memory in the C kernel",
     6: "input out of range (activations beyond +-act_max, or codes/ladder indices beyond the codebook)",
+    7: "this config has no kernel layout for this kernel; pass the EncodedMatrix instead",
 }
+
+
+@dataclass(frozen=True)
+class PackedWeights:
+    """A weight matrix in the C kernel layout (:meth:`CKernels.pack`, done once per matrix).
+
+    ``data`` is the uint8 kernel layout (empty when the config has no table path, e.g. E8: then the
+    kernels read ``enc``'s container arrays); ``enc`` keeps the norms, shape and config.
+    """
+
+    enc: EncodedMatrix
+    data: np.ndarray
+
+    @property
+    def nbytes_read(self) -> int:
+        """Bytes one GEMV reads for the weights: the layout (or container codes + ladder) and the norms."""
+        if self.data.size:
+            return int(self.data.nbytes + self.enc.norms.astype(np.float32).nbytes)
+        return int(self.enc.codes.nbytes + self.enc.ladder.nbytes + self.enc.norms.astype(np.float32).nbytes)
 
 
 def find_cc() -> str:
@@ -50,10 +71,13 @@ def find_cc() -> str:
     return path
 
 
-def compile_c(cfg: HwqConfig, work_dir: str | Path, sanitize: bool = False, opt: str = "-O3") -> Path:
+def compile_c(cfg: HwqConfig, work_dir: str | Path, sanitize: bool = False, opt: str = "-O3",
+              defines: dict[str, int] | None = None) -> Path:
     """Render and compile the C library of ``cfg``; returns the shared library path.
 
-    The build is skipped when a library built from the same sources and flags exists.
+    The build is skipped when a library built from the same sources and flags exists. ``defines``
+    override tuning macros of the generated source (``HWQ_BT``, ``HWQ_TAB_BYTES``, ``HWQ_FLUSH_BLOCKS``,
+    ``HWQ_FLUSH_BLOCKS_LUT``), e.g. a tiny flush period to test the int32 -> int64 flush.
 
     Raises
     ------
@@ -64,6 +88,7 @@ def compile_c(cfg: HwqConfig, work_dir: str | Path, sanitize: bool = False, opt:
     srcs = render(cfg, "c", work)
     name = lib_name(cfg)
     flags = list(C_FLAGS) + (list(SANITIZE_FLAGS) if sanitize else [opt])
+    flags += [f"-D{k}={int(v)}" for k, v in sorted((defines or {}).items())]
     h = hashlib.sha256(" ".join(flags).encode())
     for p in srcs:
         h.update(p.read_bytes())
@@ -100,21 +125,22 @@ class CKernels:
         self.lib = ctypes.CDLL(str(lib_path))
         self.nthreads = int(nthreads)
         for fn in ("isa", "set_isa", "table_path", "quantize_acts", "rotate_acts", "wo_acc", "lut_acc",
-                   "gemv_exact", "gemv_fast", "dequantize"):
+                   "gemv_exact", "gemv_fast", "dequantize", "pack", "wo_acc_packed", "lut_acc_packed",
+                   "gemv_exact_packed", "gemv_fast_packed", "packed_bytes", "stream_read", "int8_gemv"):
             f = getattr(self.lib, f"{self.name}_{fn}")
-            f.restype = ctypes.c_int
+            f.restype = ctypes.c_int64 if fn in ("packed_bytes", "stream_read") else ctypes.c_int
             setattr(self, f"_{fn}", f)
 
     # -- dispatch ------------------------------------------------------------------------------
     def isa(self) -> str:
-        """Name of the instruction set in use ("scalar", "avx2", "avx512")."""
+        """Name of the instruction set in use ("scalar", "avx2", "avx512", "avx512vbmi")."""
         return ISA_NAMES[self._isa()]
 
     def set_isa(self, isa: str) -> str:
-        """Force "scalar", "avx2", "avx512" or "auto"; raises HwqError if the CPU lacks it."""
-        code = {"auto": 0, "scalar": 1, "avx2": 2, "avx512": 3}.get(isa)
+        """Force "scalar", "avx2", "avx512", "avx512vbmi" or "auto"; raises HwqError if the CPU lacks it."""
+        code = {"auto": 0, "scalar": 1, "avx2": 2, "avx512": 3, "avx512vbmi": 4}.get(isa)
         if code is None:
-            raise HwqError(f"unknown ISA {isa!r}; allowed: auto, scalar, avx2, avx512")
+            raise HwqError(f"unknown ISA {isa!r}; allowed: auto, scalar, avx2, avx512, avx512vbmi")
         got = self._set_isa(ctypes.c_int(code))
         if got < 0:
             raise HwqError(f"this CPU does not support {isa}")
@@ -134,6 +160,24 @@ class CKernels:
         if rc:
             extra = f" (K = {k}, d = {self.cfg.dim}, hadamard = {self.cfg.hadamard})" if k is not None else ""
             raise HwqError(f"{what}: {_ERRORS.get(rc, f'error {rc}')}{extra}")
+
+    def pack(self, enc: EncodedMatrix) -> PackedWeights:
+        """One-time repack of ``enc`` into the kernel layout (see ``hwq_kernels_c.h``)."""
+        codes, ladder, _ = self._weights(enc)
+        n = int(self._packed_bytes(ctypes.c_int64(enc.n), ctypes.c_int64(enc.cols)))
+        data = np.zeros(max(n, 0), dtype=np.uint8)
+        if n > 0:
+            self._check(self._pack(_ptr(codes), _ptr(ladder), ctypes.c_int64(enc.n), ctypes.c_int64(enc.cols),
+                                   _ptr(data)), "pack", enc.n)
+        return PackedWeights(enc, data)
+
+    def _split(self, w: EncodedMatrix | PackedWeights) -> tuple[EncodedMatrix, np.ndarray | None]:
+        if isinstance(w, PackedWeights):
+            self._weights(w.enc)
+            return w.enc, (w.data if w.data.size else None)
+        if isinstance(w, EncodedMatrix):
+            return w, None
+        raise HwqError(f"weights must be an EncodedMatrix or PackedWeights, got {type(w).__name__}")
 
     def _weights(self, enc: EncodedMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if enc.config.slug != self.cfg.slug:
@@ -172,19 +216,23 @@ class CKernels:
         self._check(self._rotate_acts(_ptr(xt), ctypes.c_int64(k), ctypes.c_int64(b), _ptr(xr)), "rotate", k)
         return xr.T.astype(np.int64)
 
-    def wo_acc(self, enc: EncodedMatrix, x_rot: np.ndarray) -> np.ndarray:
+    def wo_acc(self, w: EncodedMatrix | PackedWeights, x_rot: np.ndarray) -> np.ndarray:
         """Weight-only accumulators (M, B) int64 (= :func:`hwq.datapath.weight_only_acc`)."""
+        enc, packed = self._split(w)
         codes, ladder, _ = self._weights(enc)
         xr = self._acts(x_rot, enc.n, np.int32)
         b = xr.shape[0]
         acc = np.empty((enc.cols, b), dtype=np.int64)
-        self._check(self._wo_acc(_ptr(codes), _ptr(ladder), ctypes.c_int64(enc.n), ctypes.c_int64(enc.cols),
-                                 _ptr(xr), ctypes.c_int64(b), _ptr(acc), ctypes.c_int(self.nthreads)),
-                    "weight-only GEMV", enc.n)
+        tail = (ctypes.c_int64(enc.n), ctypes.c_int64(enc.cols), _ptr(xr), ctypes.c_int64(b), _ptr(acc),
+                ctypes.c_int(self.nthreads))
+        rc = (self._wo_acc_packed(_ptr(packed), *tail) if packed is not None
+              else self._wo_acc(_ptr(codes), _ptr(ladder), *tail))
+        self._check(rc, "weight-only GEMV", enc.n)
         return acc
 
-    def lut_acc(self, enc: EncodedMatrix, acts: ActCodes) -> np.ndarray:
+    def lut_acc(self, w: EncodedMatrix | PackedWeights, acts: ActCodes) -> np.ndarray:
         """Both-quantized accumulators (M, B) int64 (= :func:`hwq.datapath.lut_acc`)."""
+        enc, packed = self._split(w)
         codes, ladder, _ = self._weights(enc)
         rx = np.ascontiguousarray(acts.rows, dtype=np.int32)
         tx = np.ascontiguousarray(acts.ladder, dtype=np.uint8)
@@ -192,32 +240,41 @@ class CKernels:
             raise HwqError(f"activation codes must be (B, {enc.blocks_per_col}), got {rx.shape}")
         b = rx.shape[0]
         acc = np.empty((enc.cols, b), dtype=np.int64)
-        self._check(self._lut_acc(_ptr(codes), _ptr(ladder), ctypes.c_int64(enc.n), ctypes.c_int64(enc.cols),
-                                  _ptr(rx), _ptr(tx), ctypes.c_int64(b), _ptr(acc), ctypes.c_int(self.nthreads)),
-                    "LUT GEMV", enc.n)
+        tail = (ctypes.c_int64(enc.n), ctypes.c_int64(enc.cols), _ptr(rx), _ptr(tx), ctypes.c_int64(b),
+                _ptr(acc), ctypes.c_int(self.nthreads))
+        rc = self._lut_acc_packed(_ptr(packed), *tail) if packed is not None else 7
+        if rc == 7:  # no layout path for the LUT kernel of this config: the container path
+            rc = self._lut_acc(_ptr(codes), _ptr(ladder), *tail)
+        self._check(rc, "LUT GEMV", enc.n)
         return acc
 
-    def gemv_exact(self, enc: EncodedMatrix, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def gemv_exact(self, w: EncodedMatrix | PackedWeights, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact mode from float activations (K, B): (y (M, B) float64, acc (M, B) int64)."""
+        enc, packed = self._split(w)
         codes, ladder, norms = self._weights(enc)
         xt = self._acts(x, enc.n, np.float64)
         b = xt.shape[0]
         y = np.empty((enc.cols, b), dtype=np.float64)
         acc = np.empty((enc.cols, b), dtype=np.int64)
-        self._check(self._gemv_exact(_ptr(codes), _ptr(ladder), _ptr(norms), ctypes.c_int64(enc.n),
-                                     ctypes.c_int64(enc.cols), _ptr(xt), ctypes.c_int64(b), _ptr(y), _ptr(acc),
-                                     ctypes.c_int(self.nthreads)), "exact GEMV", enc.n)
+        tail = (_ptr(norms), ctypes.c_int64(enc.n), ctypes.c_int64(enc.cols), _ptr(xt), ctypes.c_int64(b),
+                _ptr(y), _ptr(acc), ctypes.c_int(self.nthreads))
+        rc = (self._gemv_exact_packed(_ptr(packed), *tail) if packed is not None
+              else self._gemv_exact(_ptr(codes), _ptr(ladder), *tail))
+        self._check(rc, "exact GEMV", enc.n)
         return y, acc
 
-    def gemv_fast(self, enc: EncodedMatrix, x: np.ndarray) -> np.ndarray:
+    def gemv_fast(self, w: EncodedMatrix | PackedWeights, x: np.ndarray) -> np.ndarray:
         """Fast mode: fp32 activations (K, B) -> y (M, B) float32."""
+        enc, packed = self._split(w)
         codes, ladder, norms = self._weights(enc)
         xt = self._acts(x, enc.n, np.float32)
         b = xt.shape[0]
         y = np.empty((enc.cols, b), dtype=np.float32)
-        self._check(self._gemv_fast(_ptr(codes), _ptr(ladder), _ptr(norms), ctypes.c_int64(enc.n),
-                                    ctypes.c_int64(enc.cols), _ptr(xt), ctypes.c_int64(b), _ptr(y),
-                                    ctypes.c_int(self.nthreads)), "fast GEMV", enc.n)
+        tail = (_ptr(norms), ctypes.c_int64(enc.n), ctypes.c_int64(enc.cols), _ptr(xt), ctypes.c_int64(b),
+                _ptr(y), ctypes.c_int(self.nthreads))
+        rc = (self._gemv_fast_packed(_ptr(packed), *tail) if packed is not None
+              else self._gemv_fast(_ptr(codes), _ptr(ladder), *tail))
+        self._check(rc, "fast GEMV", enc.n)
         return y
 
     def dequantize(self, enc: EncodedMatrix) -> np.ndarray:
@@ -227,3 +284,20 @@ class CKernels:
         self._check(self._dequantize(_ptr(codes), _ptr(ladder), _ptr(norms), ctypes.c_int64(enc.n),
                                      ctypes.c_int64(enc.cols), _ptr(out)), "dequantize", enc.n)
         return out.T
+
+    # -- baselines of the benchmark (same library, same threads) ----------------------------------
+    def stream_read(self, buf: np.ndarray) -> int:
+        """Read every byte of ``buf`` (a memory-bandwidth reference for the GEMV); returns a checksum."""
+        buf = np.ascontiguousarray(buf).view(np.uint8).ravel()
+        return int(self._stream_read(_ptr(buf), ctypes.c_int64(buf.size), ctypes.c_int(self.nthreads)))
+
+    def int8_gemv(self, w8: np.ndarray, x8: np.ndarray) -> np.ndarray:
+        """int8 weights (M, K) x int8 activations (K, B) -> int32 (M, B): a plain int8 GEMV baseline."""
+        w8 = np.ascontiguousarray(w8, dtype=np.int8)
+        m, k = w8.shape
+        xt = self._acts(x8, k, np.int8)
+        b = xt.shape[0]
+        y = np.empty((m, b), dtype=np.int32)
+        self._check(self._int8_gemv(_ptr(w8), _ptr(xt), ctypes.c_int64(k), ctypes.c_int64(m), ctypes.c_int64(b),
+                                    _ptr(y), ctypes.c_int(self.nthreads)), "int8 GEMV", k)
+        return y

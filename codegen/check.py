@@ -2,7 +2,8 @@
 
 :func:`check_c` renders and compiles the library of a config, builds golden-style vectors with the
 reference model (:mod:`hwq.matmul`, :mod:`hwq.datapath`), runs every kernel on every instruction set
-the CPU offers and compares integers with ``np.array_equal`` (and the exact-mode float epilogue
+the CPU offers, from the container arrays and from the kernel layout (:meth:`CKernels.pack`), and
+compares integers with ``np.array_equal`` (and the exact-mode float epilogue
 bit for bit); the fast mode and the dequantizer are checked against float64 with a tolerance.
 """
 
@@ -98,6 +99,7 @@ def check_c(cfg: HwqConfig, work_dir: str | Path, k: int | None = None, m: int =
         k = 3 * math.lcm(cfg.dim, cfg.hadamard)
     enc, x_all = golden_case(cfg, k, m, max(batches), seed)
     w_hat = decode_matrix(enc)
+    packed = lib.pack(enc)  # kernel layout (table path) or the container itself (direct path)
     cases: list[dict[str, Any]] = []
     for isa in lib.available_isas():
         lib.set_isa(isa)
@@ -113,21 +115,27 @@ def check_c(cfg: HwqConfig, work_dir: str | Path, k: int | None = None, m: int =
             acc = lib.wo_acc(enc, act.x_rot)
             cases.append({"kernel": "weight_only_acc", "isa": isa, "batch": b,
                           "ok": bool(np.array_equal(acc, ref_acc) and np.any(acc != 0))})
-            y, acc2 = lib.gemv_exact(enc, x)
             y_ref = dp.weight_only_output(ref_acc, dp.weight_scale(enc), act.scale, cfg)
-            cases.append({"kernel": "gemv_exact", "isa": isa, "batch": b,
-                          "ok": bool(np.array_equal(acc2, ref_acc) and np.array_equal(y, y_ref)
-                                     and np.any(y != 0))})
             codes = dp.encode_activations(act.x_rot, cfg)
-            lacc = lib.lut_acc(enc, codes)
-            cases.append({"kernel": "lut_acc", "isa": isa, "batch": b,
-                          "ok": bool(np.array_equal(lacc, dp.lut_acc(enc, codes)) and np.any(lacc != 0))})
+            ref_lacc = dp.lut_acc(enc, codes)
             xf = x.astype(np.float32)
-            yf = lib.gemv_fast(enc, xf).astype(np.float64)
             yf_ref = w_hat.T @ xf.astype(np.float64)
-            err = float(np.linalg.norm(yf - yf_ref) / np.linalg.norm(yf_ref))
-            cases.append({"kernel": "gemv_fast", "isa": isa, "batch": b, "rel_err": err,
-                          "ok": bool(err <= FAST_RTOL)})
+            for w, sfx in ((enc, ""), (packed, "_packed")):
+                if sfx:
+                    acc = lib.wo_acc(w, act.x_rot)
+                    cases.append({"kernel": "weight_only_acc_packed", "isa": isa, "batch": b,
+                                  "ok": bool(np.array_equal(acc, ref_acc) and np.any(acc != 0))})
+                y, acc2 = lib.gemv_exact(w, x)
+                cases.append({"kernel": "gemv_exact" + sfx, "isa": isa, "batch": b,
+                              "ok": bool(np.array_equal(acc2, ref_acc) and np.array_equal(y, y_ref)
+                                         and np.any(y != 0))})
+                lacc = lib.lut_acc(w, codes)
+                cases.append({"kernel": "lut_acc" + sfx, "isa": isa, "batch": b,
+                              "ok": bool(np.array_equal(lacc, ref_lacc) and np.any(lacc != 0))})
+                yf = lib.gemv_fast(w, xf).astype(np.float64)
+                err = float(np.linalg.norm(yf - yf_ref) / np.linalg.norm(yf_ref))
+                cases.append({"kernel": "gemv_fast" + sfx, "isa": isa, "batch": b, "rel_err": err,
+                              "ok": bool(err <= FAST_RTOL)})
         deq = lib.dequantize(enc).astype(np.float64)
         derr = float(np.max(np.abs(deq - w_hat)) / np.max(np.abs(w_hat)))
         cases.append({"kernel": "dequantize", "isa": isa, "batch": 0, "rel_err": derr, "ok": bool(derr <= 1e-6)})

@@ -35,8 +35,10 @@ LUT_RENDER_ROWS = 512
 CODEBOOK_RENDER_ROWS = 4096
 #: largest per-block table (ladder_len * codewords) of the C table path
 TABLE_PATH_ENTRIES = 4096
-#: bytes of per-tile tables (all activation vectors) the C table path aims for
-TILE_BYTES = 192 * 1024
+#: bytes of the per-block tables (all activation vectors) the C table path keeps in L1 at a time
+TAB_BYTES = 24 * 1024
+#: most blocks per tile of the C kernel layout (hwq_pack); fewer when one table is large
+MAX_TILE_BLOCKS = 64
 #: largest Hadamard segment of the CUDA kernels (one shared-memory segment per thread block)
 CUDA_MAX_HADAMARD = 8192
 C_HEADERS = ("hwq_arith.h", "hwq_kernels_c.h", "hwq_simd_x86.h")
@@ -101,9 +103,15 @@ def render_context(cfg: HwqConfig) -> dict[str, Any]:
         "act_max": cfg.act_max, "frac_bits": cfg.frac_bits, "beta0": repr(float(cfg.beta0)),
         "lat_kind": _LAT_KIND[cfg.lattice], "rom": int(rom), "have_codebook": int(have_cb),
         "has_lut": int(has_lut), "table_path": int(table_path), "lut_table_path": int(lut_table_path),
-        "lane_limit": max(1, _INT32_MAX // cfg.scaled_bound),
-        "lane_limit_lut": max(1, _INT32_MAX // max(1, lut_entry)),
-        "max_k": cfg.max_k, "tile_bytes": TILE_BYTES,
+        # int32 partial sums of (column, ladder index) add table entries bounded by dot_bound (weight-only)
+        # or lut_bound * max m (LUT): flushed into int64 at least every INT32_MAX // bound blocks
+        "flush_blocks": max(1, _INT32_MAX // cfg.dot_bound),
+        "flush_blocks_lut": max(1, _INT32_MAX // max(1, cfg.lut_bound * maxm)),
+        "tile_blocks": max(1, min(MAX_TILE_BLOCKS, TAB_BYTES // (4 * (-(-nc // 16) * 16)))),
+        # byte-plane lookups (AVX-512 VBMI) need entries within +-2^23 (3 bytes) and codes of <= 8 bits
+        "vbmi_wo": int(table_path and cfg.code_bits <= 8 and cfg.dot_bound < 2**23),
+        "vbmi_lut": int(lut_table_path and cfg.code_bits <= 8 and cfg.lut_bound * maxm < 2**23),
+        "max_k": cfg.max_k, "tab_bytes": TAB_BYTES,
         "mults": list(cfg.beta_mults),
         "betas": [repr(float(b)) for b in cfg.betas],
         "codebook_rows": _int_rows(cb, 3 * cfg.dim) if cb is not None else [],

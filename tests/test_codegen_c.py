@@ -17,6 +17,7 @@ from hwq.packing import pack_bits
 from hwq.errors import HwqError
 from hwq.matmul import encode_matrix
 from hwq import datapath as dp
+from hwq.voronoi import codebook
 
 from hwq.codegen.build import CKernels, compile_c
 from hwq.codegen.check import check_c, pad_rows, padded_k
@@ -41,6 +42,60 @@ def test_check_c_bit_exact(cfg, build_root):
     kernels = {c["kernel"] for c in rep["cases"]}
     assert {"weight_only_acc", "gemv_exact", "lut_acc", "gemv_fast", "dequantize", "rotate"} <= kernels
     assert rep["table_path"] == (cfg.lattice != "E8")
+
+
+def test_small_tiles_and_frequent_flushes_stay_bit_exact(tmp_path):
+    """Tiny layout tiles, one block per table build and int32 flushes every 2-3 blocks, ragged M (70 = 64 + 6):
+    every path through tiles, sub-tiles, flushes and thread splits of the table path."""
+    cfg = HwqConfig()
+    defines = {"HWQ_BT": 5, "HWQ_TAB_BYTES": 1, "HWQ_FLUSH_BLOCKS": 3, "HWQ_FLUSH_BLOCKS_LUT": 2}
+    lib = CKernels(cfg, compile_c(cfg, tmp_path, defines=defines), nthreads=2)
+    rng = np.random.default_rng(5)
+    enc = encode_matrix(rng.standard_normal((192, 70)), cfg)
+    act = dp.prepare_activations(rng.standard_normal((192, 3)), cfg)
+    ref = dp.weight_only_acc(enc, act.x_rot)
+    codes = dp.encode_activations(act.x_rot, cfg)
+    ref_lut = dp.lut_acc(enc, codes)
+    pw = lib.pack(enc)
+    assert pw.data.size == 64 * 2 * (64 + 8 * cfg.ladder_bits)  # nb = 64 blocks, 2 groups of 64 columns
+    for isa in lib.available_isas():
+        lib.set_isa(isa)
+        assert np.array_equal(lib.wo_acc(pw, act.x_rot), ref), isa
+        assert np.array_equal(lib.wo_acc(pw, act.x_rot[:, :1]), ref[:, :1]), isa
+        assert np.array_equal(lib.lut_acc(pw, codes), ref_lut), isa
+
+
+def test_worst_case_activations_at_max_k_do_not_overflow(build_root):
+    """Largest |codeword| block everywhere, ladder index of the largest multiplier, x_rot = +-act_rot_bound
+    aligned with the codeword signs, K close to max_k: the int32 partial sums must not overflow."""
+    cfg = HwqConfig()
+    lib = CKernels(cfg, compile_c(cfg, build_root / cfg.slug), nthreads=2)
+    cb = codebook(cfg.lattice, cfg.q).astype(np.int64)
+    r = int(np.argmax(np.abs(cb).sum(axis=1)))
+    k = cfg.max_k // 192 * 192
+    nb, m = k // cfg.dim, 65
+    enc = EncodedMatrix(cfg, k, m, 0, pack_bits(np.full((m, nb), r), cfg.code_bits),
+                        pack_bits(np.full((m, nb), cfg.ladder_len - 1), cfg.ladder_bits), np.ones(m, np.float32))
+    sign = np.where(np.tile(cb[r], nb) < 0, -1, 1)
+    x_rot = np.stack([sign * cfg.act_rot_bound, -sign * cfg.act_rot_bound], axis=1)
+    ref = dp.weight_only_acc(enc, x_rot)
+    assert abs(int(ref[0, 0])) > 2**31  # the int64 result really needs more than int32
+    pw = lib.pack(enc)
+    for isa in lib.available_isas():
+        lib.set_isa(isa)
+        assert np.array_equal(lib.wo_acc(pw, x_rot), ref), isa
+    lib.set_isa("auto")
+
+
+def test_benchmark_baselines_compute_what_they_claim(build_root):
+    cfg = HwqConfig()
+    lib = CKernels(cfg, compile_c(cfg, build_root / cfg.slug), nthreads=2)
+    rng = np.random.default_rng(3)
+    w8 = rng.integers(-127, 128, (37, 300), dtype=np.int8)
+    x8 = rng.integers(-127, 128, (300, 3), dtype=np.int8)
+    assert np.array_equal(lib.int8_gemv(w8, x8), w8.astype(np.int64) @ x8.astype(np.int64))
+    buf = rng.integers(0, 256, 8 * 1001, dtype=np.uint8)
+    assert lib.stream_read(buf) == int(np.bitwise_xor.reduce(buf.view(np.uint64))) & (2**63 - 1)
 
 
 def test_a_corrupted_code_is_detected(build_root):
@@ -115,9 +170,13 @@ def test_bench_c_small_shape_reports_figures(build_root, tmp_path):
     from hwq.codegen.bench import bench_c, write_report
 
     cfg = HwqConfig()
-    res = bench_c(cfg, build_root / cfg.slug, nthreads=1, reps=1, shapes=((192, 64),), batches=(1,), log=lambda s: None)
+    res = bench_c(cfg, build_root / cfg.slug, nthreads=1, reps=1, shapes=((192, 64),), batches=(1,),
+                  log=lambda s: None)
     row = res["rows"][0]
     assert row["k_padded"] == 192 and row["hwq_exact_ms"] > 0 and row["numpy_fp32_ms"] > 0
-    assert 3.0 < row["bits_per_entry_read"] < 4.0  # 8 + 2 bits per 3 entries + norm
+    assert row["c_int8_ms"] > 0 and row["read_packed_ms"] > 0
+    # kernel layout: 64 codes + 2 ladder planes of 8 bytes per 64 columns and block, plus fp32 norms
+    assert row["bytes_read"] == 64 * 80 + 4 * 64
+    assert row["bits_per_entry_read"] == pytest.approx(8 * (64 * 80 + 4 * 64) / (192 * 64))
     js, md = write_report(res, tmp_path)
     assert js.name == f"c_{cfg.slug}.json" and "| 192x64 | 1 |" in md.read_text()

@@ -1,209 +1,256 @@
 /*
- * hwq_simd_x86.h -- AVX2 / AVX-512 tile kernels of the table path (included by hwq_kernels_c.h).
+ * hwq_simd_x86.h -- AVX2 / AVX-512 / AVX-512 VBMI group loops of the table path (included by
+ * hwq_kernels_c.h).
  *
- * A group is 16 consecutive blocks of one weight column (b0 is a multiple of 16).  Their table
- * indices bb * LNC + T * NC + r are built from the packed container with vector shifts when the
- * code / ladder fields are byte-aligned per group (code bits 8, or <= 4, ladder bits <= 4), otherwise
- * lane by lane.  One gather per 8 (AVX2) or 16 (AVX-512) blocks reads the tile table; integer lanes
- * are widened into int64 every `lane_limit` gathers so that no int32 lane can overflow (the config
- * derives lane_limit = floor((2^31 - 1) / max |table entry|)).
+ * Vector lanes are columns: a record of the kernel layout (hwq_pack) gives the codes of block b of 64
+ * columns and the bit planes of their ladder indices T.  Two ways to look the table entries up:
+ *
+ *   gather (AVX2, AVX-512; also the fast mode): per 16 (8) columns one gather of <c_code, x_b> from the
+ *       L1-resident int32/float table of block b;
+ *   byte planes (AVX-512 VBMI, integer kernels when code_bits <= 8 and |entry| < 2^23): the table of
+ *       block b is kept as 3 byte planes of 256 entries; vpermi2b looks up 64 columns per instruction
+ *       (two 128-byte halves selected by code bit 7), vpermi2b/vpermb reassemble the 3 bytes of each
+ *       column into the upper 24 bits of an int32 lane and an arithmetic shift sign-extends it.
+ *
+ * Then one masked add per ladder index t into the int32 (or float) partial sums of (column, t).  The
+ * ladder multipliers m_t are applied once per column when the partial sums are flushed into int64
+ * (hwq_flush), so the inner loops have no multiply.
  */
 #ifndef HWQ_SIMD_X86_H
 #define HWQ_SIMD_X86_H
 
 #define HWQ_T_AVX2 __attribute__((target("avx2,fma")))
 #define HWQ_T_AVX512 __attribute__((target("avx2,fma,avx512f")))
+#define HWQ_T_VBMI __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vbmi")))
 
-/* 8 field values of width w starting at (aligned) block b of a packed row. */
-static inline HWQ_T_AVX2 __m256i hwq_field8(const uint8_t *row, int64_t b, int w)
+static inline HWQ_T_AVX512 __m512i hwq_codes16(const uint8_t *rec, int q)
 {
-    if (w == 0)
-        return _mm256_setzero_si256();
-    if (w == 8)
-        return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(row + b)));
-    if (w <= 4) {
-        uint32_t v = 0;
-        memcpy(&v, row + (b * w) / 8, (size_t)w);
-        const __m256i sh = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(w));
-        return _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)v), sh),
-                                _mm256_set1_epi32((1 << w) - 1));
+#if HWQ_CB <= 8
+    return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(rec + 16 * q)));
+#else
+    return _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(rec + 32 * q)));
+#endif
+}
+
+/* One pass over blocks [0, ns) of the 16 columns q of a group, for NJ (compile-time) activation
+ * vectors from j0: the L * NJ accumulators stay in registers. */
+#define HWQ_AVX512_PASS(NAME, NJ, VT, LOAD, STORE, GATHER, MADD, ET)                                       \
+    static inline HWQ_T_AVX512 void NAME(const uint8_t *grec, int q, int64_t ns, const ET *tab,            \
+                                         int64_t j0, ET *ap, int64_t jstride)                              \
+    {                                                                                                       \
+        VT a[NJ][HWQ_L];                                                                                    \
+        for (int jj = 0; jj < NJ; jj++)                                                                     \
+            for (int t = 0; t < HWQ_L; t++)                                                                 \
+                a[jj][t] = LOAD(ap + jj * jstride + t * HWQ_GL);                                            \
+        for (int64_t bb = 0; bb < ns; bb++) {                                                               \
+            const uint8_t *rec = grec + bb * HWQ_REC;                                                       \
+            const __m512i idx = hwq_codes16(rec, q);                                                        \
+            __mmask16 mk[HWQ_L];                                                                            \
+            for (int t = 0; t < HWQ_L; t++)                                                                 \
+                mk[t] = (__mmask16)(hwq_tmask(rec, t) >> (16 * q));                                         \
+            for (int jj = 0; jj < NJ; jj++) {                                                               \
+                const VT d = GATHER(idx, tab + ((j0 + jj) * ns + bb) * HWQ_NCP, 4);                         \
+                for (int t = 0; t < HWQ_L; t++)                                                             \
+                    a[jj][t] = MADD(a[jj][t], mk[t], a[jj][t], d);                                          \
+            }                                                                                               \
+        }                                                                                                   \
+        for (int jj = 0; jj < NJ; jj++)                                                                     \
+            for (int t = 0; t < HWQ_L; t++)                                                                 \
+                STORE(ap + jj * jstride + t * HWQ_GL, a[jj][t]);                                            \
     }
-    int32_t tmp[8];
-    for (int i = 0; i < 8; i++)
-        tmp[i] = (int32_t)hwq_get_bits(row, (b + i) * w, w);
-    return _mm256_loadu_si256((const __m256i *)(const void *)tmp);
-}
 
-static inline HWQ_T_AVX2 __m256i hwq_idx8(const uint8_t *crow, const uint8_t *lrow, int64_t b, __m256i lane_off)
+#define HWQ_LDI(p) _mm512_loadu_si512((const void *)(p))
+#define HWQ_STI(p, v) _mm512_storeu_si512((void *)(p), (v))
+HWQ_AVX512_PASS(hwq_pass512_i1, 1, __m512i, HWQ_LDI, HWQ_STI, _mm512_i32gather_epi32, _mm512_mask_add_epi32, int32_t)
+HWQ_AVX512_PASS(hwq_pass512_i2, 2, __m512i, HWQ_LDI, HWQ_STI, _mm512_i32gather_epi32, _mm512_mask_add_epi32, int32_t)
+HWQ_AVX512_PASS(hwq_pass512_f1, 1, __m512, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_i32gather_ps, _mm512_mask_add_ps, float)
+HWQ_AVX512_PASS(hwq_pass512_f2, 2, __m512, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_i32gather_ps, _mm512_mask_add_ps, float)
+
+static HWQ_T_AVX512 void hwq_groups_avx512(int is_float, const uint8_t *tile, int64_t ng, int64_t nbt,
+                                          int64_t s0, int64_t ns, const void *tab, int64_t nbatch,
+                                          void *acc)
 {
-    __m256i r = hwq_field8(crow, b, HWQ_CB);
-    __m256i t = hwq_field8(lrow, b, HWQ_LB);
-    return _mm256_add_epi32(_mm256_add_epi32(r, lane_off), _mm256_mullo_epi32(t, _mm256_set1_epi32(HWQ_NC)));
-}
-
-static inline HWQ_T_AVX2 void hwq_flush8(__m256i *v, __m256i *lo, __m256i *hi)
-{
-    *lo = _mm256_add_epi64(*lo, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(*v)));
-    *hi = _mm256_add_epi64(*hi, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(*v, 1)));
-    *v = _mm256_setzero_si256();
-}
-
-static inline HWQ_T_AVX2 int64_t hwq_hsum64(__m256i a)
-{
-    int64_t t[4];
-    _mm256_storeu_si256((__m256i *)(void *)t, a);
-    return t[0] + t[1] + t[2] + t[3];
-}
-
-static inline HWQ_T_AVX2 float hwq_hsumf(__m256 a)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
-
-#define HWQ_MAXB 64
-
-static HWQ_T_AVX2 void hwq_tile_avx2(int is_float, const void *tab, int64_t jstride, int64_t nbatch,
-                                    const uint8_t *codes, int64_t cs, const uint8_t *ladder, int64_t ls,
-                                    int64_t m0, int64_t m1, int64_t b0, int64_t ng, int lane_limit, void *out)
-{
-    const __m256i off = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                           _mm256_set1_epi32((int)HWQ_LNC));
-    const int64_t step8 = 8 * HWQ_LNC;
-    for (int64_t m = m0; m < m1; m++) {
-        const uint8_t *crow = codes + m * cs, *lrow = ladder + m * ls;
-        for (int64_t j0 = 0; j0 < nbatch; j0 += 4) {
-            const int64_t nj = nbatch - j0 < 4 ? nbatch - j0 : 4;
-            if (is_float) {
-                __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-                for (int64_t g = 0; g < 2 * ng; g++) {
-                    const __m256i idx = hwq_idx8(crow, lrow, b0 + 8 * g, off);
-                    for (int64_t jj = 0; jj < nj; jj++) {
-                        const float *base = (const float *)tab + (j0 + jj) * jstride + g * step8;
-                        a[jj] = _mm256_add_ps(a[jj], _mm256_i32gather_ps(base, idx, 4));
-                    }
-                }
-                for (int64_t jj = 0; jj < nj; jj++)
-                    ((float *)out)[m * nbatch + j0 + jj] += hwq_hsumf(a[jj]);
-            } else {
-                __m256i v[4], lo[4], hi[4];
-                for (int jj = 0; jj < 4; jj++)
-                    v[jj] = lo[jj] = hi[jj] = _mm256_setzero_si256();
-                int cnt = 0;
-                for (int64_t g = 0; g < 2 * ng; g++) {
-                    const __m256i idx = hwq_idx8(crow, lrow, b0 + 8 * g, off);
-                    for (int64_t jj = 0; jj < nj; jj++) {
-                        const int *base = (const int *)tab + (j0 + jj) * jstride + g * step8;
-                        v[jj] = _mm256_add_epi32(v[jj], _mm256_i32gather_epi32(base, idx, 4));
-                    }
-                    if (++cnt == lane_limit) {
-                        for (int64_t jj = 0; jj < nj; jj++)
-                            hwq_flush8(&v[jj], &lo[jj], &hi[jj]);
-                        cnt = 0;
-                    }
-                }
-                for (int64_t jj = 0; jj < nj; jj++) {
-                    hwq_flush8(&v[jj], &lo[jj], &hi[jj]);
-                    ((int64_t *)out)[m * nbatch + j0 + jj] += hwq_hsum64(_mm256_add_epi64(lo[jj], hi[jj]));
+    const int64_t js = HWQ_L * HWQ_GL;
+    for (int64_t g = 0; g < ng; g++) {
+        const uint8_t *grec = tile + (g * nbt + s0) * HWQ_REC;
+        _mm_prefetch((const char *)(grec + nbt * HWQ_REC), _MM_HINT_T0);
+        for (int q = 0; q < HWQ_GL / 16; q++) {
+            for (int64_t j0 = 0; j0 < nbatch; j0 += 2) {
+                const int64_t ao = (g * nbatch + j0) * js + 16 * q;
+                const int two = nbatch - j0 >= 2;
+                if (is_float) {
+                    if (two)
+                        hwq_pass512_f2(grec, q, ns, (const float *)tab, j0, (float *)acc + ao, js);
+                    else
+                        hwq_pass512_f1(grec, q, ns, (const float *)tab, j0, (float *)acc + ao, js);
+                } else {
+                    if (two)
+                        hwq_pass512_i2(grec, q, ns, (const int32_t *)tab, j0, (int32_t *)acc + ao, js);
+                    else
+                        hwq_pass512_i1(grec, q, ns, (const int32_t *)tab, j0, (int32_t *)acc + ao, js);
                 }
             }
         }
     }
 }
 
-/* 16 field values of width w starting at (aligned) block b. */
-static inline HWQ_T_AVX512 __m512i hwq_field16(const uint8_t *row, int64_t b, int w)
+static inline HWQ_T_AVX2 __m256i hwq_codes8(const uint8_t *rec, int h)
 {
-    if (w == 0)
-        return _mm512_setzero_si512();
-    if (w == 8)
-        return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(row + b)));
-    if (w <= 2) {
-        uint32_t v = 0;
-        memcpy(&v, row + (b * w) / 8, (size_t)(2 * w));
-        const __m512i sh = _mm512_mullo_epi32(
-            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(w));
-        return _mm512_and_si512(_mm512_srlv_epi32(_mm512_set1_epi32((int)v), sh),
-                                _mm512_set1_epi32((1 << w) - 1));
-    }
-    return _mm512_inserti64x4(_mm512_castsi256_si512(hwq_field8(row, b, w)), hwq_field8(row, b + 8, w), 1);
+#if HWQ_CB <= 8
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(rec + 8 * h)));
+#else
+    return _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(rec + 16 * h)));
+#endif
 }
 
-static HWQ_T_AVX512 void hwq_tile_avx512(int is_float, const void *tab, int64_t jstride, int64_t nbatch,
-                                        const uint8_t *codes, int64_t cs, const uint8_t *ladder, int64_t ls,
-                                        int64_t m0, int64_t m1, int64_t b0, int64_t ng, int lane_limit,
-                                        void *out)
+/* 8-lane all-ones/zero vector mask from 8 bits. */
+static inline HWQ_T_AVX2 __m256i hwq_vmask8(uint32_t bits)
 {
-    const __m512i off = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                           _mm512_set1_epi32((int)HWQ_LNC));
-    const __m512i ncv = _mm512_set1_epi32(HWQ_NC);
-    const int64_t step16 = 16 * HWQ_LNC;
-    for (int64_t m = m0; m < m1; m++) {
-        const uint8_t *crow = codes + m * cs, *lrow = ladder + m * ls;
-        for (int64_t j0 = 0; j0 < nbatch; j0 += 4) {
-            const int64_t nj = nbatch - j0 < 4 ? nbatch - j0 : 4;
-            if (is_float) {
-                __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-                for (int64_t g = 0; g < ng; g++) {
-                    const int64_t b = b0 + 16 * g;
-                    const __m512i idx = _mm512_add_epi32(
-                        _mm512_add_epi32(hwq_field16(crow, b, HWQ_CB), off),
-                        _mm512_mullo_epi32(hwq_field16(lrow, b, HWQ_LB), ncv));
-                    for (int64_t jj = 0; jj < nj; jj++) {
-                        const float *base = (const float *)tab + (j0 + jj) * jstride + g * step16;
-                        a[jj] = _mm512_add_ps(a[jj], _mm512_i32gather_ps(idx, base, 4));
+    const __m256i lane = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)bits), lane), lane);
+}
+
+static HWQ_T_AVX2 void hwq_groups_avx2(int is_float, const uint8_t *tile, int64_t ng, int64_t nbt,
+                                      int64_t s0, int64_t ns, const void *tab, int64_t nbatch, void *acc)
+{
+    for (int64_t g = 0; g < ng; g++) {
+        const uint8_t *grec = tile + (g * nbt + s0) * HWQ_REC;
+        _mm_prefetch((const char *)(grec + nbt * HWQ_REC), _MM_HINT_T0);
+        for (int64_t j = 0; j < nbatch; j++) {
+            for (int h = 0; h < HWQ_GL / 8; h++) {
+                const int64_t ao = ((g * nbatch + j) * HWQ_L) * HWQ_GL + 8 * h;
+                __m256i a[HWQ_L];
+                for (int t = 0; t < HWQ_L; t++)
+                    a[t] = _mm256_loadu_si256((const __m256i *)(const void *)((const int32_t *)acc + ao
+                                                                                + t * HWQ_GL));
+                for (int64_t bb = 0; bb < ns; bb++) {
+                    const uint8_t *rec = grec + bb * HWQ_REC;
+                    const __m256i idx = hwq_codes8(rec, h);
+                    const int64_t to = (j * ns + bb) * HWQ_NCP;
+                    const __m256i d = is_float
+                        ? _mm256_castps_si256(_mm256_i32gather_ps((const float *)tab + to, idx, 4))
+                        : _mm256_i32gather_epi32((const int *)tab + to, idx, 4);
+                    for (int t = 0; t < HWQ_L; t++) {
+                        const uint32_t bits = (uint32_t)(hwq_tmask(rec, t) >> (8 * h)) & 0xFFu;
+                        const __m256i dm = _mm256_and_si256(d, hwq_vmask8(bits));
+                        a[t] = is_float ? _mm256_castps_si256(_mm256_add_ps(_mm256_castsi256_ps(a[t]),
+                                                                            _mm256_castsi256_ps(dm)))
+                                        : _mm256_add_epi32(a[t], dm);
                     }
                 }
-                for (int64_t jj = 0; jj < nj; jj++)
-                    ((float *)out)[m * nbatch + j0 + jj] += _mm512_reduce_add_ps(a[jj]);
-            } else {
-                __m512i v[4], s64[4];
-                for (int jj = 0; jj < 4; jj++)
-                    v[jj] = s64[jj] = _mm512_setzero_si512();
-                int cnt = 0;
-                for (int64_t g = 0; g < ng; g++) {
-                    const int64_t b = b0 + 16 * g;
-                    const __m512i idx = _mm512_add_epi32(
-                        _mm512_add_epi32(hwq_field16(crow, b, HWQ_CB), off),
-                        _mm512_mullo_epi32(hwq_field16(lrow, b, HWQ_LB), ncv));
-                    for (int64_t jj = 0; jj < nj; jj++) {
-                        const int *base = (const int *)tab + (j0 + jj) * jstride + g * step16;
-                        v[jj] = _mm512_add_epi32(v[jj], _mm512_i32gather_epi32(idx, base, 4));
-                    }
-                    if (++cnt == lane_limit) {
-                        for (int64_t jj = 0; jj < nj; jj++) {
-                            s64[jj] = _mm512_add_epi64(s64[jj], _mm512_cvtepi32_epi64(_mm512_castsi512_si256(v[jj])));
-                            s64[jj] = _mm512_add_epi64(s64[jj], _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(v[jj], 1)));
-                            v[jj] = _mm512_setzero_si512();
-                        }
-                        cnt = 0;
-                    }
-                }
-                for (int64_t jj = 0; jj < nj; jj++) {
-                    s64[jj] = _mm512_add_epi64(s64[jj], _mm512_cvtepi32_epi64(_mm512_castsi512_si256(v[jj])));
-                    s64[jj] = _mm512_add_epi64(s64[jj], _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(v[jj], 1)));
-                    ((int64_t *)out)[m * nbatch + j0 + jj] += _mm512_reduce_add_epi64(s64[jj]);
-                }
+                for (int t = 0; t < HWQ_L; t++)
+                    _mm256_storeu_si256((__m256i *)(void *)((int32_t *)acc + ao + t * HWQ_GL), a[t]);
             }
         }
     }
 }
 
-/* Runs the SIMD tile over the full 16-block groups; returns the first block left for the scalar tail. */
-static int64_t hwq_tile_simd(int isa, int is_float, const void *tab, int64_t jstride, int64_t nbatch,
-                             const uint8_t *codes, int64_t cs, const uint8_t *ladder, int64_t ls, int64_t m0,
-                             int64_t m1, int64_t b0, int64_t nbt, int lane_limit, void *out)
+/* hwq_build_tables compiled for AVX-512 (the table loops vectorise over the codewords). */
+static HWQ_T_AVX512 void hwq_build_tables_avx512(int kind, void *tab, const int32_t *cbt, const void *act,
+                                                const uint8_t *tx, int64_t k, int64_t nbatch, int64_t bs,
+                                                int64_t ns)
 {
-    const int64_t ng = nbt / 16;
-    if (ng == 0)
-        return b0;
+    hwq_build_tables(kind, tab, cbt, act, tx, k, nbatch, bs, ns);
+}
+
+#if HWQ_VBMI
+/* Tables of one sub-tile as byte planes: pl[((j * ns + bb) * 3 + p) * 256 + r] = byte p of entry r
+ * (entries r >= NC are 0); tab is the int32 scratch of hwq_build_tables. */
+static HWQ_T_VBMI void hwq_build_planes_vbmi(int kind, void *tab, const int32_t *cbt, const void *act,
+                                            const uint8_t *tx, int64_t k, int64_t nbatch, int64_t bs, int64_t ns,
+                                            uint8_t *pl)
+{
+    hwq_build_tables(kind, tab, cbt, act, tx, k, nbatch, bs, ns);
+    const int32_t *t32 = (const int32_t *)tab;
+    for (int64_t i = 0; i < nbatch * ns; i++) {
+        for (int r0 = 0; r0 < 256; r0 += 16) {
+            __m512i v = _mm512_setzero_si512();
+            if (r0 < HWQ_NC) {
+                const __mmask16 live = r0 + 16 <= HWQ_NC ? (__mmask16)0xFFFF
+                                                         : (__mmask16)((1u << (HWQ_NC - r0)) - 1u);
+                v = _mm512_maskz_loadu_epi32(live, (const void *)(t32 + i * HWQ_NCP + r0));
+            }
+            for (int p = 0; p < 3; p++)
+                _mm_storeu_si128((__m128i *)(void *)(pl + (i * 3 + p) * 256 + r0),
+                                 _mm512_cvtepi32_epi8(_mm512_srli_epi32(v, 8 * p)));
+        }
+    }
+}
+
+/* Integer group loop with vpermi2b table lookups (64 columns per lookup). */
+static HWQ_T_VBMI void hwq_groups_vbmi(const uint8_t *tile, int64_t ng, int64_t nbt, int64_t s0, int64_t ns,
+                                      const uint8_t *pl, int64_t nbatch, int32_t *acc)
+{
+    /* byte 4i+1 <- P0[16q+i], 4i+2 <- P1[16q+i] (P1 is the second source: index + 64) */
+    __m512i ix01[4], ix2[4];
+    for (int q = 0; q < 4; q++) {
+        uint8_t a[64], b[64];
+        for (int i = 0; i < 16; i++) {
+            a[4 * i] = (uint8_t)(16 * q + i);
+            a[4 * i + 1] = (uint8_t)(16 * q + i);
+            a[4 * i + 2] = (uint8_t)(64 + 16 * q + i);
+            a[4 * i + 3] = (uint8_t)(64 + 16 * q + i);
+            b[4 * i] = b[4 * i + 1] = b[4 * i + 2] = b[4 * i + 3] = (uint8_t)(16 * q + i);
+        }
+        ix01[q] = _mm512_loadu_si512((const void *)a);
+        ix2[q] = _mm512_loadu_si512((const void *)b);
+    }
+    const __mmask64 byte3 = 0x8888888888888888ull;
+    for (int64_t g = 0; g < ng; g++) {
+        const uint8_t *grec = tile + (g * nbt + s0) * HWQ_REC;
+        _mm_prefetch((const char *)(grec + nbt * HWQ_REC), _MM_HINT_T0);
+        for (int64_t j = 0; j < nbatch; j++) {
+            int32_t *ap = acc + (g * nbatch + j) * HWQ_L * HWQ_GL;
+            __m512i a[4][HWQ_L];
+            for (int q = 0; q < 4; q++)
+                for (int t = 0; t < HWQ_L; t++)
+                    a[q][t] = _mm512_loadu_si512((const void *)(ap + t * HWQ_GL + 16 * q));
+            for (int64_t bb = 0; bb < ns; bb++) {
+                const uint8_t *rec = grec + bb * HWQ_REC;
+                const uint8_t *tb = pl + (j * ns + bb) * 3 * 256;
+                const __m512i c = _mm512_loadu_si512((const void *)rec);
+                __m512i pb[3];
+#if HWQ_NC > 128
+                const __mmask64 k7 = _mm512_movepi8_mask(c);
+#endif
+                for (int p = 0; p < 3; p++) {
+                    const uint8_t *tp = tb + p * 256;
+                    const __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)tp), c,
+                                                                _mm512_loadu_si512((const void *)(tp + 64)));
+#if HWQ_NC > 128
+                    const __m512i hi = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)(tp + 128)), c,
+                                                                _mm512_loadu_si512((const void *)(tp + 192)));
+                    pb[p] = _mm512_mask_blend_epi8(k7, lo, hi);
+#else
+                    pb[p] = lo;
+#endif
+                }
+                uint64_t mk[HWQ_L];
+                for (int t = 0; t < HWQ_L; t++)
+                    mk[t] = hwq_tmask(rec, t);
+                for (int q = 0; q < 4; q++) {
+                    __m512i d = _mm512_permutex2var_epi8(pb[0], ix01[q], pb[1]);
+                    d = _mm512_mask_permutexvar_epi8(d, byte3, ix2[q], pb[2]);
+                    d = _mm512_srai_epi32(d, 8);
+                    for (int t = 0; t < HWQ_L; t++)
+                        a[q][t] = _mm512_mask_add_epi32(a[q][t], (__mmask16)(mk[t] >> (16 * q)), a[q][t], d);
+                }
+            }
+            for (int q = 0; q < 4; q++)
+                for (int t = 0; t < HWQ_L; t++)
+                    _mm512_storeu_si512((void *)(ap + t * HWQ_GL + 16 * q), a[q][t]);
+        }
+    }
+}
+#endif
+
+static void hwq_groups_simd(int isa, int is_float, const uint8_t *tile, int64_t ng, int64_t nbt, int64_t s0,
+                            int64_t ns, const void *tab, int64_t nbatch, void *acc)
+{
     if (isa >= HWQ_ISA_AVX512)
-        hwq_tile_avx512(is_float, tab, jstride, nbatch, codes, cs, ladder, ls, m0, m1, b0, ng, lane_limit, out);
+        hwq_groups_avx512(is_float, tile, ng, nbt, s0, ns, tab, nbatch, acc);
     else
-        hwq_tile_avx2(is_float, tab, jstride, nbatch, codes, cs, ladder, ls, m0, m1, b0, ng, lane_limit, out);
-    return b0 + 16 * ng;
+        hwq_groups_avx2(is_float, tile, ng, nbt, s0, ns, tab, nbatch, acc);
 }
 
 #endif /* HWQ_SIMD_X86_H */

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from hwq.config import load_config
 
-HELP = "benchmark the generated C GEMV (4096x4096, 4096x14336, batch 1/8) against numpy fp32 and int8"
+HELP = "benchmark the generated C GEMV (4096x4096, 4096x14336, batch 1/8) vs numpy fp32, int8 and a memory read"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None, help="config file (TOML/JSON); default: built-in HwqConfig()")
     parser.add_argument("--threads", type=int, default=2, help="kernel threads (default 2)")
-    parser.add_argument("--reps", type=int, default=5, help="timed repetitions, best kept (default 5)")
+    parser.add_argument("--reps", type=int, default=7, help="timed interleaved rounds, best kept (default 7)")
     parser.add_argument("--build-dir", default="build/codegen_c", help="where the library is built")
     parser.add_argument("--out", default="reports/bench", help="report folder (c_<slug>.json/.md)")
 
