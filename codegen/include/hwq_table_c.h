@@ -1,0 +1,317 @@
+/*
+ * hwq_table_c.h -- table path of the C kernels: the kernel layout (one-time repack), per-block tables
+ * and the block-major GEMV driver (included by hwq_kernels_c.h; the SIMD group loops are in
+ * hwq_simd_x86.h).
+ */
+#ifndef HWQ_TABLE_C_H
+#define HWQ_TABLE_C_H
+/* ---------------------------------------------------------------------------------------------- */
+/* table path: kernel layout (one-time repack) and block-major GEMV over column groups               */
+/* ---------------------------------------------------------------------------------------------- */
+#if HWQ_TABLE_PATH || HWQ_LUT_TABLE_PATH
+
+#if !HWQ_HAVE_CODEBOOK
+#error "the table path needs the rendered codebook"
+#endif
+
+/*
+ * Kernel layout (hwq_pack, done once per weight matrix, like Marlin's repack).  Columns are taken in
+ * groups of HWQ_GL = 64 (the last group padded with code 0, T 0); blocks in tiles of HWQ_BT.  One
+ * record holds block b of the 64 columns of group g:
+ *     64 codes (1 byte each if code_bits <= 8, else 2 bytes little-endian)
+ *     HWQ_LB bit planes of T (uint64 little-endian; bit i of plane p = bit p of T of column 64g + i)
+ * so a record is 64 * code_bits/8 + 8 * ladder_bits bytes: the same bits as the container for
+ * code_bits 8 (D3 q=6: 80 bytes per 64 blocks).  Records are stored tile by tile, inside a tile group
+ * by group, inside a group block by block: a GEMV reads the whole layout once, front to back.
+ */
+#define HWQ_GL 64
+#define HWQ_CBY (HWQ_CB <= 8 ? 1 : 2)
+#define HWQ_REC (HWQ_GL * HWQ_CBY + 8 * HWQ_LB)
+#define HWQ_NCP ((HWQ_NC + 15) / 16 * 16)
+/* byte-plane (vpermi2b) lookups: codes of at most 8 bits, table entries within +-2^23 */
+#define HWQ_VBMI (HWQ_X86 && HWQ_CB <= 8 && (HWQ_VBMI_WO || HWQ_VBMI_LUT))
+
+enum { HWQ_T_WO = 0, HWQ_T_LUT = 1, HWQ_T_FAST = 2 };
+
+static inline int64_t hwq_ngroups(int64_t m) { return (m + HWQ_GL - 1) / HWQ_GL; }
+
+static inline int64_t hwq_packed_size(int64_t nb, int64_t m) { return nb * hwq_ngroups(m) * HWQ_REC; }
+
+static inline uint64_t hwq_plane(const uint8_t *rec, int p)
+{
+    const uint8_t *q = rec + HWQ_GL * HWQ_CBY + 8 * p;
+    uint64_t w = 0;
+    for (int i = 0; i < 8; i++)
+        w |= (uint64_t)q[i] << (8 * i);
+    return w;
+}
+
+/* 64-bit lane mask of the columns of a record whose ladder index is t. */
+static inline uint64_t hwq_tmask(const uint8_t *rec, int t)
+{
+    uint64_t mk = ~(uint64_t)0;
+    for (int p = 0; p < HWQ_LB; p++) {
+        const uint64_t w = hwq_plane(rec, p);
+        mk &= ((t >> p) & 1) ? w : ~w;
+    }
+    return mk;
+}
+
+static void hwq_pack(const uint8_t *codes, const uint8_t *ladder, int64_t k, int64_t m, uint8_t *out)
+{
+    const int64_t nb = k / HWQ_D, cs = hwq_cstride(nb), ls = hwq_lstride(nb), ng = hwq_ngroups(m);
+    memset(out, 0, (size_t)hwq_packed_size(nb, m));
+    for (int64_t mm = 0; mm < m; mm++) {
+        const uint8_t *crow = codes + mm * cs, *lrow = ladder + mm * ls;
+        const int64_t g = mm / HWQ_GL, i = mm % HWQ_GL;
+        for (int64_t b = 0; b < nb; b++) {
+            const int64_t b0 = b / HWQ_BT * HWQ_BT, nbt = nb - b0 < HWQ_BT ? nb - b0 : HWQ_BT;
+            uint8_t *rec = out + (b0 * ng + g * nbt + (b - b0)) * HWQ_REC;
+            const uint32_t r = hwq_code_at(crow, b), t = hwq_t_at(lrow, b);
+            if (HWQ_CBY == 1) {
+                rec[i] = (uint8_t)r;
+            } else {
+                rec[2 * i] = (uint8_t)(r & 0xFFu);
+                rec[2 * i + 1] = (uint8_t)(r >> 8);
+            }
+            for (int p = 0; p < HWQ_LB; p++)
+                if ((t >> p) & 1u)
+                    rec[HWQ_GL * HWQ_CBY + 8 * p + i / 8] |= (uint8_t)(1u << (i % 8));
+        }
+    }
+}
+
+/* Blocks per table build: the tables of all activation vectors stay in L1 (HWQ_TAB_BYTES). */
+static int64_t hwq_sub_blocks(int64_t nbatch)
+{
+    int64_t s = (int64_t)HWQ_TAB_BYTES / (nbatch * HWQ_NCP * 4);
+    if (s > HWQ_BT)
+        s = HWQ_BT;
+    return s < 1 ? 1 : s;
+}
+
+/* Tables of blocks [bs, bs + ns): tab[(j * ns + bb) * NCP + r] =
+ *   WO:   <cw_r, x_b>                       (int32, |.| <= dot_bound)
+ *   LUT:  m_{Tx[j,b]} * LUT[rx[j,b], r]     (int32, |.| <= lut_bound * max m)
+ *   FAST: <c_r, x_b> / cs                   (float)                                               */
+static inline __attribute__((always_inline)) void hwq_build_tables(int kind, void *tabv, const int32_t *cbt,
+                                                                    const void *act, const uint8_t *tx, int64_t k,
+                                                                    int64_t nbatch, int64_t bs, int64_t ns)
+{
+    const int64_t nb = k / HWQ_D;
+    for (int64_t j = 0; j < nbatch; j++) {
+        for (int64_t bb = 0; bb < ns; bb++) {
+            const int64_t b = bs + bb, o = (j * ns + bb) * HWQ_NCP;
+            if (kind == HWQ_T_FAST) {
+                const float *xs = (const float *)act + j * k + b * HWQ_D;
+                float *tab = (float *)tabv + o;
+                for (int64_t r = 0; r < HWQ_NC; r++)
+                    tab[r] = 0.0f;
+                for (int i = 0; i < HWQ_D; i++) {
+                    const float xi = xs[i] * (float)(1.0 / HWQ_CS);
+                    for (int64_t r = 0; r < HWQ_NC; r++)
+                        tab[r] += (float)cbt[i * HWQ_NCP + r] * xi;
+                }
+                continue;
+            }
+            int32_t *tab = (int32_t *)tabv + o;
+#if HWQ_LUT_TABLE_PATH
+            if (kind == HWQ_T_LUT) {
+                const int32_t rx = ((const int32_t *)act)[j * nb + b];
+                const int32_t mx = hwq_mults[tx[j * nb + b]];
+                for (int64_t r = 0; r < HWQ_NC; r++)
+                    tab[r] = mx * (int32_t)hwq_lut[(int64_t)rx * HWQ_NC + r];
+                continue;
+            }
+#else
+            (void)tx;
+            (void)nb;
+#endif
+            const int32_t *xs = (const int32_t *)act + j * k + b * HWQ_D;
+            for (int64_t r = 0; r < HWQ_NC; r++)
+                tab[r] = 0;
+            for (int i = 0; i < HWQ_D; i++) {
+                const int32_t xi = xs[i];
+                for (int64_t r = 0; r < HWQ_NC; r++)
+                    tab[r] += cbt[i * HWQ_NCP + r] * xi;
+            }
+        }
+    }
+}
+
+/* Portable group loop: acc32[((g * B + j) * L + t) * 16 + lane] += tab[j][b][code] for lanes of ladder t. */
+static void hwq_groups_scalar(int is_float, const uint8_t *tile, int64_t ng, int64_t nbt, int64_t s0,
+                              int64_t ns, const void *tab, int64_t nbatch, void *acc)
+{
+    for (int64_t g = 0; g < ng; g++) {
+        for (int64_t bb = 0; bb < ns; bb++) {
+            const uint8_t *rec = tile + (g * nbt + s0 + bb) * HWQ_REC;
+            int tl[HWQ_GL];
+            for (int i = 0; i < HWQ_GL; i++) {
+                int t = 0;
+                for (int p = 0; p < HWQ_LB; p++)
+                    t |= (int)((hwq_plane(rec, p) >> i) & 1u) << p;
+                tl[i] = t;
+            }
+            for (int64_t j = 0; j < nbatch; j++) {
+                const int64_t to = (j * ns + bb) * HWQ_NCP, ao = (g * nbatch + j) * HWQ_L * HWQ_GL;
+                for (int i = 0; i < HWQ_GL; i++) {
+                    const uint32_t r = HWQ_CBY == 1 ? rec[i] : (uint32_t)rec[2 * i] | ((uint32_t)rec[2 * i + 1] << 8);
+                    if (is_float)
+                        ((float *)acc)[ao + tl[i] * HWQ_GL + i] += ((const float *)tab)[to + r];
+                    else
+                        ((int32_t *)acc)[ao + tl[i] * HWQ_GL + i] += ((const int32_t *)tab)[to + r];
+                }
+            }
+        }
+    }
+}
+
+#if HWQ_X86
+#include "hwq_simd_x86.h"
+#endif
+
+/* Workspace of the calling thread (tables, partial sums), kept between calls: allocating and faulting
+ * in fresh pages on every call cost more than the GEMV itself.  Freed by <name>_release_workspace. */
+static __thread char *hwq_ws = NULL;
+static __thread size_t hwq_ws_size = 0;
+
+static void *hwq_workspace(size_t n)
+{
+    if (n > hwq_ws_size) {
+        free(hwq_ws);
+        hwq_ws = (char *)malloc(n);
+        hwq_ws_size = hwq_ws ? n : 0;
+    }
+    return hwq_ws;
+}
+
+typedef struct {
+    int kind;
+    const uint8_t *packed;
+    const void *act;
+    const uint8_t *tx;
+    int64_t k, m, nbatch;
+    void *out; /* int64 acc (M, B) or float acc (M, B) */
+    int nthreads;
+} hwq_tile_job;
+
+/* acc64[m * B + j] += sum_t mult_t * acc32[t] (int) or beta_t * acc32[t] (float); then acc32 = 0. */
+static void hwq_flush(int is_float, void *acc32, void *acc64, int64_t m, int64_t nbatch)
+{
+    for (int64_t mm = 0; mm < m; mm++) {
+        const int64_t g = mm / HWQ_GL, i = mm % HWQ_GL;
+        for (int64_t j = 0; j < nbatch; j++) {
+            const int64_t ao = (g * nbatch + j) * HWQ_L * HWQ_GL + i;
+            if (is_float) {
+                float *a = (float *)acc32, s = 0.0f;
+                for (int t = 0; t < HWQ_L; t++) {
+                    s += (float)hwq_betas[t] * a[ao + t * HWQ_GL];
+                    a[ao + t * HWQ_GL] = 0.0f;
+                }
+                ((float *)acc64)[mm * nbatch + j] += s;
+            } else {
+                int32_t *a = (int32_t *)acc32;
+                int64_t s = 0;
+                for (int t = 0; t < HWQ_L; t++) {
+                    s += (int64_t)hwq_mults[t] * (int64_t)a[ao + t * HWQ_GL];
+                    a[ao + t * HWQ_GL] = 0;
+                }
+                ((int64_t *)acc64)[mm * nbatch + j] += s;
+            }
+        }
+    }
+}
+
+/* Runs a GEMV over the kernel layout.  Threads split the block tiles (each streams a contiguous part
+ * of the layout and builds only its own tables); per-thread int32 partial sums per (column, ladder
+ * index) are flushed into int64 at most every flush_blocks blocks, where
+ * flush_blocks * max|table entry| <= 2^31 - 1, so no int32 lane can overflow. */
+static int hwq_run_packed(const hwq_tile_job *jb)
+{
+    const int64_t nb = jb->k / HWQ_D, ng = hwq_ngroups(jb->m), ntiles = (nb + HWQ_BT - 1) / HWQ_BT;
+    const int64_t nbatch = jb->nbatch, sub = hwq_sub_blocks(nbatch);
+    const int is_float = jb->kind == HWQ_T_FAST;
+    const int64_t flush_blocks = jb->kind == HWQ_T_LUT ? HWQ_FLUSH_BLOCKS_LUT : HWQ_FLUSH_BLOCKS;
+    int nt = jb->nthreads < 1 ? 1 : jb->nthreads;
+#ifndef _OPENMP
+    nt = 1;
+#endif
+    if (nt > ntiles)
+        nt = (int)ntiles;
+    const int isa = hwq_isa();
+    const size_t tab_b = (size_t)(nbatch * sub) * (HWQ_NCP * 4u + 768u);
+    const size_t acc_b = (size_t)(ng * nbatch * HWQ_L * HWQ_GL) * 4u;
+    const size_t out_b = (size_t)(jb->m * nbatch) * 8u;
+    const size_t per = (tab_b + acc_b + out_b + 63u) / 64u * 64u;
+    char *bufs = (char *)hwq_workspace(per * (size_t)nt + (size_t)(HWQ_D * HWQ_NCP) * 4u);
+    if (!bufs)
+        return HWQ_E_ALLOC;
+    for (int th = 0; th < nt; th++)
+        memset(bufs + per * (size_t)th + tab_b, 0, acc_b + out_b);
+    int32_t *cbt = (int32_t *)(void *)(bufs + per * (size_t)nt);
+    for (int i = 0; i < HWQ_D; i++)
+        for (int64_t r = 0; r < HWQ_NC; r++)
+            cbt[i * HWQ_NCP + r] = (int32_t)hwq_codebook[r * HWQ_D + i];
+    HWQ_PRAGMA(omp parallel num_threads(nt))
+    {
+        int tid = 0, nth = 1;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+        nth = omp_get_num_threads();
+#endif
+        char *mine = bufs + per * (size_t)tid;
+        void *tab = mine, *acc32 = mine + tab_b, *acc64 = mine + tab_b + acc_b;
+        const int64_t i0 = ntiles * tid / nth, i1 = ntiles * (tid + 1) / nth;
+        int64_t since = 0;
+        for (int64_t ti = i0; ti < i1; ti++) {
+            const int64_t b0 = ti * HWQ_BT, nbt = nb - b0 < HWQ_BT ? nb - b0 : HWQ_BT;
+            const uint8_t *tile = jb->packed + b0 * ng * HWQ_REC;
+            for (int64_t s0 = 0; s0 < nbt; s0 += sub) {
+                const int64_t ns = nbt - s0 < sub ? nbt - s0 : sub;
+                if (since + ns > flush_blocks) {
+                    hwq_flush(is_float, acc32, acc64, jb->m, nbatch);
+                    since = 0;
+                }
+#if HWQ_VBMI
+                if (isa >= HWQ_ISA_VBMI && (jb->kind == HWQ_T_WO ? HWQ_VBMI_WO : jb->kind == HWQ_T_LUT && HWQ_VBMI_LUT)) {
+                    uint8_t *pl = (uint8_t *)tab + (size_t)(nbatch * sub * HWQ_NCP) * 4u;
+                    hwq_build_planes_vbmi(jb->kind, tab, cbt, jb->act, jb->tx, jb->k, nbatch, b0 + s0, ns, pl);
+                    hwq_groups_vbmi(tile, ng, nbt, s0, ns, pl, nbatch, (int32_t *)acc32);
+                    since += ns;
+                    continue;
+                }
+#endif
+#if HWQ_X86
+                if (isa >= HWQ_ISA_AVX512)
+                    hwq_build_tables_avx512(jb->kind, tab, cbt, jb->act, jb->tx, jb->k, nbatch, b0 + s0, ns);
+                else
+#endif
+                    hwq_build_tables(jb->kind, tab, cbt, jb->act, jb->tx, jb->k, nbatch, b0 + s0, ns);
+#if HWQ_X86
+                if (isa >= HWQ_ISA_AVX2)
+                    hwq_groups_simd(isa, is_float, tile, ng, nbt, s0, ns, tab, nbatch, acc32);
+                else
+#endif
+                    hwq_groups_scalar(is_float, tile, ng, nbt, s0, ns, tab, nbatch, acc32);
+                since += ns;
+            }
+        }
+        hwq_flush(is_float, acc32, acc64, jb->m, nbatch);
+    }
+    (void)isa;
+    const int64_t n = jb->m * nbatch;
+    for (int th = 0; th < nt; th++) {
+        const void *a = bufs + per * (size_t)th + tab_b + acc_b;
+        for (int64_t i = 0; i < n; i++) {
+            if (is_float)
+                ((float *)jb->out)[i] += ((const float *)a)[i];
+            else
+                ((int64_t *)jb->out)[i] += ((const int64_t *)a)[i];
+        }
+    }
+    return HWQ_OK;
+}
+#endif /* table path */
+
+#endif /* HWQ_TABLE_C_H */
