@@ -15,6 +15,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, 
 __all__ = [
     "Pipe", "signed_bits", "mul_const", "floordiv_const", "closest_rational", "tree_sum", "divmod_small",
     "layout_fields", "pipe_tree_sum", "booth_multiples", "booth_pps", "csd_terms", "LadderScaler",
+    "floordiv_pipe",
 ]
 
 
@@ -299,26 +300,77 @@ def tree_sum(values: Sequence[Value]) -> Value:
     return vals[0]
 
 
-def _rnd(num: Value, den: int, lo: int, hi: int) -> Value:
-    """rnd(num/den) = floor((2 num + den) / (2 den)) for num in [lo, hi]."""
-    if den & (den - 1) == 0:
-        if den == 1:
-            return num
-        return (num + (den >> 1)) >> (den.bit_length() - 1)
-    return floordiv_const(2 * num + den, 2 * den, 2 * lo + den, 2 * hi + den)
+def _recip(d: int, n_hi: int) -> tuple[int, int]:
+    """(mult, s) with ``(n * mult) >> s == n // d`` for every integer n in [0, n_hi] (checked exhaustively)."""
+    nv = np.arange(0, n_hi + 1, dtype=np.int64)
+    s = max(1, n_hi.bit_length())
+    while True:
+        mult = -(-(1 << s) // d)
+        if n_hi * mult < 2**62 and np.array_equal((nv * mult) >> s, nv // d):
+            return mult, s
+        s += 1
+        if s > 60:
+            raise ValueError(f"no exact reciprocal for division by {d} over [0, {n_hi}]")
 
 
-def _closest_d(m: Module, pipe: Pipe, num: list[Value], den: int, lo: int, hi: int, tag: str
+def _scaled_terms(v: Value, c: int) -> list[Value]:
+    """Shifted (and negated) copies of v whose sum is ``c * v`` (canonical signed digits of c)."""
+    if c == 0:
+        return []
+    sgn = -1 if c < 0 else 1
+    out = []
+    for sg, sh in csd_terms(abs(c)):
+        t = v << sh if sh else v
+        out.append(t if sg * sgn > 0 else -t)
+    return out
+
+
+def floordiv_pipe(pipe: Pipe, num: Value, a: int, b: int, d: int, lo: int, hi: int, name: str = "fd"
+                  ) -> tuple[Value, int]:
+    """Registered ``floor((a * num + b) / d)`` for constants a, b, d > 0 and num known to lie in [lo, hi],
+    exact, as a reciprocal multiply (shift-add terms in a pipelined adder tree, 2 levels per stage) that is
+    verified over the whole range at build time. Returns (quotient, stages >= 1)."""
+    num = Value.cast(num)
+    vlo, vhi = a * lo + b, a * hi + b
+    if d & (d - 1) == 0:
+        terms = _scaled_terms(num, a) + ([Const(b)] if b else [])
+        v, st = pipe_tree_sum(pipe, terms, 2, name=name)
+        return v >> (d.bit_length() - 1), st
+    off = -(-max(0, -vlo) // d)
+    mult, s = _recip(d, vhi + off * d)
+    # floor(mult (v + off d) / 2^s) - off = (mult a num + mult (b + off d) - off 2^s) >> s
+    const = mult * (b + off * d) - (off << s)
+    terms = _scaled_terms(num, mult * a) + ([Const(const)] if const else [])
+    v, st = pipe_tree_sum(pipe, terms, 2, name=name)
+    return v >> s, st
+
+
+def _rnd_pipe(pipe: Pipe, num: Value, a: int, b: int, den: int, lo: int, hi: int, name: str
+              ) -> tuple[Value, int]:
+    """Registered rnd((a num + b) / den) = floor((2 (a num + b) + den) / (2 den)) for num in [lo, hi]."""
+    return floordiv_pipe(pipe, num, 2 * a, 2 * b + den, 2 * den, lo, hi, name)
+
+
+def _closest_d(m: Module, pipe: Pipe, num: list[Value], a: int, b: int, den: int, lo: int, hi: int, tag: str
                ) -> tuple[list[Value], int]:
-    """D_n closest point to num/den: stage 1 rounds, stage 2 fixes the parity (SPEC tie rule)."""
-    f = [_rnd(x, den, lo, hi) for x in num]
-    r = [x - mul_const(fi, den) for x, fi in zip(num, f)]  # den * (x - f)
+    """D_n closest point to (a num + b) / den (SPEC tie rule), pipelined with at most two adder levels (or
+    one comparator level) per stage: round, residual, magnitudes + parity, tournament, parity fix."""
+    fs = [_rnd_pipe(pipe, x, a, b, den, lo, hi, f"{tag}f{i}_") for i, x in enumerate(num)]
+    st = max(s for _, s in fs)
+    f = [pipe.delay(v, st - s, f"{tag}fa") for v, s in fs]
+    numd = [pipe.delay(x, st, f"{tag}nd") for x in num]
+    # residual den * (x - f), x = (a num + b) / den
+    r = [pipe.reg(tree_sum(_scaled_terms(x, a) + ([Const(b)] if b else []) + _scaled_terms(fi, -den)), f"{tag}r")
+         for x, fi in zip(numd, f)]
     f = pipe.regs(f, f"{tag}f")
-    r = pipe.regs(r, f"{tag}r")
-    parity = Cat(*[fi[0] for fi in f]).xor()
-    mags = [Mux(ri < 0, -ri, ri) for ri in r]
-    # tournament: lower index wins ties
+    mags = pipe.regs([Mux(ri < 0, -ri, ri) for ri in r], f"{tag}m")
+    pos = pipe.regs([ri >= 0 for ri in r], f"{tag}p")
+    parity = pipe.reg(Cat(*[fi[0] for fi in f]).xor(), f"{tag}par")
+    f = pipe.regs(f, f"{tag}f")
+    st += 2
+    # tournament (lower index wins ties), one comparator level per stage
     cand = [(Const(i, 4), mags[i]) for i in range(len(mags))]
+    extra = [parity] + f + pos
     while len(cand) > 1:
         nxt = []
         for i in range(0, len(cand) - 1, 2):
@@ -327,13 +379,16 @@ def _closest_d(m: Module, pipe: Pipe, num: list[Value], den: int, lo: int, hi: i
             nxt.append((Mux(take_b, ib, ia), Mux(take_b, mb, ma)))
         if len(cand) % 2:
             nxt.append(cand[-1])
-        cand = nxt
+        cand = [(pipe.reg(i, f"{tag}ti"), pipe.reg(mg, f"{tag}tm")) for i, mg in nxt]
+        extra = pipe.regs(extra, f"{tag}x")
+        st += 1
     best = cand[0][0]
+    parity, f, pos = extra[0], extra[1:1 + len(num)], extra[1 + len(num):]
     out = []
-    for i, (fi, ri) in enumerate(zip(f, r)):
-        step = Mux(ri >= 0, 1, -1)
+    for i, (fi, pi) in enumerate(zip(f, pos)):
+        step = Mux(pi, 1, -1)
         out.append(Mux(parity & (best == i), fi + step, fi))
-    return pipe.regs(out, f"{tag}y"), 2
+    return pipe.regs(out, f"{tag}y"), st + 1
 
 
 def closest_rational(m: Module, pipe: Pipe, lattice: str, num: list[Value], den: int, lo: int, hi: int,
@@ -352,26 +407,37 @@ def closest_rational(m: Module, pipe: Pipe, lattice: str, num: list[Value], den:
     (point, stages) : the scaled closest point (valid ``stages`` cycles after ``num``).
     """
     if lattice == "Z":
-        return [pipe.reg(_rnd(num[0], den, lo, hi), f"{tag}z")], 1
+        v, st = _rnd_pipe(pipe, num[0], 1, 0, den, lo, hi, f"{tag}z")
+        return [v], st
     if lattice in ("D3", "D4"):
-        return _closest_d(m, pipe, num, den, lo, hi, tag)
+        return _closest_d(m, pipe, num, 1, 0, den, lo, hi, tag)
     if lattice != "E8":
         raise ValueError(f"no RTL closest point for lattice {lattice}")
-    f0, s0 = _closest_d(m, pipe, num, den, lo, hi, tag + "a")
-    num1 = [2 * x - den for x in num]
-    f1, _ = _closest_d(m, pipe, num1, 2 * den, 2 * lo - den, 2 * hi - den, tag + "b")
-    numd = pipe.regs([pipe.reg(x, f"{tag}n") for x in num], f"{tag}n")  # aligned with f0/f1 (2 stages)
+    f0, s0 = _closest_d(m, pipe, num, 1, 0, den, lo, hi, tag + "a")
+    f1, s1 = _closest_d(m, pipe, num, 2, -den, 2 * den, lo, hi, tag + "b")  # (2x - den) / (2 den)
+    st = max(s0, s1)
+    f0 = [pipe.delay(v, st - s0, f"{tag}a0") for v in f0]
+    f1 = [pipe.delay(v, st - s1, f"{tag}a1") for v in f1]
+    numd = [pipe.delay(x, st, f"{tag}n") for x in num]
     y0 = [fi << 1 for fi in f0]
     y1 = [(fi << 1) + 1 for fi in f1]
-    # (a - b) is odd and in [-3, 3]: the product is a multiplexed shift-add, no multiplier
-    terms = [_small_times(a - b, mul_const(x, 4) - mul_const(a + b, den)) for a, b, x in zip(y0, y1, numd)]
-    terms = pipe.regs(terms, f"{tag}t")
-    y0d = pipe.regs(y0, f"{tag}y0")
-    y1d = pipe.regs(y1, f"{tag}y1")
-    diff = tree_sum(terms)
+    # distance comparison sum_i (y0 - y1) (4 x - (y0 + y1) den) < 0  <=>  y1 is closer (ties keep y0);
+    # (y0 - y1) is odd and in [-3, 3]: a multiplexed shift-add, no multiplier
+    dif = pipe.regs([a_ - b_ for a_, b_ in zip(y0, y1)], f"{tag}df")
+    sm = pipe.regs([a_ + b_ for a_, b_ in zip(y0, y1)], f"{tag}sm")
+    x4 = pipe.regs([x << 2 for x in numd], f"{tag}x4")
+    y0d, y1d = pipe.regs(y0, f"{tag}y0"), pipe.regs(y1, f"{tag}y1")
+    p = pipe.regs([tree_sum([x] + _scaled_terms(u, -den)) for x, u in zip(x4, sm)], f"{tag}pp")
+    dif = pipe.regs(dif, f"{tag}df")
+    y0d, y1d = pipe.regs(y0d, f"{tag}y0"), pipe.regs(y1d, f"{tag}y1")
+    terms = pipe.regs([_small_times(a_, b_) for a_, b_ in zip(dif, p)], f"{tag}t")
+    y0d, y1d = pipe.regs(y0d, f"{tag}y0"), pipe.regs(y1d, f"{tag}y1")
+    diff, s_t = pipe_tree_sum(pipe, terms, 2, name=f"{tag}ds")
+    y0d = [pipe.delay(v, s_t, f"{tag}y0") for v in y0d]
+    y1d = [pipe.delay(v, s_t, f"{tag}y1") for v in y1d]
     take1 = diff < 0
-    out = pipe.regs([Mux(take1, b, a) for a, b in zip(y0d, y1d)], f"{tag}e")
-    return out, s0 + 2
+    out = pipe.regs([Mux(take1, b_, a_) for a_, b_ in zip(y0d, y1d)], f"{tag}e")
+    return out, st + 3 + s_t + 1
 
 
 def _small_times(a: Value, b: Value) -> Value:

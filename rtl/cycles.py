@@ -41,7 +41,9 @@ def latency(cfg: HwqConfig, unit: str = "mac") -> int:
     if unit == "lut":
         return 4
     if unit == "had":
-        return max(cfg.hadamard_log2, 1) + 1
+        from .hadamard import had_latency
+
+        return had_latency(cfg)
     return _unit(cfg, unit).latency
 
 

@@ -16,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 from hwq.config import HwqConfig
 from hwq.voronoi import codebook
 
-from .common import Pipe, closest_rational, divmod_small, mul_const, tree_sum
+from .common import Pipe, _scaled_terms, closest_rational, divmod_small, pipe_tree_sum, tree_sum
 
 __all__ = ["CodebookDecoder", "decoder_rom", "decode_row", "decode_digits", "digits_of_row", "rom_init"]
 
@@ -32,10 +32,16 @@ def rom_init(cfg: HwqConfig) -> list[int]:
     return [int(v) for v in words]
 
 
+#: Yosys ``ram_style`` of the small ROMs (codebook, Hadamard signs). "logic": LUT ROMs. On ECP5 a DP16KD
+#: block RAM read without its output register has a ~5.8 ns clock-to-out (nextpnr, speed 6), which with
+#: routing caps any design that reads one at ~127 MHz (measured, see rtl/README.md); LUT ROMs meet 150 MHz.
+ROM_STYLE = "logic"
+
+
 def decoder_rom(cfg: HwqConfig) -> memory.Memory:
     """The codebook ROM of a config (one per unit; add a read port per lane)."""
     return memory.Memory(shape=unsigned(cfg.dim * cfg.coord_bits), depth=cfg.num_codewords, init=rom_init(cfg),
-                         attrs={"ram_style": "block"})
+                         attrs={"ram_style": ROM_STYLE})
 
 
 def digits_of_row(pipe: Pipe, row: Value, cfg: HwqConfig) -> tuple[list[Value], int]:
@@ -58,18 +64,21 @@ def decode_digits(m: Module, pipe: Pipe, digits: list[Value], cfg: HwqConfig, ta
     """Arithmetic decoder from index digits: c = Gk - q Q(Gk/q) (scaled coords), pipelined."""
     g = cfg.lat.generator_int
     q, d, cs = cfg.q, cfg.dim, cfg.coord_scale
-    gk, lo, hi = [], [], []
+    gk, lo, hi, sts = [], [], [], []
     for i in range(d):
-        terms = [mul_const(digits[j], int(g[i, j])) for j in range(d) if g[i, j] != 0]
-        gk.append(tree_sum(terms) if terms else Const(0, signed(2)))
+        terms = [t for j in range(d) for t in _scaled_terms(digits[j], int(g[i, j]))]
+        v, s = pipe_tree_sum(pipe, terms or [Const(0, signed(2))], 2, name=f"{tag}gk{i}_")
+        gk.append(v)
+        sts.append(s)
         lo.append(sum(min(0, int(g[i, j])) * (q - 1) for j in range(d)))
         hi.append(sum(max(0, int(g[i, j])) * (q - 1) for j in range(d)))
-    gk = pipe.regs(gk, f"{tag}gk")
+    s_gk = max(sts)
+    gk = [pipe.delay(v, s_gk - s, f"{tag}gka") for v, s in zip(gk, sts)]
     coarse, st = closest_rational(m, pipe, cfg.lattice, gk, q * cs, min(lo), max(hi), tag=tag)
     gkd = [pipe.delay(v, st, f"{tag}gd") for v in gk]
-    c = [pipe.reg(a - mul_const(b, q), f"{tag}c") for a, b in zip(gkd, coarse)]
+    c = [pipe.reg(tree_sum([a] + _scaled_terms(b, -q)), f"{tag}c") for a, b in zip(gkd, coarse)]
     c = [v[:cfg.coord_bits].as_signed() for v in c]
-    return c, st + 2
+    return c, s_gk + st + 1
 
 
 def decode_row(m: Module, pipe: Pipe, row: Value, cfg: HwqConfig, rom: memory.Memory | None,

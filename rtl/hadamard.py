@@ -2,7 +2,8 @@
 equal to :func:`hwq.hadamard.rotate_int`. Signs come from a ROM initialised with
 :func:`hwq.prng.hadamard_signs` (``cfg.sign_seed``, ``cfg.max_k`` rows), addressed by the segment counter.
 
-* ``pipelined``: log2(h) registered butterfly stages (Sylvester order), II = 1;
+* ``pipelined``: input register (with the sign-ROM read), sign-ROM data register, sign stage, then log2(h)
+  registered butterfly stages (Sylvester order), II = 1;
 * ``folded``: one constant-geometry stage (out[i] = a[2i] + a[2i+1], out[i + h/2] = a[2i] - a[2i+1])
   applied log2(h) times to a register file, II = log2(h) + 1.
 Widths grow by one bit per stage (exact, no rounding).
@@ -19,8 +20,9 @@ from hwq.config import HwqConfig
 from hwq.prng import hadamard_signs
 
 from .common import Pipe
+from .decoder import ROM_STYLE
 
-__all__ = ["Hadamard", "sign_rom_init"]
+__all__ = ["Hadamard", "sign_rom_init", "had_latency"]
 
 
 def sign_rom_init(cfg: HwqConfig) -> list[int]:
@@ -29,6 +31,15 @@ def sign_rom_init(cfg: HwqConfig) -> list[int]:
     nseg = -(-cfg.max_k // h)
     s = hadamard_signs(cfg.sign_seed, nseg * h).reshape(nseg, h)
     return [int(sum(1 << i for i in range(h) if row[i] < 0)) for row in s]
+
+
+def had_latency(cfg: HwqConfig) -> int:
+    """Cycles from an input transfer to ``o.valid``: pipelined: input + sign-ROM register, sign stage and
+    log2(h) butterfly stages; folded: log2(h) iterations after the load (at least 1) + 1."""
+    lg = cfg.hadamard.bit_length() - 1
+    if cfg.hadamard_impl == "folded":
+        return max(lg, 1) + 1
+    return lg + 3
 
 
 class Hadamard(wiring.Component):
@@ -43,13 +54,14 @@ class Hadamard(wiring.Component):
                                              "last": unsigned(1)})
         super().__init__({"i": In(stream.Signature(self.in_layout)), "o": Out(stream.Signature(self.out_layout))})
         self.folded = cfg.hadamard_impl == "folded"
-        self.latency = (max(self.log2h, 1) + 1)
+        self.latency = had_latency(cfg)
         self.ii = (self.log2h + 1) if self.folded else 1
 
     def _signs(self, m: Module, en) -> tuple:
         cfg = self.cfg
         init = sign_rom_init(cfg)
-        rom = m.submodules.signs = memory.Memory(shape=unsigned(cfg.hadamard), depth=len(init), init=init)
+        rom = m.submodules.signs = memory.Memory(shape=unsigned(cfg.hadamard), depth=len(init), init=init,
+                                                 attrs={"ram_style": ROM_STYLE})
         rp = rom.read_port()
         seg = Signal(range(len(init)), name="seg")
         with m.If(self.i.valid & self.i.ready):
@@ -68,7 +80,11 @@ class Hadamard(wiring.Component):
         pipe = Pipe(m, en, "had")
         signs = self._signs(m, en)
         x = pipe.regs([self.i.payload.x[i] for i in range(h)], "x")
-        v = [Mux(signs[i], -x[i], x[i]) for i in range(h)]
+        # the sign ROM is a block RAM with a slow clock-to-out: register its data before any logic,
+        # then apply the signs in their own stage (a negation is an adder level)
+        sg = pipe.reg(signs, "sg")
+        x = pipe.regs(x, "x")
+        v = pipe.regs([Mux(sg[i], -x[i], x[i]) for i in range(h)], "sx")
         span = 1
         while span < h:
             nxt = list(v)
@@ -78,8 +94,6 @@ class Hadamard(wiring.Component):
                     nxt[j], nxt[j + span] = a + b, a - b
             v = pipe.regs(nxt, f"s{span}_")
             span *= 2
-        if h == 1:
-            v = pipe.regs(v, "s1_")
         last = pipe.delay(self.i.payload.last, self.latency, "last")
         vld = pipe.valid_chain(self.i.valid, self.latency)
         m.d.comb += [self.o.valid.eq(vld[-1]), self.o.payload.last.eq(last)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from amaranth.hdl import signed, unsigned
 import pytest
 
 from hwq.config import HwqConfig
@@ -122,3 +123,33 @@ def test_encoder(cfg):
 def test_limits(change, needle):
     with pytest.raises(HwqError, match=needle):
         check_buildable(HwqConfig().replace(**change))
+
+
+@pytest.mark.parametrize("shape", [signed(4), signed(5), unsigned(4), signed(1)], ids=["s4", "s5", "u4", "s1"])
+def test_partial_products_exact(shape):
+    """sum(booth_pps(c, (x, -x, 3x))) == c * x for every c of the shape and extreme/random x."""
+    from amaranth.hdl import Module, Signal
+    from amaranth.sim import Simulator
+
+    from hwq.rtl.common import booth_pps
+
+    m = Module()
+    c, x = Signal(shape), Signal(signed(14))
+    out = Signal(signed(24))
+    m.d.comb += out.eq(sum(booth_pps(c, (x, -x, (x << 1) + x))))
+    lo, hi = (-(1 << (shape.width - 1)), 1 << (shape.width - 1)) if shape.signed else (0, 1 << shape.width)
+    xs = [-8191, 8191, 0, 1, -1, 4097, -3000]
+    bad = []
+
+    async def bench(ctx):
+        for cv in range(lo, hi):
+            for xv in xs:
+                ctx.set(c, cv)
+                ctx.set(x, xv)
+                if ctx.get(out) != cv * xv:
+                    bad.append((cv, xv, ctx.get(out)))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert not bad
