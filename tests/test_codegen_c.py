@@ -15,7 +15,7 @@ from hwq.config import HwqConfig
 from hwq.container import EncodedMatrix
 from hwq.packing import pack_bits
 from hwq.errors import HwqError
-from hwq.matmul import encode_matrix
+from hwq.matmul import decode_matrix, encode_matrix
 from hwq import datapath as dp
 from hwq.voronoi import codebook
 
@@ -48,7 +48,8 @@ def test_small_tiles_and_frequent_flushes_stay_bit_exact(tmp_path):
     """Tiny layout tiles, one block per table build and int32 flushes every 2-3 blocks, ragged M (70 = 64 + 6):
     every path through tiles, sub-tiles, flushes and thread splits of the table path."""
     cfg = HwqConfig()
-    defines = {"HWQ_BT": 5, "HWQ_TAB_BYTES": 1, "HWQ_FLUSH_BLOCKS": 3, "HWQ_FLUSH_BLOCKS_LUT": 2}
+    defines = {"HWQ_BT": 5, "HWQ_TAB_BYTES": 1, "HWQ_FLUSH_BLOCKS": 3, "HWQ_FLUSH_BLOCKS_LUT": 2,
+               "HWQ_FLUSH_BLOCKS_FIX": 2}
     lib = CKernels(cfg, compile_c(cfg, tmp_path, defines=defines), nthreads=2)
     rng = np.random.default_rng(5)
     enc = encode_matrix(rng.standard_normal((192, 70)), cfg)
@@ -56,6 +57,8 @@ def test_small_tiles_and_frequent_flushes_stay_bit_exact(tmp_path):
     ref = dp.weight_only_acc(enc, act.x_rot)
     codes = dp.encode_activations(act.x_rot, cfg)
     ref_lut = dp.lut_acc(enc, codes)
+    xf = rng.standard_normal((192, 2)).astype(np.float32)
+    yf_ref = decode_matrix(enc).T @ xf.astype(np.float64)
     pw = lib.pack(enc)
     assert pw.data.size == 64 * 2 * (64 + 8 * cfg.ladder_bits)  # nb = 64 blocks, 2 groups of 64 columns
     for isa in lib.available_isas():
@@ -63,6 +66,8 @@ def test_small_tiles_and_frequent_flushes_stay_bit_exact(tmp_path):
         assert np.array_equal(lib.wo_acc(pw, act.x_rot), ref), isa
         assert np.array_equal(lib.wo_acc(pw, act.x_rot[:, :1]), ref[:, :1]), isa
         assert np.array_equal(lib.lut_acc(pw, codes), ref_lut), isa
+        yf = lib.gemv_fast(pw, xf).astype(np.float64)
+        assert np.linalg.norm(yf - yf_ref) <= 1e-5 * np.linalg.norm(yf_ref), isa
 
 
 def test_worst_case_activations_at_max_k_do_not_overflow(build_root):

@@ -5,9 +5,10 @@
  * Vector lanes are columns: a record of the kernel layout (hwq_pack) gives the codes of block b of 64
  * columns and the bit planes of their ladder indices T.  Two ways to look the table entries up:
  *
- *   gather (AVX2, AVX-512; also the fast mode): per 16 (8) columns one gather of <c_code, x_b> from the
+ *   gather (AVX2, AVX-512): per 16 (8) columns one gather of <c_code, x_b> from the
  *       L1-resident int32/float table of block b;
- *   byte planes (AVX-512 VBMI, integer kernels when code_bits <= 8 and |entry| < 2^23): the table of
+ *   byte planes (AVX-512 VBMI, code_bits <= 8, |entry| < 2^23; the fast mode rounds its float entries
+ *       to fixed point with 2^22 as the largest possible |entry| of the activation vector): the table of
  *       block b is kept as 3 byte planes of 256 entries; vpermi2b looks up 64 columns per instruction
  *       (two 128-byte halves selected by code bit 7), vpermi2b/vpermb reassemble the 3 bytes of each
  *       column into the upper 24 bits of an int32 lane and an arithmetic shift sign-extends it.
@@ -158,10 +159,20 @@ static HWQ_T_AVX512 void hwq_build_tables_avx512(int kind, void *tab, const int3
  * (entries r >= NC are 0); tab is the int32 scratch of hwq_build_tables. */
 static HWQ_T_VBMI void hwq_build_planes_vbmi(int kind, void *tab, const int32_t *cbt, const void *act,
                                             const uint8_t *tx, int64_t k, int64_t nbatch, int64_t bs, int64_t ns,
-                                            uint8_t *pl)
+                                            const float *scale, uint8_t *pl)
 {
     hwq_build_tables(kind, tab, cbt, act, tx, k, nbatch, bs, ns);
-    const int32_t *t32 = (const int32_t *)tab;
+    int32_t *t32 = (int32_t *)tab;
+    if (kind == HWQ_T_FAST) /* fast mode: float entries -> fixed point round(entry * scale_j) in place */
+        for (int64_t i = 0; i < nbatch * ns; i++) {
+            const __m512 sc = _mm512_set1_ps(scale[i / ns]);
+            for (int r0 = 0; r0 < HWQ_NC; r0 += 16) {
+                const __mmask16 live = r0 + 16 <= HWQ_NC ? (__mmask16)0xFFFF : (__mmask16)((1u << (HWQ_NC - r0)) - 1u);
+                float *f = (float *)tab + i * HWQ_NCP + r0;
+                const __m512 v = _mm512_maskz_loadu_ps(live, (const void *)f);
+                _mm512_mask_storeu_epi32((void *)f, live, _mm512_cvtps_epi32(_mm512_mul_ps(v, sc)));
+            }
+        }
     for (int64_t i = 0; i < nbatch * ns; i++) {
         for (int r0 = 0; r0 < 256; r0 += 16) {
             __m512i v = _mm512_setzero_si512();

@@ -29,7 +29,13 @@
 #define HWQ_REC (HWQ_GL * HWQ_CBY + 8 * HWQ_LB)
 #define HWQ_NCP ((HWQ_NC + 15) / 16 * 16)
 /* byte-plane (vpermi2b) lookups: codes of at most 8 bits, table entries within +-2^23 */
-#define HWQ_VBMI (HWQ_X86 && HWQ_CB <= 8 && (HWQ_VBMI_WO || HWQ_VBMI_LUT))
+#define HWQ_VBMI (HWQ_X86 && HWQ_CB <= 8)
+/* fast mode on the byte-plane path: float table entries rounded to fixed point, |entry| <= 2^HWQ_FIX_BITS
+ * (+ rounding), int32 partial sums flushed every HWQ_FLUSH_BLOCKS_FIX blocks */
+#define HWQ_FIX_BITS 22
+#ifndef HWQ_FLUSH_BLOCKS_FIX
+#define HWQ_FLUSH_BLOCKS_FIX ((int64_t)0x7FFFFFFF / ((1 << HWQ_FIX_BITS) + 64))
+#endif
 
 enum { HWQ_T_WO = 0, HWQ_T_LUT = 1, HWQ_T_FAST = 2 };
 
@@ -196,14 +202,25 @@ typedef struct {
     int nthreads;
 } hwq_tile_job;
 
-/* acc64[m * B + j] += sum_t mult_t * acc32[t] (int) or beta_t * acc32[t] (float); then acc32 = 0. */
-static void hwq_flush(int is_float, void *acc32, void *acc64, int64_t m, int64_t nbatch)
+/* acc64[m * B + j] += sum_t mult_t * acc32[t] (mode 0: int), beta_t * acc32[t] (mode 1: float) or
+ * beta_t * acc32[t] / scale_j (mode 2: fixed-point int32 partial sums of the fast mode); then acc32 = 0. */
+enum { HWQ_F_INT = 0, HWQ_F_FLOAT = 1, HWQ_F_FIX = 2 };
+
+static void hwq_flush(int mode, void *acc32, void *acc64, int64_t m, int64_t nbatch, const double *inv_scale)
 {
     for (int64_t mm = 0; mm < m; mm++) {
         const int64_t g = mm / HWQ_GL, i = mm % HWQ_GL;
         for (int64_t j = 0; j < nbatch; j++) {
             const int64_t ao = (g * nbatch + j) * HWQ_L * HWQ_GL + i;
-            if (is_float) {
+            if (mode == HWQ_F_FIX) {
+                int32_t *a = (int32_t *)acc32;
+                double s = 0.0;
+                for (int t = 0; t < HWQ_L; t++) {
+                    s += hwq_betas[t] * (double)a[ao + t * HWQ_GL];
+                    a[ao + t * HWQ_GL] = 0;
+                }
+                ((float *)acc64)[mm * nbatch + j] += (float)(s * inv_scale[j]);
+            } else if (mode == HWQ_F_FLOAT) {
                 float *a = (float *)acc32, s = 0.0f;
                 for (int t = 0; t < HWQ_L; t++) {
                     s += (float)hwq_betas[t] * a[ao + t * HWQ_GL];
@@ -232,7 +249,6 @@ static int hwq_run_packed(const hwq_tile_job *jb)
     const int64_t nb = jb->k / HWQ_D, ng = hwq_ngroups(jb->m), ntiles = (nb + HWQ_BT - 1) / HWQ_BT;
     const int64_t nbatch = jb->nbatch, sub = hwq_sub_blocks(nbatch);
     const int is_float = jb->kind == HWQ_T_FAST;
-    const int64_t flush_blocks = jb->kind == HWQ_T_LUT ? HWQ_FLUSH_BLOCKS_LUT : HWQ_FLUSH_BLOCKS;
     int nt = jb->nthreads < 1 ? 1 : jb->nthreads;
 #ifndef _OPENMP
     nt = 1;
@@ -240,13 +256,41 @@ static int hwq_run_packed(const hwq_tile_job *jb)
     if (nt > ntiles)
         nt = (int)ntiles;
     const int isa = hwq_isa();
+    const int vbmi = HWQ_VBMI && isa >= HWQ_ISA_VBMI
+                     && (jb->kind == HWQ_T_WO ? HWQ_VBMI_WO : jb->kind == HWQ_T_LUT ? HWQ_VBMI_LUT : 1);
+    const int mode = !is_float ? HWQ_F_INT : vbmi ? HWQ_F_FIX : HWQ_F_FLOAT;
+    const int64_t flush_blocks = jb->kind == HWQ_T_LUT ? HWQ_FLUSH_BLOCKS_LUT
+                                 : mode == HWQ_F_FIX ? HWQ_FLUSH_BLOCKS_FIX : HWQ_FLUSH_BLOCKS;
     const size_t tab_b = (size_t)(nbatch * sub) * (HWQ_NCP * 4u + 768u);
     const size_t acc_b = (size_t)(ng * nbatch * HWQ_L * HWQ_GL) * 4u;
     const size_t out_b = (size_t)(jb->m * nbatch) * 8u;
     const size_t per = (tab_b + acc_b + out_b + 63u) / 64u * 64u;
-    char *bufs = (char *)hwq_workspace(per * (size_t)nt + (size_t)(HWQ_D * HWQ_NCP) * 4u);
+    char *bufs = (char *)hwq_workspace(per * (size_t)nt + (size_t)(HWQ_D * HWQ_NCP) * 4u
+                                       + (size_t)nbatch * (sizeof(float) + sizeof(double)));
     if (!bufs)
         return HWQ_E_ALLOC;
+    double *inv_scale = (double *)(void *)(bufs + per * (size_t)nt + (size_t)(HWQ_D * HWQ_NCP) * 4u);
+    float *scale = (float *)(void *)(inv_scale + nbatch);
+    if (mode == HWQ_F_FIX) {
+        /* |<c_r, x_b>| / cs <= sumc * max|x| / cs: entries scaled to at most 2^HWQ_FIX_BITS */
+        int64_t sumc = 1;
+        for (int64_t r = 0; r < HWQ_NC; r++) {
+            int64_t a = 0;
+            for (int i = 0; i < HWQ_D; i++)
+                a += hwq_codebook[r * HWQ_D + i] < 0 ? -(int64_t)hwq_codebook[r * HWQ_D + i]
+                                                     : (int64_t)hwq_codebook[r * HWQ_D + i];
+            sumc = a > sumc ? a : sumc;
+        }
+        for (int64_t j = 0; j < nbatch; j++) {
+            const float *xs = (const float *)jb->act + j * jb->k;
+            float amax = 0.0f;
+            for (int64_t i = 0; i < jb->k; i++)
+                amax = fabsf(xs[i]) > amax ? fabsf(xs[i]) : amax;
+            const double bound = (double)sumc / HWQ_CS * (double)amax;
+            scale[j] = bound > 0.0 ? (float)((double)(1 << HWQ_FIX_BITS) / bound) : 1.0f;
+            inv_scale[j] = 1.0 / (double)scale[j];
+        }
+    }
     for (int th = 0; th < nt; th++)
         memset(bufs + per * (size_t)th + tab_b, 0, acc_b + out_b);
     int32_t *cbt = (int32_t *)(void *)(bufs + per * (size_t)nt);
@@ -270,13 +314,14 @@ static int hwq_run_packed(const hwq_tile_job *jb)
             for (int64_t s0 = 0; s0 < nbt; s0 += sub) {
                 const int64_t ns = nbt - s0 < sub ? nbt - s0 : sub;
                 if (since + ns > flush_blocks) {
-                    hwq_flush(is_float, acc32, acc64, jb->m, nbatch);
+                    hwq_flush(mode, acc32, acc64, jb->m, nbatch, inv_scale);
                     since = 0;
                 }
 #if HWQ_VBMI
-                if (isa >= HWQ_ISA_VBMI && (jb->kind == HWQ_T_WO ? HWQ_VBMI_WO : jb->kind == HWQ_T_LUT && HWQ_VBMI_LUT)) {
+                if (vbmi) {
                     uint8_t *pl = (uint8_t *)tab + (size_t)(nbatch * sub * HWQ_NCP) * 4u;
-                    hwq_build_planes_vbmi(jb->kind, tab, cbt, jb->act, jb->tx, jb->k, nbatch, b0 + s0, ns, pl);
+                    hwq_build_planes_vbmi(jb->kind, tab, cbt, jb->act, jb->tx, jb->k, nbatch, b0 + s0, ns, scale,
+                                          pl);
                     hwq_groups_vbmi(tile, ng, nbt, s0, ns, pl, nbatch, (int32_t *)acc32);
                     since += ns;
                     continue;
@@ -297,9 +342,9 @@ static int hwq_run_packed(const hwq_tile_job *jb)
                 since += ns;
             }
         }
-        hwq_flush(is_float, acc32, acc64, jb->m, nbatch);
+        hwq_flush(mode, acc32, acc64, jb->m, nbatch, inv_scale);
     }
-    (void)isa;
+    (void)vbmi;
     const int64_t n = jb->m * nbatch;
     for (int th = 0; th < nt; th++) {
         const void *a = bufs + per * (size_t)th + tab_b + acc_b;
