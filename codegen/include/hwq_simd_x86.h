@@ -71,7 +71,7 @@ static HWQ_T_AVX512 void hwq_groups_avx512(int is_float, const uint8_t *tile, in
                                           int64_t s0, int64_t ns, const void *tab, int64_t nbatch,
                                           void *acc)
 {
-    const int64_t js = HWQ_L * HWQ_GL;
+    const int64_t js = HWQ_NSLOT * HWQ_GL;
     for (int64_t g = 0; g < ng; g++) {
         const uint8_t *grec = tile + (g * nbt + s0) * HWQ_REC;
         _mm_prefetch((const char *)(grec + nbt * HWQ_REC), _MM_HINT_T0);
@@ -119,7 +119,7 @@ static HWQ_T_AVX2 void hwq_groups_avx2(int is_float, const uint8_t *tile, int64_
         _mm_prefetch((const char *)(grec + nbt * HWQ_REC), _MM_HINT_T0);
         for (int64_t j = 0; j < nbatch; j++) {
             for (int h = 0; h < HWQ_GL / 8; h++) {
-                const int64_t ao = ((g * nbatch + j) * HWQ_L) * HWQ_GL + 8 * h;
+                const int64_t ao = ((g * nbatch + j) * HWQ_NSLOT) * HWQ_GL + 8 * h;
                 __m256i a[HWQ_L];
                 for (int t = 0; t < HWQ_L; t++)
                     a[t] = _mm256_loadu_si256((const __m256i *)(const void *)((const int32_t *)acc + ao
@@ -188,7 +188,9 @@ static HWQ_T_VBMI void hwq_build_planes_vbmi(int kind, void *tab, const int32_t 
     }
 }
 
-/* Integer group loop with vpermi2b table lookups (64 columns per lookup). */
+/* Integer group loop with vpermi2b table lookups (64 columns per lookup).  Unlike the other loops it
+ * keeps subset sums (slot u: columns whose T contains the bits of u; hwq_flush with subsets = 1):
+ * the masks come straight from the ladder bit planes, one masked add per slot. */
 static HWQ_T_VBMI void hwq_groups_vbmi(const uint8_t *tile, int64_t ng, int64_t nbt, int64_t s0, int64_t ns,
                                       const uint8_t *pl, int64_t nbatch, int32_t *acc)
 {
@@ -211,11 +213,11 @@ static HWQ_T_VBMI void hwq_groups_vbmi(const uint8_t *tile, int64_t ng, int64_t 
         const uint8_t *grec = tile + (g * nbt + s0) * HWQ_REC;
         _mm_prefetch((const char *)(grec + nbt * HWQ_REC), _MM_HINT_T0);
         for (int64_t j = 0; j < nbatch; j++) {
-            int32_t *ap = acc + (g * nbatch + j) * HWQ_L * HWQ_GL;
-            __m512i a[4][HWQ_L];
+            int32_t *ap = acc + (g * nbatch + j) * HWQ_NSLOT * HWQ_GL;
+            __m512i a[4][HWQ_NSLOT];
             for (int q = 0; q < 4; q++)
-                for (int t = 0; t < HWQ_L; t++)
-                    a[q][t] = _mm512_loadu_si512((const void *)(ap + t * HWQ_GL + 16 * q));
+                for (int u = 0; u < HWQ_NSLOT; u++)
+                    a[q][u] = _mm512_loadu_si512((const void *)(ap + u * HWQ_GL + 16 * q));
             for (int64_t bb = 0; bb < ns; bb++) {
                 const uint8_t *rec = grec + bb * HWQ_REC;
                 const uint8_t *tb = pl + (j * ns + bb) * 3 * 256;
@@ -236,20 +238,29 @@ static HWQ_T_VBMI void hwq_groups_vbmi(const uint8_t *tile, int64_t ng, int64_t 
                     pb[p] = lo;
 #endif
                 }
-                uint64_t mk[HWQ_L];
-                for (int t = 0; t < HWQ_L; t++)
-                    mk[t] = hwq_tmask(rec, t);
                 for (int q = 0; q < 4; q++) {
                     __m512i d = _mm512_permutex2var_epi8(pb[0], ix01[q], pb[1]);
                     d = _mm512_mask_permutexvar_epi8(d, byte3, ix2[q], pb[2]);
                     d = _mm512_srai_epi32(d, 8);
-                    for (int t = 0; t < HWQ_L; t++)
-                        a[q][t] = _mm512_mask_add_epi32(a[q][t], (__mmask16)(mk[t] >> (16 * q)), a[q][t], d);
+                    /* subset sums: slot u collects the columns whose T has every bit of u set */
+                    uint32_t pw[HWQ_LB > 0 ? HWQ_LB : 1];
+                    for (int p = 0; p < HWQ_LB; p++) {
+                        const uint8_t *w = rec + HWQ_GL + 8 * p + 2 * q;
+                        pw[p] = (uint32_t)w[0] | ((uint32_t)w[1] << 8);
+                    }
+                    a[q][0] = _mm512_add_epi32(a[q][0], d);
+                    for (int u = 1; u < HWQ_NSLOT; u++) {
+                        uint32_t mk = 0xFFFFu;
+                        for (int p = 0; p < HWQ_LB; p++)
+                            if ((u >> p) & 1)
+                                mk &= pw[p];
+                        a[q][u] = _mm512_mask_add_epi32(a[q][u], (__mmask16)mk, a[q][u], d);
+                    }
                 }
             }
             for (int q = 0; q < 4; q++)
-                for (int t = 0; t < HWQ_L; t++)
-                    _mm512_storeu_si512((void *)(ap + t * HWQ_GL + 16 * q), a[q][t]);
+                for (int u = 0; u < HWQ_NSLOT; u++)
+                    _mm512_storeu_si512((void *)(ap + u * HWQ_GL + 16 * q), a[q][u]);
         }
     }
 }

@@ -28,6 +28,8 @@
 #define HWQ_CBY (HWQ_CB <= 8 ? 1 : 2)
 #define HWQ_REC (HWQ_GL * HWQ_CBY + 8 * HWQ_LB)
 #define HWQ_NCP ((HWQ_NC + 15) / 16 * 16)
+/* partial-sum slots per (column, activation vector): one per ladder index, or per subset of ladder bits */
+#define HWQ_NSLOT (1 << HWQ_LB)
 /* byte-plane (vpermi2b) lookups: codes of at most 8 bits, table entries within +-2^23 */
 #define HWQ_VBMI (HWQ_X86 && HWQ_CB <= 8)
 /* fast mode on the byte-plane path: float table entries rounded to fixed point, |entry| <= 2^HWQ_FIX_BITS
@@ -160,7 +162,7 @@ static void hwq_groups_scalar(int is_float, const uint8_t *tile, int64_t ng, int
                 tl[i] = t;
             }
             for (int64_t j = 0; j < nbatch; j++) {
-                const int64_t to = (j * ns + bb) * HWQ_NCP, ao = (g * nbatch + j) * HWQ_L * HWQ_GL;
+                const int64_t to = (j * ns + bb) * HWQ_NCP, ao = (g * nbatch + j) * HWQ_NSLOT * HWQ_GL;
                 for (int i = 0; i < HWQ_GL; i++) {
                     const uint32_t r = HWQ_CBY == 1 ? rec[i] : (uint32_t)rec[2 * i] | ((uint32_t)rec[2 * i + 1] << 8);
                     if (is_float)
@@ -202,37 +204,58 @@ typedef struct {
     int nthreads;
 } hwq_tile_job;
 
-/* acc64[m * B + j] += sum_t mult_t * acc32[t] (mode 0: int), beta_t * acc32[t] (mode 1: float) or
- * beta_t * acc32[t] / scale_j (mode 2: fixed-point int32 partial sums of the fast mode); then acc32 = 0. */
+/* acc64[m * B + j] += sum_u c_u * acc32[u], then acc32 = 0.  Slots u are ladder indices t (subsets = 0)
+ * or subsets of ladder bits (subsets = 1: slot u holds the columns whose T contains u), with
+ *   mode 0 (int):   c_u = m_t, or the Moebius sum_{v in u} (-1)^|u - v| m_v  (exact int64)
+ *   mode 1 (float): c_u = beta_t                         (fast mode, float partial sums)
+ *   mode 2 (fixed): c_u as mode 0 with beta / scale_j     (fast mode, fixed-point int32 partial sums) */
 enum { HWQ_F_INT = 0, HWQ_F_FLOAT = 1, HWQ_F_FIX = 2 };
 
-static void hwq_flush(int mode, void *acc32, void *acc64, int64_t m, int64_t nbatch, const double *inv_scale)
+static void hwq_flush(int mode, int subsets, void *acc32, void *acc64, int64_t m, int64_t nbatch,
+                      const double *inv_scale)
 {
+    int64_t ci[HWQ_NSLOT];
+    double cf[HWQ_NSLOT];
+    for (int u = 0; u < HWQ_NSLOT; u++) {
+        ci[u] = 0;
+        cf[u] = 0.0;
+        for (int v = 0; v < HWQ_NSLOT; v++) {
+            if (subsets ? (v & ~u) != 0 : v != u)
+                continue;
+            if (v >= HWQ_L)
+                continue;
+            int odd = 0;
+            for (int p = 0; p < HWQ_LB; p++)
+                odd ^= ((u ^ v) >> p) & 1;
+            ci[u] += odd ? -(int64_t)hwq_mults[v] : (int64_t)hwq_mults[v];
+            cf[u] += odd ? -hwq_betas[v] : hwq_betas[v];
+        }
+    }
     for (int64_t mm = 0; mm < m; mm++) {
         const int64_t g = mm / HWQ_GL, i = mm % HWQ_GL;
         for (int64_t j = 0; j < nbatch; j++) {
-            const int64_t ao = (g * nbatch + j) * HWQ_L * HWQ_GL + i;
+            const int64_t ao = (g * nbatch + j) * HWQ_NSLOT * HWQ_GL + i;
             if (mode == HWQ_F_FIX) {
                 int32_t *a = (int32_t *)acc32;
                 double s = 0.0;
-                for (int t = 0; t < HWQ_L; t++) {
-                    s += hwq_betas[t] * (double)a[ao + t * HWQ_GL];
-                    a[ao + t * HWQ_GL] = 0;
+                for (int u = 0; u < HWQ_NSLOT; u++) {
+                    s += cf[u] * (double)a[ao + u * HWQ_GL];
+                    a[ao + u * HWQ_GL] = 0;
                 }
                 ((float *)acc64)[mm * nbatch + j] += (float)(s * inv_scale[j]);
             } else if (mode == HWQ_F_FLOAT) {
                 float *a = (float *)acc32, s = 0.0f;
-                for (int t = 0; t < HWQ_L; t++) {
-                    s += (float)hwq_betas[t] * a[ao + t * HWQ_GL];
-                    a[ao + t * HWQ_GL] = 0.0f;
+                for (int u = 0; u < HWQ_NSLOT; u++) {
+                    s += (float)cf[u] * a[ao + u * HWQ_GL];
+                    a[ao + u * HWQ_GL] = 0.0f;
                 }
                 ((float *)acc64)[mm * nbatch + j] += s;
             } else {
                 int32_t *a = (int32_t *)acc32;
                 int64_t s = 0;
-                for (int t = 0; t < HWQ_L; t++) {
-                    s += (int64_t)hwq_mults[t] * (int64_t)a[ao + t * HWQ_GL];
-                    a[ao + t * HWQ_GL] = 0;
+                for (int u = 0; u < HWQ_NSLOT; u++) {
+                    s += ci[u] * (int64_t)a[ao + u * HWQ_GL];
+                    a[ao + u * HWQ_GL] = 0;
                 }
                 ((int64_t *)acc64)[mm * nbatch + j] += s;
             }
@@ -262,7 +285,7 @@ static int hwq_run_packed(const hwq_tile_job *jb)
     const int64_t flush_blocks = jb->kind == HWQ_T_LUT ? HWQ_FLUSH_BLOCKS_LUT
                                  : mode == HWQ_F_FIX ? HWQ_FLUSH_BLOCKS_FIX : HWQ_FLUSH_BLOCKS;
     const size_t tab_b = (size_t)(nbatch * sub) * (HWQ_NCP * 4u + 768u);
-    const size_t acc_b = (size_t)(ng * nbatch * HWQ_L * HWQ_GL) * 4u;
+    const size_t acc_b = (size_t)(ng * nbatch * HWQ_NSLOT * HWQ_GL) * 4u;
     const size_t out_b = (size_t)(jb->m * nbatch) * 8u;
     const size_t per = (tab_b + acc_b + out_b + 63u) / 64u * 64u;
     char *bufs = (char *)hwq_workspace(per * (size_t)nt + (size_t)(HWQ_D * HWQ_NCP) * 4u
@@ -314,7 +337,7 @@ static int hwq_run_packed(const hwq_tile_job *jb)
             for (int64_t s0 = 0; s0 < nbt; s0 += sub) {
                 const int64_t ns = nbt - s0 < sub ? nbt - s0 : sub;
                 if (since + ns > flush_blocks) {
-                    hwq_flush(mode, acc32, acc64, jb->m, nbatch, inv_scale);
+                    hwq_flush(mode, vbmi, acc32, acc64, jb->m, nbatch, inv_scale);
                     since = 0;
                 }
 #if HWQ_VBMI
@@ -342,7 +365,7 @@ static int hwq_run_packed(const hwq_tile_job *jb)
                 since += ns;
             }
         }
-        hwq_flush(mode, acc32, acc64, jb->m, nbatch, inv_scale);
+        hwq_flush(mode, vbmi, acc32, acc64, jb->m, nbatch, inv_scale);
     }
     (void)vbmi;
     const int64_t n = jb->m * nbatch;
