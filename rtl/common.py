@@ -196,11 +196,15 @@ def pipe_tree_sum(pipe: Pipe, values: Sequence[Value], levels_per_stage: int = 2
     stages, lvl = 0, 0
     budget = levels_per_stage if first is None else first
     if len(vals) == 1:
-        return pipe.reg(vals[0], name), 1
+        v = vals[0]
+        return pipe.reg(-v.value if isinstance(v, Neg) else v, name), 1
     while len(vals) > 1:
-        nxt = [vals[i] + vals[i + 1] for i in range(0, len(vals) - 1, 2)]
-        if len(vals) % 2:
-            nxt.append(vals[-1])
+        if any(isinstance(v, Neg) for v in vals):
+            nxt = _first_level(vals)
+        else:
+            nxt = [vals[i] + vals[i + 1] for i in range(0, len(vals) - 1, 2)]
+            if len(vals) % 2:
+                nxt.append(vals[-1])
         vals = nxt
         lvl += 1
         if lvl == budget or len(vals) == 1:
@@ -273,9 +277,8 @@ class LadderScaler:
         st = self.stages - 1
         prods = {}
         for b in self.bases:
-            terms = [(dot << sh if sh else dot) if sg > 0 else -(dot << sh if sh else dot)
-                     for sg, sh in csd_terms(b)]
-            if len(terms) == 1:
+            terms = _scaled_terms(dot, b)
+            if len(terms) == 1 and not isinstance(terms[0], Neg):
                 v, s = terms[0], 0
             else:
                 v, s = pipe_tree_sum(pipe, terms, self.levels_per_stage, name=f"{name}b{b}_")
@@ -292,6 +295,8 @@ class LadderScaler:
 def tree_sum(values: Sequence[Value]) -> Value:
     """Balanced adder tree."""
     vals = list(values)
+    if any(isinstance(v, Neg) for v in vals):
+        vals = _first_level(vals) if len(vals) > 1 else [-vals[0].value]
     while len(vals) > 1:
         nxt = [vals[i] + vals[i + 1] for i in range(0, len(vals) - 1, 2)]
         if len(vals) % 2:
@@ -313,15 +318,34 @@ def _recip(d: int, n_hi: int) -> tuple[int, int]:
             raise ValueError(f"no exact reciprocal for division by {d} over [0, {n_hi}]")
 
 
-def _scaled_terms(v: Value, c: int) -> list[Value]:
-    """Shifted (and negated) copies of v whose sum is ``c * v`` (canonical signed digits of c)."""
+class Neg:
+    """A term to subtract in :func:`tree_sum` / :func:`pipe_tree_sum` (paired with a positive term as
+    ``a - b`` in the first adder level instead of costing a negation level of its own)."""
+
+    def __init__(self, value):
+        self.value = Value.cast(value)
+
+
+def _first_level(terms: Sequence) -> list[Value]:
+    """Combine the terms pairwise (positive with negative where possible): one adder level."""
+    pos = [t for t in terms if not isinstance(t, Neg)]
+    neg = [t.value for t in terms if isinstance(t, Neg)]
+    out = [a - b for a, b in zip(pos, neg)]
+    pos, neg = pos[len(out):], neg[len(out):]
+    out += [pos[i] + pos[i + 1] for i in range(0, len(pos) - 1, 2)] + ([pos[-1]] if len(pos) % 2 else [])
+    out += [-(neg[i] + neg[i + 1]) for i in range(0, len(neg) - 1, 2)] + ([-neg[-1]] if len(neg) % 2 else [])
+    return out
+
+
+def _scaled_terms(v: Value, c: int) -> list:
+    """Shifted copies of v (``Neg`` for the subtracted ones) whose sum is ``c * v`` (signed digits of c)."""
     if c == 0:
         return []
     sgn = -1 if c < 0 else 1
     out = []
     for sg, sh in csd_terms(abs(c)):
         t = v << sh if sh else v
-        out.append(t if sg * sgn > 0 else -t)
+        out.append(t if sg * sgn > 0 else Neg(t))
     return out
 
 

