@@ -10,8 +10,9 @@
  *   byte planes (AVX-512 VBMI, code_bits <= 8, |entry| < 2^23; the fast mode rounds its float entries
  *       to fixed point with 2^22 as the largest possible |entry| of the activation vector): the table of
  *       block b is kept as 3 byte planes of 256 entries; vpermi2b looks up 64 columns per instruction
- *       (two 128-byte halves selected by code bit 7), vpermi2b/vpermb reassemble the 3 bytes of each
- *       column into the upper 24 bits of an int32 lane and an arithmetic shift sign-extends it.
+ *       (two 128-byte halves selected by code bit 7), in-lane byte/word unpacks put the 3 bytes of each
+ *       column into the upper 24 bits of an int32 lane (the layout's column order, hwq_col_pos, makes
+ *       that lane order natural) and an arithmetic shift sign-extends it.
  *
  * Then one masked add per ladder index t into the int32 (or float) partial sums of (column, t).  The
  * ladder multipliers m_t are applied once per column when the partial sums are flushed into int64
@@ -24,10 +25,14 @@
 #define HWQ_T_AVX512 __attribute__((target("avx2,fma,avx512f")))
 #define HWQ_T_VBMI __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vbmi")))
 
+/* Codes of columns 16q..16q+15 of a record as int32 lanes (undoes hwq_col_pos: dword 4q + L of the
+ * natural order sits at dword 4L + q). */
 static inline HWQ_T_AVX512 __m512i hwq_codes16(const uint8_t *rec, int q)
 {
 #if HWQ_CB <= 8
-    return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(rec + 16 * q)));
+    const __m512i idx = _mm512_setr_epi32(q, 4 + q, 8 + q, 12 + q, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i v = _mm512_permutexvar_epi32(idx, _mm512_loadu_si512((const void *)rec));
+    return _mm512_cvtepu8_epi32(_mm512_castsi512_si128(v));
 #else
     return _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(rec + 32 * q)));
 #endif
@@ -98,7 +103,10 @@ static HWQ_T_AVX512 void hwq_groups_avx512(int is_float, const uint8_t *tile, in
 static inline HWQ_T_AVX2 __m256i hwq_codes8(const uint8_t *rec, int h)
 {
 #if HWQ_CB <= 8
-    return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(rec + 8 * h)));
+    uint32_t a, b;
+    memcpy(&a, rec + hwq_col_pos(8 * h), 4);
+    memcpy(&b, rec + hwq_col_pos(8 * h + 4), 4);
+    return _mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)b, (int)a));
 #else
     return _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(rec + 16 * h)));
 #endif
@@ -194,21 +202,7 @@ static HWQ_T_VBMI void hwq_build_planes_vbmi(int kind, void *tab, const int32_t 
 static HWQ_T_VBMI void hwq_groups_vbmi(const uint8_t *tile, int64_t ng, int64_t nbt, int64_t s0, int64_t ns,
                                       const uint8_t *pl, int64_t nbatch, int32_t *acc)
 {
-    /* byte 4i+1 <- P0[16q+i], 4i+2 <- P1[16q+i] (P1 is the second source: index + 64) */
-    __m512i ix01[4], ix2[4];
-    for (int q = 0; q < 4; q++) {
-        uint8_t a[64], b[64];
-        for (int i = 0; i < 16; i++) {
-            a[4 * i] = (uint8_t)(16 * q + i);
-            a[4 * i + 1] = (uint8_t)(16 * q + i);
-            a[4 * i + 2] = (uint8_t)(64 + 16 * q + i);
-            a[4 * i + 3] = (uint8_t)(64 + 16 * q + i);
-            b[4 * i] = b[4 * i + 1] = b[4 * i + 2] = b[4 * i + 3] = (uint8_t)(16 * q + i);
-        }
-        ix01[q] = _mm512_loadu_si512((const void *)a);
-        ix2[q] = _mm512_loadu_si512((const void *)b);
-    }
-    const __mmask64 byte3 = 0x8888888888888888ull;
+    const __m512i zero = _mm512_setzero_si512();
     for (int64_t g = 0; g < ng; g++) {
         const uint8_t *grec = tile + (g * nbt + s0) * HWQ_REC;
         _mm_prefetch((const char *)(grec + nbt * HWQ_REC), _MM_HINT_T0);
@@ -238,10 +232,16 @@ static HWQ_T_VBMI void hwq_groups_vbmi(const uint8_t *tile, int64_t ng, int64_t 
                     pb[p] = lo;
 #endif
                 }
+                /* dwords [0, P0, P1, P2] by in-lane unpacks; >> 8 sign-extends the 24-bit entry */
+                const __m512i alo = _mm512_unpacklo_epi8(zero, pb[0]), ahi = _mm512_unpackhi_epi8(zero, pb[0]);
+                const __m512i blo = _mm512_unpacklo_epi8(pb[1], pb[2]), bhi = _mm512_unpackhi_epi8(pb[1], pb[2]);
+                __m512i dq[4];
+                dq[0] = _mm512_srai_epi32(_mm512_unpacklo_epi16(alo, blo), 8);
+                dq[1] = _mm512_srai_epi32(_mm512_unpackhi_epi16(alo, blo), 8);
+                dq[2] = _mm512_srai_epi32(_mm512_unpacklo_epi16(ahi, bhi), 8);
+                dq[3] = _mm512_srai_epi32(_mm512_unpackhi_epi16(ahi, bhi), 8);
                 for (int q = 0; q < 4; q++) {
-                    __m512i d = _mm512_permutex2var_epi8(pb[0], ix01[q], pb[1]);
-                    d = _mm512_mask_permutexvar_epi8(d, byte3, ix2[q], pb[2]);
-                    d = _mm512_srai_epi32(d, 8);
+                    const __m512i d = dq[q];
                     /* subset sums: slot u collects the columns whose T has every bit of u set */
                     uint32_t pw[HWQ_LB > 0 ? HWQ_LB : 1];
                     for (int p = 0; p < HWQ_LB; p++) {

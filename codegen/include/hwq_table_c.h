@@ -18,16 +18,22 @@
  * Kernel layout (hwq_pack, done once per weight matrix, like Marlin's repack).  Columns are taken in
  * groups of HWQ_GL = 64 (the last group padded with code 0, T 0); blocks in tiles of HWQ_BT.  One
  * record holds block b of the 64 columns of group g:
- *     64 codes (1 byte each if code_bits <= 8, else 2 bytes little-endian)
+ *     64 codes (1 byte each if code_bits <= 8, at byte hwq_col_pos(i) for column i of the group; else
+ *     2 bytes little-endian at 2i)
  *     HWQ_LB bit planes of T (uint64 little-endian; bit i of plane p = bit p of T of column 64g + i)
  * so a record is 64 * code_bits/8 + 8 * ladder_bits bytes: the same bits as the container for
  * code_bits 8 (D3 q=6: 80 bytes per 64 blocks).  Records are stored tile by tile, inside a tile group
  * by group, inside a group block by block: a GEMV reads the whole layout once, front to back.
+ * hwq_col_pos swaps bits 2-3 and 4-5 of the column index, so that the in-lane byte/word unpacks of the
+ * VBMI loop put column 16q + l into lane l of its q-th int32 vector (no cross-lane byte permute).
  */
 #define HWQ_GL 64
 #define HWQ_CBY (HWQ_CB <= 8 ? 1 : 2)
 #define HWQ_REC (HWQ_GL * HWQ_CBY + 8 * HWQ_LB)
 #define HWQ_NCP ((HWQ_NC + 15) / 16 * 16)
+
+/* Byte position of column i (0..63) of a group inside a record of 1-byte codes. */
+static inline int hwq_col_pos(int i) { return ((i >> 2) & 3) << 4 | (i >> 4) << 2 | (i & 3); }
 /* partial-sum slots per (column, activation vector): one per ladder index, or per subset of ladder bits */
 #define HWQ_NSLOT (1 << HWQ_LB)
 /* byte-plane (vpermi2b) lookups: codes of at most 8 bits, table entries within +-2^23 */
@@ -77,7 +83,7 @@ static void hwq_pack(const uint8_t *codes, const uint8_t *ladder, int64_t k, int
             uint8_t *rec = out + (b0 * ng + g * nbt + (b - b0)) * HWQ_REC;
             const uint32_t r = hwq_code_at(crow, b), t = hwq_t_at(lrow, b);
             if (HWQ_CBY == 1) {
-                rec[i] = (uint8_t)r;
+                rec[hwq_col_pos((int)i)] = (uint8_t)r;
             } else {
                 rec[2 * i] = (uint8_t)(r & 0xFFu);
                 rec[2 * i + 1] = (uint8_t)(r >> 8);
@@ -164,7 +170,8 @@ static void hwq_groups_scalar(int is_float, const uint8_t *tile, int64_t ng, int
             for (int64_t j = 0; j < nbatch; j++) {
                 const int64_t to = (j * ns + bb) * HWQ_NCP, ao = (g * nbatch + j) * HWQ_NSLOT * HWQ_GL;
                 for (int i = 0; i < HWQ_GL; i++) {
-                    const uint32_t r = HWQ_CBY == 1 ? rec[i] : (uint32_t)rec[2 * i] | ((uint32_t)rec[2 * i + 1] << 8);
+                    const uint32_t r = HWQ_CBY == 1 ? rec[hwq_col_pos(i)]
+                                                    : (uint32_t)rec[2 * i] | ((uint32_t)rec[2 * i + 1] << 8);
                     if (is_float)
                         ((float *)acc)[ao + tl[i] * HWQ_GL + i] += ((const float *)tab)[to + r];
                     else
