@@ -21,14 +21,16 @@ the u and v indices, two per entry, plus the float32 centroids).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
 
 from hwq.errors import HwqError
-from hwq.hadamard import rotate, unrotate
+from hwq.hadamard import hadamard_matrix
 from hwq.methods import Encoded, Quantizer, _check_matrix, check_rate, index_entropy
 from hwq.packing import pack_bits
+from hwq.prng import hadamard_signs
 from hwq.scalar import pow2_segment
 
 __all__ = ["KashinResult", "kashin_vector", "kashin_matrix", "kmeans_1d", "Kashin", "MIN_SEGMENT"]
@@ -63,6 +65,35 @@ def _segment(n: int, name: str) -> int:
     return min(h, 4096)
 
 
+@cache
+def _factors(h: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sylvester H_h = H_a (x) H_b with a * b = h (a <= b), each factor scaled by 1/sqrt(its order)."""
+    a = 1 << (h.bit_length() - 1) // 2
+    b = h // a
+    return (hadamard_matrix(a).astype(np.float64) / np.sqrt(a), hadamard_matrix(b).astype(np.float64) / np.sqrt(b))
+
+
+def _hadamard(x: np.ndarray, h: int) -> np.ndarray:
+    """Orthonormal Sylvester transform H_h / sqrt(h) on length-h segments of axis 0 of x (n, c), as two
+    small dense products (H_a (x) H_b) = two BLAS calls instead of log2(h) butterfly passes."""
+    n, c = x.shape
+    fa, fb = _factors(h)
+    a, b = fa.shape[0], fb.shape[0]
+    y = np.matmul(fb, x.reshape(n // h, a, b, c))                       # contract the fast index
+    y = np.matmul(fa, y.reshape(n // h, a, b * c))                      # contract the slow index
+    return y.reshape(n, c)
+
+
+def _rot(x: np.ndarray, h: int, seed: int) -> np.ndarray:
+    """Same as :func:`hwq.hadamard.rotate` on a 2-D array (H diag(s) x / sqrt(h)), up to rounding."""
+    return _hadamard(x * hadamard_signs(seed, x.shape[0]).astype(np.float64)[:, None], h)
+
+
+def _unrot(y: np.ndarray, h: int, seed: int) -> np.ndarray:
+    """Same as :func:`hwq.hadamard.unrotate` on a 2-D array (diag(s) H y / sqrt(h)), up to rounding."""
+    return _hadamard(y, h) * hadamard_signs(seed, y.shape[0]).astype(np.float64)[:, None]
+
+
 def _check_params(max_iter: int, tol: float) -> None:
     if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise HwqError(f"max_iter must be a positive integer, got {max_iter!r}")
@@ -81,18 +112,35 @@ def _greedy(x: np.ndarray, qt, q, max_iter: int, tol: float) -> KashinResult:
     hist: list[float] = []
     it = 0
     rel = float(np.max(np.sqrt(np.sum(r * r, axis=0, keepdims=True)) / norm0))
+    qr = qt(r) if rel > tol and max_iter > 0 else None
     while rel > tol and it < max_iter:
-        qr = qt(r)
+        # one transform per iteration: Q^T r is carried over a v step (Q^T Q sign = sign), recomputed
+        # after a u step; only the branch a column takes is evaluated
         use_u = np.sum(np.abs(r), axis=0, keepdims=True) > np.sum(np.abs(qr), axis=0, keepdims=True)
-        y = np.where(use_u, np.sign(r), q(np.sign(qr)))
+        all_u, all_v = bool(use_u.all()), not bool(use_u.any())
+        sq = None if all_u else np.sign(qr)
+        if all_u:
+            y = np.sign(r)
+        elif all_v:
+            y = q(sq)
+        else:
+            y = np.where(use_u, np.sign(r), q(sq))
         yy = np.sum(y * y, axis=0, keepdims=True)
-        pi = y * (np.sum(r * y, axis=0, keepdims=True) / np.where(yy > 0, yy, 1.0))
-        u += np.where(use_u, pi, 0.0)
-        vh += np.where(use_u, 0.0, pi)
+        coef = np.sum(r * y, axis=0, keepdims=True) / np.where(yy > 0, yy, 1.0)
+        pi = y * coef
+        if all_u:
+            u += pi
+        elif all_v:
+            vh += pi
+        else:
+            u += np.where(use_u, pi, 0.0)
+            vh += np.where(use_u, 0.0, pi)
         r -= pi
         it += 1
         rel = float(np.max(np.sqrt(np.sum(r * r, axis=0, keepdims=True)) / norm0))
         hist.append(rel)
+        if rel > tol and it < max_iter:
+            qr = qr - sq * coef if all_v else qt(r)
     return KashinResult(u, qt(vh), it, rel, rel <= tol, hist)
 
 
@@ -108,7 +156,7 @@ def kashin_vector(x: np.ndarray, sign_seed: int = 13, max_iter: int = 200, tol: 
     vec = x.ndim == 1
     x2 = _check_matrix(x[:, None] if vec else x, "x")
     h = _segment(x2.shape[0], "n")
-    res = _greedy(x2, lambda z: rotate(z, h, sign_seed), lambda z: unrotate(z, h, sign_seed), max_iter, tol)
+    res = _greedy(x2, lambda z: _rot(z, h, sign_seed), lambda z: _unrot(z, h, sign_seed), max_iter, tol)
     if vec:
         res.u, res.v = res.u[:, 0], res.v[:, 0]
     return res
@@ -121,10 +169,10 @@ def kashin_matrix(w: np.ndarray, seeds: tuple[int, int] = (13, 17), max_iter: in
     h1, h2 = _segment(w.shape[0], "rows"), _segment(w.shape[1], "cols")
 
     def qt(z: np.ndarray) -> np.ndarray:  # Q1^T Z Q2
-        return rotate(rotate(z.reshape(w.shape), h1, seeds[0]).T, h2, seeds[1]).T.reshape(-1, 1)
+        return _rot(_rot(z.reshape(w.shape), h1, seeds[0]).T, h2, seeds[1]).T.reshape(-1, 1)
 
     def q(z: np.ndarray) -> np.ndarray:   # Q1 Z Q2^T
-        return unrotate(unrotate(z.reshape(w.shape), h1, seeds[0]).T, h2, seeds[1]).T.reshape(-1, 1)
+        return _unrot(_unrot(z.reshape(w.shape), h1, seeds[0]).T, h2, seeds[1]).T.reshape(-1, 1)
 
     res = _greedy(w.reshape(-1, 1), qt, q, max_iter, tol)
     res.u, res.v = res.u.reshape(w.shape), res.v.reshape(w.shape)
@@ -143,6 +191,8 @@ def kmeans_1d(values: np.ndarray, k: int, iters: int = 25) -> tuple[np.ndarray, 
         raise HwqError(f"k (clusters) must be an integer in [2, 256], got {k!r}")
     v = np.asarray(values, dtype=np.float64)
     c = np.quantile(v, (np.arange(k) + 0.5) / k, axis=0)  # (k, cols)
+    if v.ndim == 2 and v.shape[1] == 1 and v.shape[0] > 4 * k:
+        return _kmeans_sorted(v[:, 0], c[:, 0], iters)
     for _ in range(iters):
         idx = np.argmin(np.abs(v[None, :, :] - c[:, None, :]), axis=0)
         for j in range(k):
@@ -152,6 +202,35 @@ def kmeans_1d(values: np.ndarray, k: int, iters: int = 25) -> tuple[np.ndarray, 
         c = np.sort(c, axis=0)
     idx = np.argmin(np.abs(v[None, :, :] - c[:, None, :]), axis=0)
     return idx.astype(np.int64), c
+
+
+def _nearest_sorted(v: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """argmin_j |v - c_j| for increasing centroids c (first index on ties), via the midpoints."""
+    first = np.searchsorted(c, c, side="left")  # equal centroids: the lowest index wins, as argmin
+    near = np.searchsorted((c[:-1] + c[1:]) / 2.0, v, side="left")
+    return first[near]
+
+
+def _kmeans_sorted(v: np.ndarray, c: np.ndarray, iters: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lloyd's 1-D k-means of one column in O(n log n + iters k log n): the values are sorted once and
+    every cluster is a contiguous run, so assignment is a midpoint search and the means are run sums
+    (the same fixed point as the dense argmin version)."""
+    k = c.size
+    vs = np.sort(v)
+    c = c.copy()
+    for _ in range(iters):
+        # runs of the sorted values between the midpoints; a run whose centroid repeats a lower one
+        # belongs to that lower cluster (argmin's first index), leaving the repeat empty (kept as is)
+        cuts = np.concatenate(([0], np.searchsorted(vs, (c[:-1] + c[1:]) / 2.0, side="right"), [vs.size]))
+        first = np.searchsorted(c, c, side="left")
+        for j in range(k):
+            runs = np.flatnonzero(first == j)
+            if runs.size:
+                a, b = cuts[runs[0]], cuts[runs[-1] + 1]
+                if b > a:
+                    c[j] = vs[a:b].sum() / (b - a)
+        c = np.sort(c)
+    return _nearest_sorted(v, c).astype(np.int64)[:, None], c[:, None]
 
 
 class Kashin(Quantizer):
@@ -209,5 +288,5 @@ class Kashin(Quantizer):
         n, cols = enc.n, enc.cols
         if self.matrix:
             h1, h2 = _segment(n, "rows"), _segment(cols, "cols")
-            return uh + unrotate(unrotate(vh, h1, 13).T, h2, 17).T
-        return uh + unrotate(vh, _segment(n, "n"), 13)
+            return uh + _unrot(_unrot(vh, h1, 13).T, h2, 17).T
+        return uh + _unrot(vh, _segment(n, "n"), 13)
