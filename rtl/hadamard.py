@@ -12,7 +12,7 @@ Widths grow by one bit per stage (exact, no rounding).
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -31,6 +31,10 @@ def sign_rom_init(cfg: HwqConfig) -> list[int]:
     nseg = -(-cfg.max_k // h)
     s = hadamard_signs(cfg.sign_seed, nseg * h).reshape(nseg, h)
     return [int(sum(1 << i for i in range(h) if row[i] < 0)) for row in s]
+
+
+#: address bits per sign-ROM bank (64 words: one LUT6 level per bit); banks are selected one stage later
+SIGN_BANK_BITS = 6
 
 
 def had_latency(cfg: HwqConfig) -> int:
@@ -57,17 +61,33 @@ class Hadamard(wiring.Component):
         self.latency = had_latency(cfg)
         self.ii = (self.log2h + 1) if self.folded else 1
 
-    def _signs(self, m: Module, en) -> tuple:
+    def _signs(self, m: Module, en) -> Value:
+        """Sign word of the accepted segment, valid the cycle after the transfer (combinational output).
+
+        The ROM is split into banks of at most 64 words (one LUT6 level per output bit on ECP5), read
+        synchronously at the low address bits; the bank is selected by the registered high bits."""
         cfg = self.cfg
         init = sign_rom_init(cfg)
-        rom = m.submodules.signs = memory.Memory(shape=unsigned(cfg.hadamard), depth=len(init), init=init,
-                                                 attrs={"ram_style": ROM_STYLE})
-        rp = rom.read_port()
         seg = Signal(range(len(init)), name="seg")
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += seg.eq(Mux(self.i.payload.last | (seg == len(init) - 1), 0, seg + 1))
-        m.d.comb += [rp.addr.eq(seg), rp.en.eq(en)]
-        return rp.data
+        lo_bits = min(SIGN_BANK_BITS, max(1, (len(init) - 1).bit_length()))
+        nbank = -(-len(init) // (1 << lo_bits))
+        datas = []
+        for k in range(nbank):
+            words = init[k << lo_bits:(k + 1) << lo_bits]
+            rom = memory.Memory(shape=unsigned(cfg.hadamard), depth=len(words), init=words,
+                                attrs={"ram_style": ROM_STYLE})
+            m.submodules[f"signs{k}"] = rom
+            rp = rom.read_port()
+            m.d.comb += [rp.addr.eq(seg[:lo_bits]), rp.en.eq(en)]
+            datas.append(rp.data)
+        if nbank == 1:
+            return datas[0]
+        hi = Signal(range(nbank), name="seg_hi")
+        with m.If(en):
+            m.d.sync += hi.eq(seg[lo_bits:])
+        return Array(datas)[hi]
 
     def elaborate(self, platform) -> Module:
         return self._folded() if self.folded else self._pipelined()

@@ -153,3 +153,17 @@ def test_partial_products_exact(shape):
     sim.add_testbench(bench)
     sim.run()
     assert not bad
+
+
+@pytest.mark.parametrize("impl", ["pipelined", "folded"])
+def test_hadamard_banked_sign_rom(impl):
+    """A vector of 66 segments reads the second 64-word sign-ROM bank (and wraps back to bank 0 after)."""
+    h, nseg = 4, 66
+    cfg = HwqConfig(lattice="Z", q=8, hadamard=h, max_k=h * 70, hadamard_impl=impl)
+    x = np.random.default_rng(2).integers(-127, 128, (2, nseg * h))
+    dut = Hadamard(cfg)
+    beats = [pack(dut.in_layout, {"x": x[v, s * h:(s + 1) * h].tolist(), "last": int(s == nseg - 1)})
+             for v in range(2) for s in range(nseg)]
+    out, _ = run_stream(dut, beats, len(beats), ready=BP if impl == "pipelined" else None)
+    got = np.array([unpack(dut.out_layout, o)["y"] for o in out]).reshape(2, -1)
+    assert np.array_equal(got, rotate_int(x.T, h, cfg.sign_seed).T)
