@@ -9,7 +9,8 @@
  *       L1-resident int32/float table of block b;
  *   byte planes (AVX-512 VBMI, code_bits <= 8, |entry| < 2^23; the fast mode rounds its float entries
  *       to fixed point with 2^22 as the largest possible |entry| of the activation vector): the table of
- *       block b is kept as 3 byte planes of 256 entries; vpermi2b looks up 64 columns per instruction
+ *       block b is kept as 3 byte planes of 256 entries (2 when every entry of the GEMV is within
+ *       +-2^15 - 1, the usual case for real activations); vpermi2b looks up 64 columns per instruction
  *       (two 128-byte halves selected by code bit 7), in-lane byte/word unpacks put the 3 bytes of each
  *       column into the upper 24 bits of an int32 lane (the layout's column order, hwq_col_pos, makes
  *       that lane order natural) and an arithmetic shift sign-extends it.
@@ -199,8 +200,9 @@ static HWQ_T_VBMI void hwq_build_planes_vbmi(int kind, void *tab, const int32_t 
 /* Integer group loop with vpermi2b table lookups (64 columns per lookup).  Unlike the other loops it
  * keeps subset sums (slot u: columns whose T contains the bits of u; hwq_flush with subsets = 1):
  * the masks come straight from the ladder bit planes, one masked add per slot. */
-static HWQ_T_VBMI void hwq_groups_vbmi(const uint8_t *tile, int64_t ng, int64_t nbt, int64_t s0, int64_t ns,
-                                      const uint8_t *pl, int64_t nbatch, int32_t *acc)
+static inline __attribute__((always_inline)) HWQ_T_VBMI void
+hwq_groups_vbmi_np(const int np, const uint8_t *tile, int64_t ng, int64_t nbt, int64_t s0, int64_t ns,
+                   const uint8_t *pl, int64_t nbatch, int32_t *acc)
 {
     const __m512i zero = _mm512_setzero_si512();
     for (int64_t g = 0; g < ng; g++) {
@@ -220,7 +222,8 @@ static HWQ_T_VBMI void hwq_groups_vbmi(const uint8_t *tile, int64_t ng, int64_t 
 #if HWQ_NC > 128
                 const __mmask64 k7 = _mm512_movepi8_mask(c);
 #endif
-                for (int p = 0; p < 3; p++) {
+                pb[2] = zero;
+                for (int p = 0; p < np; p++) {
                     const uint8_t *tp = tb + p * 256;
                     const __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)tp), c,
                                                                 _mm512_loadu_si512((const void *)(tp + 64)));
@@ -232,14 +235,23 @@ static HWQ_T_VBMI void hwq_groups_vbmi(const uint8_t *tile, int64_t ng, int64_t 
                     pb[p] = lo;
 #endif
                 }
-                /* dwords [0, P0, P1, P2] by in-lane unpacks; >> 8 sign-extends the 24-bit entry */
-                const __m512i alo = _mm512_unpacklo_epi8(zero, pb[0]), ahi = _mm512_unpackhi_epi8(zero, pb[0]);
-                const __m512i blo = _mm512_unpacklo_epi8(pb[1], pb[2]), bhi = _mm512_unpackhi_epi8(pb[1], pb[2]);
+                /* dwords [0, P0, P1, P2] (3 planes) or [0, 0, P0, P1] (2 planes) by in-lane unpacks;
+                 * the arithmetic shift sign-extends the 24- or 16-bit entry */
                 __m512i dq[4];
-                dq[0] = _mm512_srai_epi32(_mm512_unpacklo_epi16(alo, blo), 8);
-                dq[1] = _mm512_srai_epi32(_mm512_unpackhi_epi16(alo, blo), 8);
-                dq[2] = _mm512_srai_epi32(_mm512_unpacklo_epi16(ahi, bhi), 8);
-                dq[3] = _mm512_srai_epi32(_mm512_unpackhi_epi16(ahi, bhi), 8);
+                if (np == 3) {
+                    const __m512i alo = _mm512_unpacklo_epi8(zero, pb[0]), ahi = _mm512_unpackhi_epi8(zero, pb[0]);
+                    const __m512i blo = _mm512_unpacklo_epi8(pb[1], pb[2]), bhi = _mm512_unpackhi_epi8(pb[1], pb[2]);
+                    dq[0] = _mm512_srai_epi32(_mm512_unpacklo_epi16(alo, blo), 8);
+                    dq[1] = _mm512_srai_epi32(_mm512_unpackhi_epi16(alo, blo), 8);
+                    dq[2] = _mm512_srai_epi32(_mm512_unpacklo_epi16(ahi, bhi), 8);
+                    dq[3] = _mm512_srai_epi32(_mm512_unpackhi_epi16(ahi, bhi), 8);
+                } else {
+                    const __m512i wlo = _mm512_unpacklo_epi8(pb[0], pb[1]), whi = _mm512_unpackhi_epi8(pb[0], pb[1]);
+                    dq[0] = _mm512_srai_epi32(_mm512_unpacklo_epi16(zero, wlo), 16);
+                    dq[1] = _mm512_srai_epi32(_mm512_unpackhi_epi16(zero, wlo), 16);
+                    dq[2] = _mm512_srai_epi32(_mm512_unpacklo_epi16(zero, whi), 16);
+                    dq[3] = _mm512_srai_epi32(_mm512_unpackhi_epi16(zero, whi), 16);
+                }
                 for (int q = 0; q < 4; q++) {
                     const __m512i d = dq[q];
                     /* subset sums: slot u collects the columns whose T has every bit of u set */
@@ -263,6 +275,16 @@ static HWQ_T_VBMI void hwq_groups_vbmi(const uint8_t *tile, int64_t ng, int64_t 
                     _mm512_storeu_si512((void *)(ap + u * HWQ_GL + 16 * q), a[q][u]);
         }
     }
+}
+
+/* np = 2 byte planes when every table entry of the GEMV is within +-2^15 - 1, else 3. */
+static HWQ_T_VBMI void hwq_groups_vbmi(int np, const uint8_t *tile, int64_t ng, int64_t nbt, int64_t s0, int64_t ns,
+                                      const uint8_t *pl, int64_t nbatch, int32_t *acc)
+{
+    if (np == 2)
+        hwq_groups_vbmi_np(2, tile, ng, nbt, s0, ns, pl, nbatch, acc);
+    else
+        hwq_groups_vbmi_np(3, tile, ng, nbt, s0, ns, pl, nbatch, acc);
 }
 #endif
 

@@ -301,16 +301,26 @@ static int hwq_run_packed(const hwq_tile_job *jb)
         return HWQ_E_ALLOC;
     double *inv_scale = (double *)(void *)(bufs + per * (size_t)nt + (size_t)(HWQ_D * HWQ_NCP) * 4u);
     float *scale = (float *)(void *)(inv_scale + nbatch);
+    /* sumc = max_r sum_i |cw_r,i|: |<cw_r, x_b>| <= sumc * max|x| */
+    int64_t sumc = 1;
+    for (int64_t r = 0; r < HWQ_NC; r++) {
+        int64_t a = 0;
+        for (int i = 0; i < HWQ_D; i++)
+            a += hwq_codebook[r * HWQ_D + i] < 0 ? -(int64_t)hwq_codebook[r * HWQ_D + i]
+                                                 : (int64_t)hwq_codebook[r * HWQ_D + i];
+        sumc = a > sumc ? a : sumc;
+    }
+    int np = 3; /* byte planes of the VBMI tables: 2 when every weight-only entry fits int16 */
+    if (vbmi && jb->kind == HWQ_T_WO) {
+        int64_t xmax = 0;
+        for (int64_t i = 0; i < jb->k * nbatch; i++) {
+            const int64_t v = ((const int32_t *)jb->act)[i];
+            xmax = v > xmax ? v : -v > xmax ? -v : xmax;
+        }
+        np = sumc * xmax <= 32767 ? 2 : 3;
+    }
     if (mode == HWQ_F_FIX) {
         /* |<c_r, x_b>| / cs <= sumc * max|x| / cs: entries scaled to at most 2^HWQ_FIX_BITS */
-        int64_t sumc = 1;
-        for (int64_t r = 0; r < HWQ_NC; r++) {
-            int64_t a = 0;
-            for (int i = 0; i < HWQ_D; i++)
-                a += hwq_codebook[r * HWQ_D + i] < 0 ? -(int64_t)hwq_codebook[r * HWQ_D + i]
-                                                     : (int64_t)hwq_codebook[r * HWQ_D + i];
-            sumc = a > sumc ? a : sumc;
-        }
         for (int64_t j = 0; j < nbatch; j++) {
             const float *xs = (const float *)jb->act + j * jb->k;
             float amax = 0.0f;
@@ -352,7 +362,7 @@ static int hwq_run_packed(const hwq_tile_job *jb)
                     uint8_t *pl = (uint8_t *)tab + (size_t)(nbatch * sub * HWQ_NCP) * 4u;
                     hwq_build_planes_vbmi(jb->kind, tab, cbt, jb->act, jb->tx, jb->k, nbatch, b0 + s0, ns, scale,
                                           pl);
-                    hwq_groups_vbmi(tile, ng, nbt, s0, ns, pl, nbatch, (int32_t *)acc32);
+                    hwq_groups_vbmi(np, tile, ng, nbt, s0, ns, pl, nbatch, (int32_t *)acc32);
                     since += ns;
                     continue;
                 }
@@ -375,6 +385,7 @@ static int hwq_run_packed(const hwq_tile_job *jb)
         hwq_flush(mode, vbmi, acc32, acc64, jb->m, nbatch, inv_scale);
     }
     (void)vbmi;
+    (void)np;
     const int64_t n = jb->m * nbatch;
     for (int th = 0; th < nt; th++) {
         const void *a = bufs + per * (size_t)th + tab_b + acc_b;
