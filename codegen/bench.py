@@ -9,18 +9,24 @@ does not depend on the values).
 
 Every timed function gets a warm-up call; then the functions are timed in interleaved rounds (one call
 of each per round) and the best round of each is kept, so that a load change on a shared machine hits
-all of them alike. Baselines in the same run: numpy fp32 ``W @ x`` (OpenBLAS, its own threads), the
-library's int8 GEMV (int8 weights x int8 activations -> int32, 8 bits/entry, same threads) and a plain
-read of the packed weight bytes (the memory-bandwidth floor of the hwq kernel at this size).
+all of them alike. Baselines in the same run and with the same thread count: numpy fp32 ``W @ x``
+(OpenBLAS, limited to the same threads with threadpoolctl when it is installed), the library's int8
+GEMV (int8 weights x int8 activations -> int32, 8 bits/entry) and a plain read of the packed weight
+bytes (the memory-bandwidth floor of the hwq kernel at this size). Every timed call reads weights that
+are not in the cache: each operand rotates over copies that together exceed twice the last-level
+cache, as the layers of a model would. Each case is timed with 1 thread and
+with ``nthreads``: on a loaded machine a second thread waits for a time slice, so the 1-thread rows
+are the steadier comparison.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ContextManager
 
 import numpy as np
 
@@ -28,13 +34,36 @@ from hwq.config import HwqConfig
 from hwq.container import EncodedMatrix
 from hwq.packing import pack_bits
 
-from hwq.codegen.build import CKernels, compile_c
+from hwq.codegen.build import CKernels, PackedWeights, compile_c
 from hwq.codegen.check import padded_k
 
 __all__ = ["bench_c", "write_report", "random_encoded", "SHAPES", "BATCHES"]
 
 SHAPES = ((4096, 4096), (4096, 14336))
 BATCHES = (1, 8)
+
+
+def _l3_bytes() -> int:
+    """Last-level cache size (sysconf), 32 MiB when unknown."""
+    try:
+        v = int(os.sysconf("SC_LEVEL3_CACHE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        v = 0
+    return v if v > 0 else 32 << 20
+
+
+def _copies(nbytes: int) -> int:
+    """Copies of an operand that together exceed twice the last-level cache (each call reads a cold one)."""
+    return max(1, -(-2 * _l3_bytes() // max(1, nbytes)))
+
+
+def _cycle(items: list[Any]) -> Callable[[], Any]:
+    state = {"i": 0}
+
+    def nxt() -> Any:
+        state["i"] = (state["i"] + 1) % len(items)
+        return items[state["i"]]
+    return nxt
 
 
 def _interleaved_best(fns: dict[str, Callable[[], object]], reps: int) -> dict[str, float]:
@@ -50,6 +79,15 @@ def _interleaved_best(fns: dict[str, Callable[[], object]], reps: int) -> dict[s
     return best
 
 
+def _blas_threads(n: int) -> ContextManager[Any]:
+    """Limit OpenBLAS to ``n`` threads inside the block (no-op without threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n, user_api="blas")
+
+
 def random_encoded(cfg: HwqConfig, k: int, m: int, seed: int = 0) -> EncodedMatrix:
     """Random codes/ladder (ladder P(T) ~ 71/16/9/4 %) in the container format, unit norms."""
     rng = np.random.default_rng(seed)
@@ -61,9 +99,12 @@ def random_encoded(cfg: HwqConfig, k: int, m: int, seed: int = 0) -> EncodedMatr
                          np.ones(m, dtype=np.float32))
 
 
-def bench_c(cfg: HwqConfig, work_dir: str | Path, nthreads: int = 2, reps: int = 7,
+def bench_c(cfg: HwqConfig, work_dir: str | Path, nthreads: int = 2, reps: int = 11,
             shapes=SHAPES, batches=BATCHES, log=print) -> dict[str, Any]:
-    """Time exact and fast GEMV against numpy fp32, an int8 GEMV and a memory read; returns a JSON-able dict."""
+    """Time exact and fast GEMV against numpy fp32, an int8 GEMV and a memory read; returns a JSON-able dict.
+
+    Every (shape, batch) is timed with 1 thread and with ``nthreads`` threads (all methods alike).
+    """
     lib = CKernels(cfg, compile_c(cfg, work_dir), nthreads=nthreads)
     rng = np.random.default_rng(1)
     rows_out = []
@@ -77,6 +118,11 @@ def bench_c(cfg: HwqConfig, work_dir: str | Path, nthreads: int = 2, reps: int =
         w32 = rng.standard_normal((m, k)).astype(np.float32)
         w8 = rng.integers(-127, 128, (m, k), dtype=np.int8)
         nbytes = pw.nbytes_read
+        # every timed call reads weights that are not in the cache: operands rotate over copies that
+        # together exceed twice the last-level cache (as the layers of a model would)
+        pws = _cycle([pw] + [PackedWeights(enc, pw.data.copy()) for _ in range(_copies(nbytes) - 1)])
+        w32s = _cycle([w32] + [w32.copy() for _ in range(_copies(w32.nbytes) - 1)])
+        w8s = _cycle([w8] + [w8.copy() for _ in range(_copies(w8.nbytes) - 1)])
         bits = 8 * nbytes / (k * m)
         for b in batches:
             x = rng.standard_normal((k, b))
@@ -85,34 +131,56 @@ def bench_c(cfg: HwqConfig, work_dir: str | Path, nthreads: int = 2, reps: int =
             x32 = x.astype(np.float32)
             x8 = rng.integers(-127, 128, (k, b), dtype=np.int8)
             xp32 = xp.astype(np.float32)
-            t = _interleaved_best({
-                "numpy_fp32": lambda: w32 @ x32,
-                "c_int8": lambda: lib.int8_gemv(w8, x8),
-                "read_packed": lambda: lib.stream_read(pw.data),
-                "hwq_exact": lambda: lib.gemv_exact(pw, xp),
-                "hwq_fast": lambda: lib.gemv_fast(pw, xp32),
-            }, reps)
-            row = {"k": k, "k_padded": kp, "m": m, "batch": b, "bytes_read": nbytes,
-                   "bits_per_entry_read": round(bits, 4), "pack_ms": pack_s * 1e3,
-                   **{f"{name}_ms": v * 1e3 for name, v in t.items()},
-                   "read_packed_gbps": nbytes / t["read_packed"] / 1e9,
-                   "numpy_fp32_weight_gbps": 4 * k * m / t["numpy_fp32"] / 1e9,
-                   "speedup_exact_vs_fp32": t["numpy_fp32"] / t["hwq_exact"],
-                   "speedup_fast_vs_fp32": t["numpy_fp32"] / t["hwq_fast"],
-                   "speedup_exact_vs_int8": t["c_int8"] / t["hwq_exact"],
-                   "exact_vs_read_floor": t["hwq_exact"] / t["read_packed"]}
-            rows_out.append(row)
-            log(f"{k}x{m} B={b}: numpy fp32 {row['numpy_fp32_ms']:.2f} ms, C int8 {row['c_int8_ms']:.2f} ms, "
-                f"read packed {row['read_packed_ms']:.2f} ms, hwq exact {row['hwq_exact_ms']:.2f} ms "
-                f"({row['speedup_exact_vs_fp32']:.2f}x fp32), fast {row['hwq_fast_ms']:.2f} ms "
-                f"({row['speedup_fast_vs_fp32']:.2f}x), {bits:.3f} bits/entry read")
+            for nt in sorted({1, nthreads}):
+                lib.nthreads = nt
+                with _blas_threads(nt):
+                    t = _interleaved_best({
+                        "numpy_fp32": lambda: w32s() @ x32,
+                        "c_int8": lambda: lib.int8_gemv(w8s(), x8),
+                        "read_packed": lambda: lib.stream_read(pws().data),
+                        "hwq_exact": lambda: lib.gemv_exact(pws(), xp),
+                        "hwq_fast": lambda: lib.gemv_fast(pws(), xp32),
+                    }, reps)
+                rows_out.append(_row(k, kp, m, b, nt, nbytes, bits, pack_s, t))
+                log(_line(rows_out[-1]))
+    lib.nthreads = nthreads
     return {"slug": cfg.slug, "isa": lib.isa(), "threads": nthreads, "cpu_count": os.cpu_count(),
-            "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+            "blas_threads_limited": _has_threadpoolctl(),
             "load_average_before": load_before, "load_average": list(os.getloadavg()),
             "table_path": lib.table_path(), "reps": reps, "rows": rows_out,
-            "note": ("best of interleaved rounds after a warm-up; numpy uses OpenBLAS with its default "
-                     "threads; weights packed once into the kernel layout (pack_ms, not in the GEMV time); "
-                     "shared machine")}
+            "last_level_cache_bytes": _l3_bytes(),
+            "note": ("best of interleaved rounds after a warm-up; numpy fp32 (OpenBLAS) limited to the same "
+                     "threads when threadpoolctl is installed; weights packed once into the kernel layout "
+                     "(pack_ms, not in the GEMV time); every call reads cold weights (operands rotate over "
+                     "copies exceeding twice the last-level cache); shared machine")}
+
+
+def _has_threadpoolctl() -> bool:
+    try:
+        import threadpoolctl  # noqa: F401
+    except ImportError:  # pragma: no cover - optional
+        return False
+    return True
+
+
+def _row(k: int, kp: int, m: int, b: int, nt: int, nbytes: int, bits: float, pack_s: float,
+         t: dict[str, float]) -> dict[str, Any]:
+    return {"k": k, "k_padded": kp, "m": m, "batch": b, "threads": nt, "bytes_read": nbytes,
+            "bits_per_entry_read": round(bits, 4), "pack_ms": pack_s * 1e3,
+            **{f"{name}_ms": v * 1e3 for name, v in t.items()},
+            "read_packed_gbps": nbytes / t["read_packed"] / 1e9,
+            "numpy_fp32_weight_gbps": 4 * k * m / t["numpy_fp32"] / 1e9,
+            "speedup_exact_vs_fp32": t["numpy_fp32"] / t["hwq_exact"],
+            "speedup_fast_vs_fp32": t["numpy_fp32"] / t["hwq_fast"],
+            "speedup_exact_vs_int8": t["c_int8"] / t["hwq_exact"],
+            "exact_vs_read_floor": t["hwq_exact"] / t["read_packed"]}
+
+
+def _line(r: dict[str, Any]) -> str:
+    return (f"{r['k']}x{r['m']} B={r['batch']} {r['threads']}T: numpy fp32 {r['numpy_fp32_ms']:.2f} ms, "
+            f"C int8 {r['c_int8_ms']:.2f} ms, read packed {r['read_packed_ms']:.2f} ms, hwq exact "
+            f"{r['hwq_exact_ms']:.2f} ms ({r['speedup_exact_vs_fp32']:.2f}x fp32), fast {r['hwq_fast_ms']:.2f} ms "
+            f"({r['speedup_fast_vs_fp32']:.2f}x), {r['bits_per_entry_read']:.3f} bits/entry read")
 
 
 def write_report(res: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
@@ -125,15 +193,16 @@ def write_report(res: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
     lines = [f"# C kernels, {res['slug']} ({res['isa']}, {res['threads']} threads)", "",
              f"Load average at the end of the run: {la} on {res['cpu_count']} cores (shared machine); "
              f"best of {res['reps']} interleaved rounds after a warm-up.", "",
-             "| K x M | batch | bits/entry read | numpy fp32 ms | C int8 ms | read packed ms | hwq exact ms "
-             "| hwq fast ms | exact vs fp32 | fast vs fp32 | exact vs int8 |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| K x M | batch | threads | bits/entry read | numpy fp32 ms | C int8 ms | read packed ms "
+             "| hwq exact ms | hwq fast ms | exact vs fp32 | fast vs fp32 | exact vs int8 |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in res["rows"]:
-        lines.append(f"| {r['k']}x{r['m']} | {r['batch']} | {r['bits_per_entry_read']:.3f} | "
+        lines.append(f"| {r['k']}x{r['m']} | {r['batch']} | {r['threads']} | {r['bits_per_entry_read']:.3f} | "
                      f"{r['numpy_fp32_ms']:.2f} | {r['c_int8_ms']:.2f} | {r['read_packed_ms']:.2f} | "
                      f"{r['hwq_exact_ms']:.2f} | {r['hwq_fast_ms']:.2f} | {r['speedup_exact_vs_fp32']:.2f}x | "
                      f"{r['speedup_fast_vs_fp32']:.2f}x | {r['speedup_exact_vs_int8']:.2f}x |")
-    lines += ["", "C int8: the library's int8 x int8 -> int32 GEMV (8 bits/entry, same threads). read packed: "
+    lines += ["", "numpy fp32: OpenBLAS W @ x with the same threads (threadpoolctl). C int8: the library's int8 x "
+              "int8 -> int32 GEMV (8 bits/entry, same threads). read packed: "
               "one pass over the bytes the hwq kernel reads (memory-bandwidth floor). K is padded to "
               "a multiple of lcm(d, hadamard); bits/entry count the real K."]
     md = out / f"c_{res['slug']}.md"

@@ -270,8 +270,8 @@ static void hwq_flush(int mode, int subsets, void *acc32, void *acc64, int64_t m
     }
 }
 
-/* Runs a GEMV over the kernel layout.  Threads split the block tiles (each streams a contiguous part
- * of the layout and builds only its own tables); per-thread int32 partial sums per (column, ladder
+/* Runs a GEMV over the kernel layout.  Threads take block tiles one at a time (each tile is a
+ * contiguous part of the layout; a thread builds only the tables of its tiles); per-thread int32 partial sums per (column, ladder
  * index) are flushed into int64 at most every flush_blocks blocks, where
  * flush_blocks * max|table entry| <= 2^31 - 1, so no int32 lane can overflow. */
 static int hwq_run_packed(const hwq_tile_job *jb)
@@ -346,9 +346,11 @@ static int hwq_run_packed(const hwq_tile_job *jb)
 #endif
         char *mine = bufs + per * (size_t)tid;
         void *tab = mine, *acc32 = mine + tab_b, *acc64 = mine + tab_b + acc_b;
-        const int64_t i0 = ntiles * tid / nth, i1 = ntiles * (tid + 1) / nth;
         int64_t since = 0;
-        for (int64_t ti = i0; ti < i1; ti++) {
+        (void)nth;
+        /* tiles are handed out one at a time: a thread that a loaded machine starts late does less */
+        HWQ_PRAGMA(omp for schedule(dynamic, 1) nowait)
+        for (int64_t ti = 0; ti < ntiles; ti++) {
             const int64_t b0 = ti * HWQ_BT, nbt = nb - b0 < HWQ_BT ? nb - b0 : HWQ_BT;
             const uint8_t *tile = jb->packed + b0 * ng * HWQ_REC;
             for (int64_t s0 = 0; s0 < nbt; s0 += sub) {
