@@ -4,6 +4,15 @@
 (``-std=c99 -Wall -Wextra -Werror``, optionally AddressSanitizer + UndefinedBehaviorSanitizer);
 :class:`CKernels` wraps the exported functions with numpy in, numpy out, in the shapes of
 :mod:`hwq.datapath` (activations (K, B), outputs (M, B)).
+
+Weights go in either as an :class:`~hwq.container.EncodedMatrix` (the container arrays; the table-path
+kernels then repack them on every call) or, for speed, as :class:`PackedWeights` from
+:meth:`CKernels.pack`, the one-time repack into the kernel layout (64-column records, block tiles; see
+``hwq_table_c.h``)::
+
+    lib = CKernels(cfg, compile_c(cfg, "build/c"), nthreads=2)
+    pw = lib.pack(enc)                 # once per weight matrix
+    y, acc = lib.gemv_exact(pw, x)     # bit-exact with hwq.datapath.weight_only_gemv
 """
 
 from __future__ import annotations
