@@ -183,7 +183,7 @@ def csd_terms(c: int) -> list[tuple[int, int]]:
     return terms
 
 
-def pipe_tree_sum(pipe: Pipe, values: Sequence[Value], levels_per_stage: int = 2, first: int | None = None,
+def pipe_tree_sum(pipe: Pipe, values: Sequence[Value], levels_per_stage: int = 1, first: int | None = None,
                   name: str = "ts") -> tuple[Value, int]:
     """Balanced adder tree with a register stage every ``levels_per_stage`` adder levels (``first`` levels
     in the first stage, e.g. 1 when the inputs come from a multiplexer). The result is always registered.
@@ -254,7 +254,7 @@ class LadderScaler:
     shift-add products of ``dot`` (a pipelined adder tree), then ``(dot * b_T) << s_T`` is selected by T.
     """
 
-    def __init__(self, mults: Sequence[int], levels_per_stage: int = 2):
+    def __init__(self, mults: Sequence[int], levels_per_stage: int = 1):
         self.mults = [int(v) for v in mults]
         self.levels_per_stage = levels_per_stage
         self.shifts = [(v & -v).bit_length() - 1 if v else 0 for v in self.mults]
@@ -358,14 +358,14 @@ def floordiv_pipe(pipe: Pipe, num: Value, a: int, b: int, d: int, lo: int, hi: i
     vlo, vhi = a * lo + b, a * hi + b
     if d & (d - 1) == 0:
         terms = _scaled_terms(num, a) + ([Const(b)] if b else [])
-        v, st = pipe_tree_sum(pipe, terms, 2, name=name)
+        v, st = pipe_tree_sum(pipe, terms, name=name)
         return v >> (d.bit_length() - 1), st
     off = -(-max(0, -vlo) // d)
     mult, s = _recip(d, vhi + off * d)
     # floor(mult (v + off d) / 2^s) - off = (mult a num + mult (b + off d) - off 2^s) >> s
     const = mult * (b + off * d) - (off << s)
     terms = _scaled_terms(num, mult * a) + ([Const(const)] if const else [])
-    v, st = pipe_tree_sum(pipe, terms, 2, name=name)
+    v, st = pipe_tree_sum(pipe, terms, name=name)
     return v >> s, st
 
 
@@ -384,9 +384,12 @@ def _closest_d(m: Module, pipe: Pipe, num: list[Value], a: int, b: int, den: int
     f = [pipe.delay(v, st - s, f"{tag}fa") for v, s in fs]
     numd = [pipe.delay(x, st, f"{tag}nd") for x in num]
     # residual den * (x - f), x = (a num + b) / den
-    r = [pipe.reg(tree_sum(_scaled_terms(x, a) + ([Const(b)] if b else []) + _scaled_terms(fi, -den)), f"{tag}r")
-         for x, fi in zip(numd, f)]
-    f = pipe.regs(f, f"{tag}f")
+    rs = [pipe_tree_sum(pipe, _scaled_terms(x, a) + ([Const(b)] if b else []) + _scaled_terms(fi, -den),
+                        name=f"{tag}r{i}_") for i, (x, fi) in enumerate(zip(numd, f))]
+    s_r = max(sr for _, sr in rs)
+    r = [pipe.delay(v, s_r - sr, f"{tag}ra") for v, sr in rs]
+    f = [pipe.delay(v, s_r, f"{tag}f") for v in f]
+    st += s_r - 1
     mags = pipe.regs([Mux(ri < 0, -ri, ri) for ri in r], f"{tag}m")
     pos = pipe.regs([ri >= 0 for ri in r], f"{tag}p")
     parity = pipe.reg(Cat(*[fi[0] for fi in f]).xor(), f"{tag}par")
@@ -451,17 +454,20 @@ def closest_rational(m: Module, pipe: Pipe, lattice: str, num: list[Value], den:
     sm = pipe.regs([a_ + b_ for a_, b_ in zip(y0, y1)], f"{tag}sm")
     x4 = pipe.regs([x << 2 for x in numd], f"{tag}x4")
     y0d, y1d = pipe.regs(y0, f"{tag}y0"), pipe.regs(y1, f"{tag}y1")
-    p = pipe.regs([tree_sum([x] + _scaled_terms(u, -den)) for x, u in zip(x4, sm)], f"{tag}pp")
-    dif = pipe.regs(dif, f"{tag}df")
-    y0d, y1d = pipe.regs(y0d, f"{tag}y0"), pipe.regs(y1d, f"{tag}y1")
+    ps = [pipe_tree_sum(pipe, [x] + _scaled_terms(u, -den), name=f"{tag}pp{i}_") for i, (x, u) in enumerate(zip(x4, sm))]
+    s_p = max(sp for _, sp in ps)
+    p = [pipe.delay(v, s_p - sp, f"{tag}pa") for v, sp in ps]
+    dif = [pipe.delay(v, s_p, f"{tag}df") for v in dif]
+    y0d = [pipe.delay(v, s_p, f"{tag}y0") for v in y0d]
+    y1d = [pipe.delay(v, s_p, f"{tag}y1") for v in y1d]
     terms = pipe.regs([_small_times(a_, b_) for a_, b_ in zip(dif, p)], f"{tag}t")
     y0d, y1d = pipe.regs(y0d, f"{tag}y0"), pipe.regs(y1d, f"{tag}y1")
-    diff, s_t = pipe_tree_sum(pipe, terms, 2, name=f"{tag}ds")
+    diff, s_t = pipe_tree_sum(pipe, terms, name=f"{tag}ds")
     y0d = [pipe.delay(v, s_t, f"{tag}y0") for v in y0d]
     y1d = [pipe.delay(v, s_t, f"{tag}y1") for v in y1d]
     take1 = diff < 0
     out = pipe.regs([Mux(take1, b_, a_) for a_, b_ in zip(y0d, y1d)], f"{tag}e")
-    return out, st + 3 + s_t + 1
+    return out, st + 2 + s_p + s_t + 1
 
 
 def _small_times(a: Value, b: Value) -> Value:

@@ -16,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 from hwq.config import HwqConfig
 from hwq.voronoi import codebook
 
-from .common import Pipe, _scaled_terms, closest_rational, divmod_small, pipe_tree_sum, tree_sum
+from .common import Pipe, _scaled_terms, closest_rational, divmod_small, pipe_tree_sum
 
 __all__ = ["CodebookDecoder", "decoder_rom", "decode_row", "decode_digits", "digits_of_row", "rom_init"]
 
@@ -67,7 +67,7 @@ def decode_digits(m: Module, pipe: Pipe, digits: list[Value], cfg: HwqConfig, ta
     gk, lo, hi, sts = [], [], [], []
     for i in range(d):
         terms = [t for j in range(d) for t in _scaled_terms(digits[j], int(g[i, j]))]
-        v, s = pipe_tree_sum(pipe, terms or [Const(0, signed(2))], 2, name=f"{tag}gk{i}_")
+        v, s = pipe_tree_sum(pipe, terms or [Const(0, signed(2))], name=f"{tag}gk{i}_")
         gk.append(v)
         sts.append(s)
         lo.append(sum(min(0, int(g[i, j])) * (q - 1) for j in range(d)))
@@ -76,9 +76,10 @@ def decode_digits(m: Module, pipe: Pipe, digits: list[Value], cfg: HwqConfig, ta
     gk = [pipe.delay(v, s_gk - s, f"{tag}gka") for v, s in zip(gk, sts)]
     coarse, st = closest_rational(m, pipe, cfg.lattice, gk, q * cs, min(lo), max(hi), tag=tag)
     gkd = [pipe.delay(v, st, f"{tag}gd") for v in gk]
-    c = [pipe.reg(tree_sum([a] + _scaled_terms(b, -q)), f"{tag}c") for a, b in zip(gkd, coarse)]
-    c = [v[:cfg.coord_bits].as_signed() for v in c]
-    return c, s_gk + st + 1
+    cs_ = [pipe_tree_sum(pipe, [a] + _scaled_terms(b, -q), name=f"{tag}c{i}_") for i, (a, b) in enumerate(zip(gkd, coarse))]
+    s_c = max(sc for _, sc in cs_)
+    c = [pipe.delay(v, s_c - sc, f"{tag}ca")[:cfg.coord_bits].as_signed() for v, sc in cs_]
+    return c, s_gk + st + s_c
 
 
 def decode_row(m: Module, pipe: Pipe, row: Value, cfg: HwqConfig, rom: memory.Memory | None,

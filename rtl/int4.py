@@ -59,7 +59,7 @@ def _datapath(m: Module, pipe: Pipe, cfg: HwqConfig, x: list, w: list[list]) -> 
     for lane, wl in enumerate(w):
         wd = pipe.regs(wl, f"w{lane}_")
         pps = [pp for c, xmi in zip(wd, xm) for pp in booth_pps(c, xmi)]
-        dot, st = pipe_tree_sum(pipe, pps, levels_per_stage=2, first=1, name=f"d{lane}_")
+        dot, st = pipe_tree_sum(pipe, pps, levels_per_stage=1, name=f"d{lane}_")
         terms.append(dot)
     return terms, 1 + st
 

@@ -61,7 +61,7 @@ def mac_lane(m: Module, pipe: Pipe, cfg: HwqConfig, rom, code: Value, ladder: Va
         s_dec += 1
     lad = pipe.delay(ladder, s_dec, f"{tag}lad")
     pps = [pp for c, xm in zip(cw, x) for pp in booth_pps(c, xm)]
-    dot, s_dot = pipe_tree_sum(pipe, pps, levels_per_stage=2, first=1, name=f"{tag}dot")
+    dot, s_dot = pipe_tree_sum(pipe, pps, levels_per_stage=1, name=f"{tag}dot")
     dot = dot[:cfg.dot_bits].as_signed()
     lad = pipe.delay(lad, s_dot, f"{tag}lad")
     sc = LadderScaler(cfg.beta_mults)
