@@ -35,8 +35,10 @@ LUT_RENDER_ROWS = 512
 CODEBOOK_RENDER_ROWS = 4096
 #: largest per-block table (ladder_len * codewords) of the C table path
 TABLE_PATH_ENTRIES = 4096
-#: bytes of the per-block tables (all activation vectors) the C table path keeps in L1 at a time
-TAB_BYTES = 24 * 1024
+#: bytes of one activation vector's tables for a tile of the C kernel layout (kept in L1): sets the tile
+TILE_TABLE_BYTES = 24 * 1024
+#: bytes of the tables of all activation vectors built at a time (L2); a batch beyond it splits tiles
+TAB_BYTES = 192 * 1024
 #: most blocks per tile of the C kernel layout (hwq_pack); fewer when one table is large
 MAX_TILE_BLOCKS = 64
 #: largest Hadamard segment of the CUDA kernels (one shared-memory segment per thread block)
@@ -107,7 +109,7 @@ def render_context(cfg: HwqConfig) -> dict[str, Any]:
         # or lut_bound * max m (LUT): flushed into int64 at least every INT32_MAX // bound blocks
         "flush_blocks": max(1, _INT32_MAX // cfg.dot_bound),
         "flush_blocks_lut": max(1, _INT32_MAX // max(1, cfg.lut_bound * maxm)),
-        "tile_blocks": max(1, min(MAX_TILE_BLOCKS, TAB_BYTES // (4 * (-(-nc // 16) * 16)))),
+        "tile_blocks": max(1, min(MAX_TILE_BLOCKS, TILE_TABLE_BYTES // (4 * (-(-nc // 16) * 16)))),
         # byte-plane lookups (AVX-512 VBMI) need entries within +-2^23 (3 bytes) and codes of <= 8 bits
         "vbmi_wo": int(table_path and cfg.code_bits <= 8 and cfg.dot_bound < 2**23),
         "vbmi_lut": int(lut_table_path and cfg.code_bits <= 8 and cfg.lut_bound * maxm < 2**23),

@@ -95,7 +95,8 @@ static void hwq_pack(const uint8_t *codes, const uint8_t *ladder, int64_t k, int
     }
 }
 
-/* Blocks per table build: the tables of all activation vectors stay in L1 (HWQ_TAB_BYTES). */
+/* Blocks per table build: a whole layout tile unless the tables of all activation vectors would exceed
+ * HWQ_TAB_BYTES (L2; one vector's tables of a tile fit L1 by the choice of HWQ_BT). */
 static int64_t hwq_sub_blocks(int64_t nbatch)
 {
     int64_t s = (int64_t)HWQ_TAB_BYTES / (nbatch * HWQ_NCP * 4);
