@@ -63,6 +63,7 @@ int HWQ_SYM(int8_gemv)(const int8_t *w, const int8_t *x, int64_t k, int64_t m, i
     const int isa = hwq_isa();
     int nt = nthreads < 1 ? 1 : nthreads;
     (void)isa;
+    (void)nt;
     HWQ_PRAGMA(omp parallel num_threads(nt))
     {
         int tid = 0, nth = 1;
