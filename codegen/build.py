@@ -307,6 +307,7 @@ class CKernels:
         xt = self._acts(x8, k, np.int8)
         b = xt.shape[0]
         y = np.empty((m, b), dtype=np.int32)
-        self._check(self._int8_gemv(_ptr(w8), _ptr(xt), ctypes.c_int64(k), ctypes.c_int64(m), ctypes.c_int64(b),
-                                    _ptr(y), ctypes.c_int(self.nthreads)), "int8 GEMV", k)
+        rc = self._int8_gemv(_ptr(w8), _ptr(xt), ctypes.c_int64(k), ctypes.c_int64(m), ctypes.c_int64(b),
+                             _ptr(y), ctypes.c_int(self.nthreads))
+        self._check(rc, "int8 GEMV", k)
         return y

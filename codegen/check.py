@@ -138,7 +138,8 @@ def check_c(cfg: HwqConfig, work_dir: str | Path, k: int | None = None, m: int =
                               "ok": bool(err <= FAST_RTOL)})
         deq = lib.dequantize(enc).astype(np.float64)
         derr = float(np.max(np.abs(deq - w_hat)) / np.max(np.abs(w_hat)))
-        cases.append({"kernel": "dequantize", "isa": isa, "batch": 0, "rel_err": derr, "ok": bool(derr <= 1e-6)})
+        cases.append({"kernel": "dequantize", "isa": isa, "batch": 0, "rel_err": derr,
+                      "ok": bool(derr <= 1e-6)})
     lib.set_isa("auto")
     return {"slug": cfg.slug, "isas": lib.available_isas(), "table_path": lib.table_path(), "k": k, "m": m,
             "cases": cases, "ok": all(c["ok"] for c in cases)}

@@ -45,7 +45,7 @@ def test_check_c_bit_exact(cfg, build_root):
 
 
 def test_small_tiles_and_frequent_flushes_stay_bit_exact(tmp_path):
-    """Tiny layout tiles, one block per table build and int32 flushes every 2-3 blocks, ragged M (70 = 64 + 6):
+    """Tiny layout tiles, one block per table build, int32 flushes every 2-3 blocks, ragged M (70 = 64 + 6):
     every path through tiles, sub-tiles, flushes and thread splits of the table path."""
     cfg = HwqConfig()
     defines = {"HWQ_BT": 5, "HWQ_TAB_BYTES": 1, "HWQ_FLUSH_BLOCKS": 3, "HWQ_FLUSH_BLOCKS_LUT": 2,
@@ -79,8 +79,9 @@ def test_worst_case_activations_at_max_k_do_not_overflow(build_root):
     r = int(np.argmax(np.abs(cb).sum(axis=1)))
     k = cfg.max_k // 192 * 192
     nb, m = k // cfg.dim, 65
-    enc = EncodedMatrix(cfg, k, m, 0, pack_bits(np.full((m, nb), r), cfg.code_bits),
-                        pack_bits(np.full((m, nb), cfg.ladder_len - 1), cfg.ladder_bits), np.ones(m, np.float32))
+    lad = pack_bits(np.full((m, nb), cfg.ladder_len - 1), cfg.ladder_bits)
+    codes = pack_bits(np.full((m, nb), r), cfg.code_bits)
+    enc = EncodedMatrix(cfg, k, m, 0, codes, lad, np.ones(m, np.float32))
     sign = np.where(np.tile(cb[r], nb) < 0, -1, 1)
     x_rot = np.stack([sign * cfg.act_rot_bound, -sign * cfg.act_rot_bound], axis=1)
     ref = dp.weight_only_acc(enc, x_rot)
@@ -120,8 +121,9 @@ def test_ragged_k_fails_clearly_and_padding_works(build_root):
     lib = CKernels(cfg, compile_c(cfg, build_root / cfg.slug))
     rng = np.random.default_rng(2)
     enc = encode_matrix(rng.standard_normal((192, 5)), cfg)
-    ragged = EncodedMatrix(cfg, 189, 5, 0, pack_bits(np.zeros((5, 63), dtype=np.int64), cfg.code_bits),
-                           pack_bits(np.zeros((5, 63), dtype=np.int64), cfg.ladder_bits), np.ones(5, np.float32))
+    zeros = np.zeros((5, 63), dtype=np.int64)
+    ragged = EncodedMatrix(cfg, 189, 5, 0, pack_bits(zeros, cfg.code_bits), pack_bits(zeros, cfg.ladder_bits),
+                           np.ones(5, np.float32))
     with pytest.raises(HwqError, match="Hadamard size.*K = 189"):
         lib.wo_acc(ragged, np.zeros((189, 1), dtype=np.int64))
     with pytest.raises(HwqError, match="shape"):
@@ -159,7 +161,8 @@ print(json.dumps(out))
 
 
 def test_sanitizers_address_and_undefined(tmp_path):
-    libasan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True).stdout.strip()
+    libasan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True,
+                             text=True).stdout.strip()
     if not os.path.isabs(libasan):
         pytest.skip("libasan not available")
     env = dict(os.environ, LD_PRELOAD=libasan, ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",

@@ -7,11 +7,12 @@ from pathlib import Path
 
 from hwq.config import load_config
 
-HELP = "benchmark the generated C GEMV (4096x4096, 4096x14336, batch 1/8) vs numpy fp32, int8 and a memory read"
+HELP = "benchmark the generated C GEMV (4096x4096, 4096x14336, batch 1/8) vs numpy fp32, int8, memory read"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default=None, help="config file (TOML/JSON); default: built-in HwqConfig()")
+    parser.add_argument("--config", default=None,
+                        help="config file (TOML/JSON); default: built-in HwqConfig()")
     parser.add_argument("--threads", type=int, default=2, help="kernel threads (default 2)")
     parser.add_argument("--reps", type=int, default=7, help="timed interleaved rounds, best kept (default 7)")
     parser.add_argument("--build-dir", default="build/codegen_c", help="where the library is built")
