@@ -164,7 +164,7 @@ class LutTop(wiring.Component):
         lb = ladder_shape(cfg).width
         m.submodules.had = had = self.had
         m.submodules.enc = enc = self.enc
-        m.submodules.lut = lut = self.lut
+        m.submodules.lutmac = lut = self.lut
         phase = Signal(2)  # 0 load, 1 encode, 2 weights
         em = Signal(em_bits(cfg))
         xlock = Signal()  # the last segment was accepted: the next vector (and its em) waits
