@@ -6,9 +6,20 @@ Layout of the build folder (``hwq.sim.toolchain.build_root()``)::
     sim_build/<slug>/cocotb_<unit>[_<variant>]/   cocotb Verilator build (Vtop, per unit, per variant)
     sim_build/<slug>/bulk_<unit>[_cov]/           native Verilator harness (see hwq.sim.bulk)
 
+    sim_build/_runtime/<key>/           compiled Verilator runtime objects (verilated*.o), shared
+
 Every build folder holds a ``.stamp`` with a hash of its inputs (Verilog text, flags, harness source);
 a build whose stamp matches is reused, so one Verilator build serves every test of a session. A file lock
 serialises concurrent builders of the same folder (pytest-xdist).
+
+Build time is dominated by compiling Verilator's own runtime (``verilated.cpp``, ``verilated_vpi.cpp``,
+``verilated_threads.cpp``: about 20 s of CPU per build), not by the model. :func:`shared_runtime` keeps one
+compiled copy per set of runtime compile flags (:func:`runtime_key`; cocotb and plain bulk builds share
+one) and drops it into each new build folder before ``make`` runs, which then finds the objects up to
+date. The first builder of a key builds under that key's lock, so a concurrent builder (the other
+pytest-xdist worker) waits and reuses its objects instead of compiling them a second time. cocotb builds
+also mark only the top-level ports public (a Verilator control file) instead of cocotb's default
+``--public-flat-rw`` on every signal, which would keep every internal net alive in the C++ model.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ import fcntl
 import gc
 import hashlib
 import json
+import os
 import re
 import shutil
 import time
@@ -28,10 +40,17 @@ from typing import Iterator
 from hwq.config import HwqConfig
 from hwq.errors import HwqError
 from hwq.sim.payload import Layout
-from hwq.sim.toolchain import VERILATOR_WARN_ARGS, build_root, ensure_verilator_env
+from hwq.sim.toolchain import VERILATOR_WARN_ARGS, build_root, ensure_verilator_env, fst_build_args
 
 __all__ = ["slug_dir", "generate_rtl", "unit_module", "unit_layouts", "build_cocotb", "corrupt_rom_entry",
-           "locked", "stamp_ok", "write_stamp", "digest"]
+           "locked", "stamp_ok", "write_stamp", "digest", "runtime_key", "seed_runtime", "harvest_runtime",
+           "shared_runtime", "COCOTB_MAKE_OPT"]
+
+#: C++ optimisation of cocotb simulator builds (model at -O0: it compiles in a second or two and the
+#: simulation speed is bound by cocotb's Python side, not by the model)
+COCOTB_MAKE_OPT = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
+#: Verilator runtime objects that do not depend on the model (cocotb's verilator.o includes Vtop.h: not shared)
+_RUNTIME_OBJ = re.compile(r"^verilated(_[a-z0-9_]+)?\.[od]$")
 
 
 def digest(*parts: str | bytes) -> str:
@@ -169,31 +188,137 @@ def corrupt_rom_entry(src: Path, dst: Path, index: int | None = None, memory: st
     return {"memory": hit.group(2), "index": int(hit.group(3)), "old": old, "new": new}
 
 
+def runtime_key(opt_global: str, coverage: bool = False, trace: bool = False) -> str:
+    """Key of a runtime-object cache entry: Verilator root and version plus everything that changes how
+    the runtime is compiled (``OPT_GLOBAL``, ``VM_COVERAGE``, ``VM_TRACE*``). Model flags do not matter:
+    the runtime does not include the model's headers."""
+    from hwq.sim.toolchain import verilator_root, verilator_version
+
+    return digest(str(verilator_root()), verilator_version(), opt_global, f"cov={int(coverage)}",
+                  f"trace={int(trace)}")
+
+
+def _runtime_dir(key: str) -> Path:
+    return build_root() / "_runtime" / key
+
+
+def seed_runtime(obj_dir: Path, key: str) -> int:
+    """Copy cached Verilator runtime objects (``verilated*.o`` and their ``.d``) into ``obj_dir`` before a
+    build; returns how many objects were copied (0 when the cache has none yet).
+
+    ``verilated.mk`` makes the runtime objects depend on ``<prefix>.mk``, which Verilator rewrites on every
+    run just before make starts; the copies are therefore dated one day ahead so that make finds them up to
+    date (it notes the future timestamps in the build log, which is harmless: the folder is never made
+    again, a changed input gives a fresh folder).
+    """
+    src = _runtime_dir(key)
+    if not src.is_dir():
+        return 0
+    obj_dir.mkdir(parents=True, exist_ok=True)
+    ahead = time.time() + 86400
+    n = 0
+    for f in src.iterdir():
+        if _RUNTIME_OBJ.match(f.name):
+            dst = obj_dir / f.name
+            shutil.copyfile(f, dst)
+            os.utime(dst, (ahead, ahead))
+            n += f.suffix == ".o"
+    return n
+
+
+def _harvest(obj_dir: Path, dst: Path) -> None:
+    for f in obj_dir.iterdir():
+        if _RUNTIME_OBJ.match(f.name) and not (dst / f.name).is_file():
+            tmp = dst / (f.name + ".tmp")
+            shutil.copy2(f, tmp)
+            tmp.replace(dst / f.name)  # atomic: a reader never sees half a file
+
+
+def harvest_runtime(obj_dir: Path, key: str) -> None:
+    """After a successful build, add its runtime objects that the cache lacks (cocotb builds have
+    ``verilated_vpi.o``, bulk builds do not)."""
+    dst = _runtime_dir(key)
+    with locked(dst):
+        _harvest(obj_dir, dst)
+
+
+@contextlib.contextmanager
+def shared_runtime(obj_dir: Path, key: str) -> Iterator[int]:
+    """Around one Verilator build in ``obj_dir``: seed cached runtime objects, build, harvest.
+
+    Yields the number of runtime objects seeded. When the cache is empty, the build runs while holding the
+    key's lock, so concurrent builders of the same key wait for it and then reuse its objects.
+    """
+    dst = _runtime_dir(key)
+    with locked(dst):
+        n = seed_runtime(obj_dir, key)
+        if n == 0:
+            yield 0
+            _harvest(obj_dir, dst)
+            return
+    yield n
+    harvest_runtime(obj_dir, key)
+
+
+@contextlib.contextmanager
+def _env(**changes: str) -> Iterator[None]:
+    """Temporarily set environment variables (the cocotb runner copies ``os.environ`` when it runs)."""
+    saved = {k: os.environ.get(k) for k in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _ports_vlt(module: str) -> str:
+    """Verilator control file: only the top-level ports are visible to cocotb (VPI)."""
+    pats = ("clk", "rst", "*__valid", "*__ready", "*__payload")
+    return "`verilator_config\n" + "".join(f'public_flat_rw -module "{module}" -var "{p}"\n' for p in pats)
+
+
 def build_cocotb(module: str, verilog: Path, folder: Path, waves: bool = False, coverage: bool = False
                  ) -> Path:
-    """Build (or reuse) a cocotb Verilator simulator of ``module`` in ``folder``; returns ``folder``."""
+    """Build (or reuse) a cocotb Verilator simulator of ``module`` in ``folder``; returns ``folder``.
+
+    Only the top-level ports are public (see module docstring); the Verilator runtime objects come from
+    the shared cache when it has them.
+    """
     from cocotb_tools.runner import get_runner
 
     ensure_verilator_env()
-    args = list(VERILATOR_WARN_ARGS)
+    args = list(VERILATOR_WARN_ARGS) + ["--no-public-flat-rw"]
     if waves:
-        args += ["--trace-fst", "--trace-structs"]
+        args += ["--trace-fst", "--trace-structs", *fst_build_args()]
     if coverage:
         args += ["--coverage-line", "--coverage-toggle"]
-    key = digest(verilog.read_text(), module, " ".join(args), str(waves))
+    vlt_text = _ports_vlt(module)
+    key = digest(verilog.read_text(), module, " ".join(args), str(waves), vlt_text, COCOTB_MAKE_OPT)
+    rt_key = runtime_key(COCOTB_MAKE_OPT.split("OPT_GLOBAL=")[1], coverage, waves)
     with locked(folder):
         if stamp_ok(folder, key) and (folder / module).is_file():
             return folder
         for child in folder.iterdir():
             if child.name != ".lock":
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
+        vlt = folder / "ports.vlt"
+        vlt.write_text(vlt_text)
         runner = get_runner("verilator")
         log = folder / "build.log"
-        try:
-            runner.build(sources=[verilog], hdl_toplevel=module, build_dir=folder, build_args=args,
-                         waves=waves, log_file=log)
-        except (RuntimeError, SystemExit) as e:
-            tail = log.read_text()[-3000:] if log.is_file() else ""
-            raise HwqError(f"Verilator build of {module} failed ({e}); log {log}:\n{tail}") from None
+        t0 = time.perf_counter()
+        with shared_runtime(folder, rt_key) as seeded:
+            try:
+                with _env(MAKEFLAGS=os.environ.get("MAKEFLAGS", "") + " " + COCOTB_MAKE_OPT):
+                    runner.build(sources=[vlt, verilog], hdl_toplevel=module, build_dir=folder, build_args=args,
+                                 waves=waves, log_file=log)
+            except (RuntimeError, SystemExit) as e:
+                tail = log.read_text()[-3000:] if log.is_file() else ""
+                raise HwqError(f"Verilator build of {module} failed ({e}); log {log}:\n{tail}") from None
+        (folder / "build_seconds.txt").write_text(f"{time.perf_counter() - t0:.1f} (runtime objects "
+                                                  f"{'reused' if seeded else 'compiled'})\n")
         write_stamp(folder, key)
     return folder

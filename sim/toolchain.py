@@ -22,7 +22,7 @@ from pathlib import Path
 from hwq.errors import HwqError
 
 __all__ = ["verilator_root", "verilator_env", "ensure_verilator_env", "verilator_version", "build_root",
-           "VERILATOR_WARN_ARGS"]
+           "VERILATOR_WARN_ARGS", "fst_build_args"]
 
 #: Amaranth output trips WIDTHEXPAND/WIDTHTRUNC lint warnings that are harmless for simulation builds;
 #: the lint step of the RTL issue keeps them visible. -Wno-fatal keeps any other warning non-fatal too.
@@ -84,16 +84,18 @@ def ensure_verilator_env() -> None:
 
 @functools.cache
 def verilator_version() -> str:
-    """The Verilator version string, e.g. ``"5.048"``."""
+    """The Verilator version string, e.g. ``"5.048"``, or the wheel's build tag (``"rev vUNKNOWN-built..."``)
+    when the binary reports no number."""
     exe = verilator_root() / "bin" / "verilator"
     out = subprocess.run([str(exe), "--version"], env=verilator_env(), capture_output=True, text=True,
                          check=False)
-    m = re.search(r"Verilator\s+(\d+\.\d+)", out.stdout)
-    if out.returncode != 0 or not m:
-        raise HwqError(f"`{exe} --version` failed: {out.stderr.strip() or out.stdout.strip()}")
+    text = out.stdout.strip()
+    if out.returncode != 0 or not text:
+        raise HwqError(f"`{exe} --version` failed: {out.stderr.strip() or text}")
     if shutil.which("make", path=verilator_env()["PATH"]) is None:
         raise HwqError("`make` is not on PATH; Verilator builds need make and a C++ compiler")
-    return m.group(1)
+    m = re.search(r"Verilator\s+(\d+\.\d+)", text)
+    return m.group(1) if m else text.splitlines()[0].strip()
 
 
 def build_root() -> Path:
@@ -106,3 +108,77 @@ def build_root() -> Path:
         root = repo / "sim_build" if (repo / "pyproject.toml").is_file() else Path.cwd() / "sim_build"
     root.mkdir(parents=True, exist_ok=True)
     return root.resolve()
+
+
+_LZ4_SHIM_H = """/* Declarations of the two liblz4 functions Verilator's FST writer (fstcpp) calls; written by
+   hwq.sim.toolchain because this machine has the liblz4 runtime but not its development header.
+   Both are part of the stable lz4 API (lz4.h, since r129). Install liblz4-dev to use the real header. */
+#ifndef HWQ_LZ4_SHIM_H
+#define HWQ_LZ4_SHIM_H
+#ifdef __cplusplus
+extern "C" {
+#endif
+int LZ4_compressBound(int inputSize);
+int LZ4_compress_default(const char* src, char* dst, int srcSize, int dstCapacity);
+#ifdef __cplusplus
+}
+#endif
+#endif
+"""
+
+
+def _has_header(name: str) -> bool:
+    cxx = shutil.which("c++") or shutil.which("g++")
+    if cxx is None:
+        return False
+    res = subprocess.run([cxx, "-E", "-x", "c++", "-"], input=f"#include <{name}>\n", capture_output=True,
+                         text=True, check=False)
+    return res.returncode == 0
+
+
+def _find_shared_lib(soname: str) -> Path | None:
+    res = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, check=False)
+    for line in res.stdout.splitlines():
+        parts = line.strip().split(" => ")
+        if len(parts) == 2 and parts[0].split()[0] == soname:
+            return Path(parts[1])
+    for d in ("/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib"):
+        if (Path(d) / soname).exists():
+            return Path(d) / soname
+    return None
+
+
+@functools.cache
+def fst_build_args() -> tuple[str, ...]:
+    """Extra Verilator arguments for an FST-tracing build (``--trace-fst``).
+
+    Verilator's FST writer includes ``<lz4.h>`` and links ``-llz4``. Where the lz4 development files are
+    installed this returns nothing. Where only the runtime ``liblz4.so.1`` exists (this machine), it writes
+    a two-function declaration header and a ``liblz4.so`` link to the runtime library into
+    ``<build_root>/_lz4_shim`` and returns the ``-CFLAGS``/``-LDFLAGS`` that use them.
+
+    Raises
+    ------
+    HwqError
+        Neither the header nor the runtime library exists.
+    """
+    if _has_header("lz4.h"):
+        return ()
+    lib = _find_shared_lib("liblz4.so.1")
+    if lib is None:
+        raise HwqError("FST waveforms need liblz4 (Verilator's FST writer uses it): install liblz4-dev "
+                       "(apt-get install liblz4-dev), or run without --waves")
+    shim = build_root() / "_lz4_shim"
+    shim.mkdir(parents=True, exist_ok=True)
+    hdr = shim / "lz4.h"
+    if not hdr.is_file() or hdr.read_text() != _LZ4_SHIM_H:
+        tmp = shim / f"lz4.h.{os.getpid()}"
+        tmp.write_text(_LZ4_SHIM_H)
+        tmp.replace(hdr)
+    link = shim / "liblz4.so"
+    if not link.exists():
+        tmp = shim / f"liblz4.so.{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(lib.resolve())
+        tmp.replace(link)
+    return ("-CFLAGS", f"-I{shim}", "-LDFLAGS", f"-L{shim} -Wl,-rpath,{lib.resolve().parent}")

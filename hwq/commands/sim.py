@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cocotb", action="store_true", help="only the bulk harness")
     parser.add_argument("--no-coverage", action="store_true", help="skip the coverage build")
     parser.add_argument("--scale", choices=("short", "full"), default="short", help="cocotb vector volume")
+    parser.add_argument("--strict-cycles", action="store_true",
+                        help="fail when measured GEMV cycles differ from hwq.rtl.cycles (reported either way)")
     parser.add_argument("--out", default="reports/sim", help="report folder (default reports/sim)")
 
 
@@ -32,8 +34,14 @@ def _line(rep: dict) -> str:
     parts = [f"{rep['slug']:<28}", "PASS" if rep["passed"] else "FAIL",
              f"tests {s['cocotb_tests'] - s['cocotb_failed']}/{s['cocotb_tests']}"]
     if "bulk_block_ops" in s:
-        parts += [f"bulk ops {s['bulk_block_ops']}", f"{s['bulk_cycles_per_s'] / 1e6:.2f} Mcycles/s",
-                  f"cycle model {'ok' if s['cycle_model_ok'] else 'MISMATCH'}"]
+        if s["cycle_model_ok"] is None:
+            cm = "not checked"
+        elif s["cycle_model_ok"]:
+            cm = "ok"
+        else:
+            cm = f"MISMATCH (measured {s['cycle_model_measured']}, model {s['cycle_model_predicted']})"
+        parts += [f"bulk ops {s['bulk_block_ops']}", f"mismatches {s['bulk_mismatches']}",
+                  f"{s['bulk_cycles_per_s'] / 1e6:.2f} Mcycles/s", f"cycle model {cm}"]
         if s.get("line_coverage") is not None:
             parts.append(f"line cov {s['line_coverage']:.1f}% toggle {s['toggle_coverage']:.1f}%")
     parts.append(f"{rep['seconds']:.0f}s")
@@ -55,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     for cfg, us in jobs:
         print(f"hwq sim: {cfg.slug} units {','.join(us)} seed {args.seed} bulk {args.bulk}", flush=True)
         rep = run_sim(cfg, out_dir=args.out, bulk=args.bulk, seed=args.seed, cocotb=not args.no_cocotb, units=us,
-                      waves=args.waves, scale=args.scale, coverage=not args.no_coverage)
+                      waves=args.waves, scale=args.scale, coverage=not args.no_coverage,
+                      strict_cycles=args.strict_cycles)
         reports.append(rep)
         print(_line(rep), flush=True)
         for unit, r in rep["cocotb"].items():
