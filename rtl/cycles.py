@@ -39,7 +39,7 @@ def latency(cfg: HwqConfig, unit: str = "mac") -> int:
 
         return int4_latency(cfg)
     if unit == "lut":
-        return 4
+        return 5
     if unit == "had":
         from .hadamard import had_latency
 

@@ -41,14 +41,15 @@ class Int4Mac(wiring.Component):
         m = Module()
         cfg = self.cfg
         en = Signal()
-        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        full = Signal()
+        m.d.comb += [en.eq(~full), self.i.ready.eq(en)]
         pipe = Pipe(m, en, "i4")
         p = self.i.payload
         terms, st = _datapath(m, pipe, cfg, [p.x[i] for i in range(cfg.dim)],
                               [[p.w[lane * cfg.dim + i] for i in range(cfg.dim)] for lane in range(cfg.lanes)])
         last = pipe.delay(p.last, st, "last")
         vld = pipe.valid_chain(self.i.valid, st)
-        accumulate_out(m, en, vld[-1], last, terms, self.o, self.acc_bits)
+        m.d.comb += full.eq(accumulate_out(m, en, vld[-1], last, terms, self.o, self.acc_bits))
         return m
 
 
@@ -70,4 +71,4 @@ def int4_latency(cfg: HwqConfig) -> int:
     m._MustUse__silence = True
     _, st = _datapath(m, Pipe(m, Const(1), "probe"), cfg, [Signal(signed(cfg.act_rot_bits))] * cfg.dim,
                       [[Signal(signed(4))] * cfg.dim])
-    return st + 1
+    return st + 2  # accumulator/result register + output buffer

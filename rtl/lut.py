@@ -24,7 +24,7 @@ __all__ = ["LutMac"]
 
 
 class LutMac(wiring.Component):
-    """LUT MAC (see module docstring); latency 4 from the ``last`` beat, II = 1."""
+    """LUT MAC (see module docstring); latency 5 from the ``last`` beat, II = 1."""
 
     def __init__(self, cfg: HwqConfig):
         if cfg.num_codewords > MAX_LUT_ROWS:
@@ -39,7 +39,7 @@ class LutMac(wiring.Component):
         })
         self.out_layout = mac_out_layout(cfg, cfg.lut_acc_bits)
         super().__init__({"i": In(stream.Signature(self.in_layout)), "o": Out(stream.Signature(self.out_layout))})
-        self.latency = 4
+        self.latency = 5
         self.ii = 1
 
     def elaborate(self, platform) -> Module:
@@ -47,7 +47,8 @@ class LutMac(wiring.Component):
         cfg = self.cfg
         n = cfg.num_codewords
         en = Signal()
-        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        full = Signal()
+        m.d.comb += [en.eq(~full), self.i.ready.eq(en)]
         pipe = Pipe(m, en, "lut")
         p = self.i.payload
         lut = pair_lut(cfg.lattice, cfg.q).astype(np.int64).reshape(-1)
@@ -68,5 +69,5 @@ class LutMac(wiring.Component):
             terms.append(pipe.reg(val * mm, f"t{lane}_"))
         last = pipe.delay(p.last, 3, "last")
         vld = pipe.valid_chain(self.i.valid, 3)
-        accumulate_out(m, en, vld[-1], last, terms, self.o, cfg.lut_acc_bits)
+        m.d.comb += full.eq(accumulate_out(m, en, vld[-1], last, terms, self.o, cfg.lut_acc_bits))
         return m

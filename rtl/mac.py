@@ -21,7 +21,8 @@ from hwq.config import HwqConfig
 from .common import LadderScaler, Pipe, booth_multiples, booth_pps, pipe_tree_sum
 from .decoder import _probe_latency, decode_row, decoder_rom, ladder_shape
 
-__all__ = ["DequantMac", "mac_in_layout", "mac_out_layout", "accumulate_out", "mac_latency", "mac_lane"]
+__all__ = ["DequantMac", "mac_in_layout", "mac_out_layout", "accumulate_out", "out_buffer", "mac_latency",
+           "mac_lane"]
 
 
 def mac_in_layout(cfg: HwqConfig) -> data.StructLayout:
@@ -37,18 +38,55 @@ def mac_out_layout(cfg: HwqConfig, acc_bits: int | None = None) -> data.StructLa
     return data.StructLayout({"acc": data.ArrayLayout(signed(acc_bits or cfg.acc_bits), cfg.lanes)})
 
 
-def accumulate_out(m: Module, en, valid, last, terms: list, o, acc_bits: int) -> None:
-    """Final stage shared by the MAC units: per-lane accumulators, one output beat per ``last``."""
+def accumulate_out(m: Module, en, valid, last, terms: list, o, acc_bits: int) -> Signal:
+    """Final stages shared by the MAC units: per-lane accumulators, one result per ``last``, and a 2-entry
+    output buffer in front of ``o``.
+
+    The buffer decouples the pipeline from ``o.ready``: the caller must drive its pipeline enable (and
+    ``i.ready``) from the returned register ``full`` as ``en = ~full``, so the stall-all enable that fans out
+    to every pipeline register is a flip-flop output, not a combinational function of ``o.ready`` (that
+    path limited the 8-lane MAC to 146.5 MHz). With ``o.ready`` high the buffer never fills (II = 1); it
+    costs one cycle of latency.
+    """
     accs = [Signal(signed(acc_bits), name=f"acc{i}") for i in range(len(terms))]
+    res_valid = Signal(name="res_valid")
+    res = Signal(o.payload.shape(), name="res")
     with m.If(en):
-        m.d.sync += o.valid.eq(valid & last)
+        m.d.sync += res_valid.eq(valid & last)
         with m.If(valid):
             for i, (a, t) in enumerate(zip(accs, terms)):
                 total = a + t
                 with m.If(last):
-                    m.d.sync += [a.eq(0), o.payload.acc[i].eq(total)]
+                    m.d.sync += [a.eq(0), res.acc[i].eq(total)]
                 with m.Else():
                     m.d.sync += a.eq(total)
+    return out_buffer(m, o, res_valid & en, res)
+
+
+def out_buffer(m: Module, o, push: Value, data: Value) -> Signal:
+    """2-entry output FIFO on stream ``o`` fed by ``push``/``data``; returns the register ``full`` (two
+    entries held), after which ``push`` must stay low (callers gate it with ``en = ~full``)."""
+    width = Value.cast(data).shape().width
+    head, tail = Signal(width, name="ob_head"), Signal(width, name="ob_tail")
+    count = Signal(range(3), name="ob_count")
+    full = Signal(name="ob_full")
+    pop = Signal()
+    m.d.comb += [o.valid.eq(count != 0), o.payload.as_value().eq(head), pop.eq(o.valid & o.ready)]
+    nxt = Signal(range(3))
+    m.d.comb += nxt.eq(count + push - pop)
+    m.d.sync += [count.eq(nxt), full.eq(nxt == 2)]
+    with m.If(count == 2):
+        with m.If(pop):
+            m.d.sync += head.eq(tail)
+    with m.Elif(count == 1):
+        with m.If(push & pop):
+            m.d.sync += head.eq(data)
+        with m.Elif(push):
+            m.d.sync += tail.eq(data)
+    with m.Else():
+        with m.If(push):
+            m.d.sync += head.eq(data)
+    return full
 
 
 def mac_lane(m: Module, pipe: Pipe, cfg: HwqConfig, rom, code: Value, ladder: Value, x: list[Value],
@@ -91,7 +129,7 @@ def mac_latency(cfg: HwqConfig) -> int:
         rom._MustUse__silence = True
     x = shared_x(pipe, cfg, [Signal(signed(cfg.act_rot_bits)) for _ in range(cfg.dim)])
     _, st = mac_lane(m, pipe, cfg, rom, Signal(cfg.code_bits), Signal(ladder_shape(cfg)), x)
-    return st + 1
+    return st + 2  # accumulator/result register + output buffer
 
 
 class DequantMac(wiring.Component):
@@ -119,7 +157,8 @@ class DequantMac(wiring.Component):
         m = Module()
         cfg = self.cfg
         en = Signal()
-        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        full = Signal()
+        m.d.comb += [en.eq(~full), self.i.ready.eq(en)]
         pipe = Pipe(m, en, "mac")
         p = self.i.payload
         rom = None
@@ -132,5 +171,5 @@ class DequantMac(wiring.Component):
             terms.append(t)
         last = pipe.delay(p.last, st, "last")
         vld = pipe.valid_chain(self.i.valid, st)
-        accumulate_out(m, en, vld[-1], last, terms, self.o, cfg.acc_bits)
+        m.d.comb += full.eq(accumulate_out(m, en, vld[-1], last, terms, self.o, cfg.acc_bits))
         return m
