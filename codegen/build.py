@@ -85,8 +85,9 @@ def compile_c(cfg: HwqConfig, work_dir: str | Path, sanitize: bool = False, opt:
     """Render and compile the C library of ``cfg``; returns the shared library path.
 
     The build is skipped when a library built from the same sources and flags exists. ``defines``
-    override tuning macros of the generated source (``HWQ_BT``, ``HWQ_TAB_BYTES``, ``HWQ_FLUSH_BLOCKS``,
-    ``HWQ_FLUSH_BLOCKS_LUT``), e.g. a tiny flush period to test the int32 -> int64 flush.
+    override tuning macros of the generated source (``HWQ_BT``, ``HWQ_TAB_BYTES``, ``HWQ_TAB_BYTES_L1``,
+    ``HWQ_FLUSH_BLOCKS``, ``HWQ_FLUSH_BLOCKS_LUT``, ``HWQ_FLUSH_BLOCKS_FIX``), e.g. a tiny flush period
+    to test the int32 -> int64 flush.
 
     Raises
     ------

@@ -48,7 +48,8 @@ def test_small_tiles_and_frequent_flushes_stay_bit_exact(tmp_path):
     """Tiny layout tiles, one block per table build, int32 flushes every 2-3 blocks, ragged M (70 = 64 + 6):
     every path through tiles, sub-tiles, flushes and thread splits of the table path."""
     cfg = HwqConfig()
-    defines = {"HWQ_BT": 5, "HWQ_TAB_BYTES": 1, "HWQ_FLUSH_BLOCKS": 3, "HWQ_FLUSH_BLOCKS_LUT": 2,
+    defines = {"HWQ_BT": 5, "HWQ_TAB_BYTES": 1, "HWQ_TAB_BYTES_L1": 1, "HWQ_FLUSH_BLOCKS": 3,
+               "HWQ_FLUSH_BLOCKS_LUT": 2,
                "HWQ_FLUSH_BLOCKS_FIX": 2}
     lib = CKernels(cfg, compile_c(cfg, tmp_path, defines=defines), nthreads=2)
     rng = np.random.default_rng(5)

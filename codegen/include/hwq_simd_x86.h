@@ -73,12 +73,12 @@ HWQ_AVX512_PASS(hwq_pass512_i2, 2, __m512i, HWQ_LDI, HWQ_STI, _mm512_i32gather_e
 HWQ_AVX512_PASS(hwq_pass512_f1, 1, __m512, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_i32gather_ps, _mm512_mask_add_ps, float)
 HWQ_AVX512_PASS(hwq_pass512_f2, 2, __m512, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_i32gather_ps, _mm512_mask_add_ps, float)
 
-static HWQ_T_AVX512 void hwq_groups_avx512(int is_float, const uint8_t *tile, int64_t ng, int64_t nbt,
+static HWQ_T_AVX512 void hwq_groups_avx512(int is_float, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt,
                                           int64_t s0, int64_t ns, const void *tab, int64_t nbatch,
                                           void *acc)
 {
     const int64_t js = HWQ_NSLOT * HWQ_GL;
-    for (int64_t g = 0; g < ng; g++) {
+    for (int64_t g = g0; g < ng; g++) {
         const uint8_t *grec = tile + (g * nbt + s0) * HWQ_REC;
         _mm_prefetch((const char *)(grec + nbt * HWQ_REC), _MM_HINT_T0);
         for (int q = 0; q < HWQ_GL / 16; q++) {
@@ -120,10 +120,10 @@ static inline HWQ_T_AVX2 __m256i hwq_vmask8(uint32_t bits)
     return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)bits), lane), lane);
 }
 
-static HWQ_T_AVX2 void hwq_groups_avx2(int is_float, const uint8_t *tile, int64_t ng, int64_t nbt,
+static HWQ_T_AVX2 void hwq_groups_avx2(int is_float, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt,
                                       int64_t s0, int64_t ns, const void *tab, int64_t nbatch, void *acc)
 {
-    for (int64_t g = 0; g < ng; g++) {
+    for (int64_t g = g0; g < ng; g++) {
         const uint8_t *grec = tile + (g * nbt + s0) * HWQ_REC;
         _mm_prefetch((const char *)(grec + nbt * HWQ_REC), _MM_HINT_T0);
         for (int64_t j = 0; j < nbatch; j++) {
@@ -201,11 +201,11 @@ static HWQ_T_VBMI void hwq_build_planes_vbmi(int kind, void *tab, const int32_t 
  * keeps subset sums (slot u: columns whose T contains the bits of u; hwq_flush with subsets = 1):
  * the masks come straight from the ladder bit planes, one masked add per slot. */
 static inline __attribute__((always_inline)) HWQ_T_VBMI void
-hwq_groups_vbmi_np(const int np, const uint8_t *tile, int64_t ng, int64_t nbt, int64_t s0, int64_t ns,
+hwq_groups_vbmi_np(const int np, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0, int64_t ns,
                    const uint8_t *pl, int64_t nbatch, int32_t *acc)
 {
     const __m512i zero = _mm512_setzero_si512();
-    for (int64_t g = 0; g < ng; g++) {
+    for (int64_t g = g0; g < ng; g++) {
         const uint8_t *grec = tile + (g * nbt + s0) * HWQ_REC;
         _mm_prefetch((const char *)(grec + nbt * HWQ_REC), _MM_HINT_T0);
         for (int64_t j = 0; j < nbatch; j++) {
@@ -278,23 +278,23 @@ hwq_groups_vbmi_np(const int np, const uint8_t *tile, int64_t ng, int64_t nbt, i
 }
 
 /* np = 2 byte planes when every table entry of the GEMV is within +-2^15 - 1, else 3. */
-static HWQ_T_VBMI void hwq_groups_vbmi(int np, const uint8_t *tile, int64_t ng, int64_t nbt, int64_t s0, int64_t ns,
+static HWQ_T_VBMI void hwq_groups_vbmi(int np, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0, int64_t ns,
                                       const uint8_t *pl, int64_t nbatch, int32_t *acc)
 {
     if (np == 2)
-        hwq_groups_vbmi_np(2, tile, ng, nbt, s0, ns, pl, nbatch, acc);
+        hwq_groups_vbmi_np(2, tile, g0, ng, nbt, s0, ns, pl, nbatch, acc);
     else
-        hwq_groups_vbmi_np(3, tile, ng, nbt, s0, ns, pl, nbatch, acc);
+        hwq_groups_vbmi_np(3, tile, g0, ng, nbt, s0, ns, pl, nbatch, acc);
 }
 #endif
 
-static void hwq_groups_simd(int isa, int is_float, const uint8_t *tile, int64_t ng, int64_t nbt, int64_t s0,
+static void hwq_groups_simd(int isa, int is_float, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0,
                             int64_t ns, const void *tab, int64_t nbatch, void *acc)
 {
     if (isa >= HWQ_ISA_AVX512)
-        hwq_groups_avx512(is_float, tile, ng, nbt, s0, ns, tab, nbatch, acc);
+        hwq_groups_avx512(is_float, tile, g0, ng, nbt, s0, ns, tab, nbatch, acc);
     else
-        hwq_groups_avx2(is_float, tile, ng, nbt, s0, ns, tab, nbatch, acc);
+        hwq_groups_avx2(is_float, tile, g0, ng, nbt, s0, ns, tab, nbatch, acc);
 }
 
 #endif /* HWQ_SIMD_X86_H */

@@ -16,7 +16,8 @@
 
 /*
  * Kernel layout (hwq_pack, done once per weight matrix, like Marlin's repack).  Columns are taken in
- * groups of HWQ_GL = 64 (the last group padded with code 0, T 0); blocks in tiles of HWQ_BT.  One
+ * groups of HWQ_GL = 64 (the last group padded with code 0, T 0); blocks in tiles of HWQ_BT (by default
+ * one tile over all of K: threads then split the column groups).  One
  * record holds block b of the 64 columns of group g:
  *     64 codes (1 byte each if code_bits <= 8, at byte hwq_col_pos(i) for column i of the group; else
  *     2 bytes little-endian at 2i)
@@ -96,10 +97,14 @@ static void hwq_pack(const uint8_t *codes, const uint8_t *ladder, int64_t k, int
 }
 
 /* Blocks per table build: a whole layout tile unless the tables of all activation vectors would exceed
- * HWQ_TAB_BYTES (L2; one vector's tables of a tile fit L1 by the choice of HWQ_BT). */
-static int64_t hwq_sub_blocks(int64_t nbatch)
+ * the budget: HWQ_TAB_BYTES (about L2) for the byte-plane loop, which loads whole table rows,
+ * HWQ_TAB_BYTES_L1 for the gather and scalar loops, whose scattered reads want L1. */
+#ifndef HWQ_TAB_BYTES_L1
+#define HWQ_TAB_BYTES_L1 (24 * 1024)
+#endif
+static int64_t hwq_sub_blocks(int64_t nbatch, int64_t budget)
 {
-    int64_t s = (int64_t)HWQ_TAB_BYTES / (nbatch * HWQ_NCP * 4);
+    int64_t s = budget / (nbatch * HWQ_NCP * 4);
     if (s > HWQ_BT)
         s = HWQ_BT;
     return s < 1 ? 1 : s;
@@ -155,10 +160,10 @@ static inline __attribute__((always_inline)) void hwq_build_tables(int kind, voi
 }
 
 /* Portable group loop: acc32[((g * B + j) * L + t) * 16 + lane] += tab[j][b][code] for lanes of ladder t. */
-static void hwq_groups_scalar(int is_float, const uint8_t *tile, int64_t ng, int64_t nbt, int64_t s0,
+static void hwq_groups_scalar(int is_float, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0,
                               int64_t ns, const void *tab, int64_t nbatch, void *acc)
 {
-    for (int64_t g = 0; g < ng; g++) {
+    for (int64_t g = g0; g < ng; g++) {
         for (int64_t bb = 0; bb < ns; bb++) {
             const uint8_t *rec = tile + (g * nbt + s0 + bb) * HWQ_REC;
             int tl[HWQ_GL];
@@ -278,18 +283,22 @@ static void hwq_flush(int mode, int subsets, void *acc32, void *acc64, int64_t m
 static int hwq_run_packed(const hwq_tile_job *jb)
 {
     const int64_t nb = jb->k / HWQ_D, ng = hwq_ngroups(jb->m), ntiles = (nb + HWQ_BT - 1) / HWQ_BT;
-    const int64_t nbatch = jb->nbatch, sub = hwq_sub_blocks(nbatch);
+    const int64_t nbatch = jb->nbatch;
     const int is_float = jb->kind == HWQ_T_FAST;
     int nt = jb->nthreads < 1 ? 1 : jb->nthreads;
 #ifndef _OPENMP
     nt = 1;
 #endif
-    if (nt > ntiles)
-        nt = (int)ntiles;
+    /* work items: (tile, chunk of column groups); columns are split too when there are fewer tiles
+     * than threads (a layout of one tile over all of K is the usual case) */
+    const int64_t gsplit = ntiles >= nt ? 1 : (nt < ng ? nt : ng), nitems = ntiles * gsplit;
+    if (nt > nitems)
+        nt = (int)nitems;
     const int isa = hwq_isa();
     const int vbmi = HWQ_VBMI && isa >= HWQ_ISA_VBMI
                      && (jb->kind == HWQ_T_WO ? HWQ_VBMI_WO : jb->kind == HWQ_T_LUT ? HWQ_VBMI_LUT : 1);
     const int mode = !is_float ? HWQ_F_INT : vbmi ? HWQ_F_FIX : HWQ_F_FLOAT;
+    const int64_t sub = hwq_sub_blocks(nbatch, vbmi ? (int64_t)HWQ_TAB_BYTES : (int64_t)HWQ_TAB_BYTES_L1);
     const int64_t flush_blocks = jb->kind == HWQ_T_LUT ? HWQ_FLUSH_BLOCKS_LUT
                                  : mode == HWQ_F_FIX ? HWQ_FLUSH_BLOCKS_FIX : HWQ_FLUSH_BLOCKS;
     const size_t tab_b = (size_t)(nbatch * sub) * (HWQ_NCP * 4u + 768u);
@@ -349,9 +358,10 @@ static int hwq_run_packed(const hwq_tile_job *jb)
         void *tab = mine, *acc32 = mine + tab_b, *acc64 = mine + tab_b + acc_b;
         int64_t since = 0;
         (void)nth;
-        /* tiles are handed out one at a time: a thread that a loaded machine starts late does less */
+        /* items are handed out one at a time: a thread that a loaded machine starts late does less */
         HWQ_PRAGMA(omp for schedule(dynamic, 1) nowait)
-        for (int64_t ti = 0; ti < ntiles; ti++) {
+        for (int64_t it = 0; it < nitems; it++) {
+            const int64_t ti = it / gsplit, gc = it % gsplit, g0 = ng * gc / gsplit, g1 = ng * (gc + 1) / gsplit;
             const int64_t b0 = ti * HWQ_BT, nbt = nb - b0 < HWQ_BT ? nb - b0 : HWQ_BT;
             const uint8_t *tile = jb->packed + b0 * ng * HWQ_REC;
             for (int64_t s0 = 0; s0 < nbt; s0 += sub) {
@@ -365,7 +375,7 @@ static int hwq_run_packed(const hwq_tile_job *jb)
                     uint8_t *pl = (uint8_t *)tab + (size_t)(nbatch * sub * HWQ_NCP) * 4u;
                     hwq_build_planes_vbmi(jb->kind, tab, cbt, jb->act, jb->tx, jb->k, nbatch, b0 + s0, ns, scale,
                                           pl);
-                    hwq_groups_vbmi(np, tile, ng, nbt, s0, ns, pl, nbatch, (int32_t *)acc32);
+                    hwq_groups_vbmi(np, tile, g0, g1, nbt, s0, ns, pl, nbatch, (int32_t *)acc32);
                     since += ns;
                     continue;
                 }
@@ -378,10 +388,10 @@ static int hwq_run_packed(const hwq_tile_job *jb)
                     hwq_build_tables(jb->kind, tab, cbt, jb->act, jb->tx, jb->k, nbatch, b0 + s0, ns);
 #if HWQ_X86
                 if (isa >= HWQ_ISA_AVX2)
-                    hwq_groups_simd(isa, is_float, tile, ng, nbt, s0, ns, tab, nbatch, acc32);
+                    hwq_groups_simd(isa, is_float, tile, g0, g1, nbt, s0, ns, tab, nbatch, acc32);
                 else
 #endif
-                    hwq_groups_scalar(is_float, tile, ng, nbt, s0, ns, tab, nbatch, acc32);
+                    hwq_groups_scalar(is_float, tile, g0, g1, nbt, s0, ns, tab, nbatch, acc32);
                 since += ns;
             }
         }
