@@ -6,7 +6,7 @@
  * columns and the bit planes of their ladder indices T.  Two ways to look the table entries up:
  *
  *   gather (AVX2, AVX-512): per 16 (8) columns one gather of <c_code, x_b> from the
- *       L1-resident int32/float table of block b;
+ *       L1-resident int32/float table of block b (sub-tiles of HWQ_TAB_BYTES_L1);
  *   byte planes (AVX-512 VBMI, code_bits <= 8, |entry| < 2^23; the fast mode rounds its float entries
  *       to fixed point with 2^22 as the largest possible |entry| of the activation vector): the table of
  *       block b is kept as 3 byte planes of 256 entries (2 when every entry of the GEMV is within
