@@ -12,7 +12,7 @@ which is :func:`hwq.datapath.weight_only_acc` bit for bit.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Signal, Value, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -65,27 +65,29 @@ def accumulate_out(m: Module, en, valid, last, terms: list, o, acc_bits: int) ->
 
 def out_buffer(m: Module, o, push: Value, data: Value) -> Signal:
     """2-entry output FIFO on stream ``o`` fed by ``push``/``data``; returns the register ``full`` (two
-    entries held), after which ``push`` must stay low (callers gate it with ``en = ~full``)."""
+    entries held), after which ``push`` must stay low (callers gate it with ``en = ~full``).
+
+    A register file with write/read pointers: the write enables depend only on registers (``push`` and the
+    write pointer), ``o.ready`` only moves the read pointer and the count, so no high-fanout enable is a
+    function of ``o.ready``; ``o.payload`` is a 2:1 multiplexer on the read pointer."""
     width = Value.cast(data).shape().width
-    head, tail = Signal(width, name="ob_head"), Signal(width, name="ob_tail")
+    mem = [Signal(width, name=f"ob_e{k}") for k in range(2)]
+    wp, rp = Signal(name="ob_wp"), Signal(name="ob_rp")
     count = Signal(range(3), name="ob_count")
     full = Signal(name="ob_full")
     pop = Signal()
-    m.d.comb += [o.valid.eq(count != 0), o.payload.as_value().eq(head), pop.eq(o.valid & o.ready)]
     nxt = Signal(range(3))
-    m.d.comb += nxt.eq(count + push - pop)
+    m.d.comb += [o.valid.eq(count != 0), o.payload.as_value().eq(Mux(rp, mem[1], mem[0])),
+                 pop.eq(o.valid & o.ready), nxt.eq(count + push - pop)]
     m.d.sync += [count.eq(nxt), full.eq(nxt == 2)]
-    with m.If(count == 2):
-        with m.If(pop):
-            m.d.sync += head.eq(tail)
-    with m.Elif(count == 1):
-        with m.If(push & pop):
-            m.d.sync += head.eq(data)
-        with m.Elif(push):
-            m.d.sync += tail.eq(data)
-    with m.Else():
-        with m.If(push):
-            m.d.sync += head.eq(data)
+    with m.If(push):
+        m.d.sync += wp.eq(~wp)
+        with m.If(wp):
+            m.d.sync += mem[1].eq(data)
+        with m.Else():
+            m.d.sync += mem[0].eq(data)
+    with m.If(pop):
+        m.d.sync += rp.eq(~rp)
     return full
 
 
