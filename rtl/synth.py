@@ -142,7 +142,7 @@ def critical_path(pnr_report: dict, limit: int = 12) -> list[dict]:
 
 def synthesize(cfg: HwqConfig, target: str = "ecp5", out_dir: str | Path | None = None, unit: str = "mac",
                freq_mhz: float = 150.0, use_cache: bool = True, pnr: bool = True, timeout: int = 5400,
-               seed: int = 1) -> dict:
+               seed: int = 1, cache_only: bool = False) -> dict | None:
     """Synthesize (and place and route) one unit of a config; returns the report dict, also written as JSON
     ``<out_dir>/<module>_<target>.json``. That file is the cache: a later call with the same slug, unit and
     target returns it when the generated Verilog (SHA-256) and the flow version are unchanged.
@@ -159,6 +159,8 @@ def synthesize(cfg: HwqConfig, target: str = "ecp5", out_dir: str | Path | None 
         Target clock for nextpnr.
     pnr : bool
         Run place and route (ECP5 / iCE40) for Fmax.
+    cache_only : bool
+        Return the valid cached report or None; never run a tool.
 
     Raises
     ------
@@ -182,6 +184,8 @@ def synthesize(cfg: HwqConfig, target: str = "ecp5", out_dir: str | Path | None 
         if rep.get("flow_version") == FLOW_VERSION and rep.get("verilog_sha256") == sha and \
                 (rep.get("fmax_mhz") is not None or not pnr or target == "xilinx"):
             return rep
+    if cache_only:
+        return None
     bdir = out / "build" / key
     bdir.mkdir(parents=True, exist_ok=True)
     (bdir / "top.v").write_text(text)

@@ -30,6 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--freq", type=float, default=150.0, help="nextpnr target clock in MHz (default 150)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
     p.add_argument("--no-cache", action="store_true", help="rebuild even when a cached report exists")
+    p.add_argument("--cached-only", action="store_true",
+                   help="run no tool: tabulate the valid cached reports, list the others as not measured")
 
 
 def sweep_jobs(base: HwqConfig, lanes: list[int]) -> list[tuple[HwqConfig, str]]:
@@ -107,16 +109,23 @@ def run(args: argparse.Namespace) -> int:
         jobs = sweep_jobs(base, args.lanes or [base.lanes])
     else:
         jobs = [(base, args.unit)]
-    reps = []
-    rows = []
+    reps: list[dict] = []
+    rows: list[tuple[HwqConfig, str, dict]] = []
+    missing: list[str] = []
     out.mkdir(parents=True, exist_ok=True)
     with Progress(len(jobs), "synth") as prog:
         for cfg, unit in jobs:
             prog.update(prog.done, f"synth {unit} {cfg.slug}")
-            reps.append(synthesize(cfg, args.target, out_dir=out / "cache", unit=unit, freq_mhz=args.freq,
-                                   use_cache=not args.no_cache, seed=args.seed))
-            rows.append((cfg, unit, reps[-1]))
+            rep = synthesize(cfg, args.target, out_dir=out / "cache", unit=unit, freq_mhz=args.freq,
+                             use_cache=not args.no_cache, seed=args.seed, cache_only=args.cached_only)
+            if rep is None:
+                missing.append(f"{unit} {cfg.slug}")
+            else:
+                reps.append(rep)
+                rows.append((cfg, unit, rep))
             prog.advance()
+    if not reps:
+        raise HwqError(f"no cached synthesis report for {', '.join(missing)}: run without --cached-only")
     name = "sweep" if args.sweep else reps[0]["module"]
     dev = reps[0].get("device", args.target)
     lines = [f"# hwq synthesis: {args.target} ({dev})", "",
@@ -127,6 +136,9 @@ def run(args: argparse.Namespace) -> int:
               "wrapped design; n/a where no open-source timing exists (Xilinx). MACs use no DSP blocks (Booth",
               "partial products in LUTs, see rtl/README.md).", "", "Critical paths:", ""]
     lines += critical_lines(reps) or ["(none reported)"]
+    if missing:
+        lines += ["", "Not measured (no valid cached report when this table was written): "
+                  + ", ".join(f"`{x}`" for x in missing) + "."]
     (out / f"{name}_{args.target}.md").write_text("\n".join(lines) + "\n")
     slim = [{k: v for k, v in r.items() if k not in ("utilization_with_wrapper",)} for r in reps]
     (out / f"{name}_{args.target}.json").write_text(json.dumps(slim, indent=1, sort_keys=True) + "\n")
