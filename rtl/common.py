@@ -125,10 +125,14 @@ def divmod_small(v: Value, q: int, width: int, chunk: int = 3, pipe: Pipe | None
     qparts: list[Value] = []
     stages = 0
     pending = bits
+    # one long-division step as two constant tables over the (remainder, chunk) bits: a LUT6 per output bit
+    # (Yosys maps `//` and `%` by a constant to generic divider arithmetic: 92.7 MHz measured)
+    tq = Array([Const((v // q) & ((1 << chunk) - 1), chunk) for v in range(1 << (chunk + rb))])
+    tr = Array([Const((v % q) & ((1 << rb) - 1), rb) for v in range(1 << (chunk + rb))])
     for i in range(nchunks - 1, -1, -1):
         cur = Cat(pending[i * chunk:(i + 1) * chunk], rem)
-        qparts.append((cur // q)[:chunk])
-        rem = (cur % q)[:rb]
+        qparts.append(tq[cur])
+        rem = tr[cur]
         done = nchunks - i
         if pipe is not None and done % chunks_per_stage == 0 and i > 0:
             rem = pipe.reg(rem, "dmr")
