@@ -24,8 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--methods", default=None, help="comma-separated families (default: all)")
     p.add_argument("--rates", default="2,3,4", help="comma-separated rates among 2,3,4 (default 2,3,4)")
     p.add_argument("--no-wa", action="store_true", help="skip the weights + activations rows")
-    p.add_argument("--wa-sentences", type=_count, default=64,
-                   help="sentences of the weights + activations embedding metrics (default 64; 0 = all)")
+    p.add_argument("--wa-sentences", type=_count, default=48,
+                   help="sentences of the weights + activations embedding metrics (default 48; 0 = all)")
     p.add_argument("--max-sentences", type=_count, default=None, help="use only the first N sentences")
     p.add_argument("--batch-size", type=_count, default=256, help="sentences per forward pass (256)")
     p.add_argument("--threads", type=_count, default=1,
