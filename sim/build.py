@@ -44,7 +44,7 @@ from hwq.sim.toolchain import VERILATOR_WARN_ARGS, build_root, ensure_verilator_
 
 __all__ = ["slug_dir", "generate_rtl", "unit_module", "unit_layouts", "build_cocotb", "corrupt_rom_entry",
            "locked", "stamp_ok", "write_stamp", "digest", "runtime_key", "seed_runtime", "harvest_runtime",
-           "shared_runtime", "COCOTB_MAKE_OPT"]
+           "shared_runtime", "rtl_sources_key", "COCOTB_MAKE_OPT"]
 
 #: C++ optimisation of cocotb simulator builds (model at -O0: it compiles in a second or two and the
 #: simulation speed is bound by cocotb's Python side, not by the model)
@@ -88,7 +88,9 @@ def slug_dir(cfg: HwqConfig) -> Path:
     return d
 
 
-def _rtl_sources_key() -> str:
+def rtl_sources_key() -> str:
+    """Digest of the RTL generator's sources (``hwq.rtl/*.py``): cached results derived from them are
+    invalid once it changes."""
     import hwq.rtl
 
     root = Path(hwq.rtl.__file__).resolve().parent
@@ -108,7 +110,7 @@ def generate_rtl(cfg: HwqConfig, unit: str) -> dict:
     from hwq.rtl.build import generate
 
     out = slug_dir(cfg) / f"rtl_{unit}"
-    key = digest(cfg.to_json(), unit, _rtl_sources_key())
+    key = digest(cfg.to_json(), unit, rtl_sources_key())
     with locked(out):
         man_path = out / "manifest.json"
         if not (stamp_ok(out, key) and man_path.is_file()):

@@ -278,13 +278,29 @@ def run_bulk(cfg: HwqConfig, unit: str = "top", ops: int = 10000, seed: int = 1,
 
 
 def model_cycles(cfg: HwqConfig, m: int, k: int, unit: str) -> int:
-    """``hwq.rtl.cycles.gemv_cycles`` (Amaranth's UnusedElaboratable warnings of its probe units silenced)."""
-    from hwq.rtl import cycles
+    """``hwq.rtl.cycles.gemv_cycles`` (Amaranth's UnusedElaboratable warnings of its probe units silenced).
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out = int(cycles.gemv_cycles(cfg, m, k, unit=unit))
-        gc.collect()
+    For the top level that function elaborates every RTL unit of the config (about 20 s), so results are
+    cached in ``<slug dir>/cycle_model.json``, keyed by the content of the RTL sources, unit, M and K.
+    """
+    from hwq.rtl import cycles
+    from hwq.sim.build import rtl_sources_key
+
+    key = f"{rtl_sources_key()}:{unit}:{m}:{k}"
+    folder = slug_dir(cfg)
+    cache = folder / "cycle_model.json"
+    with locked(folder / "cycle_model"):
+        known = json.loads(cache.read_text()) if cache.is_file() else {}
+        if key in known:
+            return int(known[key])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = int(cycles.gemv_cycles(cfg, m, k, unit=unit))
+            gc.collect()
+        known[key] = out
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(json.dumps(known, indent=0))
+        tmp.replace(cache)
     return out
 
 

@@ -49,7 +49,10 @@ def cycle_model_job(cfg: HwqConfig, unit: str) -> dict:
     else:
         m, k = 2 * lanes, 8 * d
     out = {"M": m, "K": k, "groups": -(-m // lanes), "nb": k // d}
-    if unit not in ("top", "mac", "lut", "int4"):
+    # the top level's model is checked by the bulk harness (hwq.sim.bulk), which measures hundreds of
+    # isolated GEMVs; the bench only records the measured spans (and gemv_cycles(unit="top") elaborates
+    # every RTL unit, about 20 s, so it is not evaluated here)
+    if unit not in ("mac", "lut", "int4"):
         return out
     from hwq.sim.bulk import model_cycles
 

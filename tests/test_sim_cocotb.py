@@ -25,7 +25,9 @@ def test_top_regression(cfg: HwqConfig) -> None:
     assert {t["name"] for t in res["tests"]} == {"traffic", "full_rate", "reset_midstream", "extremes"}
     assert res["outputs_checked"] > 0 and res["block_ops"] > 0
     by = {s["test"]: s for s in res["stats"]}
-    assert by["reset_midstream"]["checked_after_reset"] > 0
+    rm = by["reset_midstream"]
+    assert rm["checked_before_reset"] > 0 and rm["checked_after_reset"] > 0
+    assert rm["inputs_pending_at_reset"] + rm["outputs_pending_at_reset"] > 0  # really mid-stream
     assert by["extremes"]["block_ops"] >= cfg.max_blocks * cfg.lanes  # the longest dot product ran
 
 

@@ -41,7 +41,8 @@ def _line(rep: dict) -> str:
         else:
             cm = f"MISMATCH (measured {s['cycle_model_measured']}, model {s['cycle_model_predicted']})"
         parts += [f"bulk ops {s['bulk_block_ops']}", f"mismatches {s['bulk_mismatches']}",
-                  f"{s['bulk_cycles_per_s'] / 1e6:.2f} Mcycles/s", f"cycle model {cm}"]
+                  f"{s['bulk_cycles_per_s'] / 1e6:.2f} Mcycles/s"
+                  + (" (coverage build)" if s.get("bulk_instrumented") else ""), f"cycle model {cm}"]
         if s.get("line_coverage") is not None:
             parts.append(f"line cov {s['line_coverage']:.1f}% toggle {s['toggle_coverage']:.1f}%")
     parts.append(f"{rep['seconds']:.0f}s")
