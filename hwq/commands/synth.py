@@ -76,9 +76,11 @@ def table(rows: list[tuple[HwqConfig, str, dict]]) -> list[str]:
         per_w = r["luts"] / (weights_per_lane(cfg, unit) * lanes)
         base = int4.get(r["lanes"])
         ratio = f"{per_w / base:.2f}" if base and unit in ("mac", "int4") else "n/a"
+        mac = unit in ("mac", "int4", "lut")
         lines.append(f"| {unit} | {r['lattice'] if unit != 'int4' else 'INT4'} | {r['q'] if unit != 'int4' else '-'} | "
                      f"{r['decoder'] if unit != 'int4' else '-'} | {lanes} | {cfg.dim} | "
-                     f"{bits_per_weight(cfg, unit):.2f} | {r['luts']} | {r['luts'] / lanes:.0f} | {per_w:.0f} | {ratio} | "
+                     f"{bits_per_weight(cfg, unit):.2f} | {r['luts']} | {r['luts'] / lanes:.0f} | "
+                     f"{f'{per_w:.0f}' if mac else '-'} | {ratio} | "
                      f"{r['ffs']} | {r['dsps']} | {r['brams']} | {_fmt(r.get('fmax_mhz'))} | "
                      f"{r.get('latency', 'n/a')} |")
     return lines
@@ -133,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
              f"{' --sweep' if args.sweep else ''}`.", ""] + table(rows)
     lines += ["", "LUTs = LUT4 + 2 x CCU2C (an ECP5 carry cell holds two LUT4s); counts are the unit's own cells",
               "(the pin-limiting I/O wrapper used for place and route is excluded); Fmax is nextpnr's for the",
-              "wrapped design; n/a where no open-source timing exists (Xilinx). MACs use no DSP blocks (Booth",
+              "wrapped design; n/a where no open-source timing exists (Xilinx). MACs use no DSP blocks (2-bit-digit",
               "partial products in LUTs, see rtl/README.md).", "", "Critical paths:", ""]
     lines += critical_lines(reps) or ["(none reported)"]
     if missing:
