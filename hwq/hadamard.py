@@ -60,13 +60,20 @@ def fwht(x: np.ndarray, h: int) -> np.ndarray:
         raise HwqError(f"fwht needs an integer or float array, got dtype {x.dtype}")
     rest = x.shape[1:]
     y = x.reshape(n // h, h, -1)
+    if h == 1:
+        return y.reshape((n,) + rest).copy()
+    bufs = (np.empty_like(y), np.empty_like(y))  # ping-pong: the input is never written
     m = 1
+    stage = 0
     while m < h:
-        y = y.reshape(n // h, h // (2 * m), 2, m, -1)
-        a = y[:, :, 0]
-        b = y[:, :, 1]
-        y = np.stack((a + b, a - b), axis=2)
+        src = y.reshape(n // h, h // (2 * m), 2, m, -1)
+        out = bufs[stage % 2]
+        dst = out.reshape(n // h, h // (2 * m), 2, m, -1)
+        np.add(src[:, :, 0], src[:, :, 1], out=dst[:, :, 0])
+        np.subtract(src[:, :, 0], src[:, :, 1], out=dst[:, :, 1])
+        y = out
         m *= 2
+        stage += 1
     return y.reshape((n,) + rest)
 
 

@@ -37,6 +37,37 @@ def _check_points(x: np.ndarray, dim: int, what: str) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------------
+# small-axis helpers: numpy reductions over a last axis of length 3..8 are several times slower than
+# the same work written column by column, and these loops are the encoder's hot path
+# ----------------------------------------------------------------------------------------------------
+
+def _rowsum(a: np.ndarray) -> np.ndarray:
+    s = a[:, 0].copy()
+    for j in range(1, a.shape[1]):
+        s += a[:, j]
+    return s
+
+
+def _rowsum_sq(a: np.ndarray) -> np.ndarray:
+    s = a[:, 0] * a[:, 0]
+    for j in range(1, a.shape[1]):
+        s += a[:, j] * a[:, j]
+    return s
+
+
+def _argmax_abs(r: np.ndarray) -> np.ndarray:
+    """Index of the largest |r_i| per row, the lowest index on ties (as np.argmax)."""
+    best = np.abs(r[:, 0])
+    idx = np.zeros(r.shape[0], dtype=np.intp)
+    for j in range(1, r.shape[1]):
+        v = np.abs(r[:, j])
+        gt = v > best
+        idx[gt] = j
+        np.maximum(best, v, out=best)
+    return idx
+
+
+# ----------------------------------------------------------------------------------------------------
 # float64 closest point
 # ----------------------------------------------------------------------------------------------------
 
@@ -46,12 +77,12 @@ def _closest_z_float(x: np.ndarray) -> np.ndarray:
 
 def _closest_d_float(x: np.ndarray) -> np.ndarray:
     f = np.floor(x + 0.5)
-    odd = (np.sum(f, axis=-1) % 2) != 0
+    odd = (_rowsum(f).astype(np.int64) & 1).astype(bool)
     if np.any(odd):
         xo = x[odd]
         fo = f[odd]
         r = xo - fo
-        i = np.argmax(np.abs(r), axis=-1)  # first index on ties
+        i = _argmax_abs(r)  # first index on ties
         rows = np.arange(xo.shape[0])
         fo[rows, i] += np.where(r[rows, i] >= 0, 1.0, -1.0)
         f[odd] = fo
@@ -62,8 +93,8 @@ def _closest_e8_float(x: np.ndarray) -> np.ndarray:
     """Return 2 * (closest E8 point) as float (exact small integers)."""
     y0 = _closest_d_float(x)
     y1 = _closest_d_float(x - 0.5) + 0.5
-    d0 = np.sum((x - y0) ** 2, axis=-1)
-    d1 = np.sum((x - y1) ** 2, axis=-1)
+    d0 = _rowsum_sq(x - y0)
+    d1 = _rowsum_sq(x - y1)
     take1 = d1 < d0
     return 2.0 * np.where(take1[..., None], y1, y0)
 
@@ -79,11 +110,11 @@ def _closest_z_rational(num: np.ndarray, den: int) -> np.ndarray:
 
 def _closest_d_rational(num: np.ndarray, den: int) -> np.ndarray:
     f = _closest_z_rational(num, den)
-    odd = (np.sum(f, axis=-1) % 2) != 0
+    odd = (_rowsum(f) & 1).astype(bool)
     if np.any(odd):
         fo = f[odd]
         r = num[odd] - den * fo  # den * (x - f), same sign and order as x - f
-        i = np.argmax(np.abs(r), axis=-1)
+        i = _argmax_abs(r)
         rows = np.arange(fo.shape[0])
         fo[rows, i] += np.where(r[rows, i] >= 0, 1, -1)
         f[odd] = fo
@@ -98,7 +129,7 @@ def _closest_e8_rational(num: np.ndarray, den: int) -> np.ndarray:
     y1 = 2 * f1 + 1
     # |x - y/2|^2 compared via (2den)^2 |x - y/2|^2 = |2 num - den y|^2; the difference
     # d1 - d0 = den * sum((y0 - y1) * (4 num - den (y0 + y1))) keeps intermediates small.
-    diff = np.sum((y0 - y1) * (4 * num - den * (y0 + y1)), axis=-1)
+    diff = _rowsum((y0 - y1) * (4 * num - den * (y0 + y1)))
     take1 = diff < 0
     return np.where(take1[..., None], y1, y0)
 

@@ -98,14 +98,17 @@ def quantize_blocks(lat: Lattice, q: int, x: np.ndarray, betas: tuple[float, ...
     for t, beta in enumerate(betas):
         if pending.size == 0:
             break
-        xs = x[pending] * (1.0 / beta) if t == 0 and pending.size == n else x[pending] / beta
+        full = pending.size == n
+        xs = (x if full else x[pending]) * (1.0 / beta)
         if dither is not None:
-            xs = xs + dither[pending]
+            xs += dither if full else dither[pending]
         lam = lat.closest(xs)
         k = index_of(lat, q, lam)
         r = digits_to_row(k, q)
         c = table[r] if table is not None else codeword_of(lat, q, k)
-        ok = np.all(c == lam, axis=1)
+        ok = c[:, 0] == lam[:, 0]
+        for j in range(1, lat.dim):
+            ok &= c[:, j] == lam[:, j]
         if t == last:
             overload[pending[~ok]] = True
             ok[:] = True
