@@ -27,10 +27,6 @@ def test_bulk_bit_exact(bulk_result: dict) -> None:
     assert r["stress"]["cycles"] > r["stream"]["cycles"]  # gaps and backpressure really slowed it down
 
 
-@pytest.mark.xfail(strict=True, reason="hwq.rtl.cycles.gemv_cycles(unit='top') omits the activation load "
-                   "phase: measured spans equal gemv_cycles(cfg, M, K, 'top') + rotate_cycles(cfg, K) + K exactly "
-                   "(Hadamard pass + one buffer write per element); see reports/sim/README.md. Remove this mark "
-                   "when the model includes it.")
 def test_bulk_cycle_model(bulk_result: dict) -> None:
     cm = bulk_result["cycle_model"]
     assert cm["checked"] and cm["transactions"] >= 5
