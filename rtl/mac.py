@@ -21,8 +21,8 @@ from hwq.config import HwqConfig
 from .common import LadderScaler, Pipe, booth_multiples, booth_pps, pipe_tree_sum
 from .decoder import _probe_latency, decode_row, decoder_rom, ladder_shape
 
-__all__ = ["DequantMac", "mac_in_layout", "mac_out_layout", "accumulate_out", "out_buffer", "mac_latency",
-           "mac_lane"]
+__all__ = ["DequantMac", "mac_in_layout", "mac_out_layout", "accumulate_out", "closing_flag", "out_buffer",
+           "mac_latency", "mac_lane"]
 
 
 def mac_in_layout(cfg: HwqConfig) -> data.StructLayout:
@@ -38,7 +38,8 @@ def mac_out_layout(cfg: HwqConfig, acc_bits: int | None = None) -> data.StructLa
     return data.StructLayout({"acc": data.ArrayLayout(signed(acc_bits or cfg.acc_bits), cfg.lanes)})
 
 
-def accumulate_out(m: Module, en, valid, last, terms: list, o, acc_bits: int) -> Signal:
+def accumulate_out(m: Module, en, valid, last, terms: list, o, acc_bits: int, close: Value | None = None
+                   ) -> Signal:
     """Final stages shared by the MAC units: per-lane accumulators, one result per ``last``, and a 2-entry
     output buffer in front of ``o``.
 
@@ -47,12 +48,22 @@ def accumulate_out(m: Module, en, valid, last, terms: list, o, acc_bits: int) ->
     to every pipeline register is a flip-flop output, not a combinational function of ``o.ready`` (that
     path limited the 8-lane MAC to 146.5 MHz). With ``o.ready`` high the buffer never fills (II = 1); it
     costs one cycle of latency.
+
+    ``close`` (optional) is a register equal to ``valid & last`` (the closing beat), computed one stage
+    earlier under ``en`` (:func:`closing_flag`); with it the buffer's write enables are one LUT level from
+    flip-flops with a small fan-out instead of behind the high-fan-out ``valid``/``last``/``en`` nets (the
+    default MAC's critical path was ``full -> valid & last -> ob_we``). The buffer selects on its own
+    ``count`` register rather than on the pipeline-wide ``full``.
     """
     accs = [Signal(signed(acc_bits), name=f"acc{i}") for i in range(len(terms))]
     res_valid = Signal(name="res_valid")
     res = Signal(o.payload.shape(), name="res")
     res_valid_next = Signal()
-    m.d.comb += res_valid_next.eq(Mux(en, valid & last, res_valid))
+    count = Signal(range(3), name="ob_count")
+    if close is None:
+        m.d.comb += res_valid_next.eq(Mux(en, valid & last, res_valid))
+    else:   # en == ~full == ~(count == 2) == ~count[1]: a local copy of the enable
+        m.d.comb += res_valid_next.eq(Mux(count[1], res_valid, close))
     m.d.sync += res_valid.eq(res_valid_next)
     with m.If(en & valid):
         for i, (a, t) in enumerate(zip(accs, terms)):
@@ -61,10 +72,20 @@ def accumulate_out(m: Module, en, valid, last, terms: list, o, acc_bits: int) ->
                 m.d.sync += [a.eq(0), res.acc[i].eq(total)]
             with m.Else():
                 m.d.sync += a.eq(total)
-    return out_buffer(m, o, res_valid_next, res)
+    return out_buffer(m, o, res_valid_next, res, count)
 
 
-def out_buffer(m: Module, o, valid_next: Value, data: Value) -> Signal:
+def closing_flag(m: Module, en: Value, valid_prev: Value, last_prev: Value) -> Signal:
+    """Register ``close`` = ``valid & last`` of the next pipeline stage, from that stage's inputs
+    ``valid_prev``/``last_prev`` (advances on ``en``, reset to 0): the closing-beat flag of
+    :func:`accumulate_out`."""
+    close = Signal(name="close")
+    with m.If(en):
+        m.d.sync += close.eq(valid_prev & last_prev)
+    return close
+
+
+def out_buffer(m: Module, o, valid_next: Value, data: Value, count: Signal | None = None) -> Signal:
     """2-entry output FIFO on stream ``o``; ``data`` is pushed in a cycle where the registered
     ``valid_next`` (the next-cycle value of the producer's valid) is high and the FIFO is not full.
     Returns the register ``full``; the producer must hold ``data`` while it is high (``en = ~full``).
@@ -77,7 +98,8 @@ def out_buffer(m: Module, o, valid_next: Value, data: Value) -> Signal:
     mem = [Signal(width, name=f"ob_e{k}") for k in range(2)]
     we = [Signal(name=f"ob_we{k}") for k in range(2)]
     wp, rp = Signal(name="ob_wp"), Signal(name="ob_rp")
-    count = Signal(range(3), name="ob_count")
+    if count is None:
+        count = Signal(range(3), name="ob_count")
     full = Signal(name="ob_full")
     push, pop = Signal(), Signal()
     nxt, wp_nxt = Signal(range(3)), Signal()
@@ -174,7 +196,10 @@ class DequantMac(wiring.Component):
         for lane in range(cfg.lanes):
             t, st = mac_lane(m, pipe, cfg, rom, p.codes[lane], p.ladder[lane], x, tag=f"l{lane}")
             terms.append(t)
-        last = pipe.delay(p.last, st, "last")
+        last_prev = pipe.delay(p.last, st - 1, "last")
+        last = pipe.reg(last_prev, "last")
         vld = pipe.valid_chain(self.i.valid, st)
-        m.d.comb += full.eq(accumulate_out(m, en, vld[-1], last, terms, self.o, cfg.acc_bits))
+        vld_prev = vld[-2] if st >= 2 else self.i.valid
+        close = closing_flag(m, en, vld_prev, last_prev)
+        m.d.comb += full.eq(accumulate_out(m, en, vld[-1], last, terms, self.o, cfg.acc_bits, close))
         return m
