@@ -38,8 +38,8 @@ def mac_out_layout(cfg: HwqConfig, acc_bits: int | None = None) -> data.StructLa
     return data.StructLayout({"acc": data.ArrayLayout(signed(acc_bits or cfg.acc_bits), cfg.lanes)})
 
 
-def accumulate_out(m: Module, en, valid, last, terms: list, o, acc_bits: int, close: Value | None = None
-                   ) -> Signal:
+def accumulate_out(m: Module, en, valid, last, terms: list, o, acc_bits: int,
+                   close: tuple[Value, Value] | None = None) -> Signal:
     """Final stages shared by the MAC units: per-lane accumulators, one result per ``last``, and a 2-entry
     output buffer in front of ``o``.
 
@@ -49,11 +49,13 @@ def accumulate_out(m: Module, en, valid, last, terms: list, o, acc_bits: int, cl
     path limited the 8-lane MAC to 146.5 MHz). With ``o.ready`` high the buffer never fills (II = 1); it
     costs one cycle of latency.
 
-    ``close`` (optional) is a register equal to ``valid & last`` (the closing beat), computed one stage
-    earlier under ``en`` (:func:`closing_flag`); with it the buffer's write enables are one LUT level from
-    flip-flops with a small fan-out instead of behind the high-fan-out ``valid``/``last``/``en`` nets (the
-    default MAC's critical path was ``full -> valid & last -> ob_we``). The buffer selects on its own
-    ``count`` register rather than on the pipeline-wide ``full``.
+    ``close`` (optional) is the pair of registers of :func:`closing_flag`, both equal to ``valid & last``
+    (the closing beat), computed one stage earlier under ``en``: the first drives the buffer's write
+    enables, which are then one LUT level from flip-flops with a small fan-out instead of behind the
+    high-fan-out ``valid``/``last``/``en`` nets (the default MAC's critical path was
+    ``full -> valid & last -> ob_we``; the buffer selects on its own ``count`` register rather than on the
+    pipeline-wide ``full``); the second is the result register's load enable (``en & close``, one LUT
+    level before its clock enables instead of two).
     """
     accs = [Signal(signed(acc_bits), name=f"acc{i}") for i in range(len(terms))]
     res_valid = Signal(name="res_valid")
@@ -63,26 +65,34 @@ def accumulate_out(m: Module, en, valid, last, terms: list, o, acc_bits: int, cl
     if close is None:
         m.d.comb += res_valid_next.eq(Mux(en, valid & last, res_valid))
     else:   # en == ~full == ~(count == 2) == ~count[1]: a local copy of the enable
-        m.d.comb += res_valid_next.eq(Mux(count[1], res_valid, close))
+        m.d.comb += res_valid_next.eq(Mux(count[1], res_valid, close[0]))
     m.d.sync += res_valid.eq(res_valid_next)
     with m.If(en & valid):
         for i, (a, t) in enumerate(zip(accs, terms)):
             total = a + t
             with m.If(last):
-                m.d.sync += [a.eq(0), res.acc[i].eq(total)]
+                m.d.sync += a.eq(0)
+                if close is None:
+                    m.d.sync += res.acc[i].eq(total)
             with m.Else():
                 m.d.sync += a.eq(total)
+    if close is not None:
+        with m.If(en & close[1]):
+            m.d.sync += [r.eq(a + t) for r, a, t in zip(res.acc, accs, terms)]
     return out_buffer(m, o, res_valid_next, res, count)
 
 
-def closing_flag(m: Module, en: Value, valid_prev: Value, last_prev: Value) -> Signal:
-    """Register ``close`` = ``valid & last`` of the next pipeline stage, from that stage's inputs
-    ``valid_prev``/``last_prev`` (advances on ``en``, reset to 0): the closing-beat flag of
-    :func:`accumulate_out`."""
+def closing_flag(m: Module, en: Value, valid_prev: Value, last_prev: Value) -> tuple[Signal, Signal]:
+    """Registers ``close`` = ``valid & last`` of the next pipeline stage, from that stage's inputs
+    ``valid_prev``/``last_prev`` (advance on ``en``): the closing-beat flags of :func:`accumulate_out`.
+
+    Two copies with small fan-outs: one with reset (output buffer write enables) and one reset-less
+    (result register load enable; a different cell type, so Yosys does not merge the two)."""
     close = Signal(name="close")
+    close_res = Signal(name="close_res", reset_less=True)
     with m.If(en):
-        m.d.sync += close.eq(valid_prev & last_prev)
-    return close
+        m.d.sync += [close.eq(valid_prev & last_prev), close_res.eq(valid_prev & last_prev)]
+    return close, close_res
 
 
 def out_buffer(m: Module, o, valid_next: Value, data: Value, count: Signal | None = None) -> Signal:
