@@ -97,31 +97,15 @@ static inline int64_t hwq_lstride(int64_t nb) { return (nb * HWQ_LB + 7) / 8; }
 /* decode                                                                                           */
 /* ---------------------------------------------------------------------------------------------- */
 
+#include "hwq_decode.h"
+
 static inline void hwq_decode(uint64_t r, int64_t *c)
 {
 #if HWQ_ROM
     for (int i = 0; i < HWQ_D; i++)
         c[i] = hwq_codebook[r * HWQ_D + (uint64_t)i];
 #else
-    int64_t k[HWQ_D], gk[HWQ_D], coarse[HWQ_D];
-    for (int i = HWQ_D - 1; i >= 0; i--) {
-        k[i] = (int64_t)(r % HWQ_Q);
-        r /= HWQ_Q;
-    }
-    for (int i = 0; i < HWQ_D; i++) {
-        gk[i] = 0;
-        for (int j = 0; j < HWQ_D; j++)
-            gk[i] += hwq_gen[i * HWQ_D + j] * k[j];
-    }
-#if HWQ_LAT_KIND == 0
-    hwq_closest_z_rational(gk, (int64_t)HWQ_Q * HWQ_CS, HWQ_D, coarse);
-#elif HWQ_LAT_KIND == 1
-    hwq_closest_d_rational(gk, (int64_t)HWQ_Q * HWQ_CS, HWQ_D, coarse);
-#else
-    hwq_closest_e8_rational(gk, (int64_t)HWQ_Q * HWQ_CS, coarse);
-#endif
-    for (int i = 0; i < HWQ_D; i++)
-        c[i] = gk[i] - (int64_t)HWQ_Q * coarse[i];
+    hwq_arith_decode(r, c);
 #endif
 }
 

@@ -43,31 +43,19 @@ static __device__ __forceinline__ uint32_t hwq_d_t(const uint8_t *lrow, int64_t 
 #endif
 }
 
+#define HWQ_DECODE_QUAL static __device__ __forceinline__
+#include "hwq_decode.h"
+
 static __device__ __forceinline__ void hwq_d_decode(uint64_t r, int32_t *c)
 {
 #if HWQ_ROM
     for (int i = 0; i < HWQ_D; i++)
         c[i] = (int32_t)hwq_codebook[r * HWQ_D + i];
 #else
-    int64_t k[HWQ_D], gk[HWQ_D], coarse[HWQ_D];
-    for (int i = HWQ_D - 1; i >= 0; i--) {
-        k[i] = (int64_t)(r % HWQ_Q);
-        r /= HWQ_Q;
-    }
-    for (int i = 0; i < HWQ_D; i++) {
-        gk[i] = 0;
-        for (int j = 0; j < HWQ_D; j++)
-            gk[i] += hwq_gen[i * HWQ_D + j] * k[j];
-    }
-#if HWQ_LAT_KIND == 0
-    hwq_closest_z_rational(gk, (int64_t)HWQ_Q * HWQ_CS, HWQ_D, coarse);
-#elif HWQ_LAT_KIND == 1
-    hwq_closest_d_rational(gk, (int64_t)HWQ_Q * HWQ_CS, HWQ_D, coarse);
-#else
-    hwq_closest_e8_rational(gk, (int64_t)HWQ_Q * HWQ_CS, coarse);
-#endif
+    int64_t c64[HWQ_D];
+    hwq_arith_decode(r, c64);
     for (int i = 0; i < HWQ_D; i++)
-        c[i] = (int32_t)(gk[i] - (int64_t)HWQ_Q * coarse[i]);
+        c[i] = (int32_t)c64[i];
 #endif
 }
 
