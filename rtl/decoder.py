@@ -3,7 +3,8 @@
 * ROM (``cfg.decoder_kind == "rom"``): ``amaranth.lib.memory.Memory(init=hwq.voronoi.codebook(...))``,
   one synchronous read port per lane (1 cycle).
 * arithmetic (``"arith"``): row -> digits k (chunked long division by q, no multiplier), ``Gk`` (shift-add),
-  coarse closest point ``Q(Gk / q)`` (exact, SPEC tie rules), ``c = Gk - q Q(Gk/q)``.
+  ``c = Gk - q Q(Gk/q)`` by per-coordinate tables of ``Gk`` (exact, SPEC tie rules;
+  :mod:`hwq.rtl.residual`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from amaranth.lib.wiring import In, Out
 from hwq.config import HwqConfig
 from hwq.voronoi import codebook
 
-from .common import Pipe, _scaled_terms, closest_rational, divmod_small, pipe_tree_sum
+from .common import Pipe, _scaled_terms, divmod_small, pipe_tree_sum
+from .residual import voronoi_reduce
 
 __all__ = ["CodebookDecoder", "decoder_rom", "decode_row", "decode_digits", "digits_of_row", "rom_init"]
 
@@ -61,9 +63,12 @@ def digits_of_row(pipe: Pipe, row: Value, cfg: HwqConfig) -> tuple[list[Value], 
 
 def decode_digits(m: Module, pipe: Pipe, digits: list[Value], cfg: HwqConfig, tag: str = "ad"
                   ) -> tuple[list[Value], int]:
-    """Arithmetic decoder from index digits: c = Gk - q Q(Gk/q) (scaled coords), pipelined."""
+    """Arithmetic decoder from index digits: ``c = Gk - q Q(Gk/q)`` (scaled coords), pipelined.
+
+    ``Gk`` is a shift-add per coordinate; its coordinates have a tiny range (E8 q=7: [-12, 30]), so the
+    reduction is :func:`hwq.rtl.residual.voronoi_reduce` (per-coordinate tables, small tournaments)."""
     g = cfg.lat.generator_int
-    q, d, cs = cfg.q, cfg.dim, cfg.coord_scale
+    q, d = cfg.q, cfg.dim
     gk, lo, hi, sts = [], [], [], []
     for i in range(d):
         terms = [t for j in range(d) for t in _scaled_terms(digits[j], int(g[i, j]))]
@@ -74,12 +79,8 @@ def decode_digits(m: Module, pipe: Pipe, digits: list[Value], cfg: HwqConfig, ta
         hi.append(sum(max(0, int(g[i, j])) * (q - 1) for j in range(d)))
     s_gk = max(sts)
     gk = [pipe.delay(v, s_gk - s, f"{tag}gka") for v, s in zip(gk, sts)]
-    coarse, st = closest_rational(m, pipe, cfg.lattice, gk, q * cs, min(lo), max(hi), tag=tag)
-    gkd = [pipe.delay(v, st, f"{tag}gd") for v in gk]
-    cs_ = [pipe_tree_sum(pipe, [a] + _scaled_terms(b, -q), name=f"{tag}c{i}_") for i, (a, b) in enumerate(zip(gkd, coarse))]
-    s_c = max(sc for _, sc in cs_)
-    c = [pipe.delay(v, s_c - sc, f"{tag}ca")[:cfg.coord_bits].as_signed() for v, sc in cs_]
-    return c, s_gk + st + s_c
+    c, st = voronoi_reduce(m, pipe, gk, cfg, lo, hi, tag=tag)
+    return c, s_gk + st
 
 
 def decode_row(m: Module, pipe: Pipe, row: Value, cfg: HwqConfig, rom: memory.Memory | None,

@@ -1,0 +1,228 @@
+"""Voronoi reduction ``c = y - q Q(y / q)`` for numerators of small range, from per-coordinate tables.
+
+The arithmetic decoder reduces ``y = G k`` (scaled coordinates, digits ``0 <= k_j < q``) to its Voronoi
+codeword.  ``y`` has a tiny range (E8 q=7: every coordinate lies in [-12, 30]), so everything the SPEC's
+closest-point rules need from one coordinate is a constant table of ``y_i``, built from the reference
+model's own rounding (:meth:`hwq.lattice.Lattice.closest_rational` of the integer lattice):
+
+* coset A (every lattice): ``f = rnd(y / den)``, candidate coordinate ``a = y - den f`` and the parity
+  bit of ``f`` (``den = q * coord_scale``);
+* coset B (E8 only, the ``D8 + 1/2`` coset): ``f' = rnd((2y - den) / (2 den))``, ``b = y - den f' - q``
+  and the parity bit of ``f'``; plus ``a^2`` and ``b^2``.
+
+``a`` (``b``) is the codeword coordinate that the coset's unfixed point gives, so the rest needs no
+division and only small numbers:
+
+* D_n parity fix (SPEC section 2): when the coset's ``sum f`` is odd, the coordinate with the largest
+  ``|a_i|`` (lowest index on ties; the reference's residual is ``a`` for coset A and ``2b`` for coset B,
+  same order) is rounded the other way: ``a_i -= den`` if ``a_i >= 0`` else ``a_i += den``;
+* E8 coset choice: ``|x - Y/2|^2`` is proportional to ``sum c_i^2``; after the fix that sum is
+  ``S + parity (den^2 - 2 den max|a|)`` (``|a_i| <= den/2``); coset B wins only when strictly smaller
+  (ties keep coset A, as the reference's ``diff < 0``).
+
+Cost (E8 q=7, one lane): the tables are 6-input functions (one LUT6 per output bit), the tournaments
+compare 3-bit magnitudes, and the sums of squares are 9-bit adds, instead of the general exact
+closest point (:func:`hwq.rtl.common.closest_rational`, reciprocal divisions of wide numerators), which
+the activation encoder still uses.  Exactness over the whole input range is a property of the tables
+(checked exhaustively in the tests against :func:`hwq.voronoi.codeword_of`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Value, signed
+
+from hwq.config import HwqConfig
+from hwq.lattice import get_lattice
+
+from .common import Pipe, pipe_tree_sum
+
+__all__ = ["CoordTable", "coord_tables", "voronoi_reduce", "reduce_model"]
+
+
+def _rnd(num: np.ndarray, den: int) -> np.ndarray:
+    """The reference's rounding rule (SPEC: rnd(x) = floor(x + 1/2)) of ``num / den``, via the Z lattice."""
+    return get_lattice("Z").closest_rational(np.asarray(num, dtype=np.int64)[:, None], den)[:, 0]
+
+
+@dataclass(frozen=True)
+class CoordTable:
+    """Constant table of one coordinate over ``y in [lo, hi]`` (see module docstring).
+
+    Attributes
+    ----------
+    lo, hi : int
+        Range of the coordinate's numerator.
+    a, pa : ndarray
+        Coset A candidate coordinate and the parity bit of its ``f``.
+    b, pb : ndarray or None
+        Coset B (E8) candidate coordinate and parity bit.
+    """
+
+    lo: int
+    hi: int
+    a: np.ndarray
+    pa: np.ndarray
+    b: np.ndarray | None
+    pb: np.ndarray | None
+
+
+def coord_tables(cfg: HwqConfig, lo: list[int], hi: list[int]) -> list[CoordTable]:
+    """Per-coordinate tables of the reduction for numerators ``y_i in [lo_i, hi_i]`` (denominator
+    ``q * coord_scale``)."""
+    den = cfg.q * cfg.coord_scale
+    out = []
+    for l, h in zip(lo, hi):
+        y = np.arange(l, h + 1, dtype=np.int64)
+        f = _rnd(y, den)
+        a, pa = y - den * f, f & 1
+        b = pb = None
+        if cfg.lattice == "E8":
+            f1 = _rnd(2 * y - den, 2 * den)
+            b, pb = y - den * f1 - cfg.q, f1 & 1
+        out.append(CoordTable(l, h, a, pa, b, pb))
+    return out
+
+
+def reduce_model(cfg: HwqConfig, y: np.ndarray, lo: list[int], hi: list[int]) -> np.ndarray:
+    """NumPy model of :func:`voronoi_reduce` (the same tables and steps), ``y`` of shape (N, d)."""
+    den, d = cfg.q * cfg.coord_scale, cfg.dim
+    tabs = coord_tables(cfg, lo, hi)
+    y = np.asarray(y, dtype=np.int64)
+    idx = [y[:, i] - tabs[i].lo for i in range(d)]
+
+    def coset(vals, pars):
+        c = np.stack([v[ix] for v, ix in zip(vals, idx)], axis=1)
+        if cfg.lattice == "Z":
+            return c, np.zeros(len(c), dtype=np.int64)
+        par = np.bitwise_xor.reduce(np.stack([p[ix] for p, ix in zip(pars, idx)], axis=1), axis=1)
+        mag = np.abs(c)
+        best = np.argmax(mag, axis=1)  # lowest index on ties
+        m = mag[np.arange(len(c)), best]
+        rows = np.flatnonzero(par)
+        c = c.copy()
+        c[rows, best[rows]] -= np.where(c[rows, best[rows]] >= 0, den, -den)
+        return c, np.sum(np.stack([v[ix] for v, ix in zip(vals, idx)], axis=1) ** 2, axis=1) + par * (
+            den * den - 2 * den * m)
+
+    ca, da = coset([t.a for t in tabs], [t.pa for t in tabs])
+    if cfg.lattice != "E8":
+        return ca
+    cb, db = coset([t.b for t in tabs], [t.pb for t in tabs])
+    return np.where((db < da)[:, None], cb, ca)
+
+
+def _table(values: np.ndarray, idx: Value, width: int) -> Value:
+    """Constant lookup ``values[idx]`` (two's complement fields of ``width`` bits; LUT logic)."""
+    mask = (1 << width) - 1
+    return Array([Const(int(v) & mask, width) for v in values])[idx]
+
+
+def _bits_signed(v: np.ndarray) -> int:
+    return max(int(np.max(np.abs(v))).bit_length() + 1, 2)
+
+
+def _tournament(pipe: Pipe, mags: list[Value], tag: str, carry: list[Value]) -> tuple[Value, Value, list[Value], int]:
+    """Argmax (lowest index on ties) of unsigned magnitudes, one comparator level per stage; ``carry``
+    values travel alongside. Returns (index, max, carried, stages)."""
+    cand = [(Const(i, max(1, (len(mags) - 1).bit_length())), mg) for i, mg in enumerate(mags)]
+    st = 0
+    while len(cand) > 1:
+        nxt = []
+        for i in range(0, len(cand) - 1, 2):
+            (ia, ma), (ib, mb) = cand[i], cand[i + 1]
+            take_b = mb > ma
+            nxt.append((Mux(take_b, ib, ia), Mux(take_b, mb, ma)))
+        if len(cand) % 2:
+            nxt.append(cand[-1])
+        cand = [(pipe.reg(i, f"{tag}ti"), pipe.reg(mg, f"{tag}tm")) for i, mg in nxt]
+        carry = pipe.regs(carry, f"{tag}tc")
+        st += 1
+    return cand[0][0], cand[0][1], carry, st
+
+
+def voronoi_reduce(m: Module, pipe: Pipe, y: list[Value], cfg: HwqConfig, lo: list[int], hi: list[int],
+                   tag: str = "vr") -> tuple[list[Value], int]:
+    """Pipelined ``c = y - q Q(y / q)`` (scaled coordinates, SPEC tie rules) for ``y_i in [lo_i, hi_i]``.
+
+    Returns
+    -------
+    (c, stages) : signed codeword coordinates (``cfg.coord_bits`` wide) and the latency in stages.
+    """
+    den, d = cfg.q * cfg.coord_scale, cfg.dim
+    tabs = coord_tables(cfg, lo, hi)
+    e8 = cfg.lattice == "E8"
+    # stage 1: table lookups
+    cw = _bits_signed(np.concatenate([t.a for t in tabs] + ([t.b for t in tabs] if e8 else [])))
+    cosets = [("a", "pa")] + ([("b", "pb")] if e8 else [])
+    looked: dict[str, list[Value]] = {}
+    for name, pname in cosets:
+        vals, pars, mags, sqs = [], [], [], []
+        for i, t in enumerate(tabs):
+            ix = (y[i] - t.lo).as_unsigned()[:max(1, (t.hi - t.lo).bit_length())]
+            v = getattr(t, name)
+            vals.append(pipe.reg(_table(v, ix, cw).as_signed(), f"{tag}{name}{i}_"))
+            if cfg.lattice != "Z":
+                pars.append(_table(getattr(t, pname), ix, 1))
+                mags.append(pipe.reg(_table(np.abs(v), ix, cw - 1), f"{tag}m{name}{i}_"))
+            if e8:
+                sqs.append(pipe.reg(_table(v * v, ix, 2 * cw - 2), f"{tag}s{name}{i}_"))
+        looked[name] = vals
+        if pars:
+            looked["p" + name] = [pipe.reg(Cat(*pars).xor(), f"{tag}p{name}")]
+        looked["m" + name], looked["s" + name] = mags, sqs
+    st = 1
+    if cfg.lattice == "Z":
+        return [v[:cfg.coord_bits].as_signed() for v in looked["a"]], st
+    # stages 2..: per coset, argmax of |c| (with the candidates and parity riding along) and sum of squares
+    res = {}
+    for name, _ in cosets:
+        carry = looked[name] + looked["p" + name]
+        best, mx, carry, s_t = _tournament(pipe, looked["m" + name], f"{tag}{name}", carry)
+        res[name] = dict(best=best, mx=mx, c=carry[:d], par=carry[d], st=s_t)
+        if e8:
+            tot, s_s = pipe_tree_sum(pipe, looked["s" + name], name=f"{tag}ss{name}_")
+            res[name]["sq"], res[name]["s_sq"] = tot, s_s
+    s_t = res["a"]["st"]
+    if not e8:
+        a = res["a"]
+        out = [_fixed(pipe, c, a["par"] & (a["best"] == i), den, f"{tag}o{i}_") for i, c in enumerate(a["c"])]
+        return [v[:cfg.coord_bits].as_signed() for v in out], st + s_t + 1
+    # E8: D = S + par (den^2 - 2 den max) per coset; take B iff D_B < D_A
+    s_sq = res["a"]["s_sq"]
+    assert s_sq == res["b"]["s_sq"] and res["a"]["st"] == res["b"]["st"]
+    s_al = max(s_t, s_sq)
+    for r in res.values():
+        for key in ("best", "mx", "par"):
+            r[key] = pipe.delay(r[key], s_al - s_t, f"{tag}al{key}")
+        r["c"] = [pipe.delay(v, s_al - s_t, f"{tag}alc") for v in r["c"]]
+        r["sq"] = pipe.delay(r["sq"], s_al - s_sq, f"{tag}als")
+    # stage: the fix-up correction of each coset as a constant table of (par, max)
+    mxw = cw - 1
+    corr_vals = [0] * (1 << mxw) + [den * den - 2 * den * mm for mm in range(1 << mxw)]
+    cwid = max(abs(v) for v in corr_vals).bit_length() + 1
+    for r in res.values():
+        r["corr"] = pipe.reg(_table(np.array(corr_vals), Cat(r["mx"], r["par"]), cwid).as_signed(), f"{tag}cr")
+        r["sq"] = pipe.reg(r["sq"], f"{tag}sq")
+        r["c"] = pipe.regs(r["c"], f"{tag}c1")
+        r["fix"] = pipe.regs([r["par"] & (r["best"] == i) for i in range(d)], f"{tag}fx")
+    # stage: distances; stage: compare (ties keep coset A)
+    for r in res.values():
+        r["dist"] = pipe.reg(r["sq"] + r["corr"], f"{tag}dd")
+        r["c"] = pipe.regs(r["c"], f"{tag}c2")
+        r["fix"] = pipe.regs(r["fix"], f"{tag}fx2")
+    take_b = res["b"]["dist"] < res["a"]["dist"]
+    # stage: select the coset's candidate and fix flag; stage: apply the fix
+    base = pipe.regs([Mux(take_b, cb, ca) for ca, cb in zip(res["a"]["c"], res["b"]["c"])], f"{tag}bs")
+    fix = pipe.regs([Mux(take_b, fb, fa) for fa, fb in zip(res["a"]["fix"], res["b"]["fix"])], f"{tag}bf")
+    out = [_fixed(pipe, c, f, den, f"{tag}o{i}_") for i, (c, f) in enumerate(zip(base, fix))]
+    return [v[:cfg.coord_bits].as_signed() for v in out], st + s_al + 1 + 1 + 1 + 1
+
+
+def _fixed(pipe: Pipe, c: Value, fix: Value, den: int, name: str) -> Value:
+    """Registered ``c`` rounded to the other side when ``fix``: ``c - den`` if ``c >= 0`` else ``c + den``."""
+    w = c.shape().width + 1
+    sel = Mux(c[-1], c + den, c - den)
+    return pipe.reg(Mux(fix, sel, c), name, signed(max(w, den.bit_length() + 1)))
