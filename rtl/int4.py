@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 from hwq.config import HwqConfig
 
 from .common import Pipe, booth_multiples, booth_pps, pipe_tree_sum, signed_bits
-from .mac import accumulate_out, mac_out_layout
+from .mac import accumulate_out, closing_stages, mac_out_layout
 
 __all__ = ["Int4Mac", "int4_acc_bits", "int4_latency"]
 
@@ -47,9 +47,8 @@ class Int4Mac(wiring.Component):
         p = self.i.payload
         terms, st = _datapath(m, pipe, cfg, [p.x[i] for i in range(cfg.dim)],
                               [[p.w[lane * cfg.dim + i] for i in range(cfg.dim)] for lane in range(cfg.lanes)])
-        last = pipe.delay(p.last, st, "last")
-        vld = pipe.valid_chain(self.i.valid, st)
-        m.d.comb += full.eq(accumulate_out(m, en, vld[-1], last, terms, self.o, self.acc_bits))
+        vld, last, close = closing_stages(m, pipe, en, self.i.valid, p.last, st)
+        m.d.comb += full.eq(accumulate_out(m, en, vld, last, terms, self.o, self.acc_bits, close))
         return m
 
 

@@ -18,7 +18,7 @@ from hwq.voronoi import MAX_LUT_ROWS, pair_lut
 
 from .common import Pipe, mul_const
 from .decoder import ladder_shape
-from .mac import accumulate_out, mac_out_layout
+from .mac import accumulate_out, closing_stages, mac_out_layout
 
 __all__ = ["LutMac"]
 
@@ -67,7 +67,6 @@ class LutMac(wiring.Component):
             m.d.comb += [rp.addr.eq(addr), rp.en.eq(en)]
             val = rp.data.as_signed()
             terms.append(pipe.reg(val * mm, f"t{lane}_"))
-        last = pipe.delay(p.last, 3, "last")
-        vld = pipe.valid_chain(self.i.valid, 3)
-        m.d.comb += full.eq(accumulate_out(m, en, vld[-1], last, terms, self.o, cfg.lut_acc_bits))
+        vld, last, close = closing_stages(m, pipe, en, self.i.valid, p.last, 3)
+        m.d.comb += full.eq(accumulate_out(m, en, vld, last, terms, self.o, cfg.lut_acc_bits, close))
         return m

@@ -21,7 +21,8 @@ from hwq.config import HwqConfig
 from .common import LadderScaler, Pipe, booth_multiples, booth_pps, pipe_tree_sum
 from .decoder import _probe_latency, decode_row, decoder_rom, ladder_shape
 
-__all__ = ["DequantMac", "mac_in_layout", "mac_out_layout", "accumulate_out", "closing_flag", "out_buffer",
+__all__ = ["DequantMac", "mac_in_layout", "mac_out_layout", "accumulate_out", "closing_flag", "closing_stages",
+           "out_buffer",
            "mac_latency", "mac_lane"]
 
 
@@ -39,7 +40,7 @@ def mac_out_layout(cfg: HwqConfig, acc_bits: int | None = None) -> data.StructLa
 
 
 def accumulate_out(m: Module, en, valid, last, terms: list, o, acc_bits: int,
-                   close: tuple[Value, Value] | None = None) -> Signal:
+                   close: tuple[Value, Value]) -> Signal:
     """Final stages shared by the MAC units: per-lane accumulators, one result per ``last``, and a 2-entry
     output buffer in front of ``o``.
 
@@ -49,7 +50,7 @@ def accumulate_out(m: Module, en, valid, last, terms: list, o, acc_bits: int,
     path limited the 8-lane MAC to 146.5 MHz). With ``o.ready`` high the buffer never fills (II = 1); it
     costs one cycle of latency.
 
-    ``close`` (optional) is the pair of registers of :func:`closing_flag`, both equal to ``valid & last``
+    ``close`` is the pair of registers of :func:`closing_flag`, both equal to ``valid & last``
     (the closing beat), computed one stage earlier under ``en``: the first drives the buffer's write
     enables, which are then one LUT level from flip-flops with a small fan-out instead of behind the
     high-fan-out ``valid``/``last``/``en`` nets (the default MAC's critical path was
@@ -62,23 +63,18 @@ def accumulate_out(m: Module, en, valid, last, terms: list, o, acc_bits: int,
     res = Signal(o.payload.shape(), name="res")
     res_valid_next = Signal()
     count = Signal(range(3), name="ob_count")
-    if close is None:
-        m.d.comb += res_valid_next.eq(Mux(en, valid & last, res_valid))
-    else:   # en == ~full == ~(count == 2) == ~count[1]: a local copy of the enable
-        m.d.comb += res_valid_next.eq(Mux(count[1], res_valid, close[0]))
+    # en == ~full == ~(count == 2) == ~count[1]: a local copy of the enable
+    m.d.comb += res_valid_next.eq(Mux(count[1], res_valid, close[0]))
     m.d.sync += res_valid.eq(res_valid_next)
     with m.If(en & valid):
         for i, (a, t) in enumerate(zip(accs, terms)):
             total = a + t
             with m.If(last):
                 m.d.sync += a.eq(0)
-                if close is None:
-                    m.d.sync += res.acc[i].eq(total)
             with m.Else():
                 m.d.sync += a.eq(total)
-    if close is not None:
-        with m.If(en & close[1]):
-            m.d.sync += [r.eq(a + t) for r, a, t in zip(res.acc, accs, terms)]
+    with m.If(en & close[1]):
+        m.d.sync += [r.eq(a + t) for r, a, t in zip(res.acc, accs, terms)]
     return out_buffer(m, o, res_valid_next, res, count)
 
 
@@ -93,6 +89,18 @@ def closing_flag(m: Module, en: Value, valid_prev: Value, last_prev: Value) -> t
     with m.If(en):
         m.d.sync += [close.eq(valid_prev & last_prev), close_res.eq(valid_prev & last_prev)]
     return close, close_res
+
+
+def closing_stages(m: Module, pipe: Pipe, en: Value, valid_in: Value, last_in: Value, st: int
+                   ) -> tuple[Value, Value, tuple[Signal, Signal]]:
+    """The ``valid`` and ``last`` bits of a unit's input beat delayed by its ``st`` pipeline stages, and the
+    :func:`closing_flag` registers computed from their values one stage earlier: the ``valid``, ``last``
+    and ``close`` arguments of :func:`accumulate_out` (shared by the MAC, INT4 and LUT units)."""
+    last_prev = pipe.delay(last_in, st - 1, "last")
+    last = pipe.reg(last_prev, "last")
+    vld = pipe.valid_chain(valid_in, st)
+    vld_prev = vld[-2] if st >= 2 else valid_in
+    return vld[-1], last, closing_flag(m, en, vld_prev, last_prev)
 
 
 def out_buffer(m: Module, o, valid_next: Value, data: Value, count: Signal | None = None) -> Signal:
@@ -206,10 +214,6 @@ class DequantMac(wiring.Component):
         for lane in range(cfg.lanes):
             t, st = mac_lane(m, pipe, cfg, rom, p.codes[lane], p.ladder[lane], x, tag=f"l{lane}")
             terms.append(t)
-        last_prev = pipe.delay(p.last, st - 1, "last")
-        last = pipe.reg(last_prev, "last")
-        vld = pipe.valid_chain(self.i.valid, st)
-        vld_prev = vld[-2] if st >= 2 else self.i.valid
-        close = closing_flag(m, en, vld_prev, last_prev)
-        m.d.comb += full.eq(accumulate_out(m, en, vld[-1], last, terms, self.o, cfg.acc_bits, close))
+        vld, last, close = closing_stages(m, pipe, en, self.i.valid, p.last, st)
+        m.d.comb += full.eq(accumulate_out(m, en, vld, last, terms, self.o, cfg.acc_bits, close))
         return m
