@@ -2,56 +2,339 @@
  * hwq_kernels_cuda.cuh -- hand-written CUDA kernels of the hwq datapath (included by a generated
  * <slug>.cu after the HWQ_* configuration macros and the __device__ tables).
  *
+ * Two parts:
+ *
+ * 1. PORTABLE per-thread logic (this section): bit unpacking of the packed codes / ladder indices,
+ *    the byte rotation and shared-memory swizzle of the table GEMV, the table entries <c_r, x_b>,
+ *    the per-lane 16-block sums (fp32 fast mode, int32-group / int64 exact mode), the 4-lane
+ *    reduction order, the launch plan and the float epilogues.  These functions are
+ *    __host__ __device__ (or plain C++ without nvcc): tests/test_codegen_cuda_host.py compiles them
+ *    with g++ as host code (hwq_cuda_hosttest.cuh) and compares them bit for bit with hwq.datapath.
+ * 2. DEVICE kernels and extern "C" launchers (#ifdef __CUDACC__), which call the functions of part 1.
+ *
+ * GEMV paths (weight-only, exact and fast):
+ *
+ * - TABLE path (batch 1; ROM configs with byte codes, e.g. D3 q=6 and D4 q=4; 16-byte aligned rows):
+ *   K is cut into chunks of 64 blocks.  A thread block owns a range of chunks x a range of columns;
+ *   per chunk it builds P[r][b] = <c_r, x_b> for every codeword r and block b of the chunk in shared
+ *   memory (NC x 64 words: 55 KB for D3 q=6), then streams its columns: 4 lanes per column, each lane
+ *   reads its 16 code bytes with ONE 16-byte load (uint4) and its 16 ladder indices with one 4-byte
+ *   load, and does per block one table lookup and one multiply-add (m_t or beta_t from a 4-word
+ *   shared table).  Lane (c, s) handles blocks 16 s + ((i + c) mod 16) at step i (the loaded bytes are
+ *   rotated by c), and P is stored with the swizzle hwq_cu_swz, so the 32 lookups of a warp hit 32
+ *   distinct banks (checked by the host test).  Per-column sums over the chunks stay in shared memory
+ *   (one writer per column per chunk, chunk order), a second kernel adds the per-group partials in a
+ *   fixed order: deterministic, and exact mode is exact (integers).
+ * - GENERIC path (everything else: batch > 1, E8 arithmetic decode, sub-byte codes, unaligned rows):
+ *   one warp per column, lane l takes blocks l, l+32, ...; batch tiles of up to 8 vectors in
+ *   registers (each decoded codeword is reused for all of them); warp-shuffle reduction.
+ *
  * Host launchers are extern "C" and take DEVICE pointers (allocate with torch/CuPy and pass
  * data_ptr()), plus a cudaStream_t as void* (NULL = legacy default stream).  They return the CUDA
  * error code of the launch (0 = ok) or 1000 + an hwq error (1 block size, 2 Hadamard size, 3 max_k,
- * 4 sizes).  Layouts equal the C library: codes (M, ceil(nb*CB/8)), ladder (M, ceil(nb*LB/8)),
- * activations (B, K), outputs (M, B), dequantized (M, K).
- *
- * Weight-only / LUT GEMV: one warp per output column; lane l takes blocks l, l+32, ... (consecutive
- * lanes read consecutive packed bytes: coalesced); decode from the rendered codebook (__ldg, L1
- * resident) or arithmetically (E8); int64 accumulators (exact mode) or fp32 (fast mode); warp
- * shuffle reduction; batch in chunks of up to 8 vectors per pass (registers).
+ * 4 sizes, 5 workspace too small).  Layouts equal the C library: codes (M, ceil(nb*CB/8)),
+ * ladder (M, ceil(nb*LB/8)), activations (B, K), outputs (M, B), dequantized (M, K).  The GEMV
+ * launchers take a device workspace of cuda_work_bytes(k, m, nbatch) bytes.
  */
 #ifndef HWQ_KERNELS_CUDA_CUH
 #define HWQ_KERNELS_CUDA_CUH
 
-#include <cuda_fp16.h>
-#include <cuda_runtime.h>
+#include <math.h>
 #include <stdint.h>
+#include <string.h>
 
-#define HWQ_WARPS 8
-#define HWQ_NBMAX 8
+/* ============================================================================================== */
+/* part 1: portable per-thread logic                                                              */
+/* ============================================================================================== */
 
-static __device__ __forceinline__ uint32_t hwq_d_code(const uint8_t *crow, int64_t b)
+#ifdef __CUDACC__
+#define HWQ_CU_HD static __host__ __device__ __forceinline__
+#define HWQ_CU_DQ static __device__ __forceinline__ /* functions that read the __device__ tables */
+#else
+#define HWQ_CU_HD static inline
+#define HWQ_CU_DQ static inline
+#endif
+
+#ifndef HWQ_DECODE_QUAL
+#define HWQ_DECODE_QUAL HWQ_CU_DQ
+#endif
+#include "hwq_decode.h"
+
+/* table path geometry: chunk of 64 blocks = 4 lanes x 16 blocks per column; 8 columns per warp */
+#define HWQ_TB_CHUNK 64
+#define HWQ_TB_LANE_BLOCKS 16
+#define HWQ_TB_THREADS 256
+#define HWQ_TB_UNROLL 4      /* column tiles whose loads are issued together (bytes in flight) */
+#define HWQ_TB_MAX_CPC 4096  /* most columns per thread block (shared partial sums) */
+
+/* int32 group of the exact lane sum: largest power of 2 <= 16 with group * m_t * dot <= INT32_MAX */
+#if HWQ_SCALED_BOUND <= 134217727
+#define HWQ_TB_GROUP 16
+#elif HWQ_SCALED_BOUND <= 268435455
+#define HWQ_TB_GROUP 8
+#elif HWQ_SCALED_BOUND <= 536870911
+#define HWQ_TB_GROUP 4
+#elif HWQ_SCALED_BOUND <= 1073741823
+#define HWQ_TB_GROUP 2
+#elif HWQ_SCALED_BOUND <= 2147483647
+#define HWQ_TB_GROUP 1
+#else
+#define HWQ_TB_GROUP 0 /* m_t * dot exceeds int32: no table path (E8) */
+#endif
+
+/* the table path serves ROM configs with one byte per code, <= 2 ladder bits and <= 256 codewords */
+#define HWQ_TB_OK (HWQ_ROM && HWQ_CB == 8 && HWQ_LB <= 2 && HWQ_NC <= 256 && HWQ_TB_GROUP > 0 && HWQ_L <= 4)
+
+/* 16 bytes as four 32-bit words (uint4 on the device) */
+typedef struct {
+    uint32_t x, y, z, w;
+} hwq_w4;
+
+/* low 32 bits of (hi:lo) >> n, n in [0, 32) */
+HWQ_CU_HD uint32_t hwq_cu_fshr(uint32_t lo, uint32_t hi, uint32_t n)
+{
+#ifdef __CUDA_ARCH__
+    return __funnelshift_r(lo, hi, n);
+#else
+    return n ? (lo >> n) | (hi << (32u - n)) : lo;
+#endif
+}
+
+/* byte j of the result = byte (j + c) mod 16 of v (c in [0, 16)): word rotation + funnel shifts,
+ * no dynamic register indexing */
+HWQ_CU_HD hwq_w4 hwq_cu_rot_bytes(hwq_w4 v, uint32_t c)
+{
+    const uint32_t q = (c >> 2) & 3u, sh = (c & 3u) * 8u;
+    if (q & 1u) {
+        const uint32_t t = v.x;
+        v.x = v.y;
+        v.y = v.z;
+        v.z = v.w;
+        v.w = t;
+    }
+    if (q & 2u) {
+        uint32_t t = v.x;
+        v.x = v.z;
+        v.z = t;
+        t = v.y;
+        v.y = v.w;
+        v.w = t;
+    }
+    hwq_w4 o;
+    o.x = hwq_cu_fshr(v.x, v.y, sh);
+    o.y = hwq_cu_fshr(v.y, v.z, sh);
+    o.z = hwq_cu_fshr(v.z, v.w, sh);
+    o.w = hwq_cu_fshr(v.w, v.x, sh);
+    return o;
+}
+
+/* byte i (0..15, a compile-time constant after unrolling) of v */
+HWQ_CU_HD uint32_t hwq_cu_byte(hwq_w4 v, int i)
+{
+    const uint32_t w = i < 4 ? v.x : i < 8 ? v.y : i < 12 ? v.z : v.w;
+    return (w >> (8 * (i & 3))) & 0xffu;
+}
+
+/* the 16 ladder fields (LB bits each) of a lane, rotated like the code bytes: field i of the
+ * result = field (i + c) mod 16 of lad */
+HWQ_CU_HD uint32_t hwq_cu_rot_ladder(uint32_t lad, uint32_t c)
+{
+#if HWQ_LB == 2
+    return hwq_cu_fshr(lad, lad, 2u * c);
+#elif HWQ_LB == 1
+    const uint32_t d = (lad & 0xffffu) | (lad << 16);
+    return (d >> c) & 0xffffu;
+#else
+    (void)c;
+    return lad;
+#endif
+}
+
+HWQ_CU_HD uint32_t hwq_cu_field(uint32_t lad, int i)
+{
+#if HWQ_LB == 0
+    (void)lad;
+    (void)i;
+    return 0u;
+#else
+    return (lad >> (HWQ_LB * i)) & ((1u << HWQ_LB) - 1u);
+#endif
+}
+
+/* word offset of block b (0..63) inside a 64-word row of the table P: lanes s = 0..3 (block
+ * 16 s + a) land on banks a, 16 + a, 8 + a, 24 + a (mod 32): conflict-free for 8 consecutive a */
+HWQ_CU_HD uint32_t hwq_cu_swz(uint32_t b)
+{
+    return (b & 32u) | ((b + ((b >> 5) << 3)) & 31u);
+}
+
+/* per-lane word offsets of the 16 steps: lane (c = column in warp, s = 16-block group) */
+HWQ_CU_HD void hwq_cu_lane_offsets(uint32_t c, uint32_t s, uint32_t *off)
+{
+    for (uint32_t i = 0; i < HWQ_TB_LANE_BLOCKS; i++)
+        off[i] = hwq_cu_swz(16u * s + ((i + c) & 15u));
+}
+
+/* table entries: fast <c_r, x_b> in fp32 (fixed fma order), exact in int32 (|.| <= dot_bound) */
+template <typename CB>
+HWQ_CU_HD float hwq_cu_entry_f(const CB *cb, uint32_t r, const float *xb)
+{
+    float p = 0.0f;
+    for (int i = 0; i < HWQ_D; i++)
+        p = fmaf((float)cb[r * HWQ_D + i], xb[i], p);
+    return p;
+}
+
+template <typename CB>
+HWQ_CU_HD int32_t hwq_cu_entry_i(const CB *cb, uint32_t r, const int32_t *xb)
+{
+    int32_t p = 0;
+    for (int i = 0; i < HWQ_D; i++)
+        p += (int32_t)cb[r * HWQ_D + i] * xb[i];
+    return p;
+}
+
+/* one lane, fast mode: sum_i beta_t/cs * P[r_i][b_i] over its 16 blocks (codes/ladder unrotated) */
+HWQ_CU_HD float hwq_cu_lane_f(const float *P, const float *bt, hwq_w4 codes, uint32_t lad, uint32_t c,
+                              const uint32_t *off)
+{
+    codes = hwq_cu_rot_bytes(codes, c);
+    lad = hwq_cu_rot_ladder(lad, c);
+    float a = 0.0f;
+#ifdef __CUDA_ARCH__
+#pragma unroll
+#endif
+    for (int i = 0; i < HWQ_TB_LANE_BLOCKS; i++)
+        a = fmaf(bt[hwq_cu_field(lad, i)], P[(hwq_cu_byte(codes, i) << 6) + off[i]], a);
+    return a;
+}
+
+/* one lane, exact mode: sum_i m_t * P[r_i][b_i]; int32 groups of HWQ_TB_GROUP blocks (provably no
+ * overflow: group * scaled_bound <= INT32_MAX), then int64 */
+HWQ_CU_HD int64_t hwq_cu_lane_i(const int32_t *P, const int32_t *mt, hwq_w4 codes, uint32_t lad, uint32_t c,
+                                const uint32_t *off)
+{
+    codes = hwq_cu_rot_bytes(codes, c);
+    lad = hwq_cu_rot_ladder(lad, c);
+    int64_t a = 0;
+#ifdef __CUDA_ARCH__
+#pragma unroll
+#endif
+    for (int g = 0; g < HWQ_TB_LANE_BLOCKS; g += (HWQ_TB_GROUP > 0 ? HWQ_TB_GROUP : 1)) {
+        int32_t s = 0;
+#ifdef __CUDA_ARCH__
+#pragma unroll
+#endif
+        for (int i = g; i < g + (HWQ_TB_GROUP > 0 ? HWQ_TB_GROUP : 1); i++)
+            s += mt[hwq_cu_field(lad, i)] * P[(hwq_cu_byte(codes, i) << 6) + off[i]];
+        a += s;
+    }
+    return a;
+}
+
+/* the 4 lanes of a column after the xor-1 / xor-2 butterfly: (v0 + v1) + (v2 + v3) */
+template <typename T> HWQ_CU_HD T hwq_cu_quad(T v0, T v1, T v2, T v3)
+{
+    return (v0 + v1) + (v2 + v3);
+}
+
+/* launch plan of the table path */
+typedef struct {
+    int64_t nchunks; /* ceil(nb / 64) */
+    int64_t cpg;     /* chunks per thread block (grid.y = groups) */
+    int64_t groups;  /* ceil(nchunks / cpg) */
+    int64_t cpc;     /* columns per thread block, multiple of 8 */
+    int64_t cgroups; /* grid.x = ceil(m / cpc) */
+} hwq_tb_plan;
+
+/* about 2 thread blocks per SM in one wave: split K first (each block keeps one table per chunk),
+ * then the columns; at most HWQ_TB_MAX_CPC columns per block */
+HWQ_CU_HD hwq_tb_plan hwq_cu_plan(int64_t nb, int64_t m, int64_t nsm)
+{
+    hwq_tb_plan p;
+    const int64_t target = 2 * (nsm > 0 ? nsm : 1);
+    p.nchunks = (nb + HWQ_TB_CHUNK - 1) / HWQ_TB_CHUNK;
+    p.cpg = (p.nchunks + target - 1) / target;
+    p.groups = (p.nchunks + p.cpg - 1) / p.cpg;
+    int64_t cg = target / p.groups;
+    if (cg < 1)
+        cg = 1;
+    if (cg > (m + 7) / 8)
+        cg = (m + 7) / 8;
+    int64_t cpc = (m + cg - 1) / cg;
+    cpc = (cpc + 7) / 8 * 8;
+    if (cpc > HWQ_TB_MAX_CPC)
+        cpc = HWQ_TB_MAX_CPC;
+    p.cpc = cpc;
+    p.cgroups = (m + cpc - 1) / cpc;
+    return p;
+}
+
+/* fast-mode betas beta_t / cs as float (both paths) */
+HWQ_CU_HD float hwq_cu_beta_f(double beta)
+{
+    return (float)(beta / HWQ_CS);
+}
+
+/* fast-mode output scale and result: y = sum * (norm / sqrt(K)) */
+HWQ_CU_HD float hwq_cu_fast_out(float sum, float norm, int64_t k)
+{
+    return sum * (norm / sqrtf((float)k));
+}
+
+/* exact epilogue y = ((double(acc) * wscale) * s_x) * rot_gain, wscale = double(norm) * cst; no FMA */
+HWQ_CU_HD double hwq_cu_dmul(double a, double b)
+{
+#ifdef __CUDA_ARCH__
+    return __dmul_rn(a, b);
+#else
+    volatile double r = a * b; /* host: no contraction either (also built with -ffp-contract=off) */
+    return r;
+#endif
+}
+
+/* constants of the exact epilogue: cst = beta0 / (2^F cs sqrt(K)), rot_gain = 1 / sqrt(h) */
+HWQ_CU_HD void hwq_cu_exact_consts(int64_t k, double *cst, double *rot_gain)
+{
+    *cst = HWQ_BETA0 / ((double)((int64_t)(1 << HWQ_FRAC_BITS) * HWQ_CS) * sqrt((double)k));
+    *rot_gain = 1.0 / sqrt((double)HWQ_H);
+}
+
+HWQ_CU_HD double hwq_cu_epilogue(int64_t acc, float norm, double sx, double cst, double rot_gain)
+{
+    const double ws = hwq_cu_dmul((double)norm, cst);
+    return hwq_cu_dmul(hwq_cu_dmul(hwq_cu_dmul((double)acc, ws), sx), rot_gain);
+}
+
+/* generic path: code / ladder index of block b of a packed row */
+HWQ_CU_HD uint32_t hwq_cu_code_at(const uint8_t *crow, int64_t b)
 {
 #if HWQ_CB == 8
-    return (uint32_t)__ldg(crow + b);
+    return (uint32_t)crow[b];
 #else
     return (uint32_t)hwq_get_bits(crow, b * HWQ_CB, HWQ_CB);
 #endif
 }
 
-static __device__ __forceinline__ uint32_t hwq_d_t(const uint8_t *lrow, int64_t b)
+HWQ_CU_HD uint32_t hwq_cu_t_at(const uint8_t *lrow, int64_t b)
 {
 #if HWQ_LB == 0
+    (void)lrow;
+    (void)b;
     return 0u;
-#elif HWQ_LB == 2
-    return ((uint32_t)__ldg(lrow + (b >> 2)) >> (2 * (b & 3))) & 3u;
 #else
     return (uint32_t)hwq_get_bits(lrow, b * HWQ_LB, HWQ_LB);
 #endif
 }
 
-#define HWQ_DECODE_QUAL static __device__ __forceinline__
-#include "hwq_decode.h"
-
-static __device__ __forceinline__ void hwq_d_decode(uint64_t r, int32_t *c)
+/* generic path: scaled codeword of row r (ROM: from the codebook cb, else arithmetic decode) */
+template <typename CB> HWQ_CU_DQ void hwq_cu_decode(uint64_t r, const CB *cb, int32_t *c)
 {
 #if HWQ_ROM
     for (int i = 0; i < HWQ_D; i++)
-        c[i] = (int32_t)hwq_codebook[r * HWQ_D + i];
+        c[i] = (int32_t)cb[r * HWQ_D + i];
 #else
+    (void)cb;
     int64_t c64[HWQ_D];
     hwq_arith_decode(r, c64);
     for (int i = 0; i < HWQ_D; i++)
@@ -59,12 +342,77 @@ static __device__ __forceinline__ void hwq_d_decode(uint64_t r, int32_t *c)
 #endif
 }
 
+/* generic path, exact: m_t * <c, x> (int64; the product may exceed int32 for E8) */
+HWQ_CU_HD int64_t hwq_cu_block_i(const int32_t *c, const int32_t *x, int32_t mt)
+{
+#if HWQ_TB_GROUP > 0
+    int32_t dot = 0;
+    for (int i = 0; i < HWQ_D; i++)
+        dot += c[i] * x[i];
+    return (int64_t)(mt * dot);
+#else
+    int64_t dot = 0;
+    for (int i = 0; i < HWQ_D; i++)
+        dot += (int64_t)c[i] * x[i];
+    return (int64_t)mt * dot;
+#endif
+}
+
+/* generic path, fast: beta_t/cs * <c, x> in fp32 (fixed fma order) */
+HWQ_CU_HD float hwq_cu_block_f(const int32_t *c, const float *x, float bt, float acc)
+{
+    float dot = 0.0f;
+    for (int i = 0; i < HWQ_D; i++)
+        dot = fmaf((float)c[i], x[i], dot);
+    return fmaf(bt, dot, acc);
+}
+
+/* generic path: the warp reduction order of hwq_warp_sum (shfl_down 16, 8, 4, 2, 1) on 32 values */
+template <typename T> HWQ_CU_HD T hwq_cu_warp_order(T *v)
+{
+    for (int o = 16; o > 0; o >>= 1)
+        for (int l = 0; l < o; l++)
+            v[l] = v[l] + v[l + o];
+    return v[0];
+}
+
+/* ============================================================================================== */
+/* part 2: device kernels and host launchers                                                      */
+/* ============================================================================================== */
+#ifdef __CUDACC__
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#define HWQ_WARPS 8
+#define HWQ_NBMAX 8
+#define HWQ_THREADS 256
+
+#if HWQ_ROM && HWQ_CB_BYTES <= 16384
+#define HWQ_CB_SMEM 1 /* generic kernels copy the codebook to shared memory */
+#else
+#define HWQ_CB_SMEM 0
+#endif
+
 template <typename T> static __device__ __forceinline__ T hwq_warp_sum(T v)
 {
     for (int o = 16; o > 0; o >>= 1)
         v += __shfl_down_sync(0xffffffffu, v, o);
     return v;
 }
+
+/* codebook pointer of the generic kernels: shared copy (filled by the whole block) or the global table */
+#if HWQ_CB_SMEM
+#define HWQ_CB_DECL                                                                                    \
+    __shared__ HWQ_CB_T hwq_cbs[HWQ_NC * HWQ_D];                                                       \
+    for (int i_ = threadIdx.x; i_ < HWQ_NC * HWQ_D; i_ += blockDim.x)                                  \
+        hwq_cbs[i_] = hwq_codebook[i_];                                                                \
+    const HWQ_CB_T *cbp = hwq_cbs;
+#elif HWQ_ROM
+#define HWQ_CB_DECL const HWQ_CB_T *cbp = hwq_codebook;
+#else
+#define HWQ_CB_DECL const int8_t *cbp = 0;
+#endif
 
 /* ---------------------------------------------------------------------------------------------- */
 /* activations                                                                                      */
@@ -141,7 +489,162 @@ __global__ void hwq_k_rotate_h(const __half *x, int64_t k, float *xr)
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* GEMV kernels                                                                                     */
+/* table path (batch 1)                                                                             */
+/* ---------------------------------------------------------------------------------------------- */
+#if HWQ_TB_OK
+
+template <bool EXACT> struct hwq_tb_types;
+template <> struct hwq_tb_types<true> {
+    typedef int32_t E;  /* table entry */
+    typedef int64_t S;  /* column sum */
+};
+template <> struct hwq_tb_types<false> {
+    typedef float E;
+    typedef float S;
+};
+
+static __device__ __forceinline__ hwq_w4 hwq_ld16(const uint8_t *p)
+{
+    const uint4 v = __ldg(reinterpret_cast<const uint4 *>(p));
+    hwq_w4 o;
+    o.x = v.x;
+    o.y = v.y;
+    o.z = v.z;
+    o.w = v.w;
+    return o;
+}
+
+static __device__ __forceinline__ uint32_t hwq_ld_lad(const uint8_t *lrow, int64_t g16)
+{
+#if HWQ_LB == 2
+    return __ldg(reinterpret_cast<const uint32_t *>(lrow) + g16);
+#elif HWQ_LB == 1
+    return (uint32_t)__ldg(reinterpret_cast<const uint16_t *>(lrow) + g16);
+#else
+    (void)lrow;
+    (void)g16;
+    return 0u;
+#endif
+}
+
+static __device__ __forceinline__ float hwq_tb_lane(const float *P, const float *tab, hwq_w4 w, uint32_t l,
+                                                    uint32_t c, const uint32_t *off)
+{
+    return hwq_cu_lane_f(P, tab, w, l, c, off);
+}
+
+static __device__ __forceinline__ int64_t hwq_tb_lane(const int32_t *P, const int32_t *tab, hwq_w4 w, uint32_t l,
+                                                      uint32_t c, const uint32_t *off)
+{
+    return hwq_cu_lane_i(P, tab, w, l, c, off);
+}
+
+static __device__ __forceinline__ float hwq_tb_entry(uint32_t r, const float *xb)
+{
+    return hwq_cu_entry_f(hwq_codebook, r, xb);
+}
+
+static __device__ __forceinline__ int32_t hwq_tb_entry(uint32_t r, const int32_t *xb)
+{
+    return hwq_cu_entry_i(hwq_codebook, r, xb);
+}
+
+/* grid (cgroups, groups), HWQ_TB_THREADS threads; part[group][col] */
+template <bool EXACT>
+__global__ void __launch_bounds__(HWQ_TB_THREADS, 2)
+    hwq_k_tab(const uint8_t *__restrict__ codes, const uint8_t *__restrict__ ladder, int64_t nb, int64_t m,
+              const typename hwq_tb_types<EXACT>::E *__restrict__ x, hwq_tb_plan pl,
+              typename hwq_tb_types<EXACT>::S *__restrict__ part)
+{
+    typedef typename hwq_tb_types<EXACT>::E E;
+    typedef typename hwq_tb_types<EXACT>::S S;
+    extern __shared__ __align__(16) unsigned char hwq_smem[];
+    E *P = reinterpret_cast<E *>(hwq_smem);         /* HWQ_NC x 64 */
+    E *tab = P + HWQ_NC * HWQ_TB_CHUNK;             /* m_t or beta_t / cs, 4 words */
+    S *acc = reinterpret_cast<S *>(tab + 4);        /* cpc column sums */
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const uint32_t c = (uint32_t)lane >> 2, s = (uint32_t)lane & 3u;
+    const int64_t c0 = (int64_t)blockIdx.x * pl.cpc;
+    const int64_t c1 = c0 + pl.cpc < m ? c0 + pl.cpc : m;
+    const int64_t k0 = (int64_t)blockIdx.y * pl.cpg;
+    const int64_t k1 = k0 + pl.cpg < pl.nchunks ? k0 + pl.cpg : pl.nchunks;
+    const int64_t lstride = nb * HWQ_LB / 8;
+    if (tid < 4)
+        tab[tid] = tid < HWQ_L ? (EXACT ? (E)hwq_mults[tid] : (E)hwq_cu_beta_f(hwq_betas[tid])) : (E)0;
+    for (int64_t i = tid; i < c1 - c0; i += HWQ_TB_THREADS)
+        acc[i] = (S)0;
+    uint32_t off[HWQ_TB_LANE_BLOCKS];
+    hwq_cu_lane_offsets(c, s, off);
+    const uint32_t bb = (uint32_t)tid & 63u; /* block of the chunk this thread builds */
+    const uint32_t sw = hwq_cu_swz(bb);
+    for (int64_t ch = k0; ch < k1; ch++) {
+        __syncthreads(); /* the previous chunk's lookups are done */
+        const int64_t gb = ch * HWQ_TB_CHUNK + bb;
+        E xb[HWQ_D];
+        for (int i = 0; i < HWQ_D; i++)
+            xb[i] = gb < nb ? __ldg(x + gb * HWQ_D + i) : (E)0;
+        for (uint32_t r = (uint32_t)tid >> 6; r < HWQ_NC; r += HWQ_TB_THREADS / 64)
+            P[(r << 6) + sw] = gb < nb ? hwq_tb_entry(r, xb) : (E)0;
+        __syncthreads();
+        const int64_t g16 = ch * 4 + s;
+        const bool gv = g16 * HWQ_TB_LANE_BLOCKS < nb;
+        for (int64_t base = c0 + warp * 8; base < c1; base += 8 * HWQ_WARPS * HWQ_TB_UNROLL) {
+            hwq_w4 cw[HWQ_TB_UNROLL];
+            uint32_t lw[HWQ_TB_UNROLL];
+#pragma unroll
+            for (int u = 0; u < HWQ_TB_UNROLL; u++) {
+                const int64_t col = base + u * 8 * HWQ_WARPS + c;
+                cw[u].x = cw[u].y = cw[u].z = cw[u].w = 0u;
+                lw[u] = 0u;
+                if (gv && col < c1) {
+                    cw[u] = hwq_ld16(codes + col * nb + g16 * HWQ_TB_LANE_BLOCKS);
+                    lw[u] = hwq_ld_lad(ladder + col * lstride, g16);
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < HWQ_TB_UNROLL; u++) {
+                S v = hwq_tb_lane(P, tab, cw[u], lw[u], c, off);
+                v += __shfl_xor_sync(0xffffffffu, v, 1);
+                v += __shfl_xor_sync(0xffffffffu, v, 2);
+                const int64_t col = base + u * 8 * HWQ_WARPS + c;
+                if (s == 0 && col < c1)
+                    acc[col - c0] += v;
+            }
+        }
+    }
+    __syncthreads();
+    for (int64_t i = tid; i < c1 - c0; i += HWQ_TB_THREADS)
+        part[(int64_t)blockIdx.y * m + c0 + i] = acc[i];
+}
+
+/* sum of the group partials in group order: exact -> acc (M) int64; fast -> y (M) fp32 */
+__global__ void hwq_k_tab_reduce_i(const int64_t *part, int64_t groups, int64_t m, int64_t *acc)
+{
+    const int64_t col = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= m)
+        return;
+    int64_t s = 0;
+    for (int64_t g = 0; g < groups; g++)
+        s += part[g * m + col];
+    acc[col] = s;
+}
+
+__global__ void hwq_k_tab_reduce_f(const float *part, int64_t groups, int64_t m, const float *norms, int64_t k,
+                                   float *y)
+{
+    const int64_t col = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (col >= m)
+        return;
+    float s = 0.0f;
+    for (int64_t g = 0; g < groups; g++)
+        s += part[g * m + col];
+    y[col] = hwq_cu_fast_out(s, norms[col], k);
+}
+
+#endif /* HWQ_TB_OK */
+
+/* ---------------------------------------------------------------------------------------------- */
+/* generic GEMV kernels (one warp per column)                                                       */
 /* ---------------------------------------------------------------------------------------------- */
 
 template <int NB>
@@ -150,9 +653,14 @@ __global__ void __launch_bounds__(32 * HWQ_WARPS) hwq_k_wo(const uint8_t *__rest
                                                           int64_t m, const int32_t *__restrict__ xr,
                                                           int64_t nbatch, int64_t j0, int64_t *__restrict__ acc)
 {
+    HWQ_CB_DECL
+    __shared__ int32_t mts[HWQ_L];
+    for (int i = threadIdx.x; i < HWQ_L; i += blockDim.x)
+        mts[i] = hwq_mults[i];
+    __syncthreads();
     const int64_t col = (int64_t)blockIdx.x * HWQ_WARPS + threadIdx.x / 32;
     const int lane = threadIdx.x % 32;
-    if (col >= m)
+    if (col >= m) /* warp-uniform */
         return;
     const int64_t nb = k / HWQ_D;
     const uint8_t *crow = codes + col * ((nb * HWQ_CB + 7) / 8);
@@ -162,14 +670,14 @@ __global__ void __launch_bounds__(32 * HWQ_WARPS) hwq_k_wo(const uint8_t *__rest
         a[j] = 0;
     for (int64_t b = lane; b < nb; b += 32) {
         int32_t c[HWQ_D];
-        hwq_d_decode(hwq_d_code(crow, b), c);
-        const long long mt = hwq_mults[hwq_d_t(lrow, b)];
+        hwq_cu_decode(hwq_cu_code_at(crow, b), cbp, c);
+        const int32_t mt = mts[hwq_cu_t_at(lrow, b)];
+#pragma unroll
         for (int j = 0; j < NB; j++) {
-            const int32_t *xs = xr + (j0 + j) * k + b * HWQ_D;
-            long long dot = 0;
+            int32_t xs[HWQ_D];
             for (int i = 0; i < HWQ_D; i++)
-                dot += (long long)c[i] * __ldg(xs + i);
-            a[j] += mt * dot;
+                xs[i] = __ldg(xr + (j0 + j) * k + b * HWQ_D + i);
+            a[j] += hwq_cu_block_i(c, xs, mt);
         }
     }
     for (int j = 0; j < NB; j++) {
@@ -186,6 +694,9 @@ __global__ void __launch_bounds__(32 * HWQ_WARPS) hwq_k_lut(const uint8_t *__res
                                                            const uint8_t *__restrict__ tx, int64_t nbatch,
                                                            int64_t j0, int64_t *__restrict__ acc)
 {
+    HWQ_CB_DECL
+    __syncthreads();
+    (void)cbp;
     const int64_t col = (int64_t)blockIdx.x * HWQ_WARPS + threadIdx.x / 32;
     const int lane = threadIdx.x % 32;
     if (col >= m)
@@ -197,11 +708,11 @@ __global__ void __launch_bounds__(32 * HWQ_WARPS) hwq_k_lut(const uint8_t *__res
     for (int j = 0; j < NB; j++)
         a[j] = 0;
     for (int64_t b = lane; b < nb; b += 32) {
-        const uint32_t rw = hwq_d_code(crow, b);
-        const long long mw = hwq_mults[hwq_d_t(lrow, b)];
+        const uint32_t rw = hwq_cu_code_at(crow, b);
+        const long long mw = hwq_mults[hwq_cu_t_at(lrow, b)];
 #if !HWQ_HAS_LUT
         int32_t cw[HWQ_D];
-        hwq_d_decode(rw, cw);
+        hwq_cu_decode(rw, cbp, cw);
 #endif
         for (int j = 0; j < NB; j++) {
             const int64_t o = (j0 + j) * nb + b;
@@ -210,7 +721,7 @@ __global__ void __launch_bounds__(32 * HWQ_WARPS) hwq_k_lut(const uint8_t *__res
             const long long ip = (long long)hwq_lut[(int64_t)r * HWQ_NC + rw];
 #else
             int32_t cx[HWQ_D];
-            hwq_d_decode((uint64_t)r, cx);
+            hwq_cu_decode((uint64_t)r, cbp, cx);
             long long ip = 0;
             for (int i = 0; i < HWQ_D; i++)
                 ip += (long long)cw[i] * cx[i];
@@ -233,6 +744,11 @@ __global__ void __launch_bounds__(32 * HWQ_WARPS) hwq_k_fast(const uint8_t *__re
                                                             const float *__restrict__ xr, int64_t nbatch,
                                                             int64_t j0, float *__restrict__ y)
 {
+    HWQ_CB_DECL
+    __shared__ float bts[HWQ_L];
+    for (int i = threadIdx.x; i < HWQ_L; i += blockDim.x)
+        bts[i] = hwq_cu_beta_f(hwq_betas[i]);
+    __syncthreads();
     const int64_t col = (int64_t)blockIdx.x * HWQ_WARPS + threadIdx.x / 32;
     const int lane = threadIdx.x % 32;
     if (col >= m)
@@ -245,21 +761,20 @@ __global__ void __launch_bounds__(32 * HWQ_WARPS) hwq_k_fast(const uint8_t *__re
         a[j] = 0.0f;
     for (int64_t b = lane; b < nb; b += 32) {
         int32_t c[HWQ_D];
-        hwq_d_decode(hwq_d_code(crow, b), c);
-        const float bt = (float)(hwq_betas[hwq_d_t(lrow, b)] / HWQ_CS);
+        hwq_cu_decode(hwq_cu_code_at(crow, b), cbp, c);
+        const float bt = bts[hwq_cu_t_at(lrow, b)];
+#pragma unroll
         for (int j = 0; j < NB; j++) {
-            const float *xs = xr + (j0 + j) * k + b * HWQ_D;
-            float dot = 0.0f;
+            float xs[HWQ_D];
             for (int i = 0; i < HWQ_D; i++)
-                dot += (float)c[i] * __ldg(xs + i);
-            a[j] += bt * dot;
+                xs[i] = __ldg(xr + (j0 + j) * k + b * HWQ_D + i);
+            a[j] = hwq_cu_block_f(c, xs, bt, a[j]);
         }
     }
-    const float sc = norms[col] * rsqrtf((float)k);
     for (int j = 0; j < NB; j++) {
         const float s = hwq_warp_sum(a[j]);
         if (lane == 0)
-            y[col * nbatch + j0 + j] = s * sc;
+            y[col * nbatch + j0 + j] = hwq_cu_fast_out(s, norms[col], k);
     }
 }
 
@@ -271,8 +786,7 @@ __global__ void hwq_k_epilogue(const int64_t *acc, const float *norms, const dou
     if (i >= m * nbatch)
         return;
     const int64_t mm = i / nbatch, j = i % nbatch;
-    const double ws = __dmul_rn((double)norms[mm], cst);
-    y[i] = __dmul_rn(__dmul_rn(__dmul_rn((double)acc[i], ws), sx[j]), rot_gain);
+    y[i] = hwq_cu_epilogue(acc[i], norms[mm], sx[j], cst, rot_gain);
 }
 
 /* One block per (segment, column): decode, inverse rotation, scale; fp32 or fp16 out (M, K). */
@@ -280,15 +794,17 @@ template <typename OUT>
 __global__ void hwq_k_dequant(const uint8_t *codes, const uint8_t *ladder, const float *norms, int64_t k,
                               OUT *out)
 {
+    HWQ_CB_DECL
     extern __shared__ float sh_d[];
     const int64_t seg = blockIdx.x, col = blockIdx.y, nb = k / HWQ_D;
     const uint8_t *crow = codes + col * ((nb * HWQ_CB + 7) / 8);
     const uint8_t *lrow = ladder + col * ((nb * HWQ_LB + 7) / 8);
+    __syncthreads();
     for (int i = threadIdx.x; i < HWQ_H; i += blockDim.x) {
         const int64_t row = seg * HWQ_H + i, b = row / HWQ_D;
         int32_t c[HWQ_D];
-        hwq_d_decode(hwq_d_code(crow, b), c);
-        sh_d[i] = (float)hwq_betas[hwq_d_t(lrow, b)] * ((float)c[row % HWQ_D] / (float)HWQ_CS);
+        hwq_cu_decode(hwq_cu_code_at(crow, b), cbp, c);
+        sh_d[i] = (float)hwq_betas[hwq_cu_t_at(lrow, b)] * ((float)c[row % HWQ_D] / (float)HWQ_CS);
     }
     __syncthreads();
     for (int m = 1; m < HWQ_H; m *= 2) {
@@ -325,7 +841,6 @@ static int hwq_h_check(int64_t k, int64_t m, int64_t b)
     return 0;
 }
 
-#define HWQ_THREADS 256
 #define HWQ_GRID(m) ((unsigned)(((m) + HWQ_WARPS - 1) / HWQ_WARPS))
 #define HWQ_DISPATCH_NB(nbv, LAUNCH)                                                                         \
     switch (nbv) {                                                                                           \
@@ -338,6 +853,111 @@ static int hwq_h_check(int64_t k, int64_t m, int64_t b)
     case 7: LAUNCH(7); break;                                                                                \
     default: LAUNCH(8); break;                                                                               \
     }
+
+/* 0: automatic (table path where it applies), 1: generic kernels only (tests compare both) */
+static int hwq_path_mode = 0;
+
+extern "C" int HWQ_SYM(cuda_set_path)(int mode)
+{
+    if (mode < 0 || mode > 1)
+        return 1004;
+    hwq_path_mode = mode;
+    return 0;
+}
+
+/* 1 when the table path serves this call (batch 1, byte codes, 16-byte aligned rows), else 0 */
+extern "C" int HWQ_SYM(cuda_path)(const uint8_t *codes, const uint8_t *ladder, int64_t k, int64_t nbatch)
+{
+#if HWQ_TB_OK
+    const int64_t nb = k / HWQ_D;
+    const uintptr_t lmask = HWQ_LB == 2 ? 3u : HWQ_LB == 1 ? 1u : 0u;
+    return hwq_path_mode == 0 && nbatch == 1 && k % HWQ_D == 0 && nb % HWQ_TB_LANE_BLOCKS == 0 &&
+           ((uintptr_t)codes & 15u) == 0 && ((uintptr_t)ladder & lmask) == 0;
+#else
+    (void)codes;
+    (void)ladder;
+    (void)k;
+    (void)nbatch;
+    return 0;
+#endif
+}
+
+/* device workspace the GEMV launchers need (an upper bound for any GPU) */
+extern "C" int64_t HWQ_SYM(cuda_work_bytes)(int64_t k, int64_t m, int64_t nbatch)
+{
+    (void)nbatch;
+    const int64_t nb = k / HWQ_D, nchunks = (nb + HWQ_TB_CHUNK - 1) / HWQ_TB_CHUNK;
+    return (nchunks > 0 ? nchunks : 1) * (m > 0 ? m : 1) * (int64_t)sizeof(int64_t);
+}
+
+/* the launch plan the table path uses on this GPU: out[5] = nchunks, cpg, groups, cpc, cgroups */
+extern "C" int HWQ_SYM(cuda_plan)(int64_t k, int64_t m, int64_t *out)
+{
+    int dev = 0, nsm = 0;
+    cudaError_t e = cudaGetDevice(&dev);
+    if (e == cudaSuccess)
+        e = cudaDeviceGetAttribute(&nsm, cudaDevAttrMultiProcessorCount, dev);
+    if (e != cudaSuccess)
+        return (int)e;
+    const hwq_tb_plan p = hwq_cu_plan(k / HWQ_D, m, nsm);
+    out[0] = p.nchunks;
+    out[1] = p.cpg;
+    out[2] = p.groups;
+    out[3] = p.cpc;
+    out[4] = p.cgroups;
+    return 0;
+}
+
+#if HWQ_TB_OK
+static int hwq_nsm(void)
+{
+    static int nsm = 0;
+    if (nsm < 1) {
+        int dev = 0, n = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n < 1) {
+            (void)cudaGetLastError();
+            n = 1;
+        }
+        nsm = n;
+    }
+    return nsm;
+}
+
+/* table path: x (K) int32 (exact) or fp32 (fast); out = acc (M) int64 or y (M) fp32 */
+template <bool EXACT>
+static int hwq_tb_launch(const uint8_t *codes, const uint8_t *ladder, const float *norms, int64_t k, int64_t m,
+                         const void *x, void *out, void *work, int64_t work_bytes, cudaStream_t st)
+{
+    typedef typename hwq_tb_types<EXACT>::E E;
+    typedef typename hwq_tb_types<EXACT>::S S;
+    const int64_t nb = k / HWQ_D;
+    const hwq_tb_plan pl = hwq_cu_plan(nb, m, hwq_nsm());
+    if (work == 0 || work_bytes < pl.groups * m * (int64_t)sizeof(S))
+        return 1005;
+    static bool attr_set = false;
+    if (!attr_set) {
+        const int most = (int)(HWQ_NC * HWQ_TB_CHUNK * sizeof(E) + 4 * sizeof(E) + HWQ_TB_MAX_CPC * sizeof(S));
+        const cudaError_t e =
+            cudaFuncSetAttribute(hwq_k_tab<EXACT>, cudaFuncAttributeMaxDynamicSharedMemorySize, most);
+        if (e != cudaSuccess)
+            return (int)e;
+        attr_set = true;
+    }
+    const size_t smem = HWQ_NC * HWQ_TB_CHUNK * sizeof(E) + 4 * sizeof(E) + (size_t)pl.cpc * sizeof(S);
+    S *part = static_cast<S *>(work);
+    hwq_k_tab<EXACT><<<dim3((unsigned)pl.cgroups, (unsigned)pl.groups), HWQ_TB_THREADS, smem, st>>>(
+        codes, ladder, nb, m, static_cast<const E *>(x), pl, part);
+    const unsigned rg = (unsigned)((m + 255) / 256);
+    if constexpr (EXACT)
+        hwq_k_tab_reduce_i<<<rg, 256, 0, st>>>(reinterpret_cast<const int64_t *>(part), pl.groups, m,
+                                               static_cast<int64_t *>(out));
+    else
+        hwq_k_tab_reduce_f<<<rg, 256, 0, st>>>(reinterpret_cast<const float *>(part), pl.groups, m, norms, k,
+                                               static_cast<float *>(out));
+    return (int)cudaGetLastError();
+}
+#endif
 
 extern "C" int HWQ_SYM(cuda_quantize_acts)(const double *x, int64_t k, int64_t nbatch, int8_t *xi, double *sx,
                                            void *stream)
@@ -359,12 +979,21 @@ extern "C" int HWQ_SYM(cuda_rotate_acts)(const int8_t *xi, int64_t k, int64_t nb
     return (int)cudaGetLastError();
 }
 
+/* Weight-only accumulators acc (M, B) int64 from rotated int32 activations xr (B, K). */
 extern "C" int HWQ_SYM(cuda_wo_acc)(const uint8_t *codes, const uint8_t *ladder, int64_t k, int64_t m,
-                                    const int32_t *xr, int64_t nbatch, int64_t *acc, void *stream)
+                                    const int32_t *xr, int64_t nbatch, int64_t *acc, void *work, int64_t work_bytes,
+                                    void *stream)
 {
     int e = hwq_h_check(k, m, nbatch);
     if (e)
         return e;
+#if HWQ_TB_OK
+    if (HWQ_SYM(cuda_path)(codes, ladder, k, nbatch))
+        return hwq_tb_launch<true>(codes, ladder, 0, k, m, xr, acc, work, work_bytes, (cudaStream_t)stream);
+#else
+    (void)work;
+    (void)work_bytes;
+#endif
     for (int64_t j0 = 0; j0 < nbatch; j0 += HWQ_NBMAX) {
         const int64_t nbv = nbatch - j0 < HWQ_NBMAX ? nbatch - j0 : HWQ_NBMAX;
 #define HWQ_L_WO(NB)                                                                                         \
@@ -394,10 +1023,11 @@ extern "C" int HWQ_SYM(cuda_lut_acc)(const uint8_t *codes, const uint8_t *ladder
 }
 
 /* Exact mode end to end: x (B, K) float64 -> y (M, B) float64 and acc (M, B) int64.
- * Scratch: xi (B*K int8), xr (B*K int32), sx (B double), all device memory supplied by the caller. */
+ * Scratch: xi (B*K int8), xr (B*K int32), sx (B double), work (cuda_work_bytes), all device memory. */
 extern "C" int HWQ_SYM(cuda_gemv_exact)(const uint8_t *codes, const uint8_t *ladder, const float *norms, int64_t k,
                                         int64_t m, const double *x, int64_t nbatch, int8_t *xi, int32_t *xr,
-                                        double *sx, int64_t *acc, double *y, void *stream)
+                                        double *sx, int64_t *acc, double *y, void *work, int64_t work_bytes,
+                                        void *stream)
 {
     int e = hwq_h_check(k, m, nbatch);
     if (e)
@@ -406,25 +1036,33 @@ extern "C" int HWQ_SYM(cuda_gemv_exact)(const uint8_t *codes, const uint8_t *lad
         return e;
     if ((e = HWQ_SYM(cuda_rotate_acts)(xi, k, nbatch, xr, stream)))
         return e;
-    if ((e = HWQ_SYM(cuda_wo_acc)(codes, ladder, k, m, xr, nbatch, acc, stream)))
+    if ((e = HWQ_SYM(cuda_wo_acc)(codes, ladder, k, m, xr, nbatch, acc, work, work_bytes, stream)))
         return e;
-    const double cst = HWQ_BETA0 / ((double)((int64_t)(1 << HWQ_FRAC_BITS) * HWQ_CS) * sqrt((double)k));
-    const double rot_gain = 1.0 / sqrt((double)HWQ_H);
+    double cst, rot_gain;
+    hwq_cu_exact_consts(k, &cst, &rot_gain);
     const int64_t n = m * nbatch;
     hwq_k_epilogue<<<(unsigned)((n + 255) / 256), 256, 0, (cudaStream_t)stream>>>(acc, norms, sx, m, nbatch, cst,
                                                                                  rot_gain, y);
     return (int)cudaGetLastError();
 }
 
-/* Fast mode: x (B, K) fp16 -> y (M, B) fp32; scratch xr (B*K fp32). */
+/* Fast mode: x (B, K) fp16 -> y (M, B) fp32; scratch xr (B*K fp32) and work (cuda_work_bytes). */
 extern "C" int HWQ_SYM(cuda_gemv_fast)(const uint8_t *codes, const uint8_t *ladder, const float *norms, int64_t k,
-                                       int64_t m, const __half *x, int64_t nbatch, float *xr, float *y, void *stream)
+                                       int64_t m, const __half *x, int64_t nbatch, float *xr, float *y, void *work,
+                                       int64_t work_bytes, void *stream)
 {
     int e = hwq_h_check(k, m, nbatch);
     if (e)
         return e;
     dim3 grid((unsigned)(k / HWQ_H), (unsigned)nbatch);
     hwq_k_rotate_h<<<grid, 256, HWQ_H * sizeof(float), (cudaStream_t)stream>>>(x, k, xr);
+#if HWQ_TB_OK
+    if (HWQ_SYM(cuda_path)(codes, ladder, k, nbatch))
+        return hwq_tb_launch<false>(codes, ladder, norms, k, m, xr, y, work, work_bytes, (cudaStream_t)stream);
+#else
+    (void)work;
+    (void)work_bytes;
+#endif
     for (int64_t j0 = 0; j0 < nbatch; j0 += HWQ_NBMAX) {
         const int64_t nbv = nbatch - j0 < HWQ_NBMAX ? nbatch - j0 : HWQ_NBMAX;
 #define HWQ_L_FAST(NB)                                                                                       \
@@ -457,5 +1095,7 @@ extern "C" int HWQ_SYM(cuda_dequantize_f16)(const uint8_t *codes, const uint8_t 
     hwq_k_dequant<__half><<<grid, 256, HWQ_H * sizeof(float), (cudaStream_t)stream>>>(codes, ladder, norms, k, out);
     return (int)cudaGetLastError();
 }
+
+#endif /* __CUDACC__ */
 
 #endif /* HWQ_KERNELS_CUDA_CUH */

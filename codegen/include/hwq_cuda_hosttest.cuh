@@ -1,0 +1,327 @@
+/*
+ * hwq_cuda_hosttest.cuh -- host (CPU) driver of the per-thread logic of hwq_kernels_cuda.cuh.
+ *
+ * Not part of the generated library: tests/test_codegen_cuda_host.py compiles a three-line
+ * translation unit with g++ (no GPU, no nvcc needed):
+ *
+ *     #include "<name>.cu"              (with -DHWQ_CONFIG_ONLY -DHWQ_TABLE_QUAL="static const")
+ *     #include "hwq_kernels_cuda.cuh"   (part 1 only: __CUDACC__ is not defined)
+ *     #include "hwq_cuda_hosttest.cuh"
+ *
+ * and runs it on raw little-endian files written by the test.  The program replays, thread by
+ * thread and in the kernels' order, the work of the device kernels using the SAME functions they
+ * call (hwq_cu_*): the table path (table build, byte/ladder rotation, swizzled lookups, int32-group
+ * exact sums, 4-lane butterfly order, per-chunk and per-group sums of the launch plan of a GPU with
+ * NSM SMs) and the generic path (per-block decode, int64 block sums, 32-lane shuffle-down order,
+ * epilogues).  What it cannot replay: the CUDA runtime (launch configuration, shared-memory
+ * allocation, __syncthreads, real shuffles and their convergence, memory alignment faults) --
+ * those need the GPU run of hwq.codegen.gpu_bench.
+ *
+ * Usage:  prog tab  DIR K M NSM     (batch 1)  -> DIR/acc.bin int64 (M), DIR/yf.bin float (M)
+ *         prog gen  DIR K M B                  -> DIR/acc.bin int64 (M,B), DIR/y.bin double (M,B),
+ *                                                 DIR/yf.bin float (M,B)
+ *         prog unit                           (rotations, swizzle banks, plan coverage)
+ * Inputs in DIR: codes.bin, ladder.bin (container layout), norms.bin float (M), xr.bin int32 (B,K),
+ * xf.bin float (B,K), sx.bin double (B) (gen only).  Exit status 0 = ran, 2 = bad usage/input,
+ * 3 = a unit property failed (message on stderr).
+ */
+#ifndef HWQ_CUDA_HOSTTEST_CUH
+#define HWQ_CUDA_HOSTTEST_CUH
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <vector>
+
+static std::vector<unsigned char> ht_read(const char *dir, const char *name, size_t want)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    std::vector<unsigned char> buf(want);
+    FILE *f = fopen(path, "rb");
+    if (!f || (want && fread(buf.data(), 1, want, f) != want)) {
+        fprintf(stderr, "cannot read %zu bytes from %s\n", want, path);
+        exit(2);
+    }
+    fclose(f);
+    return buf;
+}
+
+static void ht_write(const char *dir, const char *name, const void *p, size_t n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(p, 1, n, f) != n) {
+        fprintf(stderr, "cannot write %s\n", path);
+        exit(2);
+    }
+    fclose(f);
+}
+
+static int ht_fail(const char *what)
+{
+    fprintf(stderr, "FAIL: %s\n", what);
+    return 3;
+}
+
+/* rotations against a byte-by-byte model, swizzle bank property, plan coverage */
+static int ht_unit(void)
+{
+    uint32_t seed = 12345u;
+    for (int trial = 0; trial < 200; trial++) {
+        unsigned char in[16], out[16];
+        for (int i = 0; i < 16; i++) {
+            seed = hwq_fmix32(seed + 1u);
+            in[i] = (unsigned char)seed;
+        }
+        hwq_w4 v;
+        memcpy(&v, in, 16);
+        for (uint32_t c = 0; c < 16; c++) {
+            hwq_w4 r = hwq_cu_rot_bytes(v, c);
+            memcpy(out, &r, 16);
+            for (int j = 0; j < 16; j++) {
+                if (out[j] != in[(j + c) & 15u])
+                    return ht_fail("hwq_cu_rot_bytes");
+                if (hwq_cu_byte(r, j) != in[(j + c) & 15u])
+                    return ht_fail("hwq_cu_byte");
+            }
+#if HWQ_LB > 0
+            uint32_t lad = seed & (HWQ_LB == 2 ? 0xffffffffu : 0xffffu);
+            uint32_t rl = hwq_cu_rot_ladder(lad, c);
+            for (int j = 0; j < 16; j++)
+                if (hwq_cu_field(rl, j) != hwq_cu_field(lad, (int)((j + c) & 15u)))
+                    return ht_fail("hwq_cu_rot_ladder");
+#endif
+        }
+    }
+    /* the swizzle is a permutation of the 64 words of a row ... */
+    int seen[64] = {0};
+    for (uint32_t b = 0; b < 64; b++)
+        seen[hwq_cu_swz(b)]++;
+    for (int b = 0; b < 64; b++)
+        if (seen[b] != 1)
+            return ht_fail("hwq_cu_swz is not a permutation of 0..63");
+    /* ... and the 32 lanes of a warp hit 32 distinct banks at every step (any codeword rows r, since
+     * a row is 64 words = 2 x 32 banks) */
+    for (int i = 0; i < HWQ_TB_LANE_BLOCKS; i++) {
+        int bank[32] = {0};
+        for (uint32_t lane = 0; lane < 32; lane++) {
+            uint32_t off[HWQ_TB_LANE_BLOCKS];
+            hwq_cu_lane_offsets(lane >> 2, lane & 3u, off);
+            if (off[i] >= 64u)
+                return ht_fail("lane offset outside the 64-word row");
+            bank[off[i] & 31u]++;
+        }
+        for (int k = 0; k < 32; k++)
+            if (bank[k] != 1)
+                return ht_fail("table lookups of one warp step share a bank");
+    }
+    /* each lane (c, s) visits each block of its 16-block group exactly once */
+    for (uint32_t lane = 0; lane < 32; lane++) {
+        int hit[16] = {0};
+        for (uint32_t i = 0; i < 16; i++)
+            hit[(i + (lane >> 2)) & 15u]++;
+        for (int j = 0; j < 16; j++)
+            if (hit[j] != 1)
+                return ht_fail("lane block order");
+    }
+    /* plan: every (chunk, column) in exactly one thread block, one wave of <= 2 blocks per SM */
+    const int64_t nbs[] = {16, 64, 80, 1408, 2752, 4800, 100000};
+    const int64_t ms[] = {1, 7, 61, 4096, 14336, 28672, 100000};
+    const int64_t nsms[] = {1, 3, 108, 132};
+    for (int64_t nb : nbs)
+        for (int64_t m : ms)
+            for (int64_t nsm : nsms) {
+                const hwq_tb_plan p = hwq_cu_plan(nb, m, nsm);
+                if (p.cpc % 8 || p.cpc < 8 || p.cpc > HWQ_TB_MAX_CPC || p.cpg < 1)
+                    return ht_fail("plan: columns per block");
+                if (p.groups * p.cpg < p.nchunks || (p.groups - 1) * p.cpg >= p.nchunks)
+                    return ht_fail("plan: chunk groups do not tile the chunks");
+                if (p.cgroups * p.cpc < m || (p.cgroups - 1) * p.cpc >= m)
+                    return ht_fail("plan: column groups do not tile the columns");
+                if (p.groups > 65535 || p.cgroups > 2147483647LL)
+                    return ht_fail("plan: grid too large");
+                if (p.groups * p.cgroups > 2 * nsm && p.cpc < HWQ_TB_MAX_CPC && p.cpc > 8)
+                    return ht_fail("plan: more than one wave of 2 blocks per SM");
+            }
+    printf("unit ok\n");
+    return 0;
+}
+
+#if HWQ_TB_OK
+/* the table path, replayed block by block in the device order (batch 1) */
+static int ht_tab(const char *dir, int64_t k, int64_t m, int64_t nsm)
+{
+    if (k % HWQ_D)
+        return 2;
+    const int64_t nb = k / HWQ_D, lstride = nb * HWQ_LB / 8;
+    if (nb % HWQ_TB_LANE_BLOCKS)
+        return 2;
+    std::vector<unsigned char> codes = ht_read(dir, "codes.bin", (size_t)(m * nb));
+    std::vector<unsigned char> lad = ht_read(dir, "ladder.bin", (size_t)(m * lstride));
+    std::vector<unsigned char> nr = ht_read(dir, "norms.bin", (size_t)m * 4);
+    std::vector<unsigned char> xrb = ht_read(dir, "xr.bin", (size_t)k * 4);
+    std::vector<unsigned char> xfb = ht_read(dir, "xf.bin", (size_t)k * 4);
+    const int32_t *xr = (const int32_t *)xrb.data();
+    const float *xf = (const float *)xfb.data();
+    const float *norms = (const float *)nr.data();
+    const hwq_tb_plan pl = hwq_cu_plan(nb, m, nsm);
+    std::vector<int32_t> Pi((size_t)HWQ_NC * 64);
+    std::vector<float> Pf((size_t)HWQ_NC * 64);
+    int32_t mt[4] = {0, 0, 0, 0};
+    float bt[4] = {0, 0, 0, 0};
+    for (int t = 0; t < HWQ_L; t++) {
+        mt[t] = hwq_mults[t];
+        bt[t] = hwq_cu_beta_f(hwq_betas[t]);
+    }
+    std::vector<int64_t> part_i((size_t)(pl.groups * m));
+    std::vector<float> part_f((size_t)(pl.groups * m));
+    for (int64_t g = 0; g < pl.groups; g++) {
+        for (int64_t cg = 0; cg < pl.cgroups; cg++) {
+            const int64_t c0 = cg * pl.cpc, c1 = c0 + pl.cpc < m ? c0 + pl.cpc : m;
+            const int64_t k0 = g * pl.cpg, k1 = k0 + pl.cpg < pl.nchunks ? k0 + pl.cpg : pl.nchunks;
+            std::vector<int64_t> acc_i((size_t)(c1 - c0), 0);
+            std::vector<float> acc_f((size_t)(c1 - c0), 0.0f);
+            for (int64_t ch = k0; ch < k1; ch++) {
+                for (uint32_t b = 0; b < 64; b++) { /* table build (thread tid has b = tid & 63) */
+                    const int64_t gb = ch * 64 + b;
+                    int32_t xi[HWQ_D];
+                    float xfl[HWQ_D];
+                    for (int i = 0; i < HWQ_D; i++) {
+                        xi[i] = gb < nb ? xr[gb * HWQ_D + i] : 0;
+                        xfl[i] = gb < nb ? xf[gb * HWQ_D + i] : 0.0f;
+                    }
+                    for (uint32_t r = 0; r < HWQ_NC; r++) {
+                        Pi[(r << 6) + hwq_cu_swz(b)] = gb < nb ? hwq_cu_entry_i(hwq_codebook, r, xi) : 0;
+                        Pf[(r << 6) + hwq_cu_swz(b)] = gb < nb ? hwq_cu_entry_f(hwq_codebook, r, xfl) : 0.0f;
+                    }
+                }
+                for (int64_t col = c0; col < c1; col++) {
+                    const uint32_t c = (uint32_t)(col - c0) & 7u; /* lane >> 2 */
+                    int64_t vi[4];
+                    float vf[4];
+                    for (uint32_t s = 0; s < 4; s++) {
+                        uint32_t off[HWQ_TB_LANE_BLOCKS];
+                        hwq_cu_lane_offsets(c, s, off);
+                        const int64_t g16 = ch * 4 + s;
+                        hwq_w4 w = {0u, 0u, 0u, 0u};
+                        uint32_t l = 0u;
+                        if (g16 * HWQ_TB_LANE_BLOCKS < nb) {
+                            memcpy(&w, codes.data() + col * nb + g16 * 16, 16);
+#if HWQ_LB > 0
+                            memcpy(&l, lad.data() + col * lstride + g16 * 2 * HWQ_LB, 2 * HWQ_LB);
+#endif
+                        }
+                        vi[s] = hwq_cu_lane_i(Pi.data(), mt, w, l, c, off);
+                        vf[s] = hwq_cu_lane_f(Pf.data(), bt, w, l, c, off);
+                    }
+                    acc_i[(size_t)(col - c0)] += hwq_cu_quad(vi[0], vi[1], vi[2], vi[3]);
+                    acc_f[(size_t)(col - c0)] += hwq_cu_quad(vf[0], vf[1], vf[2], vf[3]);
+                }
+            }
+            for (int64_t col = c0; col < c1; col++) {
+                part_i[(size_t)(g * m + col)] = acc_i[(size_t)(col - c0)];
+                part_f[(size_t)(g * m + col)] = acc_f[(size_t)(col - c0)];
+            }
+        }
+    }
+    std::vector<int64_t> acc((size_t)m);
+    std::vector<float> yf((size_t)m);
+    for (int64_t col = 0; col < m; col++) { /* hwq_k_tab_reduce_i / _f */
+        int64_t si = 0;
+        float sf = 0.0f;
+        for (int64_t g = 0; g < pl.groups; g++) {
+            si += part_i[(size_t)(g * m + col)];
+            sf += part_f[(size_t)(g * m + col)];
+        }
+        acc[(size_t)col] = si;
+        yf[(size_t)col] = hwq_cu_fast_out(sf, norms[col], k);
+    }
+    ht_write(dir, "acc.bin", acc.data(), acc.size() * 8);
+    ht_write(dir, "yf.bin", yf.data(), yf.size() * 4);
+    printf("tab ok groups=%lld cpg=%lld cpc=%lld cgroups=%lld\n", (long long)pl.groups, (long long)pl.cpg,
+           (long long)pl.cpc, (long long)pl.cgroups);
+    return 0;
+}
+#endif
+
+/* the generic kernels (hwq_k_wo / hwq_k_fast + epilogue), replayed lane by lane */
+static int ht_gen(const char *dir, int64_t k, int64_t m, int64_t nbatch)
+{
+    if (k % HWQ_D)
+        return 2;
+    const int64_t nb = k / HWQ_D, cstride = (nb * HWQ_CB + 7) / 8, lstride = (nb * HWQ_LB + 7) / 8;
+    std::vector<unsigned char> codes = ht_read(dir, "codes.bin", (size_t)(m * cstride));
+    std::vector<unsigned char> lad = ht_read(dir, "ladder.bin", (size_t)(m * lstride));
+    std::vector<unsigned char> nr = ht_read(dir, "norms.bin", (size_t)m * 4);
+    std::vector<unsigned char> xrb = ht_read(dir, "xr.bin", (size_t)(nbatch * k) * 4);
+    std::vector<unsigned char> xfb = ht_read(dir, "xf.bin", (size_t)(nbatch * k) * 4);
+    std::vector<unsigned char> sxb = ht_read(dir, "sx.bin", (size_t)nbatch * 8);
+    const int32_t *xr = (const int32_t *)xrb.data();
+    const float *xf = (const float *)xfb.data();
+    const float *norms = (const float *)nr.data();
+    const double *sx = (const double *)sxb.data();
+#if HWQ_ROM
+    const HWQ_CB_T *cbp = hwq_codebook;
+#else
+    const int8_t *cbp = 0;
+#endif
+    std::vector<float> bts(HWQ_L);
+    for (int t = 0; t < HWQ_L; t++)
+        bts[(size_t)t] = hwq_cu_beta_f(hwq_betas[t]);
+    double cst, rot_gain;
+    hwq_cu_exact_consts(k, &cst, &rot_gain);
+    std::vector<int64_t> acc((size_t)(m * nbatch));
+    std::vector<double> y((size_t)(m * nbatch));
+    std::vector<float> yf((size_t)(m * nbatch));
+    for (int64_t col = 0; col < m; col++) {
+        const uint8_t *crow = codes.data() + col * cstride;
+        const uint8_t *lrow = lad.data() + col * lstride;
+        for (int64_t j = 0; j < nbatch; j++) {
+            int64_t ai[32];
+            float af[32];
+            for (int lane = 0; lane < 32; lane++) {
+                ai[lane] = 0;
+                af[lane] = 0.0f;
+                for (int64_t b = lane; b < nb; b += 32) {
+                    int32_t c[HWQ_D];
+                    hwq_cu_decode(hwq_cu_code_at(crow, b), cbp, c);
+                    const uint32_t t = hwq_cu_t_at(lrow, b);
+                    if (t >= HWQ_L) {
+                        fprintf(stderr, "ladder index %u out of range\n", t);
+                        return 2;
+                    }
+                    ai[lane] += hwq_cu_block_i(c, xr + j * k + b * HWQ_D, hwq_mults[t]);
+                    af[lane] = hwq_cu_block_f(c, xf + j * k + b * HWQ_D, bts[t], af[lane]);
+                }
+            }
+            const int64_t a = hwq_cu_warp_order(ai);
+            acc[(size_t)(col * nbatch + j)] = a;
+            y[(size_t)(col * nbatch + j)] = hwq_cu_epilogue(a, norms[col], sx[j], cst, rot_gain);
+            yf[(size_t)(col * nbatch + j)] = hwq_cu_fast_out(hwq_cu_warp_order(af), norms[col], k);
+        }
+    }
+    ht_write(dir, "acc.bin", acc.data(), acc.size() * 8);
+    ht_write(dir, "y.bin", y.data(), y.size() * 8);
+    ht_write(dir, "yf.bin", yf.data(), yf.size() * 4);
+    printf("gen ok\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "unit"))
+        return ht_unit();
+    if (argc >= 6 && !strcmp(argv[1], "gen"))
+        return ht_gen(argv[2], atoll(argv[3]), atoll(argv[4]), atoll(argv[5]));
+#if HWQ_TB_OK
+    if (argc >= 6 && !strcmp(argv[1], "tab"))
+        return ht_tab(argv[2], atoll(argv[3]), atoll(argv[4]), atoll(argv[5]));
+#endif
+    if (argc >= 2 && !strcmp(argv[1], "has_tab"))
+        return HWQ_TB_OK ? 0 : 1;
+    fprintf(stderr, "usage: %s unit | gen DIR K M B | tab DIR K M NSM | has_tab\n", argv[0]);
+    return 2;
+}
+
+#endif /* HWQ_CUDA_HOSTTEST_CUH */
