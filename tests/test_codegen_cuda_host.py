@@ -122,7 +122,8 @@ def test_unit_properties(build):
 
 @pytest.mark.parametrize("case", [
     # (k, m, nsm): ragged last chunk (nb = 80 = 64 + 16), m not a multiple of 8, several plans
-    (240, 61, 1), (240, 61, 132), (192 * 6, 37, 3), (48, 9, 2)])
+    # (nsm = 1 with 6 chunks: 3 chunks per thread block, column sums in shared memory)
+    (240, 61, 1), (240, 61, 132), (192 * 6, 37, 3), (192 * 6, 37, 1), (48, 9, 2)])
 def test_table_path_default_config(build, tmp_path, case):
     k, m, nsm = case
     cfg = CONFIGS["d3q6"]

@@ -82,8 +82,9 @@ static int ht_unit(void)
             for (int j = 0; j < 16; j++) {
                 if (out[j] != in[(j + c) & 15u])
                     return ht_fail("hwq_cu_rot_bytes");
-                if (hwq_cu_byte(r, j) != in[(j + c) & 15u])
-                    return ht_fail("hwq_cu_byte");
+                const uint32_t ob = (seed >> (j + 3)) & 0xfcu;
+                if (hwq_cu_byte(r, j) != in[(j + c) & 15u] || hwq_cu_row_off(r, j, ob) != 256u * in[(j + c) & 15u] + ob)
+                    return ht_fail("hwq_cu_byte / hwq_cu_row_off");
             }
 #if HWQ_LB > 0
             uint32_t lad = seed & (HWQ_LB == 2 ? 0xffffffffu : 0xffffu);
@@ -91,6 +92,12 @@ static int ht_unit(void)
             for (int j = 0; j < 16; j++)
                 if (hwq_cu_field(rl, j) != hwq_cu_field(lad, (int)((j + c) & 15u)))
                     return ht_fail("hwq_cu_rot_ladder");
+            for (int j = 0; j < 8; j++) {
+                const uint32_t po = hwq_cu_pair_off(rl, j);
+                if (po % 8u || po / 8u >= (uint32_t)HWQ_TB_PAIRS || hwq_cu_pair_t0(po / 8u) != hwq_cu_field(rl, 2 * j) ||
+                    hwq_cu_pair_t1(po / 8u) != hwq_cu_field(rl, 2 * j + 1))
+                    return ht_fail("hwq_cu_pair_off");
+            }
 #endif
         }
     }
@@ -108,9 +115,9 @@ static int ht_unit(void)
         for (uint32_t lane = 0; lane < 32; lane++) {
             uint32_t off[HWQ_TB_LANE_BLOCKS];
             hwq_cu_lane_offsets(lane >> 2, lane & 3u, off);
-            if (off[i] >= 64u)
-                return ht_fail("lane offset outside the 64-word row");
-            bank[off[i] & 31u]++;
+            if (off[i] >= 256u || off[i] % 4u)
+                return ht_fail("lane byte offset outside the 64-word row");
+            bank[(off[i] / 4u) & 31u]++;
         }
         for (int k = 0; k < 32; k++)
             if (bank[k] != 1)
@@ -133,7 +140,7 @@ static int ht_unit(void)
         for (int64_t m : ms)
             for (int64_t nsm : nsms) {
                 const hwq_tb_plan p = hwq_cu_plan(nb, m, nsm);
-                if (p.cpc % 8 || p.cpc < 8 || p.cpc > HWQ_TB_MAX_CPC || p.cpg < 1)
+                if (p.cpc % 8 || p.cpc < 8 || (p.cpg > 1 && p.cpc > HWQ_TB_MAX_CPC) || p.cpg < 1)
                     return ht_fail("plan: columns per block");
                 if (p.groups * p.cpg < p.nchunks || (p.groups - 1) * p.cpg >= p.nchunks)
                     return ht_fail("plan: chunk groups do not tile the chunks");
@@ -141,7 +148,9 @@ static int ht_unit(void)
                     return ht_fail("plan: column groups do not tile the columns");
                 if (p.groups > 65535 || p.cgroups > 2147483647LL)
                     return ht_fail("plan: grid too large");
-                if (p.groups * p.cgroups > 2 * nsm && p.cpc < HWQ_TB_MAX_CPC && p.cpc > 8)
+                if (hwq_cu_tab_smem(p, 8, 8) > 160 * 1024)
+                    return ht_fail("plan: shared memory beyond sm_80's 163 KB");
+                if (p.groups * p.cgroups > 2 * nsm && !(p.cpg > 1 && p.cpc == HWQ_TB_MAX_CPC) && p.cpc > 8)
                     return ht_fail("plan: more than one wave of 2 blocks per SM");
             }
     printf("unit ok\n");
@@ -168,11 +177,14 @@ static int ht_tab(const char *dir, int64_t k, int64_t m, int64_t nsm)
     const hwq_tb_plan pl = hwq_cu_plan(nb, m, nsm);
     std::vector<int32_t> Pi((size_t)HWQ_NC * 64);
     std::vector<float> Pf((size_t)HWQ_NC * 64);
-    int32_t mt[4] = {0, 0, 0, 0};
-    float bt[4] = {0, 0, 0, 0};
-    for (int t = 0; t < HWQ_L; t++) {
-        mt[t] = hwq_mults[t];
-        bt[t] = hwq_cu_beta_f(hwq_betas[t]);
+    hwq_i2 mt[HWQ_TB_PAIRS]; /* the pair tables of the kernel */
+    hwq_f2 bt[HWQ_TB_PAIRS];
+    for (uint32_t p = 0; p < (uint32_t)HWQ_TB_PAIRS; p++) {
+        const uint32_t t0 = hwq_cu_pair_t0(p), t1 = hwq_cu_pair_t1(p);
+        mt[p].x = t0 < HWQ_L ? hwq_mults[t0] : 0;
+        mt[p].y = t1 < HWQ_L ? hwq_mults[t1] : 0;
+        bt[p].x = t0 < HWQ_L ? hwq_cu_beta_f(hwq_betas[t0]) : 0.0f;
+        bt[p].y = t1 < HWQ_L ? hwq_cu_beta_f(hwq_betas[t1]) : 0.0f;
     }
     std::vector<int64_t> part_i((size_t)(pl.groups * m));
     std::vector<float> part_f((size_t)(pl.groups * m));
@@ -192,8 +204,8 @@ static int ht_tab(const char *dir, int64_t k, int64_t m, int64_t nsm)
                         xfl[i] = gb < nb ? xf[gb * HWQ_D + i] : 0.0f;
                     }
                     for (uint32_t r = 0; r < HWQ_NC; r++) {
-                        Pi[(r << 6) + hwq_cu_swz(b)] = gb < nb ? hwq_cu_entry_i(hwq_codebook, r, xi) : 0;
-                        Pf[(r << 6) + hwq_cu_swz(b)] = gb < nb ? hwq_cu_entry_f(hwq_codebook, r, xfl) : 0.0f;
+                        Pi[(r << 6) + hwq_cu_swz(b)] = gb < nb ? hwq_cu_entry_i(hwq_codebook + r * HWQ_D, xi) : 0;
+                        Pf[(r << 6) + hwq_cu_swz(b)] = gb < nb ? hwq_cu_entry_f(hwq_codebook + r * HWQ_D, xfl) : 0.0f;
                     }
                 }
                 for (int64_t col = c0; col < c1; col++) {
@@ -212,8 +224,8 @@ static int ht_tab(const char *dir, int64_t k, int64_t m, int64_t nsm)
                             memcpy(&l, lad.data() + col * lstride + g16 * 2 * HWQ_LB, 2 * HWQ_LB);
 #endif
                         }
-                        vi[s] = hwq_cu_lane_i(Pi.data(), mt, w, l, c, off);
-                        vf[s] = hwq_cu_lane_f(Pf.data(), bt, w, l, c, off);
+                        vi[s] = hwq_cu_lane_i((const unsigned char *)Pi.data(), (const unsigned char *)mt, w, l, c, off);
+                        vf[s] = hwq_cu_lane_f((const unsigned char *)Pf.data(), (const unsigned char *)bt, w, l, c, off);
                     }
                     acc_i[(size_t)(col - c0)] += hwq_cu_quad(vi[0], vi[1], vi[2], vi[3]);
                     acc_f[(size_t)(col - c0)] += hwq_cu_quad(vf[0], vf[1], vf[2], vf[3]);

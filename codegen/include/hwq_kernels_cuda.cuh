@@ -65,7 +65,7 @@
 #define HWQ_TB_LANE_BLOCKS 16
 #define HWQ_TB_THREADS 256
 #define HWQ_TB_UNROLL 4      /* column tiles whose loads are issued together (bytes in flight) */
-#define HWQ_TB_MAX_CPC 4096  /* most columns per thread block (shared partial sums) */
+#define HWQ_TB_MAX_CPC 4096  /* most columns per thread block when it sums several chunks in shared memory */
 
 /* int32 group of the exact lane sum: largest power of 2 <= 16 with group * m_t * dot <= INT32_MAX */
 #if HWQ_SCALED_BOUND <= 134217727
@@ -83,7 +83,7 @@
 #endif
 
 /* the table path serves ROM configs with one byte per code, <= 2 ladder bits and <= 256 codewords */
-#define HWQ_TB_OK (HWQ_ROM && HWQ_CB == 8 && HWQ_LB <= 2 && HWQ_NC <= 256 && HWQ_TB_GROUP > 0 && HWQ_L <= 4)
+#define HWQ_TB_OK (HWQ_ROM && HWQ_CB == 8 && HWQ_LB <= 2 && HWQ_NC <= 256 && HWQ_D <= 4 && HWQ_TB_GROUP > 0 && HWQ_L <= 4)
 
 /* 16 bytes as four 32-bit words (uint4 on the device) */
 typedef struct {
@@ -168,35 +168,104 @@ HWQ_CU_HD uint32_t hwq_cu_swz(uint32_t b)
     return (b & 32u) | ((b + ((b >> 5) << 3)) & 31u);
 }
 
-/* per-lane word offsets of the 16 steps: lane (c = column in warp, s = 16-block group) */
-HWQ_CU_HD void hwq_cu_lane_offsets(uint32_t c, uint32_t s, uint32_t *off)
+/* per-lane BYTE offsets (4 x word offset, < 256) of the 16 steps: lane (c = column in warp,
+ * s = 16-block group) */
+HWQ_CU_HD void hwq_cu_lane_offsets(uint32_t c, uint32_t s, uint32_t *offb)
 {
     for (uint32_t i = 0; i < HWQ_TB_LANE_BLOCKS; i++)
-        off[i] = hwq_cu_swz(16u * s + ((i + c) & 15u));
+        offb[i] = 4u * hwq_cu_swz(16u * s + ((i + c) & 15u));
 }
 
-/* table entries: fast <c_r, x_b> in fp32 (fixed fma order), exact in int32 (|.| <= dot_bound) */
-template <typename CB>
-HWQ_CU_HD float hwq_cu_entry_f(const CB *cb, uint32_t r, const float *xb)
+/* __byte_perm: byte n of the result = byte (sel >> 4n) & 7 of the 8 bytes {y:x} (one PRMT) */
+HWQ_CU_HD uint32_t hwq_cu_perm(uint32_t x, uint32_t y, uint32_t sel)
+{
+#ifdef __CUDA_ARCH__
+    return __byte_perm(x, y, sel);
+#else
+    const uint64_t v = ((uint64_t)y << 32) | x;
+    uint32_t r = 0;
+    for (int n = 0; n < 4; n++)
+        r |= (uint32_t)((v >> (8 * ((sel >> (4 * n)) & 7u))) & 0xffu) << (8 * n);
+    return r;
+#endif
+}
+
+/* byte offset of table entry (row = byte i of v, column offset offb < 256): row * 256 + offb, built
+ * by one byte permutation: bytes (offb.0, v.byte i, 0, 0) */
+HWQ_CU_HD uint32_t hwq_cu_row_off(hwq_w4 v, int i, uint32_t offb)
+{
+    const uint32_t w = i < 4 ? v.x : i < 8 ? v.y : i < 12 ? v.z : v.w;
+    return hwq_cu_perm(w, offb, 0x5504u | ((uint32_t)(i & 3) << 4));
+}
+
+/* ladder fields 2j and 2j+1 as the byte offset of their pair in the pair table (8-byte entries) */
+HWQ_CU_HD uint32_t hwq_cu_pair_off(uint32_t lad, int j)
+{
+#if HWQ_LB == 0
+    (void)lad;
+    (void)j;
+    return 0u;
+#else
+    const uint32_t mask = ((1u << (2 * HWQ_LB)) - 1u) << 3;
+    const int sh = 2 * HWQ_LB * j;
+    return sh < 3 ? (lad << (3 - sh)) & mask : (lad >> (sh - 3)) & mask;
+#endif
+}
+
+/* entry p of the pair table: (val[t0], val[t1]) with p = t0 | t1 << LB */
+HWQ_CU_HD uint32_t hwq_cu_pair_t0(uint32_t p)
+{
+    return HWQ_LB ? p & ((1u << HWQ_LB) - 1u) : 0u;
+}
+
+HWQ_CU_HD uint32_t hwq_cu_pair_t1(uint32_t p)
+{
+    return HWQ_LB ? p >> HWQ_LB : 0u;
+}
+
+#define HWQ_TB_PAIRS (1 << (2 * HWQ_LB)) /* entries of the pair table */
+
+#ifdef __CUDACC__
+typedef float2 hwq_f2;
+typedef int2 hwq_i2;
+#else
+typedef struct alignas(8) {
+    float x, y;
+} hwq_f2;
+typedef struct alignas(8) {
+    int32_t x, y;
+} hwq_i2;
+#endif
+
+/* table entries <c, x_b> of one codeword c (d <= 4 coordinates): fast in fp32 (fixed fma order,
+ * integer-valued coordinates given as float), exact in int32 (|.| <= dot_bound) */
+template <typename CW> HWQ_CU_HD float hwq_cu_entry_f(const CW *cw, const float *xb)
 {
     float p = 0.0f;
     for (int i = 0; i < HWQ_D; i++)
-        p = fmaf((float)cb[r * HWQ_D + i], xb[i], p);
+        p = fmaf((float)cw[i], xb[i], p);
     return p;
 }
 
-template <typename CB>
-HWQ_CU_HD int32_t hwq_cu_entry_i(const CB *cb, uint32_t r, const int32_t *xb)
+template <typename CW> HWQ_CU_HD int32_t hwq_cu_entry_i(const CW *cw, const int32_t *xb)
 {
     int32_t p = 0;
     for (int i = 0; i < HWQ_D; i++)
-        p += (int32_t)cb[r * HWQ_D + i] * xb[i];
+        p += (int32_t)cw[i] * xb[i];
     return p;
 }
 
-/* one lane, fast mode: sum_i beta_t/cs * P[r_i][b_i] over its 16 blocks (codes/ladder unrotated) */
-HWQ_CU_HD float hwq_cu_lane_f(const float *P, const float *bt, hwq_w4 codes, uint32_t lad, uint32_t c,
-                              const uint32_t *off)
+/* element at a byte offset of a table (the object there IS a T: no type punning) */
+template <typename T> HWQ_CU_HD T hwq_cu_at(const unsigned char *base, uint32_t off)
+{
+    return *reinterpret_cast<const T *>(base + off);
+}
+
+/* one lane, fast mode: sum_i beta_t/cs * P[r_i][b_i] over its 16 blocks (codes/ladder unrotated).
+ * P: byte base of the NC x 64 table, tab: byte base of the pair table (hwq_f2 x HWQ_TB_PAIRS),
+ * offb: hwq_cu_lane_offsets.  Per block: one PRMT, one LDS, one FFMA; per 2 blocks one LDS.64. */
+HWQ_CU_HD float hwq_cu_lane_f(const unsigned char *P, const unsigned char *tab, hwq_w4 codes, uint32_t lad,
+                              uint32_t c, const uint32_t *offb)
 {
     codes = hwq_cu_rot_bytes(codes, c);
     lad = hwq_cu_rot_ladder(lad, c);
@@ -204,30 +273,38 @@ HWQ_CU_HD float hwq_cu_lane_f(const float *P, const float *bt, hwq_w4 codes, uin
 #ifdef __CUDA_ARCH__
 #pragma unroll
 #endif
-    for (int i = 0; i < HWQ_TB_LANE_BLOCKS; i++)
-        a = fmaf(bt[hwq_cu_field(lad, i)], P[(hwq_cu_byte(codes, i) << 6) + off[i]], a);
+    for (int i = 0; i < HWQ_TB_LANE_BLOCKS; i += 2) {
+        const hwq_f2 bt = hwq_cu_at<hwq_f2>(tab, hwq_cu_pair_off(lad, i / 2));
+        a = fmaf(bt.x, hwq_cu_at<float>(P, hwq_cu_row_off(codes, i, offb[i])), a);
+        a = fmaf(bt.y, hwq_cu_at<float>(P, hwq_cu_row_off(codes, i + 1, offb[i + 1])), a);
+    }
     return a;
 }
 
 /* one lane, exact mode: sum_i m_t * P[r_i][b_i]; int32 groups of HWQ_TB_GROUP blocks (provably no
  * overflow: group * scaled_bound <= INT32_MAX), then int64 */
-HWQ_CU_HD int64_t hwq_cu_lane_i(const int32_t *P, const int32_t *mt, hwq_w4 codes, uint32_t lad, uint32_t c,
-                                const uint32_t *off)
+HWQ_CU_HD int64_t hwq_cu_lane_i(const unsigned char *P, const unsigned char *tab, hwq_w4 codes, uint32_t lad,
+                                uint32_t c, const uint32_t *offb)
 {
     codes = hwq_cu_rot_bytes(codes, c);
     lad = hwq_cu_rot_ladder(lad, c);
     int64_t a = 0;
+    int32_t g = 0;
 #ifdef __CUDA_ARCH__
 #pragma unroll
 #endif
-    for (int g = 0; g < HWQ_TB_LANE_BLOCKS; g += (HWQ_TB_GROUP > 0 ? HWQ_TB_GROUP : 1)) {
-        int32_t s = 0;
-#ifdef __CUDA_ARCH__
-#pragma unroll
-#endif
-        for (int i = g; i < g + (HWQ_TB_GROUP > 0 ? HWQ_TB_GROUP : 1); i++)
-            s += mt[hwq_cu_field(lad, i)] * P[(hwq_cu_byte(codes, i) << 6) + off[i]];
-        a += s;
+    for (int i = 0; i < HWQ_TB_LANE_BLOCKS; i += 2) {
+        const hwq_i2 mt = hwq_cu_at<hwq_i2>(tab, hwq_cu_pair_off(lad, i / 2));
+        g += mt.x * hwq_cu_at<int32_t>(P, hwq_cu_row_off(codes, i, offb[i]));
+        if (HWQ_TB_GROUP <= 1) {
+            a += g;
+            g = 0;
+        }
+        g += mt.y * hwq_cu_at<int32_t>(P, hwq_cu_row_off(codes, i + 1, offb[i + 1]));
+        if (HWQ_TB_GROUP <= 1 || (i + 2) % (HWQ_TB_GROUP > 0 ? HWQ_TB_GROUP : 1) == 0) {
+            a += g;
+            g = 0;
+        }
     }
     return a;
 }
@@ -247,8 +324,9 @@ typedef struct {
     int64_t cgroups; /* grid.x = ceil(m / cpc) */
 } hwq_tb_plan;
 
-/* about 2 thread blocks per SM in one wave: split K first (each block keeps one table per chunk),
- * then the columns; at most HWQ_TB_MAX_CPC columns per block */
+/* about 2 thread blocks per SM in one wave: split K first (each block builds one table per chunk),
+ * then the columns.  A block with one chunk (cpg = 1) writes its column sums straight to the
+ * partials; with several it keeps them in shared memory (then at most HWQ_TB_MAX_CPC columns). */
 HWQ_CU_HD hwq_tb_plan hwq_cu_plan(int64_t nb, int64_t m, int64_t nsm)
 {
     hwq_tb_plan p;
@@ -263,11 +341,19 @@ HWQ_CU_HD hwq_tb_plan hwq_cu_plan(int64_t nb, int64_t m, int64_t nsm)
         cg = (m + 7) / 8;
     int64_t cpc = (m + cg - 1) / cg;
     cpc = (cpc + 7) / 8 * 8;
-    if (cpc > HWQ_TB_MAX_CPC)
+    if (p.cpg > 1 && cpc > HWQ_TB_MAX_CPC)
         cpc = HWQ_TB_MAX_CPC;
     p.cpc = cpc;
     p.cgroups = (m + cpc - 1) / cpc;
     return p;
+}
+
+/* dynamic shared memory of the table kernel: P (NC x 64), the m_t / beta_t pair table, the codebook as NC x 4
+ * values of the entry type, and (cpg > 1) the column sums */
+HWQ_CU_HD int64_t hwq_cu_tab_smem(hwq_tb_plan p, int64_t esize, int64_t ssize)
+{
+    return (int64_t)HWQ_NC * HWQ_TB_CHUNK * esize + 2 * HWQ_TB_PAIRS * esize + (int64_t)HWQ_NC * 4 * esize +
+           (p.cpg > 1 ? p.cpc * ssize : 0);
 }
 
 /* fast-mode betas beta_t / cs as float (both paths) */
@@ -503,9 +589,10 @@ template <> struct hwq_tb_types<false> {
     typedef float S;
 };
 
+/* streaming loads of the packed weights: read once, evict first (keeps the partial sums in L2) */
 static __device__ __forceinline__ hwq_w4 hwq_ld16(const uint8_t *p)
 {
-    const uint4 v = __ldg(reinterpret_cast<const uint4 *>(p));
+    const uint4 v = __ldcs(reinterpret_cast<const uint4 *>(p));
     hwq_w4 o;
     o.x = v.x;
     o.y = v.y;
@@ -517,9 +604,9 @@ static __device__ __forceinline__ hwq_w4 hwq_ld16(const uint8_t *p)
 static __device__ __forceinline__ uint32_t hwq_ld_lad(const uint8_t *lrow, int64_t g16)
 {
 #if HWQ_LB == 2
-    return __ldg(reinterpret_cast<const uint32_t *>(lrow) + g16);
+    return __ldcs(reinterpret_cast<const unsigned int *>(lrow) + g16);
 #elif HWQ_LB == 1
-    return (uint32_t)__ldg(reinterpret_cast<const uint16_t *>(lrow) + g16);
+    return (uint32_t)__ldcs(reinterpret_cast<const unsigned short *>(lrow) + g16);
 #else
     (void)lrow;
     (void)g16;
@@ -527,29 +614,29 @@ static __device__ __forceinline__ uint32_t hwq_ld_lad(const uint8_t *lrow, int64
 #endif
 }
 
-static __device__ __forceinline__ float hwq_tb_lane(const float *P, const float *tab, hwq_w4 w, uint32_t l,
-                                                    uint32_t c, const uint32_t *off)
+static __device__ __forceinline__ float hwq_tb_lane(float, const unsigned char *P, const unsigned char *tab,
+                                                    hwq_w4 w, uint32_t l, uint32_t c, const uint32_t *offb)
 {
-    return hwq_cu_lane_f(P, tab, w, l, c, off);
+    return hwq_cu_lane_f(P, tab, w, l, c, offb);
 }
 
-static __device__ __forceinline__ int64_t hwq_tb_lane(const int32_t *P, const int32_t *tab, hwq_w4 w, uint32_t l,
-                                                      uint32_t c, const uint32_t *off)
+static __device__ __forceinline__ int64_t hwq_tb_lane(int64_t, const unsigned char *P, const unsigned char *tab,
+                                                      hwq_w4 w, uint32_t l, uint32_t c, const uint32_t *offb)
 {
-    return hwq_cu_lane_i(P, tab, w, l, c, off);
+    return hwq_cu_lane_i(P, tab, w, l, c, offb);
 }
 
-static __device__ __forceinline__ float hwq_tb_entry(uint32_t r, const float *xb)
+static __device__ __forceinline__ float hwq_tb_entry(const float *cw, const float *xb)
 {
-    return hwq_cu_entry_f(hwq_codebook, r, xb);
+    return hwq_cu_entry_f(cw, xb);
 }
 
-static __device__ __forceinline__ int32_t hwq_tb_entry(uint32_t r, const int32_t *xb)
+static __device__ __forceinline__ int32_t hwq_tb_entry(const int32_t *cw, const int32_t *xb)
 {
-    return hwq_cu_entry_i(hwq_codebook, r, xb);
+    return hwq_cu_entry_i(cw, xb);
 }
 
-/* grid (cgroups, groups), HWQ_TB_THREADS threads; part[group][col] */
+/* grid (cgroups, groups), HWQ_TB_THREADS threads, hwq_cu_tab_smem bytes; part[group][col] */
 template <bool EXACT>
 __global__ void __launch_bounds__(HWQ_TB_THREADS, 2)
     hwq_k_tab(const uint8_t *__restrict__ codes, const uint8_t *__restrict__ ladder, int64_t nb, int64_t m,
@@ -559,62 +646,84 @@ __global__ void __launch_bounds__(HWQ_TB_THREADS, 2)
     typedef typename hwq_tb_types<EXACT>::E E;
     typedef typename hwq_tb_types<EXACT>::S S;
     extern __shared__ __align__(16) unsigned char hwq_smem[];
-    E *P = reinterpret_cast<E *>(hwq_smem);         /* HWQ_NC x 64 */
-    E *tab = P + HWQ_NC * HWQ_TB_CHUNK;             /* m_t or beta_t / cs, 4 words */
-    S *acc = reinterpret_cast<S *>(tab + 4);        /* cpc column sums */
+    E *P = reinterpret_cast<E *>(hwq_smem);         /* HWQ_NC x 64, swizzled */
+    E *tab = P + HWQ_NC * HWQ_TB_CHUNK;             /* pairs of m_t (exact) or beta_t / cs (fast) */
+    E *cb4 = tab + 2 * HWQ_TB_PAIRS;                /* codebook, HWQ_NC x 4 (zero padded) */
+    S *acc = reinterpret_cast<S *>(cb4 + HWQ_NC * 4); /* cpc column sums (cpg > 1 only) */
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const uint32_t c = (uint32_t)lane >> 2, s = (uint32_t)lane & 3u;
     const int64_t c0 = (int64_t)blockIdx.x * pl.cpc;
     const int64_t c1 = c0 + pl.cpc < m ? c0 + pl.cpc : m;
     const int64_t k0 = (int64_t)blockIdx.y * pl.cpg;
     const int64_t k1 = k0 + pl.cpg < pl.nchunks ? k0 + pl.cpg : pl.nchunks;
+    const bool one = pl.cpg == 1;
     const int64_t lstride = nb * HWQ_LB / 8;
-    if (tid < 4)
-        tab[tid] = tid < HWQ_L ? (EXACT ? (E)hwq_mults[tid] : (E)hwq_cu_beta_f(hwq_betas[tid])) : (E)0;
-    for (int64_t i = tid; i < c1 - c0; i += HWQ_TB_THREADS)
-        acc[i] = (S)0;
-    uint32_t off[HWQ_TB_LANE_BLOCKS];
-    hwq_cu_lane_offsets(c, s, off);
+    if (tid < 2 * HWQ_TB_PAIRS) {
+        const uint32_t t = tid & 1 ? hwq_cu_pair_t1((uint32_t)tid >> 1) : hwq_cu_pair_t0((uint32_t)tid >> 1);
+        tab[tid] = t < HWQ_L ? (EXACT ? (E)hwq_mults[t] : (E)hwq_cu_beta_f(hwq_betas[t])) : (E)0;
+    }
+    for (int i = tid; i < HWQ_NC * 4; i += HWQ_TB_THREADS)
+        cb4[i] = (i & 3) < HWQ_D ? (E)hwq_codebook[(i >> 2) * HWQ_D + (i & 3)] : (E)0;
+    if (!one)
+        for (int64_t i = tid; i < c1 - c0; i += HWQ_TB_THREADS)
+            acc[i] = (S)0;
+    uint32_t offb[HWQ_TB_LANE_BLOCKS];
+    hwq_cu_lane_offsets(c, s, offb);
+    const unsigned char *Pb = reinterpret_cast<const unsigned char *>(P);
+    const unsigned char *tb = reinterpret_cast<const unsigned char *>(tab);
     const uint32_t bb = (uint32_t)tid & 63u; /* block of the chunk this thread builds */
     const uint32_t sw = hwq_cu_swz(bb);
     for (int64_t ch = k0; ch < k1; ch++) {
-        __syncthreads(); /* the previous chunk's lookups are done */
+        __syncthreads(); /* staging done / the previous chunk's lookups are done */
         const int64_t gb = ch * HWQ_TB_CHUNK + bb;
         E xb[HWQ_D];
         for (int i = 0; i < HWQ_D; i++)
             xb[i] = gb < nb ? __ldg(x + gb * HWQ_D + i) : (E)0;
         for (uint32_t r = (uint32_t)tid >> 6; r < HWQ_NC; r += HWQ_TB_THREADS / 64)
-            P[(r << 6) + sw] = gb < nb ? hwq_tb_entry(r, xb) : (E)0;
+            P[(r << 6) + sw] = gb < nb ? hwq_tb_entry(cb4 + 4 * r, xb) : (E)0;
         __syncthreads();
         const int64_t g16 = ch * 4 + s;
         const bool gv = g16 * HWQ_TB_LANE_BLOCKS < nb;
-        for (int64_t base = c0 + warp * 8; base < c1; base += 8 * HWQ_WARPS * HWQ_TB_UNROLL) {
+        /* lane pointers of tile 0, bumped by whole tiles: no 64-bit multiplies in the loop */
+        const int64_t col0 = c0 + warp * 8 + (int64_t)c;
+        const uint8_t *cp = codes + col0 * nb + g16 * HWQ_TB_LANE_BLOCKS;
+        const uint8_t *lp = ladder + col0 * lstride + g16 * (2 * HWQ_LB);
+        const int64_t cstep = (int64_t)8 * HWQ_WARPS * nb, lstep = (int64_t)8 * HWQ_WARPS * lstride;
+        const int ncol = (int)(c1 - col0); /* columns left for this lane, counted from tile 0 */
+        for (int t0 = 0; warp * 8 + t0 < (int)(c1 - c0); t0 += 8 * HWQ_WARPS * HWQ_TB_UNROLL) { /* warp-uniform */
             hwq_w4 cw[HWQ_TB_UNROLL];
             uint32_t lw[HWQ_TB_UNROLL];
 #pragma unroll
             for (int u = 0; u < HWQ_TB_UNROLL; u++) {
-                const int64_t col = base + u * 8 * HWQ_WARPS + c;
                 cw[u].x = cw[u].y = cw[u].z = cw[u].w = 0u;
                 lw[u] = 0u;
-                if (gv && col < c1) {
-                    cw[u] = hwq_ld16(codes + col * nb + g16 * HWQ_TB_LANE_BLOCKS);
-                    lw[u] = hwq_ld_lad(ladder + col * lstride, g16);
+                if (gv && t0 + u * 8 * HWQ_WARPS < ncol) {
+                    cw[u] = hwq_ld16(cp + u * cstep);
+                    lw[u] = hwq_ld_lad(lp + u * lstep, 0);
                 }
             }
+            cp += HWQ_TB_UNROLL * cstep;
+            lp += HWQ_TB_UNROLL * lstep;
 #pragma unroll
             for (int u = 0; u < HWQ_TB_UNROLL; u++) {
-                S v = hwq_tb_lane(P, tab, cw[u], lw[u], c, off);
+                S v = hwq_tb_lane(S(0), Pb, tb, cw[u], lw[u], c, offb);
                 v += __shfl_xor_sync(0xffffffffu, v, 1);
                 v += __shfl_xor_sync(0xffffffffu, v, 2);
-                const int64_t col = base + u * 8 * HWQ_WARPS + c;
-                if (s == 0 && col < c1)
-                    acc[col - c0] += v;
+                const int j = t0 + u * 8 * HWQ_WARPS; /* this lane's column = col0 + j */
+                if (s == 0 && j < ncol) {
+                    if (one)
+                        part[(int64_t)blockIdx.y * m + col0 + j] = v;
+                    else
+                        acc[col0 - c0 + j] += v;
+                }
             }
         }
     }
-    __syncthreads();
-    for (int64_t i = tid; i < c1 - c0; i += HWQ_TB_THREADS)
-        part[(int64_t)blockIdx.y * m + c0 + i] = acc[i];
+    if (!one) {
+        __syncthreads();
+        for (int64_t i = tid; i < c1 - c0; i += HWQ_TB_THREADS)
+            part[(int64_t)blockIdx.y * m + c0 + i] = acc[i];
+    }
 }
 
 /* sum of the group partials in group order: exact -> acc (M) int64; fast -> y (M) fp32 */
@@ -866,17 +975,18 @@ extern "C" int HWQ_SYM(cuda_set_path)(int mode)
 }
 
 /* 1 when the table path serves this call (batch 1, byte codes, 16-byte aligned rows), else 0 */
-extern "C" int HWQ_SYM(cuda_path)(const uint8_t *codes, const uint8_t *ladder, int64_t k, int64_t nbatch)
+extern "C" int HWQ_SYM(cuda_path)(const uint8_t *codes, const uint8_t *ladder, int64_t k, int64_t m, int64_t nbatch)
 {
 #if HWQ_TB_OK
     const int64_t nb = k / HWQ_D;
     const uintptr_t lmask = HWQ_LB == 2 ? 3u : HWQ_LB == 1 ? 1u : 0u;
-    return hwq_path_mode == 0 && nbatch == 1 && k % HWQ_D == 0 && nb % HWQ_TB_LANE_BLOCKS == 0 &&
+    return hwq_path_mode == 0 && nbatch == 1 && k % HWQ_D == 0 && nb % HWQ_TB_LANE_BLOCKS == 0 && m < (1 << 30) &&
            ((uintptr_t)codes & 15u) == 0 && ((uintptr_t)ladder & lmask) == 0;
 #else
     (void)codes;
     (void)ladder;
     (void)k;
+    (void)m;
     (void)nbatch;
     return 0;
 #endif
@@ -936,15 +1046,17 @@ static int hwq_tb_launch(const uint8_t *codes, const uint8_t *ladder, const floa
     if (work == 0 || work_bytes < pl.groups * m * (int64_t)sizeof(S))
         return 1005;
     static bool attr_set = false;
-    if (!attr_set) {
-        const int most = (int)(HWQ_NC * HWQ_TB_CHUNK * sizeof(E) + 4 * sizeof(E) + HWQ_TB_MAX_CPC * sizeof(S));
-        const cudaError_t e =
-            cudaFuncSetAttribute(hwq_k_tab<EXACT>, cudaFuncAttributeMaxDynamicSharedMemorySize, most);
+    if (!attr_set) { /* the largest this config can ask for (cpg > 1 with HWQ_TB_MAX_CPC columns) */
+        hwq_tb_plan most = pl;
+        most.cpg = 2;
+        most.cpc = HWQ_TB_MAX_CPC;
+        const cudaError_t e = cudaFuncSetAttribute(hwq_k_tab<EXACT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                   (int)hwq_cu_tab_smem(most, sizeof(E), sizeof(S)));
         if (e != cudaSuccess)
             return (int)e;
         attr_set = true;
     }
-    const size_t smem = HWQ_NC * HWQ_TB_CHUNK * sizeof(E) + 4 * sizeof(E) + (size_t)pl.cpc * sizeof(S);
+    const size_t smem = (size_t)hwq_cu_tab_smem(pl, sizeof(E), sizeof(S));
     S *part = static_cast<S *>(work);
     hwq_k_tab<EXACT><<<dim3((unsigned)pl.cgroups, (unsigned)pl.groups), HWQ_TB_THREADS, smem, st>>>(
         codes, ladder, nb, m, static_cast<const E *>(x), pl, part);
@@ -988,7 +1100,7 @@ extern "C" int HWQ_SYM(cuda_wo_acc)(const uint8_t *codes, const uint8_t *ladder,
     if (e)
         return e;
 #if HWQ_TB_OK
-    if (HWQ_SYM(cuda_path)(codes, ladder, k, nbatch))
+    if (HWQ_SYM(cuda_path)(codes, ladder, k, m, nbatch))
         return hwq_tb_launch<true>(codes, ladder, 0, k, m, xr, acc, work, work_bytes, (cudaStream_t)stream);
 #else
     (void)work;
@@ -1057,7 +1169,7 @@ extern "C" int HWQ_SYM(cuda_gemv_fast)(const uint8_t *codes, const uint8_t *ladd
     dim3 grid((unsigned)(k / HWQ_H), (unsigned)nbatch);
     hwq_k_rotate_h<<<grid, 256, HWQ_H * sizeof(float), (cudaStream_t)stream>>>(x, k, xr);
 #if HWQ_TB_OK
-    if (HWQ_SYM(cuda_path)(codes, ladder, k, nbatch))
+    if (HWQ_SYM(cuda_path)(codes, ladder, k, m, nbatch))
         return hwq_tb_launch<false>(codes, ladder, norms, k, m, xr, y, work, work_bytes, (cudaStream_t)stream);
 #else
     (void)work;
