@@ -4,19 +4,26 @@ Run in one call on a GPU machine (torch with CUDA and nvcc needed)::
 
     python -m hwq.codegen.gpu_bench [--config FILE] [--out reports/bench] [--quick] [--no-sanitizer]
 
-Stages (each recorded in the JSON, a failing stage does not stop the others):
+Stages (each recorded in the JSON; a failing stage does not stop the others, but any correctness
+failure makes the exit status 1 and is printed as ``CORRECTNESS FAILURE``):
 
-1. build ``lib<name>_cuda.so`` for the GPU's SM (nvcc) and load it with ctypes (device pointers from torch);
-2. exact mode: weight-only accumulators, end-to-end exact GEMV (float64 epilogue) and LUT accumulators
-   compared with ``np.array_equal`` against :mod:`hwq.datapath` on golden-style vectors;
-3. fast mode: relative error of fp16-activation GEMV against the float64 product of the dequantized
-   weights (must be <= 1e-3); dequantize fp32 against :func:`hwq.matmul.decode_matrix`;
-4. HBM read bandwidth (torch reduction over a 4 GiB buffer: bytes read / time);
-5. GEMV/GEMM timing (CUDA events) vs torch fp16 matmul (cuBLAS) at 4096x4096, 4096x14336, 14336x4096,
-   4096x6144, 8192x28672 (K x M), batch 1/4/16/64, with bits/entry actually read and % of HBM bandwidth;
-6. compute-sanitizer (memcheck) once on a small exact + fast run.
+1. build ``lib<name>_cuda.so`` for the GPU's SM (nvcc, ``-lineinfo``) and load it with ctypes (device
+   pointers from torch);
+2. check: exact mode (weight-only accumulators of the batch-1 TABLE path and of the GENERIC path --
+   forced, and through a misaligned copy of the codes --, end-to-end exact GEMV with the float64
+   epilogue, LUT accumulators) compared with ``np.array_equal`` against :mod:`hwq.datapath`; fast
+   mode relative error against the float64 product of the dequantized weights (<= 1e-3) on both
+   paths; dequantize fp32 against :func:`hwq.matmul.decode_matrix`;
+3. HBM bandwidth in the same run: a read-only reduction (``torch.sum``) over a 4 GiB buffer (the
+   reference for "% of HBM read bandwidth") and a 1 GiB device-to-device copy;
+4. timing (CUDA events, L2 flushed before every repetition by writing a 256 MiB buffer, median) of
+   the fast GEMV against torch fp16 ``F.linear`` (cuBLAS) at the shapes of issue 6 (K x M = 4096x4096,
+   4096x14336, 14336x4096, 4096x6144, 8192x28672) and batch 1, 4, 16, 64, with the bytes actually read
+   (codes + ladder + norms + fp16 activations), bits per weight entry read and % of the measured HBM
+   read bandwidth; the exact GEMV is timed at batch 1 and 16;
+5. compute-sanitizer memcheck and racecheck once on the small check (when it is on PATH).
 
-Writes ``reports/bench/cuda_<device>.json``.
+Writes ``reports/bench/cuda_<device>.json`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -36,10 +43,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["gpu_available", "main", "SHAPES", "BATCHES"]
+__all__ = ["gpu_available", "main", "SHAPES", "BATCHES", "bytes_read", "device_slug", "markdown_report",
+           "parse_args", "FAST_RTOL"]
 
 SHAPES = ((4096, 4096), (4096, 14336), (14336, 4096), (4096, 6144), (8192, 28672))
 BATCHES = (1, 4, 16, 64)
+#: fast mode: relative error (2-norm) against the float64 product of the dequantized weights
+FAST_RTOL = 1e-3
+FLUSH_BYTES = 256 << 20
 
 
 def gpu_available() -> tuple[bool, str]:
@@ -56,6 +67,33 @@ def gpu_available() -> tuple[bool, str]:
         return False, f"CUDA init failed: {e}"
 
 
+def device_slug(name: str) -> str:
+    """File-name slug of a device name: ``"NVIDIA H100 80GB HBM3"`` -> ``"nvidia_h100_80gb_hbm3"``."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or "gpu"
+
+
+def bytes_read(enc, batch: int, act_bytes: int = 2) -> dict[str, int]:
+    """Bytes one GEMV reads from memory: the container (codes, ladder, float32 norms) and the activations.
+
+    Parameters
+    ----------
+    enc : EncodedMatrix
+    batch : int
+    act_bytes : int
+        Bytes per activation entry (2 for the fp16 fast mode, 8 for the float64 exact mode).
+
+    Returns
+    -------
+    dict
+        ``codes``, ``ladder``, ``norms``, ``acts``, ``weights`` (codes + ladder + norms) and ``total``.
+    """
+    out = {"codes": int(enc.codes.nbytes), "ladder": int(enc.ladder.nbytes), "norms": int(enc.norms.nbytes),
+           "acts": int(batch) * int(enc.n) * int(act_bytes)}
+    out["weights"] = out["codes"] + out["ladder"] + out["norms"]
+    out["total"] = out["weights"] + out["acts"]
+    return out
+
+
 class CudaLib:
     """ctypes wrapper of the generated CUDA library (torch tensors in, torch tensors out)."""
 
@@ -63,10 +101,15 @@ class CudaLib:
         self.cfg = cfg
         self.lib = ctypes.CDLL(str(path))
         self.name = f"hwq_{cfg.slug}"
+        self._work = None
 
-    def _call(self, fn: str, *args) -> None:
+    def _fn(self, fn: str, restype=ctypes.c_int):
         f = getattr(self.lib, f"{self.name}_{fn}")
-        f.restype = ctypes.c_int
+        f.restype = restype
+        return f
+
+    @staticmethod
+    def _conv(args):
         conv = []
         for a in args:
             if hasattr(a, "data_ptr"):
@@ -77,9 +120,36 @@ class CudaLib:
                 conv.append(ctypes.c_void_p(None))
             else:
                 conv.append(ctypes.c_int64(int(a)))
-        rc = f(*conv)
+        return conv
+
+    def _call(self, fn: str, *args) -> None:
+        rc = self._fn(fn)(*self._conv(args))
         if rc:
             raise RuntimeError(f"{fn} returned {rc}")
+
+    def set_path(self, mode: int) -> None:
+        """0: automatic (table path for batch 1 where it applies), 1: generic kernels only."""
+        rc = self._fn("cuda_set_path")(ctypes.c_int(mode))
+        if rc:
+            raise RuntimeError(f"cuda_set_path returned {rc}")
+
+    def path(self, w, k: int, m: int, b: int) -> str:
+        return "table" if self._fn("cuda_path")(*self._conv((w[0], w[1], k, m, b))) else "generic"
+
+    def plan(self, k: int, m: int) -> dict[str, int]:
+        out = (ctypes.c_int64 * 5)()
+        rc = self._fn("cuda_plan")(ctypes.c_int64(k), ctypes.c_int64(m), out)
+        if rc:
+            raise RuntimeError(f"cuda_plan returned {rc}")
+        return dict(zip(("nchunks", "chunks_per_block", "groups", "cols_per_block", "col_groups"), list(out)))
+
+    def work(self, k: int, m: int, b: int):
+        import torch
+
+        n = int(self._fn("cuda_work_bytes", ctypes.c_int64)(ctypes.c_int64(k), ctypes.c_int64(m), ctypes.c_int64(b)))
+        if self._work is None or self._work.numel() < n:
+            self._work = torch.empty(max(n, 8), dtype=torch.uint8, device="cuda")
+        return self._work
 
     def weights(self, enc):
         import torch
@@ -93,7 +163,8 @@ class CudaLib:
 
         b = xr.shape[0]
         acc = torch.empty((m, b), dtype=torch.int64, device="cuda")
-        self._call("cuda_wo_acc", w[0], w[1], k, m, xr, b, acc, None)
+        wk = self.work(k, m, b)
+        self._call("cuda_wo_acc", w[0], w[1], k, m, xr, b, acc, wk, wk.numel(), None)
         return acc
 
     def lut_acc(self, w, k, m, rx, tx):
@@ -104,16 +175,20 @@ class CudaLib:
         self._call("cuda_lut_acc", w[0], w[1], k, m, rx, tx, b, acc, None)
         return acc
 
-    def gemv_exact(self, w, k, m, x):  # x (B, K) float64 cuda
+    def exact_buffers(self, k, m, b):
         import torch
 
+        return (torch.empty((b, k), dtype=torch.int8, device="cuda"),
+                torch.empty((b, k), dtype=torch.int32, device="cuda"),
+                torch.empty((b,), dtype=torch.float64, device="cuda"),
+                torch.empty((m, b), dtype=torch.int64, device="cuda"),
+                torch.empty((m, b), dtype=torch.float64, device="cuda"))
+
+    def gemv_exact(self, w, k, m, x, bufs=None):  # x (B, K) float64 cuda
         b = x.shape[0]
-        xi = torch.empty((b, k), dtype=torch.int8, device="cuda")
-        xr = torch.empty((b, k), dtype=torch.int32, device="cuda")
-        sx = torch.empty((b,), dtype=torch.float64, device="cuda")
-        acc = torch.empty((m, b), dtype=torch.int64, device="cuda")
-        y = torch.empty((m, b), dtype=torch.float64, device="cuda")
-        self._call("cuda_gemv_exact", w[0], w[1], w[2], k, m, x, b, xi, xr, sx, acc, y, None)
+        xi, xr, sx, acc, y = bufs if bufs is not None else self.exact_buffers(k, m, b)
+        wk = self.work(k, m, b)
+        self._call("cuda_gemv_exact", w[0], w[1], w[2], k, m, x, b, xi, xr, sx, acc, y, wk, wk.numel(), None)
         return y, acc
 
     def fast_buffers(self, k, m, b):
@@ -125,7 +200,8 @@ class CudaLib:
     def gemv_fast(self, w, k, m, x, bufs=None):  # x (B, K) fp16 cuda
         b = x.shape[0]
         xr, y = bufs if bufs is not None else self.fast_buffers(k, m, b)
-        self._call("cuda_gemv_fast", w[0], w[1], w[2], k, m, x, b, xr, y, None)
+        wk = self.work(k, m, b)
+        self._call("cuda_gemv_fast", w[0], w[1], w[2], k, m, x, b, xr, y, wk, wk.numel(), None)
         return y
 
     def dequantize(self, w, k, m):
@@ -136,8 +212,8 @@ class CudaLib:
         return out
 
 
-def _time_cuda(fn, reps: int) -> float:
-    """Median milliseconds of fn() with CUDA events (after warm-up)."""
+def _time_cuda(fn, reps: int, flush=None) -> float:
+    """Median milliseconds of fn() with CUDA events (after warm-up); ``flush`` runs untimed before each."""
     import torch
 
     for _ in range(3):
@@ -145,6 +221,8 @@ def _time_cuda(fn, reps: int) -> float:
     torch.cuda.synchronize()
     ts = []
     for _ in range(reps):
+        if flush is not None:
+            flush()
         s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         s.record()
         fn()
@@ -154,83 +232,133 @@ def _time_cuda(fn, reps: int) -> float:
     return float(np.median(ts))
 
 
+def _misaligned(t):
+    """A copy of a uint8 tensor (rows, n) whose data pointer is 1 byte past a 16-byte boundary."""
+    import torch
+
+    flat = torch.empty(t.numel() + 16, dtype=torch.uint8, device="cuda")
+    view = flat[1:1 + t.numel()].view(t.shape)
+    view.copy_(t)
+    return view
+
+
 def _check(cfg, lib: CudaLib) -> dict[str, Any]:
     import torch
     from hwq import datapath as dp
     from hwq.codegen.check import golden_case
     from hwq.matmul import decode_matrix
 
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"cases": []}
+
+    def case(name: str, ok: bool, **info) -> None:
+        out["cases"].append({"name": name, "ok": bool(ok), **info})
+
     k = 3 * math.lcm(cfg.dim, cfg.hadamard)
-    enc, x = golden_case(cfg, k, 61, 11)
+    m = 61
+    enc, x = golden_case(cfg, k, m, 11)
     w = lib.weights(enc)
+    w_mis = (_misaligned(w[0]), _misaligned(w[1]), w[2])
     act = dp.prepare_activations(x, cfg)
     ref = dp.weight_only_acc(enc, act.x_rot)
-    xr = torch.from_numpy(np.ascontiguousarray(act.x_rot.T.astype(np.int32))).cuda()
-    acc = lib.wo_acc(w, k, enc.cols, xr).cpu().numpy()
-    out["weight_only_acc_equal"] = bool(np.array_equal(acc, ref) and np.any(acc != 0))
-    y, acc2 = lib.gemv_exact(w, k, enc.cols, torch.from_numpy(np.ascontiguousarray(x.T)).cuda())
-    y_ref = dp.weight_only_output(ref, dp.weight_scale(enc), act.scale, cfg)
-    out["gemv_exact_equal"] = bool(np.array_equal(acc2.cpu().numpy(), ref) and np.array_equal(y.cpu().numpy(), y_ref))
+    xr_all = torch.from_numpy(np.ascontiguousarray(act.x_rot.T.astype(np.int32))).cuda()
+    for b in (1, 3, 11):
+        for mode, ww, label in ((0, w, "auto"), (1, w, "generic"), (0, w_mis, "misaligned")):
+            lib.set_path(mode)
+            path = lib.path(ww, k, m, b)
+            acc = lib.wo_acc(ww, k, m, xr_all[:b].contiguous()).cpu().numpy()
+            case(f"wo_acc b={b} {label}", np.array_equal(acc, ref[:, :b]) and np.any(acc != 0), path=path)
+    lib.set_path(0)
+    xd = torch.from_numpy(np.ascontiguousarray(x.T)).cuda()
+    for b in (1, 11):
+        y, acc2 = lib.gemv_exact(w, k, m, xd[:b].contiguous())
+        act_b = dp.prepare_activations(x[:, :b], cfg)
+        ref_b = dp.weight_only_acc(enc, act_b.x_rot)
+        y_ref = dp.weight_only_output(ref_b, dp.weight_scale(enc), act_b.scale, cfg)
+        case(f"gemv_exact b={b}", np.array_equal(acc2.cpu().numpy(), ref_b) and np.array_equal(y.cpu().numpy(), y_ref),
+             path=lib.path(w, k, m, b))
     codes = dp.encode_activations(act.x_rot, cfg)
     rx = torch.from_numpy(np.ascontiguousarray(codes.rows.astype(np.int32))).cuda()
     tx = torch.from_numpy(np.ascontiguousarray(codes.ladder.astype(np.uint8))).cuda()
-    lacc = lib.lut_acc(w, k, enc.cols, rx, tx).cpu().numpy()
-    out["lut_acc_equal"] = bool(np.array_equal(lacc, dp.lut_acc(enc, codes)) and np.any(lacc != 0))
+    lacc = lib.lut_acc(w, k, m, rx, tx).cpu().numpy()
+    case("lut_acc b=11", np.array_equal(lacc, dp.lut_acc(enc, codes)) and np.any(lacc != 0), path="generic")
     w_hat = decode_matrix(enc)
     xh = torch.from_numpy(np.ascontiguousarray(x.T)).to(torch.float16).cuda()
-    yf = lib.gemv_fast(w, k, enc.cols, xh).cpu().numpy().astype(np.float64)
-    yf_ref = w_hat.T @ xh.cpu().numpy().astype(np.float64).T
-    out["fast_rel_err"] = float(np.linalg.norm(yf - yf_ref) / np.linalg.norm(yf_ref))
-    out["fast_ok"] = out["fast_rel_err"] <= 1e-3
-    deq = lib.dequantize(w, k, enc.cols).cpu().numpy().T.astype(np.float64)
-    out["dequant_rel_err"] = float(np.max(np.abs(deq - w_hat)) / np.max(np.abs(w_hat)))
-    out["ok"] = bool(out["weight_only_acc_equal"] and out["gemv_exact_equal"] and out["lut_acc_equal"]
-                     and out["fast_ok"] and out["dequant_rel_err"] <= 1e-5)
+    for b in (1, 11):
+        for mode, label in ((0, "auto"), (1, "generic")):
+            lib.set_path(mode)
+            path = lib.path(w, k, m, b)
+            yf = lib.gemv_fast(w, k, m, xh[:b].contiguous()).cpu().numpy().astype(np.float64)
+            yf_ref = w_hat.T @ xh[:b].cpu().numpy().astype(np.float64).T
+            err = float(np.linalg.norm(yf - yf_ref) / np.linalg.norm(yf_ref))
+            case(f"gemv_fast b={b} {label}", err <= FAST_RTOL, path=path, rel_err=err)
+    lib.set_path(0)
+    deq = lib.dequantize(w, k, m).cpu().numpy().T.astype(np.float64)
+    derr = float(np.max(np.abs(deq - w_hat)) / np.max(np.abs(w_hat)))
+    case("dequantize_f32", derr <= 1e-5, rel_err=derr)
+    torch.cuda.synchronize()
+    out["exact_ok"] = all(c["ok"] for c in out["cases"] if not c["name"].startswith(("gemv_fast", "dequant")))
+    out["ok"] = all(c["ok"] for c in out["cases"])
+    out["table_path_checked"] = any(c.get("path") == "table" for c in out["cases"])
     return out
 
 
-def _hbm_read_bw() -> dict[str, Any]:
+def _hbm_bandwidth() -> dict[str, Any]:
     import torch
 
     n = (4 << 30) // 4
     buf = torch.ones(n, dtype=torch.float32, device="cuda")
     ms = _time_cuda(lambda: buf.sum(), 10)
     del buf
+    nc = (1 << 30) // 4
+    src = torch.ones(nc, dtype=torch.float32, device="cuda")
+    dst = torch.empty_like(src)
+    ms_copy = _time_cuda(lambda: dst.copy_(src), 10)
+    del src, dst
     torch.cuda.empty_cache()
-    return {"bytes": n * 4, "ms": ms, "read_GBps": n * 4 / (ms * 1e-3) / 1e9}
+    return {"read_bytes": n * 4, "read_ms": ms, "read_GBps": n * 4 / (ms * 1e-3) / 1e9,
+            "copy_bytes": nc * 4, "copy_ms": ms_copy, "copy_GBps_read_plus_write": 2 * nc * 4 / (ms_copy * 1e-3) / 1e9}
 
 
 def _bench(cfg, lib: CudaLib, bw: float | None, quick: bool) -> list[dict[str, Any]]:
     import torch
+    import torch.nn.functional as F
     from hwq.codegen.bench import random_encoded
     from hwq.codegen.check import padded_k
 
     rows = []
     shapes = SHAPES[:2] + SHAPES[-1:] if quick else SHAPES
     batches = (1, 16) if quick else BATCHES
-    reps = 10 if quick else 50
+    reps = 10 if quick else 30
+    flush_buf = torch.empty(FLUSH_BYTES, dtype=torch.uint8, device="cuda")
+    flush = flush_buf.zero_
     for k, m in shapes:
         kp = padded_k(k, cfg)
         enc = random_encoded(cfg, kp, m)
         w = lib.weights(enc)
-        bytes_w = enc.nbytes()
         wt = torch.randn((m, k), dtype=torch.float16, device="cuda")
+        plan = lib.plan(kp, m)
         for b in batches:
             x = torch.randn((b, k), dtype=torch.float16, device="cuda")
             xp = torch.zeros((b, kp), dtype=torch.float16, device="cuda")
             xp[:, :k] = x
             bufs = lib.fast_buffers(kp, m, b)
-            t_cub = _time_cuda(lambda: torch.matmul(wt, x.T), reps)
-            t_fast = _time_cuda(lambda: lib.gemv_fast(w, kp, m, xp, bufs), reps)
-            row = {"k": k, "k_padded": kp, "m": m, "batch": b, "bits_per_entry_read": 8 * bytes_w / (k * m),
-                   "cublas_fp16_us": t_cub * 1e3, "hwq_fast_us": t_fast * 1e3, "speedup_vs_cublas": t_cub / t_fast,
-                   "hwq_weight_GBps": bytes_w / (t_fast * 1e-3) / 1e9}
+            t_cub = _time_cuda(lambda: F.linear(x, wt), reps, flush)
+            t_fast = _time_cuda(lambda: lib.gemv_fast(w, kp, m, xp, bufs), reps, flush)
+            t_fast_warm = _time_cuda(lambda: lib.gemv_fast(w, kp, m, xp, bufs), reps)
+            nbytes = bytes_read(enc, b, act_bytes=2)
+            row = {"k": k, "k_padded": kp, "m": m, "batch": b, "path": lib.path(w, kp, m, b),
+                   "bytes_read": nbytes["total"], "weight_bytes": nbytes["weights"],
+                   "bits_per_weight_read": 8 * nbytes["weights"] / (k * m),
+                   "cublas_fp16_us": t_cub * 1e3, "hwq_fast_us": t_fast * 1e3, "hwq_fast_warm_l2_us": t_fast_warm * 1e3,
+                   "speedup_vs_cublas": t_cub / t_fast, "hwq_read_GBps": nbytes["total"] / (t_fast * 1e-3) / 1e9}
+            if row["path"] == "table":
+                row["plan"] = plan
             if bw:
-                row["hwq_pct_of_hbm_read"] = 100 * row["hwq_weight_GBps"] / bw
+                row["pct_of_hbm_read"] = 100 * row["hwq_read_GBps"] / bw
             if b in (1, 16):
                 xd = xp.to(torch.float64)
-                row["hwq_exact_us"] = _time_cuda(lambda: lib.gemv_exact(w, kp, m, xd), max(5, reps // 5)) * 1e3
+                eb = lib.exact_buffers(kp, m, b)
+                row["hwq_exact_us"] = _time_cuda(lambda: lib.gemv_exact(w, kp, m, xd, eb), max(5, reps // 3), flush) * 1e3
             print(json.dumps(row), flush=True)
             rows.append(row)
         del w, wt
@@ -242,34 +370,77 @@ def _sanitizer(args) -> dict[str, Any]:
     exe = shutil.which("compute-sanitizer") or "/usr/local/cuda/bin/compute-sanitizer"
     if not Path(exe).is_file():
         return {"ran": False, "reason": "compute-sanitizer not found"}
-    cmd = [exe, "--tool", "memcheck", "--error-exitcode", "9", sys.executable, "-m", "hwq.codegen.gpu_bench",
-           "--check-only", "--build-dir", args.build_dir]
-    if args.config:
-        cmd += ["--config", args.config]
-    t = time.time()
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    tail = (res.stdout + res.stderr)[-3000:]
-    m = re.search(r"ERROR SUMMARY: (\d+) error", tail)
-    return {"ran": True, "returncode": res.returncode, "errors": int(m.group(1)) if m else None,
-            "seconds": time.time() - t, "tail": tail[-800:]}
+    out: dict[str, Any] = {"ran": True}
+    for tool in ("memcheck", "racecheck"):
+        cmd = [exe, "--tool", tool, "--error-exitcode", "9", sys.executable, "-m", "hwq.codegen.gpu_bench",
+               "--check-only", "--build-dir", args.build_dir]
+        if args.config:
+            cmd += ["--config", args.config]
+        t = time.time()
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+        tail = (res.stdout + res.stderr)[-3000:]
+        m = re.search(r"ERROR SUMMARY: (\d+) error", tail)
+        out[tool] = {"returncode": res.returncode, "errors": int(m.group(1)) if m else None,
+                     "seconds": round(time.time() - t, 1), "tail": tail[-800:]}
+    out["ok"] = all(out[t]["returncode"] == 0 and out[t]["errors"] == 0 for t in ("memcheck", "racecheck"))
+    return out
+
+
+def markdown_report(report: dict[str, Any]) -> str:
+    """The Markdown companion of the JSON report (correctness verdict first, then the timing table)."""
+    lines = [f"# CUDA kernels on {report.get('device', '?')} (config `{report.get('slug', '?')}`)", ""]
+    chk = report.get("stages", {}).get("check", {})
+    res = chk.get("result", {})
+    verdict = "PASS" if chk.get("ok") and res.get("ok") else "FAIL"
+    lines.append(f"Correctness: **{verdict}** (exact mode bit-exact: {res.get('exact_ok')}, "
+                 f"table path checked: {res.get('table_path_checked')})")
+    for c in res.get("cases", []):
+        extra = f", rel err {c['rel_err']:.2e}" if "rel_err" in c else ""
+        lines.append(f"- {'ok  ' if c['ok'] else 'FAIL'} {c['name']} ({c.get('path', '-')}{extra})")
+    if not chk.get("ok", True):
+        lines.append(f"- check stage raised: {chk.get('error')}")
+    hbm = report.get("stages", {}).get("hbm_bandwidth", {}).get("result")
+    if hbm:
+        lines += ["", f"Measured HBM: read {hbm['read_GBps']:.0f} GB/s (torch.sum over 4 GiB), "
+                      f"copy {hbm['copy_GBps_read_plus_write']:.0f} GB/s read+write (1 GiB)."]
+    san = report.get("stages", {}).get("compute_sanitizer", {}).get("result")
+    if san:
+        lines.append("compute-sanitizer: " + (", ".join(f"{t} {san[t]['errors']} errors" for t in ("memcheck", "racecheck")
+                                                         if t in san) if san.get("ran") else san.get("reason", "")))
+    rows = report.get("stages", {}).get("bench", {}).get("result") or []
+    if rows:
+        lines += ["", "L2 flushed before every repetition; bytes read = codes + ladder + norms + fp16 activations.", "",
+                  "| K x M | batch | path | bits/weight | cuBLAS fp16 us | hwq fast us | speedup | GB/s read | % HBM read | exact us |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for r in rows:
+            pct = f"{r['pct_of_hbm_read']:.0f}" if "pct_of_hbm_read" in r else "-"
+            ex = f"{r['hwq_exact_us']:.1f}" if "hwq_exact_us" in r else "-"
+            lines.append(f"| {r['k']}x{r['m']} | {r['batch']} | {r['path']} | {r['bits_per_weight_read']:.3f} | "
+                         f"{r['cublas_fp16_us']:.1f} | {r['hwq_fast_us']:.1f} | {r['speedup_vs_cublas']:.2f} | "
+                         f"{r['hwq_read_GBps']:.0f} | {pct} | {ex} |")
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m hwq.codegen.gpu_bench", description=__doc__.splitlines()[0])
+    p.add_argument("--config", default=None, help="config file (TOML/JSON); default: built-in HwqConfig()")
+    p.add_argument("--build-dir", default="build/codegen_cuda", help="where the library is built")
+    p.add_argument("--out", default="reports/bench", help="report folder (cuda_<device>.json / .md)")
+    p.add_argument("--quick", action="store_true", help="fewer shapes/batches/repetitions (smoke run)")
+    p.add_argument("--no-sanitizer", action="store_true", help="skip compute-sanitizer")
+    p.add_argument("--check-only", action="store_true", help="(internal) correctness only, for the sanitizer")
+    return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m hwq.codegen.gpu_bench", description=__doc__.splitlines()[0])
-    p.add_argument("--config", default=None)
-    p.add_argument("--build-dir", default="build/codegen_cuda")
-    p.add_argument("--out", default="reports/bench")
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--no-sanitizer", action="store_true")
-    p.add_argument("--check-only", action="store_true", help="(internal) correctness only, for the sanitizer")
-    args = p.parse_args(argv)
+    args = parse_args(argv)
     ok, dev = gpu_available()
     if not ok:
         print(f"no usable NVIDIA GPU ({dev}); nothing run", file=sys.stderr)
         return 0
     import torch
-    from hwq.config import load_config
     from hwq.codegen.cuda import compile_cuda
+    from hwq.config import load_config
 
     cfg = load_config(args.config)
     cap = torch.cuda.get_device_capability(0)
@@ -287,31 +458,38 @@ def main(argv: list[str] | None = None) -> int:
         report["stages"][name]["seconds"] = round(time.time() - t, 2)
         print(f"[{name}] ok={report['stages'][name]['ok']}", flush=True)
 
-    arch = tuple(sorted({sm, "80", "90"})) if not args.check_only else (sm,)
     libpath: dict[str, Path] = {}
-    stage("build", lambda: str(libpath.setdefault("p", compile_cuda(cfg, Path(args.build_dir) / cfg.slug, arch,
+    stage("build", lambda: str(libpath.setdefault("p", compile_cuda(cfg, Path(args.build_dir) / cfg.slug, (sm,),
                                                                      lineinfo=True))))
     if "p" not in libpath:
         print(json.dumps(report["stages"]["build"], indent=2))
         return 1
     lib = CudaLib(cfg, libpath["p"])
     stage("check", lambda: _check(cfg, lib))
+    chk = report["stages"]["check"]
+    check_ok = bool(chk["ok"] and chk["result"]["ok"])
+    if not check_ok:
+        print("CORRECTNESS FAILURE: " + json.dumps(chk.get("result", chk.get("error")), default=str)[:4000],
+              file=sys.stderr, flush=True)
     if args.check_only:
-        res = report["stages"]["check"]
-        print(json.dumps(res))
-        return 0 if res["ok"] and res["result"]["ok"] else 1
-    stage("hbm_read_bandwidth", _hbm_read_bw)
-    bw = report["stages"]["hbm_read_bandwidth"].get("result", {}).get("read_GBps")
+        return 0 if check_ok else 1
+    stage("hbm_bandwidth", _hbm_bandwidth)
+    bw = report["stages"]["hbm_bandwidth"].get("result", {}).get("read_GBps")
     stage("bench", lambda: _bench(cfg, lib, bw, args.quick))
+    san_ok = True
     if not args.no_sanitizer:
         stage("compute_sanitizer", lambda: _sanitizer(args))
+        san = report["stages"]["compute_sanitizer"].get("result", {})
+        san_ok = bool(not san.get("ran") or san.get("ok"))
+        if not san_ok:
+            print("CORRECTNESS FAILURE: compute-sanitizer reported errors", file=sys.stderr, flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    devslug = re.sub(r"[^a-z0-9]+", "_", dev.lower()).strip("_")
-    path = out / f"cuda_{devslug}.json"
+    path = out / f"cuda_{device_slug(dev)}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {path}")
-    return 0
+    path.with_suffix(".md").write_text(markdown_report(report))
+    print(f"wrote {path} and {path.with_suffix('.md')}")
+    return 0 if (check_ok and san_ok and all(s["ok"] for s in report["stages"].values())) else 1
 
 
 if __name__ == "__main__":
