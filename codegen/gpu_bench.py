@@ -9,8 +9,9 @@ failure makes the exit status 1 and is printed as ``CORRECTNESS FAILURE``):
 
 1. build ``lib<name>_cuda.so`` for the GPU's SM (nvcc, ``-lineinfo``) and load it with ctypes (device
    pointers from torch);
-2. check: exact mode (weight-only accumulators of the batch-1 TABLE path and of the GENERIC path --
-   forced, and through a misaligned copy of the codes --, end-to-end exact GEMV with the float64
+2. check: exact mode (weight-only accumulators of the TABLE path -- batch 1, 3 and 11, i.e. passes
+   of 1, 2 and 4 vectors -- and of the GENERIC path -- forced, and through a misaligned copy of the
+   codes --, end-to-end exact GEMV with the float64
    epilogue, LUT accumulators) compared with ``np.array_equal`` against :mod:`hwq.datapath`; fast
    mode relative error against the float64 product of the dequantized weights (<= 1e-3) on both
    paths; dequantize fp32 against :func:`hwq.matmul.decode_matrix`;
@@ -136,9 +137,10 @@ class CudaLib:
     def path(self, w, k: int, m: int, b: int) -> str:
         return "table" if self._fn("cuda_path")(*self._conv((w[0], w[1], k, m, b))) else "generic"
 
-    def plan(self, k: int, m: int) -> dict[str, int]:
+    def plan(self, k: int, m: int, nbv: int = 1) -> dict[str, int]:
+        """Launch plan of the table path for passes of ``nbv`` (1, 2, 4) vectors on this GPU."""
         out = (ctypes.c_int64 * 5)()
-        rc = self._fn("cuda_plan")(ctypes.c_int64(k), ctypes.c_int64(m), out)
+        rc = self._fn("cuda_plan")(ctypes.c_int64(k), ctypes.c_int64(m), ctypes.c_int64(nbv), out)
         if rc:
             raise RuntimeError(f"cuda_plan returned {rc}")
         return dict(zip(("nchunks", "chunks_per_block", "groups", "cols_per_block", "col_groups"), list(out)))
@@ -336,7 +338,7 @@ def _bench(cfg, lib: CudaLib, bw: float | None, quick: bool) -> list[dict[str, A
         enc = random_encoded(cfg, kp, m)
         w = lib.weights(enc)
         wt = torch.randn((m, k), dtype=torch.float16, device="cuda")
-        plan = lib.plan(kp, m)
+        plans = {nbv: lib.plan(kp, m, nbv) for nbv in (1, 4)}
         for b in batches:
             x = torch.randn((b, k), dtype=torch.float16, device="cuda")
             xp = torch.zeros((b, kp), dtype=torch.float16, device="cuda")
@@ -352,7 +354,7 @@ def _bench(cfg, lib: CudaLib, bw: float | None, quick: bool) -> list[dict[str, A
                    "cublas_fp16_us": t_cub * 1e3, "hwq_fast_us": t_fast * 1e3, "hwq_fast_warm_l2_us": t_fast_warm * 1e3,
                    "speedup_vs_cublas": t_cub / t_fast, "hwq_read_GBps": nbytes["total"] / (t_fast * 1e-3) / 1e9}
             if row["path"] == "table":
-                row["plan"] = plan
+                row["plan"] = plans[1 if b == 1 else 4]
             if bw:
                 row["pct_of_hbm_read"] = 100 * row["hwq_read_GBps"] / bw
             if b in (1, 16):

@@ -121,22 +121,24 @@ def test_unit_properties(build):
 
 
 @pytest.mark.parametrize("case", [
-    # (k, m, nsm): ragged last chunk (nb = 80 = 64 + 16), m not a multiple of 8, several plans
-    # (nsm = 1 with 6 chunks: 3 chunks per thread block, column sums in shared memory)
-    (240, 61, 1), (240, 61, 132), (192 * 6, 37, 3), (192 * 6, 37, 1), (48, 9, 2)])
+    # (k, m, batch, nsm, largest vectors per pass): ragged last chunk (nb = 80 = 64 + 16), m not a
+    # multiple of 8, several plans; nsm = 1 with 6 chunks: 3 chunks per thread block (column sums in
+    # shared memory); batch 7 = passes of 4 + 2 + 1 vectors
+    (240, 61, 1, 1, 4), (240, 61, 1, 132, 4), (192 * 6, 37, 1, 3, 4), (192 * 6, 37, 1, 1, 4), (48, 9, 1, 2, 4),
+    (240, 29, 7, 2, 4), (192 * 6, 21, 3, 1, 2), (240, 13, 5, 132, 1)])
 def test_table_path_default_config(build, tmp_path, case):
-    k, m, nsm = case
+    k, m, b, nsm, maxnb = case
     cfg = CONFIGS["d3q6"]
-    rng = np.random.default_rng(k + m + nsm)
+    rng = np.random.default_rng(k + m + nsm + 100 * b)
     enc = _random_enc(cfg, k, m, rng)
-    xr, xf = _acts(cfg, k, 1, rng)
+    xr, xf = _acts(cfg, k, b, rng)
     _write_inputs(tmp_path, enc, xr, xf)
-    _run(build("d3q6"), "tab", tmp_path, k, m, nsm)
-    acc = np.fromfile(tmp_path / "acc.bin", dtype=np.int64).reshape(m, 1)
+    _run(build("d3q6"), "tab", tmp_path, k, m, b, nsm, maxnb)
+    acc = np.fromfile(tmp_path / "acc.bin", dtype=np.int64).reshape(m, b)
     ref = dp.weight_only_acc(enc, xr)
-    assert np.any(ref != 0)
+    assert np.all(np.any(ref != 0, axis=0))
     assert np.array_equal(acc, ref)
-    yf = np.fromfile(tmp_path / "yf.bin", dtype=np.float32).reshape(m, 1).astype(np.float64)
+    yf = np.fromfile(tmp_path / "yf.bin", dtype=np.float32).reshape(m, b).astype(np.float64)
     yref = _fast_ref(enc, xf)
     assert np.linalg.norm(yf - yref) <= 1e-5 * np.linalg.norm(yref)
 
@@ -147,13 +149,13 @@ def test_table_path_worst_case_and_real_weights(build, tmp_path, key):
     cfg = CONFIGS[key]
     rng = np.random.default_rng(7)
     k = math.lcm(cfg.dim, cfg.hadamard, 16 * cfg.dim) * 2
-    for name, enc, extreme in (("worst", _random_enc(cfg, k, 16, rng, extreme=True), True),
-                               ("real", encode_matrix(rng.standard_normal((k, 19)), cfg), False)):
-        xr, xf = _acts(cfg, k, 1, rng, extreme=extreme)
+    for name, enc, extreme, b in (("worst", _random_enc(cfg, k, 16, rng, extreme=True), True, 1),
+                                  ("real", encode_matrix(rng.standard_normal((k, 19)), cfg), False, 4)):
+        xr, xf = _acts(cfg, k, b, rng, extreme=extreme)
         d = tmp_path / name
         _write_inputs(d, enc, xr, xf)
-        _run(build(key), "tab", d, k, enc.cols, 4)
-        acc = np.fromfile(d / "acc.bin", dtype=np.int64).reshape(enc.cols, 1)
+        _run(build(key), "tab", d, k, enc.cols, b, 4, 4)
+        acc = np.fromfile(d / "acc.bin", dtype=np.int64).reshape(enc.cols, b)
         ref = dp.weight_only_acc(enc, xr)
         assert np.any(ref != 0)
         assert np.array_equal(acc, ref), name

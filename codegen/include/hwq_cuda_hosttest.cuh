@@ -17,7 +17,7 @@
  * allocation, __syncthreads, real shuffles and their convergence, memory alignment faults) --
  * those need the GPU run of hwq.codegen.gpu_bench.
  *
- * Usage:  prog tab  DIR K M NSM     (batch 1)  -> DIR/acc.bin int64 (M), DIR/yf.bin float (M)
+ * Usage:  prog tab  DIR K M B NSM MAXNB       -> DIR/acc.bin int64 (M,B), DIR/yf.bin float (M,B)
  *         prog gen  DIR K M B                  -> DIR/acc.bin int64 (M,B), DIR/y.bin double (M,B),
  *                                                 DIR/yf.bin float (M,B)
  *         prog unit                           (rotations, swizzle banks, plan coverage)
@@ -132,51 +132,46 @@ static int ht_unit(void)
             if (hit[j] != 1)
                 return ht_fail("lane block order");
     }
-    /* plan: every (chunk, column) in exactly one thread block, one wave of <= 2 blocks per SM */
+    /* plan: every (chunk, column) in exactly one thread block, one wave of the blocks per SM it is
+     * planned for, and batch-1 tables within sm_80's shared memory */
     const int64_t nbs[] = {16, 64, 80, 1408, 2752, 4800, 100000};
     const int64_t ms[] = {1, 7, 61, 4096, 14336, 28672, 100000};
     const int64_t nsms[] = {1, 3, 108, 132};
-    for (int64_t nb : nbs)
-        for (int64_t m : ms)
-            for (int64_t nsm : nsms) {
-                const hwq_tb_plan p = hwq_cu_plan(nb, m, nsm);
-                if (p.cpc % 8 || p.cpc < 8 || (p.cpg > 1 && p.cpc > HWQ_TB_MAX_CPC) || p.cpg < 1)
-                    return ht_fail("plan: columns per block");
-                if (p.groups * p.cpg < p.nchunks || (p.groups - 1) * p.cpg >= p.nchunks)
-                    return ht_fail("plan: chunk groups do not tile the chunks");
-                if (p.cgroups * p.cpc < m || (p.cgroups - 1) * p.cpc >= m)
-                    return ht_fail("plan: column groups do not tile the columns");
-                if (p.groups > 65535 || p.cgroups > 2147483647LL)
-                    return ht_fail("plan: grid too large");
-                if (hwq_cu_tab_smem(p, 8, 8) > 160 * 1024)
-                    return ht_fail("plan: shared memory beyond sm_80's 163 KB");
-                if (p.groups * p.cgroups > 2 * nsm && !(p.cpg > 1 && p.cpc == HWQ_TB_MAX_CPC) && p.cpc > 8)
-                    return ht_fail("plan: more than one wave of 2 blocks per SM");
-            }
+    const int nbvs[] = {1, 2, 4};
+    for (int nbv : nbvs)
+        for (int64_t nb : nbs)
+            for (int64_t m : ms)
+                for (int64_t nsm : nsms) {
+                    const hwq_tb_plan p = hwq_cu_plan(nb, m, nsm, nbv);
+                    const int64_t cap = HWQ_TB_MAX_CPC / nbv;
+                    if (p.cpc % 8 || p.cpc < 8 || (p.cpg > 1 && p.cpc > cap) || p.cpg < 1)
+                        return ht_fail("plan: columns per block");
+                    if (p.groups * p.cpg < p.nchunks || (p.groups - 1) * p.cpg >= p.nchunks)
+                        return ht_fail("plan: chunk groups do not tile the chunks");
+                    if (p.cgroups * p.cpc < m || (p.cgroups - 1) * p.cpc >= m)
+                        return ht_fail("plan: column groups do not tile the columns");
+                    if (p.groups > 65535 || p.cgroups > 2147483647LL)
+                        return ht_fail("plan: grid too large");
+                    if (nbv == 1 && hwq_cu_tab_smem(p, 1, 8, 8) > 160 * 1024)
+                        return ht_fail("plan: shared memory beyond sm_80's 163 KB");
+                    if (p.groups * p.cgroups > HWQ_TB_PER_SM(nbv) * nsm && !(p.cpg > 1 && p.cpc == cap) && p.cpc > 8)
+                        return ht_fail("plan: more than one wave");
+                }
     printf("unit ok\n");
     return 0;
 }
 
 #if HWQ_TB_OK
-/* the table path, replayed block by block in the device order (batch 1) */
-static int ht_tab(const char *dir, int64_t k, int64_t m, int64_t nsm)
+/* one pass of NB vectors of the table path, replayed thread by thread in the device order */
+template <int NB>
+static void ht_tab_pass(const std::vector<unsigned char> &codes, const std::vector<unsigned char> &lad,
+                        const int32_t *xr, const float *xf, const float *norms, int64_t k, int64_t m, int64_t nsm,
+                        int64_t nbatch, int64_t j0, int64_t *acc, float *yf)
 {
-    if (k % HWQ_D)
-        return 2;
     const int64_t nb = k / HWQ_D, lstride = nb * HWQ_LB / 8;
-    if (nb % HWQ_TB_LANE_BLOCKS)
-        return 2;
-    std::vector<unsigned char> codes = ht_read(dir, "codes.bin", (size_t)(m * nb));
-    std::vector<unsigned char> lad = ht_read(dir, "ladder.bin", (size_t)(m * lstride));
-    std::vector<unsigned char> nr = ht_read(dir, "norms.bin", (size_t)m * 4);
-    std::vector<unsigned char> xrb = ht_read(dir, "xr.bin", (size_t)k * 4);
-    std::vector<unsigned char> xfb = ht_read(dir, "xf.bin", (size_t)k * 4);
-    const int32_t *xr = (const int32_t *)xrb.data();
-    const float *xf = (const float *)xfb.data();
-    const float *norms = (const float *)nr.data();
-    const hwq_tb_plan pl = hwq_cu_plan(nb, m, nsm);
-    std::vector<int32_t> Pi((size_t)HWQ_NC * 64);
-    std::vector<float> Pf((size_t)HWQ_NC * 64);
+    const hwq_tb_plan pl = hwq_cu_plan(nb, m, nsm, NB);
+    std::vector<int32_t> Pi((size_t)NB * HWQ_NC * 64);
+    std::vector<float> Pf((size_t)NB * HWQ_NC * 64);
     hwq_i2 mt[HWQ_TB_PAIRS]; /* the pair tables of the kernel */
     hwq_f2 bt[HWQ_TB_PAIRS];
     for (uint32_t p = 0; p < (uint32_t)HWQ_TB_PAIRS; p++) {
@@ -186,32 +181,35 @@ static int ht_tab(const char *dir, int64_t k, int64_t m, int64_t nsm)
         bt[p].x = t0 < HWQ_L ? hwq_cu_beta_f(hwq_betas[t0]) : 0.0f;
         bt[p].y = t1 < HWQ_L ? hwq_cu_beta_f(hwq_betas[t1]) : 0.0f;
     }
-    std::vector<int64_t> part_i((size_t)(pl.groups * m));
-    std::vector<float> part_f((size_t)(pl.groups * m));
+    std::vector<int64_t> part_i((size_t)(pl.groups * m * NB));
+    std::vector<float> part_f((size_t)(pl.groups * m * NB));
     for (int64_t g = 0; g < pl.groups; g++) {
         for (int64_t cg = 0; cg < pl.cgroups; cg++) {
             const int64_t c0 = cg * pl.cpc, c1 = c0 + pl.cpc < m ? c0 + pl.cpc : m;
             const int64_t k0 = g * pl.cpg, k1 = k0 + pl.cpg < pl.nchunks ? k0 + pl.cpg : pl.nchunks;
-            std::vector<int64_t> acc_i((size_t)(c1 - c0), 0);
-            std::vector<float> acc_f((size_t)(c1 - c0), 0.0f);
+            std::vector<int64_t> acc_i((size_t)((c1 - c0) * NB), 0);
+            std::vector<float> acc_f((size_t)((c1 - c0) * NB), 0.0f);
             for (int64_t ch = k0; ch < k1; ch++) {
                 for (uint32_t b = 0; b < 64; b++) { /* table build (thread tid has b = tid & 63) */
                     const int64_t gb = ch * 64 + b;
-                    int32_t xi[HWQ_D];
-                    float xfl[HWQ_D];
-                    for (int i = 0; i < HWQ_D; i++) {
-                        xi[i] = gb < nb ? xr[gb * HWQ_D + i] : 0;
-                        xfl[i] = gb < nb ? xf[gb * HWQ_D + i] : 0.0f;
-                    }
-                    for (uint32_t r = 0; r < HWQ_NC; r++) {
-                        Pi[(r << 6) + hwq_cu_swz(b)] = gb < nb ? hwq_cu_entry_i(hwq_codebook + r * HWQ_D, xi) : 0;
-                        Pf[(r << 6) + hwq_cu_swz(b)] = gb < nb ? hwq_cu_entry_f(hwq_codebook + r * HWQ_D, xfl) : 0.0f;
+                    for (int j = 0; j < NB; j++) {
+                        int32_t xi[HWQ_D];
+                        float xfl[HWQ_D];
+                        for (int i = 0; i < HWQ_D; i++) {
+                            xi[i] = gb < nb ? xr[(j0 + j) * k + gb * HWQ_D + i] : 0;
+                            xfl[i] = gb < nb ? xf[(j0 + j) * k + gb * HWQ_D + i] : 0.0f;
+                        }
+                        for (uint32_t r = 0; r < HWQ_NC; r++) {
+                            const size_t at = (size_t)j * HWQ_NC * 64 + (r << 6) + hwq_cu_swz(b);
+                            Pi[at] = gb < nb ? hwq_cu_entry_i(hwq_codebook + r * HWQ_D, xi) : 0;
+                            Pf[at] = gb < nb ? hwq_cu_entry_f(hwq_codebook + r * HWQ_D, xfl) : 0.0f;
+                        }
                     }
                 }
                 for (int64_t col = c0; col < c1; col++) {
                     const uint32_t c = (uint32_t)(col - c0) & 7u; /* lane >> 2 */
-                    int64_t vi[4];
-                    float vf[4];
+                    int64_t vi[4][NB];
+                    float vf[4][NB];
                     for (uint32_t s = 0; s < 4; s++) {
                         uint32_t off[HWQ_TB_LANE_BLOCKS];
                         hwq_cu_lane_offsets(c, s, off);
@@ -224,35 +222,68 @@ static int ht_tab(const char *dir, int64_t k, int64_t m, int64_t nsm)
                             memcpy(&l, lad.data() + col * lstride + g16 * 2 * HWQ_LB, 2 * HWQ_LB);
 #endif
                         }
-                        vi[s] = hwq_cu_lane_i((const unsigned char *)Pi.data(), (const unsigned char *)mt, w, l, c, off);
-                        vf[s] = hwq_cu_lane_f((const unsigned char *)Pf.data(), (const unsigned char *)bt, w, l, c, off);
+                        hwq_cu_lane_i<NB>((const unsigned char *)Pi.data(), (const unsigned char *)mt, w, l, c, off,
+                                          vi[s]);
+                        hwq_cu_lane_f<NB>((const unsigned char *)Pf.data(), (const unsigned char *)bt, w, l, c, off,
+                                          vf[s]);
                     }
-                    acc_i[(size_t)(col - c0)] += hwq_cu_quad(vi[0], vi[1], vi[2], vi[3]);
-                    acc_f[(size_t)(col - c0)] += hwq_cu_quad(vf[0], vf[1], vf[2], vf[3]);
+                    for (int j = 0; j < NB; j++) {
+                        acc_i[(size_t)((col - c0) * NB + j)] += hwq_cu_quad(vi[0][j], vi[1][j], vi[2][j], vi[3][j]);
+                        acc_f[(size_t)((col - c0) * NB + j)] += hwq_cu_quad(vf[0][j], vf[1][j], vf[2][j], vf[3][j]);
+                    }
                 }
             }
-            for (int64_t col = c0; col < c1; col++) {
-                part_i[(size_t)(g * m + col)] = acc_i[(size_t)(col - c0)];
-                part_f[(size_t)(g * m + col)] = acc_f[(size_t)(col - c0)];
+            for (int64_t i = 0; i < (c1 - c0) * NB; i++) {
+                part_i[(size_t)((g * m + c0) * NB + i)] = acc_i[(size_t)i];
+                part_f[(size_t)((g * m + c0) * NB + i)] = acc_f[(size_t)i];
             }
         }
     }
-    std::vector<int64_t> acc((size_t)m);
-    std::vector<float> yf((size_t)m);
-    for (int64_t col = 0; col < m; col++) { /* hwq_k_tab_reduce_i / _f */
-        int64_t si = 0;
-        float sf = 0.0f;
-        for (int64_t g = 0; g < pl.groups; g++) {
-            si += part_i[(size_t)(g * m + col)];
-            sf += part_f[(size_t)(g * m + col)];
+    for (int64_t col = 0; col < m; col++) /* hwq_k_tab_reduce_i / _f */
+        for (int j = 0; j < NB; j++) {
+            int64_t si = 0;
+            float sf = 0.0f;
+            for (int64_t g = 0; g < pl.groups; g++) {
+                si += part_i[(size_t)((g * m + col) * NB + j)];
+                sf += part_f[(size_t)((g * m + col) * NB + j)];
+            }
+            acc[col * nbatch + j0 + j] = si;
+            yf[col * nbatch + j0 + j] = hwq_cu_fast_out(sf, norms[col], k);
         }
-        acc[(size_t)col] = si;
-        yf[(size_t)col] = hwq_cu_fast_out(sf, norms[col], k);
+}
+
+/* the table path over a batch: passes of 4, 2, 1 vectors (at most maxnb), as hwq_tb_launch */
+static int ht_tab(const char *dir, int64_t k, int64_t m, int64_t nbatch, int64_t nsm, int64_t maxnb)
+{
+    if (k % HWQ_D || (k / HWQ_D) % HWQ_TB_LANE_BLOCKS)
+        return 2;
+    const int64_t nb = k / HWQ_D, lstride = nb * HWQ_LB / 8;
+    std::vector<unsigned char> codes = ht_read(dir, "codes.bin", (size_t)(m * nb));
+    std::vector<unsigned char> lad = ht_read(dir, "ladder.bin", (size_t)(m * lstride));
+    std::vector<unsigned char> nr = ht_read(dir, "norms.bin", (size_t)m * 4);
+    std::vector<unsigned char> xrb = ht_read(dir, "xr.bin", (size_t)(nbatch * k) * 4);
+    std::vector<unsigned char> xfb = ht_read(dir, "xf.bin", (size_t)(nbatch * k) * 4);
+    const int32_t *xr = (const int32_t *)xrb.data();
+    const float *xf = (const float *)xfb.data();
+    const float *norms = (const float *)nr.data();
+    std::vector<int64_t> acc((size_t)(m * nbatch));
+    std::vector<float> yf((size_t)(m * nbatch));
+    for (int64_t j0 = 0; j0 < nbatch;) {
+        const int64_t rem = nbatch - j0;
+        if (rem >= 4 && maxnb >= 4) {
+            ht_tab_pass<4>(codes, lad, xr, xf, norms, k, m, nsm, nbatch, j0, acc.data(), yf.data());
+            j0 += 4;
+        } else if (rem >= 2 && maxnb >= 2) {
+            ht_tab_pass<2>(codes, lad, xr, xf, norms, k, m, nsm, nbatch, j0, acc.data(), yf.data());
+            j0 += 2;
+        } else {
+            ht_tab_pass<1>(codes, lad, xr, xf, norms, k, m, nsm, nbatch, j0, acc.data(), yf.data());
+            j0 += 1;
+        }
     }
     ht_write(dir, "acc.bin", acc.data(), acc.size() * 8);
     ht_write(dir, "yf.bin", yf.data(), yf.size() * 4);
-    printf("tab ok groups=%lld cpg=%lld cpc=%lld cgroups=%lld\n", (long long)pl.groups, (long long)pl.cpg,
-           (long long)pl.cpc, (long long)pl.cgroups);
+    printf("tab ok\n");
     return 0;
 }
 #endif
@@ -327,12 +358,12 @@ int main(int argc, char **argv)
     if (argc >= 6 && !strcmp(argv[1], "gen"))
         return ht_gen(argv[2], atoll(argv[3]), atoll(argv[4]), atoll(argv[5]));
 #if HWQ_TB_OK
-    if (argc >= 6 && !strcmp(argv[1], "tab"))
-        return ht_tab(argv[2], atoll(argv[3]), atoll(argv[4]), atoll(argv[5]));
+    if (argc >= 8 && !strcmp(argv[1], "tab"))
+        return ht_tab(argv[2], atoll(argv[3]), atoll(argv[4]), atoll(argv[5]), atoll(argv[6]), atoll(argv[7]));
 #endif
     if (argc >= 2 && !strcmp(argv[1], "has_tab"))
         return HWQ_TB_OK ? 0 : 1;
-    fprintf(stderr, "usage: %s unit | gen DIR K M B | tab DIR K M NSM | has_tab\n", argv[0]);
+    fprintf(stderr, "usage: %s unit | gen DIR K M B | tab DIR K M B NSM MAXNB | has_tab\n", argv[0]);
     return 2;
 }
 

@@ -63,7 +63,9 @@
 /* table path geometry: chunk of 64 blocks = 4 lanes x 16 blocks per column; 8 columns per warp */
 #define HWQ_TB_CHUNK 64
 #define HWQ_TB_LANE_BLOCKS 16
-#define HWQ_TB_THREADS 256
+#define HWQ_TB_NT(nbv) ((nbv) == 1 ? 256 : 512) /* threads of the table kernel (batch tile nbv) */
+#define HWQ_TB_PER_SM(nbv) ((nbv) == 1 ? 2 : 1) /* resident thread blocks per SM it is planned for */
+#define HWQ_TB_TBYTES (HWQ_NC * HWQ_TB_CHUNK * 4) /* bytes of one vector's table */
 #define HWQ_TB_UNROLL 4      /* column tiles whose loads are issued together (bytes in flight) */
 #define HWQ_TB_MAX_CPC 4096  /* most columns per thread block when it sums several chunks in shared memory */
 
@@ -261,52 +263,69 @@ template <typename T> HWQ_CU_HD T hwq_cu_at(const unsigned char *base, uint32_t 
     return *reinterpret_cast<const T *>(base + off);
 }
 
-/* one lane, fast mode: sum_i beta_t/cs * P[r_i][b_i] over its 16 blocks (codes/ladder unrotated).
- * P: byte base of the NC x 64 table, tab: byte base of the pair table (hwq_f2 x HWQ_TB_PAIRS),
- * offb: hwq_cu_lane_offsets.  Per block: one PRMT, one LDS, one FFMA; per 2 blocks one LDS.64. */
-HWQ_CU_HD float hwq_cu_lane_f(const unsigned char *P, const unsigned char *tab, hwq_w4 codes, uint32_t lad,
-                              uint32_t c, const uint32_t *offb)
+/* one lane, fast mode: out[j] = sum_i beta_t/cs * P_j[r_i][b_i] over its 16 blocks, for the NB
+ * vectors of the batch tile (codes/ladder unrotated).  P: byte base of the tables (vector j at
+ * + j * HWQ_TB_TBYTES), tab: byte base of the pair table (hwq_f2 x HWQ_TB_PAIRS), offb:
+ * hwq_cu_lane_offsets.  Per block one PRMT, NB x (LDS + FFMA); per 2 blocks one LDS.64. */
+template <int NB>
+HWQ_CU_HD void hwq_cu_lane_f(const unsigned char *P, const unsigned char *tab, hwq_w4 codes, uint32_t lad,
+                             uint32_t c, const uint32_t *offb, float *out)
 {
     codes = hwq_cu_rot_bytes(codes, c);
     lad = hwq_cu_rot_ladder(lad, c);
-    float a = 0.0f;
+    float a[NB];
+    for (int j = 0; j < NB; j++)
+        a[j] = 0.0f;
 #ifdef __CUDA_ARCH__
 #pragma unroll
 #endif
     for (int i = 0; i < HWQ_TB_LANE_BLOCKS; i += 2) {
         const hwq_f2 bt = hwq_cu_at<hwq_f2>(tab, hwq_cu_pair_off(lad, i / 2));
-        a = fmaf(bt.x, hwq_cu_at<float>(P, hwq_cu_row_off(codes, i, offb[i])), a);
-        a = fmaf(bt.y, hwq_cu_at<float>(P, hwq_cu_row_off(codes, i + 1, offb[i + 1])), a);
+        const uint32_t o0 = hwq_cu_row_off(codes, i, offb[i]), o1 = hwq_cu_row_off(codes, i + 1, offb[i + 1]);
+        for (int j = 0; j < NB; j++) {
+            a[j] = fmaf(bt.x, hwq_cu_at<float>(P + j * HWQ_TB_TBYTES, o0), a[j]);
+            a[j] = fmaf(bt.y, hwq_cu_at<float>(P + j * HWQ_TB_TBYTES, o1), a[j]);
+        }
     }
-    return a;
+    for (int j = 0; j < NB; j++)
+        out[j] = a[j];
 }
 
-/* one lane, exact mode: sum_i m_t * P[r_i][b_i]; int32 groups of HWQ_TB_GROUP blocks (provably no
- * overflow: group * scaled_bound <= INT32_MAX), then int64 */
-HWQ_CU_HD int64_t hwq_cu_lane_i(const unsigned char *P, const unsigned char *tab, hwq_w4 codes, uint32_t lad,
-                                uint32_t c, const uint32_t *offb)
+/* one lane, exact mode: out[j] = sum_i m_t * P_j[r_i][b_i]; int32 groups of HWQ_TB_GROUP blocks
+ * (provably no overflow: group * scaled_bound <= INT32_MAX), then int64 */
+template <int NB>
+HWQ_CU_HD void hwq_cu_lane_i(const unsigned char *P, const unsigned char *tab, hwq_w4 codes, uint32_t lad,
+                             uint32_t c, const uint32_t *offb, int64_t *out)
 {
     codes = hwq_cu_rot_bytes(codes, c);
     lad = hwq_cu_rot_ladder(lad, c);
-    int64_t a = 0;
-    int32_t g = 0;
+    int64_t a[NB];
+    int32_t g[NB];
+    for (int j = 0; j < NB; j++) {
+        a[j] = 0;
+        g[j] = 0;
+    }
 #ifdef __CUDA_ARCH__
 #pragma unroll
 #endif
     for (int i = 0; i < HWQ_TB_LANE_BLOCKS; i += 2) {
         const hwq_i2 mt = hwq_cu_at<hwq_i2>(tab, hwq_cu_pair_off(lad, i / 2));
-        g += mt.x * hwq_cu_at<int32_t>(P, hwq_cu_row_off(codes, i, offb[i]));
-        if (HWQ_TB_GROUP <= 1) {
-            a += g;
-            g = 0;
-        }
-        g += mt.y * hwq_cu_at<int32_t>(P, hwq_cu_row_off(codes, i + 1, offb[i + 1]));
-        if (HWQ_TB_GROUP <= 1 || (i + 2) % (HWQ_TB_GROUP > 0 ? HWQ_TB_GROUP : 1) == 0) {
-            a += g;
-            g = 0;
+        const uint32_t o0 = hwq_cu_row_off(codes, i, offb[i]), o1 = hwq_cu_row_off(codes, i + 1, offb[i + 1]);
+        for (int j = 0; j < NB; j++) {
+            g[j] += mt.x * hwq_cu_at<int32_t>(P + j * HWQ_TB_TBYTES, o0);
+            if (HWQ_TB_GROUP <= 1) {
+                a[j] += g[j];
+                g[j] = 0;
+            }
+            g[j] += mt.y * hwq_cu_at<int32_t>(P + j * HWQ_TB_TBYTES, o1);
+            if (HWQ_TB_GROUP <= 1 || (i + 2) % (HWQ_TB_GROUP > 0 ? HWQ_TB_GROUP : 1) == 0) {
+                a[j] += g[j];
+                g[j] = 0;
+            }
         }
     }
-    return a;
+    for (int j = 0; j < NB; j++)
+        out[j] = a[j];
 }
 
 /* the 4 lanes of a column after the xor-1 / xor-2 butterfly: (v0 + v1) + (v2 + v3) */
@@ -324,13 +343,14 @@ typedef struct {
     int64_t cgroups; /* grid.x = ceil(m / cpc) */
 } hwq_tb_plan;
 
-/* about 2 thread blocks per SM in one wave: split K first (each block builds one table per chunk),
- * then the columns.  A block with one chunk (cpg = 1) writes its column sums straight to the
- * partials; with several it keeps them in shared memory (then at most HWQ_TB_MAX_CPC columns). */
-HWQ_CU_HD hwq_tb_plan hwq_cu_plan(int64_t nb, int64_t m, int64_t nsm)
+/* one wave of HWQ_TB_PER_SM(nbv) thread blocks per SM: split K first (each block builds one table
+ * per chunk), then the columns.  A block with one chunk (cpg = 1) writes its column sums straight to
+ * the partials; with several it keeps them in shared memory (then at most HWQ_TB_MAX_CPC / nbv
+ * columns).  nbv: vectors per pass (1, 2 or 4). */
+HWQ_CU_HD hwq_tb_plan hwq_cu_plan(int64_t nb, int64_t m, int64_t nsm, int nbv)
 {
     hwq_tb_plan p;
-    const int64_t target = 2 * (nsm > 0 ? nsm : 1);
+    const int64_t target = HWQ_TB_PER_SM(nbv) * (nsm > 0 ? nsm : 1);
     p.nchunks = (nb + HWQ_TB_CHUNK - 1) / HWQ_TB_CHUNK;
     p.cpg = (p.nchunks + target - 1) / target;
     p.groups = (p.nchunks + p.cpg - 1) / p.cpg;
@@ -341,19 +361,19 @@ HWQ_CU_HD hwq_tb_plan hwq_cu_plan(int64_t nb, int64_t m, int64_t nsm)
         cg = (m + 7) / 8;
     int64_t cpc = (m + cg - 1) / cg;
     cpc = (cpc + 7) / 8 * 8;
-    if (p.cpg > 1 && cpc > HWQ_TB_MAX_CPC)
-        cpc = HWQ_TB_MAX_CPC;
+    if (p.cpg > 1 && cpc > HWQ_TB_MAX_CPC / nbv)
+        cpc = HWQ_TB_MAX_CPC / nbv;
     p.cpc = cpc;
     p.cgroups = (m + cpc - 1) / cpc;
     return p;
 }
 
-/* dynamic shared memory of the table kernel: P (NC x 64), the m_t / beta_t pair table, the codebook as NC x 4
- * values of the entry type, and (cpg > 1) the column sums */
-HWQ_CU_HD int64_t hwq_cu_tab_smem(hwq_tb_plan p, int64_t esize, int64_t ssize)
+/* dynamic shared memory of the table kernel: nbv tables P (NC x 64 each), the m_t / beta_t pair
+ * table, the codebook as NC x 4 values of the entry type, and (cpg > 1) the column sums */
+HWQ_CU_HD int64_t hwq_cu_tab_smem(hwq_tb_plan p, int nbv, int64_t esize, int64_t ssize)
 {
-    return (int64_t)HWQ_NC * HWQ_TB_CHUNK * esize + 2 * HWQ_TB_PAIRS * esize + (int64_t)HWQ_NC * 4 * esize +
-           (p.cpg > 1 ? p.cpc * ssize : 0);
+    return (int64_t)nbv * HWQ_NC * HWQ_TB_CHUNK * esize + 2 * HWQ_TB_PAIRS * esize + (int64_t)HWQ_NC * 4 * esize +
+           (p.cpg > 1 ? p.cpc * nbv * ssize : 0);
 }
 
 /* fast-mode betas beta_t / cs as float (both paths) */
@@ -614,18 +634,6 @@ static __device__ __forceinline__ uint32_t hwq_ld_lad(const uint8_t *lrow, int64
 #endif
 }
 
-static __device__ __forceinline__ float hwq_tb_lane(float, const unsigned char *P, const unsigned char *tab,
-                                                    hwq_w4 w, uint32_t l, uint32_t c, const uint32_t *offb)
-{
-    return hwq_cu_lane_f(P, tab, w, l, c, offb);
-}
-
-static __device__ __forceinline__ int64_t hwq_tb_lane(int64_t, const unsigned char *P, const unsigned char *tab,
-                                                      hwq_w4 w, uint32_t l, uint32_t c, const uint32_t *offb)
-{
-    return hwq_cu_lane_i(P, tab, w, l, c, offb);
-}
-
 static __device__ __forceinline__ float hwq_tb_entry(const float *cw, const float *xb)
 {
     return hwq_cu_entry_f(cw, xb);
@@ -636,20 +644,36 @@ static __device__ __forceinline__ int32_t hwq_tb_entry(const int32_t *cw, const 
     return hwq_cu_entry_i(cw, xb);
 }
 
-/* grid (cgroups, groups), HWQ_TB_THREADS threads, hwq_cu_tab_smem bytes; part[group][col] */
-template <bool EXACT>
-__global__ void __launch_bounds__(HWQ_TB_THREADS, 2)
+template <int NB> static __device__ __forceinline__ void hwq_tb_lane(const unsigned char *P, const unsigned char *tab,
+                                                                     hwq_w4 w, uint32_t l, uint32_t c,
+                                                                     const uint32_t *offb, float *out)
+{
+    hwq_cu_lane_f<NB>(P, tab, w, l, c, offb, out);
+}
+
+template <int NB> static __device__ __forceinline__ void hwq_tb_lane(const unsigned char *P, const unsigned char *tab,
+                                                                     hwq_w4 w, uint32_t l, uint32_t c,
+                                                                     const uint32_t *offb, int64_t *out)
+{
+    hwq_cu_lane_i<NB>(P, tab, w, l, c, offb, out);
+}
+
+/* grid (cgroups, groups), HWQ_TB_NT(NB) threads, hwq_cu_tab_smem bytes.
+ * x: the NB vectors of this pass, (NB, K) row-major; part[group][col][j] */
+template <bool EXACT, int NB>
+__global__ void __launch_bounds__(HWQ_TB_NT(NB), HWQ_TB_PER_SM(NB))
     hwq_k_tab(const uint8_t *__restrict__ codes, const uint8_t *__restrict__ ladder, int64_t nb, int64_t m,
               const typename hwq_tb_types<EXACT>::E *__restrict__ x, hwq_tb_plan pl,
               typename hwq_tb_types<EXACT>::S *__restrict__ part)
 {
     typedef typename hwq_tb_types<EXACT>::E E;
     typedef typename hwq_tb_types<EXACT>::S S;
+    constexpr int NT = HWQ_TB_NT(NB), W = NT / 32;
     extern __shared__ __align__(16) unsigned char hwq_smem[];
-    E *P = reinterpret_cast<E *>(hwq_smem);         /* HWQ_NC x 64, swizzled */
-    E *tab = P + HWQ_NC * HWQ_TB_CHUNK;             /* pairs of m_t (exact) or beta_t / cs (fast) */
-    E *cb4 = tab + 2 * HWQ_TB_PAIRS;                /* codebook, HWQ_NC x 4 (zero padded) */
-    S *acc = reinterpret_cast<S *>(cb4 + HWQ_NC * 4); /* cpc column sums (cpg > 1 only) */
+    E *P = reinterpret_cast<E *>(hwq_smem);           /* NB tables of HWQ_NC x 64, swizzled */
+    E *tab = P + NB * HWQ_NC * HWQ_TB_CHUNK;          /* pairs of m_t (exact) or beta_t / cs (fast) */
+    E *cb4 = tab + 2 * HWQ_TB_PAIRS;                  /* codebook, HWQ_NC x 4 (zero padded) */
+    S *acc = reinterpret_cast<S *>(cb4 + HWQ_NC * 4); /* cpc x NB column sums (cpg > 1 only) */
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const uint32_t c = (uint32_t)lane >> 2, s = (uint32_t)lane & 3u;
     const int64_t c0 = (int64_t)blockIdx.x * pl.cpc;
@@ -657,15 +681,15 @@ __global__ void __launch_bounds__(HWQ_TB_THREADS, 2)
     const int64_t k0 = (int64_t)blockIdx.y * pl.cpg;
     const int64_t k1 = k0 + pl.cpg < pl.nchunks ? k0 + pl.cpg : pl.nchunks;
     const bool one = pl.cpg == 1;
-    const int64_t lstride = nb * HWQ_LB / 8;
+    const int64_t lstride = nb * HWQ_LB / 8, kk = nb * HWQ_D;
     if (tid < 2 * HWQ_TB_PAIRS) {
         const uint32_t t = tid & 1 ? hwq_cu_pair_t1((uint32_t)tid >> 1) : hwq_cu_pair_t0((uint32_t)tid >> 1);
         tab[tid] = t < HWQ_L ? (EXACT ? (E)hwq_mults[t] : (E)hwq_cu_beta_f(hwq_betas[t])) : (E)0;
     }
-    for (int i = tid; i < HWQ_NC * 4; i += HWQ_TB_THREADS)
+    for (int i = tid; i < HWQ_NC * 4; i += NT)
         cb4[i] = (i & 3) < HWQ_D ? (E)hwq_codebook[(i >> 2) * HWQ_D + (i & 3)] : (E)0;
     if (!one)
-        for (int64_t i = tid; i < c1 - c0; i += HWQ_TB_THREADS)
+        for (int64_t i = tid; i < (c1 - c0) * NB; i += NT)
             acc[i] = (S)0;
     uint32_t offb[HWQ_TB_LANE_BLOCKS];
     hwq_cu_lane_offsets(c, s, offb);
@@ -676,11 +700,13 @@ __global__ void __launch_bounds__(HWQ_TB_THREADS, 2)
     for (int64_t ch = k0; ch < k1; ch++) {
         __syncthreads(); /* staging done / the previous chunk's lookups are done */
         const int64_t gb = ch * HWQ_TB_CHUNK + bb;
-        E xb[HWQ_D];
-        for (int i = 0; i < HWQ_D; i++)
-            xb[i] = gb < nb ? __ldg(x + gb * HWQ_D + i) : (E)0;
-        for (uint32_t r = (uint32_t)tid >> 6; r < HWQ_NC; r += HWQ_TB_THREADS / 64)
-            P[(r << 6) + sw] = gb < nb ? hwq_tb_entry(cb4 + 4 * r, xb) : (E)0;
+        E xb[NB][HWQ_D];
+        for (int j = 0; j < NB; j++)
+            for (int i = 0; i < HWQ_D; i++)
+                xb[j][i] = gb < nb ? __ldg(x + j * kk + gb * HWQ_D + i) : (E)0;
+        for (uint32_t r = (uint32_t)tid >> 6; r < HWQ_NC; r += NT / 64)
+            for (int j = 0; j < NB; j++)
+                P[j * HWQ_NC * HWQ_TB_CHUNK + (r << 6) + sw] = gb < nb ? hwq_tb_entry(cb4 + 4 * r, xb[j]) : (E)0;
         __syncthreads();
         const int64_t g16 = ch * 4 + s;
         const bool gv = g16 * HWQ_TB_LANE_BLOCKS < nb;
@@ -688,16 +714,16 @@ __global__ void __launch_bounds__(HWQ_TB_THREADS, 2)
         const int64_t col0 = c0 + warp * 8 + (int64_t)c;
         const uint8_t *cp = codes + col0 * nb + g16 * HWQ_TB_LANE_BLOCKS;
         const uint8_t *lp = ladder + col0 * lstride + g16 * (2 * HWQ_LB);
-        const int64_t cstep = (int64_t)8 * HWQ_WARPS * nb, lstep = (int64_t)8 * HWQ_WARPS * lstride;
+        const int64_t cstep = (int64_t)8 * W * nb, lstep = (int64_t)8 * W * lstride;
         const int ncol = (int)(c1 - col0); /* columns left for this lane, counted from tile 0 */
-        for (int t0 = 0; warp * 8 + t0 < (int)(c1 - c0); t0 += 8 * HWQ_WARPS * HWQ_TB_UNROLL) { /* warp-uniform */
+        for (int t0 = 0; warp * 8 + t0 < (int)(c1 - c0); t0 += 8 * W * HWQ_TB_UNROLL) { /* warp-uniform */
             hwq_w4 cw[HWQ_TB_UNROLL];
             uint32_t lw[HWQ_TB_UNROLL];
 #pragma unroll
             for (int u = 0; u < HWQ_TB_UNROLL; u++) {
                 cw[u].x = cw[u].y = cw[u].z = cw[u].w = 0u;
                 lw[u] = 0u;
-                if (gv && t0 + u * 8 * HWQ_WARPS < ncol) {
+                if (gv && t0 + u * 8 * W < ncol) {
                     cw[u] = hwq_ld16(cp + u * cstep);
                     lw[u] = hwq_ld_lad(lp + u * lstep, 0);
                 }
@@ -706,48 +732,56 @@ __global__ void __launch_bounds__(HWQ_TB_THREADS, 2)
             lp += HWQ_TB_UNROLL * lstep;
 #pragma unroll
             for (int u = 0; u < HWQ_TB_UNROLL; u++) {
-                S v = hwq_tb_lane(S(0), Pb, tb, cw[u], lw[u], c, offb);
-                v += __shfl_xor_sync(0xffffffffu, v, 1);
-                v += __shfl_xor_sync(0xffffffffu, v, 2);
-                const int j = t0 + u * 8 * HWQ_WARPS; /* this lane's column = col0 + j */
-                if (s == 0 && j < ncol) {
-                    if (one)
-                        part[(int64_t)blockIdx.y * m + col0 + j] = v;
-                    else
-                        acc[col0 - c0 + j] += v;
+                S v[NB];
+                hwq_tb_lane<NB>(Pb, tb, cw[u], lw[u], c, offb, v);
+                const int jc = t0 + u * 8 * W; /* this lane's column = col0 + jc */
+#pragma unroll
+                for (int j = 0; j < NB; j++) {
+                    v[j] += __shfl_xor_sync(0xffffffffu, v[j], 1);
+                    v[j] += __shfl_xor_sync(0xffffffffu, v[j], 2);
+                    if (s == 0 && jc < ncol) {
+                        if (one)
+                            part[((int64_t)blockIdx.y * m + col0 + jc) * NB + j] = v[j];
+                        else
+                            acc[(col0 - c0 + jc) * NB + j] += v[j];
+                    }
                 }
             }
         }
     }
     if (!one) {
         __syncthreads();
-        for (int64_t i = tid; i < c1 - c0; i += HWQ_TB_THREADS)
-            part[(int64_t)blockIdx.y * m + c0 + i] = acc[i];
+        for (int64_t i = tid; i < (c1 - c0) * NB; i += NT)
+            part[((int64_t)blockIdx.y * m + c0) * NB + i] = acc[i];
     }
 }
 
-/* sum of the group partials in group order: exact -> acc (M) int64; fast -> y (M) fp32 */
-__global__ void hwq_k_tab_reduce_i(const int64_t *part, int64_t groups, int64_t m, int64_t *acc)
+/* sum of the group partials in group order, one thread per (column, vector of the pass):
+ * exact -> acc (M, B) int64; fast -> y (M, B) fp32 */
+__global__ void hwq_k_tab_reduce_i(const int64_t *part, int64_t groups, int64_t m, int nbv, int64_t nbatch,
+                                   int64_t j0, int64_t *acc)
 {
-    const int64_t col = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (col >= m)
+    const int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (e >= m * nbv)
         return;
+    const int64_t col = e / nbv, j = e % nbv;
     int64_t s = 0;
     for (int64_t g = 0; g < groups; g++)
-        s += part[g * m + col];
-    acc[col] = s;
+        s += part[(g * m + col) * nbv + j];
+    acc[col * nbatch + j0 + j] = s;
 }
 
-__global__ void hwq_k_tab_reduce_f(const float *part, int64_t groups, int64_t m, const float *norms, int64_t k,
-                                   float *y)
+__global__ void hwq_k_tab_reduce_f(const float *part, int64_t groups, int64_t m, int nbv, int64_t nbatch, int64_t j0,
+                                   const float *norms, int64_t k, float *y)
 {
-    const int64_t col = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (col >= m)
+    const int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (e >= m * nbv)
         return;
+    const int64_t col = e / nbv, j = e % nbv;
     float s = 0.0f;
     for (int64_t g = 0; g < groups; g++)
-        s += part[g * m + col];
-    y[col] = hwq_cu_fast_out(s, norms[col], k);
+        s += part[(g * m + col) * nbv + j];
+    y[col * nbatch + j0 + j] = hwq_cu_fast_out(s, norms[col], k);
 }
 
 #endif /* HWQ_TB_OK */
@@ -974,13 +1008,13 @@ extern "C" int HWQ_SYM(cuda_set_path)(int mode)
     return 0;
 }
 
-/* 1 when the table path serves this call (batch 1, byte codes, 16-byte aligned rows), else 0 */
+/* 1 when the table path serves this call (ROM config with byte codes, 16-byte aligned rows), else 0 */
 extern "C" int HWQ_SYM(cuda_path)(const uint8_t *codes, const uint8_t *ladder, int64_t k, int64_t m, int64_t nbatch)
 {
 #if HWQ_TB_OK
     const int64_t nb = k / HWQ_D;
     const uintptr_t lmask = HWQ_LB == 2 ? 3u : HWQ_LB == 1 ? 1u : 0u;
-    return hwq_path_mode == 0 && nbatch == 1 && k % HWQ_D == 0 && nb % HWQ_TB_LANE_BLOCKS == 0 && m < (1 << 30) &&
+    return hwq_path_mode == 0 && nbatch >= 1 && k % HWQ_D == 0 && nb % HWQ_TB_LANE_BLOCKS == 0 && m < (1 << 30) &&
            ((uintptr_t)codes & 15u) == 0 && ((uintptr_t)ladder & lmask) == 0;
 #else
     (void)codes;
@@ -992,24 +1026,27 @@ extern "C" int HWQ_SYM(cuda_path)(const uint8_t *codes, const uint8_t *ladder, i
 #endif
 }
 
-/* device workspace the GEMV launchers need (an upper bound for any GPU) */
+/* device workspace the GEMV launchers need (an upper bound for any GPU and batch) */
 extern "C" int64_t HWQ_SYM(cuda_work_bytes)(int64_t k, int64_t m, int64_t nbatch)
 {
     (void)nbatch;
     const int64_t nb = k / HWQ_D, nchunks = (nb + HWQ_TB_CHUNK - 1) / HWQ_TB_CHUNK;
-    return (nchunks > 0 ? nchunks : 1) * (m > 0 ? m : 1) * (int64_t)sizeof(int64_t);
+    return (nchunks > 0 ? nchunks : 1) * (m > 0 ? m : 1) * 4 * (int64_t)sizeof(int64_t);
 }
 
-/* the launch plan the table path uses on this GPU: out[5] = nchunks, cpg, groups, cpc, cgroups */
-extern "C" int HWQ_SYM(cuda_plan)(int64_t k, int64_t m, int64_t *out)
+/* the launch plan of the table path on this GPU for passes of nbv vectors (1, 2 or 4):
+ * out[5] = nchunks, chunks per block, groups (grid.y), columns per block, column groups (grid.x) */
+extern "C" int HWQ_SYM(cuda_plan)(int64_t k, int64_t m, int64_t nbv, int64_t *out)
 {
     int dev = 0, nsm = 0;
+    if (nbv != 1 && nbv != 2 && nbv != 4)
+        return 1004;
     cudaError_t e = cudaGetDevice(&dev);
     if (e == cudaSuccess)
         e = cudaDeviceGetAttribute(&nsm, cudaDevAttrMultiProcessorCount, dev);
     if (e != cudaSuccess)
         return (int)e;
-    const hwq_tb_plan p = hwq_cu_plan(k / HWQ_D, m, nsm);
+    const hwq_tb_plan p = hwq_cu_plan(k / HWQ_D, m, nsm, (int)nbv);
     out[0] = p.nchunks;
     out[1] = p.cpg;
     out[2] = p.groups;
@@ -1019,55 +1056,95 @@ extern "C" int HWQ_SYM(cuda_plan)(int64_t k, int64_t m, int64_t *out)
 }
 
 #if HWQ_TB_OK
-static int hwq_nsm(void)
+/* SM count and opt-in shared memory per block of the current device (cached) */
+static void hwq_dev_limits(int *nsm, int *optin)
 {
-    static int nsm = 0;
-    if (nsm < 1) {
-        int dev = 0, n = 0;
+    static int n = 0, o = 0;
+    if (n < 1) {
+        int dev = 0, a = 0, b = 0;
         if (cudaGetDevice(&dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n < 1) {
+            cudaDeviceGetAttribute(&a, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&b, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess || a < 1) {
             (void)cudaGetLastError();
-            n = 1;
+            a = 1;
+            b = 48 * 1024;
         }
-        nsm = n;
+        n = a;
+        o = b;
     }
-    return nsm;
+    *nsm = n;
+    *optin = o;
 }
 
-/* table path: x (K) int32 (exact) or fp32 (fast); out = acc (M) int64 or y (M) fp32 */
-template <bool EXACT>
-static int hwq_tb_launch(const uint8_t *codes, const uint8_t *ladder, const float *norms, int64_t k, int64_t m,
-                         const void *x, void *out, void *work, int64_t work_bytes, cudaStream_t st)
+/* one pass of NB vectors (x: (NB, K), the pass's rows of the batch); *fits = 0 when the tables do
+ * not fit this GPU's shared memory (nothing launched) */
+template <bool EXACT, int NB>
+static int hwq_tb_pass(const uint8_t *codes, const uint8_t *ladder, const float *norms, int64_t k, int64_t m,
+                       const typename hwq_tb_types<EXACT>::E *x, void *out, int64_t nbatch, int64_t j0, void *work,
+                       int64_t work_bytes, cudaStream_t st, int *fits)
 {
-    typedef typename hwq_tb_types<EXACT>::E E;
     typedef typename hwq_tb_types<EXACT>::S S;
+    typedef typename hwq_tb_types<EXACT>::E E;
+    int nsm, optin;
+    hwq_dev_limits(&nsm, &optin);
     const int64_t nb = k / HWQ_D;
-    const hwq_tb_plan pl = hwq_cu_plan(nb, m, hwq_nsm());
-    if (work == 0 || work_bytes < pl.groups * m * (int64_t)sizeof(S))
+    const hwq_tb_plan pl = hwq_cu_plan(nb, m, nsm, NB);
+    const int64_t smem = hwq_cu_tab_smem(pl, NB, sizeof(E), sizeof(S));
+    *fits = smem <= optin;
+    if (!*fits)
+        return 0;
+    if (work == 0 || work_bytes < pl.groups * m * NB * (int64_t)sizeof(S))
         return 1005;
-    static bool attr_set = false;
-    if (!attr_set) { /* the largest this config can ask for (cpg > 1 with HWQ_TB_MAX_CPC columns) */
-        hwq_tb_plan most = pl;
-        most.cpg = 2;
-        most.cpc = HWQ_TB_MAX_CPC;
-        const cudaError_t e = cudaFuncSetAttribute(hwq_k_tab<EXACT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                   (int)hwq_cu_tab_smem(most, sizeof(E), sizeof(S)));
+    static int64_t attr_smem = 0;
+    if (smem > attr_smem) {
+        const cudaError_t e =
+            cudaFuncSetAttribute(hwq_k_tab<EXACT, NB>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (e != cudaSuccess)
             return (int)e;
-        attr_set = true;
+        attr_smem = smem;
     }
-    const size_t smem = (size_t)hwq_cu_tab_smem(pl, sizeof(E), sizeof(S));
     S *part = static_cast<S *>(work);
-    hwq_k_tab<EXACT><<<dim3((unsigned)pl.cgroups, (unsigned)pl.groups), HWQ_TB_THREADS, smem, st>>>(
-        codes, ladder, nb, m, static_cast<const E *>(x), pl, part);
-    const unsigned rg = (unsigned)((m + 255) / 256);
+    hwq_k_tab<EXACT, NB><<<dim3((unsigned)pl.cgroups, (unsigned)pl.groups), HWQ_TB_NT(NB), (size_t)smem, st>>>(
+        codes, ladder, nb, m, x, pl, part);
+    const unsigned rg = (unsigned)((m * NB + 255) / 256);
     if constexpr (EXACT)
-        hwq_k_tab_reduce_i<<<rg, 256, 0, st>>>(reinterpret_cast<const int64_t *>(part), pl.groups, m,
+        hwq_k_tab_reduce_i<<<rg, 256, 0, st>>>(reinterpret_cast<const int64_t *>(part), pl.groups, m, NB, nbatch, j0,
                                                static_cast<int64_t *>(out));
     else
-        hwq_k_tab_reduce_f<<<rg, 256, 0, st>>>(reinterpret_cast<const float *>(part), pl.groups, m, norms, k,
-                                               static_cast<float *>(out));
+        hwq_k_tab_reduce_f<<<rg, 256, 0, st>>>(reinterpret_cast<const float *>(part), pl.groups, m, NB, nbatch, j0,
+                                               norms, k, static_cast<float *>(out));
     return (int)cudaGetLastError();
+}
+
+/* table path over the whole batch: passes of 4, 2, 1 vectors (largest that fits shared memory).
+ * x (B, K) int32 (exact) or fp32 (fast); out = acc (M, B) int64 or y (M, B) fp32 */
+template <bool EXACT>
+static int hwq_tb_launch(const uint8_t *codes, const uint8_t *ladder, const float *norms, int64_t k, int64_t m,
+                         const void *xv, int64_t nbatch, void *out, void *work, int64_t work_bytes, cudaStream_t st)
+{
+    typedef typename hwq_tb_types<EXACT>::E E;
+    const E *x = static_cast<const E *>(xv);
+    for (int64_t j0 = 0; j0 < nbatch;) {
+        const int64_t rem = nbatch - j0;
+        int fits = 0, e = 0, used = 0;
+        if (rem >= 4 && !(e = hwq_tb_pass<EXACT, 4>(codes, ladder, norms, k, m, x + j0 * k, out, nbatch, j0, work,
+                                                    work_bytes, st, &fits)) && fits)
+            used = 4;
+        if (!e && !used && rem >= 2 &&
+            !(e = hwq_tb_pass<EXACT, 2>(codes, ladder, norms, k, m, x + j0 * k, out, nbatch, j0, work, work_bytes, st,
+                                        &fits)) && fits)
+            used = 2;
+        if (!e && !used &&
+            !(e = hwq_tb_pass<EXACT, 1>(codes, ladder, norms, k, m, x + j0 * k, out, nbatch, j0, work, work_bytes, st,
+                                        &fits)) && fits)
+            used = 1;
+        if (e)
+            return e;
+        if (!used)
+            return 1005;
+        j0 += used;
+    }
+    return 0;
 }
 #endif
 
@@ -1101,7 +1178,7 @@ extern "C" int HWQ_SYM(cuda_wo_acc)(const uint8_t *codes, const uint8_t *ladder,
         return e;
 #if HWQ_TB_OK
     if (HWQ_SYM(cuda_path)(codes, ladder, k, m, nbatch))
-        return hwq_tb_launch<true>(codes, ladder, 0, k, m, xr, acc, work, work_bytes, (cudaStream_t)stream);
+        return hwq_tb_launch<true>(codes, ladder, 0, k, m, xr, nbatch, acc, work, work_bytes, (cudaStream_t)stream);
 #else
     (void)work;
     (void)work_bytes;
@@ -1170,7 +1247,7 @@ extern "C" int HWQ_SYM(cuda_gemv_fast)(const uint8_t *codes, const uint8_t *ladd
     hwq_k_rotate_h<<<grid, 256, HWQ_H * sizeof(float), (cudaStream_t)stream>>>(x, k, xr);
 #if HWQ_TB_OK
     if (HWQ_SYM(cuda_path)(codes, ladder, k, m, nbatch))
-        return hwq_tb_launch<false>(codes, ladder, norms, k, m, xr, y, work, work_bytes, (cudaStream_t)stream);
+        return hwq_tb_launch<false>(codes, ladder, norms, k, m, xr, nbatch, y, work, work_bytes, (cudaStream_t)stream);
 #else
     (void)work;
     (void)work_bytes;
