@@ -25,6 +25,7 @@ from hwq import datapath as dp
 from hwq.codegen.render import lib_name, render
 from hwq.config import HwqConfig
 from hwq.container import EncodedMatrix
+from hwq.hadamard import rotate
 from hwq.matmul import encode_matrix
 from hwq.packing import pack_bits
 
@@ -121,19 +122,25 @@ def test_unit_properties(build):
 
 
 @pytest.mark.parametrize("case", [
-    # (k, m, batch, nsm, largest vectors per pass): ragged last chunk (nb = 80 = 64 + 16), m not a
-    # multiple of 8, several plans; nsm = 1 with 6 chunks: 3 chunks per thread block (column sums in
-    # shared memory); batch 7 = passes of 4 + 2 + 1 vectors
-    (240, 61, 1, 1, 4), (240, 61, 1, 132, 4), (192 * 6, 37, 1, 3, 4), (192 * 6, 37, 1, 1, 4), (48, 9, 1, 2, 4),
-    (240, 29, 7, 2, 4), (192 * 6, 21, 3, 1, 2), (240, 13, 5, 132, 1)])
+    # (k, m, batch, nsm, largest vectors per pass, fused rotation): ragged last chunk (nb = 80 = 64 + 16;
+    # pre-rotated activations only: K must be a multiple of the Hadamard size for the fused rotation),
+    # m not a multiple of 8, several plans; nsm = 1 with 6 chunks: 3 chunks per thread block (column
+    # sums in shared memory); batch 7 = passes of 4 + 2 + 1 vectors
+    (240, 61, 1, 1, 4, False), (240, 61, 1, 132, 4, False), (192 * 6, 37, 1, 3, 4, True),
+    (192 * 6, 37, 1, 1, 4, True), (48, 9, 1, 2, 4, False), (240, 29, 7, 2, 4, False), (192 * 6, 21, 3, 1, 2, True),
+    (192 * 2, 13, 7, 132, 4, True), (240, 13, 5, 132, 1, False)])
 def test_table_path_default_config(build, tmp_path, case):
-    k, m, b, nsm, maxnb = case
+    k, m, b, nsm, maxnb, rot = case
     cfg = CONFIGS["d3q6"]
     rng = np.random.default_rng(k + m + nsm + 100 * b)
     enc = _random_enc(cfg, k, m, rng)
     xr, xf = _acts(cfg, k, b, rng)
     _write_inputs(tmp_path, enc, xr, xf)
-    _run(build("d3q6"), "tab", tmp_path, k, m, b, nsm, maxnb)
+    if rot:  # fast mode from fp16 activations through the kernel's own rotation
+        x16 = (rng.standard_normal((k, b)) * 2).astype(np.float16)
+        np.ascontiguousarray(x16.T).view(np.uint16).tofile(tmp_path / "x16.bin")
+        xf = rotate(x16.astype(np.float64), cfg.hadamard, cfg.sign_seed)
+    _run(build("d3q6"), "tabrot" if rot else "tab", tmp_path, k, m, b, nsm, maxnb)
     acc = np.fromfile(tmp_path / "acc.bin", dtype=np.int64).reshape(m, b)
     ref = dp.weight_only_acc(enc, xr)
     assert np.all(np.any(ref != 0, axis=0))
@@ -141,6 +148,16 @@ def test_table_path_default_config(build, tmp_path, case):
     yf = np.fromfile(tmp_path / "yf.bin", dtype=np.float32).reshape(m, b).astype(np.float64)
     yref = _fast_ref(enc, xf)
     assert np.linalg.norm(yf - yref) <= 1e-5 * np.linalg.norm(yref)
+
+
+def test_fp16_to_float_all_patterns(build, tmp_path):
+    """The kernels' own fp16 -> float conversion equals IEEE (numpy) for all 65536 bit patterns."""
+    _run(build("d3q6"), "h2f", tmp_path)
+    got = np.fromfile(tmp_path / "h2f.bin", dtype=np.float32)
+    want = np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float32)
+    nan = np.isnan(want)
+    assert np.array_equal(np.isnan(got), nan)
+    assert np.array_equal(got[~nan].view(np.uint32), want[~nan].view(np.uint32))  # signed zeros too
 
 
 @pytest.mark.parametrize("key", ["d3q6", "d4q4"])

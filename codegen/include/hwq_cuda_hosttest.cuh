@@ -18,9 +18,11 @@
  * those need the GPU run of hwq.codegen.gpu_bench.
  *
  * Usage:  prog tab  DIR K M B NSM MAXNB       -> DIR/acc.bin int64 (M,B), DIR/yf.bin float (M,B)
+ *         prog tabrot ...  (same; fast mode from fp16 x16.bin through the kernel's fused rotation)
  *         prog gen  DIR K M B                  -> DIR/acc.bin int64 (M,B), DIR/y.bin double (M,B),
  *                                                 DIR/yf.bin float (M,B)
  *         prog unit                           (rotations, swizzle banks, plan coverage)
+ *         prog h2f DIR                        (fp16 -> float of all 65536 bit patterns)
  * Inputs in DIR: codes.bin, ladder.bin (container layout), norms.bin float (M), xr.bin int32 (B,K),
  * xf.bin float (B,K), sx.bin double (B) (gen only).  Exit status 0 = ran, 2 = bad usage/input,
  * 3 = a unit property failed (message on stderr).
@@ -165,8 +167,8 @@ static int ht_unit(void)
 /* one pass of NB vectors of the table path, replayed thread by thread in the device order */
 template <int NB>
 static void ht_tab_pass(const std::vector<unsigned char> &codes, const std::vector<unsigned char> &lad,
-                        const int32_t *xr, const float *xf, const float *norms, int64_t k, int64_t m, int64_t nsm,
-                        int64_t nbatch, int64_t j0, int64_t *acc, float *yf)
+                        const int32_t *xr, const float *xf, const uint16_t *x16, const float *norms, int64_t k,
+                        int64_t m, int64_t nsm, int64_t nbatch, int64_t j0, int64_t *acc, float *yf)
 {
     const int64_t nb = k / HWQ_D, lstride = nb * HWQ_LB / 8;
     const hwq_tb_plan pl = hwq_cu_plan(nb, m, nsm, NB);
@@ -190,6 +192,20 @@ static void ht_tab_pass(const std::vector<unsigned char> &codes, const std::vect
             std::vector<int64_t> acc_i((size_t)((c1 - c0) * NB), 0);
             std::vector<float> acc_f((size_t)((c1 - c0) * NB), 0.0f);
             for (int64_t ch = k0; ch < k1; ch++) {
+                std::vector<float> xs((size_t)NB * HWQ_TB_ROWS);
+                if (x16) { /* the fused rotation of the fast kernel (ROT), same steps */
+                    for (int e = 0; e < NB * HWQ_TB_ROWS; e++) {
+                        const int j = e / HWQ_TB_ROWS;
+                        const int64_t row = ch * HWQ_TB_ROWS + e % HWQ_TB_ROWS;
+                        xs[(size_t)e] = row < k ? (float)hwq_sign(HWQ_SIGN_SEED, (uint32_t)row) *
+                                                      hwq_cu_h2f(x16[(j0 + j) * k + row])
+                                                : 0.0f;
+                    }
+                    for (int mm = 1; mm < HWQ_H; mm *= 2)
+                        for (int p = 0; p < NB * HWQ_TB_ROWS / 2; p++)
+                            hwq_cu_fwht_step(xs.data(), p, mm);
+                }
+                const float g = hwq_cu_rot_scale();
                 for (uint32_t b = 0; b < 64; b++) { /* table build (thread tid has b = tid & 63) */
                     const int64_t gb = ch * 64 + b;
                     for (int j = 0; j < NB; j++) {
@@ -197,7 +213,8 @@ static void ht_tab_pass(const std::vector<unsigned char> &codes, const std::vect
                         float xfl[HWQ_D];
                         for (int i = 0; i < HWQ_D; i++) {
                             xi[i] = gb < nb ? xr[(j0 + j) * k + gb * HWQ_D + i] : 0;
-                            xfl[i] = gb < nb ? xf[(j0 + j) * k + gb * HWQ_D + i] : 0.0f;
+                            xfl[i] = x16 ? xs[(size_t)(j * HWQ_TB_ROWS + b * HWQ_D + i)] * g
+                                         : (gb < nb ? xf[(j0 + j) * k + gb * HWQ_D + i] : 0.0f);
                         }
                         for (uint32_t r = 0; r < HWQ_NC; r++) {
                             const size_t at = (size_t)j * HWQ_NC * 64 + (r << 6) + hwq_cu_swz(b);
@@ -253,8 +270,10 @@ static void ht_tab_pass(const std::vector<unsigned char> &codes, const std::vect
 }
 
 /* the table path over a batch: passes of 4, 2, 1 vectors (at most maxnb), as hwq_tb_launch */
-static int ht_tab(const char *dir, int64_t k, int64_t m, int64_t nbatch, int64_t nsm, int64_t maxnb)
+static int ht_tab(const char *dir, int64_t k, int64_t m, int64_t nbatch, int64_t nsm, int64_t maxnb, int rot)
 {
+    if (rot && !HWQ_TB_FUSED_ROT)
+        return 2;
     if (k % HWQ_D || (k / HWQ_D) % HWQ_TB_LANE_BLOCKS)
         return 2;
     const int64_t nb = k / HWQ_D, lstride = nb * HWQ_LB / 8;
@@ -266,18 +285,22 @@ static int ht_tab(const char *dir, int64_t k, int64_t m, int64_t nbatch, int64_t
     const int32_t *xr = (const int32_t *)xrb.data();
     const float *xf = (const float *)xfb.data();
     const float *norms = (const float *)nr.data();
+    std::vector<unsigned char> x16b;
+    if (rot)
+        x16b = ht_read(dir, "x16.bin", (size_t)(nbatch * k) * 2);
+    const uint16_t *x16 = rot ? (const uint16_t *)x16b.data() : 0;
     std::vector<int64_t> acc((size_t)(m * nbatch));
     std::vector<float> yf((size_t)(m * nbatch));
     for (int64_t j0 = 0; j0 < nbatch;) {
         const int64_t rem = nbatch - j0;
         if (rem >= 4 && maxnb >= 4) {
-            ht_tab_pass<4>(codes, lad, xr, xf, norms, k, m, nsm, nbatch, j0, acc.data(), yf.data());
+            ht_tab_pass<4>(codes, lad, xr, xf, x16, norms, k, m, nsm, nbatch, j0, acc.data(), yf.data());
             j0 += 4;
         } else if (rem >= 2 && maxnb >= 2) {
-            ht_tab_pass<2>(codes, lad, xr, xf, norms, k, m, nsm, nbatch, j0, acc.data(), yf.data());
+            ht_tab_pass<2>(codes, lad, xr, xf, x16, norms, k, m, nsm, nbatch, j0, acc.data(), yf.data());
             j0 += 2;
         } else {
-            ht_tab_pass<1>(codes, lad, xr, xf, norms, k, m, nsm, nbatch, j0, acc.data(), yf.data());
+            ht_tab_pass<1>(codes, lad, xr, xf, x16, norms, k, m, nsm, nbatch, j0, acc.data(), yf.data());
             j0 += 1;
         }
     }
@@ -358,12 +381,20 @@ int main(int argc, char **argv)
     if (argc >= 6 && !strcmp(argv[1], "gen"))
         return ht_gen(argv[2], atoll(argv[3]), atoll(argv[4]), atoll(argv[5]));
 #if HWQ_TB_OK
-    if (argc >= 8 && !strcmp(argv[1], "tab"))
-        return ht_tab(argv[2], atoll(argv[3]), atoll(argv[4]), atoll(argv[5]), atoll(argv[6]), atoll(argv[7]));
+    if (argc >= 8 && (!strcmp(argv[1], "tab") || !strcmp(argv[1], "tabrot")))
+        return ht_tab(argv[2], atoll(argv[3]), atoll(argv[4]), atoll(argv[5]), atoll(argv[6]), atoll(argv[7]),
+                      !strcmp(argv[1], "tabrot"));
 #endif
+    if (argc >= 3 && !strcmp(argv[1], "h2f")) { /* all 65536 fp16 bit patterns -> DIR/h2f.bin float */
+        std::vector<float> out(65536);
+        for (uint32_t u = 0; u < 65536u; u++)
+            out[u] = hwq_cu_h2f((uint16_t)u);
+        ht_write(argv[2], "h2f.bin", out.data(), out.size() * 4);
+        return 0;
+    }
     if (argc >= 2 && !strcmp(argv[1], "has_tab"))
         return HWQ_TB_OK ? 0 : 1;
-    fprintf(stderr, "usage: %s unit | gen DIR K M B | tab DIR K M B NSM MAXNB | has_tab\n", argv[0]);
+    fprintf(stderr, "usage: %s unit | gen DIR K M B | tab|tabrot DIR K M B NSM MAXNB | has_tab\n", argv[0]);
     return 2;
 }
 

@@ -67,6 +67,10 @@
 #define HWQ_TB_PER_SM(nbv) ((nbv) == 1 ? 2 : 1) /* resident thread blocks per SM it is planned for */
 #define HWQ_TB_TBYTES (HWQ_NC * HWQ_TB_CHUNK * 4) /* bytes of one vector's table */
 #define HWQ_TB_UNROLL 4      /* column tiles whose loads are issued together (bytes in flight) */
+/* the table kernel rotates the fp16 activations of its chunks itself when a chunk holds whole
+ * Hadamard segments (fast mode; saves the separate rotation kernel) */
+#define HWQ_TB_ROWS (HWQ_TB_CHUNK * HWQ_D) /* activation rows of one chunk */
+#define HWQ_TB_FUSED_ROT (HWQ_TB_ROWS % HWQ_H == 0)
 #define HWQ_TB_MAX_CPC 4096  /* most columns per thread block when it sums several chunks in shared memory */
 
 /* int32 group of the exact lane sum: largest power of 2 <= 16 with group * m_t * dot <= INT32_MAX */
@@ -369,11 +373,12 @@ HWQ_CU_HD hwq_tb_plan hwq_cu_plan(int64_t nb, int64_t m, int64_t nsm, int nbv)
 }
 
 /* dynamic shared memory of the table kernel: nbv tables P (NC x 64 each), the m_t / beta_t pair
- * table, the codebook as NC x 4 values of the entry type, and (cpg > 1) the column sums */
+ * table, the codebook as NC x 4 values of the entry type, the chunk's activations (nbv x 64 d floats,
+ * fused rotation) and (cpg > 1) the column sums */
 HWQ_CU_HD int64_t hwq_cu_tab_smem(hwq_tb_plan p, int nbv, int64_t esize, int64_t ssize)
 {
     return (int64_t)nbv * HWQ_NC * HWQ_TB_CHUNK * esize + 2 * HWQ_TB_PAIRS * esize + (int64_t)HWQ_NC * 4 * esize +
-           (p.cpg > 1 ? p.cpc * nbv * ssize : 0);
+           (int64_t)nbv * HWQ_TB_ROWS * 4 + (p.cpg > 1 ? p.cpc * nbv * ssize : 0);
 }
 
 /* fast-mode betas beta_t / cs as float (both paths) */
@@ -386,6 +391,35 @@ HWQ_CU_HD float hwq_cu_beta_f(double beta)
 HWQ_CU_HD float hwq_cu_fast_out(float sum, float norm, int64_t k)
 {
     return sum * (norm / sqrtf((float)k));
+}
+
+/* fast-mode activation rotation: fp16 bits -> float (exact, subnormals included) */
+HWQ_CU_HD float hwq_cu_h2f(uint16_t h)
+{
+    const uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31u, mant = h & 1023u;
+    float v;
+    if (e == 0) {
+        v = (float)mant * 5.9604644775390625e-08f; /* mant * 2^-24, exact */
+        return sign ? -v : v;
+    }
+    const uint32_t bits = e == 31 ? (sign | 0x7f800000u | (mant << 13)) : (sign | ((e + 112u) << 23) | (mant << 13));
+    memcpy(&v, &bits, 4);
+    return v;
+}
+
+/* butterfly p of the FWHT stage of half-width mm on an array of length-h segments (any p order) */
+HWQ_CU_HD void hwq_cu_fwht_step(float *v, int p, int mm)
+{
+    const int i = (p / mm) * 2 * mm + (p % mm);
+    const float a = v[i], b = v[i + mm];
+    v[i] = a + b;
+    v[i + mm] = a - b;
+}
+
+/* 1 / sqrt(h), the normalisation of the fast-mode rotation (IEEE sqrt and division on both sides) */
+HWQ_CU_HD float hwq_cu_rot_scale(void)
+{
+    return 1.0f / sqrtf((float)HWQ_H);
 }
 
 /* exact epilogue y = ((double(acc) * wscale) * s_x) * rot_gain, wscale = double(norm) * cst; no FMA */
@@ -589,7 +623,7 @@ __global__ void hwq_k_rotate_h(const __half *x, int64_t k, float *xr)
         }
         __syncthreads();
     }
-    const float g = rsqrtf((float)HWQ_H);
+    const float g = hwq_cu_rot_scale();
     for (int i = threadIdx.x; i < HWQ_H; i += blockDim.x)
         xr[base + i] = sh_f[i] * g;
 }
@@ -658,13 +692,13 @@ template <int NB> static __device__ __forceinline__ void hwq_tb_lane(const unsig
     hwq_cu_lane_i<NB>(P, tab, w, l, c, offb, out);
 }
 
-/* grid (cgroups, groups), HWQ_TB_NT(NB) threads, hwq_cu_tab_smem bytes.
- * x: the NB vectors of this pass, (NB, K) row-major; part[group][col][j] */
-template <bool EXACT, int NB>
+/* grid (cgroups, groups), HWQ_TB_NT(NB) threads, hwq_cu_tab_smem bytes; part[group][col][j].
+ * x: the NB vectors of this pass, (NB, K) row-major: rotated int32 (exact), rotated fp32 (fast, ROT
+ * false) or raw fp16 bits (fast, ROT true: the kernel applies signs, FWHT and 1/sqrt(h) per chunk) */
+template <bool EXACT, int NB, bool ROT>
 __global__ void __launch_bounds__(HWQ_TB_NT(NB), HWQ_TB_PER_SM(NB))
     hwq_k_tab(const uint8_t *__restrict__ codes, const uint8_t *__restrict__ ladder, int64_t nb, int64_t m,
-              const typename hwq_tb_types<EXACT>::E *__restrict__ x, hwq_tb_plan pl,
-              typename hwq_tb_types<EXACT>::S *__restrict__ part)
+              const void *__restrict__ xv, hwq_tb_plan pl, typename hwq_tb_types<EXACT>::S *__restrict__ part)
 {
     typedef typename hwq_tb_types<EXACT>::E E;
     typedef typename hwq_tb_types<EXACT>::S S;
@@ -673,7 +707,9 @@ __global__ void __launch_bounds__(HWQ_TB_NT(NB), HWQ_TB_PER_SM(NB))
     E *P = reinterpret_cast<E *>(hwq_smem);           /* NB tables of HWQ_NC x 64, swizzled */
     E *tab = P + NB * HWQ_NC * HWQ_TB_CHUNK;          /* pairs of m_t (exact) or beta_t / cs (fast) */
     E *cb4 = tab + 2 * HWQ_TB_PAIRS;                  /* codebook, HWQ_NC x 4 (zero padded) */
-    S *acc = reinterpret_cast<S *>(cb4 + HWQ_NC * 4); /* cpc x NB column sums (cpg > 1 only) */
+    float *xs = reinterpret_cast<float *>(cb4 + HWQ_NC * 4); /* NB x HWQ_TB_ROWS chunk activations */
+    S *acc = reinterpret_cast<S *>(xs + NB * HWQ_TB_ROWS); /* cpc x NB column sums (cpg > 1 only) */
+    const E *x = static_cast<const E *>(xv);
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const uint32_t c = (uint32_t)lane >> 2, s = (uint32_t)lane & 3u;
     const int64_t c0 = (int64_t)blockIdx.x * pl.cpc;
@@ -701,9 +737,29 @@ __global__ void __launch_bounds__(HWQ_TB_NT(NB), HWQ_TB_PER_SM(NB))
         __syncthreads(); /* staging done / the previous chunk's lookups are done */
         const int64_t gb = ch * HWQ_TB_CHUNK + bb;
         E xb[NB][HWQ_D];
-        for (int j = 0; j < NB; j++)
-            for (int i = 0; i < HWQ_D; i++)
-                xb[j][i] = gb < nb ? __ldg(x + j * kk + gb * HWQ_D + i) : (E)0;
+        if constexpr (ROT) { /* fast mode: H diag(signs) x / sqrt(h) of the chunk's rows, in shared memory */
+            const uint16_t *x16 = static_cast<const uint16_t *>(xv);
+            for (int e = tid; e < NB * HWQ_TB_ROWS; e += NT) {
+                const int j = e / HWQ_TB_ROWS;
+                const int64_t row = ch * HWQ_TB_ROWS + e % HWQ_TB_ROWS;
+                xs[e] = row < kk ? (float)hwq_sign(HWQ_SIGN_SEED, (uint32_t)row) * hwq_cu_h2f(__ldg(x16 + j * kk + row))
+                                 : 0.0f;
+            }
+            __syncthreads();
+            for (int mm = 1; mm < HWQ_H; mm *= 2) {
+                for (int p = tid; p < NB * HWQ_TB_ROWS / 2; p += NT)
+                    hwq_cu_fwht_step(xs, p, mm);
+                __syncthreads();
+            }
+            const float g = hwq_cu_rot_scale();
+            for (int j = 0; j < NB; j++)
+                for (int i = 0; i < HWQ_D; i++)
+                    xb[j][i] = (E)(xs[j * HWQ_TB_ROWS + bb * HWQ_D + i] * g);
+        } else {
+            for (int j = 0; j < NB; j++)
+                for (int i = 0; i < HWQ_D; i++)
+                    xb[j][i] = gb < nb ? __ldg(x + j * kk + gb * HWQ_D + i) : (E)0;
+        }
         for (uint32_t r = (uint32_t)tid >> 6; r < HWQ_NC; r += NT / 64)
             for (int j = 0; j < NB; j++)
                 P[j * HWQ_NC * HWQ_TB_CHUNK + (r << 6) + sw] = gb < nb ? hwq_tb_entry(cb4 + 4 * r, xb[j]) : (E)0;
@@ -1078,10 +1134,10 @@ static void hwq_dev_limits(int *nsm, int *optin)
 
 /* one pass of NB vectors (x: (NB, K), the pass's rows of the batch); *fits = 0 when the tables do
  * not fit this GPU's shared memory (nothing launched) */
-template <bool EXACT, int NB>
+template <bool EXACT, int NB, bool ROT>
 static int hwq_tb_pass(const uint8_t *codes, const uint8_t *ladder, const float *norms, int64_t k, int64_t m,
-                       const typename hwq_tb_types<EXACT>::E *x, void *out, int64_t nbatch, int64_t j0, void *work,
-                       int64_t work_bytes, cudaStream_t st, int *fits)
+                       const void *x, void *out, int64_t nbatch, int64_t j0, void *work, int64_t work_bytes,
+                       cudaStream_t st, int *fits)
 {
     typedef typename hwq_tb_types<EXACT>::S S;
     typedef typename hwq_tb_types<EXACT>::E E;
@@ -1098,13 +1154,13 @@ static int hwq_tb_pass(const uint8_t *codes, const uint8_t *ladder, const float 
     static int64_t attr_smem = 0;
     if (smem > attr_smem) {
         const cudaError_t e =
-            cudaFuncSetAttribute(hwq_k_tab<EXACT, NB>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+            cudaFuncSetAttribute(hwq_k_tab<EXACT, NB, ROT>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (e != cudaSuccess)
             return (int)e;
         attr_smem = smem;
     }
     S *part = static_cast<S *>(work);
-    hwq_k_tab<EXACT, NB><<<dim3((unsigned)pl.cgroups, (unsigned)pl.groups), HWQ_TB_NT(NB), (size_t)smem, st>>>(
+    hwq_k_tab<EXACT, NB, ROT><<<dim3((unsigned)pl.cgroups, (unsigned)pl.groups), HWQ_TB_NT(NB), (size_t)smem, st>>>(
         codes, ladder, nb, m, x, pl, part);
     const unsigned rg = (unsigned)((m * NB + 255) / 256);
     if constexpr (EXACT)
@@ -1117,26 +1173,27 @@ static int hwq_tb_pass(const uint8_t *codes, const uint8_t *ladder, const float 
 }
 
 /* table path over the whole batch: passes of 4, 2, 1 vectors (largest that fits shared memory).
- * x (B, K) int32 (exact) or fp32 (fast); out = acc (M, B) int64 or y (M, B) fp32 */
-template <bool EXACT>
+ * x (B, K): int32 rotated (exact), fp32 rotated (fast, ROT false) or fp16 (fast, ROT true);
+ * out = acc (M, B) int64 or y (M, B) fp32 */
+template <bool EXACT, bool ROT>
 static int hwq_tb_launch(const uint8_t *codes, const uint8_t *ladder, const float *norms, int64_t k, int64_t m,
                          const void *xv, int64_t nbatch, void *out, void *work, int64_t work_bytes, cudaStream_t st)
 {
-    typedef typename hwq_tb_types<EXACT>::E E;
-    const E *x = static_cast<const E *>(xv);
+    const int64_t esz = EXACT ? 4 : ROT ? 2 : 4; /* bytes per activation entry */
     for (int64_t j0 = 0; j0 < nbatch;) {
         const int64_t rem = nbatch - j0;
+        const void *x = static_cast<const unsigned char *>(xv) + j0 * k * esz;
         int fits = 0, e = 0, used = 0;
-        if (rem >= 4 && !(e = hwq_tb_pass<EXACT, 4>(codes, ladder, norms, k, m, x + j0 * k, out, nbatch, j0, work,
-                                                    work_bytes, st, &fits)) && fits)
+        if (rem >= 4 && !(e = hwq_tb_pass<EXACT, 4, ROT>(codes, ladder, norms, k, m, x, out, nbatch, j0, work,
+                                                         work_bytes, st, &fits)) && fits)
             used = 4;
         if (!e && !used && rem >= 2 &&
-            !(e = hwq_tb_pass<EXACT, 2>(codes, ladder, norms, k, m, x + j0 * k, out, nbatch, j0, work, work_bytes, st,
-                                        &fits)) && fits)
+            !(e = hwq_tb_pass<EXACT, 2, ROT>(codes, ladder, norms, k, m, x, out, nbatch, j0, work, work_bytes, st,
+                                             &fits)) && fits)
             used = 2;
         if (!e && !used &&
-            !(e = hwq_tb_pass<EXACT, 1>(codes, ladder, norms, k, m, x + j0 * k, out, nbatch, j0, work, work_bytes, st,
-                                        &fits)) && fits)
+            !(e = hwq_tb_pass<EXACT, 1, ROT>(codes, ladder, norms, k, m, x, out, nbatch, j0, work, work_bytes, st,
+                                             &fits)) && fits)
             used = 1;
         if (e)
             return e;
@@ -1178,7 +1235,8 @@ extern "C" int HWQ_SYM(cuda_wo_acc)(const uint8_t *codes, const uint8_t *ladder,
         return e;
 #if HWQ_TB_OK
     if (HWQ_SYM(cuda_path)(codes, ladder, k, m, nbatch))
-        return hwq_tb_launch<true>(codes, ladder, 0, k, m, xr, nbatch, acc, work, work_bytes, (cudaStream_t)stream);
+        return hwq_tb_launch<true, false>(codes, ladder, 0, k, m, xr, nbatch, acc, work, work_bytes,
+                                          (cudaStream_t)stream);
 #else
     (void)work;
     (void)work_bytes;
@@ -1243,15 +1301,22 @@ extern "C" int HWQ_SYM(cuda_gemv_fast)(const uint8_t *codes, const uint8_t *ladd
     int e = hwq_h_check(k, m, nbatch);
     if (e)
         return e;
-    dim3 grid((unsigned)(k / HWQ_H), (unsigned)nbatch);
-    hwq_k_rotate_h<<<grid, 256, HWQ_H * sizeof(float), (cudaStream_t)stream>>>(x, k, xr);
 #if HWQ_TB_OK
-    if (HWQ_SYM(cuda_path)(codes, ladder, k, m, nbatch))
-        return hwq_tb_launch<false>(codes, ladder, norms, k, m, xr, nbatch, y, work, work_bytes, (cudaStream_t)stream);
+    if (HWQ_SYM(cuda_path)(codes, ladder, k, m, nbatch)) {
+        if (HWQ_TB_FUSED_ROT) /* the table kernel rotates its chunks itself: no rotation kernel */
+            return hwq_tb_launch<false, HWQ_TB_FUSED_ROT>(codes, ladder, norms, k, m, x, nbatch, y, work, work_bytes,
+                                                          (cudaStream_t)stream);
+        hwq_k_rotate_h<<<dim3((unsigned)(k / HWQ_H), (unsigned)nbatch), 256, HWQ_H * sizeof(float),
+                         (cudaStream_t)stream>>>(x, k, xr);
+        return hwq_tb_launch<false, false>(codes, ladder, norms, k, m, xr, nbatch, y, work, work_bytes,
+                                           (cudaStream_t)stream);
+    }
 #else
     (void)work;
     (void)work_bytes;
 #endif
+    hwq_k_rotate_h<<<dim3((unsigned)(k / HWQ_H), (unsigned)nbatch), 256, HWQ_H * sizeof(float),
+                     (cudaStream_t)stream>>>(x, k, xr);
     for (int64_t j0 = 0; j0 < nbatch; j0 += HWQ_NBMAX) {
         const int64_t nbv = nbatch - j0 < HWQ_NBMAX ? nbatch - j0 : HWQ_NBMAX;
 #define HWQ_L_FAST(NB)                                                                                       \
