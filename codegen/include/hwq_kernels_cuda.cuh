@@ -14,20 +14,26 @@
  *
  * GEMV paths (weight-only, exact and fast):
  *
- * - TABLE path (batch 1; ROM configs with byte codes, e.g. D3 q=6 and D4 q=4; 16-byte aligned rows):
- *   K is cut into chunks of 64 blocks.  A thread block owns a range of chunks x a range of columns;
- *   per chunk it builds P[r][b] = <c_r, x_b> for every codeword r and block b of the chunk in shared
- *   memory (NC x 64 words: 55 KB for D3 q=6), then streams its columns: 4 lanes per column, each lane
- *   reads its 16 code bytes with ONE 16-byte load (uint4) and its 16 ladder indices with one 4-byte
- *   load, and does per block one table lookup and one multiply-add (m_t or beta_t from a 4-word
- *   shared table).  Lane (c, s) handles blocks 16 s + ((i + c) mod 16) at step i (the loaded bytes are
- *   rotated by c), and P is stored with the swizzle hwq_cu_swz, so the 32 lookups of a warp hit 32
- *   distinct banks (checked by the host test).  Per-column sums over the chunks stay in shared memory
- *   (one writer per column per chunk, chunk order), a second kernel adds the per-group partials in a
- *   fixed order: deterministic, and exact mode is exact (integers).
- * - GENERIC path (everything else: batch > 1, E8 arithmetic decode, sub-byte codes, unaligned rows):
- *   one warp per column, lane l takes blocks l, l+32, ...; batch tiles of up to 8 vectors in
- *   registers (each decoded codeword is reused for all of them); warp-shuffle reduction.
+ * - TABLE path (ROM configs with byte codes, e.g. D3 q=6 and D4 q=4; 16-byte aligned rows; any batch,
+ *   in passes of 4, 2 or 1 vectors): K is cut into chunks of 64 blocks.  A thread block owns a range
+ *   of chunks x a range of columns; per chunk it builds, for each vector of the pass, P[r][b] =
+ *   <c_r, x_b> for every codeword r and block b of the chunk in shared memory (NC x 64 words: 55 KB
+ *   for D3 q=6; the fast mode first rotates the chunk's fp16 activations itself: signs, FWHT,
+ *   1/sqrt(h)), then streams its columns: 4 lanes per column, each lane reads its 16 code bytes with
+ *   ONE 16-byte load (uint4, evict-first) and its 16 ladder indices with one 4-byte load, then per
+ *   block does one byte permute (address), one table lookup and one multiply-add per vector, and per
+ *   two blocks one 8-byte lookup of the (m_t, m_t') or (beta_t, beta_t') pair.  Lane (c, s) handles
+ *   blocks 16 s + ((i + c) mod 16) at step i (the loaded bytes are rotated by c) and P is stored with
+ *   the swizzle hwq_cu_swz, so the 32 lookups of a warp hit 32 distinct banks (checked by the host
+ *   test).  Exact sums are int32 over groups of HWQ_TB_GROUP blocks (group * cfg.scaled_bound <=
+ *   INT32_MAX, proved at compile time), then int64.  Per-column sums over the chunks of a thread
+ *   block stay in shared memory (one writer per column per chunk, chunk order); a second kernel adds
+ *   the per-group partials in group order: deterministic, and exact mode is exact (integers).  The
+ *   launch plan (hwq_cu_plan) gives one wave of 2 (batch pass of 1) or 1 thread blocks per SM.
+ * - GENERIC path (everything else: E8 arithmetic decode, sub-byte codes such as Z q=8, unaligned
+ *   rows, or cuda_set_path(1)): one warp per column, lane l takes blocks l, l+32, ...; codebook in
+ *   shared memory; batch tiles of up to 8 vectors in registers (each decoded codeword is reused for
+ *   all of them); warp-shuffle reduction.
  *
  * Host launchers are extern "C" and take DEVICE pointers (allocate with torch/CuPy and pass
  * data_ptr()), plus a cudaStream_t as void* (NULL = legacy default stream).  They return the CUDA
