@@ -21,7 +21,8 @@ failure makes the exit status 1 and is printed as ``CORRECTNESS FAILURE``):
    the fast GEMV against torch fp16 ``F.linear`` (cuBLAS) at the shapes of issue 6 (K x M = 4096x4096,
    4096x14336, 14336x4096, 4096x6144, 8192x28672) and batch 1, 4, 16, 64, with the bytes actually read
    (codes + ladder + norms + fp16 activations), bits per weight entry read and % of the measured HBM
-   read bandwidth; the exact GEMV is timed at batch 1 and 16;
+   read bandwidth; the exact GEMV is timed at batch 1 and 16; at batch 1 and 4 the full-size exact
+   accumulators are compared with the reference on 64 sampled columns (and the fast-mode error);
 5. compute-sanitizer memcheck and racecheck once on the small check (when it is on PATH).
 
 Writes ``reports/bench/cuda_<device>.json`` and ``.md``.
@@ -321,6 +322,32 @@ def _hbm_bandwidth() -> dict[str, Any]:
             "copy_bytes": nc * 4, "copy_ms": ms_copy, "copy_GBps_read_plus_write": 2 * nc * 4 / (ms_copy * 1e-3) / 1e9}
 
 
+def _spot_check(cfg, lib: CudaLib, enc, w, kp: int, b: int, seed: int = 5) -> dict[str, Any]:
+    """Exact accumulators at full size (every column computed on the GPU) against hwq.datapath on 64
+    sampled columns, plus the fast mode's error on the same columns."""
+    import torch
+    from hwq import datapath as dp
+    from hwq.container import EncodedMatrix
+
+    rng = np.random.default_rng(seed)
+    m = enc.cols
+    idx = np.sort(rng.choice(m, size=min(64, m), replace=False))
+    idx[-1] = m - 1  # the last column (ragged column group) is always checked
+    sub = EncodedMatrix(cfg, enc.n, len(idx), 0, enc.codes[idx], enc.ladder[idx], enc.norms[idx])
+    x = rng.standard_normal((kp, b))
+    act = dp.prepare_activations(x, cfg)
+    xr = torch.from_numpy(np.ascontiguousarray(act.x_rot.T.astype(np.int32))).cuda()
+    acc = lib.wo_acc(w, kp, m, xr).cpu().numpy()[idx]
+    ref = dp.weight_only_acc(sub, act.x_rot)
+    xh = torch.from_numpy(np.ascontiguousarray(x.T)).to(torch.float16).cuda()
+    yf = lib.gemv_fast(w, kp, m, xh).cpu().numpy().astype(np.float64)[idx]
+    from hwq.matmul import decode_matrix
+    yf_ref = decode_matrix(sub).T @ xh.cpu().numpy().astype(np.float64).T
+    err = float(np.linalg.norm(yf - yf_ref) / np.linalg.norm(yf_ref))
+    return {"exact_equal": bool(np.array_equal(acc, ref) and np.any(ref != 0)), "fast_rel_err": err,
+            "ok": bool(np.array_equal(acc, ref) and err <= FAST_RTOL), "columns_checked": int(len(idx))}
+
+
 def _bench(cfg, lib: CudaLib, bw: float | None, quick: bool) -> list[dict[str, Any]]:
     import torch
     import torch.nn.functional as F
@@ -355,6 +382,8 @@ def _bench(cfg, lib: CudaLib, bw: float | None, quick: bool) -> list[dict[str, A
                    "speedup_vs_cublas": t_cub / t_fast, "hwq_read_GBps": nbytes["total"] / (t_fast * 1e-3) / 1e9}
             if row["path"] == "table":
                 row["plan"] = plans[1 if b == 1 else 4]
+            if b in (1, 4):  # correctness at full size (64 sampled columns against the reference)
+                row["spot_check"] = _spot_check(cfg, lib, enc, w, kp, b)
             if bw:
                 row["pct_of_hbm_read"] = 100 * row["hwq_read_GBps"] / bw
             if b in (1, 16):
@@ -412,14 +441,16 @@ def markdown_report(report: dict[str, Any]) -> str:
     rows = report.get("stages", {}).get("bench", {}).get("result") or []
     if rows:
         lines += ["", "L2 flushed before every repetition; bytes read = codes + ladder + norms + fp16 activations.", "",
-                  "| K x M | batch | path | bits/weight | cuBLAS fp16 us | hwq fast us | speedup | GB/s read | % HBM read | exact us |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "| K x M | batch | path | bits/weight | cuBLAS fp16 us | hwq fast us | speedup | GB/s read | % HBM read "
+                  "| exact us | spot check |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for r in rows:
             pct = f"{r['pct_of_hbm_read']:.0f}" if "pct_of_hbm_read" in r else "-"
             ex = f"{r['hwq_exact_us']:.1f}" if "hwq_exact_us" in r else "-"
+            sp = ("ok" if r["spot_check"]["ok"] else "FAIL") if "spot_check" in r else "-"
             lines.append(f"| {r['k']}x{r['m']} | {r['batch']} | {r['path']} | {r['bits_per_weight_read']:.3f} | "
                          f"{r['cublas_fp16_us']:.1f} | {r['hwq_fast_us']:.1f} | {r['speedup_vs_cublas']:.2f} | "
-                         f"{r['hwq_read_GBps']:.0f} | {pct} | {ex} |")
+                         f"{r['hwq_read_GBps']:.0f} | {pct} | {ex} | {sp} |")
     return "\n".join(lines) + "\n"
 
 
@@ -478,6 +509,10 @@ def main(argv: list[str] | None = None) -> int:
     stage("hbm_bandwidth", _hbm_bandwidth)
     bw = report["stages"]["hbm_bandwidth"].get("result", {}).get("read_GBps")
     stage("bench", lambda: _bench(cfg, lib, bw, args.quick))
+    spots = [r.get("spot_check") for r in report["stages"]["bench"].get("result") or [] if "spot_check" in r]
+    if any(not sp["ok"] for sp in spots):
+        check_ok = False
+        print("CORRECTNESS FAILURE: full-size spot check: " + json.dumps(spots), file=sys.stderr, flush=True)
     san_ok = True
     if not args.no_sanitizer:
         stage("compute_sanitizer", lambda: _sanitizer(args))

@@ -90,7 +90,7 @@ def test_markdown_report_verdicts():
         "bench": {"ok": True, "result": rows}}}
     md = gpu_bench.markdown_report(rep)
     assert "Correctness: **FAIL**" in md and "FAIL wo_acc b=1 auto (table)" in md
-    assert "| 8192x28672 | 1 | table | 3.370 | 179.0 | 44.0 | 4.07 | 2240 | 76 | 60.0 |" in md
+    assert "| 8192x28672 | 1 | table | 3.370 | 179.0 | 44.0 | 4.07 | 2240 | 76 | 60.0 | - |" in md
     rep["stages"]["check"]["result"].update(ok=True, exact_ok=True)
     rep["stages"]["check"]["result"]["cases"][0]["ok"] = True
     assert "Correctness: **PASS**" in gpu_bench.markdown_report(rep)
