@@ -740,6 +740,27 @@ __global__ void __launch_bounds__(HWQ_TB_NT(NB), HWQ_TB_PER_SM(NB))
     const uint32_t bb = (uint32_t)tid & 63u; /* block of the chunk this thread builds */
     const uint32_t sw = hwq_cu_swz(bb);
     for (int64_t ch = k0; ch < k1; ch++) {
+        const int64_t g16 = ch * 4 + s;
+        const bool gv = g16 * HWQ_TB_LANE_BLOCKS < nb;
+        /* lane pointers of tile 0, bumped by whole tiles: no 64-bit multiplies in the loop */
+        const int64_t col0 = c0 + warp * 8 + (int64_t)c;
+        const uint8_t *cp = codes + col0 * nb + g16 * HWQ_TB_LANE_BLOCKS;
+        const uint8_t *lp = ladder + col0 * lstride + g16 * (2 * HWQ_LB);
+        const int64_t cstep = (int64_t)8 * W * nb, lstep = (int64_t)8 * W * lstride;
+        const int ncol = (int)(c1 - col0); /* columns left for this lane, counted from tile 0 */
+        /* the first tiles' loads are issued before the table build, so HBM is busy while it runs;
+         * afterwards each iteration loads the next tiles after computing the current ones */
+        hwq_w4 cw[HWQ_TB_UNROLL];
+        uint32_t lw[HWQ_TB_UNROLL];
+#pragma unroll
+        for (int u = 0; u < HWQ_TB_UNROLL; u++) {
+            cw[u].x = cw[u].y = cw[u].z = cw[u].w = 0u;
+            lw[u] = 0u;
+            if (gv && u * 8 * W < ncol) {
+                cw[u] = hwq_ld16(cp + u * cstep);
+                lw[u] = hwq_ld_lad(lp + u * lstep, 0);
+            }
+        }
         __syncthreads(); /* staging done / the previous chunk's lookups are done */
         const int64_t gb = ch * HWQ_TB_CHUNK + bb;
         E xb[NB][HWQ_D];
@@ -770,28 +791,7 @@ __global__ void __launch_bounds__(HWQ_TB_NT(NB), HWQ_TB_PER_SM(NB))
             for (int j = 0; j < NB; j++)
                 P[j * HWQ_NC * HWQ_TB_CHUNK + (r << 6) + sw] = gb < nb ? hwq_tb_entry(cb4 + 4 * r, xb[j]) : (E)0;
         __syncthreads();
-        const int64_t g16 = ch * 4 + s;
-        const bool gv = g16 * HWQ_TB_LANE_BLOCKS < nb;
-        /* lane pointers of tile 0, bumped by whole tiles: no 64-bit multiplies in the loop */
-        const int64_t col0 = c0 + warp * 8 + (int64_t)c;
-        const uint8_t *cp = codes + col0 * nb + g16 * HWQ_TB_LANE_BLOCKS;
-        const uint8_t *lp = ladder + col0 * lstride + g16 * (2 * HWQ_LB);
-        const int64_t cstep = (int64_t)8 * W * nb, lstep = (int64_t)8 * W * lstride;
-        const int ncol = (int)(c1 - col0); /* columns left for this lane, counted from tile 0 */
         for (int t0 = 0; warp * 8 + t0 < (int)(c1 - c0); t0 += 8 * W * HWQ_TB_UNROLL) { /* warp-uniform */
-            hwq_w4 cw[HWQ_TB_UNROLL];
-            uint32_t lw[HWQ_TB_UNROLL];
-#pragma unroll
-            for (int u = 0; u < HWQ_TB_UNROLL; u++) {
-                cw[u].x = cw[u].y = cw[u].z = cw[u].w = 0u;
-                lw[u] = 0u;
-                if (gv && t0 + u * 8 * W < ncol) {
-                    cw[u] = hwq_ld16(cp + u * cstep);
-                    lw[u] = hwq_ld_lad(lp + u * lstep, 0);
-                }
-            }
-            cp += HWQ_TB_UNROLL * cstep;
-            lp += HWQ_TB_UNROLL * lstep;
 #pragma unroll
             for (int u = 0; u < HWQ_TB_UNROLL; u++) {
                 S v[NB];
@@ -807,6 +807,18 @@ __global__ void __launch_bounds__(HWQ_TB_NT(NB), HWQ_TB_PER_SM(NB))
                         else
                             acc[(col0 - c0 + jc) * NB + j] += v[j];
                     }
+                }
+            }
+            cp += HWQ_TB_UNROLL * cstep; /* the next tiles */
+            lp += HWQ_TB_UNROLL * lstep;
+            const int t1 = t0 + 8 * W * HWQ_TB_UNROLL;
+#pragma unroll
+            for (int u = 0; u < HWQ_TB_UNROLL; u++) {
+                cw[u].x = cw[u].y = cw[u].z = cw[u].w = 0u;
+                lw[u] = 0u;
+                if (gv && t1 + u * 8 * W < ncol) {
+                    cw[u] = hwq_ld16(cp + u * cstep);
+                    lw[u] = hwq_ld_lad(lp + u * lstep, 0);
                 }
             }
         }
