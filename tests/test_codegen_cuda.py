@@ -97,3 +97,38 @@ def test_markdown_report_verdicts():
     json.dumps(rep)  # the report is JSON-serialisable as written by main()
     assert gpu_bench.device_slug("NVIDIA H100 80GB HBM3") == "nvidia_h100_80gb_hbm3"
     assert np.isfinite(rows[0]["pct_of_hbm_read"])
+
+
+def test_dispatch_and_argument_errors_without_gpu(built):
+    """The host side of the launchers runs without a GPU: path selection (table path only for 16-byte
+    aligned codes, 4-byte aligned ladder and nb % 16 == 0; cuda_set_path(1) forces the generic kernels),
+    the workspace size, and the argument checks that return before any CUDA call."""
+    import ctypes
+
+    lib_path, _ = built
+    lib = ctypes.CDLL(str(lib_path))
+    pre = f"hwq_{HwqConfig().slug}_cuda_"
+
+    def fn(name, restype=ctypes.c_int):
+        f = getattr(lib, pre + name)
+        f.restype = restype
+        return f
+
+    i64, vp = ctypes.c_int64, ctypes.c_void_p
+    buf = np.zeros(256, dtype=np.uint8)
+    al = (buf.ctypes.data + 15) // 16 * 16
+    path = fn("path")
+    assert path(vp(al), vp(al), i64(8256), i64(28672), i64(1)) == 1
+    assert path(vp(al), vp(al), i64(8256), i64(28672), i64(16)) == 1  # batches run in passes of 4/2/1
+    assert path(vp(al + 1), vp(al), i64(8256), i64(28672), i64(1)) == 0  # misaligned codes: generic
+    assert path(vp(al), vp(al + 2), i64(8256), i64(28672), i64(1)) == 0  # misaligned ladder
+    assert path(vp(al), vp(al), i64(120), i64(8), i64(1)) == 0  # nb = 40 is not a multiple of 16
+    set_path = fn("set_path")
+    assert set_path(ctypes.c_int(1)) == 0
+    assert path(vp(al), vp(al), i64(8256), i64(28672), i64(1)) == 0
+    assert set_path(ctypes.c_int(0)) == 0 and set_path(ctypes.c_int(2)) == 1004
+    assert fn("work_bytes", ctypes.c_int64)(i64(8256), i64(28672), i64(1)) == 43 * 28672 * 4 * 8
+    wo = fn("wo_acc")
+    for k, m, b, rc in ((100, 8, 1, 1001), (99, 8, 1, 1002), (3 * 64 * 100, 8, 1, 1003), (192, 0, 1, 1004),
+                        (192, 8, 0, 1004)):
+        assert wo(vp(al), vp(al), i64(k), i64(m), vp(al), i64(b), vp(al), vp(al), i64(0), vp(None)) == rc, (k, m, b)
