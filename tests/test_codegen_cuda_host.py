@@ -36,6 +36,8 @@ CONFIGS = {
     "zq8": HwqConfig(lattice="Z", q=8),
     "d4q4": HwqConfig(lattice="D4", q=4),
     "e8q7": HwqConfig(lattice="E8", q=7),
+    "d3q6_l2": HwqConfig(ladder_len=2),  # 1 ladder bit: 16-bit ladder loads, 4-entry pair table
+    "d3q6_l1": HwqConfig(ladder_len=1),  # no ladder bits
 }
 
 
@@ -158,6 +160,26 @@ def test_fp16_to_float_all_patterns(build, tmp_path):
     nan = np.isnan(want)
     assert np.array_equal(np.isnan(got), nan)
     assert np.array_equal(got[~nan].view(np.uint32), want[~nan].view(np.uint32))  # signed zeros too
+
+
+@pytest.mark.parametrize("key", ["d3q6_l2", "d3q6_l1"])
+def test_table_path_short_ladders(build, tmp_path, key):
+    """Ladder widths 1 and 0 bits (rotation of 16-bit ladder words, smaller pair tables)."""
+    cfg = CONFIGS[key]
+    assert "unit ok" in _run(build(key), "unit")
+    k, m, b = 192 * 2, 21, 3
+    rng = np.random.default_rng(9)
+    enc = _random_enc(cfg, k, m, rng)
+    xr, xf = _acts(cfg, k, b, rng)
+    _write_inputs(tmp_path, enc, xr, xf)
+    x16 = rng.standard_normal((k, b)).astype(np.float16)
+    np.ascontiguousarray(x16.T).view(np.uint16).tofile(tmp_path / "x16.bin")
+    _run(build(key), "tabrot", tmp_path, k, m, b, 2, 4)
+    acc = np.fromfile(tmp_path / "acc.bin", dtype=np.int64).reshape(m, b)
+    assert np.array_equal(acc, dp.weight_only_acc(enc, xr))
+    yf = np.fromfile(tmp_path / "yf.bin", dtype=np.float32).reshape(m, b).astype(np.float64)
+    yref = _fast_ref(enc, rotate(x16.astype(np.float64), cfg.hadamard, cfg.sign_seed))
+    assert np.linalg.norm(yf - yref) <= 1e-5 * np.linalg.norm(yref)
 
 
 @pytest.mark.parametrize("key", ["d3q6", "d4q4"])

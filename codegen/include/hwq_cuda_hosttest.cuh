@@ -235,9 +235,8 @@ static void ht_tab_pass(const std::vector<unsigned char> &codes, const std::vect
                         uint32_t l = 0u;
                         if (g16 * HWQ_TB_LANE_BLOCKS < nb) {
                             memcpy(&w, codes.data() + col * nb + g16 * 16, 16);
-#if HWQ_LB > 0
-                            memcpy(&l, lad.data() + col * lstride + g16 * 2 * HWQ_LB, 2 * HWQ_LB);
-#endif
+                            if (HWQ_LB > 0)
+                                memcpy(&l, lad.data() + col * lstride + g16 * 2 * HWQ_LB, 2 * HWQ_LB);
                         }
                         hwq_cu_lane_i<NB>((const unsigned char *)Pi.data(), (const unsigned char *)mt, w, l, c, off,
                                           vi[s]);
