@@ -81,7 +81,8 @@ def test_bytes_read_equals_container_sizes():
 def test_markdown_report_verdicts():
     rows = [{"k": 8192, "k_padded": 8256, "m": 28672, "batch": 1, "path": "table", "bits_per_weight_read": 3.37,
              "cublas_fp16_us": 179.0, "hwq_fast_us": 44.0, "speedup_vs_cublas": 4.07, "hwq_read_GBps": 2240.0,
-             "pct_of_hbm_read": 76.2, "hwq_exact_us": 60.0}]
+             "pct_of_hbm_read": 76.2, "hwq_exact_us": 60.0, "speedup_vs_cublas_eager": 3.5,
+             "spot_check": {"ok": True, "exact_equal": True, "fast_rel_err": 1e-7, "columns_checked": 64}}]
     rep = {"device": "NVIDIA H100 80GB HBM3", "slug": HwqConfig().slug, "stages": {
         "check": {"ok": True, "result": {"ok": False, "exact_ok": False, "table_path_checked": True, "cases": [
             {"name": "wo_acc b=1 auto", "ok": False, "path": "table"},
@@ -90,7 +91,7 @@ def test_markdown_report_verdicts():
         "bench": {"ok": True, "result": rows}}}
     md = gpu_bench.markdown_report(rep)
     assert "Correctness: **FAIL**" in md and "FAIL wo_acc b=1 auto (table)" in md
-    assert "| 8192x28672 | 1 | table | 3.370 | 179.0 | 44.0 | 4.07 | 2240 | 76 | 60.0 | - |" in md
+    assert "| 8192x28672 | 1 | table | 3.370 | 179.0 | 44.0 | 4.07 | 2240 | 76 | 3.50 | 60.0 | ok |" in md
     rep["stages"]["check"]["result"].update(ok=True, exact_ok=True)
     rep["stages"]["check"]["result"]["cases"][0]["ok"] = True
     assert "Correctness: **PASS**" in gpu_bench.markdown_report(rep)
