@@ -8,7 +8,10 @@ model's own rounding (:meth:`hwq.lattice.Lattice.closest_rational` of the intege
 * coset A (every lattice): ``f = rnd(y / den)``, candidate coordinate ``a = y - den f`` and the parity
   bit of ``f`` (``den = q * coord_scale``);
 * coset B (E8 only, the ``D8 + 1/2`` coset): ``f' = rnd((2y - den) / (2 den))``, ``b = y - den f' - q``
-  and the parity bit of ``f'``; plus ``a^2`` and ``b^2``.
+  and the parity bit of ``f'``.
+
+The tables are addressed by the raw (two's complement) bits of ``y_i``, with no adder in front; the
+magnitudes and squares are computed one stage later from the small candidates.
 
 ``a`` (``b``) is the codeword coordinate that the coset's unfixed point gives, so the rest needs no
 division and only small numbers:
@@ -120,6 +123,33 @@ def _table(values: np.ndarray, idx: Value, width: int) -> Value:
     return Array([Const(int(v) & mask, width) for v in values])[idx]
 
 
+def _index_bits(y: Value, lo: int, hi: int) -> tuple[Value, np.ndarray]:
+    """The raw bits of ``y`` that address a table over [lo, hi] (no subtraction in front of the table:
+    two's complement bits when lo < 0) and, per address, the value of y it stands for (-1 where unused)."""
+    if lo >= 0:
+        w = max(1, hi.bit_length())
+        vals = np.arange(1 << w)
+    else:
+        w = max((-lo - 1).bit_length(), hi.bit_length()) + 1
+        vals = np.arange(1 << w)
+        vals = np.where(vals >= 1 << (w - 1), vals - (1 << w), vals)
+    return Value.cast(y)[:w], vals
+
+
+def _spread(table: np.ndarray, lo: int, hi: int, vals: np.ndarray) -> np.ndarray:
+    """``table`` (indexed by y - lo) laid out over the raw addresses of :func:`_index_bits`."""
+    ok = (vals >= lo) & (vals <= hi)
+    return np.where(ok, table[np.clip(vals - lo, 0, hi - lo)], 0)
+
+
+def _of_signed(c: Value, width: int, fn, out_width: int) -> Value:
+    """``fn(c)`` of a small signed value as a constant table over its bit patterns (a LUT per output bit:
+    no carry chain for ``|c|``, no DSP block for ``c * c``)."""
+    pats = np.arange(1 << width)
+    return _table(fn(np.where(pats >= 1 << (width - 1), pats - (1 << width), pats)), c.as_unsigned()[:width],
+                  out_width)
+
+
 def _bits_signed(v: np.ndarray) -> int:
     return max(int(np.max(np.abs(v))).bit_length() + 1, 2)
 
@@ -147,6 +177,10 @@ def voronoi_reduce(m: Module, pipe: Pipe, y: list[Value], cfg: HwqConfig, lo: li
                    tag: str = "vr") -> tuple[list[Value], int]:
     """Pipelined ``c = y - q Q(y / q)`` (scaled coordinates, SPEC tie rules) for ``y_i in [lo_i, hi_i]``.
 
+    Stages: table lookup (candidate and parity bit per coset, addressed by the raw bits of ``y_i``);
+    magnitude, square and parity; tournament and sum of squares; (E8) fix-up correction, distance,
+    coset compare, select; fix.
+
     Returns
     -------
     (c, stages) : signed codeword coordinates (``cfg.coord_bits`` wide) and the latency in stages.
@@ -154,36 +188,38 @@ def voronoi_reduce(m: Module, pipe: Pipe, y: list[Value], cfg: HwqConfig, lo: li
     den, d = cfg.q * cfg.coord_scale, cfg.dim
     tabs = coord_tables(cfg, lo, hi)
     e8 = cfg.lattice == "E8"
-    # stage 1: table lookups
     cw = _bits_signed(np.concatenate([t.a for t in tabs] + ([t.b for t in tabs] if e8 else [])))
     cosets = [("a", "pa")] + ([("b", "pb")] if e8 else [])
-    looked: dict[str, list[Value]] = {}
+    # stage 1: table lookups (a 6-input function per output bit for E8 q=7, no adder in front)
+    looked: dict[str, dict] = {}
     for name, pname in cosets:
-        vals, pars, mags, sqs = [], [], [], []
+        vals, pars = [], []
         for i, t in enumerate(tabs):
-            ix = (y[i] - t.lo).as_unsigned()[:max(1, (t.hi - t.lo).bit_length())]
-            v = getattr(t, name)
-            vals.append(pipe.reg(_table(v, ix, cw).as_signed(), f"{tag}{name}{i}_"))
+            ix, yv = _index_bits(y[i], t.lo, t.hi)
+            vals.append(pipe.reg(_table(_spread(getattr(t, name), t.lo, t.hi, yv), ix, cw).as_signed(),
+                                 f"{tag}{name}{i}_"))
             if cfg.lattice != "Z":
-                pars.append(_table(getattr(t, pname), ix, 1))
-                mags.append(pipe.reg(_table(np.abs(v), ix, cw - 1), f"{tag}m{name}{i}_"))
-            if e8:
-                sqs.append(pipe.reg(_table(v * v, ix, 2 * cw - 2), f"{tag}s{name}{i}_"))
-        looked[name] = vals
-        if pars:
-            looked["p" + name] = [pipe.reg(Cat(*pars).xor(), f"{tag}p{name}")]
-        looked["m" + name], looked["s" + name] = mags, sqs
-    st = 1
+                pars.append(pipe.reg(_table(_spread(getattr(t, pname), t.lo, t.hi, yv), ix, 1), f"{tag}p{name}{i}_"))
+        looked[name] = dict(c=vals, pars=pars)
     if cfg.lattice == "Z":
-        return [v[:cfg.coord_bits].as_signed() for v in looked["a"]], st
-    # stages 2..: per coset, argmax of |c| (with the candidates and parity riding along) and sum of squares
+        return [v[:cfg.coord_bits].as_signed() for v in looked["a"]["c"]], 1
+    # stage 2: magnitudes (and squares) of the candidates, parity of the coset
+    for name, _ in cosets:
+        lk = looked[name]
+        lk["mag"] = pipe.regs([_of_signed(c, cw, np.abs, cw - 1) for c in lk["c"]], f"{tag}m{name}")
+        lk["sq"] = pipe.regs([_of_signed(c, cw, np.square, 2 * cw - 2) for c in lk["c"]],
+                             f"{tag}s{name}") if e8 else []
+        lk["par"] = pipe.reg(Cat(*lk["pars"]).xor(), f"{tag}p{name}")
+        lk["c"] = pipe.regs(lk["c"], f"{tag}c{name}")
+    st = 2
+    # stages 3..: per coset, argmax of |c| (candidates and parity ride along) and sum of squares
     res = {}
     for name, _ in cosets:
-        carry = looked[name] + looked["p" + name]
-        best, mx, carry, s_t = _tournament(pipe, looked["m" + name], f"{tag}{name}", carry)
+        lk = looked[name]
+        best, mx, carry, s_t = _tournament(pipe, lk["mag"], f"{tag}{name}", lk["c"] + [lk["par"]])
         res[name] = dict(best=best, mx=mx, c=carry[:d], par=carry[d], st=s_t)
         if e8:
-            tot, s_s = pipe_tree_sum(pipe, looked["s" + name], name=f"{tag}ss{name}_")
+            tot, s_s = pipe_tree_sum(pipe, lk["sq"], name=f"{tag}ss{name}_")
             res[name]["sq"], res[name]["s_sq"] = tot, s_s
     s_t = res["a"]["st"]
     if not e8:
@@ -199,7 +235,7 @@ def voronoi_reduce(m: Module, pipe: Pipe, y: list[Value], cfg: HwqConfig, lo: li
             r[key] = pipe.delay(r[key], s_al - s_t, f"{tag}al{key}")
         r["c"] = [pipe.delay(v, s_al - s_t, f"{tag}alc") for v in r["c"]]
         r["sq"] = pipe.delay(r["sq"], s_al - s_sq, f"{tag}als")
-    # stage: the fix-up correction of each coset as a constant table of (par, max)
+    # stage: the fix-up correction of each coset as a constant table of (par, max), and the fix flags
     mxw = cw - 1
     corr_vals = [0] * (1 << mxw) + [den * den - 2 * den * mm for mm in range(1 << mxw)]
     cwid = max(abs(v) for v in corr_vals).bit_length() + 1
@@ -208,17 +244,20 @@ def voronoi_reduce(m: Module, pipe: Pipe, y: list[Value], cfg: HwqConfig, lo: li
         r["sq"] = pipe.reg(r["sq"], f"{tag}sq")
         r["c"] = pipe.regs(r["c"], f"{tag}c1")
         r["fix"] = pipe.regs([r["par"] & (r["best"] == i) for i in range(d)], f"{tag}fx")
-    # stage: distances; stage: compare (ties keep coset A)
+    # stage: distances; stage: registered compare (ties keep coset A)
     for r in res.values():
         r["dist"] = pipe.reg(r["sq"] + r["corr"], f"{tag}dd")
         r["c"] = pipe.regs(r["c"], f"{tag}c2")
         r["fix"] = pipe.regs(r["fix"], f"{tag}fx2")
-    take_b = res["b"]["dist"] < res["a"]["dist"]
+    take_b = pipe.reg(res["b"]["dist"] < res["a"]["dist"], f"{tag}tb")
+    for r in res.values():
+        r["c"] = pipe.regs(r["c"], f"{tag}c3")
+        r["fix"] = pipe.regs(r["fix"], f"{tag}fx3")
     # stage: select the coset's candidate and fix flag; stage: apply the fix
     base = pipe.regs([Mux(take_b, cb, ca) for ca, cb in zip(res["a"]["c"], res["b"]["c"])], f"{tag}bs")
     fix = pipe.regs([Mux(take_b, fb, fa) for fa, fb in zip(res["a"]["fix"], res["b"]["fix"])], f"{tag}bf")
     out = [_fixed(pipe, c, f, den, f"{tag}o{i}_") for i, (c, f) in enumerate(zip(base, fix))]
-    return [v[:cfg.coord_bits].as_signed() for v in out], st + s_al + 1 + 1 + 1 + 1
+    return [v[:cfg.coord_bits].as_signed() for v in out], st + s_al + 5
 
 
 def _fixed(pipe: Pipe, c: Value, fix: Value, den: int, name: str) -> Value:
