@@ -242,6 +242,27 @@ def test_generic_path_real_weights_end_to_end(build, tmp_path):
         assert np.array_equal(y, dp.weight_only_gemv(enc, x))
 
 
+@pytest.mark.parametrize("key", ["d3q6", "zq8", "e8q7"])
+def test_lut_path_exact(build, tmp_path, key):
+    """Both-quantized accumulators (pairwise LUT for D3/Z, codeword inner products for E8) equal
+    hwq.datapath.lut_acc bit for bit, activations coded by the reference integer encoder."""
+    cfg = CONFIGS[key]
+    rng = np.random.default_rng(13)
+    k = math.lcm(cfg.dim, cfg.hadamard)
+    m, b = 11, 3
+    enc = encode_matrix(rng.standard_normal((k, m)), cfg)
+    act = dp.prepare_activations(rng.standard_normal((k, b)), cfg)
+    codes = dp.encode_activations(act.x_rot, cfg)
+    _write_inputs(tmp_path, enc, act.x_rot, act.x_rot.astype(np.float32))
+    np.ascontiguousarray(codes.rows, dtype=np.int32).tofile(tmp_path / "rx.bin")
+    np.ascontiguousarray(codes.ladder, dtype=np.uint8).tofile(tmp_path / "tx.bin")
+    _run(build(key), "lut", tmp_path, k, m, b)
+    acc = np.fromfile(tmp_path / "acc.bin", dtype=np.int64).reshape(m, b)
+    ref = dp.lut_acc(enc, codes)
+    assert np.any(ref != 0)
+    assert np.array_equal(acc, ref)
+
+
 def test_table_path_availability(build):
     """Byte-code ROM configs get the table path; Z (3-bit codes) and E8 (arithmetic) do not."""
     for key, want in (("d3q6", 0), ("d4q4", 0), ("zq8", 1), ("e8q7", 1)):

@@ -12,8 +12,8 @@
  * thread and in the kernels' order, the work of the device kernels using the SAME functions they
  * call (hwq_cu_*): the table path (table build, byte/ladder rotation, swizzled lookups, int32-group
  * exact sums, 4-lane butterfly order, per-chunk and per-group sums of the launch plan of a GPU with
- * NSM SMs) and the generic path (per-block decode, int64 block sums, 32-lane shuffle-down order,
- * epilogues).  What it cannot replay: the CUDA runtime (launch configuration, shared-memory
+ * NSM SMs), the generic path (per-block decode, int64 block sums, 32-lane shuffle-down order,
+ * epilogues) and the generic both-quantized (LUT) kernel.  What it cannot replay: the CUDA runtime (launch configuration, shared-memory
  * allocation, __syncthreads, real shuffles and their convergence, memory alignment faults) --
  * those need the GPU run of hwq.codegen.gpu_bench.
  *
@@ -22,6 +22,7 @@
  *         prog gen  DIR K M B                  -> DIR/acc.bin int64 (M,B), DIR/y.bin double (M,B),
  *                                                 DIR/yf.bin float (M,B)
  *         prog unit                           (rotations, swizzle banks, plan coverage)
+ *         prog lut  DIR K M B                  -> DIR/acc.bin int64 (M,B)  (rx.bin, tx.bin: activation codes)
  *         prog h2f DIR                        (fp16 -> float of all 65536 bit patterns)
  * Inputs in DIR: codes.bin, ladder.bin (container layout), norms.bin float (M), xr.bin int32 (B,K),
  * xf.bin float (B,K), sx.bin double (B) (gen only).  Exit status 0 = ran, 2 = bad usage/input,
@@ -373,10 +374,58 @@ static int ht_gen(const char *dir, int64_t k, int64_t m, int64_t nbatch)
     return 0;
 }
 
+/* the generic LUT kernel (hwq_k_lut), replayed lane by lane: rx.bin int32 (B, nb), tx.bin uint8 (B, nb) */
+static int ht_lut(const char *dir, int64_t k, int64_t m, int64_t nbatch)
+{
+    if (k % HWQ_D)
+        return 2;
+    const int64_t nb = k / HWQ_D, cstride = (nb * HWQ_CB + 7) / 8, lstride = (nb * HWQ_LB + 7) / 8;
+    std::vector<unsigned char> codes = ht_read(dir, "codes.bin", (size_t)(m * cstride));
+    std::vector<unsigned char> lad = ht_read(dir, "ladder.bin", (size_t)(m * lstride));
+    std::vector<unsigned char> rxb = ht_read(dir, "rx.bin", (size_t)(nbatch * nb) * 4);
+    std::vector<unsigned char> tx = ht_read(dir, "tx.bin", (size_t)(nbatch * nb));
+    const int32_t *rx = (const int32_t *)rxb.data();
+#if HWQ_ROM
+    const HWQ_CB_T *cbp = hwq_codebook;
+#else
+    const int8_t *cbp = 0;
+#endif
+    std::vector<int64_t> acc((size_t)(m * nbatch));
+    for (int64_t col = 0; col < m; col++) {
+        const uint8_t *crow = codes.data() + col * cstride;
+        const uint8_t *lrow = lad.data() + col * lstride;
+        for (int64_t j = 0; j < nbatch; j++) {
+            int64_t a[32];
+            for (int lane = 0; lane < 32; lane++) {
+                a[lane] = 0;
+                for (int64_t b = lane; b < nb; b += 32) {
+                    const uint32_t rw = hwq_cu_code_at(crow, b), r = (uint32_t)rx[j * nb + b];
+                    const int32_t mw = hwq_mults[hwq_cu_t_at(lrow, b)];
+#if HWQ_HAS_LUT
+                    (void)cbp;
+                    const int64_t ip = hwq_cu_lut_ip(rw, r);
+#else
+                    int32_t cw[HWQ_D];
+                    hwq_cu_decode(rw, cbp, cw);
+                    const int64_t ip = hwq_cu_code_ip(cw, r, cbp);
+#endif
+                    a[lane] += hwq_cu_lut_term(mw, hwq_mults[tx[(size_t)(j * nb + b)]], ip);
+                }
+            }
+            acc[(size_t)(col * nbatch + j)] = hwq_cu_warp_order(a);
+        }
+    }
+    ht_write(dir, "acc.bin", acc.data(), acc.size() * 8);
+    printf("lut ok\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "unit"))
         return ht_unit();
+    if (argc >= 6 && !strcmp(argv[1], "lut"))
+        return ht_lut(argv[2], atoll(argv[3]), atoll(argv[4]), atoll(argv[5]));
     if (argc >= 6 && !strcmp(argv[1], "gen"))
         return ht_gen(argv[2], atoll(argv[3]), atoll(argv[4]), atoll(argv[5]));
 #if HWQ_TB_OK
@@ -393,7 +442,8 @@ int main(int argc, char **argv)
     }
     if (argc >= 2 && !strcmp(argv[1], "has_tab"))
         return HWQ_TB_OK ? 0 : 1;
-    fprintf(stderr, "usage: %s unit | gen DIR K M B | tab|tabrot DIR K M B NSM MAXNB | has_tab\n", argv[0]);
+    fprintf(stderr, "usage: %s unit | gen|lut DIR K M B | tab|tabrot DIR K M B NSM MAXNB | h2f DIR | has_tab\n",
+            argv[0]);
     return 2;
 }
 

@@ -504,6 +504,31 @@ HWQ_CU_HD int64_t hwq_cu_block_i(const int32_t *c, const int32_t *x, int32_t mt)
 #endif
 }
 
+/* both-quantized (LUT) path: <c_rw, c_rx> in real units from the rendered pairwise table ... */
+#if HWQ_HAS_LUT
+HWQ_CU_DQ int64_t hwq_cu_lut_ip(uint32_t rw, uint32_t rx)
+{
+    return (int64_t)hwq_lut[(int64_t)rx * HWQ_NC + rw];
+}
+#endif
+
+/* ... or from the two scaled codewords (exact division: the lattices are integral) */
+template <typename CB> HWQ_CU_DQ int64_t hwq_cu_code_ip(const int32_t *cw, uint32_t rx, const CB *cb)
+{
+    int32_t cx[HWQ_D];
+    hwq_cu_decode((uint64_t)rx, cb, cx);
+    int64_t ip = 0;
+    for (int i = 0; i < HWQ_D; i++)
+        ip += (int64_t)cw[i] * cx[i];
+    return ip / (HWQ_CS * HWQ_CS);
+}
+
+/* one term of the LUT accumulator: m_Tw * m_Tx * <c_rw, c_rx> */
+HWQ_CU_HD int64_t hwq_cu_lut_term(int32_t mw, int32_t mx, int64_t ip)
+{
+    return (int64_t)mw * mx * ip;
+}
+
 /* generic path, fast: beta_t/cs * <c, x> in fp32 (fixed fma order) */
 HWQ_CU_HD float hwq_cu_block_f(const int32_t *c, const float *x, float bt, float acc)
 {
@@ -926,25 +951,20 @@ __global__ void __launch_bounds__(32 * HWQ_WARPS) hwq_k_lut(const uint8_t *__res
         a[j] = 0;
     for (int64_t b = lane; b < nb; b += 32) {
         const uint32_t rw = hwq_cu_code_at(crow, b);
-        const long long mw = hwq_mults[hwq_cu_t_at(lrow, b)];
+        const int32_t mw = hwq_mults[hwq_cu_t_at(lrow, b)];
 #if !HWQ_HAS_LUT
         int32_t cw[HWQ_D];
         hwq_cu_decode(rw, cbp, cw);
 #endif
         for (int j = 0; j < NB; j++) {
             const int64_t o = (j0 + j) * nb + b;
-            const int32_t r = __ldg(rx + o);
+            const uint32_t r = (uint32_t)__ldg(rx + o);
 #if HWQ_HAS_LUT
-            const long long ip = (long long)hwq_lut[(int64_t)r * HWQ_NC + rw];
+            const int64_t ip = hwq_cu_lut_ip(rw, r);
 #else
-            int32_t cx[HWQ_D];
-            hwq_cu_decode((uint64_t)r, cbp, cx);
-            long long ip = 0;
-            for (int i = 0; i < HWQ_D; i++)
-                ip += (long long)cw[i] * cx[i];
-            ip /= (HWQ_CS * HWQ_CS);
+            const int64_t ip = hwq_cu_code_ip(cw, r, cbp);
 #endif
-            a[j] += mw * (long long)hwq_mults[__ldg(tx + o)] * ip;
+            a[j] += hwq_cu_lut_term(mw, hwq_mults[__ldg(tx + o)], ip);
         }
     }
     for (int j = 0; j < NB; j++) {
