@@ -117,7 +117,9 @@ static inline HWQ_HD void hwq_closest_d_rational(const int64_t *num, int64_t den
                 bestr = r;
             }
         }
-        out[best] += bestr >= 0 ? 1 : -1;
+        /* a loop instead of out[best]: a dynamic index would put out[] in local memory (stack) on GPUs */
+        for (int i = 0; i < d; i++)
+            out[i] += i == best ? (bestr >= 0 ? 1 : -1) : 0;
     }
 }
 
