@@ -172,7 +172,7 @@ def synthesize(cfg: HwqConfig, target: str = "ecp5", out_dir: str | Path | None 
     check_buildable(cfg, target)
     out = Path(out_dir) if out_dir is not None else DEFAULT_CACHE
     top = module_name(cfg, unit)
-    key = f"{top}_{target}"
+    key = f"{top}_{target}" + (f"_seed{seed}" if seed != 1 and pnr and target != "xilinx" else "")
     rep_path = out / f"{key}.json"
     dut = make_unit(cfg, unit, target)
     wrap_name = f"{top}_io"
@@ -182,7 +182,7 @@ def synthesize(cfg: HwqConfig, target: str = "ecp5", out_dir: str | Path | None 
     if use_cache and rep_path.exists():
         rep = json.loads(rep_path.read_text())
         if rep.get("flow_version") == FLOW_VERSION and rep.get("verilog_sha256") == sha and \
-                (rep.get("fmax_mhz") is not None or not pnr or target == "xilinx"):
+                rep.get("seed", seed) == seed and (rep.get("fmax_mhz") is not None or not pnr or target == "xilinx"):
             return rep
     if cache_only:
         return None

@@ -92,3 +92,5 @@ def test_synth_small(tmp_path):
     assert rep["device"].endswith("speed grade 6") and rep["critical_path"][0]["type"] == "endpoints"
     again = synthesize(cfg, "ecp5", out_dir=tmp_path)  # cached by slug/unit/target
     assert again == rep
+    # another placement seed is another result: never answered from the seed-1 cache entry
+    assert synthesize(cfg, "ecp5", out_dir=tmp_path, seed=2, cache_only=True) is None
