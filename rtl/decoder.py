@@ -18,7 +18,7 @@ from hwq.config import HwqConfig
 from hwq.voronoi import codebook
 
 from .common import Pipe, _scaled_terms, divmod_small, pipe_tree_sum
-from .residual import voronoi_reduce
+from .residual import gk_ranges, voronoi_reduce
 
 __all__ = ["CodebookDecoder", "decoder_rom", "decode_row", "decode_digits", "digits_of_row", "rom_init"]
 
@@ -66,17 +66,16 @@ def decode_digits(m: Module, pipe: Pipe, digits: list[Value], cfg: HwqConfig, ta
     """Arithmetic decoder from index digits: ``c = Gk - q Q(Gk/q)`` (scaled coords), pipelined.
 
     ``Gk`` is a shift-add per coordinate; its coordinates have a tiny range (E8 q=7: [-12, 30]), so the
-    reduction is :func:`hwq.rtl.residual.voronoi_reduce` (per-coordinate tables, small tournaments)."""
+    reduction is :func:`hwq.rtl.residual.voronoi_reduce` (per-coordinate tables, one-hot argmax)."""
     g = cfg.lat.generator_int
-    q, d = cfg.q, cfg.dim
-    gk, lo, hi, sts = [], [], [], []
+    d = cfg.dim
+    gk, sts = [], []
     for i in range(d):
         terms = [t for j in range(d) for t in _scaled_terms(digits[j], int(g[i, j]))]
         v, s = pipe_tree_sum(pipe, terms or [Const(0, signed(2))], name=f"{tag}gk{i}_")
         gk.append(v)
         sts.append(s)
-        lo.append(sum(min(0, int(g[i, j])) * (q - 1) for j in range(d)))
-        hi.append(sum(max(0, int(g[i, j])) * (q - 1) for j in range(d)))
+    lo, hi = gk_ranges(cfg)
     s_gk = max(sts)
     gk = [pipe.delay(v, s_gk - s, f"{tag}gka") for v, s in zip(gk, sts)]
     c, st = voronoi_reduce(m, pipe, gk, cfg, lo, hi, tag=tag)

@@ -8,7 +8,7 @@ ladder_len^2 constant table: :func:`hwq.datapath.lut_acc` bit for bit.
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Array, Const, Module, Signal, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 

@@ -35,14 +35,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Value, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Value
 
 from hwq.config import HwqConfig
 from hwq.lattice import get_lattice
 
 from .common import Pipe, pipe_tree_sum
 
-__all__ = ["CoordTable", "coord_tables", "voronoi_reduce", "reduce_model"]
+__all__ = ["CoordTable", "coord_tables", "gk_ranges", "voronoi_reduce", "reduce_model"]
 
 
 def _rnd(num: np.ndarray, den: int) -> np.ndarray:
@@ -70,6 +70,14 @@ class CoordTable:
     pa: np.ndarray
     b: np.ndarray | None
     pb: np.ndarray | None
+
+
+def gk_ranges(cfg: HwqConfig) -> tuple[list[int], list[int]]:
+    """Per-coordinate range [lo_i, hi_i] of ``G k`` (scaled generator, digits ``0 <= k_j < q``)."""
+    g = cfg.lat.generator_int
+    lo = [int(np.minimum(g[i], 0).sum()) * (cfg.q - 1) for i in range(cfg.dim)]
+    hi = [int(np.maximum(g[i], 0).sum()) * (cfg.q - 1) for i in range(cfg.dim)]
+    return lo, hi
 
 
 def coord_tables(cfg: HwqConfig, lo: list[int], hi: list[int]) -> list[CoordTable]:

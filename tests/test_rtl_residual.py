@@ -11,16 +11,14 @@ import pytest
 
 from hwq.config import HwqConfig
 from hwq.rtl.decoder import CodebookDecoder
-from hwq.rtl.residual import coord_tables, reduce_model
+from hwq.rtl.residual import coord_tables, gk_ranges, reduce_model
 from hwq.rtl.simutil import pack, run_stream, unpack
 from hwq.voronoi import codeword_of, row_to_digits
 
 
 def _ranges(cfg: HwqConfig) -> tuple[np.ndarray, list[int], list[int]]:
-    g = cfg.lat.generator_int.astype(np.int64)
-    lo = [int(np.minimum(g[i], 0).sum()) * (cfg.q - 1) for i in range(cfg.dim)]
-    hi = [int(np.maximum(g[i], 0).sum()) * (cfg.q - 1) for i in range(cfg.dim)]
-    return g, lo, hi
+    lo, hi = gk_ranges(cfg)
+    return cfg.lat.generator_int.astype(np.int64), lo, hi
 
 
 def _check_rows(cfg: HwqConfig, rows: np.ndarray) -> None:
