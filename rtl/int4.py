@@ -10,8 +10,8 @@ from amaranth.lib.wiring import In, Out
 
 from hwq.config import HwqConfig
 
-from .common import Pipe, booth_multiples, booth_pps, pipe_tree_sum, signed_bits
-from .mac import accumulate_out, closing_stages, mac_out_layout
+from .common import Pipe, StallCopies, booth_multiples, booth_pps, pipe_tree_sum, signed_bits
+from .mac import STALL_FANOUT, accumulate_out, closing_stages, mac_out_layout
 
 __all__ = ["Int4Mac", "int4_acc_bits", "int4_latency"]
 
@@ -43,12 +43,13 @@ class Int4Mac(wiring.Component):
         en = Signal()
         full = Signal()
         m.d.comb += [en.eq(~full), self.i.ready.eq(en)]
-        pipe = Pipe(m, en, "i4")
+        copies = StallCopies("full_", STALL_FANOUT)   # stall enables as in DequantMac
+        pipe = Pipe(m, copies, "i4")
         p = self.i.payload
         terms, st = _datapath(m, pipe, cfg, [p.x[i] for i in range(cfg.dim)],
                               [[p.w[lane * cfg.dim + i] for i in range(cfg.dim)] for lane in range(cfg.lanes)])
         vld, last, close = closing_stages(m, pipe, en, self.i.valid, p.last, st)
-        m.d.comb += full.eq(accumulate_out(m, en, vld, last, terms, self.o, self.acc_bits, close))
+        m.d.comb += full.eq(accumulate_out(m, en, vld, last, terms, self.o, self.acc_bits, close, copies.signals))
         return m
 
 

@@ -45,7 +45,7 @@ def unpack(layout, word: int) -> dict:
 
 def run_stream(dut, beats: Sequence[int], n_out: int, *, in_port: str = "i", out_port: str = "o",
                ready: Iterable[int] | None = None, valid: Iterable[int] | None = None,
-               max_cycles: int = 100000) -> tuple[list[int], list[int]]:
+               max_cycles: int = 100000, watch=None) -> tuple[list[int], list[int]]:
     """Drive packed input beats into ``dut.<in_port>`` and collect ``n_out`` output payloads.
 
     Parameters
@@ -58,15 +58,16 @@ def run_stream(dut, beats: Sequence[int], n_out: int, *, in_port: str = "i", out
     (outputs, out_cycles) : payload ints and the cycle index of each output transfer.
     """
     return run_streams(dut, {in_port: beats}, n_out, out_port=out_port, ready=ready, valid=valid,
-                       max_cycles=max_cycles)
+                       max_cycles=max_cycles, watch=watch)
 
 
 def run_streams(dut, inputs: dict[str, Sequence[int]], n_out: int, *, out_port: str = "o",
                 ready: Iterable[int] | None = None, valid: Iterable[int] | None = None,
-                max_cycles: int = 100000) -> tuple[list[int], list[int]]:
+                max_cycles: int = 100000, watch=None) -> tuple[list[int], list[int]]:
     """Like :func:`run_stream` with several input streams driven independently (each offers its next beat
     whenever its ``valid`` pattern allows, whatever the other streams do), e.g. the ``x`` and ``w`` streams
-    of the top levels."""
+    of the top levels. ``watch(ctx)``, if given, is called every cycle once the inputs have settled (for
+    checks of internal signals)."""
     import itertools
 
     ready_pat = list(ready) if ready is not None else [1]
@@ -92,6 +93,8 @@ def run_streams(dut, inputs: dict[str, Sequence[int]], n_out: int, *, out_port: 
                     ctx.set(srcs[name].payload.as_value(), beats[idx[name]])
             ctx.set(snk.ready, next(rdy))
             await ctx.delay(1e-9)  # settle combinational ready paths
+            if watch is not None:
+                watch(ctx)
             for name in inputs:
                 if offer[name] and ctx.get(srcs[name].ready):
                     idx[name] += 1

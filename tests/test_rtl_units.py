@@ -50,6 +50,29 @@ def test_mac_equals_weight_only_acc(cfg):
     assert not np.array_equal(got, bad)
 
 
+@pytest.mark.parametrize("cfg", [HwqConfig(hadamard=8, lanes=4), HwqConfig(lattice="E8", q=7, hadamard=8, lanes=2)],
+                         ids=["d3", "e8"])
+def test_mac_stall_copies_follow_full(cfg):
+    """Under heavy backpressure every copy of the stall register equals ``full`` on every cycle (a copy
+    that differed would let one lane's pipeline slip against the others), ``full`` is really asserted,
+    and the results stay exact."""
+    enc, x, ref = gemv_case(cfg, 24)
+    dut = DequantMac(cfg)
+    seen = {"full": 0, "cycles": 0, "bad": []}
+
+    def watch(ctx):
+        f = ctx.get(dut.stall)
+        seen["full"] += f
+        seen["cycles"] += 1
+        seen["bad"] += [i for i, c in enumerate(dut.stall_copies) if ctx.get(c) != f]
+
+    beats = [pack(dut.in_layout, b) for b in mac_beats(cfg, enc, x)]
+    out, _ = run_stream(dut, beats, -(-24 // cfg.lanes), ready=[0] * 12 + [1], watch=watch)
+    got = np.concatenate([np.atleast_1d(unpack(dut.out_layout, o)["acc"]) for o in out])[:24]
+    assert len(dut.stall_copies) > cfg.lanes and not seen["bad"]
+    assert 0 < seen["full"] < seen["cycles"] and np.array_equal(got, ref)
+
+
 def test_mac_cycle_model():
     cfg = HwqConfig(hadamard=8, lanes=4)
     enc, x, _ = gemv_case(cfg, 8)
@@ -167,3 +190,47 @@ def test_hadamard_banked_sign_rom(impl):
     out, _ = run_stream(dut, beats, len(beats), ready=BP if impl == "pipelined" else None)
     got = np.array([unpack(dut.out_layout, o)["y"] for o in out]).reshape(2, -1)
     assert np.array_equal(got, rotate_int(x.T, h, cfg.sign_seed).T)
+
+
+def test_stall_copies_split_enables():
+    """A Pipe on StallCopies takes a fresh copy of the stall register once ``budget`` register bits are
+    behind the one in use (a register wider than the budget gets a copy of its own), and stalls exactly
+    like a single-enable pipe when every copy follows ``full``."""
+    from amaranth.hdl import Module, Signal
+    from amaranth.sim import Simulator
+
+    from hwq.rtl.common import Pipe, StallCopies
+
+    with pytest.raises(ValueError, match="budget"):
+        StallCopies("f", 0)
+    m = Module()
+    copies = StallCopies("full", 10)
+    pipe = Pipe(m, copies, "p")
+    x = Signal(4)
+    a = pipe.reg(x)            # copy 0: 4 bits
+    b = pipe.reg(a)            # copy 0: 8 bits
+    c = pipe.reg(b)            # 12 > 10: copy 1
+    wide = pipe.reg(c, shape=unsigned(12))   # 4 + 12 > 10: copy 2 (alone, over budget)
+    v = pipe.valid_chain(Signal(), 1)        # 12 + 1 > 10: copy 3
+    assert len(copies.signals) == 4 and len(v) == 1
+    full = Signal()
+    m.d.comb += [s.eq(full) for s in copies.signals]
+    seen = []
+
+    async def bench(ctx):
+        for cyc in range(12):
+            ctx.set(x, cyc + 1)
+            ctx.set(full, cyc in (3, 4, 8))
+            await ctx.tick()
+            seen.append(ctx.get(wide))
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    model, regs = [], [0, 0, 0, 0]
+    for cyc in range(12):
+        if cyc not in (3, 4, 8):
+            regs = [cyc + 1] + regs[:3]
+        model.append(regs[3])
+    assert seen == model and len(set(model)) > 3
