@@ -13,8 +13,8 @@ import numpy as np
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 
 __all__ = [
-    "Pipe", "StallCopies", "signed_bits", "mul_const", "floordiv_const", "closest_rational", "tree_sum", "divmod_small",
-    "layout_fields", "pipe_tree_sum", "booth_multiples", "booth_pps", "csd_terms", "LadderScaler",
+    "Pipe", "StallCopies", "signed_bits", "mul_const", "floordiv_const", "closest_rational", "tree_sum",
+    "divmod_small", "layout_fields", "pipe_tree_sum", "booth_multiples", "booth_pps", "csd_terms", "LadderScaler",
     "floordiv_pipe",
 ]
 

@@ -49,7 +49,8 @@ class Int4Mac(wiring.Component):
         terms, st = _datapath(m, pipe, cfg, [p.x[i] for i in range(cfg.dim)],
                               [[p.w[lane * cfg.dim + i] for i in range(cfg.dim)] for lane in range(cfg.lanes)])
         vld, last, close = closing_stages(m, pipe, en, self.i.valid, p.last, st)
-        m.d.comb += full.eq(accumulate_out(m, en, vld, last, terms, self.o, self.acc_bits, close, copies.signals))
+        m.d.comb += full.eq(accumulate_out(m, en, vld, last, terms, self.o, self.acc_bits, close,
+                                           copies.signals))
         return m
 
 
