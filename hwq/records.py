@@ -338,7 +338,8 @@ class KernelCheck(Record):
     detail: Mapping[str, Any] = field(default_factory=dict)
 
     def failures(self) -> list[str]:
-        return [str(c.get("name", c)) + (f": {c['error']}" if c.get("error") else "")
+        """One line per failed case: its name, or its fields (kernel, ISA, batch...) when it has none."""
+        return [str(c["name"]) if "name" in c else ", ".join(f"{k} {v}" for k, v in c.items() if k != "ok")
                 for c in self.cases if not c.get("ok", False)]
 
     @classmethod
