@@ -43,11 +43,12 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hwq.records import KernelBench, RooflinePoint, Stamp
+if TYPE_CHECKING:
+    from hwq.records import KernelBench
 
 __all__ = ["gpu_available", "main", "SHAPES", "BATCHES", "bytes_read", "bench_record", "device_slug",
            "markdown_report", "parse_args", "FAST_RTOL"]
@@ -328,8 +329,9 @@ def _check(cfg, lib: CudaLib) -> dict[str, Any]:
 
 def _check_cases(cfg, lib: CudaLib) -> dict[str, Any]:
     import torch
-    from hwq import datapath as dp
     from hwq.codegen.check import golden_case
+
+    from hwq import datapath as dp
     from hwq.matmul import decode_matrix
 
     out: dict[str, Any] = {"cases": []}
@@ -407,6 +409,7 @@ def _spot_check(cfg, lib: CudaLib, enc, w, kp: int, b: int, seed: int = 5) -> di
     """Exact accumulators at full size (every column computed on the GPU) against hwq.datapath on 64
     sampled columns, plus the fast mode's error on the same columns."""
     import torch
+
     from hwq import datapath as dp
     from hwq.container import EncodedMatrix
 
@@ -522,6 +525,8 @@ def bench_record(report: dict[str, Any], cfg: Any, ok: bool) -> KernelBench:
 
     Measured points: cuBLAS fp16 and the hwq fast path (CUDA-graph timing) of every benchmark row.
     """
+    from hwq.records import KernelBench, RooflinePoint, Stamp
+
     rows = report["stages"].get("bench", {}).get("result") or []
     dev = report["device"]
     pts = tuple(RooflinePoint(device=dev, kernel=kernel, family=fam, k=r["k"], m=r["m"], batch=r["batch"],
@@ -595,6 +600,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import torch
     from hwq.codegen.cuda import compile_cuda
+
     from hwq.config import load_config
 
     cfg = load_config(args.config)
