@@ -244,8 +244,11 @@ class Synth(Record):
             raise HwqError("not a legacy synthesis report (expected a list of runs with 'module')")
         typed = []
         for r in runs:
-            core = {k: r[k] for k in ("slug", "module", "target", "device", "luts", "ffs", "brams", "dsps",
-                                      "fmax_mhz", "target_mhz", "latency", "seed")}
+            try:
+                core = {k: r[k] for k in ("slug", "module", "target", "device", "luts", "ffs", "brams", "dsps",
+                                          "fmax_mhz", "target_mhz", "latency", "seed")}
+            except KeyError as e:
+                raise HwqError(f"not a legacy synthesis report (run {r['module']!r} lacks {e})") from None
             typed.append(SynthRun(**core, detail={k: v for k, v in r.items() if k not in core and k != "tools"}))
         tools = {"yosys+nextpnr": str(runs[0]["tools"])} if "tools" in runs[0] else {}
         slugs = {r.slug for r in typed}
@@ -284,12 +287,18 @@ class Sim(Record):
 
     @classmethod
     def from_legacy(cls, data: Any) -> Sim:
-        """The dict ``hwq sim`` wrote (and ``run_sim`` returned) before records."""
+        """The dict ``hwq sim`` wrote (and ``run_sim`` returned) before records; the bulk run's cycle-model
+        check (cycles of one K x M transaction, as measured) becomes the record's RTL point."""
         try:
+            bulk = data.get("bulk")
+            cm = (bulk or {}).get("cycle_model") or {}
+            pts = (RooflinePoint(device="rtl", kernel=str(bulk.get("unit", "top")), family="rtl", k=cm["K"],
+                                 m=cm["M"], batch=1, cycles=cm["measured_min"], slug=data["slug"]),) \
+                if {"K", "M", "measured_min"} <= set(cm) else ()
             return cls(stamp=_legacy_stamp(data.get("config"), slug=data["slug"]), seed=data["seed"],
                        passed=data["passed"], strict_cycles=data.get("strict_cycles", False),
                        seconds=data.get("seconds", 0.0), summary=data.get("summary", {}),
-                       cocotb=data.get("cocotb", {}), bulk=data.get("bulk"))
+                       cocotb=data.get("cocotb", {}), bulk=bulk, points=pts)
         except (KeyError, AttributeError, TypeError) as e:
             raise HwqError(f"not a legacy simulation report (missing {e})") from None
 

@@ -132,6 +132,7 @@ def test_legacy_readers_keep_the_figures() -> None:
     assert [p.time_s * 1e3 for p in hwq] == pytest.approx([r["hwq_exact_ms"] for r in bench["rows"]])
     sim = R.Sim.from_legacy(json.loads((REPO / "reports/sim/d3q6_nd_h64_l8_a1464a.json").read_text()))
     assert sim.passed and sim.failures() == [] and sim.stamp.config_hash == HwqConfig().hash
+    assert [(p.family, p.k, p.m, p.cycles) for p in sim.points] == [("rtl", 768, 32, 1825)]
     broken = {"top": {"passed": False, "tests": [{"name": "traffic", "passed": False, "message": "out 3 != 4"}]}}
     assert R.Sim(stamp=sim.stamp, seed=1, passed=False, strict_cycles=False, seconds=1.0, summary={},
                  cocotb=broken, bulk=None).failures() == ["top test 'traffic': out 3 != 4"]
