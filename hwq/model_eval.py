@@ -10,7 +10,7 @@ bits/entry (NestQuant only at its fixed 4.057):
   ``KASHIN_OPTIONS`` (tolerance 1e-2: the dropped residual holds 1e-4 of the energy, ~1000x below the
   k-means distortion; the iterations and residual of every layer are in the JSON);
 * **weights + activations (W+A)**, nested lattices (Z, D3, D4, E8): the bit-exact integer datapath of
-  :mod:`hwq.datapath` (SPEC section 6) -- activations of each token are absmax INT8-quantized, rotated
+  :mod:`hwq.datapath` (hwq/CONVENTIONS.md section 8) -- activations of each token are absmax INT8-quantized, rotated
   (integer Hadamard) and nested-coded by the integer encoder, in one vectorised call per layer input
   (query, key and value share the codes); the accumulator
   ``acc2[m, j] = sum_b m_Tw m_Tx <c_w, c_x>`` is computed as ONE float64 GEMM of the ladder-scaled
@@ -71,9 +71,9 @@ WA_LAYER_TOKENS = 384
 KASHIN_OPTIONS = {"max_iter": 100, "tol": 1e-2}
 #: tokens per activation-encoding call (bounds the encoder's temporaries)
 TOKEN_CHUNK = 2048
-PREDICTION = ("Theory (SPEC sections 2-4): at equal rate the lattices order by normalised second moment, "
-              "E8 (0.0717) < D4 (0.0766) ~ D3 (0.0787) < Z (0.0833), i.e. distortion E8 < D4 ~ D3 < Z; and at "
-              "3 bits every lattice scheme is far better (about 3x lower product distortion in SPEC section 4) "
+PREDICTION = ("Theory (Ordentlich & Polyanskiy; `hwq eval paper`): at equal rate the lattices order by "
+              "normalised second moment, E8 (0.0717) < D4 (0.0766) ~ D3 (0.0787) < Z (0.0833), i.e. distortion E8 < D4 ~ D3 < Z; and at "
+              "3 bits every lattice scheme is far better (about 3x lower product distortion in the paper's table) "
               "than absmax scalar INT3 per column.")
 
 

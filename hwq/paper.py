@@ -1,4 +1,4 @@
-"""The paper's experiment (SPEC section 4): A, B iid N(0, 1), n = 3 * 2**11 = 6144.
+"""The paper's experiment (Ordentlich & Polyanskiy, arXiv 2410.13780, the table of section 4): A, B iid N(0, 1), n = 3 * 2**11 = 6144.
 
 Rows of the table:
 

@@ -1,7 +1,7 @@
 """``hwq eval rd``: rate-distortion sweep of every method on iid Gaussian matrices.
 
 A and B are n x cols with iid N(0, 1) entries (independent seeds); every method encodes both at each
-target rate, estimates A^T B, and the distortion is the SPEC's ||est - A^T B||_F^2 / (n * cols^2)
+target rate, estimates A^T B, and the distortion is the paper's ||est - A^T B||_F^2 / (n * cols^2)
 (per product entry, normalised by n). Each row: method, config slug, target, rate (bits/entry incl.
 side information, as the method accounts it), packed rate, distortion, Gamma(rate), ratio, encode time
 of A. Results go to ``reports/rd/rd.{json,md,png,svg}`` with Gamma(R) and R* marked; the WaterSIC
@@ -130,7 +130,7 @@ def write_rd(rows: list[dict[str, Any]], out: str | Path, meta: dict[str, Any]) 
     text = [f"# Rate-distortion sweep (iid Gaussian, n = {meta['n']}, cols = {meta['cols']}, seed {meta['seed']})",
             "", "Distortion D = ||est - A^T B||_F^2 / (n cols^2); rate = bits/entry incl. side information as the "
             "method accounts it (entropy-coded for lattice/ECDQ/WaterSIC/Kashin, fixed-width for INT); packed = "
-            "bits actually stored (fixed-width). Gamma(R) of SPEC section 1; R* = "
+            "bits actually stored (fixed-width). Gamma(R): the lower bound of Ordentlich & Polyanskiy; R* = "
             f"{R_STAR:.5f}. Measured in {meta['seconds']:.0f} s on this machine.", "", tab, ""]
     for sk in meta.get("skipped", []):
         text.append(f"- skipped {sk['method']} at {sk['target']:g}: {sk['reason']}")

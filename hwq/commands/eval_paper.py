@@ -1,4 +1,4 @@
-"""``hwq eval paper``: the paper's table (SPEC section 4)."""
+"""``hwq eval paper``: the paper's table (Ordentlich & Polyanskiy, arXiv 2410.13780)."""
 
 from __future__ import annotations
 
