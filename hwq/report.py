@@ -43,7 +43,7 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("sim", "Simulation", "hwq sim --config FILE --bulk 10000"),
     ("bench", "Benchmarks", "hwq bench c   (CUDA: the GPU benchmark script on an H100/H200-class machine)"),
     ("roofline", "Roofline", "hwq roofline --device h100 --model llama3-8b --config FILE"),
-    ("flow", "End-to-end flow", "hwq flow --config FILE"),
+    ("flow", "End-to-end flow", "hwq flow --config FILE   (its reports go to build/flow/SLUG/reports/)"),
 )
 _SKIP_DIRS = {"cache", "build"}
 _IMG = (".png", ".svg")
