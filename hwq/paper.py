@@ -1,4 +1,4 @@
-"""The paper's experiment (SPEC section 4): A, B iid N(0, 1), n = 3 * 2**11 = 6144.
+"""The paper's experiment (Ordentlich & Polyanskiy, arXiv 2410.13780, the table of section 4): A, B iid N(0, 1), n = 3 * 2**11 = 6144.
 
 Rows of the table:
 
@@ -17,24 +17,21 @@ same D with a slightly larger spread; ``cols = n`` reproduces the square experim
 
 from __future__ import annotations
 
-import json
-import platform
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from hwq import __version__
 from hwq.config import HwqConfig, paper_config
 from hwq.errors import HwqError
 from hwq.matmul import encode_matrix, estimate_product, product_distortion
+from hwq.records import EvalPaper, Stamp
 from hwq.scalar import absmax_rate, absmax_roundtrip
 from hwq.theory import gamma
 from hwq.tuning import beta0_for_rate, tuned_ladder
 
-__all__ = ["run_paper", "PAPER_TARGETS", "paper_markdown"]
+__all__ = ["PAPER_TARGETS", "paper_markdown", "run_paper", "save_paper"]
 
 #: (scheme, published D, tolerance) checked by ``hwq eval paper``
 PAPER_TARGETS = {"nested D3 q=6 dithered": (0.0593, 0.05), "absmax INT3 per column": (0.1668, 0.05),
@@ -124,42 +121,36 @@ def run_paper(n: int = 6144, cols: int = 2048, seed: int = 0, packed: bool = Tru
         got = measured[name]
         checks.append({"name": name, "paper": want, "measured": got, "rel_error": abs(got - want) / want,
                        "tolerance": tol, "ok": abs(got - want) / want <= tol})
-    return {
-        "experiment": "paper", "n": n, "cols": cols, "seed": seed, "target_rate": TARGET_RATE, "rows": rows,
-        "checks": checks, "hwq_version": __version__, "machine": f"{platform.node()} ({platform.machine()}, "
-        f"{platform.processor() or platform.system()})",
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-    }
+    return EvalPaper(stamp=Stamp.now(), n=n, cols=cols, seed=seed, target_rate=TARGET_RATE, rows=tuple(rows),
+                     checks=tuple(checks))
 
 
-def paper_markdown(res: dict) -> str:
+def paper_markdown(res: EvalPaper) -> str:
     """Markdown table of a :func:`run_paper` result."""
-    lines = [f"# The paper's table (n = {res['n']}, {res['cols']} columns, seed {res['seed']})", "",
-             f"hwq {res['hwq_version']}, {res['date']}, {res['machine']}", "",
+    lines = [f"# The paper's table (n = {res.n}, {res.cols} columns, seed {res.seed})", "",
+             res.stamp.line(), "",
              "| scheme | config slug | rate (bits/entry) | rate kind | distortion D | Gamma(R) | D / Gamma |",
              "| --- | --- | ---: | --- | ---: | ---: | ---: |"]
-    for r in res["rows"]:
+    for r in res.rows:
         lines.append(f"| {r['scheme']} | `{r['slug']}` | {r['rate']:.4f} | {r['rate_kind']} | {r['distortion']:.5f} "
                      f"| {r['gamma']:.5f} | {r['ratio_to_gamma']:.2f} |")
     lines += ["", "| check | paper | measured | rel. error | tolerance | ok |", "| --- | ---: | ---: | ---: | ---: | --- |"]
-    for c in res["checks"]:
+    for c in res.checks:
         lines.append(f"| {c['name']} | {c['paper']} | {c['measured']:.5f} | {100 * c['rel_error']:.2f}% "
                      f"| {100 * c['tolerance']:.0f}% | {'yes' if c['ok'] else 'NO'} |")
-    d3 = res["rows"][0]
+    d3 = res.rows[0]
     lines += ["", f"D3 ladder histogram T = 0/1/2/3: {d3.get('ladder_p')} (paper: about 0.71 / 0.16 / 0.09).",
               "Entropy-coded rate = log2 q + H(T)/d + 32/n; packed rate = bits actually stored (codes + 2-bit "
               "ladder field + float32 norm)."]
-    order = sorted((r for r in res["rows"] if r["rate_kind"] == "entropy-coded"), key=lambda r: r["distortion"])
+    order = sorted((r for r in res.rows if r["rate_kind"] == "entropy-coded"), key=lambda r: r["distortion"])
     lines.append("Ordering at equal entropy-coded rate (best first): " + " < ".join(
         r["scheme"].split()[1] for r in order) + " (theory: E8 < D4 ~ D3 < Z by second moment).")
     return "\n".join(lines) + "\n"
 
 
-def save_paper(res: dict, out_dir: str | Path) -> tuple[Path, Path]:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    js = out / "paper.json"
-    md = out / "paper.md"
-    js.write_text(json.dumps(res, indent=1) + "\n")
+def save_paper(res: EvalPaper, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``paper.json`` (the record) and ``paper.md`` under ``out_dir``."""
+    js = res.save(Path(out_dir) / "paper.json")
+    md = Path(out_dir) / "paper.md"
     md.write_text(paper_markdown(res))
     return js, md

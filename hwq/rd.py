@@ -1,7 +1,7 @@
 """``hwq eval rd``: rate-distortion sweep of every method on iid Gaussian matrices.
 
 A and B are n x cols with iid N(0, 1) entries (independent seeds); every method encodes both at each
-target rate, estimates A^T B, and the distortion is the SPEC's ||est - A^T B||_F^2 / (n * cols^2)
+target rate, estimates A^T B, and the distortion is the paper's ||est - A^T B||_F^2 / (n * cols^2)
 (per product entry, normalised by n). Each row: method, config slug, target, rate (bits/entry incl.
 side information, as the method accounts it), packed rate, distortion, Gamma(rate), ratio, encode time
 of A. Results go to ``reports/rd/rd.{json,md,png,svg}`` with Gamma(R) and R* marked; the WaterSIC
@@ -14,7 +14,6 @@ at this n (the paper's n = 6144 pays 0.005).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 
 from hwq.errors import HwqError
 from hwq.methods import METHODS, make
+from hwq.records import EvalRd, EvalWatersic, Stamp
 from hwq.theory import R_STAR, gamma
 
 __all__ = ["DEFAULT_RATES", "plan", "run_rd", "write_rd", "watersic_demo", "write_watersic"]
@@ -118,7 +118,11 @@ def write_rd(rows: list[dict[str, Any]], out: str | Path, meta: dict[str, Any]) 
     """Write rd.json, rd.md, rd.png, rd.svg under ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "rd.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
+    import matplotlib
+
+    EvalRd(stamp=Stamp.now(tools={"matplotlib": matplotlib.__version__}), n=meta["n"], cols=meta["cols"],
+           seed=meta["seed"], seconds=meta["seconds"], rows=tuple(rows),
+           skipped=tuple(meta.get("skipped", ()))).save(out / "rd.json")
     tab = _md_table(["method", "slug", "target", "rate", "packed", "D", "Gamma(R)", "D/Gamma", "encode s", "note"],
                     [[r["method"], r["slug"], f"{r['target']:g}", f"{r['rate']:.3f}", f"{r['rate_packed']:.3f}",
                       f"{r['distortion']:.4g}", f"{r['gamma']:.4g}", f"{r['ratio']:.2f}", f"{r['encode_s']:.3f}",
@@ -126,12 +130,11 @@ def write_rd(rows: list[dict[str, Any]], out: str | Path, meta: dict[str, Any]) 
     text = [f"# Rate-distortion sweep (iid Gaussian, n = {meta['n']}, cols = {meta['cols']}, seed {meta['seed']})",
             "", "Distortion D = ||est - A^T B||_F^2 / (n cols^2); rate = bits/entry incl. side information as the "
             "method accounts it (entropy-coded for lattice/ECDQ/WaterSIC/Kashin, fixed-width for INT); packed = "
-            "bits actually stored (fixed-width). Gamma(R) of SPEC section 1; R* = "
+            "bits actually stored (fixed-width). Gamma(R): the lower bound of Ordentlich & Polyanskiy; R* = "
             f"{R_STAR:.5f}. Measured in {meta['seconds']:.0f} s on this machine.", "", tab, ""]
     for sk in meta.get("skipped", []):
         text.append(f"- skipped {sk['method']} at {sk['target']:g}: {sk['reason']}")
     (out / "rd.md").write_text("\n".join(text))
-    import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -186,10 +189,10 @@ def waterfill_bound_at(sig: np.ndarray, w: np.ndarray, rate: float) -> float:
     return waterfill_bound(np.linalg.eigvalsh(sig), float(np.mean(w * w)), rate)
 
 
-def write_watersic(rows: list[dict[str, Any]], out: str | Path) -> list[Path]:
+def write_watersic(rows: list[dict[str, Any]], out: str | Path, seed: int = 1) -> list[Path]:
+    """Write watersic.json (the record of a :func:`watersic_demo` run with ``seed``) and watersic.md."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "watersic.json").write_text(json.dumps(rows, indent=1) + "\n")
+    EvalWatersic(stamp=Stamp.now(), seed=seed, rows=tuple(rows)).save(out / "watersic.json")
     tab = _md_table(["Sigma_X", "target", "bound D_wf", "WaterSIC rate", "WaterSIC D", "gap (bit)",
                      "GPTQ+rot D", "gap", "SIC uniform D", "gap"],
                     [[r["sigma"], r["target"], f"{r['bound']:.4g}", r["watersic"]["rate"],

@@ -14,36 +14,36 @@ roofline   ``hwq roofline``                       tables, roofline and speedup c
 flow       ``hwq flow``                           the last end-to-end run
 =========  =====================================  =========================================
 
-Other folders under ``reports/`` are shown too, after these. For every report file the page shows the
-stamp it records (config slug, hwq version, date, machine) and says "not recorded" for what it lacks; a
-folder that does not exist yet gets a "not run yet" section with the command that produces it. Images
-are inlined (PNG as base64), so ``index.html`` reads offline as a single file.
+Other folders under ``reports/`` are shown too, after these. Every JSON report is read as a typed record
+(:mod:`hwq.records`); the page shows its stamp (config slug, hwq version, date, machine) and, for a file
+that is not a current record, the reason in one line instead of a guessed stamp. A folder that does not
+exist yet gets a "not run yet" section with the command that produces it. Images are inlined (PNG as
+base64), so ``index.html`` reads offline as a single file.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime
 import html
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hwq.errors import HwqError
+from hwq.records import NOT_RECORDED, Record, Stamp, load_any
 
-__all__ = ["SECTIONS", "Section", "collect", "build_report", "markdown_to_html", "stamp_of"]
+__all__ = ["SECTIONS", "Section", "build_report", "collect", "markdown_to_html", "stamp_of"]
 
 #: (folder, title, command that produces it)
 SECTIONS: tuple[tuple[str, str, str], ...] = (
-    ("paper", "Paper table (SPEC section 4)", "hwq eval paper"),
+    ("paper", "Paper table", "hwq eval paper"),
     ("rd", "Rate-distortion", "hwq eval rd"),
     ("synth", "Synthesis", "hwq synth --config FILE --target ecp5   (or: hwq synth --sweep)"),
     ("sim", "Simulation", "hwq sim --config FILE --bulk 10000"),
     ("bench", "Benchmarks", "hwq bench c   (CUDA: the GPU benchmark script on an H100/H200-class machine)"),
     ("roofline", "Roofline", "hwq roofline --device h100 --model llama3-8b --config FILE"),
-    ("flow", "End-to-end flow", "hwq flow --config FILE"),
+    ("flow", "End-to-end flow", "hwq flow --config FILE   (its reports go to build/flow/SLUG/reports/)"),
 )
 _SKIP_DIRS = {"cache", "build"}
 _IMG = (".png", ".svg")
@@ -57,7 +57,12 @@ class Item:
     md: Path | None = None
     json: Path | None = None
     images: list[Path] = field(default_factory=list)
-    stamp: dict[str, str] = field(default_factory=dict)
+    record: Record | None = None
+    problem: str = ""  # why the JSON is not a current record
+
+    @property
+    def stamp(self) -> dict[str, str]:
+        return stamp_of(self.record) if self.record is not None else {}
 
 
 @dataclass
@@ -73,37 +78,13 @@ class Section:
 
 
 # ------------------------------------------------------------------------------------------------------
-def _find(d: Any, keys: tuple[str, ...], depth: int = 0) -> Any:
-    if isinstance(d, dict):
-        for k in keys:
-            if isinstance(d.get(k), (str, int, float)) and not isinstance(d.get(k), bool):
-                return d[k]
-        if depth < 2:
-            for v in d.values():
-                if isinstance(v, dict):
-                    hit = _find(v, keys, depth + 1)
-                    if hit is not None:
-                        return hit
-    return None
-
-
-def stamp_of(data: Any) -> dict[str, str]:
-    """Config slug(s), hwq version, date and machine recorded in a report's JSON ("not recorded" if absent)."""
-    slugs: list[str] = []
-    top = _find(data, ("slug", "config_slug"))
-    if top:
-        slugs.append(str(top))
-    rows = data.get("rows", data.get("results")) if isinstance(data, dict) else data
-    if isinstance(rows, list):
-        for r in rows:
-            s = _find(r, ("slug", "config_slug")) if isinstance(r, dict) else None
-            if s and str(s) not in slugs and str(s) != "-":
-                slugs.append(str(s))
-    nr = "not recorded"
-    return {"slug": ", ".join(slugs[:6]) + (f" (+{len(slugs) - 6} more)" if len(slugs) > 6 else "") or nr,
-            "hwq_version": str(_find(data, ("hwq_version", "version")) or nr),
-            "date": str(_find(data, ("date", "timestamp", "time")) or nr),
-            "machine": str(_find(data, ("machine", "host", "device", "gpu")) or nr)}
+def stamp_of(rec: Record) -> dict[str, str]:
+    """Config slug(s), hwq version, date and machine of a record (for the page and the index)."""
+    slugs = rec.slugs()
+    more = f" (+{len(slugs) - 6} more)" if len(slugs) > 6 else ""
+    st = rec.stamp
+    return {"slug": ", ".join(slugs[:6]) + more if slugs else NOT_RECORDED,
+            "hwq_version": st.hwq_version, "date": st.date, "machine": st.machine}
 
 
 def collect(reports_dir: str | Path = "reports") -> list[Section]:
@@ -134,9 +115,9 @@ def collect(reports_dir: str | Path = "reports") -> list[Section]:
         for it in items.values():
             if it.json is not None:
                 try:
-                    it.stamp = stamp_of(json.loads(it.json.read_text()))
-                except (OSError, json.JSONDecodeError):
-                    it.stamp = {}
+                    it.record = load_any(it.json)
+                except HwqError as e:
+                    it.problem = str(e).removeprefix(f"{it.json}: ")
         sec.items = [items[k] for k in sorted(items)]
     return [s for s in sections if s.ran or s.folder in names]
 
@@ -223,25 +204,22 @@ def _img_tag(path: Path, alt: str = "") -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _json_html(path: Path) -> str:
-    """A table of a JSON report's rows, or its scalar fields, when it has no Markdown companion."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        return f"<p>{html.escape(path.name)}: unreadable JSON ({html.escape(str(e))})</p>"
-    rows = data if isinstance(data, list) else next(
-        (data[k] for k in ("rows", "results", "records", "runs") if isinstance(data.get(k), list)), None)
+def _json_html(it: Item) -> str:
+    """A record's scalar fields and its table, when it has no Markdown companion."""
+    if it.record is None:
+        return f"<p>{html.escape(it.json.name)}: {html.escape(it.problem)}</p>"
+    data = it.record.to_dict()
+    rows = it.record.table()
     parts = []
-    if isinstance(data, dict):
-        scal = [(k, v) for k, v in data.items() if isinstance(v, (str, int, float, bool)) and v is not None]
-        if scal:
-            parts.append(_table([["field", "value"], ["---", "---"]] + [[k, _fmt(v)] for k, v in scal[:40]], None))
-    if rows and all(isinstance(r, dict) for r in rows):
+    scal = [(k, v) for k, v in data.items() if isinstance(v, (str, int, float, bool)) and v is not None]
+    if scal:
+        parts.append(_table([["field", "value"], ["---", "---"]] + [[k, _fmt(v)] for k, v in scal[:40]], None))
+    if rows:
         cols = [c for c in dict.fromkeys(k for r in rows for k in r)
                 if all(not isinstance(r.get(c), (dict, list)) for r in rows)][:12]
         parts.append(_table([cols, ["---"] * len(cols)] + [[_fmt(r.get(c, "")) for c in cols] for r in rows[:200]],
                             None))
-    return "\n".join(parts) or f"<p>{html.escape(path.name)}: no table to show</p>"
+    return "\n".join(parts) or f"<p>{html.escape(it.json.name)}: no table to show</p>"
 
 
 def _fmt(v: Any) -> str:
@@ -260,9 +238,17 @@ font-size:.85em}.missing{background:#fff4e0;border-left:4px solid #e0a030;paddin
 nav a{margin-right:1em}"""
 
 
-def _stamp_line(st: dict[str, str]) -> str:
+def _stamp_text(it: Item) -> str:
+    st = it.stamp
+    if st:
+        return f"config `{st['slug']}`, hwq {st['hwq_version']}, {st['date']}, {st['machine']}"
+    return f"stamp: not recorded ({it.problem or 'no JSON with this report'})"
+
+
+def _stamp_line(it: Item) -> str:
+    st = it.stamp
     if not st:
-        return '<p class="stamp">stamp: not recorded (no JSON with this report)</p>'
+        return f'<p class="stamp">{html.escape(_stamp_text(it))}</p>'
     return (f'<p class="stamp">config: <code>{html.escape(st["slug"])}</code> &middot; hwq '
             f'{html.escape(st["hwq_version"])} &middot; {html.escape(st["date"])} &middot; '
             f'{html.escape(st["machine"])}</p>')
@@ -277,9 +263,6 @@ def build_report(reports_dir: str | Path = "reports", *, html_path: str | Path |
     HwqError
         ``reports_dir`` exists but is not a folder.
     """
-    from hwq import __version__
-    from hwq.devices import host_name
-
     root = Path(reports_dir)
     if root.exists() and not root.is_dir():
         raise HwqError(f"reports path {root} is not a folder")
@@ -287,8 +270,8 @@ def build_report(reports_dir: str | Path = "reports", *, html_path: str | Path |
     html_path = Path(html_path) if html_path else root / "index.html"
     md_path = Path(md_path) if md_path else root / "README.md"
     sections = collect(root)
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    gen = f"built by hwq {__version__} on {now}, machine: {host_name()}"
+    st = Stamp.now()
+    gen = f"built by hwq {st.hwq_version} on {st.date}, machine: {st.machine}"
     body = [f"<h1>hwq reports</h1><p class='stamp'>{html.escape(gen)}</p><nav>"
             + "".join(f'<a href="#{s.folder}">{html.escape(s.title)}</a>' for s in sections) + "</nav>"]
     md = ["# hwq reports", "", gen, "", "| section | status | command |", "| --- | --- | --- |"]
@@ -303,19 +286,17 @@ def build_report(reports_dir: str | Path = "reports", *, html_path: str | Path |
             md.append(f"Not run yet: produce it with `{s.command}` (writes `{s.folder}/`).")
             continue
         for it in s.items:
-            body.append(f"<h3>{html.escape(it.stem)}</h3>{_stamp_line(it.stamp)}")
-            st = it.stamp
+            body.append(f"<h3>{html.escape(it.stem)}</h3>{_stamp_line(it)}")
             md.append(f"### {it.stem}")
             md.append("")
-            md.append(f"config `{st['slug']}`, hwq {st['hwq_version']}, {st['date']}, {st['machine']}"
-                      if st else "stamp: not recorded")
+            md.append(_stamp_text(it))
             md.append("")
             if it.md is not None:
                 text = it.md.read_text()
                 body.append(markdown_to_html(text, it.md.parent))
-                md.append(re.sub(r"^(#{1,4}) ", r"\1## ", text, flags=re.M).rstrip())
+                md.append(re.sub(r"^(#{1,4}) ", r"\1## ", text, flags=re.MULTILINE).rstrip())
             elif it.json is not None:
-                body.append(_json_html(it.json))
+                body.append(_json_html(it))
                 md.append(f"(JSON only: `{s.folder}/{it.json.name}`)")
             for img in it.images:
                 body.append(_img_tag(img, img.stem))

@@ -3,7 +3,6 @@ non-GPU parts (argument parsing, byte accounting, report) work without a GPU."""
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ from hwq.codegen import gpu_bench
 from hwq.codegen.bench import random_encoded
 from hwq.codegen.cuda import GEMV_KERNELS, compile_cuda, find_nvcc, parse_ptxas
 from hwq.config import HwqConfig
+from hwq.records import KernelBench, load
 
 
 @pytest.fixture(scope="module")
@@ -78,24 +78,29 @@ def test_bytes_read_equals_container_sizes():
     assert 8 * b["weights"] / (4224 * 40) == pytest.approx(10 / 3 + 32 / 4224)
 
 
-def test_markdown_report_verdicts():
+def test_markdown_report_verdicts(tmp_path):
     rows = [{"k": 8192, "k_padded": 8256, "m": 28672, "batch": 1, "path": "table", "bits_per_weight_read": 3.37,
              "cublas_fp16_us": 179.0, "hwq_fast_us": 44.0, "speedup_vs_cublas": 4.07, "hwq_read_GBps": 2240.0,
              "pct_of_hbm_read": 76.2, "hwq_exact_us": 60.0, "speedup_vs_cublas_eager": 3.5,
              "spot_check": {"ok": True, "exact_equal": True, "fast_rel_err": 1e-7, "columns_checked": 64}}]
-    rep = {"device": "NVIDIA H100 80GB HBM3", "slug": HwqConfig().slug, "stages": {
+    rep = {"device": "NVIDIA H100 80GB HBM3", "sm": "90", "torch": "2.5.1", "cuda": "12.4", "stages": {
         "check": {"ok": True, "result": {"ok": False, "exact_ok": False, "table_path_checked": True, "cases": [
             {"name": "wo_acc b=1 auto", "ok": False, "path": "table"},
             {"name": "gemv_fast b=1 auto", "ok": True, "path": "table", "rel_err": 2e-7}]}},
         "hbm_bandwidth": {"ok": True, "result": {"read_GBps": 2940.0, "copy_GBps_read_plus_write": 3000.0}},
         "bench": {"ok": True, "result": rows}}}
-    md = gpu_bench.markdown_report(rep)
+    rec = gpu_bench.bench_record(rep, HwqConfig(), ok=False)
+    md = gpu_bench.markdown_report(rec)
     assert "Correctness: **FAIL**" in md and "FAIL wo_acc b=1 auto (table)" in md
     assert "| 8192x28672 | 1 | table | 3.370 | 179.0 | 44.0 | 4.07 | 2240 | 76 | 3.50 | 60.0 | ok |" in md
+    # the record main() writes: typed points for the roofline, read back exactly
+    assert [(p.family, p.kernel, p.time_s) for p in rec.points] == [("fp16", "cublas_fp16", 179e-6),
+                                                                    ("hwq", "hwq_fast", 44e-6)]
+    assert rec.points[1].slug == HwqConfig().slug and rec.stamp.tools["cuda"] == "12.4"
+    assert load(rec.save(tmp_path / "cuda.json"), KernelBench) == rec
     rep["stages"]["check"]["result"].update(ok=True, exact_ok=True)
     rep["stages"]["check"]["result"]["cases"][0]["ok"] = True
-    assert "Correctness: **PASS**" in gpu_bench.markdown_report(rep)
-    json.dumps(rep)  # the report is JSON-serialisable as written by main()
+    assert "Correctness: **PASS**" in gpu_bench.markdown_report(gpu_bench.bench_record(rep, HwqConfig(), ok=True))
     assert gpu_bench.device_slug("NVIDIA H100 80GB HBM3") == "nvidia_h100_80gb_hbm3"
     assert np.isfinite(rows[0]["pct_of_hbm_read"])
 

@@ -88,15 +88,15 @@ def test_tiny_run_serial_equals_parallel(tmp_path) -> None:
     _model_or_skip()
     kw = dict(methods=("absmax", "hadamard_int"), rates=(4,), max_sentences=6)
     res = evaluate_minilm(None, jobs=1, **kw)
-    assert [(r["method"], r["mode"]) for r in res["rows"]] == [("absmax", "W"), ("hadamard_int", "W")]
-    assert len(res["layers"]["absmax@4/W"]) == 36
-    for r in res["rows"]:
+    assert [(r["method"], r["mode"]) for r in res.rows] == [("absmax", "W"), ("hadamard_int", "W")]
+    assert len(res.layers["absmax@4/W"]) == 36
+    for r in res.rows:
         assert 0 < r["layer_dist_mean"] <= r["layer_dist_max"] < 1
         assert -1 <= r["spearman"] <= 1 and r["cos_min"] <= r["cos_mean"] <= 1 + 1e-6
         assert r["rate"] == pytest.approx(4 + 32 / 384, abs=0.07)
     par = evaluate_minilm(None, jobs=2, **kw)
-    assert par["meta"]["jobs"] == 2
-    for a, b in zip(res["rows"], par["rows"], strict=True):
+    assert par.meta["jobs"] == 2
+    for a, b in zip(res.rows, par.rows, strict=True):
         assert a == b  # forked workers give the same rows, in task order
     paths = write_model_report(res, tmp_path)
     text = paths[1].read_text()
@@ -109,9 +109,9 @@ def test_tiny_run_serial_equals_parallel(tmp_path) -> None:
 def test_lattice_weights_and_activations_rows(tmp_path) -> None:
     _model_or_skip()
     res = evaluate_minilm(None, methods=("absmax", "d3"), rates=(4,), max_sentences=6, wa_sentences=4, jobs=1)
-    assert [(r["method"], r["mode"]) for r in res["rows"]] == [("absmax", "W"), ("d3", "W"), ("d3", "W+A")]
-    absmax, d3w, d3wa = res["rows"]
-    assert len(res["layers"]["d3@4/WA"]) == 36
+    assert [(r["method"], r["mode"]) for r in res.rows] == [("absmax", "W"), ("d3", "W"), ("d3", "W+A")]
+    absmax, d3w, d3wa = res.rows
+    assert len(res.layers["d3@4/WA"]) == 36
     assert d3wa["sentences"] == 4 and d3w["sentences"] == 6
     assert 3.5 < d3wa["act_rate"] < 4.6
     # the lattice beats absmax INT4 per column, and quantizing the activations too costs distortion

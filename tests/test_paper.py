@@ -38,11 +38,11 @@ def test_run_paper_all_checks_ok() -> None:
     from hwq.paper import PAPER_TARGETS, paper_markdown, run_paper
 
     res = run_paper()
-    assert {c["name"] for c in res["checks"]} == set(PAPER_TARGETS)
-    assert all(c["ok"] for c in res["checks"]), res["checks"]
-    rows = {r["scheme"]: r for r in res["rows"]}
+    assert {c["name"] for c in res.checks} == set(PAPER_TARGETS)
+    assert all(c["ok"] for c in res.checks), res.checks
+    rows = {r["scheme"]: r for r in res.rows}
     # E8 has the smallest second moment: best of the nested lattices at the same entropy-coded rate
-    ent = [r for r in res["rows"] if r["rate_kind"] == "entropy-coded"]
+    ent = [r for r in res.rows if r["rate_kind"] == "entropy-coded"]
     assert min(ent, key=lambda r: r["distortion"])["scheme"].startswith("nested E8")
     assert rows["absmax INT3 per column"]["distortion"] > 2 * rows["nested D3 q=6 dithered"]["distortion"]
     assert "| check |" in paper_markdown(res)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
 from hwq.cli import main
 from hwq.errors import HwqError
 from hwq.rd import plan, run_rd, write_rd
+from hwq.records import EvalRd, load
 
 
 def test_plan_covers_every_family_where_defined() -> None:
@@ -32,7 +32,8 @@ def test_small_sweep_and_report(tmp_path) -> None:
         assert r["distortion"] > 0 and r["ratio"] > 0.8  # nothing beats Gamma(R) by more than noise
     paths = write_rd(rows, tmp_path, {"n": 96, "cols": 8, "seed": 0, "seconds": 1.0, "skipped": skipped})
     assert all(p.is_file() and p.stat().st_size > 0 for p in paths)
-    assert json.loads((tmp_path / "rd.json").read_text())["rows"][0]["method"] == rows[0]["method"]
+    rec = load(tmp_path / "rd.json", EvalRd)
+    assert rec.rows[0]["method"] == rows[0]["method"] and (rec.n, rec.cols, rec.seed) == (96, 8, 0)
     assert (tmp_path / "rd.svg").read_text().lstrip().startswith("<?xml")
 
 

@@ -5,23 +5,25 @@ from __future__ import annotations
 import base64
 import json
 
+from hwq import records as R
 from hwq.cli import main
 from hwq.report import build_report, collect, markdown_to_html, stamp_of
+
+STAMP = R.Stamp(hwq_version="0.1.0", slug="", config_hash="", tools={}, date="2026-01-01T00:00:00Z", machine="box")
 
 PNG_1PX = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
 
 
 def _tree(root):
-    (root / "paper").mkdir(parents=True)
-    (root / "paper" / "paper.json").write_text(json.dumps({
-        "rows": [{"scheme": "nested D3", "slug": "d3q6_x", "distortion": 0.0591}],
-        "hwq_version": "0.1.0", "date": "2026-01-01 00:00 UTC", "machine": "box"}))
+    R.EvalPaper(stamp=STAMP, n=8, cols=8, seed=0, target_rate=3.0, checks=(),
+                rows=({"scheme": "nested D3", "slug": "d3q6_x", "distortion": 0.0591},)).save(root / "paper/paper.json")
     (root / "paper" / "paper.md").write_text("# Paper\n\n| scheme | D |\n| --- | ---: |\n| nested D3 | 0.0591 |\n")
-    (root / "synth").mkdir()
-    (root / "synth" / "s.json").write_text(json.dumps({"results": [{"slug": "d3q6_x", "luts": 1234, "fmax_mhz": 170.1}]}))
+    run = R.SynthRun("d3q6_x", "d3q6_x_mac", "ecp5", "LFE5U-85F", 1234, 900, 0, 0, 170.1, 150.0, 11, 1)
+    R.Synth(stamp=STAMP, target="ecp5", runs=(run,)).save(root / "synth" / "s.json")
     (root / "roofline").mkdir()
-    (root / "roofline" / "r.json").write_text(json.dumps({"stamp": {"slug": "d3q6_x", "hwq_version": "0.1.0"}}))
+    (root / "roofline" / "r.json").write_text(json.dumps({"kind": "hwq-roofline", "schema": 1,
+                                                          "stamp": {"slug": "d3q6_x", "hwq_version": "0.1.0"}}))
     (root / "roofline" / "r.md").write_text("# R\n\n![chart](r_roofline.png)\n")
     (root / "roofline" / "r_roofline.png").write_bytes(PNG_1PX)
     (root / "roofline" / "r_roofline.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
@@ -35,10 +37,13 @@ def test_sections_stamps_and_missing(tmp_path) -> None:
     assert secs["paper"].ran and secs["synth"].ran and not secs["sim"].ran and not secs["bench"].ran
     assert "extra_area" in secs
     assert secs["paper"].items[0].stamp == {"slug": "d3q6_x", "hwq_version": "0.1.0",
-                                            "date": "2026-01-01 00:00 UTC", "machine": "box"}
+                                            "date": "2026-01-01T00:00:00Z", "machine": "box"}
     rl = secs["roofline"].items[0]
     assert [p.name for p in rl.images] == ["r_roofline.png"]  # PNG preferred over its SVG twin
-    assert stamp_of({"x": 1})["date"] == "not recorded"
+    # a JSON that is not a current record: no guessed stamp, the reason instead
+    assert rl.record is None and rl.stamp == {} and "unknown record kind 'hwq-roofline'" in rl.problem
+    assert secs["extra_area"].items[0].problem.startswith("not an hwq record")
+    assert stamp_of(R.load_any(tmp_path / "synth" / "s.json"))["slug"] == "d3q6_x"
 
 
 def test_html_self_contained_and_readme(tmp_path) -> None:
@@ -51,6 +56,8 @@ def test_html_self_contained_and_readme(tmp_path) -> None:
     assert "d3q6_x" in page and "1234" in page and "170.1" in page
     md = md_path.read_text()
     assert "| Simulation | not run yet |" in md and "roofline/r_roofline.png" in md
+    assert "config `d3q6_x`, hwq 0.1.0, 2026-01-01T00:00:00Z, box" in md
+    assert "stamp: not recorded (unknown record kind 'hwq-roofline'" in md
 
 
 def test_markdown_subset() -> None:

@@ -40,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hwq.errors import HwqError
-    from hwq.model_eval import DEFAULT_METHODS, evaluate_minilm, write_model_report
+    from hwq.model_eval import DEFAULT_METHODS, PREDICTION, evaluate_minilm, write_model_report
 
     try:
         rates = tuple(float(r) for r in args.rates.split(","))
@@ -61,10 +61,10 @@ def run(args: argparse.Namespace) -> int:
                           progress=lambda s: print(f"[model] {s}", file=sys.stderr, flush=True))
     paths = write_model_report(res, args.out, args.wa_reference)
     print(f"{'method':<12} {'mode':<4} {'tgt':>3} {'rate':>6} {'layerD':>9} {'cos':>7} {'spearman':>8}")
-    for r in res["rows"]:
+    for r in res.rows:
         print(f"{r['method']:<12} {r['mode']:<4} {r['target']:3g} {r['rate']:6.3f} {r['layer_dist_mean']:9.4g} "
               f"{r['cos_mean']:7.4f} {r['spearman']:8.4f}")
-    print(paths[1].read_text().split("## Prediction and verdict")[1].strip())
-    m = res["meta"]
+    print("\n".join([PREDICTION, "", *res.verdict]))
+    m = res.meta
     print(f"wrote {paths[0]} and {paths[1]} in {m['seconds']:.0f} s wall, {m['cpu_seconds']:.0f} s CPU")
     return 0

@@ -1,4 +1,4 @@
-"""``hwq eval paper``: the paper's table (SPEC section 4)."""
+"""``hwq eval paper``: the paper's table (Ordentlich & Polyanskiy, arXiv 2410.13780)."""
 
 from __future__ import annotations
 
@@ -31,4 +31,4 @@ def run(args: argparse.Namespace) -> int:
     print(paper_markdown(res), end="")
     js, md = save_paper(res, args.out)
     print(f"saved {js} and {md}")
-    return 0 if all(c["ok"] for c in res["checks"]) else 1
+    return 0 if all(c["ok"] for c in res.checks) else 1
