@@ -33,7 +33,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -44,7 +44,7 @@ from hwq.errors import HwqError
 
 from .build import check_buildable, make_unit, module_name
 
-__all__ = ["synthesize_asic", "liberty_info", "find_tools", "DEFAULT_LIBERTY", "INSTALL", "KIND", "SCHEMA"]
+__all__ = ["DEFAULT_LIBERTY", "INSTALL", "KIND", "SCHEMA", "find_tools", "liberty_info", "synthesize_asic"]
 
 DEFAULT_LIBERTY = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
 INSTALL = "apt-get install -y opensta qflow-tech-osu018"
@@ -97,7 +97,7 @@ def liberty_info(path: str | Path) -> dict:
     buffers and tie cells, and the input capacitance of the smallest buffer. HwqError if it is not usable."""
     p = Path(path)
     try:
-        text = re.sub(r"/\*.*?\*/", "", p.read_text(errors="replace"), flags=re.S)
+        text = re.sub(r"/\*.*?\*/", "", p.read_text(errors="replace"), flags=re.DOTALL)
     except OSError as e:
         raise HwqError(f"--liberty {p}: cannot read it ({e.strerror}); give a readable Liberty file") from None
     lib = re.search(r"\blibrary\s*\(\s*\"?([^\"\)\s]+)\"?\s*\)", text)
@@ -137,7 +137,7 @@ def liberty_info(path: str | Path) -> dict:
 
 def _run(cmd: list[str], cwd: Path, timeout: int, what: str, log: str | None = None) -> str:
     try:
-        p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(cmd, check=False, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise HwqError(f"{what} took longer than {timeout} s on {cwd}") from None
     if p.returncode:
@@ -164,7 +164,7 @@ def yosys_script(top: str, lib: dict, period_ns: float, buffer: bool) -> str:
 
 def sdc(lib: dict, period_ns: float, io_delay_ns: float) -> str:
     """OpenSTA constraints: ideal clock on ``clk``, buffer-driven inputs, buffer-loaded outputs."""
-    buf, (bi, bo) = lib["buffer"], lib["buffer_pins"]
+    buf, (_bi, bo) = lib["buffer"], lib["buffer_pins"]
     ins = "[delete_from_list [all_inputs] [get_ports clk]]"
     return (f"create_clock -name clk -period {period_ns} [get_ports clk]\n"
             f"set_input_delay {io_delay_ns} -clock clk {ins}\n"
@@ -179,7 +179,7 @@ _PATH_ROW = re.compile(r"^\s*(-?[\d.]+)\s+(-?[\d.]+)\s+([\^v])\s+(\S+)\s+\((\w+)
 def parse_sta(log: str) -> dict:
     """Worst path of an OpenSTA ``report_checks`` (start, end, arrival, required, slack, per-cell steps)."""
     def grab(pat):
-        m = re.search(pat, log, flags=re.M)
+        m = re.search(pat, log, flags=re.MULTILINE)
         return m.group(1) if m else None
     slack = grab(r"^\s*(-?[\d.]+)\s+slack \((?:MET|VIOLATED)\)")
     arrival = grab(r"^\s*(-?[\d.]+)\s+data arrival time")
@@ -210,7 +210,7 @@ def stamp(cfg: HwqConfig, tools: dict) -> dict:
     """The record envelope's stamp."""
     return {"hwq_version": __version__, "slug": cfg.slug,
             "config_hash": hashlib.sha256(cfg.to_json().encode()).hexdigest(), "tools": tools,
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores)"}
 
 
@@ -279,7 +279,7 @@ def synthesize_asic(cfg: HwqConfig, unit: str = "mac", liberty: str | Path | Non
     t1 = time.time()
     log = _run([tools["sta"], "-no_init", "-no_splash", "-exit", "sta.tcl"], bdir, timeout, f"OpenSTA on {top}")
     (bdir / "sta.log").write_text(log)
-    if re.search(r"^Error", log, flags=re.M):
+    if re.search(r"^Error", log, flags=re.MULTILINE):
         raise HwqError(f"OpenSTA could not read the netlist of {top}: "
                        + next(ln for ln in log.splitlines() if ln.startswith("Error")))
     path = parse_sta(log)

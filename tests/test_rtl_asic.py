@@ -11,12 +11,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hwq.rtl import asic
+from hwq.rtl.asic import DEFAULT_LIBERTY, INSTALL, liberty_info, parse_sta, synthesize_asic
 
 from hwq.cli import main
 from hwq.config import HwqConfig
 from hwq.errors import HwqError
-from hwq.rtl import asic
-from hwq.rtl.asic import DEFAULT_LIBERTY, INSTALL, liberty_info, parse_sta, synthesize_asic
 
 _HAVE = shutil.which("sta") is not None and DEFAULT_LIBERTY.is_file()
 needs_tools = pytest.mark.skipif(not _HAVE, reason=f"OpenSTA or the OSU018 library missing: {INSTALL}")
@@ -109,7 +109,7 @@ def _check_record(rep: dict, tmp: Path) -> None:
     assert rep["seq_area_um2"] == pytest.approx(stat["sequential_area"], abs=0.5)
     net = (bdir / "net.v").read_text()
     seq = [n for n, c in lib["cells"].items() if c["sequential"]]
-    assert rep["ffs"] == sum(len(re.findall(rf"^\s*{n}\s", net, flags=re.M)) for n in seq) > 0
+    assert rep["ffs"] == sum(len(re.findall(rf"^\s*{n}\s", net, flags=re.MULTILINE)) for n in seq) > 0
     assert rep["cell_count"] == sum(rep["cells"].values())
     # OpenSTA read the whole netlist and timed a real path: no read errors, endpoint is an instance or port
     log = (bdir / "sta.log").read_text()
