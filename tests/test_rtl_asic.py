@@ -116,6 +116,10 @@ def _check_record(rep: dict, tmp: Path) -> None:
     assert "Error" not in log and "not found" not in log
     assert rep["worst_path_ns"] == pytest.approx(rep["constraints"]["period_ns"] - rep["slack_ns"], abs=1e-3)
     assert rep["fmax_mhz"] == pytest.approx(1000 / rep["worst_path_ns"], rel=1e-3)
+    g = rep["path_groups"]
+    assert set(g) == {"reset", "input", "reg_to_reg", "output"} and g["reset"]["startpoint"].startswith("rst ")
+    assert min(p["slack_ns"] for p in g.values()) == pytest.approx(rep["slack_ns"], abs=1e-3)
+    assert rep["max_fanout"][0]["loads"] >= rep["max_fanout"][-1]["loads"] > 0
     assert rep["kind"] == "synth-asic" and rep["schema"] == 1
     assert set(rep["stamp"]) == {"hwq_version", "slug", "config_hash", "tools", "date", "machine"}
 
@@ -161,4 +165,5 @@ def test_int4_buffering_fixes_fanout(tmp_path) -> None:
     fast = synthesize_asic(cfg, "int4", out_dir=tmp_path / "cache")
     _check_record(fast, tmp_path)
     assert slow["worst_path_ns"] > 100 and fast["worst_path_ns"] < 20 and fast["buffers"] > 100
+    assert slow["max_fanout"][0]["loads"] > 1000 > 10 * fast["max_fanout"][0]["loads"]
     assert fast["ffs"] == slow["ffs"]

@@ -97,15 +97,23 @@ def ranking(rows: list[tuple[HwqConfig, str, dict]], ecp5: dict[str, dict]) -> l
     return lines
 
 
+_GROUP_NAMES = {"reg_to_reg": "register to register", "input": "input to register", "output": "to output",
+                "reset": "from reset"}
+
+
 def critical_lines(reps: list[dict]) -> list[str]:
+    """Per unit: the worst path, its largest steps, the worst path of each group and the highest fanouts."""
     out = []
     for r in reps:
         steps = r.get("critical_path") or []
         top = sorted((s for s in steps if s["ns"] > 0), key=lambda s: -s["ns"])[:3]
         worst = ", ".join(f"{s['cell']} {s['ns']:.3f} ns" for s in top)
-        cells = len([s for s in steps if s["cell"] not in ("DFFPOSX1",)])
-        out.append(f"* `{r['module']}`: {r['worst_path_ns']:.2f} ns from `{r['startpoint']}` to `{r['endpoint']}`, "
-                   f"{cells} cells deep; largest steps: {worst}")
+        groups = "; ".join(f"{_GROUP_NAMES.get(g, g)} {p['arrival_ns']:.2f} ns"
+                           for g, p in sorted((r.get("path_groups") or {}).items()))
+        fan = ", ".join(f"`{f['net']}` {f['loads']}" for f in r.get("max_fanout") or [])
+        out.append(f"* `{r['module']}`: {r['worst_path_ns']:.2f} ns from `{r['startpoint']}` to "
+                   f"`{r['endpoint']}`, {len(steps)} pins deep; largest steps: {worst}. Arrival by group: {groups}. "
+                   f"Highest fanout (data loads): {fan}.")
     return out
 
 
