@@ -167,3 +167,29 @@ def test_int4_buffering_fixes_fanout(tmp_path) -> None:
     assert slow["worst_path_ns"] > 100 and fast["worst_path_ns"] < 20 and fast["buffers"] > 100
     assert slow["max_fanout"][0]["loads"] > 1000 > 10 * fast["max_fanout"][0]["loads"]
     assert fast["ffs"] == slow["ffs"]
+
+
+def test_ranking_orders_by_cost_per_weight() -> None:
+    """The comparison table ranks by area (ASIC) and LUTs (ECP5) per weight/cycle and divides by INT4's."""
+    from hwq.commands._synth_asic import ranking, table
+
+    d3, z = HwqConfig(), HwqConfig(lattice="Z", q=8)
+
+    def rep(cfg, unit, area):
+        return {"module": f"{cfg.slug}_{unit}", "lanes": 8, "area_um2": area, "lattice": cfg.lattice, "q": cfg.q,
+                "decoder": cfg.decoder_kind, "fmax_mhz": 200.0, "cell_count": 1, "ffs": 1, "buffers": 0,
+                "worst_path_ns": 5.0, "latency": 3}
+    # per weight/cycle: D3 MAC 1200e3/24 = 50000, Z MAC 240e3/8 = 30000, INT4 600e3/24 = 25000
+    rows = [(d3, "mac", rep(d3, "mac", 1.2e6)), (z, "mac", rep(z, "mac", 2.4e5)), (d3, "int4", rep(d3, "int4", 6e5))]
+    # ECP5 LUTs per weight/cycle: D3 2400/24 = 100, Z 1600/8 = 200, INT4 1200/24 = 50: Z and D3 swap places
+    ecp5 = {rows[0][2]["module"]: {"luts": 2400, "fmax_mhz": 180.0}, rows[1][2]["module"]: {"luts": 1600},
+            rows[2][2]["module"]: {"luts": 1200, "fmax_mhz": 185.0}}
+    lines = ranking(rows, ecp5)
+    body = [ln.split(" | ") for ln in lines[2:]]
+    assert [b[1] for b in body] == ["INT4", "Z", "D3"]                      # ASIC order
+    assert [(b[5], b[6], b[7]) for b in body] == [("25000", "1.00", "1"), ("30000", "1.20", "2"),
+                                                   ("50000", "2.00", "3")]
+    assert [(b[8], b[9], b[10]) for b in body] == [("50", "1.00", "1"), ("200", "4.00", "3"), ("100", "2.00", "2")]
+    assert body[1][12] == "n/a |" and body[0][12] == "185.0 |"
+    t = table(rows)
+    assert "| 50000 | 2.00 |" in t[2] and "| 25000 | 1.00 |" in t[4]
