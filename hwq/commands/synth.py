@@ -11,6 +11,8 @@ from hwq.config import HwqConfig, load_config
 from hwq.errors import HwqError
 from hwq.progress import Progress
 
+from ._synth_asic import add_asic_arguments, run_asic
+
 HELP = "synthesize RTL units with Yosys/nextpnr and write LUT/FF/DSP/BRAM/Fmax reports under reports/synth/"
 
 #: lattices and rates of the sweep (the paper's operating points); the decoder follows cfg.decoder_kind
@@ -20,7 +22,7 @@ UNITS = ("mac", "lut", "had", "enc", "dec", "int4", "top", "luttop")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, help="config file (TOML/JSON); default: built-in HwqConfig()")
-    p.add_argument("--target", default="ecp5", choices=["ecp5", "ice40", "xilinx"])
+    p.add_argument("--target", default="ecp5", choices=["ecp5", "ice40", "xilinx", "asic"])
     p.add_argument("--unit", default="mac", choices=UNITS, help="unit to synthesize (default mac)")
     p.add_argument("--sweep", action="store_true",
                    help="MACs of Z q=8, D3 q=6, D4 q=4, E8 q=7 and the INT4 baseline per --lanes, plus the "
@@ -32,6 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="rebuild even when a cached report exists")
     p.add_argument("--cached-only", action="store_true",
                    help="run no tool: tabulate the valid cached reports, list the others as not measured")
+    add_asic_arguments(p)
 
 
 def sweep_jobs(base: HwqConfig, lanes: list[int]) -> list[tuple[HwqConfig, str]]:
@@ -103,6 +106,10 @@ def critical_lines(reps: list[dict]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from hwq.rtl.synth import synthesize
 
+    if args.target == "asic":
+        return run_asic(args)
+    if args.liberty is not None or args.no_buffer:
+        raise HwqError("--liberty and --no-buffer apply to --target asic only")
     base = load_config(args.config)
     out = Path(args.out)
     if args.lanes is not None and any(n < 1 for n in args.lanes):
