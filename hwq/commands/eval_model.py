@@ -39,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hwq.outputs import check_out_dir
+
+    check_out_dir(args.out)
     from hwq.errors import HwqError
     from hwq.model_eval import DEFAULT_METHODS, evaluate_minilm, write_model_report
 

@@ -18,6 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hwq.outputs import check_out_dir
+
+    check_out_dir(args.out)
     from hwq.paper import paper_markdown, run_paper, save_paper
     from hwq.progress import Progress
 

@@ -1,5 +1,6 @@
 """``hwq synth --config FILE --target ecp5|ice40|xilinx [--unit U] [--sweep]``: synthesis + place-and-route
-reports (LUTs, FFs, DSPs, BRAM, Fmax) as JSON and Markdown under ``reports/synth/``, cached by config slug."""
+reports (LUTs, FFs, DSPs, BRAM, Fmax) as JSON and Markdown under ``reports/synth/``, cached (see
+:func:`hwq.rtl.synth.cache_key`)."""
 
 from __future__ import annotations
 
@@ -27,8 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "codebook decoder ROM vs arithmetic")
     p.add_argument("--lanes", nargs="*", type=int, default=None, help="lanes of the sweep (default: config's)")
     p.add_argument("--out", default="reports/synth", help="report folder (cache under <out>/cache)")
-    p.add_argument("--freq", type=float, default=150.0, help="nextpnr target clock in MHz (default 150)")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--freq", type=float, default=150.0,
+                   help="nextpnr target clock in MHz, part of the cache key (default 150)")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed >= 0 (default 1)")
     p.add_argument("--no-cache", action="store_true", help="rebuild even when a cached report exists")
     p.add_argument("--cached-only", action="store_true",
                    help="run no tool: tabulate the valid cached reports, list the others as not measured")
@@ -101,9 +103,12 @@ def critical_lines(reps: list[dict]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hwq.rtl.synth import synthesize
+    from hwq.outputs import check_out_dir
+    from hwq.rtl.synth import check_run_args, synthesize
 
+    check_run_args(args.freq, args.seed)
     base = load_config(args.config)
+    check_out_dir(args.out)
     out = Path(args.out)
     if args.lanes is not None and any(n < 1 for n in args.lanes):
         raise HwqError(f"--lanes must be positive integers, got {args.lanes}")
