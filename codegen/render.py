@@ -26,7 +26,7 @@ import numpy as np
 
 from hwq.config import HwqConfig
 from hwq.errors import HwqError, OutputExistsError
-from hwq.locks import file_lock
+from hwq.locks import folder_lock
 from hwq.voronoi import codebook, pair_lut
 
 __all__ = ["render", "render_context", "TARGETS", "LUT_RENDER_ROWS", "CODEBOOK_RENDER_ROWS", "C_HEADERS",
@@ -143,7 +143,6 @@ def _env():
 #: the list of files hwq wrote into a ``codegen --out`` folder (name -> SHA-256 of the content written)
 MANIFEST = "hwq_files.json"
 MANIFEST_KIND = "hwq-codegen-files"
-_LOCK = ".hwq_files.lock"
 
 
 def _sha(data: bytes) -> str:
@@ -258,7 +257,7 @@ def render(cfg: HwqConfig, target: str, out_dir: str | Path) -> list[Path]:
     for h in (C_HEADERS if target == "c" else CUDA_HEADERS):
         planned[h] = inc.joinpath(h).read_bytes()
     out.mkdir(parents=True, exist_ok=True)
-    with file_lock(out / _LOCK, what=f"codegen folder {out}"):
+    with folder_lock(out, what=f"codegen folder {out}"):
         written = _manifest(out)
         _check_ours(out, planned, written)
         paths = [_write_if_changed(out / name, data) for name, data in planned.items()]

@@ -75,7 +75,8 @@ def golden_shape(cfg: HwqConfig, k: int | None = None, m: int | None = None, bat
     if k is None:
         k = step * max(1, -(-256 // step))
     if k < 1 or k % step or k > cfg.max_k:
-        raise HwqError(f"K = {k} must be a positive multiple of lcm(d, hadamard) = {step} and at most max_k = {cfg.max_k}")
+        raise HwqError(f"K = {k} must be a positive multiple of lcm(d, hadamard) = {step} and at most "
+                       f"max_k = {cfg.max_k}")
     m = 2 * cfg.lanes if m is None else m
     if m < 1 or batch < 1:
         raise HwqError("M and the batch must be positive")
@@ -205,12 +206,11 @@ def verify_golden(path: str | Path) -> dict[str, np.ndarray]:
     man_path = npz.with_suffix(".json")
     if not npz.is_file() or not man_path.is_file():
         raise HwqError(f"golden files {npz} / {man_path} not found (write them with `hwq golden`)")
-    manifest = json.loads(man_path.read_text())
     manifest, cfg = _read_manifest(man_path)
     try:
-        with np.load(npz, allow_pickle=False) as z:
+        with open(npz, "rb") as fh, np.load(fh, allow_pickle=False) as z:  # fh: closed on a bad zip too
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
+    except (ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:  # an OSError speaks for itself
         raise HwqError(f"{npz} is not a readable golden .npz ({type(e).__name__}: {e}); rewrite it with "
                        "`hwq golden`") from None
     missing = [k for k in _INPUTS if k not in arrays]

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["file_lock"]
+__all__ = ["file_lock", "folder_lock"]
 
 
 @contextlib.contextmanager
@@ -40,3 +40,19 @@ def file_lock(path: str | Path, what: str | None = None) -> Iterator[Path]:
             yield path
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path, what: str | None = None) -> Iterator[Path]:
+    """Hold an exclusive lock on an existing folder itself (no lock file: for a user's output folder)."""
+    folder = Path(folder)
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"hwq: waiting for {what or folder} (in use by another process)", file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield folder
+    finally:
+        os.close(fd)

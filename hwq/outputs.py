@@ -16,6 +16,13 @@ from hwq.errors import HwqError, OutputExistsError
 __all__ = ["check_out_dir", "check_out_file"]
 
 
+def _writable(path: Path, mode: int) -> bool:
+    """``os.access`` for the effective user (the one that will write), where the platform allows it."""
+    if os.access in os.supports_effective_ids:
+        return os.access(path, mode, effective_ids=True)
+    return os.access(path, mode)
+
+
 def _writable_ancestor(p: Path, flag: str) -> None:
     """The nearest existing folder at or above ``p`` must be a writable folder."""
     anc = p.absolute()
@@ -25,7 +32,7 @@ def _writable_ancestor(p: Path, flag: str) -> None:
         anc = anc.parent
     if not anc.is_dir():
         raise HwqError(f"{flag} {p}: {anc} is a file, not a folder: remove it or choose another {flag}")
-    if not os.access(anc, os.W_OK | os.X_OK):
+    if not _writable(anc, os.W_OK | os.X_OK):
         where = "the working directory" if anc == Path.cwd() else f"folder {anc}"
         raise HwqError(f"{flag} {p}: {where} is not writable (read-only or no permission): "
                        f"choose another {flag}" + (" or run from a writable folder" if anc == Path.cwd() else ""))
@@ -50,7 +57,7 @@ def check_out_file(path: str | Path, flag: str = "--out", overwrite: bool = True
     if p.exists() and not overwrite and (content is None or p.read_bytes() != content):
         raise OutputExistsError(f"{flag} {p} exists and would be overwritten: remove it, choose another "
                                 f"{flag} or add --force")
-    if p.exists() and not os.access(p, os.W_OK):
+    if p.exists() and not _writable(p, os.W_OK):
         raise HwqError(f"{flag} {p} is not writable (read-only or no permission): choose another {flag}")
     _writable_ancestor(p.parent if str(p.parent) else Path("."), flag)
     return p
