@@ -21,7 +21,7 @@ from pathlib import Path
 
 from hwq.errors import ToolError
 
-__all__ = ["run_tool", "terminate_on_sigterm", "Terminated"]
+__all__ = ["Terminated", "run_tool", "terminate_on_sigterm"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -87,15 +87,16 @@ def run_tool(cmd: Sequence[str], cwd: str | Path, log: str | Path, timeout: floa
                              env=None if env is None else dict(env))
     except OSError as e:
         raise ToolError(tool, f"could not be started ({e.strerror or e}): {cmd[0]}") from None
-    try:
-        out, _ = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(p)
-        out = (p.stdout.read() if p.stdout else "") or ""
-        log.write_text(out)
-        raise ToolError(tool, f"did not finish within {timeout:g} s and was stopped", str(log)) from None
-    finally:
-        _kill_group(p)
+    with p:  # closes the pipe however this ends
+        try:
+            out, _ = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(p)
+            out = p.communicate()[0] or ""
+            log.write_text(out)
+            raise ToolError(tool, f"did not finish within {timeout:g} s and was stopped", str(log)) from None
+        finally:
+            _kill_group(p)
     log.write_text(out)
     if p.returncode:
         raise ToolError(tool, f"failed (exit status {p.returncode}: {_last_error(out)})", str(log))

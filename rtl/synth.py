@@ -38,7 +38,7 @@ from hwq.procs import run_tool
 from .build import check_buildable, make_unit, module_name
 
 __all__ = ["synthesize", "IoWrapper", "TARGETS", "DEFAULT_CACHE", "SPEED_GRADE", "critical_path", "cache_key",
-           "check_run_args", "tool_versions", "report_name"]
+           "check_run_args", "tool_versions", "report_name", "wrapped_verilog"]
 
 TARGETS = ("ecp5", "ice40", "xilinx")
 DEFAULT_CACHE = Path("reports/synth/cache")
@@ -226,10 +226,7 @@ def synthesize(cfg: HwqConfig, target: str = "ecp5", out_dir: str | Path | None 
     top = module_name(cfg, unit)
     key = report_name(top, target, freq_mhz, seed, pnr)
     rep_path = out / f"{key}.json"
-    dut = make_unit(cfg, unit, target)
-    wrap_name = f"{top}_io"
-    w = IoWrapper(dut)
-    text = verilog.convert(w, name=wrap_name, ports=w.ports(), emit_src=False, strip_internal_attrs=True)
+    text, wrap_name, dut = wrapped_verilog(cfg, unit, target)
     sha = hashlib.sha256(text.encode()).hexdigest()
     want = cache_key(sha, target, freq_mhz, seed, pnr)
     if cache_only:  # read only: never a lock file or a build folder
@@ -246,6 +243,16 @@ def synthesize(cfg: HwqConfig, target: str = "ecp5", out_dir: str | Path | None 
         tmp.write_text(json.dumps(rep, indent=1, sort_keys=True) + "\n")
         tmp.replace(rep_path)  # atomic: a reader never sees half a report
     return rep
+
+
+def wrapped_verilog(cfg: HwqConfig, unit: str, target: str) -> tuple[str, str, Elaboratable]:
+    """(Verilog text, wrapper module name, unit) of the unit inside its :class:`IoWrapper`: what the tools
+    read and what the cache key hashes."""
+    dut = make_unit(cfg, unit, target)
+    wrap_name = f"{module_name(cfg, unit)}_io"
+    w = IoWrapper(dut)
+    text = verilog.convert(w, name=wrap_name, ports=w.ports(), emit_src=False, strip_internal_attrs=True)
+    return text, wrap_name, dut
 
 
 def report_name(top: str, target: str, freq_mhz: float, seed: int, pnr: bool = True) -> str:
