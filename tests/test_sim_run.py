@@ -36,7 +36,7 @@ def test_run_sim_rejects_bad_input(tmp_path: Path) -> None:
 def test_run_sim_refuses_nothing_to_verify_and_unknown_units(tmp_path: Path) -> None:
     cfg = HwqConfig(hadamard=16, lanes=2)
     with pytest.raises(HwqError, match="nothing to verify"):
-        run_sim(cfg, out_dir=tmp_path, bulk=0, units=())
+        run_sim(cfg, out_dir=tmp_path, bulk=0, cocotb=False)
     with pytest.raises(HwqError, match="names no unit: give one or more of top, mac"):
         run_sim(cfg, out_dir=tmp_path, units=())
     with pytest.raises(HwqError, match=r"unknown RTL unit\(s\) 'nope'.*units: top, mac, had"):
