@@ -2,12 +2,52 @@
 
 from __future__ import annotations
 
+import queue
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 from hwq.locks import file_lock
+
+#: holds a file lock until its stdin closes (the tests decide when it lets go)
+HOLDER = ("import sys; from hwq.locks import file_lock\n"
+          "with file_lock(sys.argv[1]):\n print('held', flush=True); sys.stdin.read()")
+
+
+def hold(lock: Path) -> subprocess.Popen:
+    """A real second process holding ``lock``; close its stdin to release it."""
+    p = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True)
+    assert p.stdout.readline().strip() == "held"
+    return p
+
+
+def release(p: subprocess.Popen) -> None:
+    p.stdin.close()
+    p.wait(timeout=60)
+    p.stdout.close()
+
+
+def wait_for_line(stream, text: str, timeout: float = 300.0) -> str:
+    """Read ``stream`` (in a thread) until a line containing ``text``; fails on EOF or timeout."""
+    found: queue.Queue[str | None] = queue.Queue()
+
+    def reader() -> None:
+        for line in stream:
+            if text in line:
+                found.put(line)
+                return
+        found.put(None)
+
+    threading.Thread(target=reader, daemon=True).start()
+    try:
+        line = found.get(timeout=timeout)
+    except queue.Empty:
+        raise AssertionError(f"no line with {text!r} within {timeout} s") from None
+    assert line is not None, f"the stream ended without a line with {text!r}"
+    return line
 
 _HOLD = """
 import sys, time

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from hwq.rtl.synth import cache_key, check_run_args, report_name, synthesize, wrapped_verilog
+from test_locks import hold, release, wait_for_line
 
 from hwq.cli import main
 from hwq.config import HwqConfig
@@ -85,20 +86,16 @@ def test_second_run_waits_for_the_build_folder_lock(tmp_path) -> None:
     out = tmp_path / "synth"
     _place_report(out / "cache")
     lock = out / "cache" / "build" / f"{report_name(f'{CFG.slug}_mac', 'ecp5', 150, 1)}.lock"
-    code = (f"import time; from hwq.locks import file_lock\n"
-            f"with file_lock({str(lock)!r}):\n print('held', flush=True); time.sleep(4)")
-    holder = subprocess.Popen([sys.executable, "-c", code],
-                              stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "held"
-    t0 = time.monotonic()
-    r = subprocess.run([sys.executable, "-m", "hwq.cli", "synth", "--config", str(cfg), "--out", str(out)],
-                       capture_output=True, text=True, timeout=120, check=False)
-    waited = time.monotonic() - t0
-    holder.wait(timeout=30)
-    holder.stdout.close()
-    assert r.returncode == 0, r.stderr
-    assert "waiting for synthesis build folder" in r.stderr and "pid" in r.stderr
-    assert waited > 2.0
+    holder = hold(lock)
+    r = subprocess.Popen([sys.executable, "-m", "hwq.cli", "synth", "--config", str(cfg), "--out", str(out)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = wait_for_line(r.stderr, "waiting for synthesis build folder")
+    assert "pid" in line
+    time.sleep(0.5)
+    assert r.poll() is None, "the second run went on while the first held the build folder"
+    release(holder)
+    out_text, _ = r.communicate(timeout=120)
+    assert r.returncode == 0 and "Target clock 150 MHz" in out_text
 
 
 @pytest.mark.slow

@@ -52,24 +52,21 @@ def test_two_runs_of_one_config_take_turns(tmp_path: Path) -> None:
     import sys
 
     from hwq.sim.build import slug_dir
+    from test_locks import hold, release, wait_for_line
 
     cfg = HwqConfig(lattice="D3", q=6, hadamard=16, lanes=2)  # test_sim_bulk's config: its build is reused
     path = tmp_path / "c.toml"
     cfg.save(path)
-    lock = slug_dir(cfg) / "runs.lock"
-    code = ("import time; from hwq.locks import file_lock\n"
-            f"with file_lock({str(lock)!r}):\n print('held', flush=True); time.sleep(2)")
-    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "held"
+    holder = hold(slug_dir(cfg) / "runs.lock")
     runs = [subprocess.Popen([sys.executable, "-m", "hwq.cli", "sim", "--config", str(path), "--no-cocotb",
                               "--no-coverage", "--bulk", "300", "--out", str(tmp_path / name)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in "ab"]
+    for p in runs:
+        wait_for_line(p.stderr, "waiting for the simulation runs of")
+    release(holder)
     results = [p.communicate(timeout=900) for p in runs]
-    holder.wait(timeout=60)
-    holder.stdout.close()
     for p, (out, err) in zip(runs, results, strict=True):
         assert p.returncode == 0 and "all passed" in out, (out, err)
-        assert "waiting for the simulation runs of" in err
     assert (tmp_path / "a" / f"{cfg.slug}.json").is_file() and (tmp_path / "b" / f"{cfg.slug}.json").is_file()
 
 
