@@ -76,6 +76,11 @@ def test_cli_never_relabels_a_cached_run(tmp_path, capsys) -> None:
     errors = [line for line in err.splitlines() if "error" in line]  # (the progress bar also uses stderr)
     assert len(errors) == 1 and "no cached synthesis report" in errors[0] and "Traceback" not in err
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before and table
+    _place_report(out / "cache", freq=300)  # a 300 MHz run has its own table: the 150 MHz one is kept
+    assert main(["synth", "--config", str(cfg), "--cached-only", "--freq", "300", "--out", str(out)]) == 0
+    assert "Target clock 300 MHz" in capsys.readouterr().out
+    assert (out / f"{CFG.slug}_mac_ecp5_300mhz.md").is_file()
+    assert all(before[p] == p.read_bytes() for p in before)
 
 
 def test_second_run_waits_for_the_build_folder_lock(tmp_path) -> None:
