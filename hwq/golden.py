@@ -47,15 +47,8 @@ from hwq import __version__
 from hwq.config import HwqConfig
 from hwq.container import EncodedMatrix
 from hwq.datapath import (
-    block_dot,
-    encode_activations,
-    lut_acc,
-    lut_scales,
-    prepare_activations,
-    weight_codewords,
-    weight_only_acc,
-    weight_only_output,
-    weight_scale,
+    block_dot, encode_activations, lut_acc, lut_scales, prepare_activations, weight_codewords, weight_only_acc,
+    weight_only_output, weight_scale,
 )
 from hwq.errors import HwqError
 from hwq.matmul import encode_matrix

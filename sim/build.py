@@ -36,12 +36,11 @@ import warnings
 from pathlib import Path
 from typing import Iterator
 
-from hwq.sim.payload import Layout
-from hwq.sim.toolchain import VERILATOR_WARN_ARGS, build_root, ensure_verilator_env, fst_build_args
-
 from hwq.config import HwqConfig
 from hwq.errors import HwqError, ToolError
 from hwq.locks import file_lock
+from hwq.sim.payload import Layout
+from hwq.sim.toolchain import VERILATOR_WARN_ARGS, build_root, ensure_verilator_env, fst_build_args
 
 __all__ = ["slug_dir", "generate_rtl", "unit_module", "unit_layouts", "build_cocotb", "corrupt_rom_entry",
            "locked", "stamp_ok", "write_stamp", "digest", "runtime_key", "seed_runtime", "harvest_runtime",

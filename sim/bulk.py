@@ -26,27 +26,17 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from hwq.sim.build import (
-    digest,
-    generate_rtl,
-    locked,
-    runtime_key,
-    shared_runtime,
-    slug_dir,
-    stamp_ok,
-    unit_layouts,
-    unit_module,
-    write_stamp,
-)
-from hwq.sim.model import UNITS, Vectors, concat, make_vectors
-from hwq.sim.payload import Layout, pack_words
-from hwq.sim.toolchain import VERILATOR_WARN_ARGS, verilator_env, verilator_root
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from hwq.config import HwqConfig
 from hwq.errors import HwqError, ToolError
 from hwq.locks import file_lock
 from hwq.procs import run_tool
+from hwq.sim.build import (digest, generate_rtl, locked, runtime_key, shared_runtime, slug_dir, stamp_ok, unit_layouts,
+                           unit_module, write_stamp)
+from hwq.sim.model import UNITS, Vectors, concat, make_vectors
+from hwq.sim.payload import Layout, pack_words
+from hwq.sim.toolchain import VERILATOR_WARN_ARGS, verilator_env, verilator_root
 
 __all__ = ["render_harness", "build_bulk", "write_vectors", "bulk_vectors", "run_harness", "run_bulk",
            "parse_coverage"]

@@ -253,3 +253,13 @@ def test_subprocess_one_line(tmp_path) -> None:
     r = subprocess.run(cmd + ["config", "--config", str(bad)], capture_output=True, text=True, timeout=120,
                        check=False)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "not UTF-8" in r.stderr, r.stderr
+
+
+def test_config_out_rewrites_same_content_and_force_overwrites(tmp_path, capsys) -> None:
+    out = tmp_path / "c.toml"
+    assert main(["config", "--set", "q=5", "--out", str(out)]) == 0
+    assert main(["config", "--set", "q=5", "--out", str(out)]) == 0  # same content: nothing to lose
+    assert main(["config", "--set", "q=7", "--out", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["config", "--set", "q=7", "--out", str(out), "--force"]) == 0
+    assert "q = 7" in out.read_text()
