@@ -5,6 +5,7 @@ on disk (every file and folder under the working folder is snapshotted before an
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -16,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hwq.cli import build_parser, error_line, main
 
@@ -263,3 +266,25 @@ def test_config_out_rewrites_same_content_and_force_overwrites(tmp_path, capsys)
     assert "--force" in capsys.readouterr().err
     assert main(["config", "--set", "q=7", "--out", str(out), "--force"]) == 0
     assert "q = 7" in out.read_text()
+
+
+@settings(max_examples=150, deadline=None)
+@given(edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=6),
+       cut=st.floats(0.0, 1.0))
+def test_randomly_damaged_config_file_never_a_traceback(edits, cut) -> None:
+    """Bytes of a valid config file changed and the file cut at random: the CLI answers with the config
+    (exit 0) or one line and exit 2, never a traceback."""
+    from hwq.config import HwqConfig
+
+    b = bytearray(HwqConfig().to_toml().encode())
+    for i, v in edits:
+        b[i % len(b)] = v
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "c.toml"
+        f.write_bytes(bytes(b[: int(cut * len(b))]))
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            rc = main(["config", "--config", str(f)])
+    assert rc in (0, 2), rc
+    if rc == 2:
+        assert len(err.getvalue().splitlines()) == 1 and "Traceback" not in err.getvalue(), err.getvalue()
