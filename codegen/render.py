@@ -13,6 +13,9 @@ is written only when its content changed.
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+import json
 import math
 from functools import cache
 from importlib import resources
@@ -22,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from hwq.config import HwqConfig
-from hwq.errors import HwqError
+from hwq.errors import HwqError, OutputExistsError
+from hwq.locks import folder_lock
 from hwq.voronoi import codebook, pair_lut
 
 __all__ = ["render", "render_context", "TARGETS", "LUT_RENDER_ROWS", "CODEBOOK_RENDER_ROWS", "C_HEADERS",
@@ -136,10 +140,70 @@ def _env():
                               lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
 
 
-def _write_if_changed(path: Path, text: str) -> Path:
-    data = text.encode("utf-8")
+#: the list of files hwq wrote into a ``codegen --out`` folder (name -> SHA-256 of the content written)
+MANIFEST = "hwq_files.json"
+MANIFEST_KIND = "hwq-codegen-files"
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _manifest(out: Path) -> dict[str, str]:
+    """Files hwq wrote into ``out`` (empty when there is no manifest yet). A file named like the manifest
+    that is not one is a user's file: refused."""
+    path = out / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        doc = None
+    if not isinstance(doc, dict) or doc.get("kind") != MANIFEST_KIND or not isinstance(doc.get("files"), dict):
+        raise OutputExistsError(f"{path} exists and is not hwq's file list: move it away or choose another --out")
+    return {str(k): str(v) for k, v in doc["files"].items()}
+
+
+def _check_ours(out: Path, planned: dict[str, bytes], written: dict[str, str]) -> None:
+    """Refuse (before anything is written) when a planned file exists with other content and hwq did not
+    write it, or it was edited since."""
+    for name, data in planned.items():
+        path = out / name
+        if path.is_dir():
+            raise OutputExistsError(f"{path} is a folder where hwq writes a file: move it away or choose "
+                                    "another --out")
+        if not path.exists():
+            continue
+        old = path.read_bytes()
+        if old == data:
+            continue
+        if name not in written:
+            raise OutputExistsError(f"{path} exists and was not written by hwq codegen: it is never overwritten;"
+                                    " move it away or choose another --out")
+        if _sha(old) != written[name]:
+            raise OutputExistsError(f"{path} was edited since hwq codegen wrote it: move your version away or "
+                                    "choose another --out")
+
+
+def _write_manifest(out: Path, cfg: HwqConfig, files: dict[str, str]) -> None:
+    from hwq import __version__
+    from hwq.devices import host_name
+
+    doc = {"kind": MANIFEST_KIND, "schema": 1,
+           "stamp": {"hwq_version": __version__, "slug": cfg.slug, "config_hash": _sha(cfg.to_json().encode()),
+                     "tools": {}, "machine": host_name(),
+                     "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")},
+           "files": dict(sorted(files.items()))}
+    tmp = out / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(out / MANIFEST)
+
+
+def _write_if_changed(path: Path, data: bytes) -> Path:
     if not path.is_file() or path.read_bytes() != data:
-        path.write_bytes(data)
+        tmp = path.with_name(path.name + ".hwq.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
     return path
 
 
@@ -160,7 +224,8 @@ def render(cfg: HwqConfig, target: str, out_dir: str | Path) -> list[Path]:
         Dither-free config (the integer datapath).
     target : {"c", "cuda"}
     out_dir : path
-        Created if missing; files are rewritten only when their content changed.
+        Created if missing; files are rewritten only when their content changed. ``hwq_files.json`` lists
+        what hwq wrote (with SHA-256): a file hwq did not write, or one edited since, is never overwritten.
 
     Returns
     -------
@@ -171,6 +236,8 @@ def render(cfg: HwqConfig, target: str, out_dir: str | Path) -> list[Path]:
     ------
     HwqError
         Unknown target, dither on, or an unsupported lattice.
+    OutputExistsError
+        A file in ``out_dir`` would be overwritten that hwq did not write (nothing is written then).
 
     Examples
     --------
@@ -184,11 +251,15 @@ def render(cfg: HwqConfig, target: str, out_dir: str | Path) -> list[Path]:
                        f"exceeds {CUDA_MAX_HADAMARD}; choose a smaller hadamard")
     ctx["target"] = target
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     env = _env()
-    paths = [_write_if_changed(out / dst, env.get_template(src).render(**ctx))
-             for src, dst in _files(target, ctx["name"])]
+    planned = {dst: env.get_template(src).render(**ctx).encode("utf-8") for src, dst in _files(target, ctx["name"])}
     inc = resources.files("hwq.codegen").joinpath("include")
     for h in (C_HEADERS if target == "c" else CUDA_HEADERS):
-        paths.append(_write_if_changed(out / h, inc.joinpath(h).read_text(encoding="utf-8")))
+        planned[h] = inc.joinpath(h).read_bytes()
+    out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out, what=f"codegen folder {out}"):
+        written = _manifest(out)
+        _check_ours(out, planned, written)
+        paths = [_write_if_changed(out / name, data) for name, data in planned.items()]
+        _write_manifest(out, cfg, written | {name: _sha(data) for name, data in planned.items()})
     return paths

@@ -38,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -66,8 +67,9 @@ def golden_shape(cfg: HwqConfig, k: int | None = None, m: int | None = None, bat
     step = math.lcm(cfg.dim, cfg.hadamard)
     if k is None:
         k = step * max(1, -(-256 // step))
-    if k % step or k > cfg.max_k:
-        raise HwqError(f"K = {k} must be a multiple of lcm(d, hadamard) = {step} and at most max_k = {cfg.max_k}")
+    if k < 1 or k % step or k > cfg.max_k:
+        raise HwqError(f"K = {k} must be a positive multiple of lcm(d, hadamard) = {step} and at most "
+                       f"max_k = {cfg.max_k}")
     m = 2 * cfg.lanes if m is None else m
     if m < 1 or batch < 1:
         raise HwqError("M and the batch must be positive")
@@ -164,6 +166,23 @@ def write_golden(cfg: HwqConfig, out_dir: str | Path, seed: int = 1, k: int | No
     return {**manifest, "npz": str(npz), "manifest": str(man_path)}
 
 
+def _read_manifest(man_path: Path) -> tuple[dict, HwqConfig]:
+    """The manifest dict and its config; a damaged or foreign manifest raises HwqError naming the file."""
+    fix = "rewrite it with `hwq golden`"
+    try:
+        manifest = json.loads(man_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise HwqError(f"{man_path} is not a readable golden manifest ({e}); {fix}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != "hwq-golden" \
+            or manifest.get("version") != GOLDEN_VERSION:
+        raise HwqError(f"{man_path}: not an hwq golden manifest of version {GOLDEN_VERSION}; {fix}")
+    arrays = manifest.get("arrays")
+    if not isinstance(manifest.get("config"), dict) or not isinstance(arrays, dict) or not all(
+            isinstance(m, dict) and isinstance(m.get("sha256"), str) for m in arrays.values()):
+        raise HwqError(f"{man_path}: the manifest's config or arrays entry is damaged; {fix}")
+    return manifest, HwqConfig.from_dict(manifest["config"])
+
+
 def verify_golden(path: str | Path) -> dict[str, np.ndarray]:
     """Check a golden ``.npz`` (and its ``.json`` manifest) against the reference model.
 
@@ -180,15 +199,25 @@ def verify_golden(path: str | Path) -> dict[str, np.ndarray]:
     man_path = npz.with_suffix(".json")
     if not npz.is_file() or not man_path.is_file():
         raise HwqError(f"golden files {npz} / {man_path} not found (write them with `hwq golden`)")
-    manifest = json.loads(man_path.read_text())
-    if manifest.get("format") != "hwq-golden" or manifest.get("version") != GOLDEN_VERSION:
-        raise HwqError(f"{man_path}: not an hwq golden manifest of version {GOLDEN_VERSION}")
-    cfg = HwqConfig.from_dict(manifest["config"])
-    with np.load(npz, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
+    manifest, cfg = _read_manifest(man_path)
+    try:
+        with open(npz, "rb") as fh, np.load(fh, allow_pickle=False) as z:  # fh: closed on a bad zip too
+            arrays = {k: z[k] for k in z.files}
+    except (ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:  # an OSError speaks for itself
+        raise HwqError(f"{npz} is not a readable golden .npz ({type(e).__name__}: {e}); rewrite it with "
+                       "`hwq golden`") from None
+    missing = [k for k in _INPUTS if k not in arrays]
+    if missing:
+        raise HwqError(f"{npz} lacks the input arrays {', '.join(missing)}; rewrite it with `hwq golden`")
     bad = [f"{name} (hash)" for name, meta in manifest["arrays"].items()
            if name not in arrays or _sha(arrays[name]) != meta["sha256"]]
-    fresh = compute_golden(cfg, {k: arrays[k] for k in _INPUTS})
+    try:
+        fresh = compute_golden(cfg, {k: arrays[k] for k in _INPUTS})
+    except (ValueError, IndexError, TypeError) as e:  # inputs of the wrong shape or type
+        if isinstance(e, HwqError):
+            raise
+        raise HwqError(f"{npz}: the stored inputs do not fit the config ({type(e).__name__}: {e}); rewrite it "
+                       "with `hwq golden`") from None
     for name, a in fresh.items():
         if name not in arrays or arrays[name].shape != a.shape or not np.array_equal(arrays[name], a):
             bad.append(f"{name} (recomputed)")

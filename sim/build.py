@@ -25,7 +25,6 @@ also mark only the top-level ports public (a Verilator control file) instead of 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import gc
 import hashlib
 import json
@@ -38,7 +37,8 @@ from pathlib import Path
 from typing import Iterator
 
 from hwq.config import HwqConfig
-from hwq.errors import HwqError
+from hwq.errors import HwqError, ToolError
+from hwq.locks import file_lock
 from hwq.sim.payload import Layout
 from hwq.sim.toolchain import VERILATOR_WARN_ARGS, build_root, ensure_verilator_env, fst_build_args
 
@@ -63,23 +63,42 @@ def digest(*parts: str | bytes) -> str:
 
 @contextlib.contextmanager
 def locked(folder: Path) -> Iterator[None]:
-    """Exclusive lock on ``folder/.lock`` (created)."""
+    """Exclusive lock on ``folder/.lock`` (created; see :func:`hwq.locks.file_lock`)."""
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with file_lock(folder / ".lock", what=f"build folder {folder}"):
+        yield
 
 
-def stamp_ok(folder: Path, key: str) -> bool:
+def _file_sha(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def stamp_ok(folder: Path, key: str, artefact: Path | None = None) -> bool:
+    """True when ``folder/.stamp`` holds ``key`` and, with ``artefact``, the SHA-256 that file had when the
+    stamp was written: a truncated or damaged executable ("Exec format error") fails the check and is
+    rebuilt instead of failing every later run."""
     s = folder / ".stamp"
-    return s.is_file() and s.read_text().strip() == key
+    try:
+        lines = s.read_text().split()
+    except (OSError, UnicodeDecodeError):
+        return False
+    if not lines or lines[0] != key:
+        return False
+    if artefact is None:
+        return True
+    return len(lines) > 1 and artefact.is_file() and lines[1] == _file_sha(artefact)
 
 
-def write_stamp(folder: Path, key: str) -> None:
-    (folder / ".stamp").write_text(key + "\n")
+def write_stamp(folder: Path, key: str, artefact: Path | None = None) -> None:
+    """Write the stamp last, after every output of the build (with the SHA-256 of ``artefact``)."""
+    text = key + "\n" + (_file_sha(artefact) + "\n" if artefact is not None else "")
+    tmp = folder / ".stamp.tmp"
+    tmp.write_text(text)
+    tmp.replace(folder / ".stamp")
 
 
 def slug_dir(cfg: HwqConfig) -> Path:
@@ -302,7 +321,7 @@ def build_cocotb(module: str, verilog: Path, folder: Path, waves: bool = False, 
     key = digest(verilog.read_text(), module, " ".join(args), str(waves), vlt_text, COCOTB_MAKE_OPT)
     rt_key = runtime_key(COCOTB_MAKE_OPT.split("OPT_GLOBAL=")[1], coverage, waves)
     with locked(folder):
-        if stamp_ok(folder, key) and (folder / module).is_file():
+        if stamp_ok(folder, key, folder / module):
             return folder
         for child in folder.iterdir():
             if child.name != ".lock":
@@ -318,9 +337,8 @@ def build_cocotb(module: str, verilog: Path, folder: Path, waves: bool = False, 
                     runner.build(sources=[vlt, verilog], hdl_toplevel=module, build_dir=folder, build_args=args,
                                  waves=waves, log_file=log)
             except (RuntimeError, SystemExit) as e:
-                tail = log.read_text()[-3000:] if log.is_file() else ""
-                raise HwqError(f"Verilator build of {module} failed ({e}); log {log}:\n{tail}") from None
+                raise ToolError("verilator", f"build of {module} failed ({e})", str(log)) from None
         (folder / "build_seconds.txt").write_text(f"{time.perf_counter() - t0:.1f} (runtime objects "
                                                   f"{'reused' if seeded else 'compiled'})\n")
-        write_stamp(folder, key)
+        write_stamp(folder, key, folder / module)
     return folder

@@ -29,7 +29,9 @@ import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from hwq.config import HwqConfig
-from hwq.errors import HwqError
+from hwq.errors import HwqError, ToolError
+from hwq.locks import file_lock
+from hwq.procs import run_tool
 from hwq.sim.build import (digest, generate_rtl, locked, runtime_key, shared_runtime, slug_dir, stamp_ok, unit_layouts,
                            unit_module, write_stamp)
 from hwq.sim.model import UNITS, Vectors, concat, make_vectors
@@ -93,7 +95,7 @@ def build_bulk(cfg: HwqConfig, unit: str = "top", coverage: bool = False, jobs: 
     key = digest(src, vfile.read_text(), " ".join(args))
     exe = folder / "Vharness"
     with locked(folder):
-        if stamp_ok(folder, key) and exe.is_file():
+        if stamp_ok(folder, key, exe):
             return exe, manifest
         for child in folder.iterdir():
             if child.name != ".lock":
@@ -104,17 +106,15 @@ def build_bulk(cfg: HwqConfig, unit: str = "top", coverage: bool = False, jobs: 
                str(folder / "harness.cpp"), str(vfile)]
         t0 = time.perf_counter()
         with shared_runtime(folder / "obj", rt_key) as seeded:
-            res = subprocess.run(cmd, cwd=folder, env=verilator_env(), capture_output=True, text=True,
-                                 check=False)
-            (folder / "build.log").write_text(res.stdout + res.stderr)
+            run_tool(cmd, folder, folder / "build.log", tool="verilator", env=verilator_env())
             built = folder / "obj" / "Vharness"
-            if res.returncode != 0 or not built.is_file():
-                raise HwqError(f"native harness build of {module} failed (status {res.returncode}); log "
-                               f"{folder / 'build.log'}:\n{(res.stdout + res.stderr)[-3000:]}")
+            if not built.is_file():
+                raise ToolError("verilator", f"build of the {module} harness made no executable {built}",
+                                str(folder / "build.log"))
         shutil.copy2(built, exe)
         (folder / "build_seconds.txt").write_text(f"{time.perf_counter() - t0:.1f} (runtime objects "
                                                   f"{'reused' if seeded else 'compiled'})\n")
-        write_stamp(folder, key)
+        write_stamp(folder, key, exe)
     return exe, manifest
 
 
@@ -170,7 +170,11 @@ def run_harness(exe: Path, folder: Path, p_valid: int = 1000, p_ready: int = 100
     if coverage_file is not None:
         cmd.append(str(coverage_file))
     t0 = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
+    except OSError as e:  # e.g. "Exec format error": a damaged executable
+        raise ToolError("bulk harness", f"{exe} could not run ({e.strerror or e}); delete {exe.parent} to "
+                        "rebuild it") from None
     wall = time.perf_counter() - t0
     try:
         out = json.loads(res.stdout.strip().splitlines()[-1])
@@ -245,6 +249,15 @@ def run_bulk(cfg: HwqConfig, unit: str = "top", ops: int = 10000, seed: int = 1,
     t1 = time.perf_counter()
     vec = bulk_vectors(cfg, unit, ops, seed)
     folder = slug_dir(cfg) / "runs" / f"bulk_{unit}_{seed}_{ops}"
+    with file_lock(folder.parent / f"{folder.name}.lock", what=f"run folder {folder}"):
+        return _run_passes(cfg, unit, seed, vec, layouts, folder, exe, coverage, opt, p_valid, p_ready, t0,
+                           t_build, t1)
+
+
+def _run_passes(cfg: HwqConfig, unit: str, seed: int, vec: Vectors, layouts: dict, folder: Path, exe: Path,
+                coverage: bool, opt: str, p_valid: int, p_ready: int, t0: float, t_build: float, t1: float
+                ) -> dict:
+    """The three harness passes in ``folder`` (the caller holds its lock)."""
     if folder.exists():
         shutil.rmtree(folder)
     write_vectors(vec, layouts, folder)

@@ -14,8 +14,9 @@ from typing import Sequence
 
 from hwq.config import HwqConfig
 from hwq.errors import HwqError
+from hwq.locks import file_lock
 
-__all__ = ["run_sim", "sim_matrix", "write_report", "DEFAULT_REPORT_DIR"]
+__all__ = ["run_sim", "sim_matrix", "write_report", "check_units", "DEFAULT_REPORT_DIR"]
 
 DEFAULT_REPORT_DIR = Path("reports/sim")
 
@@ -66,6 +67,11 @@ def run_sim(cfg: HwqConfig, out_dir: str | Path | None = None, bulk: int = 10000
         yet count the activation load phase (a known defect of the model, not of the RTL); the check is
         still run and reported (``summary.cycle_model_ok``, printed by ``hwq sim``).
 
+    Raises
+    ------
+    HwqError
+        Dither on, an empty or unknown unit list, or nothing to verify.
+
     Returns
     -------
     dict
@@ -77,6 +83,34 @@ def run_sim(cfg: HwqConfig, out_dir: str | Path | None = None, bulk: int = 10000
         raise HwqError(f"--bulk must be >= 0 block operations, got {bulk}")
     if cfg.dither:
         raise HwqError("the RTL implements the dither-free integer datapath: set dither = false")
+    units = tuple(units)
+    if cocotb:
+        check_units(cfg, units)
+    if not bulk and not (cocotb and units):
+        raise HwqError("nothing to verify: no cocotb unit and no bulk operations (give --units and/or --bulk N)")
+    from hwq.sim.build import slug_dir
+
+    # one run of a config at a time: both use sim_build/<slug>/runs/... (a second run waits)
+    with file_lock(slug_dir(cfg) / "runs.lock", what=f"the simulation runs of {cfg.slug}"):
+        return _run(cfg, out_dir, bulk, seed, cocotb, units, waves, scale, coverage, opt, strict_cycles)
+
+
+def check_units(cfg: HwqConfig, units: Sequence[str]) -> None:
+    """Refuse an empty or unknown list of cocotb units, naming the units this config has."""
+    from hwq.rtl.build import unit_names
+    from hwq.sim.model import UNITS
+
+    avail = [u for u in unit_names(cfg) if u in UNITS]
+    if not units:
+        raise HwqError(f"--units names no unit: give one or more of {', '.join(avail)} (comma-separated)")
+    bad = [u for u in units if u not in avail]
+    if bad:
+        raise HwqError(f"unknown RTL unit(s) {', '.join(map(repr, bad))} for {cfg.slug}; "
+                       f"units: {', '.join(avail)}")
+
+
+def _run(cfg: HwqConfig, out_dir, bulk: int, seed: int, cocotb: bool, units: tuple[str, ...], waves: bool,
+         scale: str, coverage: bool, opt: str, strict_cycles: bool) -> dict:
     from hwq.sim.bulk import run_bulk
     from hwq.sim.cocotb_run import run_cocotb
 

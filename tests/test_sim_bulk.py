@@ -47,3 +47,22 @@ def test_harness_fails_on_corrupted_expected_value(bulk_result: dict, tmp_path) 
     o.tofile(dst / "o.bin")
     r = run_harness(exe, dst, 1000, 1000, 1)
     assert r["mismatches"] == 1 and r["returncode"] != 0
+
+
+def test_damaged_cached_harness_is_rebuilt(bulk_result: dict) -> None:
+    """A cached executable damaged after its build ("Exec format error") is rebuilt, not fatal forever;
+    running a damaged one is a one-line ToolError naming it."""
+    from pathlib import Path
+
+    from hwq.errors import ToolError
+
+    exe, _ = build_bulk(CFG, "top")
+    vec = Path(exe.parent.parent / "runs" / "bulk_top_2_10000")
+    good = exe.read_bytes()
+    exe.write_bytes(b"\x7fELF garbage" + good[64:4096])
+    with pytest.raises(ToolError, match="could not run"):
+        run_harness(exe, vec, 1000, 1000, 1)
+    again, _ = build_bulk(CFG, "top")
+    assert again == exe and again.read_bytes()[:4] == b"\x7fELF"
+    r = run_harness(again, vec, 1000, 1000, 2)
+    assert r["done"] and r["mismatches"] == 0 and r["checked"] == bulk_result["beats"]["o"]

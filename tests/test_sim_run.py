@@ -33,6 +33,43 @@ def test_run_sim_rejects_bad_input(tmp_path: Path) -> None:
         run_sim(HwqConfig(hadamard=16, lanes=2, dither=True), out_dir=tmp_path)
 
 
+def test_run_sim_refuses_nothing_to_verify_and_unknown_units(tmp_path: Path) -> None:
+    cfg = HwqConfig(hadamard=16, lanes=2)
+    with pytest.raises(HwqError, match="nothing to verify"):
+        run_sim(cfg, out_dir=tmp_path, bulk=0, cocotb=False)
+    with pytest.raises(HwqError, match="names no unit: give one or more of top, mac"):
+        run_sim(cfg, out_dir=tmp_path, units=())
+    with pytest.raises(HwqError, match=r"unknown RTL unit\(s\) 'nope'.*units: top, mac, had"):
+        run_sim(cfg, out_dir=tmp_path, units=("top", "nope"))
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.sim
+def test_two_runs_of_one_config_take_turns(tmp_path: Path) -> None:
+    """Two ``hwq sim`` processes of one config share sim_build/<slug>/runs: the second waits for the
+    first (both pass), instead of deleting the first one's run folder under it."""
+    import subprocess
+    import sys
+
+    from hwq.sim.build import slug_dir
+    from test_locks import hold, release, wait_for_line
+
+    cfg = HwqConfig(lattice="D3", q=6, hadamard=16, lanes=2)  # test_sim_bulk's config: its build is reused
+    path = tmp_path / "c.toml"
+    cfg.save(path)
+    holder = hold(slug_dir(cfg) / "runs.lock")
+    runs = [subprocess.Popen([sys.executable, "-m", "hwq.cli", "sim", "--config", str(path), "--no-cocotb",
+                              "--no-coverage", "--bulk", "300", "--out", str(tmp_path / name)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in "ab"]
+    for p in runs:
+        wait_for_line(p.stderr, "waiting for the simulation runs of")
+    release(holder)
+    results = [p.communicate(timeout=900) for p in runs]
+    for p, (out, err) in zip(runs, results, strict=True):
+        assert p.returncode == 0 and "all passed" in out, (out, err)
+    assert (tmp_path / "a" / f"{cfg.slug}.json").is_file() and (tmp_path / "b" / f"{cfg.slug}.json").is_file()
+
+
 def _check(rep: dict, units: tuple[str, ...]) -> None:
     failed = {f"{u}.{t['name']}": t["message"] for u, r in rep["cocotb"].items() for t in r["tests"]
               if not t["passed"]}

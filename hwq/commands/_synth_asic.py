@@ -120,12 +120,13 @@ def critical_lines(reps: list[dict]) -> list[str]:
 def run_asic(args: argparse.Namespace) -> int:
     from hwq.rtl.asic import IO_DELAY_NS, KIND, SCHEMA, find_tools, liberty_info, stamp, synthesize_asic
 
+    from hwq.outputs import check_out_dir
+
     base = load_config(args.config)
+    check_out_dir(args.out)
     out = Path(args.out)
     if args.lanes is not None and any(n < 1 for n in args.lanes):
         raise HwqError(f"--lanes must be positive integers, got {args.lanes}")
-    if not args.freq > 0:
-        raise HwqError(f"--freq must be a positive clock in MHz, got {args.freq}")
     lib = liberty_info(find_tools(args.liberty)["liberty"])
     jobs = asic_jobs(base, args.lanes or [base.lanes]) if args.sweep else [(base, args.unit)]
     period = 1000.0 / args.freq

@@ -21,6 +21,9 @@ def run(args: argparse.Namespace) -> int:
     from hwq.bench_encode import bench_encode, encode_markdown, save_encode
     from hwq.config import load_config
     from hwq.errors import HwqError
+    from hwq.outputs import check_out_dir
+
+    check_out_dir(args.out)
 
     if args.n < 64 or args.cols < 1 or args.repeat < 1:
         raise HwqError("--n must be >= 64, --cols and --repeat >= 1")

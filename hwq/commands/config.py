@@ -14,7 +14,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, help="config file to load (default: built-in)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a field (JSON value, e.g. --set lattice='\"E8\"' --set q=7 or --set lattice=E8)")
-    p.add_argument("--out", default=None, help="write the resulting config here (.toml or .json)")
+    p.add_argument("--out", default=None, help="write the resulting config here (.toml or .json; an existing "
+                   "different file is refused without --force)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
 
 
 def _value(text: str):
@@ -41,6 +43,15 @@ def run(args: argparse.Namespace) -> int:
         d.update(changes)
         cfg = HwqConfig.from_dict(d)
     if args.out:
+        from pathlib import Path
+
+        from hwq.outputs import check_out_file
+
+        suffix = Path(args.out).suffix
+        if suffix not in (".toml", ".json"):
+            raise HwqError(f"config file {args.out} must end in .toml or .json")
+        text = cfg.to_toml() if suffix == ".toml" else cfg.to_json()
+        check_out_file(args.out, overwrite=args.force, content=text.encode())
         path = cfg.save(args.out)
         print(f"wrote {path} ({cfg.slug})")
     else:

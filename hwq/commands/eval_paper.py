@@ -18,8 +18,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hwq.outputs import check_out_dir
     from hwq.paper import paper_markdown, run_paper, save_paper
     from hwq.progress import Progress
+
+    check_out_dir(args.out)
 
     cols = args.n if args.full else args.cols
     with Progress(1, "eval paper") as bar:

@@ -20,8 +20,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hwq.errors import HwqError
+    from hwq.outputs import check_out_dir
     from hwq.progress import Progress
     from hwq.rd import DEFAULT_RATES, plan, run_rd, watersic_demo, write_rd, write_watersic
+
+    check_out_dir(args.out)
 
     try:
         rates = DEFAULT_RATES if args.rates is None else tuple(float(r) for r in args.rates.split(","))

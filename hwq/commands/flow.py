@@ -20,8 +20,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from hwq.config import load_config
     from hwq.flow import FlowError, flow_record_path, run_flow
+    from hwq.outputs import check_out_dir
 
     cfg = load_config(args.config)
+    check_out_dir(args.out)
+    check_out_dir(args.reports, "--reports")
     skip = tuple(s.strip() for s in args.skip.split(",") if s.strip())
     record = flow_record_path(cfg, args.out, args.reports)
     print(f"hwq flow: config {cfg.slug}, work folder {args.out}/{cfg.slug}, reports {record.parent.parent}/",

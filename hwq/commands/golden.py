@@ -23,12 +23,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hwq.golden import verify_golden, write_golden
+    from hwq.outputs import check_out_dir
 
     cfg = load_config(args.config)
     if args.verify:
         verify_golden(Path(args.out) / f"{cfg.slug}.npz")
         print(f"golden vectors {Path(args.out) / cfg.slug}.npz match the reference model")
         return 0
+    check_out_dir(args.out)
     man = write_golden(cfg, args.out, seed=args.seed, k=args.k, m=args.m, batch=args.batch, n_ops=args.ops)
     print(f"wrote {man['npz']} and {man['manifest']} ({len(man['arrays'])} arrays, K={man['K']} M={man['M']} "
           f"B={man['B']}, integer datapath: {'yes' if man['integer_datapath'] else 'no (dither on)'})")

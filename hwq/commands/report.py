@@ -14,8 +14,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hwq.outputs import check_out_dir, check_out_file
     from hwq.report import build_report, collect
 
+    check_out_dir(args.reports, "--reports")
+    for flag, f in (("--html", args.html), ("--md", args.md)):
+        if f is not None:
+            check_out_file(f, flag)
     html_path, md_path = build_report(args.reports, html_path=args.html, md_path=args.md)
     for s in collect(args.reports):
         print(f"{s.title:<32} {f'{len(s.items)} report(s)' if s.ran else 'not run yet: ' + s.command}")

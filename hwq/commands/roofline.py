@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from hwq.config import load_config
     from hwq.devices import load_devices
     from hwq.models import load_models, load_workloads
+    from hwq.outputs import check_out_dir
     from hwq.roofline import format_summary, format_table, run_roofline
 
     if args.list:
@@ -41,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"workload {w.key:<14} {w.phase} batch {w.batch} seq {w.seq_len}")
         return 0
     cfg = load_config(args.config)
+    check_out_dir(args.out)
     doc = run_roofline(cfg, args.device, args.model, args.workload, batch=args.batch, out_dir=args.out,
                        reports_dir=args.reports, device_file=args.device_file, model_file=args.model_file,
                        dtype=args.compute_dtype, mode=args.mode, plots=not args.no_plot)

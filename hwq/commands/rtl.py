@@ -18,9 +18,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hwq.outputs import check_out_dir
     from hwq.rtl.build import generate
 
     cfg = load_config(args.config)
+    check_out_dir(args.out)
     man = generate(cfg, args.out, target=args.target, only=args.only)
     for name, u in man["units"].items():
         print(f"{u['file']:<40} {name:<5} latency {u['latency']:>3}  II {u['ii']}")

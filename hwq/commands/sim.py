@@ -50,15 +50,22 @@ def _line(rep: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hwq.sim.run import run_sim, sim_matrix
+    from hwq.outputs import check_out_dir
+    from hwq.sim.run import check_units, run_sim, sim_matrix
 
     if args.bulk < 0:
         raise HwqError(f"--bulk must be >= 0, got {args.bulk}")
+    check_out_dir(args.out)
     units = tuple(u.strip() for u in args.units.split(",") if u.strip())
     if args.all:
         jobs = [(cfg, u) for cfg, u in sim_matrix()]
     else:
         jobs = [(load_config(args.config), units)]
+    for cfg, us in jobs:  # refuse bad units before minutes of work (run_sim checks again)
+        if not args.no_cocotb:
+            check_units(cfg, us)
+        elif not args.bulk:
+            raise HwqError("--no-cocotb with --bulk 0 verifies nothing: give --bulk N")
     t0 = time.perf_counter()
     reports = []
     for cfg, us in jobs:
