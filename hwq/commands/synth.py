@@ -31,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lanes", nargs="*", type=int, default=None, help="lanes of the sweep (default: config's)")
     p.add_argument("--out", default="reports/synth", help="report folder (cache under <out>/cache)")
     p.add_argument("--freq", type=float, default=150.0,
-                   help="nextpnr target clock in MHz, part of the cache key (default 150)")
+                   help="target clock in MHz (nextpnr; OpenSTA for --target asic), part of the cache key (default 150)")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed >= 0 (default 1)")
     p.add_argument("--no-cache", action="store_true", help="rebuild even when a cached report exists")
     p.add_argument("--cached-only", action="store_true",
