@@ -30,6 +30,7 @@ Streams (``kind`` ``"wo"``: weight-only :class:`~hwq.rtl.top.DequantMacTop`; ``"
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
@@ -41,7 +42,17 @@ from .common import layout_fields
 from .decoder import ladder_shape
 from .encoder import em_bits
 
-__all__ = ["AxiStream", "KINDS", "axi_streams", "axi_port_info", "beat_table", "markdown_table", "tdata_bits"]
+__all__ = [
+    "KINDS",
+    "AxiStream",
+    "axi_port_info",
+    "axi_streams",
+    "beat_table",
+    "layout_doc",
+    "markdown_table",
+    "tdata_bits",
+    "write_layout_doc",
+]
 
 #: AXI top kinds: native top unit they wrap
 KINDS = {"wo": "top", "lut": "luttop"}
@@ -146,3 +157,23 @@ def markdown_table(cfg: HwqConfig, kind: str) -> str:
         lines.append(f"| `{r['stream']}` | {streams[r['stream']].tdata_bits} | `{r['field']}` | {off} | {wc} | "
                      f"{'yes' if r['signed'] else 'no'} | {r['meaning']} |")
     return "\n".join(lines) + "\n"
+
+
+def layout_doc(cfg: HwqConfig, units: list[str]) -> str:
+    """Markdown of the beat layouts of the AXI top units (``top_axi``, ``luttop_axi``) of a config."""
+    names = {"top_axi": ("wo", "weight-only (DequantMacTop)"), "luttop_axi": ("lut", "both-quantized (LutTop)")}
+    parts = [(f"# AXI4-Stream beat layouts of {cfg.slug}\n\n"
+              "Fields are packed from bit 0 of tdata; element j of an array field sits at offset + j*width; signed "
+              "fields are two's complement; byte i of a beat is tdata[8i+7:8i]. Clock aclk, reset aresetn "
+              "(synchronous, active low).\n")]
+    for u in units:
+        kind, what = names[u]
+        parts.append(f"\n## `{u}`: {what}\n\n" + markdown_table(cfg, kind))
+    return "".join(parts)
+
+
+def write_layout_doc(cfg: HwqConfig, out_dir: Path, units: list[str]) -> Path:
+    """Write :func:`layout_doc` to ``<out_dir>/axi_layout.md`` (a generated file, rewritten with the Verilog)."""
+    path = Path(out_dir) / "axi_layout.md"
+    path.write_text(layout_doc(cfg, units))
+    return path

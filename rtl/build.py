@@ -87,13 +87,13 @@ def make_unit(cfg: HwqConfig, name: str, target: str = "ecp5"):
 
 def units(cfg: HwqConfig, target: str = "ecp5", only: list[str] | None = None) -> dict:
     """Instantiate the units that can be built for a config (after :func:`check_buildable`)."""
+    from .axi import DequantMacAxi, LutAxi
     from .decoder import CodebookDecoder
     from .encoder import ActEncoder
     from .hadamard import Hadamard
     from .int4 import Int4Mac
     from .lut import LutMac
     from .mac import DequantMac
-    from .axi import DequantMacAxi, LutAxi
     from .top import DequantMacTop, LutTop
 
     makers = {"top": DequantMacTop, "mac": DequantMac, "had": Hadamard, "enc": ActEncoder,

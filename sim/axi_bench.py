@@ -23,17 +23,18 @@ from __future__ import annotations
 import json
 import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamMonitor, AxiStreamSink, AxiStreamSource
+from hwq.sim.axi_frames import AxiFrames, GemvCase, gemv_case
 
 from hwq.config import HwqConfig
-from hwq.sim.axi_frames import AxiFrames, GemvCase, gemv_case
 
 KINDS = {"top_axi": "wo", "luttop_axi": "lut"}
 PERIOD_NS = 10

@@ -12,14 +12,15 @@ and rotated by :mod:`hwq.datapath`) and its expected accumulators from the refer
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
+from hwq.sim.payload import Layout, pack, unpack
 
 from hwq.config import HwqConfig
 from hwq.errors import HwqError
-from hwq.sim.payload import Layout, pack, unpack
 
 __all__ = ["AxiFrames", "GemvCase", "gemv_case"]
 
@@ -44,7 +45,7 @@ class AxiFrames:
         self.lanes, self.dim, self.hadamard = int(lanes), int(dim), int(hadamard)
 
     @classmethod
-    def from_manifest(cls, manifest: Mapping[str, Any], unit: str) -> "AxiFrames":
+    def from_manifest(cls, manifest: Mapping[str, Any], unit: str) -> AxiFrames:
         cfg = HwqConfig.from_dict(manifest["config"])
         return cls(manifest["units"][unit]["ports"], cfg.lanes, cfg.dim, cfg.hadamard)
 

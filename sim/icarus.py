@@ -17,10 +17,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from hwq.errors import HwqError
 from hwq.sim.build import digest, locked, stamp_ok, write_stamp
 
-__all__ = ["SIMULATORS", "icarus_version", "require_icarus", "build_icarus"]
+from hwq.errors import HwqError
+
+__all__ = ["SIMULATORS", "build_icarus", "icarus_version", "require_icarus"]
 
 #: simulators the cocotb benches run on
 SIMULATORS = ("verilator", "icarus")
