@@ -105,13 +105,13 @@ def axi_streams(cfg: HwqConfig, kind: str) -> dict[str, AxiStream]:
             "ladder": data.ArrayLayout(ladder_shape(cfg), lanes),
             "row_end": unsigned(1)}),
             "final beat of the GEMV (also ends its row group)",
-            {"codes": f"codebook row of block b of rows g*{lanes} + l (l = 0..{lanes - 1})",
+            {"codes": f"element l: codebook row of block b of weight row g*{lanes} + l (beat g*K/d + b)",
              "ladder": "ladder index (scale rung) of the same blocks",
              "row_end": "1 on the last block (beat K/d) of each row group"}),
         "m_axis_o": AxiStream("m_axis_o", "out", data.StructLayout({
             "acc": data.ArrayLayout(signed(acc_bits), lanes)}),
             "last row group of the GEMV",
-            {"acc": f"integer accumulators of rows g*{lanes} + l (l = 0..{lanes - 1}) "
+            {"acc": f"element l: integer accumulator of weight row g*{lanes} + l (beat g) "
                     + ("(hwq.datapath.weight_only_acc)" if kind == "wo" else "(hwq.datapath.lut_acc)")}),
     }
 
