@@ -13,8 +13,9 @@ pytestmark = pytest.mark.sim
 
 CFG = HwqConfig(lattice="D3", q=6, hadamard=16, lanes=2)
 #: the LUT top of D3 q=6 holds 2 x 216^2 table entries (about 100 s to generate and build): the default run takes
-#: the LUT top of Z q=8 (64 entries per lane), D3 runs in the slow set
-CFG_LUT = HwqConfig(lattice="Z", q=8, hadamard=16, lanes=4)
+#: the LUT top of Z q=8 (64 entries per lane), D3 runs in the slow set. With h = 4 a row group is K/d = 4 beats,
+#: shorter than the latency, so several row groups are in flight and the tlast flag FIFO must keep up (II = 1).
+CFG_Z = HwqConfig(lattice="Z", q=8, hadamard=4, lanes=4)
 needs_icarus = pytest.mark.skipif(icarus_version() is None,
                                   reason="Icarus Verilog is not installed (Debian package iverilog; .ci/run installs it)")
 
@@ -39,8 +40,12 @@ def test_axi_weight_only_verilator() -> None:
     _check_axi(run_cocotb(CFG, "top_axi", seed=5))
 
 
-def test_axi_lut_verilator() -> None:
-    _check_axi(run_cocotb(CFG_LUT, "luttop_axi", seed=5))
+@pytest.mark.parametrize("unit", ["top_axi", "luttop_axi"])
+def test_axi_short_rows_verilator(unit: str) -> None:
+    res = run_cocotb(CFG_Z, unit, seed=5)
+    _check_axi(res)
+    lat = next(s for s in res["stats"] if s["test"] == "axi_full_rate")["latency"][0]
+    assert lat > CFG_Z.hadamard, f"latency {lat}: row groups of {CFG_Z.hadamard} beats would not overlap"
 
 
 @pytest.mark.slow
