@@ -113,3 +113,17 @@ def test_readme_documents_the_choice():
     text = README.read_text()
     sec = text[text.index("### AXI4-Stream tops"):]
     assert re.search(r"AXI4-Lite", sec) and "--simulator icarus" in sec
+
+
+def test_cli_rtl_writes_the_axi_layout(tmp_path, capsys):
+    from hwq.cli import main
+
+    cfg = HwqConfig(lattice="Z", q=8, hadamard=4, lanes=4)
+    p = tmp_path / "c.json"
+    cfg.save(p)
+    assert main(["rtl", "--config", str(p), "--out", str(tmp_path / "o"), "--only", "top_axi"]) == 0
+    doc = (tmp_path / "o" / "axi_layout.md").read_text()
+    assert markdown_table(cfg, "wo") in doc and "luttop_axi" not in doc
+    assert "axi_layout.md" in capsys.readouterr().out
+    v = (tmp_path / "o" / f"{cfg.slug}_top_axi.v").read_text()
+    assert all(f" {s};" in v for s in ("aclk", "aresetn", "s_axis_w_tlast", "m_axis_o_tready"))

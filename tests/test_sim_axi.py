@@ -105,3 +105,20 @@ def test_unknown_simulator_is_refused() -> None:
         run_cocotb(CFG, "top", simulator="vcs")
     with pytest.raises(HwqError, match="unknown cocotb test"):
         run_cocotb(CFG, "top_axi", tests=["traffic"])
+
+
+@needs_icarus
+def test_cli_sim_simulator_icarus(tmp_path, capsys) -> None:
+    import json
+
+    from hwq.cli import main
+
+    p = tmp_path / "c.json"
+    CFG_Z.save(p)
+    rc = main(["sim", "--config", str(p), "--units", "top_axi", "--bulk", "0", "--simulator", "icarus",
+               "--out", str(tmp_path / "r")])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "simulator icarus" in out and "tests 3/3" in out
+    rep = json.loads((tmp_path / "r" / f"{CFG_Z.slug}.json").read_text())
+    assert rep["simulator"] == "icarus" and rep["cocotb"]["top_axi"]["simulator"] == "icarus"
