@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from hwq.config import HwqConfig
-from hwq.errors import HwqError
 from hwq.rtl.axi_layout import axi_port_info, axi_streams, beat_table, markdown_table
 from hwq.rtl.build import port_info
 from hwq.rtl.vectors import top_case
 from hwq.sim.axi_frames import AxiFrames, gemv_case
+
+from hwq.config import HwqConfig
+from hwq.errors import HwqError
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -4,10 +4,10 @@ the AXI checker fails on a corrupted expected value."""
 from __future__ import annotations
 
 import pytest
-
-from hwq.config import HwqConfig
 from hwq.sim.cocotb_run import AXI_TESTS, run_cocotb
 from hwq.sim.icarus import icarus_version
+
+from hwq.config import HwqConfig
 
 pytestmark = pytest.mark.sim
 
