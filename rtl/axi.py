@@ -13,8 +13,8 @@ stream).
 
 ``m_axis_o_tlast`` is not in the native top: each accepted weight beat that ends a row group pushes its
 ``tlast`` into a small flag FIFO, popped by the matching result beat (results come out in row-group order).
-When the FIFO is full, a weight beat that ends a row group waits (``s_axis_w_tready`` low); with the default
-depth (native latency + 8) this never happens at full rate.
+While the FIFO is full, weight beats wait (``s_axis_w_tready`` low; it never depends on ``s_axis_w_tvalid``
+or ``tdata``); with the default depth (native latency + 8) this never happens at full rate.
 """
 
 from __future__ import annotations
@@ -70,7 +70,9 @@ class _AxiTop(wiring.Component):
         m.submodules.flags = flags = fifo.SyncFIFOBuffered(width=1, depth=self.flag_depth)
         ends = Signal()
         ok = Signal()
-        m.d.comb += [ends.eq(wv.row_end | self.s_axis_w_tlast), ok.eq(~ends | flags.w_rdy)]
+        # a full flag FIFO holds every weight beat (not only those that end a row group): s_axis_w_tready then
+        # depends on no input (no tdata -> tready path)
+        m.d.comb += [ends.eq(wv.row_end | self.s_axis_w_tlast), ok.eq(flags.w_rdy)]
         m.d.comb += [core.w.payload.codes.as_value().eq(wv.codes.as_value()),
                      core.w.payload.ladder.as_value().eq(wv.ladder.as_value()),
                      core.w.payload.last.eq(ends), core.w.payload.done.eq(self.s_axis_w_tlast),
