@@ -81,7 +81,10 @@ class _AxiTop(wiring.Component):
                      flags.w_en.eq(self.s_axis_w_tvalid & core.w.ready & ends)]
         # results
         m.d.comb += [self.m_axis_o_tdata.eq(core.o.payload.as_value()),
-                     self.m_axis_o_tvalid.eq(core.o.valid & flags.r_rdy), self.m_axis_o_tlast.eq(flags.r_data),
+                     # low from the first cycle aresetn is low (AXI4-Stream: no TVALID during reset), not only
+                     # after the synchronous reset took effect at the next edge
+                     self.m_axis_o_tvalid.eq(core.o.valid & flags.r_rdy & self.aresetn),
+                     self.m_axis_o_tlast.eq(flags.r_data),
                      core.o.ready.eq(self.m_axis_o_tready & flags.r_rdy),
                      flags.r_en.eq(core.o.valid & self.m_axis_o_tready)]
         return m
