@@ -73,6 +73,7 @@ def unit_names(cfg: HwqConfig, target: str = "ecp5") -> list[str]:
     names = ["top", "mac", "had", "enc", "dec", "int4"]
     if not any(n.startswith("lut unit") for n in notes):
         names += ["lut", "luttop"]
+    names += ["top_axi"] + (["luttop_axi"] if "luttop" in names else [])
     return names
 
 
@@ -86,6 +87,7 @@ def make_unit(cfg: HwqConfig, name: str, target: str = "ecp5"):
 
 def units(cfg: HwqConfig, target: str = "ecp5", only: list[str] | None = None) -> dict:
     """Instantiate the units that can be built for a config (after :func:`check_buildable`)."""
+    from .axi import DequantMacAxi, LutAxi
     from .decoder import CodebookDecoder
     from .encoder import ActEncoder
     from .hadamard import Hadamard
@@ -94,16 +96,20 @@ def units(cfg: HwqConfig, target: str = "ecp5", only: list[str] | None = None) -
     from .mac import DequantMac
     from .top import DequantMacTop, LutTop
 
-
-
     makers = {"top": DequantMacTop, "mac": DequantMac, "had": Hadamard, "enc": ActEncoder,
-              "dec": CodebookDecoder, "int4": Int4Mac, "lut": LutMac, "luttop": LutTop}
+              "dec": CodebookDecoder, "int4": Int4Mac, "lut": LutMac, "luttop": LutTop,
+              "top_axi": DequantMacAxi, "luttop_axi": LutAxi}
     names = unit_names(cfg, target)
     return {n: makers[n](cfg) for n in names if only is None or n in only}
 
 
 def port_info(unit) -> dict:
-    """Ports of a unit for the manifest: stream payload fields (name, offset, width, count, signed)."""
+    """Ports of a unit for the manifest: stream payload fields (name, offset, width, count, signed); for the
+    AXI4-Stream tops (:mod:`hwq.rtl.axi`) the ``tdata`` beat layout of each stream."""
+    if hasattr(unit, "streams"):
+        from .axi_layout import axi_port_info
+
+        return axi_port_info(unit.streams)
     ports = {}
     for name, member in unit.signature.members.items():
         lay = member.signature.members["payload"].shape
@@ -111,6 +117,12 @@ def port_info(unit) -> dict:
                        "payload_bits": lay.size, "fields": layout_fields(lay),
                        "verilog": [f"{name}__payload", f"{name}__valid", f"{name}__ready"]}
     return ports
+
+
+def _clock_reset(unit) -> dict:
+    if hasattr(unit, "streams"):
+        return {"clock": "aclk", "reset": "aresetn (synchronous, active low)", "interface": "AXI4-Stream"}
+    return {"clock": "clk", "reset": "rst (synchronous, active high)"}
 
 
 def generate(cfg: HwqConfig, out_dir: str | Path, target: str = "ecp5", only: list[str] | None = None) -> dict:
@@ -136,8 +148,8 @@ def generate(cfg: HwqConfig, out_dir: str | Path, target: str = "ecp5", only: li
         files.append(path.name)
         manifest["units"][name] = {
             "module": mod, "file": path.name, "class": type(unit).__name__, "latency": unit.latency,
-            "ii": unit.ii, "ports": port_info(unit), "clock": "clk", "reset": "rst (synchronous, active high)",
-            "tables": cycles.table_sizes(cfg, name),
+            "ii": unit.ii, "ports": port_info(unit), **_clock_reset(unit),
+            "tables": cycles.table_sizes(cfg, name.removesuffix("_axi")),  # an AXI top holds its native top
         }
     manifest["throughput"] = {"blocks_per_cycle": cfg.lanes, "weights_per_cycle": cfg.lanes * cfg.dim}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")

@@ -298,7 +298,8 @@ def _env(**changes: str) -> Iterator[None]:
 
 def _ports_vlt(module: str) -> str:
     """Verilator control file: only the top-level ports are visible to cocotb (VPI)."""
-    pats = ("clk", "rst", "*__valid", "*__ready", "*__payload")
+    pats = ("clk", "rst", "*__valid", "*__ready", "*__payload",
+            "aclk", "aresetn", "*_tdata", "*_tvalid", "*_tready", "*_tlast")  # AXI4-Stream tops (hwq.rtl.axi)
     return "`verilator_config\n" + "".join(f'public_flat_rw -module "{module}" -var "{p}"\n' for p in pats)
 
 

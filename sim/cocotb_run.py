@@ -24,9 +24,11 @@ from hwq.errors import HwqError
 from hwq.sim.build import build_cocotb, corrupt_rom_entry, digest, generate_rtl, slug_dir, unit_layouts, unit_module
 from hwq.sim.toolchain import ensure_verilator_env
 
-__all__ = ["run_cocotb", "TESTS", "cycle_model_job"]
+__all__ = ["run_cocotb", "TESTS", "AXI_TESTS", "cycle_model_job"]
 
 TESTS = ("traffic", "full_rate", "reset_midstream", "extremes")
+#: cocotbext-axi tests of the AXI4-Stream tops (units ``*_axi``, :mod:`hwq.sim.axi_bench`)
+AXI_TESTS = ("axi_traffic", "axi_full_rate", "axi_reset_midstream")
 
 
 @contextlib.contextmanager
@@ -79,7 +81,7 @@ def _parse_results(xml: Path) -> list[dict]:
 
 def run_cocotb(cfg: HwqConfig, unit: str = "top", tests: Sequence[str] | None = None, seed: int = 1,
                scale: str = "short", waves: bool = False, out_dir: str | Path | None = None,
-               corrupt_expected: bool = False, corrupt_rom: bool = False) -> dict:
+               corrupt_expected: bool = False, corrupt_rom: bool = False, simulator: str = "verilator") -> dict:
     """Build (cached) and run the cocotb benches of one unit.
 
     Parameters
@@ -98,6 +100,8 @@ def run_cocotb(cfg: HwqConfig, unit: str = "top", tests: Sequence[str] | None = 
     corrupt_expected, corrupt_rom : bool
         Self-checks of the bench: flip one expected output bit, or one ROM entry of the Verilog; the
         result must then be a failure.
+    simulator : {"verilator", "icarus"}
+        Simulator of the run (:mod:`hwq.sim.icarus`; Icarus needs the Debian package ``iverilog``).
 
     Returns
     -------
@@ -108,10 +112,20 @@ def run_cocotb(cfg: HwqConfig, unit: str = "top", tests: Sequence[str] | None = 
 
     if scale not in ("short", "full"):
         raise HwqError(f"scale must be 'short' or 'full', got {scale!r}")
-    tests = list(tests or TESTS)
-    unknown = sorted(set(tests) - set(TESTS))
+    from hwq.sim.icarus import SIMULATORS, build_icarus, require_icarus
+
+    if simulator not in SIMULATORS:
+        raise HwqError(f"unknown simulator {simulator!r}; choose one of {', '.join(SIMULATORS)}")
+    axi = unit.endswith("_axi")
+    avail = AXI_TESTS if axi else TESTS
+    tests = list(tests or avail)
+    unknown = sorted(set(tests) - set(avail))
     if unknown:
-        raise HwqError(f"unknown cocotb test(s) {unknown}; available: {', '.join(TESTS)}")
+        raise HwqError(f"unknown cocotb test(s) {unknown} for unit {unit!r}; available: {', '.join(avail)}")
+    if simulator == "icarus":
+        require_icarus()
+        if waves:
+            raise HwqError("--waves writes Verilator FST traces: use it with --simulator verilator")
     ensure_verilator_env()
     t0 = time.perf_counter()
     manifest = generate_rtl(cfg, unit)
@@ -128,13 +142,18 @@ def run_cocotb(cfg: HwqConfig, unit: str = "top", tests: Sequence[str] | None = 
     if waves:
         variant += "_fst"
     t1 = time.perf_counter()
-    bdir = build_cocotb(module, vfile, slug_dir(cfg) / f"cocotb_{unit}{variant}", waves=waves)
+    if simulator == "icarus":
+        bdir = build_icarus(module, vfile, slug_dir(cfg) / f"icarus_{unit}{variant}")
+    else:
+        bdir = build_cocotb(module, vfile, slug_dir(cfg) / f"cocotb_{unit}{variant}", waves=waves)
     t_build = time.perf_counter() - t1
     ent = manifest["units"][unit]
     job = {"config": cfg.to_dict(), "unit": unit, "seed": int(seed), "scale": scale,
            "layouts": {p: {"fields": v.fields_list(), "width": v.width} for p, v in layouts.items()},
            "ii": int(ent.get("ii", 1)), "corrupt_expected": bool(corrupt_expected),
-           "cycle_model": cycle_model_job(cfg, unit), "k_max": cfg.max_k}
+           "cycle_model": cycle_model_job(cfg, unit), "k_max": cfg.max_k, "simulator": simulator}
+    if axi:
+        job["axi_ports"] = ent["ports"]
     if "latency" in ent:
         job["latency"] = int(ent["latency"])
     tag = digest(json.dumps(job, sort_keys=True), ",".join(tests))
@@ -146,12 +165,12 @@ def run_cocotb(cfg: HwqConfig, unit: str = "top", tests: Sequence[str] | None = 
     (run_dir / "job.json").write_text(json.dumps(job, indent=1))
     xml = run_dir / "results.xml"
     log = run_dir / "sim.log"
-    runner = get_runner("verilator")
+    runner = get_runner(simulator)
     t2 = time.perf_counter()
     error = None
     with _outside_pytest():
         try:
-            runner.test(test_module="hwq.sim.bench", hdl_toplevel=module, hdl_toplevel_lang="verilog",
+            runner.test(test_module="hwq.sim.axi_bench" if axi else "hwq.sim.bench", hdl_toplevel=module, hdl_toplevel_lang="verilog",
                         build_dir=bdir, test_dir=run_dir, testcase=tests, seed=seed, waves=waves,
                         extra_env={"HWQ_SIM_JOB": str(run_dir / "job.json")}, results_xml=str(xml),
                         log_file=log)
@@ -172,7 +191,8 @@ def run_cocotb(cfg: HwqConfig, unit: str = "top", tests: Sequence[str] | None = 
             Path(out_dir).mkdir(parents=True, exist_ok=True)
             wave_file = Path(shutil.copy2(wave_file, Path(out_dir) / f"{cfg.slug}_{unit}.fst"))
     passed = error is None and bool(results) and all(r["passed"] for r in results)
-    return {"unit": unit, "slug": cfg.slug, "module": module, "seed": int(seed), "scale": scale,
+    return {"unit": unit, "slug": cfg.slug, "module": module, "simulator": simulator, "seed": int(seed),
+            "scale": scale,
             "passed": passed, "error": error, "tests": results, "stats": stats,
             "outputs_checked": sum(s.get("outputs_checked", 0) for s in stats),
             "block_ops": sum(s.get("block_ops", 0) for s in stats),

@@ -35,7 +35,8 @@ def sim_matrix(lanes: Sequence[int] = (2, 8), hadamard: int = 16) -> list[tuple[
 
 def run_sim(cfg: HwqConfig, out_dir: str | Path | None = None, bulk: int = 10000, seed: int = 1,
             cocotb: bool = True, units: Sequence[str] = ("top",), waves: bool = False, scale: str = "short",
-            coverage: bool = True, opt: str = "quick", strict_cycles: bool = False) -> dict:
+            coverage: bool = True, opt: str = "quick", strict_cycles: bool = False,
+            simulator: str = "verilator") -> dict:
     """Verify the RTL of ``cfg`` against the reference model.
 
     Parameters
@@ -61,6 +62,8 @@ def run_sim(cfg: HwqConfig, out_dir: str | Path | None = None, bulk: int = 10000
         then one coverage build at -O0; its speed figures are those of the instrumented model).
     opt : {"quick", "fast"}
         C++ optimisation of the bulk harness build when ``coverage`` is off.
+    simulator : {"verilator", "icarus"}
+        Simulator of the cocotb benches (the bulk harness is a native Verilator build either way).
     strict_cycles : bool
         Also fail when the measured GEMV cycles differ from ``hwq.rtl.cycles.gemv_cycles`` (beyond +-2
         cycles per GEMV or +-1 % per run). Off by default: the top-level model of ``rtl/cycles.py`` does not
@@ -116,12 +119,14 @@ def _run(cfg: HwqConfig, out_dir, bulk: int, seed: int, cocotb: bool, units: tup
 
     t0 = time.perf_counter()
     out_dir = Path(out_dir) if out_dir is not None else DEFAULT_REPORT_DIR
-    report: dict = {"slug": cfg.slug, "config": cfg.to_dict(), "seed": seed, "cocotb": {}, "bulk": None,
+    report: dict = {"slug": cfg.slug, "config": cfg.to_dict(), "seed": seed, "simulator": simulator,
+                    "cocotb": {}, "bulk": None,
                     "strict_cycles": bool(strict_cycles)}
     passed = True
     if cocotb:
         for unit in units:
-            r = run_cocotb(cfg, unit, seed=seed, scale=scale, waves=waves, out_dir=out_dir if waves else None)
+            r = run_cocotb(cfg, unit, seed=seed, scale=scale, waves=waves, out_dir=out_dir if waves else None,
+                           simulator=simulator)
             report["cocotb"][unit] = r
             passed = passed and r["passed"]
     if bulk:

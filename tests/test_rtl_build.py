@@ -24,7 +24,9 @@ def test_generate_manifest_and_files(tmp_path):
     assert f"module {cfg.slug}(" in top and str(tmp_path) not in top and "/work" not in top
     mac = man["units"]["mac"]
     assert mac["latency"] == cycles.latency(cfg, "mac") and mac["ii"] == 1
-    assert {"top", "mac", "had", "enc", "dec", "int4", "lut", "luttop"} == set(man["units"])
+    assert {"top", "mac", "had", "enc", "dec", "int4", "lut", "luttop", "top_axi", "luttop_axi"} == \
+        set(man["units"])
+    assert man["units"]["top_axi"]["ports"]["s_axis_w"]["tdata_bits"] % 8 == 0
     assert [f[0] for f in man["units"]["luttop"]["ports"]["x"]["fields"]] == ["x", "em", "last"]
     assert man["units"]["luttop"]["ports"]["x"]["direction"] == "in"
     assert man["units"]["luttop"]["ports"]["o"]["direction"] == "out"

@@ -14,7 +14,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--target", default="ecp5", choices=["ecp5", "ice40", "xilinx"],
                    help="target whose BRAM budget is checked (default ecp5)")
-    p.add_argument("--only", nargs="*", default=None, help="units to emit (top mac lut had enc dec int4)")
+    p.add_argument("--only", nargs="*", default=None,
+                   help="units to emit (top mac lut had enc dec int4 luttop top_axi luttop_axi)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,4 +29,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"{u['file']:<40} {name:<5} latency {u['latency']:>3}  II {u['ii']}")
     for n in man["notes"]:
         print(f"note: {n}")
+    axi = [n for n in man["units"] if n.endswith("_axi")]
+    if axi:
+        from pathlib import Path
+
+        from hwq.rtl.axi_layout import write_layout_doc
+
+        doc = write_layout_doc(cfg, Path(args.out), axi)
+        print(f"AXI4-Stream beat layouts of {', '.join(axi)}: {doc} (and manifest.json)")
     return 0
