@@ -25,7 +25,7 @@ from hwq.lattice import get_lattice
 from hwq.nested import decode_blocks, quantize_blocks
 from hwq.prng import dither_for
 
-__all__ = ["tuned_beta0", "beta0_for_rate", "ladder_stats", "MAX_TUNED_OVERLOAD"]
+__all__ = ["MAX_TUNED_OVERLOAD", "beta0_for_rate", "ladder_stats", "tuned_beta0"]
 
 _SAMPLES = 8192  # blocks per evaluation
 #: top-rung overload rate :func:`tuned_beta0` allows on its Monte Carlo sample: none of the 8192 blocks.

@@ -139,7 +139,7 @@ def test_top_rung_overload_clips_to_the_nearest_codeword(name: str, q: int, dith
 
 def test_clip_without_a_table_is_near_the_exact_nearest(monkeypatch) -> None:
     # codebooks above MAX_CODEBOOK_ROWS (E8 q >= 7) use radial shrink + descent: check it on a small one
-    import hwq.nested as nested
+    from hwq import nested
     from hwq.voronoi import codebook
 
     lat = get_lattice("D3")
@@ -148,7 +148,7 @@ def test_clip_without_a_table_is_near_the_exact_nearest(monkeypatch) -> None:
     monkeypatch.setattr(nested, "MAX_CODEBOOK_ROWS", 0)
     approx = nested._clip_rows(lat, 6, y, None)
     tab = codebook("D3", 6).astype(np.float64)
-    dist = lambda r: ((y * lat.coord_scale - tab[r]) ** 2).sum(axis=1)  # noqa: E731
+    dist = lambda r: ((y * lat.coord_scale - tab[r]) ** 2).sum(axis=1)
     werr = ((y * lat.coord_scale - _wrapped(lat, 6, y)) ** 2).sum(axis=1)
     assert np.all(dist(approx) >= dist(exact) - 1e-9)
     assert dist(approx).mean() <= 1.1 * dist(exact).mean()
