@@ -60,6 +60,9 @@ def _table(lat: Lattice, q: int) -> np.ndarray | None:
 def codewords_for_rows(lat: Lattice, q: int, rows: np.ndarray) -> np.ndarray:
     """Scaled codewords (int64, (N, d)) of codebook rows: table lookup when small, else arithmetic."""
     rows = np.asarray(rows, dtype=np.int64)
+    if rows.size and (int(rows.min()) < 0 or int(rows.max()) >= q ** lat.dim):
+        bad = int(rows.min()) if int(rows.min()) < 0 else int(rows.max())
+        raise HwqError(f"codebook row {bad} is out of range [0, {q ** lat.dim}) for {lat.name} q={q}")
     table = _table(lat, q)
     if table is not None:
         return table[rows].astype(np.int64)
