@@ -25,10 +25,15 @@ from hwq.errors import HwqError
 from hwq.lattice import Lattice
 from hwq.voronoi import MAX_CODEBOOK_ROWS, codebook, codeword_of, digits_to_row, index_of, row_to_digits
 
-__all__ = ["BlockCodes", "codewords_for_rows", "decode_blocks", "quantize_blocks"]
+__all__ = ["BlockCodes", "OverloadWarning", "codewords_for_rows", "decode_blocks", "quantize_blocks"]
 
 #: tabulate c(k) for fast encoding when the codebook has at most this many rows
 _TABLE_ROWS = 1 << 16
+
+
+class OverloadWarning(UserWarning):
+    """Blocks overloaded the top ladder rung and were clipped (:func:`hwq.matmul.encode_matrix` says how
+    many); the CLI prints it on stderr."""
 
 
 @dataclass(frozen=True)
