@@ -182,7 +182,6 @@ def test_table_path_short_ladders(build, tmp_path, key):
     assert np.linalg.norm(yf - yref) <= 1e-5 * np.linalg.norm(yref)
 
 
-@pytest.mark.filterwarnings("ignore::hwq.nested.OverloadWarning")  # overloads are clipped; counted, not tested, here
 @pytest.mark.parametrize("key", ["d3q6", "d4q4"])
 def test_table_path_worst_case_and_real_weights(build, tmp_path, key):
     """Worst-case magnitudes (int32 groups must not overflow) and weights from the real encoder."""

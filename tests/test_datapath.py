@@ -100,7 +100,6 @@ def test_worst_case_does_not_overflow(cfg: HwqConfig) -> None:
     assert want < 2**63
 
 
-@pytest.mark.filterwarnings("ignore::hwq.nested.OverloadWarning")  # overloads are clipped; counted, not tested, here
 @pytest.mark.parametrize("cfg", CFGS, ids=IDS)
 def test_both_quantized_close_to_product(cfg: HwqConfig) -> None:
     w, x = _data(cfg, m=32, b=8, seed=2)

@@ -15,7 +15,6 @@ CFGS = [HwqConfig(beta0=0.432), HwqConfig(lattice="E8", q=3, beta0=0.6, hadamard
         HwqConfig(dither=True, beta0=0.4257)]
 
 
-@pytest.mark.filterwarnings("ignore::hwq.nested.OverloadWarning")  # overloads are clipped; counted, not tested, here
 @pytest.mark.parametrize("cfg", CFGS, ids=lambda c: c.slug)
 def test_write_verify_round_trip(tmp_path, cfg: HwqConfig) -> None:
     man = write_golden(cfg, tmp_path, n_ops=256)
