@@ -16,7 +16,6 @@ from hwq.errors import HwqError
 from hwq.matmul import encode_matrix
 from hwq.packing import packed_bytes
 
-
 CFGS = [HwqConfig(beta0=0.43), HwqConfig(lattice="E8", q=7, beta0=0.38, dither=True),
         HwqConfig(lattice="Z", q=8, beta0=0.39, ladder_len=3)]
 

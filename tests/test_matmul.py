@@ -20,7 +20,6 @@ from hwq.matmul import (
     product_distortion,
 )
 
-
 CFGS = [HwqConfig(beta0=0.43), HwqConfig(lattice="Z", q=8, beta0=0.3942),
         HwqConfig(lattice="E8", q=7, beta0=0.3752), HwqConfig(dither=True, beta0=0.4257)]
 
