@@ -20,7 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -220,9 +222,10 @@ def load_encoded(path: str | Path) -> EncodedMatrix:
                                "hwq.matmul.encode_matrix and write it with EncodedMatrix.save (.npz)")
             with np.load(fh, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        if isinstance(e, HwqError):
-            raise
+    except HwqError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, NotImplementedError, RuntimeError,
+            struct.error, zlib.error, OverflowError) as e:  # a damaged zip header can raise any of these
         raise HwqError(f"{path} is not a readable .npz file ({type(e).__name__}: {e}); write it with "
                        "EncodedMatrix.save") from None
     missing = {"codes", "ladder", "norms", "meta", "config"} - set(arrays)
