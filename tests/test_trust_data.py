@@ -326,3 +326,12 @@ def test_container_header_damage_is_refused(tmp_path, good_bytes: bytes) -> None
                 assert "\n" not in str(e)
                 continue
             assert _same(back, _ENC)
+
+
+@pytest.mark.parametrize("fn", ["weight_only_gemv", "both_quantized_gemv", "weight_codewords", "weight_scale"])
+def test_datapath_refuses_a_non_container(fn: str) -> None:
+    from hwq import datapath
+
+    args = (np.ones(192),) if fn.endswith("gemv") else ()
+    with pytest.raises(HwqError, match="must be an EncodedMatrix .* got dict"):
+        getattr(datapath, fn)({"codes": 1}, *args)
