@@ -33,8 +33,8 @@ def test_good_device_file_loads(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("old, new, match", [
-    ("bandwidth_gbs = 50.0", "bandwith_gbs = 50.0", r"unknown key\(s\) 'bandwith_gbs'; allowed: aliases, "
-                                                    r"bandwidth_gbs"),
+    ("bandwidth_gbs = 50.0", "bandwith_gbs = 50.0", (r"unknown key\(s\) 'bandwith_gbs'; allowed: aliases, "
+                                                     r"bandwidth_gbs")),
     ("peak_tops", "peak_top", r"unknown key\(s\) 'peak_top'"),
     ("time_us = 1300.0", "time_us = -1300.0", "measured time_us = -1300.0 .* must be a positive, finite time"),
     ("time_us = 1300.0", "time_us = 0", "measured time_us = 0 .* must be a positive"),
