@@ -29,6 +29,8 @@ __all__ = ["BlockCodes", "OverloadWarning", "codewords_for_rows", "decode_blocks
 
 #: tabulate c(k) for fast encoding when the codebook has at most this many rows
 _TABLE_ROWS = 1 << 16
+#: clip overloaded blocks by exhaustive search up to this many codebook rows (memory and time per block)
+_EXACT_CLIP_ROWS = 1 << 18
 
 
 class OverloadWarning(UserWarning):
@@ -99,13 +101,13 @@ def _short_vectors(name: str) -> np.ndarray:
 def _clip_rows(lat: Lattice, q: int, y: np.ndarray, table: np.ndarray | None) -> np.ndarray:
     """Codebook rows of the codeword nearest to each overloaded point ``y`` (unscaled, (M, d)).
 
-    Codebooks up to :data:`hwq.voronoi.MAX_CODEBOOK_ROWS` rows are searched exhaustively: the exact
-    nearest codeword, ties to the lowest row. Larger ones (E8 q >= 7, D3 q >= 162, D4 q >= 46): the largest radial shrink t*y (bisection, t in [0, 1]) whose
+    Codebooks up to ``_EXACT_CLIP_ROWS`` (2**18) rows are searched exhaustively: the exact nearest
+    codeword, ties to the lowest row. Larger ones (D3 q >= 65, D4 q >= 23, E8 q >= 5): the largest radial shrink t*y (bisection, t in [0, 1]) whose
     closest lattice point is a codeword, then steepest descent over the lattice's minimal vectors while a
     neighbour is a codeword and nearer to y (nearest in practice; not proven for every point).
     """
     ys = y * lat.coord_scale
-    if table is None and q ** lat.dim <= MAX_CODEBOOK_ROWS:
+    if table is None and q ** lat.dim <= _EXACT_CLIP_ROWS:
         table = codebook(lat.name, q)
     if table is not None:
         out = np.empty(len(y), dtype=np.int64)

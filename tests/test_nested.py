@@ -138,14 +138,14 @@ def test_top_rung_overload_clips_to_the_nearest_codeword(name: str, q: int, dith
 
 
 def test_clip_without_a_table_is_near_the_exact_nearest(monkeypatch) -> None:
-    # codebooks above MAX_CODEBOOK_ROWS (E8 q >= 7) use radial shrink + descent: check it on a small one
+    # codebooks above _EXACT_CLIP_ROWS (D3 q >= 65, E8 q >= 5) use radial shrink + descent: check it on a small one
     from hwq import nested
     from hwq.voronoi import codebook
 
     lat = get_lattice("D3")
     y = np.random.default_rng(9).standard_normal((300, 3)) * 4.0
     exact = nested._clip_rows(lat, 6, y, None)
-    monkeypatch.setattr(nested, "MAX_CODEBOOK_ROWS", 0)
+    monkeypatch.setattr(nested, "_EXACT_CLIP_ROWS", 0)
     approx = nested._clip_rows(lat, 6, y, None)
     tab = codebook("D3", 6).astype(np.float64)
     dist = lambda r: ((y * lat.coord_scale - tab[r]) ** 2).sum(axis=1)
