@@ -120,9 +120,13 @@ def _workers(workers: int | None, nchunks: int) -> int:
 
 def column_norms(a: np.ndarray) -> np.ndarray:
     """Column 2-norms without overflow or underflow in the squares (scaled by the column's max |entry|)."""
-    amax = np.max(np.abs(a), axis=0)
-    safe = np.where(amax > 0, amax, 1.0)
-    return amax * np.sqrt(np.sum((a / safe) ** 2, axis=0))
+    out = np.empty(a.shape[1])
+    for c0, c1 in _chunks(a.shape[1], a.shape[0]):  # bounded temporaries for large matrices
+        blk = a[:, c0:c1]
+        amax = np.max(np.abs(blk), axis=0)
+        safe = np.where(amax > 0, amax, 1.0)
+        out[c0:c1] = amax * np.sqrt(np.sum((blk / safe) ** 2, axis=0))
+    return out
 
 
 def _check_norms(rho: np.ndarray, name: str) -> None:
