@@ -20,6 +20,7 @@ A config whose accumulator would need more than 64 bits is rejected (lower ``max
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -38,6 +39,11 @@ _DECODERS = ("auto", "rom", "arith")
 _HADAMARD_IMPLS = ("pipelined", "folded")
 #: codebooks up to this many rows are decoded from a ROM when decoder = "auto"
 ROM_AUTO_ROWS = 4096
+#: beta0 is refused when the top rung's coarse cell (inscribed radius beta_top q r_pack) reaches less than
+#: this many standard deviations of the (unit-variance) blocks: nearly every block would overload
+MIN_TOP_RUNG_REACH = 0.25
+#: ... or when the fine cell's inscribed radius beta0 r_pack exceeds this many: every block rounds to zero
+MAX_FINE_CELL = 4.0
 
 
 def _signed_bits(bound: int) -> int:
@@ -55,9 +61,12 @@ class HwqConfig:
         Fine lattice: one of the registry names (Z, D3, D4, E8).
     q : int
         Nesting ratio of the Voronoi code (q**d codewords per block), q >= 2.
-    beta0 : float or None
+    beta0 : float, None or "auto"
         First rung of the overload ladder (scale of the fine lattice for unit-variance input).
-        None picks the tuned value for (lattice, q, dither) from :func:`hwq.tuning.tuned_beta0`.
+        None or ``"auto"`` (the spelling files and ``hwq config --set beta0=auto`` use) picks the tuned
+        value for (lattice, q, dither, ladder) from :func:`hwq.tuning.tuned_beta0`. A value so small that
+        the top rung cannot hold unit-variance blocks, or so large that every block rounds to zero, is
+        refused (:data:`MIN_TOP_RUNG_REACH`, :data:`MAX_FINE_CELL`).
     ladder_step : float
         Ratio s > 1 between ladder rungs, beta_t = beta0 * s**t. Default 2**(1/2): with the capped 4-rung
         ladder of the fixed-width format it beats the paper's 2**(1/3) (D3 q=6: MSE 0.034 vs 0.045 per
@@ -162,23 +171,70 @@ class HwqConfig:
         if not is_int(self.max_k) or not max(lat.dim, h) <= self.max_k <= 1 << 24:
             raise bad("max_k", self.max_k,
                       f"must be an integer in [max(block size {lat.dim}, Hadamard size {h}), 2**24]")
+        object.__setattr__(self, "ladder_step", float(self.ladder_step))
+        self._check_accumulators(bad)
+        if isinstance(self.beta0, str) and self.beta0.strip().lower() == "auto":
+            object.__setattr__(self, "beta0", None)
         if self.beta0 is None:
             from hwq.tuning import tuned_beta0
 
             object.__setattr__(self, "beta0", tuned_beta0(self.lattice, self.q, self.dither, self.ladder_len,
                                                               float(self.ladder_step)))
-        if not isinstance(self.beta0, (int, float)) or not math.isfinite(self.beta0) or self.beta0 <= 0:
-            raise bad("beta0", self.beta0, "must be a finite number > 0")
+        if not isinstance(self.beta0, (int, float)) or isinstance(self.beta0, bool) \
+                or not math.isfinite(self.beta0) or self.beta0 <= 0:
+            raise bad("beta0", self.beta0, "must be a finite number > 0 or 'auto' (tuned)")
         object.__setattr__(self, "beta0", float(self.beta0))
-        object.__setattr__(self, "ladder_step", float(self.ladder_step))
-        if self.acc_bits > 64:
-            raise bad("max_k", self.max_k,
-                      f"the weight-only accumulator would need {self.acc_bits} bits (> 64): lower max_k, "
-                      "frac_bits, act_bits or hadamard")
-        if self.lut_acc_bits > 64:
-            raise bad("max_k", self.max_k,
-                      f"the LUT accumulator would need {self.lut_acc_bits} bits (> 64): lower max_k or frac_bits")
+        # top rung: its coarse cell must reach into the data (unit variance), else every block overloads;
+        # beta0 itself: the fine cell must not swallow the data, else every block rounds to zero
+        reach = self.beta0 * self.ladder_step ** (self.ladder_len - 1) * self.q * lat.packing_radius
+        if reach < MIN_TOP_RUNG_REACH:
+            raise bad("beta0", self.beta0,
+                      f"far too small: the top rung's coarse cell reaches only {reach:.3g} standard deviations "
+                      f"(< {MIN_TOP_RUNG_REACH}), so nearly every block would overload; use beta0 = 'auto' "
+                      "(tuned) or a value near it")
+        if self.beta0 * lat.packing_radius > MAX_FINE_CELL:
+            raise bad("beta0", self.beta0,
+                      f"far too large: the fine cell's inscribed radius is {self.beta0 * lat.packing_radius:.3g} "
+                      f"standard deviations (> {MAX_FINE_CELL}), so nearly every block would round to zero; use "
+                      "beta0 = 'auto' (tuned) or a value near it")
         object.__setattr__(self, "_slug", self._make_slug())
+
+    def _check_accumulators(self, bad: Any) -> None:
+        """Refuse a config whose accumulators need more than 64 bits, naming the field at fault: max_k
+        when a smaller max_k fits, else ladder_len when fewer rungs fit, else q."""
+        def fits(**changes: Any) -> bool:
+            c = copy.copy(self)
+            for k, v in changes.items():
+                object.__setattr__(c, k, v)
+            return c.acc_bits <= 64 and c.lut_acc_bits <= 64
+
+        def largest(name: str, lo: int, hi: int, **extra: Any) -> int:
+            while lo < hi:  # largest value in [lo, hi] that fits (fits(lo) holds)
+                mid = (lo + hi + 1) // 2
+                lo, hi = (mid, hi) if fits(**{name: mid}, **extra) else (lo, mid - 1)
+            return lo
+
+        if fits():
+            return
+        which = (f"weight-only accumulator ({self.acc_bits} bits" if self.acc_bits > 64
+                 else f"LUT accumulator ({self.lut_acc_bits} bits")
+        min_k = max(self.lat.dim, self.hadamard)
+        if fits(max_k=min_k):
+            k = largest("max_k", min_k, self.max_k)
+            raise bad("max_k", self.max_k, f"the {which} > 64) would overflow: max_k <= {k} fits (or lower frac_bits, "
+                                           "act_bits or hadamard)")
+        if self.ladder_len > 1 and fits(ladder_len=1):
+            n = largest("ladder_len", 1, self.ladder_len)
+            raise bad("ladder_len", self.ladder_len,
+                      f"the top ladder multiplier round(ladder_step**{self.ladder_len - 1} * 2**frac_bits) = "
+                      f"{max(self.beta_mults)} overflows the {which} > 64): ladder_len <= {n} fits "
+                      "(or a smaller ladder_step or frac_bits)")
+        if self.q > 2 and fits(q=2):
+            q = largest("q", 2, self.q)
+            raise bad("q", self.q, f"codewords this large overflow the {which} > 64) even at the smallest "
+                                   f"max_k: q <= {q} fits with this ladder (or lower frac_bits)")
+        raise bad("max_k", self.max_k, f"the {which} > 64) would overflow: lower frac_bits, ladder_len, "
+                                       "act_bits, hadamard or max_k")
 
     # ------------------------------------------------------------------------------------------------
     # identity
@@ -220,7 +276,10 @@ class HwqConfig:
         if not isinstance(d, dict):
             raise HwqError(f"a config must be a table/object, got {type(d).__name__}")
         d = dict(d)
-        d.pop("config_version", None)
+        version = d.pop("config_version", CONFIG_VERSION)
+        if version != CONFIG_VERSION or isinstance(version, bool):
+            raise HwqError(f"config_version = {version!r} is not supported: this hwq reads config_version = "
+                           f"{CONFIG_VERSION} (write a current file with `hwq config --out FILE`)")
         d.pop("slug", None)
         known = {f.name for f in fields(cls) if f.init}
         unknown = sorted(set(d) - known)
@@ -401,18 +460,28 @@ def load_config(path: str | Path | None) -> HwqConfig:
     if path is None:
         return HwqConfig()
     path = Path(path)
+    if path.is_dir():
+        raise HwqError(f"config file {path} is a directory; pass a .toml or .json file")
     if not path.is_file():
         raise HwqError(f"config file {path} does not exist (write one with `hwq config --out FILE`)")
-    text = path.read_text()
+    if path.suffix not in (".toml", ".json"):
+        raise HwqError(f"config file {path} must end in .toml or .json")
     try:
-        if path.suffix == ".toml":
-            d = tomllib.loads(text)
-        elif path.suffix == ".json":
-            d = json.loads(text)
-        else:
-            raise HwqError(f"config file {path} must end in .toml or .json")
+        text = path.read_bytes().decode("utf-8-sig")  # a UTF-8 byte order mark is accepted
+    except UnicodeDecodeError as e:
+        raise HwqError(f"config file {path} is not UTF-8 text ({e.reason} at byte {e.start}); save it as "
+                       "UTF-8") from None
+    except OSError as e:
+        raise HwqError(f"cannot read config file {path}: {e.strerror}") from None
+    if not text.strip():
+        raise HwqError(f"config file {path} is empty; write one with `hwq config --out {path.name}` (an empty "
+                       "file is not taken as the defaults)")
+    try:
+        d = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
         raise HwqError(f"config file {path} is not valid {path.suffix[1:].upper()}: {e}") from None
+    except RecursionError:
+        raise HwqError(f"config file {path} is nested too deeply to be a config") from None
     return HwqConfig.from_dict(d)
 
 

@@ -109,7 +109,14 @@ def prepare_activations(x: np.ndarray, cfg: HwqConfig) -> ActInt:
     return ActInt(x_int=xi, x_rot=rotate_activations(xi, cfg), scale=s)
 
 
+def _check_type(enc: object) -> None:
+    if not isinstance(enc, EncodedMatrix):
+        raise HwqError(f"the weights must be an EncodedMatrix (from encode_matrix or load_encoded), got "
+                       f"{type(enc).__name__}")
+
+
 def _check_weights(enc: EncodedMatrix) -> HwqConfig:
+    _check_type(enc)
     cfg = enc.config
     if cfg.dither:
         raise HwqError("the integer datapath needs weights encoded without dither (set dither = false); a "
@@ -122,6 +129,7 @@ def _check_weights(enc: EncodedMatrix) -> HwqConfig:
 
 def weight_codewords(enc: EncodedMatrix) -> tuple[np.ndarray, np.ndarray]:
     """Scaled codewords cw (M, nb, d) int64 and ladder indices T (M, nb) of an encoded weight matrix."""
+    _check_type(enc)
     cfg = enc.config
     rows = enc.rows()
     cw = codewords_for_rows(cfg.lat, cfg.q, rows.reshape(-1)).reshape(enc.cols, enc.blocks_per_col, cfg.dim)
@@ -156,6 +164,7 @@ def weight_only_acc(enc: EncodedMatrix, x_rot: np.ndarray) -> np.ndarray:
 
 def weight_scale(enc: EncodedMatrix, lut: bool = False) -> np.ndarray:
     """Per-column float64 scales wscale (weight-only) or wscale2 (``lut=True``), see module docstring."""
+    _check_type(enc)
     cfg = enc.config
     cs = 1 if lut else cfg.coord_scale
     const = cfg.beta0 / ((1 << cfg.frac_bits) * cs * math.sqrt(enc.n))

@@ -16,6 +16,7 @@ Two rules keep the numbers honest:
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import time
@@ -119,10 +120,40 @@ def _num(entry: dict[str, Any], key: str, where: str, required: bool = False) ->
     return float(v)
 
 
-def _parse_device(key: str, entry: dict[str, Any], origin: str) -> Device | None:
+#: keys a device entry / a ``measured`` point may have (a user device file is checked against them)
+DEVICE_KEYS = frozenset({"aliases", "bandwidth_gbs", "bandwidth_measured_gbs", "bandwidth_measured_note",
+                         "clock_mhz", "kind", "match", "measure", "measured", "name", "peak_tops", "resources",
+                         "source"})
+MEASURED_KEYS = frozenset({"batch", "k", "kernel", "m", "source", "time_us"})
+
+
+def _check_keys(entry: dict[str, Any], allowed: frozenset[str], where: str) -> None:
+    unknown = sorted(set(entry) - allowed)
+    if unknown:
+        raise HwqError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; allowed: "
+                       f"{', '.join(sorted(allowed))}")
+
+
+def _strings(entry: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    v = entry.get(key, ())
+    if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
+        raise HwqError(f"{where}: {key} must be a list of strings, got {v!r}")
+    return tuple(v)
+
+
+def _parse_device(key: str, entry: dict[str, Any], origin: str, strict: bool = True) -> Device | None:
     where = f"device {key!r} in {origin}"
     if not isinstance(entry, dict):
         raise HwqError(f"{where} must be a table, got {type(entry).__name__}")
+    if strict:
+        _check_keys(entry, DEVICE_KEYS, where)
+    measured = entry.get("measured", ())
+    if not isinstance(measured, (list, tuple)):
+        raise HwqError(f"{where}: measured must be a list of tables (kernel, k, m, batch, time_us)")
+    if strict:
+        for r in measured:
+            if isinstance(r, dict):
+                _check_keys(r, MEASURED_KEYS, where + " measured entry")
     kind = entry.get("kind", "gpu")
     if kind not in _KINDS:
         raise HwqError(f"{where}: kind = {kind!r}; allowed: {', '.join(_KINDS)}")
@@ -135,15 +166,16 @@ def _parse_device(key: str, entry: dict[str, Any], origin: str) -> Device | None
     bwm = _num(entry, "bandwidth_measured_gbs", where)
     clock = _num(entry, "clock_mhz", where)
     res = entry.get("resources", {})
-    if not isinstance(res, dict):
-        raise HwqError(f"{where}: resources must be a table like {{ luts = 84000 }}")
+    if not isinstance(res, dict) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                                            for v in res.values()):
+        raise HwqError(f"{where}: resources must be a table of non-negative integers like {{ luts = 84000 }}")
     return Device(
         key=key, name=str(entry.get("name", key)), kind=kind, bandwidth=(bw or 0.0) * 1e9,
         bandwidth_measured=bwm * 1e9 if bwm else None, peak=peak, clock_hz=clock * 1e6 if clock else None,
-        resources={str(k): int(v) for k, v in res.items()}, match=tuple(entry.get("match", ())),
-        aliases=tuple(entry.get("aliases", ())), source=str(entry.get("source", "")),
+        resources={str(k): int(v) for k, v in res.items()}, match=_strings(entry, "match", where),
+        aliases=_strings(entry, "aliases", where), source=str(entry.get("source", "")),
         note=str(entry.get("bandwidth_measured_note", "")),
-        measured=tuple(_catalog_point(key, r, where) for r in entry.get("measured", ())),
+        measured=tuple(_catalog_point(key, r, where) for r in measured),
     )
 
 
@@ -151,6 +183,14 @@ def _catalog_point(key: str, r: Any, where: str) -> "Measurement":
     """A kernel time recorded in the catalog (with its source), as a validation point."""
     if not isinstance(r, dict) or not isinstance(r.get("time_us"), (int, float)) or not r.get("kernel"):
         raise HwqError(f"{where}: each 'measured' entry needs kernel, k, m, batch and time_us")
+    t = r["time_us"]
+    if isinstance(t, bool) or not math.isfinite(t) or t <= 0:
+        raise HwqError(f"{where}: measured time_us = {t!r} for kernel {r['kernel']!r} must be a positive, finite "
+                       "time in microseconds")
+    for f in ("k", "m", "batch"):
+        v = r.get(f, 1 if f == "batch" else None)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise HwqError(f"{where}: measured {f} = {v!r} for kernel {r['kernel']!r} must be a positive integer")
     fam = _family(str(r["kernel"]))
     if fam is None:
         raise HwqError(f"{where}: measured kernel {r['kernel']!r} is not recognised (use fp16/fp32/int8/hwq in its name)")
@@ -161,9 +201,14 @@ def _catalog_point(key: str, r: Any, where: str) -> "Measurement":
 
 def _read_toml(path: Path | None, text: str | None = None) -> dict[str, Any]:
     try:
-        return tomllib.loads(text if text is not None else Path(path).read_text())
+        return tomllib.loads(text if text is not None else Path(path).read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as e:
         raise HwqError(f"{path or 'built-in catalog'} is not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise HwqError(f"device file {path} is not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8") \
+            from None
+    except OSError as e:
+        raise HwqError(f"cannot read device file {path}: {e.strerror}") from None
 
 
 def load_devices(device_file: str | Path | None = None) -> dict[str, Device]:
@@ -182,7 +227,10 @@ def load_devices(device_file: str | Path | None = None) -> dict[str, Device]:
             raise HwqError(f"device file {p} does not exist (write a TOML table per device, see "
                            f"hwq/data/devices.toml for the schema)")
         raw.update({k: (v, str(p)) for k, v in _read_toml(p).items()})
-    return {k: _parse_device(k, v, origin) for k, (v, origin) in raw.items()}
+    # a user's file is checked against the known keys (a misspelling would be silently ignored); the
+    # built-in catalog is checked by tests/test_devices_load.py so that a new key never breaks a run
+    return {k: _parse_device(k, v, origin, strict=origin != "hwq/data/devices.toml")
+            for k, (v, origin) in raw.items()}
 
 
 def get_device(name: str, device_file: str | Path | None = None, measure: bool = True) -> Device:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
 
 import numpy as np
 
@@ -23,12 +24,20 @@ from hwq.config import HwqConfig
 from hwq.container import EncodedMatrix
 from hwq.errors import HwqError
 from hwq.hadamard import check_segment, rotate, unrotate
-from hwq.nested import decode_blocks, quantize_blocks
+from hwq.nested import OverloadWarning, decode_blocks, quantize_blocks
 from hwq.packing import pack_bits
 from hwq.prng import dither_for
 
-__all__ = ["pad_rows", "encode_matrix", "decode_rotated", "decode_matrix", "estimate_product", "check_matrix",
-           "product_distortion"]
+__all__ = [
+    "check_matrix",
+    "column_norms",
+    "decode_matrix",
+    "decode_rotated",
+    "encode_matrix",
+    "estimate_product",
+    "pad_rows",
+    "product_distortion",
+]
 
 _CHUNK_ENTRIES = 1 << 20
 
@@ -76,6 +85,12 @@ def pad_rows(a: np.ndarray, cfg: HwqConfig) -> np.ndarray:
     return np.concatenate([a, np.zeros((extra,) + a.shape[1:], dtype=a.dtype)], axis=0)
 
 
+def _check_enc(enc: object, name: str) -> None:
+    if not isinstance(enc, EncodedMatrix):
+        raise HwqError(f"{name} must be an EncodedMatrix (from encode_matrix or load_encoded), "
+                       f"got {type(enc).__name__}")
+
+
 def _chunks(cols: int, n: int) -> list[tuple[int, int]]:
     step = max(1, _CHUNK_ENTRIES // n)
     return [(s, min(cols, s + step)) for s in range(0, cols, step)]
@@ -103,14 +118,39 @@ def _workers(workers: int | None, nchunks: int) -> int:
     return max(1, min(workers, nchunks))
 
 
+def column_norms(a: np.ndarray) -> np.ndarray:
+    """Column 2-norms without overflow or underflow in the squares (scaled by the column's max |entry|)."""
+    out = np.empty(a.shape[1])
+    for c0, c1 in _chunks(a.shape[1], a.shape[0]):  # bounded temporaries for large matrices
+        blk = a[:, c0:c1]
+        amax = np.max(np.abs(blk), axis=0)
+        safe = np.where(amax > 0, amax, 1.0)
+        out[c0:c1] = amax * np.sqrt(np.sum((blk / safe) ** 2, axis=0))
+    return out
+
+
+def _check_norms(rho: np.ndarray, name: str) -> None:
+    """The container stores rho * alpha as float32: refuse columns whose norm leaves its normal range."""
+    f32 = np.finfo(np.float32)
+    big = rho > float(f32.max) / 2  # alpha (the least-squares factor) is close to 1; keep a margin of 2
+    small = (rho > 0) & (rho < float(f32.tiny) * 2)
+    for bad, what in ((big, "above"), (small, "below")):
+        if bad.any():
+            m = int(np.argmax(bad))
+            raise HwqError(f"{name}: column {m} has norm {float(rho[m]):.4g}, {what} the float32 range "
+                           f"[{float(f32.tiny):.3g}, {float(f32.max):.3g}] the container stores norms in "
+                           f"({int(bad.sum())} column(s)); scale {name} by a power of two first and scale "
+                           "the product back")
+
+
 def _encode_chunk(a: np.ndarray, cfg: HwqConfig, matrix_id: int, c0: int, c1: int, rows: np.ndarray,
-                  ladder: np.ndarray, norms: np.ndarray) -> int:
+                  ladder: np.ndarray, norms: np.ndarray, rho_all: np.ndarray) -> tuple[int, int]:
     n = a.shape[0]
     d = cfg.dim
     nb = n // d
     lat = cfg.lat
     blk = a[:, c0:c1]
-    rho = np.sqrt(np.sum(blk * blk, axis=0))
+    rho = rho_all[c0:c1]
     safe = np.where(rho > 0, rho, 1.0)
     x = rotate(blk * (np.sqrt(n) / safe), cfg.hadamard, cfg.sign_seed)
     xb = _blocks(x, d)
@@ -125,7 +165,8 @@ def _encode_chunk(a: np.ndarray, cfg: HwqConfig, matrix_id: int, c0: int, c1: in
         den = np.sum(xh * xh, axis=1)
         alpha = np.where(den > 0, np.sum(xt * xh, axis=1) / np.where(den > 0, den, 1.0), 1.0)
     norms[c0:c1] = (rho * alpha).astype(np.float32)
-    return int(bc.overload.sum())
+    ov = bc.overload.reshape(c1 - c0, nb)
+    return int(ov.sum()), int(ov.any(axis=1).sum())
 
 
 def encode_matrix(a: np.ndarray, cfg: HwqConfig, matrix_id: int = 0,
@@ -148,6 +189,20 @@ def encode_matrix(a: np.ndarray, cfg: HwqConfig, matrix_id: int = 0,
     -------
     EncodedMatrix
 
+    Raises
+    ------
+    HwqError
+        ``cfg`` not an HwqConfig, a bad matrix (:func:`check_matrix`), or a column whose norm leaves the
+        normal float32 range (e.g. an entry of 1e39, or a matrix scaled to 1e-300): the container stores
+        the norm as float32, so such input is refused rather than stored as inf or 0; scale it by a power
+        of two first.
+
+    Warns
+    -----
+    OverloadWarning
+        When blocks overload the top ladder rung (with the counts); they are clipped to the nearest
+        codeword, and ``EncodedMatrix.overloads`` records how many.
+
     Examples
     --------
     >>> import numpy as np
@@ -156,31 +211,42 @@ def encode_matrix(a: np.ndarray, cfg: HwqConfig, matrix_id: int = 0,
     >>> enc.codes.shape
     (4, 43)
     """
+    if not isinstance(cfg, HwqConfig):
+        raise HwqError(f"encode_matrix needs an HwqConfig as cfg, got {type(cfg).__name__} "
+                       "(e.g. hwq.HwqConfig() or hwq.load_config(path))")
     a = check_matrix(a, cfg)
     n, cols = a.shape
+    rho_all = column_norms(a)
+    _check_norms(rho_all, "A")
     nb = n // cfg.dim
     rows = np.empty((cols, nb), dtype=np.int64)
     ladder = np.empty((cols, nb), dtype=np.uint8)
     norms = np.empty(cols, dtype=np.float32)
-    overloads = 0
+    overloads = ov_cols = 0
     chunks = _chunks(cols, n)
     nworkers = _workers(workers, len(chunks))
 
-    def one(span: tuple[int, int]) -> int:
+    def one(span: tuple[int, int]) -> tuple[int, int]:
         c0, c1 = span
-        return _encode_chunk(a, cfg, matrix_id, c0, c1, rows, ladder, norms)
+        return _encode_chunk(a, cfg, matrix_id, c0, c1, rows, ladder, norms, rho_all)
 
     if nworkers == 1:
         for span in chunks:
-            overloads += one(span)
+            ov, oc = one(span)
+            overloads, ov_cols = overloads + ov, ov_cols + oc
             if progress is not None:
                 progress(span[1])
     else:  # numpy releases the GIL in the heavy loops: threads scale across cores
         with ThreadPoolExecutor(max_workers=nworkers) as pool:
-            for span, ov in zip(chunks, pool.map(one, chunks)):
-                overloads += ov
+            for span, (ov, oc) in zip(chunks, pool.map(one, chunks)):
+                overloads, ov_cols = overloads + ov, ov_cols + oc
                 if progress is not None:
                     progress(span[1])
+    if overloads:
+        warnings.warn(OverloadWarning(
+            f"{overloads} of {cols * nb} blocks ({100 * overloads / (cols * nb):.3g}%) in {ov_cols} of {cols} "
+            f"columns overloaded the top ladder rung (beta = {cfg.betas[-1]:.4g}) and were clipped to the nearest "
+            f"codeword; if this is frequent raise beta0, ladder_len or ladder_step ({cfg.slug})"), stacklevel=2)
     return EncodedMatrix(config=cfg, n=n, cols=cols, matrix_id=matrix_id,
                          codes=pack_bits(rows, cfg.code_bits), ladder=pack_bits(ladder, cfg.ladder_bits),
                          norms=norms, overloads=overloads)
@@ -188,6 +254,7 @@ def encode_matrix(a: np.ndarray, cfg: HwqConfig, matrix_id: int = 0,
 
 def decode_rotated(enc: EncodedMatrix, c0: int = 0, c1: int | None = None) -> np.ndarray:
     """Decoded unit-scale columns xhat in the rotated domain, float64 (n, c1 - c0)."""
+    _check_enc(enc, "enc")
     cfg = enc.config
     c1 = enc.cols if c1 is None else c1
     nb = enc.blocks_per_col
@@ -200,6 +267,7 @@ def decode_rotated(enc: EncodedMatrix, c0: int = 0, c1: int | None = None) -> np
 
 def decode_matrix(enc: EncodedMatrix) -> np.ndarray:
     """Reconstruction of the original matrix: unrotate(xhat) * rho' / sqrt(n), float64 (n, cols)."""
+    _check_enc(enc, "enc")
     xh = decode_rotated(enc)
     return unrotate(xh, enc.config.hadamard, enc.config.sign_seed) * (
         enc.norms.astype(np.float64) / np.sqrt(enc.n))
@@ -213,6 +281,8 @@ def estimate_product(ea: EncodedMatrix, eb: EncodedMatrix, dtype=np.float64) -> 
     HwqError
         If the containers have different n or different rotations (sign seed / Hadamard size).
     """
+    _check_enc(ea, "ea")
+    _check_enc(eb, "eb")
     if ea.n != eb.n:
         raise HwqError(f"A has {ea.n} rows but B has {eb.n}; A^T B needs equal row counts")
     if (ea.config.hadamard, ea.config.sign_seed) != (eb.config.hadamard, eb.config.sign_seed):

@@ -46,7 +46,7 @@ def test_invalid_field_names_field_and_value(changes: dict, field: str, value: s
 
 
 def test_accumulator_overflow_message_says_how_to_fix() -> None:
-    with pytest.raises(HwqError, match=r"accumulator would need \d+ bits \(> 64\): lower max_k"):
+    with pytest.raises(HwqError, match=r"'max_k' .* accumulator \(\d+ bits > 64\) would overflow: lower .*max_k"):
         HwqConfig(beta0=B0, max_k=2**24, hadamard=65536, act_bits=16, frac_bits=24)
 
 
@@ -178,3 +178,64 @@ def test_frozen() -> None:
     cfg = HwqConfig(beta0=B0)
     with pytest.raises(AttributeError):
         cfg.q = 7  # type: ignore[misc]
+
+
+# -- issue 13: the message names the field at fault; beta0 bounds and "auto"; files ------------------------
+
+@pytest.mark.parametrize("changes, field, hint", [
+    ({"ladder_len": 64}, "ladder_len", "ladder_len <= 26 fits"),
+    ({"ladder_len": 40}, "ladder_len", "ladder_len <= 26 fits"),
+    ({"q": 2 ** 20}, "q", "q <= 14189 fits"),
+    ({"lattice": "Z", "q": 2 ** 20}, "q", "q <= 16385 fits"),
+    ({"q": 2 ** 14}, "max_k", "max_k <= 12288 fits"),
+])
+def test_overflow_names_the_field_at_fault(changes: dict, field: str, hint: str) -> None:
+    with pytest.raises(HwqError, match=f"config field '{field}' = ") as ei:
+        HwqConfig(beta0=B0, **changes)
+    assert hint in str(ei.value)
+    # and the hint is true: the suggested bound builds, one more does not
+    name, bound = hint.split(" <= ")[0], int(hint.split(" <= ")[1].split()[0])
+    HwqConfig(**{"beta0": B0, **changes, name: bound})
+    with pytest.raises(HwqError):
+        HwqConfig(**{"beta0": B0, **changes, name: bound + 1})
+
+
+@pytest.mark.parametrize("beta0, match", [(1e-300, "far too small: the top rung"), (1e300, "far too large"),
+                                          (0.01, "far too small"), (True, "a finite number > 0 or 'auto'"),
+                                          ("0.4", "a finite number > 0 or 'auto'"),
+                                          (float("nan"), "a finite number > 0")])
+def test_beta0_out_of_any_useful_range_is_refused(beta0, match: str) -> None:
+    with pytest.raises(HwqError, match=f"'beta0' = .*{match}"):
+        HwqConfig(beta0=beta0)
+
+
+def test_beta0_auto_is_the_tuned_value() -> None:
+    assert HwqConfig(beta0="auto") == HwqConfig(beta0=None) == HwqConfig()
+    assert HwqConfig.from_dict({"q": 7, "beta0": "AUTO"}).beta0 == HwqConfig(q=7).beta0
+
+
+def test_config_files_bad_and_odd(tmp_path) -> None:
+    empty = tmp_path / "empty.toml"
+    empty.write_text("  \n")
+    with pytest.raises(HwqError, match="is empty"):
+        load_config(empty)
+    (tmp_path / "v.toml").write_text("config_version = 7\nq = 6\n")
+    with pytest.raises(HwqError, match="config_version = 7 is not supported"):
+        load_config(tmp_path / "v.toml")
+    (tmp_path / "v.json").write_text('{"config_version": "1"}')
+    with pytest.raises(HwqError, match="config_version = '1' is not supported"):
+        load_config(tmp_path / "v.json")
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes("\ufeff".encode() + HwqConfig(beta0=B0).to_toml().encode())
+    assert load_config(bom) == HwqConfig(beta0=B0)
+    (tmp_path / "latin.toml").write_bytes(b'# caf\xe9\nq = 6\n')
+    with pytest.raises(HwqError, match="is not UTF-8 text"):
+        load_config(tmp_path / "latin.toml")
+    (tmp_path / "dir.toml").mkdir()
+    with pytest.raises(HwqError, match="is a directory"):
+        load_config(tmp_path / "dir.toml")
+    (tmp_path / "deep.json").write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(HwqError, match="nested too deeply|not valid JSON|must be a table"):
+        load_config(tmp_path / "deep.json")
+    (tmp_path / "auto.toml").write_text('q = 7\nbeta0 = "auto"\n')
+    assert load_config(tmp_path / "auto.toml") == HwqConfig(q=7)

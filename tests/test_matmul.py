@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -9,8 +11,14 @@ import hwq.matmul as mm
 from hwq.config import HwqConfig
 from hwq.errors import HwqError
 from hwq.hadamard import rotate
-from hwq.matmul import (decode_matrix, decode_rotated, encode_matrix, estimate_product, pad_rows,
-                        product_distortion)
+from hwq.matmul import (
+    decode_matrix,
+    decode_rotated,
+    encode_matrix,
+    estimate_product,
+    pad_rows,
+    product_distortion,
+)
 
 CFGS = [HwqConfig(beta0=0.43), HwqConfig(lattice="Z", q=8, beta0=0.3942),
         HwqConfig(lattice="E8", q=7, beta0=0.3752), HwqConfig(dither=True, beta0=0.4257)]
@@ -122,3 +130,79 @@ def test_estimate_product_mismatches() -> None:
         estimate_product(ea, encode_matrix(rng.standard_normal((192, 2)), cfg.replace(sign_seed=5)))
     with pytest.raises(HwqError, match="workers"):
         encode_matrix(rng.standard_normal((192, 2)), cfg, workers=0)
+
+
+# -- trust boundaries (issue 13): wrong types, norms outside float32, overload warning, monotone q ------
+
+def test_api_refuses_wrong_types() -> None:
+    a = np.random.default_rng(0).standard_normal((192, 4))
+    enc = encode_matrix(a, CFGS[0])
+    for call, match in [(lambda: encode_matrix(a, None), "needs an HwqConfig as cfg, got NoneType"),
+                        (lambda: encode_matrix(a, {"q": 6}), "got dict"),
+                        (lambda: decode_matrix(a), "enc must be an EncodedMatrix .* got ndarray"),
+                        (lambda: decode_rotated(None), "got NoneType"),
+                        (lambda: estimate_product(enc, "b.npz"), "eb must be an EncodedMatrix .* got str"),
+                        (lambda: estimate_product(3, enc), "ea must be an EncodedMatrix")]:
+        with pytest.raises(HwqError, match=match):
+            call()
+
+
+@pytest.mark.parametrize("scale, where", [(1e39, "above"), (1e200, "above"), (1e-300, "below"),
+                                          (1e-45, "below")])
+def test_norms_outside_float32_are_refused(scale: float, where: str) -> None:
+    a = np.random.default_rng(0).standard_normal((192, 4))
+    a[:, 2] *= scale
+    with pytest.raises(HwqError, match=f"column 2 has norm .*, {where} the float32 range"):
+        encode_matrix(a, CFGS[0])
+
+
+def test_one_huge_entry_is_refused_not_stored_as_inf() -> None:
+    a = np.random.default_rng(0).standard_normal((192, 4))
+    a[7, 1] = 1e39
+    with pytest.raises(HwqError, match="column 1 has norm 1e\\+39, above the float32 range"):
+        encode_matrix(a, CFGS[0])
+
+
+def test_small_but_representable_scale_encodes_exactly_like_unit_scale() -> None:
+    # the norm is computed without squaring underflow: 1e-30 * A has the codes of A and norms scaled by 1e-30
+    a = np.random.default_rng(0).standard_normal((192, 4))
+    e1, e2 = encode_matrix(a, CFGS[0]), encode_matrix(a * 2.0 ** -100, CFGS[0])
+    np.testing.assert_array_equal(e1.codes, e2.codes)
+    np.testing.assert_allclose(e2.norms.astype(np.float64) * 2.0 ** 100, e1.norms, rtol=1e-7)
+
+
+def test_overload_warning_counts_blocks_and_columns() -> None:
+    import re
+
+    from hwq.nested import OverloadWarning
+
+    a = np.random.default_rng(0).standard_normal((192, 8))
+    cfg = HwqConfig(beta0=0.1)  # top rung 0.28: far too small for unit-variance blocks
+    with pytest.warns(OverloadWarning) as rec:
+        enc = encode_matrix(a, cfg)
+    msg = str(rec[0].message)
+    m = re.match(r"(\d+) of 512 blocks \(.*%\) in (\d+) of 8 columns overloaded the top ladder rung", msg)
+    assert m and int(m.group(1)) == enc.overloads > 0 and int(m.group(2)) <= 8, msg
+    # clipped, not wrapped: the decode stays a usable approximation (wrapping gave relative errors ~ 1)
+    err = np.linalg.norm(decode_matrix(enc) - a) / np.linalg.norm(a)
+    assert err < 0.5
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        encode_matrix(a, CFGS[0].replace(ladder_len=8))  # no overload: no warning
+
+
+def test_distortion_monotone_in_q() -> None:
+    # issue 13: with wrapping and the old tuner, Z q=256 was 9x worse than q=64 and D3 q=64 worse than q=65
+    rng = np.random.default_rng(0)
+    n, cols = 768, 32
+    a, b = rng.standard_normal((n, cols)), rng.standard_normal((n, cols))
+    exact = a.T @ b
+    for lattice in ("Z", "D3"):
+        dist = []
+        for q in (16, 32, 64, 65, 128, 256):
+            cfg = HwqConfig(lattice=lattice, q=q, hadamard=256, max_k=n)
+            ea, eb = encode_matrix(a, cfg, 0), encode_matrix(b, cfg, 1)
+            dist.append(product_distortion(estimate_product(ea, eb), exact, n))
+        assert all(d1 < d0 for d0, d1 in itertools.pairwise(dist)), (lattice, dist)
+        assert dist[-1] < dist[2] / 8  # q = 256 vs 64: four times finer, ~16x less distortion

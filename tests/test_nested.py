@@ -98,3 +98,58 @@ def test_bad_input_raises_hwq_error() -> None:
         quantize_blocks(lat, 6, good, [])
     with pytest.raises(HwqError, match="out of range"):
         decode_blocks(lat, 6, np.zeros(2, dtype=np.int64), np.array([0, 2], dtype=np.uint8), [0.4, 0.5])
+
+
+# -- overload at the top rung: clip to the nearest codeword, never wrap ---------------------------------
+
+def _wrapped(lat, q: int, y: np.ndarray) -> np.ndarray:
+    """The old behaviour: codeword c(k(Q(y))) of the top rung (wraps around the coarse cell)."""
+    return codeword_of(lat, q, index_of(lat, q, lat.closest(y)))
+
+
+@pytest.mark.parametrize("name, q, dither", [("Z", 8, False), ("D3", 6, False), ("D3", 6, True), ("D4", 5, False),
+                                             ("E8", 3, False), ("D3", 65, False)])
+def test_top_rung_overload_clips_to_the_nearest_codeword(name: str, q: int, dither: bool) -> None:
+    from hwq.voronoi import codebook
+
+    lat = get_lattice(name)
+    x = np.random.default_rng(5).standard_normal((4000, lat.dim)) * 1.8
+    z = dither_for(lat, 3, 0, np.zeros(len(x), dtype=np.int64), np.arange(len(x))) if dither else None
+    betas = [6 / q, 7.2 / q]  # a few percent of the blocks overload the top rung
+    bc = quantize_blocks(lat, q, x, betas, z)
+    ov = bc.overload
+    assert 20 < ov.sum() < len(x)
+    y = x[ov] / betas[-1] + (z[ov] if dither else 0.0)
+    tab = codebook(name, q).astype(np.float64)
+    d2 = ((y[:, None, :] * lat.coord_scale - tab[None]) ** 2).sum(axis=2) if len(tab) < 5000 else None
+    got = codewords_for_rows(lat, q, bc.rows[ov]).astype(np.float64)
+    err = ((y * lat.coord_scale - got) ** 2).sum(axis=1)
+    if d2 is not None:  # exactly the nearest codeword
+        np.testing.assert_allclose(err, d2.min(axis=1))
+    # never farther than the wrapped codeword, much nearer on average
+    werr = ((y * lat.coord_scale - _wrapped(lat, q, y)) ** 2).sum(axis=1)
+    assert np.all(err <= werr + 1e-9) and err.mean() < 0.5 * werr.mean()
+    assert np.all(bc.ladder[ov] == len(betas) - 1)
+    # blocks that did not overload the top rung are encoded as before: c(k(Q(x/beta_T + z))) == Q(...)
+    ok = ~ov
+    b = np.asarray(betas)[bc.ladder[ok]]
+    lam = lat.closest(x[ok] / b[:, None] + (z[ok] if dither else 0.0))
+    np.testing.assert_array_equal(codewords_for_rows(lat, q, bc.rows[ok]), lam)
+
+
+def test_clip_without_a_table_is_near_the_exact_nearest(monkeypatch) -> None:
+    # codebooks above _EXACT_CLIP_ROWS (D3 q >= 65, E8 q >= 5) use radial shrink + descent: check it on a small one
+    from hwq import nested
+    from hwq.voronoi import codebook
+
+    lat = get_lattice("D3")
+    y = np.random.default_rng(9).standard_normal((300, 3)) * 4.0
+    exact = nested._clip_rows(lat, 6, y, None)
+    monkeypatch.setattr(nested, "_EXACT_CLIP_ROWS", 0)
+    approx = nested._clip_rows(lat, 6, y, None)
+    tab = codebook("D3", 6).astype(np.float64)
+    dist = lambda r: ((y * lat.coord_scale - tab[r]) ** 2).sum(axis=1)
+    werr = ((y * lat.coord_scale - _wrapped(lat, 6, y)) ** 2).sum(axis=1)
+    assert np.all(dist(approx) >= dist(exact) - 1e-9)
+    assert dist(approx).mean() <= 1.1 * dist(exact).mean()
+    assert np.all(dist(approx) <= werr + 1e-9)

@@ -1,0 +1,74 @@
+"""Device-file loading (hwq/devices.py): a misspelled key or a non-positive measured time is refused."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+
+import pytest
+
+from hwq.devices import DEVICE_KEYS, MEASURED_KEYS, _check_keys, load_devices
+from hwq.errors import HwqError
+
+GOOD = """
+[mybox]
+name = "My box"
+kind = "cpu"
+bandwidth_gbs = 50.0
+peak_tops = { fp32 = 1.5 }
+aliases = ["box"]
+measured = [{ kernel = "fp32 gemv", k = 4096, m = 4096, batch = 1, time_us = 1300.0, source = "me" }]
+"""
+
+
+def _write(tmp_path, text: str):
+    p = tmp_path / "dev.toml"
+    p.write_text(text)
+    return p
+
+
+def test_good_device_file_loads(tmp_path) -> None:
+    d = load_devices(_write(tmp_path, GOOD))["mybox"]
+    assert d.bandwidth == 50e9 and d.aliases == ("box",) and d.measured[0].time_s == pytest.approx(1.3e-3)
+
+
+@pytest.mark.parametrize("old, new, match", [
+    ("bandwidth_gbs = 50.0", "bandwith_gbs = 50.0", (r"unknown key\(s\) 'bandwith_gbs'; allowed: aliases, "
+                                                     r"bandwidth_gbs")),
+    ("peak_tops", "peak_top", r"unknown key\(s\) 'peak_top'"),
+    ("time_us = 1300.0", "time_us = -1300.0", "measured time_us = -1300.0 .* must be a positive, finite time"),
+    ("time_us = 1300.0", "time_us = 0", "measured time_us = 0 .* must be a positive"),
+    ("time_us = 1300.0", "time_us = nan", "measured time_us = nan"),
+    ("time_us = 1300.0", "time_us = 1300.0, tme = 1", r"measured entry: unknown key\(s\) 'tme'"),
+    ("k = 4096", "k = -4096", "measured k = -4096 .* must be a positive integer"),
+    ("k = 4096", 'k = "4096"', "measured k = '4096'"),
+    ('aliases = ["box"]', 'aliases = "box"', "aliases must be a list of strings"),
+    ('kind = "cpu"', 'kind = "cpu"\nresources = { luts = "many" }', "resources must be a table of non-negative"),
+    ("bandwidth_gbs = 50.0", "bandwidth_gbs = -50.0", "must be a positive number"),
+])
+def test_bad_device_file_is_refused(tmp_path, old: str, new: str, match: str) -> None:
+    assert old in GOOD
+    with pytest.raises(HwqError, match=match):
+        load_devices(_write(tmp_path, GOOD.replace(old, new)))
+
+
+def test_unreadable_device_files(tmp_path) -> None:
+    p = tmp_path / "latin.toml"
+    p.write_bytes(b"# caf\xe9\n")
+    with pytest.raises(HwqError, match="is not UTF-8 text"):
+        load_devices(p)
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes("\ufeff".encode() + GOOD.encode())
+    assert "mybox" in load_devices(bom)
+    with pytest.raises(HwqError, match="does not exist"):
+        load_devices(tmp_path)
+
+
+def test_builtin_catalog_uses_only_known_keys() -> None:
+    # the built-in catalog is loaded leniently (a key added there never breaks a run); this test keeps
+    # it to the schema: add a new key to DEVICE_KEYS / MEASURED_KEYS in hwq/devices.py together with its use
+    raw = tomllib.loads(resources.files("hwq").joinpath("data/devices.toml").read_text())
+    for key, entry in raw.items():
+        _check_keys(entry, DEVICE_KEYS, f"built-in device {key!r}")
+        for r in entry.get("measured", ()):
+            _check_keys(r, MEASURED_KEYS, f"built-in device {key!r} measured entry")
