@@ -31,6 +31,7 @@ import importlib
 import pkgutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import NoReturn, Sequence
 
@@ -137,13 +138,25 @@ def error_line(exc: BaseException) -> str | None:
     return None
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """hwq's own warnings (e.g. top-rung overloads) as one ``hwq: warning:`` line; others as Python prints them."""
+    if category.__module__.startswith("hwq"):
+        print(f"hwq: warning: {' '.join(str(message).split())}", file=sys.stderr if file is None else file)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
+_python_showwarning = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from hwq.procs import Terminated, terminate_on_sigterm
 
     try:
-        with terminate_on_sigterm():
+        with terminate_on_sigterm(), warnings.catch_warnings():
+            warnings.showwarning = _warning_line
             _check_inputs(args)
             return int(args._run(args) or 0)
     except KeyboardInterrupt:

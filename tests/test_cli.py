@@ -124,3 +124,15 @@ def test_config_out_round_trip(tmp_path, capsys) -> None:
     assert main(["config", "--config", str(p)]) == 0
     out = capsys.readouterr().out
     assert "lanes = 4" in out and "beta0 = 0.5" in out
+
+
+def test_hwq_warnings_print_as_one_line(capsys):
+    """hwq's own warnings (top-rung overloads) reach the terminal as one 'hwq: warning:' line, no source line."""
+    from hwq.cli import _warning_line
+    from hwq.nested import OverloadWarning
+
+    _warning_line(OverloadWarning("3 of 64 blocks\n overloaded the top rung"), OverloadWarning, "x.py", 1)
+    err = capsys.readouterr().err
+    assert err == "hwq: warning: 3 of 64 blocks overloaded the top rung\n"
+    _warning_line(UserWarning("other"), UserWarning, "x.py", 7)
+    assert "x.py:7" in capsys.readouterr().err
