@@ -126,7 +126,7 @@ def test_config_out_round_trip(tmp_path, capsys) -> None:
     assert "lanes = 4" in out and "beta0 = 0.5" in out
 
 
-def test_hwq_warnings_print_as_one_line(capsys):
+def test_hwq_warnings_print_as_one_line(capsys, monkeypatch):
     """hwq's own warnings (top-rung overloads) reach the terminal as one 'hwq: warning:' line, no source line."""
     from hwq.cli import _warning_line
     from hwq.nested import OverloadWarning
@@ -134,5 +134,7 @@ def test_hwq_warnings_print_as_one_line(capsys):
     _warning_line(OverloadWarning("3 of 64 blocks\n overloaded the top rung"), OverloadWarning, "x.py", 1)
     err = capsys.readouterr().err
     assert err == "hwq: warning: 3 of 64 blocks overloaded the top rung\n"
+    seen = []
+    monkeypatch.setattr("hwq.cli._python_showwarning", lambda *a: seen.append(a[:4]))
     _warning_line(UserWarning("other"), UserWarning, "x.py", 7)
-    assert "x.py:7" in capsys.readouterr().err
+    assert len(seen) == 1 and seen[0][1:] == (UserWarning, "x.py", 7)
