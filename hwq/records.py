@@ -195,12 +195,12 @@ class FlowStage:
 @dataclass(frozen=True)
 class Record:
     """Base of every record: ``KIND`` and ``SCHEMA`` identify the field list, ``COMMAND`` regenerates it,
-    ``ROWS`` names the field holding the record's table (for the report page)."""
+    ``ROWS`` names the field holding the record's table (for the report page; empty: no table)."""
 
     KIND: ClassVar[str] = ""
     SCHEMA: ClassVar[int] = 1
     COMMAND: ClassVar[str] = ""
-    ROWS: ClassVar[str] = ""
+    ROWS: ClassVar[str] = "rows"
 
     stamp: Stamp
 
@@ -262,6 +262,7 @@ class Sim(Record):
 
     KIND: ClassVar[str] = "sim"
     COMMAND: ClassVar[str] = "hwq sim --config FILE --bulk 10000"
+    ROWS: ClassVar[str] = ""
 
     seed: int
     passed: bool
@@ -309,7 +310,6 @@ class KernelBench(Record):
 
     KIND: ClassVar[str] = "kernel-bench"
     COMMAND: ClassVar[str] = "hwq bench c   (CUDA: python -m hwq.codegen.gpu_bench on an NVIDIA GPU)"
-    ROWS: ClassVar[str] = "rows"
 
     backend: str
     device: str
@@ -367,7 +367,6 @@ class EncodeBench(Record):
 
     KIND: ClassVar[str] = "encode-bench"
     COMMAND: ClassVar[str] = "hwq bench encode"
-    ROWS: ClassVar[str] = "rows"
 
     n: int
     cols: int
@@ -385,7 +384,6 @@ class EvalPaper(Record):
 
     KIND: ClassVar[str] = "eval-paper"
     COMMAND: ClassVar[str] = "hwq eval paper"
-    ROWS: ClassVar[str] = "rows"
 
     n: int
     cols: int
@@ -401,7 +399,6 @@ class EvalRd(Record):
 
     KIND: ClassVar[str] = "eval-rd"
     COMMAND: ClassVar[str] = "hwq eval rd"
-    ROWS: ClassVar[str] = "rows"
 
     n: int
     cols: int
@@ -417,7 +414,6 @@ class EvalWatersic(Record):
 
     KIND: ClassVar[str] = "eval-watersic"
     COMMAND: ClassVar[str] = "hwq eval rd"
-    ROWS: ClassVar[str] = "rows"
 
     seed: int
     rows: tuple[Mapping[str, Any], ...]
@@ -429,7 +425,6 @@ class EvalModel(Record):
 
     KIND: ClassVar[str] = "eval-model"
     COMMAND: ClassVar[str] = "hwq eval model minilm"
-    ROWS: ClassVar[str] = "rows"
 
     model: str
     meta: Mapping[str, Any]
