@@ -10,21 +10,10 @@ the record's field list; a reader refuses a file of another schema or an unknown
 the file and the command that regenerates it, and never guesses a key: every field is declared here with
 its type, a missing or unknown field is an error.
 
-==================  =====================  ===============================================================
-kind                class                  written by
-==================  =====================  ===============================================================
-``synth``           :class:`Synth`         ``hwq synth`` (one or more :class:`SynthRun`)
-``sim``             :class:`Sim`           ``hwq sim``
-``kernel-bench``    :class:`KernelBench`   ``hwq bench c``, the CUDA benchmark script
-``kernel-check``    :class:`KernelCheck`   :func:`hwq.codegen.check.check_c` (exact check of the C kernels)
-``encode-bench``    :class:`EncodeBench`   ``hwq bench encode``
-``eval-paper``      :class:`EvalPaper`     ``hwq eval paper``
-``eval-rd``         :class:`EvalRd`        ``hwq eval rd``
-``eval-watersic``   :class:`EvalWatersic`  ``hwq eval rd`` (the WaterSIC demonstration)
-``eval-model``      :class:`EvalModel`     ``hwq eval model minilm``
-``roofline``        :class:`Roofline`      ``hwq roofline`` (a study; measured :class:`RooflinePoint` rows)
-``flow``            :class:`Flow`          ``hwq flow`` (one :class:`FlowStage` per stage)
-==================  =====================  ===============================================================
+:data:`KINDS` maps each kind (``synth``, ``sim``, ``kernel-bench``, ``kernel-check``, ``encode-bench``,
+``eval-paper``, ``eval-rd``, ``eval-watersic``, ``eval-model``, ``roofline``, ``flow``) to its class; each
+class names the command that writes it (``COMMAND``). :class:`RooflinePoint`, :class:`SynthRun` and
+:class:`FlowStage` are typed rows inside records.
 
 Rows that vary by experiment (a table of a sweep, a tool's cell counts) are kept as mappings inside a
 typed field; the fields a reader acts on (pass/fail, Fmax, the measured points of a roofline validation)
