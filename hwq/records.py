@@ -10,21 +10,10 @@ the record's field list; a reader refuses a file of another schema or an unknown
 the file and the command that regenerates it, and never guesses a key: every field is declared here with
 its type, a missing or unknown field is an error.
 
-==================  =====================  ===============================================================
-kind                class                  written by
-==================  =====================  ===============================================================
-``synth``           :class:`Synth`         ``hwq synth`` (one or more :class:`SynthRun`)
-``sim``             :class:`Sim`           ``hwq sim``
-``kernel-bench``    :class:`KernelBench`   ``hwq bench c``, the CUDA benchmark script
-``kernel-check``    :class:`KernelCheck`   :func:`hwq.codegen.check.check_c` (exact check of the C kernels)
-``encode-bench``    :class:`EncodeBench`   ``hwq bench encode``
-``eval-paper``      :class:`EvalPaper`     ``hwq eval paper``
-``eval-rd``         :class:`EvalRd`        ``hwq eval rd``
-``eval-watersic``   :class:`EvalWatersic`  ``hwq eval rd`` (the WaterSIC demonstration)
-``eval-model``      :class:`EvalModel`     ``hwq eval model minilm``
-``roofline``        :class:`Roofline`      ``hwq roofline`` (a study; measured :class:`RooflinePoint` rows)
-``flow``            :class:`Flow`          ``hwq flow`` (one :class:`FlowStage` per stage)
-==================  =====================  ===============================================================
+:data:`KINDS` maps each kind (``synth``, ``sim``, ``kernel-bench``, ``kernel-check``, ``encode-bench``,
+``eval-paper``, ``eval-rd``, ``eval-watersic``, ``eval-model``, ``roofline``, ``flow``) to its class; each
+class names the command that writes it (``COMMAND``). :class:`RooflinePoint`, :class:`SynthRun` and
+:class:`FlowStage` are typed rows inside records.
 
 Rows that vary by experiment (a table of a sweep, a tool's cell counts) are kept as mappings inside a
 typed field; the fields a reader acts on (pass/fail, Fmax, the measured points of a roofline validation)
@@ -195,12 +184,12 @@ class FlowStage:
 @dataclass(frozen=True)
 class Record:
     """Base of every record: ``KIND`` and ``SCHEMA`` identify the field list, ``COMMAND`` regenerates it,
-    ``ROWS`` names the field holding the record's table (for the report page)."""
+    ``ROWS`` names the field holding the record's table (for the report page; empty: no table)."""
 
     KIND: ClassVar[str] = ""
     SCHEMA: ClassVar[int] = 1
     COMMAND: ClassVar[str] = ""
-    ROWS: ClassVar[str] = ""
+    ROWS: ClassVar[str] = "rows"
 
     stamp: Stamp
 
@@ -262,6 +251,7 @@ class Sim(Record):
 
     KIND: ClassVar[str] = "sim"
     COMMAND: ClassVar[str] = "hwq sim --config FILE --bulk 10000"
+    ROWS: ClassVar[str] = ""
 
     seed: int
     passed: bool
@@ -309,7 +299,6 @@ class KernelBench(Record):
 
     KIND: ClassVar[str] = "kernel-bench"
     COMMAND: ClassVar[str] = "hwq bench c   (CUDA: python -m hwq.codegen.gpu_bench on an NVIDIA GPU)"
-    ROWS: ClassVar[str] = "rows"
 
     backend: str
     device: str
@@ -367,7 +356,6 @@ class EncodeBench(Record):
 
     KIND: ClassVar[str] = "encode-bench"
     COMMAND: ClassVar[str] = "hwq bench encode"
-    ROWS: ClassVar[str] = "rows"
 
     n: int
     cols: int
@@ -385,7 +373,6 @@ class EvalPaper(Record):
 
     KIND: ClassVar[str] = "eval-paper"
     COMMAND: ClassVar[str] = "hwq eval paper"
-    ROWS: ClassVar[str] = "rows"
 
     n: int
     cols: int
@@ -401,7 +388,6 @@ class EvalRd(Record):
 
     KIND: ClassVar[str] = "eval-rd"
     COMMAND: ClassVar[str] = "hwq eval rd"
-    ROWS: ClassVar[str] = "rows"
 
     n: int
     cols: int
@@ -417,7 +403,6 @@ class EvalWatersic(Record):
 
     KIND: ClassVar[str] = "eval-watersic"
     COMMAND: ClassVar[str] = "hwq eval rd"
-    ROWS: ClassVar[str] = "rows"
 
     seed: int
     rows: tuple[Mapping[str, Any], ...]
@@ -429,7 +414,6 @@ class EvalModel(Record):
 
     KIND: ClassVar[str] = "eval-model"
     COMMAND: ClassVar[str] = "hwq eval model minilm"
-    ROWS: ClassVar[str] = "rows"
 
     model: str
     meta: Mapping[str, Any]
