@@ -112,7 +112,7 @@ def l2_bytes() -> int:
     return _sysconf("SC_LEVEL2_CACHE_SIZE", 1 << 20)
 
 
-def copies_for(nbytes: int, limit: int = MAX_COPIES) -> tuple[int, bool]:
+def _copies_for(nbytes: int, limit: int = MAX_COPIES) -> tuple[int, bool]:
     """(copies, cold): copies that together exceed twice the LLC, at most ``limit``."""
     want = max(1, -(-2 * l3_bytes() // max(1, nbytes)))
     n = min(want, limit)
@@ -176,11 +176,17 @@ class Case:
 
     k: int
     m: int
-    calls: dict[str, Callable[[int, int], float]] = field(default_factory=dict)  # (batch, threads) -> s
+    calls: dict[str, Callable[..., Any]] = field(default_factory=dict)  # (batch, threads) -> s (see timed)
     checks: dict[str, Callable[[int, int], tuple[str, float, float]]] = field(default_factory=dict)
     nbytes: dict[str, int] = field(default_factory=dict)
     copies: dict[str, tuple[int, bool]] = field(default_factory=dict)
     cleanup: list[Callable[[], None]] = field(default_factory=list)
+
+    def timed(self, name: str, b: int, nt: int, n: int = 1) -> list[float]:
+        """Seconds of each of ``n`` consecutive calls of kernel ``name`` (numpy: timed inside its worker)."""
+        if name == "numpy_fp32":
+            return self.calls[name](b, nt, n)
+        return [self.calls[name](b, nt) for _ in range(n)]
 
 
 class Backends:
@@ -226,19 +232,25 @@ class Backends:
         return t
 
     # -- one shape ---------------------------------------------------------------------------------
-    def case(self, k: int, m: int, threads: tuple[int, ...], seed: int = 1) -> Case:
-        """Weights of every kernel for a K x M product (M output columns), copies for cold reads."""
+    def case(self, k: int, m: int, threads: tuple[int, ...], seed: int = 1, cold: bool = True,
+             kernels: tuple[str, ...] | None = None) -> Case:
+        """Weights of every kernel for a K x M product (M output columns), with copies for cold reads
+        (``cold=False``: one copy, for microbenchmarks on cache-resident weights)."""
         from hwq import datapath as dp
         from hwq.matmul import decode_matrix
 
         cs = Case(k, m)
         rng = np.random.default_rng(seed)
-        cfg, lib, want = self.cfg, self.lib, self.kernels
+        cfg, lib = self.cfg, self.lib
+        want = tuple(n for n in (kernels or self.kernels) if n in self.kernels)
+
+        def copies_for(nbytes: int, limit: int = MAX_COPIES) -> tuple[int, bool]:
+            return _copies_for(nbytes, limit) if cold else (1, False)
         kp = padded_k(k, cfg)
         enc = random_encoded(cfg, kp, m, seed)
         pw = lib.pack(enc)
         nb = pw.nbytes_read
-        n_cp, cold = copies_for(nb)
+        n_cp, is_cold = copies_for(nb)
         pws = _rotor([pw] + [PackedWeights(enc, pw.data.copy()) for _ in range(n_cp - 1)])
         cols = check_columns(m)
         sub = sub_matrix(enc, cols)
@@ -266,7 +278,7 @@ class Backends:
 
         for name in ("read_floor", "hwq_exact", "hwq_fast", "hwq_lut"):
             if name in want:
-                cs.nbytes[name], cs.copies[name] = nb, (n_cp, cold)
+                cs.nbytes[name], cs.copies[name] = nb, (n_cp, is_cold)
         if "read_floor" in want:
             cs.calls["read_floor"] = lambda b, nt: _timed(lambda: self.floor.read(pws().data, nt))
             cs.checks["read_floor"] = lambda b, nt: ("checksum of a pass equals numpy's XOR",
@@ -306,7 +318,7 @@ class Backends:
                 return (f"LUT accumulators bit-equal to hwq.datapath.lut_acc on {len(cols)} columns", float(bad), 0.0)
             cs.checks["hwq_lut"] = chk_lut
         if "e8_exact" in want:
-            self._e8(cs, k, m, threads)
+            self._e8(cs, k, m, copies_for)
         w = None
         if any(n in want for n in ("ort_q4", "ort_q2")):
             from hwq.codegen.peers import OrtNBits
@@ -360,7 +372,7 @@ class Backends:
         del w
         return cs
 
-    def _e8(self, cs: Case, k: int, m: int, threads: tuple[int, ...]) -> None:
+    def _e8(self, cs: Case, k: int, m: int, copies_for: Callable[[int], tuple[int, bool]]) -> None:
         from hwq import datapath as dp
 
         cfg, lib = self.cfg_e8, self.lib_e8
@@ -489,13 +501,11 @@ def _interleaved(cs: Case, kernels, b: int, nt: int, rounds: int, e8_rounds: int
     times: dict[str, list[float]] = {n: [] for n in kernels if n in cs.calls}
     for r in range(max(1, rounds)):
         for name in times:
-            if name == "e8_exact" and r >= e8_rounds:
+            if name == "e8_exact":  # about a second per call: no thread wake-up to hide, one call a round
+                if r < e8_rounds:
+                    times[name] += cs.timed(name, b, nt, 1)
                 continue
-            if name == "numpy_fp32":
-                times[name] += cs.calls[name](b, nt, 1 + burst)[1:]
-                continue
-            cs.calls[name](b, nt)
-            times[name] += [cs.calls[name](b, nt) for _ in range(burst)]
+            times[name] += cs.timed(name, b, nt, 1 + burst)[1:]
     return times
 
 
