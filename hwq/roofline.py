@@ -462,7 +462,7 @@ def _host_bytes(cfg: HwqConfig, kernel: str, bpw: float, k: int, m: int) -> floa
 
 def _host_study(cfg: HwqConfig, dev: Device, mdl: Model, wl: Workload, kbench: list[Any],
                 build_dir: str | Path, log: Any, kernels: tuple[str, ...] | None = None,
-                ) -> tuple[Device, list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+                threads: tuple[int, ...] = (1, 2)) -> tuple[Device, list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
     """Calibrate the host now, predict the model's layers per kernel and validate against hwq bench c."""
     from hwq.devices import host_name
     from hwq.host_roofs import COLD_SHAPE, calibrate, predict_time, summary_line
@@ -472,7 +472,7 @@ def _host_study(cfg: HwqConfig, dev: Device, mdl: Model, wl: Workload, kbench: l
     if tokens > 64:
         raise HwqError(f"the host model covers batches up to 64 (hwq bench c's range); workload {wl.key!r} has "
                        f"{tokens} tokens per step: use --workload decode or --batch N with N <= 64")
-    roofs = calibrate(cfg, build_dir, batches=tuple(sorted({1, 4, 8, tokens})), threads=(1, 2), log=log,
+    roofs = calibrate(cfg, build_dir, batches=tuple(sorted({1, 4, 8, tokens})), threads=threads, log=log,
                       kernels=kernels)
     for kern in ("hwq_exact", HOST_BASELINE):
         if (kern, tokens, HOST_LAYER_THREADS) not in roofs.kernels:
@@ -570,7 +570,8 @@ def run_roofline(cfg: HwqConfig, device: str = "h100", model: str = "llama3-8b",
                  model_file: str | Path | None = None, dtype: str | None = None, mode: str = "weight-only",
                  plots: bool = True, synth_extra: list[dict[str, Any]] = (),
                  build_dir: str | Path = "build/codegen_c", log: Any = None,
-                 host_kernels: tuple[str, ...] | None = None) -> dict[str, Any]:
+                 host_kernels: tuple[str, ...] | None = None, host_threads: tuple[int, ...] = (1, 2),
+                 ) -> dict[str, Any]:
     """Predict one (device, model, workload, config) point, validate against measurements, write reports.
 
     Writes ``<device>_<model>_<workload>_<slug>.json`` and ``.md`` under ``out_dir``, and with ``plots``
@@ -600,7 +601,8 @@ def run_roofline(cfg: HwqConfig, device: str = "h100", model: str = "llama3-8b",
         dev, dtype = rtl.pop("device"), "rtl"
     kbench = load_kernel_bench(reports_dir)  # hwq bench c records: validated by the host model only
     if is_host:
-        dev, rows, summary, host_doc = _host_study(cfg, dev, mdl, wl, kbench, build_dir, log, host_kernels)
+        dev, rows, summary, host_doc = _host_study(cfg, dev, mdl, wl, kbench, build_dir, log, host_kernels,
+                                                   host_threads)
         dtype, curve = "host-model", []
     else:
         dtype = dtype or dev.default_dtype()

@@ -14,14 +14,19 @@ from hwq.codegen.readfloor import ReadFloor
 from hwq.cli import main
 from hwq.config import HwqConfig
 
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    return tmp_path_factory.mktemp("bench_build")
+
+
 needs_ort = pytest.mark.skipif(ort_available() is not None, reason="onnxruntime/onnx not installed ([bench])")
 
 
 @needs_ort
-def test_short_bench_end_to_end(tmp_path, capsys):
+def test_short_bench_end_to_end(tmp_path, capsys, build):
     out = tmp_path / "rep"
     rc = main(["bench", "c", "--quick", "--shapes", "256x192", "--batches", "1,3", "--threads", "1,2",
-               "--rounds", "2", "--e8-rounds", "1", "--build-dir", str(tmp_path / "b"), "--out", str(out)])
+               "--rounds", "2", "--e8-rounds", "1", "--build-dir", str(build), "--out", str(out)])
     text = capsys.readouterr().out
     assert rc == 0
     rep = json.loads(next(out.glob("c_*_quick.json")).read_text())
@@ -50,11 +55,11 @@ def test_short_bench_end_to_end(tmp_path, capsys):
 
 
 @needs_ort
-def test_a_wrong_peer_output_stops_the_bench(tmp_path, monkeypatch):
+def test_a_wrong_peer_output_stops_the_bench(build, monkeypatch):
     real = OrtNBits.reference
     monkeypatch.setattr(OrtNBits, "reference", lambda self, a: real(self, a) * 1.05)
     with pytest.raises(BenchError, match="CORRECTNESS FAILURE: ORT MatMulNBits 4-bit"):
-        run_bench(HwqConfig(), tmp_path, shapes=((256, 64),), batches=(1,), threads=(1,), rounds=1,
+        run_bench(HwqConfig(), build, shapes=((256, 64),), batches=(1,), threads=(1,), rounds=1,
                   kernels=("read_floor", "hwq_exact", "ort_q4"), log=lambda s: None)
 
 
@@ -86,8 +91,8 @@ def test_nbits_packing_matches_numpy_and_a_wrong_packing_does_not():
     assert np.array_equal(q.run(a8, 1), q.reference(a8))
 
 
-def test_read_floor_reads_every_byte(tmp_path):
-    rf = ReadFloor(tmp_path)
+def test_read_floor_reads_every_byte(build):
+    rf = ReadFloor(build / "readfloor")
     buf = np.random.default_rng(2).integers(0, 256, 512 * 37, dtype=np.uint8)
     v = np.bitwise_xor.reduce(buf.view(np.uint64).reshape(-1, 8), axis=0)
     assert rf.read(buf, 1) == int(sum(int(x) for x in v)) % 2**64
