@@ -182,8 +182,10 @@ class Case:
     copies: dict[str, tuple[int, bool]] = field(default_factory=dict)
     cleanup: list[Callable[[], None]] = field(default_factory=list)
 
-    def timed(self, name: str, b: int, nt: int, n: int = 1) -> list[float]:
-        """Seconds of each of ``n`` consecutive calls of kernel ``name`` (numpy: timed inside its worker)."""
+    def timed(self, name: str, b: int, nt: int, n: int = 1) -> list[tuple[float, float]]:
+        """(wall, calling-thread CPU) seconds of each of ``n`` consecutive calls of kernel ``name`` (numpy:
+        timed inside its worker). With one thread the CPU time is the call's whole cost, which preemption by
+        other processes on a shared machine does not inflate."""
         if name == "numpy_fp32":
             return self.calls[name](b, nt, n)
         return [self.calls[name](b, nt) for _ in range(n)]
@@ -416,10 +418,11 @@ def _rotor(items: list[Any]) -> Callable[[], Any]:
     return nxt
 
 
-def _timed(fn: Callable[[], Any]) -> float:
-    t0 = time.perf_counter()
+def _timed(fn: Callable[[], Any]) -> tuple[float, float]:
+    """(wall, calling-thread CPU) seconds of one call."""
+    c0, t0 = time.thread_time(), time.perf_counter()
     fn()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.thread_time() - c0
 
 
 def _xor64(buf: np.ndarray) -> int:
@@ -495,10 +498,10 @@ def run_bench(cfg: HwqConfig, work_dir: str | Path, *, shapes=SHAPES, batches=BA
 
 
 def _interleaved(cs: Case, kernels, b: int, nt: int, rounds: int, e8_rounds: int,
-                 burst: int = BURST) -> dict[str, list[float]]:
+                 burst: int = BURST) -> dict[str, list[tuple[float, float]]]:
     """Per round, each kernel in turn runs ``1 + burst`` calls in a row on successive cold copies; the first
     (it wakes the kernel's thread pool, which sleeps while the other kernels run) is not kept."""
-    times: dict[str, list[float]] = {n: [] for n in kernels if n in cs.calls}
+    times: dict[str, list[tuple[float, float]]] = {n: [] for n in kernels if n in cs.calls}
     for r in range(max(1, rounds)):
         for name in times:
             if name == "e8_exact":  # about a second per call: no thread wake-up to hide, one call a round
@@ -509,7 +512,9 @@ def _interleaved(cs: Case, kernels, b: int, nt: int, rounds: int, e8_rounds: int
     return times
 
 
-def _rows(cs: Case, times: dict[str, list[float]], b: int, nt: int) -> list[dict[str, Any]]:
+def _rows(cs: Case, samples: dict[str, list[tuple[float, float]]], b: int, nt: int) -> list[dict[str, Any]]:
+    times = {n: [w for w, _ in s] for n, s in samples.items()}
+    cpu = {n: min(c for _, c in s) for n, s in samples.items()}
     tmin = {n: min(t) for n, t in times.items()}
     floor_gbps = cs.nbytes["read_floor"] / tmin["read_floor"] / 1e9 if "read_floor" in tmin else None
     out = []
@@ -521,6 +526,7 @@ def _rows(cs: Case, times: dict[str, list[float]], b: int, nt: int) -> list[dict
             "k": cs.k, "m": cs.m, "batch": b, "threads": nt, "kernel": name, "label": LABELS[name],
             "bytes": nbytes, "bits_per_weight": 8.0 * nbytes / (cs.k * cs.m),
             "min_ms": tmin[name] * 1e3, "median_ms": statistics.median(ts) * 1e3, "rounds": len(ts),
+            "cpu_min_ms": cpu[name] * 1e3 if nt == 1 else None,
             "gbps": gbps, "pct_floor": 100.0 * gbps / floor_gbps if floor_gbps else None,
             "speedup_vs_ort_q4": tmin["ort_q4"] / tmin[name] if "ort_q4" in tmin else None,
             "speedup_vs_ort_q4_median": (statistics.median(times["ort_q4"]) / statistics.median(ts)
@@ -533,14 +539,16 @@ def format_case(rows: list[dict[str, Any]]) -> list[str]:
     """The printed table of one (shape, batch, threads) case."""
     r0 = rows[0]
     head = (f"{r0['k']}x{r0['m']} batch {r0['batch']}, {r0['threads']} thread{'s' if r0['threads'] > 1 else ''}: "
-            f"{'kernel':<27}{'min ms':>9}{'median':>9}{'bits/w':>8}{'GB/s':>7}{'% floor':>9}{'vs ORT4':>9}")
+            f"{'kernel':<27}{'min ms':>9}{'median':>9}{'cpu ms':>9}{'bits/w':>8}{'GB/s':>7}{'% floor':>9}"
+            f"{'vs ORT4':>9}")
     out = [head]
     pad = " " * (len(head) - len(head.lstrip()) + head.index("kernel"))
     for r in rows:
         pct = f"{r['pct_floor']:.0f}%" if r["pct_floor"] is not None else "-"
         vs = f"{r['speedup_vs_ort_q4']:.2f}x" if r["speedup_vs_ort_q4"] is not None else "-"
-        out.append(f"{pad}{r['label']:<27}{r['min_ms']:>9.3f}{r['median_ms']:>9.3f}{r['bits_per_weight']:>8.2f}"
-                   f"{r['gbps']:>7.1f}{pct:>9}{vs:>9}")
+        cpu = f"{r['cpu_min_ms']:.3f}" if r.get("cpu_min_ms") is not None else "-"
+        out.append(f"{pad}{r['label']:<27}{r['min_ms']:>9.3f}{r['median_ms']:>9.3f}{cpu:>9}"
+                   f"{r['bits_per_weight']:>8.2f}{r['gbps']:>7.1f}{pct:>9}{vs:>9}")
     return out
 
 
@@ -569,15 +577,16 @@ def format_markdown(res: dict[str, Any]) -> str:
              f"{res['seconds']:.0f} s. numpy's OpenBLAS kernel: {(nw.get('blas') or {}).get('architecture')} "
              f"(removed for it: {', '.join(nw.get('removed_env') or {}) or 'nothing'}).", "",
              f"Every kernel's output was checked before timing ({len(res['checks'])} checks, all passed).", "",
-             "| K x N | batch | threads | kernel | min ms | median ms | bits/w | GB/s | % of read floor "
-             "| vs ORT 4-bit (min) | vs ORT 4-bit (median) | cold |",
-             "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+             ("| K x N | batch | threads | kernel | min ms | median ms | CPU ms (1 thread) | bits/w | GB/s "
+              "| % of read floor | vs ORT 4-bit (min) | vs ORT 4-bit (median) | cold |"),
+             "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in res["rows"]:
         pct = f"{r['pct_floor']:.0f}%" if r["pct_floor"] is not None else "-"
         vs = f"{r['speedup_vs_ort_q4']:.2f}x" if r["speedup_vs_ort_q4"] is not None else "-"
         vsm = f"{r['speedup_vs_ort_q4_median']:.2f}x" if r["speedup_vs_ort_q4_median"] is not None else "-"
+        cpu = f"{r['cpu_min_ms']:.3f}" if r.get("cpu_min_ms") is not None else "-"
         lines.append(f"| {r['k']}x{r['m']} | {r['batch']} | {r['threads']} | {r['label']} | {r['min_ms']:.3f} | "
-                     f"{r['median_ms']:.3f} | {r['bits_per_weight']:.2f} | {r['gbps']:.1f} | {pct} | {vs} | {vsm} | "
+                     f"{r['median_ms']:.3f} | {cpu} | {r['bits_per_weight']:.2f} | {r['gbps']:.1f} | {pct} | {vs} | {vsm} | "
                      f"{'yes' if r['cold'] else 'no'} |")
     lines += ["", "Bytes are what each kernel reads for its weights (hwq: the kernel layout plus fp32 norms; ORT "
               "4/2-bit: packed codes plus one fp32 scale per 128 weights; int8: 1 byte; fp32: 4 bytes), bits/w "
@@ -585,5 +594,6 @@ def format_markdown(res: dict[str, Any]) -> str:
               "at the minimum over the floor's GB/s in the same case (the floor reads hwq's byte count with "
               "an AVX-512 loop). vs ORT 4-bit: ORT's time over the kernel's (above 1 = faster than ORT). "
               "hwq LUT: both-quantized accumulators from activations encoded beforehand (the encoder is not "
-              "in the timed call).", ""]
+              "in the timed call). CPU ms: the calling thread's CPU time, minimum over the rounds, one thread "
+              "only: the cost of the call without the preemption a loaded machine adds to wall time.", ""]
     return "\n".join(lines)

@@ -217,9 +217,9 @@ for line in sys.stdin:
             with threadpool_limits(limits=req["threads"], user_api="blas"):
                 for _ in range(req.get("calls", 1)):
                     i = nxt[key] = (nxt[key] + 1) % len(ws)
-                    t0 = time.perf_counter()
+                    c0, t0 = time.thread_time(), time.perf_counter()
                     ws[i] @ x
-                    ts.append(time.perf_counter() - t0)
+                    ts.append([time.perf_counter() - t0, time.thread_time() - c0])
             res = {"seconds": ts}
         elif op == "drop":
             mats.pop(req["key"], None)
@@ -276,10 +276,11 @@ class NumpyWorker:
         return float(self._ask({"op": "check", "key": key, "batch": batch, "threads": threads,
                                 "seed": 11})["max_rel_err"])
 
-    def time(self, key: str, batch: int, threads: int, calls: int = 1) -> list[float]:
-        """Seconds of ``calls`` calls ``W @ X`` timed inside the worker (each on the next weight copy)."""
-        return [float(t) for t in self._ask({"op": "time", "key": key, "batch": batch, "threads": threads,
-                                             "calls": calls})["seconds"]]
+    def time(self, key: str, batch: int, threads: int, calls: int = 1) -> list[tuple[float, float]]:
+        """(wall, calling-thread CPU) seconds of ``calls`` calls ``W @ X`` timed inside the worker (each on the
+        next weight copy)."""
+        return [(float(w), float(c)) for w, c in self._ask({"op": "time", "key": key, "batch": batch,
+                                                           "threads": threads, "calls": calls})["seconds"]]
 
     def drop(self, key: str) -> None:
         self._ask({"op": "drop", "key": key})
@@ -300,10 +301,3 @@ class NumpyWorker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def wall(fn: Any) -> float:
-    """Seconds of one call of ``fn``."""
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
