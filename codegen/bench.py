@@ -75,12 +75,28 @@ SHAPES = ((4096, 4096), (4096, 14336), (14336, 4096))
 BATCHES = (1, 4, 8)
 THREADS = (1, 2)
 QUICK = {"shapes": ((1024, 1024),), "batches": (1, 4), "threads": (1, 2), "rounds": 3, "e8_rounds": 2}
-KERNELS = ("read_floor", "hwq_exact", "hwq_fast", "hwq_lut", "e8_exact", "ort_q4", "ort_q2", "ort_int8",
-           "numpy_fp32")
-LABELS = {"read_floor": "read floor (AVX-512 loop)", "hwq_exact": "hwq exact D3 q=6",
-          "hwq_fast": "hwq fast D3 q=6", "hwq_lut": "hwq LUT (both quantized)", "e8_exact": "hwq exact E8 q=7",
-          "ort_q4": "ORT MatMulNBits 4-bit", "ort_q2": "ORT MatMulNBits 2-bit",
-          "ort_int8": "ORT MatMulInteger int8", "numpy_fp32": "numpy fp32 (OpenBLAS)"}
+KERNELS = (
+    "read_floor",
+    "hwq_exact",
+    "hwq_fast",
+    "hwq_lut",
+    "e8_exact",
+    "ort_q4",
+    "ort_q2",
+    "ort_int8",
+    "numpy_fp32",
+)
+LABELS = {
+    "read_floor": "read floor (AVX-512 loop)",
+    "hwq_exact": "hwq exact D3 q=6",
+    "hwq_fast": "hwq fast D3 q=6",
+    "hwq_lut": "hwq LUT (both quantized)",
+    "e8_exact": "hwq exact E8 q=7",
+    "ort_q4": "ORT MatMulNBits 4-bit",
+    "ort_q2": "ORT MatMulNBits 2-bit",
+    "ort_int8": "ORT MatMulInteger int8",
+    "numpy_fp32": "numpy fp32 (OpenBLAS)",
+}
 MAX_COPIES = 64
 MAX_SESSION_COPIES = 8
 FAST_LIMIT = 1e-3  # hwq fast mode vs the float64 product of the dequantized weights
@@ -126,14 +142,28 @@ def random_encoded(cfg: HwqConfig, k: int, m: int, seed: int = 0) -> EncodedMatr
     rows = rng.integers(0, cfg.num_codewords, (m, nb))
     p = np.array([0.71, 0.16, 0.09, 0.04][: cfg.ladder_len], dtype=np.float64)
     lad = rng.choice(cfg.ladder_len, (m, nb), p=p / p.sum())
-    return EncodedMatrix(cfg, k, m, 0, pack_bits(rows, cfg.code_bits), pack_bits(lad, cfg.ladder_bits),
-                         np.ones(m, dtype=np.float32))
+    return EncodedMatrix(
+        cfg,
+        k,
+        m,
+        0,
+        pack_bits(rows, cfg.code_bits),
+        pack_bits(lad, cfg.ladder_bits),
+        np.ones(m, dtype=np.float32),
+    )
 
 
 def sub_matrix(enc: EncodedMatrix, cols: np.ndarray) -> EncodedMatrix:
     """The columns ``cols`` of an encoded matrix (codes are packed per column)."""
-    return EncodedMatrix(enc.config, enc.n, len(cols), enc.matrix_id, np.ascontiguousarray(enc.codes[cols]),
-                         np.ascontiguousarray(enc.ladder[cols]), np.ascontiguousarray(enc.norms[cols]))
+    return EncodedMatrix(
+        enc.config,
+        enc.n,
+        len(cols),
+        enc.matrix_id,
+        np.ascontiguousarray(enc.codes[cols]),
+        np.ascontiguousarray(enc.ladder[cols]),
+        np.ascontiguousarray(enc.norms[cols]),
+    )
 
 
 def check_columns(m: int) -> np.ndarray:
@@ -164,9 +194,14 @@ def stamp(cfg: HwqConfig, tools: dict[str, str]) -> dict[str, Any]:
     from hwq.devices import host_name
 
     canon = json.dumps(cfg.to_dict(), sort_keys=True, separators=(",", ":"))
-    return {"hwq_version": __version__, "slug": cfg.slug, "config_hash": hashlib.sha256(canon.encode()).hexdigest(),
-            "tools": tools, "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "machine": host_name()}
+    return {
+        "hwq_version": __version__,
+        "slug": cfg.slug,
+        "config_hash": hashlib.sha256(canon.encode()).hexdigest(),
+        "tools": tools,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": host_name(),
+    }
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -202,8 +237,11 @@ class Backends:
         work = Path(work_dir)
         self.lib = CKernels(cfg, compile_c(cfg, work / cfg.slug), nthreads=1)
         self.cfg_e8 = HwqConfig(lattice="E8", q=7)
-        self.lib_e8 = (CKernels(self.cfg_e8, compile_c(self.cfg_e8, work / self.cfg_e8.slug), nthreads=1)
-                       if "e8_exact" in kernels else None)
+        self.lib_e8 = (
+            CKernels(self.cfg_e8, compile_c(self.cfg_e8, work / self.cfg_e8.slug), nthreads=1)
+            if "e8_exact" in kernels
+            else None
+        )
         self.floor = ReadFloor(work / "readfloor")
         self.worker = None
         self.ort_version = self.onnx_version = "not used"
@@ -227,15 +265,27 @@ class Backends:
             self.worker.close()
 
     def tools(self) -> dict[str, str]:
-        t = {"numpy": np.__version__, "onnxruntime": self.ort_version, "onnx": self.onnx_version,
-             "gcc": _gcc_version(), "python": platform.python_version()}
+        t = {
+            "numpy": np.__version__,
+            "onnxruntime": self.ort_version,
+            "onnx": self.onnx_version,
+            "gcc": _gcc_version(),
+            "python": platform.python_version(),
+        }
         if self.worker is not None:
             t["openblas"] = f"{self.worker.blas.get('version')} ({self.worker.blas.get('architecture')})"
         return t
 
     # -- one shape ---------------------------------------------------------------------------------
-    def case(self, k: int, m: int, threads: tuple[int, ...], seed: int = 1, cold: bool = True,
-             kernels: tuple[str, ...] | None = None) -> Case:
+    def case(
+        self,
+        k: int,
+        m: int,
+        threads: tuple[int, ...],
+        seed: int = 1,
+        cold: bool = True,
+        kernels: tuple[str, ...] | None = None,
+    ) -> Case:
         """Weights of every kernel for a K x M product (M output columns), with copies for cold reads
         (``cold=False``: one copy, for microbenchmarks on cache-resident weights)."""
         from hwq import datapath as dp
@@ -248,6 +298,7 @@ class Backends:
 
         def copies_for(nbytes: int, limit: int = MAX_COPIES) -> tuple[int, bool]:
             return _copies_for(nbytes, limit) if cold else (1, False)
+
         kp = padded_k(k, cfg)
         enc = random_encoded(cfg, kp, m, seed)
         pw = lib.pack(enc)
@@ -283,11 +334,15 @@ class Backends:
                 cs.nbytes[name], cs.copies[name] = nb, (n_cp, is_cold)
         if "read_floor" in want:
             cs.calls["read_floor"] = lambda b, nt: _timed(lambda: self.floor.read(pws().data, nt))
-            cs.checks["read_floor"] = lambda b, nt: ("checksum of a pass equals numpy's XOR",
-                                                     float(self.floor.read(pw.data[:4096], 1) != _xor64(pw.data[:4096])),
-                                                     0.0)
+            cs.checks["read_floor"] = lambda b, nt: (
+                "checksum of a pass equals numpy's XOR",
+                float(self.floor.read(pw.data[:4096], 1) != _xor64(pw.data[:4096])),
+                0.0,
+            )
         if "hwq_exact" in want:
-            cs.calls["hwq_exact"] = lambda b, nt: _timed(lambda: run_lib(lambda: lib.gemv_exact(pws(), xpad(b)), b, nt))
+            cs.calls["hwq_exact"] = lambda b, nt: _timed(
+                lambda: run_lib(lambda: lib.gemv_exact(pws(), xpad(b)), b, nt)
+            )
 
             def chk_exact(b: int, nt: int) -> tuple[str, float, float]:
                 y, acc = run_lib(lambda: lib.gemv_exact(pw, xpad(b)), b, nt)
@@ -296,28 +351,44 @@ class Backends:
                 ref_y = dp.weight_only_gemv(sub, xpad(b))
                 bad = int(np.sum(acc[cols] != ref_acc)) + int(np.sum(y[cols] != ref_y))
                 return (f"acc and y bit-equal to hwq.datapath on {len(cols)} columns", float(bad), 0.0)
+
             cs.checks["hwq_exact"] = chk_exact
         if "hwq_fast" in want:
+
             def x32b(b: int) -> np.ndarray:
                 if b not in x32:
                     x32[b] = xpad(b).astype(np.float32)
                 return x32[b]
-            cs.calls["hwq_fast"] = lambda b, nt: _timed(lambda: run_lib(lambda: lib.gemv_fast(pws(), x32b(b)), b, nt))
+
+            cs.calls["hwq_fast"] = lambda b, nt: _timed(
+                lambda: run_lib(lambda: lib.gemv_fast(pws(), x32b(b)), b, nt)
+            )
 
             def chk_fast(b: int, nt: int) -> tuple[str, float, float]:
                 y = run_lib(lambda: lib.gemv_fast(pw, x32b(b)), b, nt)
                 ref = decode_matrix(sub).astype(np.float64).T @ x32b(b).astype(np.float64)
                 err = float(np.max(np.abs(y[cols] - ref)) / max(np.max(np.abs(ref)), 1e-30))
-                return (f"relative error vs float64 product of the dequantized weights ({len(cols)} columns)",
-                        err, FAST_LIMIT)
+                return (
+                    f"relative error vs float64 product of the dequantized weights ({len(cols)} columns)",
+                    err,
+                    FAST_LIMIT,
+                )
+
             cs.checks["hwq_fast"] = chk_fast
         if "hwq_lut" in want:
-            cs.calls["hwq_lut"] = lambda b, nt: _timed(lambda: run_lib(lambda: lib.lut_acc(pws(), acts(b)), b, nt))
+            cs.calls["hwq_lut"] = lambda b, nt: _timed(
+                lambda: run_lib(lambda: lib.lut_acc(pws(), acts(b)), b, nt)
+            )
 
             def chk_lut(b: int, nt: int) -> tuple[str, float, float]:
                 acc = run_lib(lambda: lib.lut_acc(pw, acts(b)), b, nt)
                 bad = int(np.sum(acc[cols] != dp.lut_acc(sub, acts(b))))
-                return (f"LUT accumulators bit-equal to hwq.datapath.lut_acc on {len(cols)} columns", float(bad), 0.0)
+                return (
+                    f"LUT accumulators bit-equal to hwq.datapath.lut_acc on {len(cols)} columns",
+                    float(bad),
+                    0.0,
+                )
+
             cs.checks["hwq_lut"] = chk_lut
         if "e8_exact" in want:
             self._e8(cs, k, m, copies_for)
@@ -332,6 +403,7 @@ class Backends:
                 if b not in a32:
                     a32[b] = np.random.default_rng(200 + b).standard_normal((b, k), dtype=np.float32)
                 return a32[b]
+
             for name, bits in (("ort_q4", 4), ("ort_q2", 2)):
                 if name not in want:
                     continue
@@ -343,8 +415,12 @@ class Backends:
 
                 def chk_nbits(b: int, nt: int, p=peer) -> tuple[str, float, float]:
                     y, ref = p.run(a_of(b), nt), p.reference(a_of(b))
-                    return ("relative error vs numpy on the same dequantized weights",
-                            float(np.max(np.abs(y - ref)) / np.max(np.abs(ref))), ORT_LIMIT)
+                    return (
+                        "relative error vs numpy on the same dequantized weights",
+                        float(np.max(np.abs(y - ref)) / np.max(np.abs(ref))),
+                        ORT_LIMIT,
+                    )
+
                 cs.checks[name] = chk_nbits
         if "ort_int8" in want:
             from hwq.codegen.peers import OrtInt8
@@ -359,9 +435,13 @@ class Backends:
                 if b not in au8:
                     au8[b] = np.random.default_rng(300 + b).integers(0, 256, (b, k), dtype=np.uint8)
                 return au8[b]
+
             cs.calls["ort_int8"] = lambda b, nt: _timed(lambda: p8.run(a8(b), nt))
-            cs.checks["ort_int8"] = lambda b, nt: ("int32 outputs equal to numpy's integer product",
-                                                   float(np.sum(p8.run(a8(b), nt) != p8.reference(a8(b)))), 0.0)
+            cs.checks["ort_int8"] = lambda b, nt: (
+                "int32 outputs equal to numpy's integer product",
+                float(np.sum(p8.run(a8(b), nt) != p8.reference(a8(b)))),
+                0.0,
+            )
         if "numpy_fp32" in want and self.worker is not None:
             wk = self.worker
             key = f"{k}x{m}"
@@ -369,7 +449,11 @@ class Backends:
             cs.nbytes["numpy_fp32"] = wk.setup(key, k, m, n_c)
             cs.copies["numpy_fp32"] = (n_c, c_ok)
             cs.calls["numpy_fp32"] = lambda b, nt, calls=1: wk.time(key, b, nt, calls)
-            cs.checks["numpy_fp32"] = lambda b, nt: ("relative error vs float64", wk.check(key, b, nt), FP32_LIMIT)
+            cs.checks["numpy_fp32"] = lambda b, nt: (
+                "relative error vs float64",
+                wk.check(key, b, nt),
+                FP32_LIMIT,
+            )
             cs.cleanup.append(lambda: wk.drop(key))
         del w
         return cs
@@ -382,7 +466,9 @@ class Backends:
         enc = random_encoded(cfg, kp, m, 5)
         pw = lib.pack(enc)
         n_cp, cold = copies_for(pw.nbytes_read)
-        copies = [pw] + [PackedWeights(sub_matrix(enc, np.arange(m)), pw.data.copy()) for _ in range(n_cp - 1)]
+        copies = [pw] + [
+            PackedWeights(sub_matrix(enc, np.arange(m)), pw.data.copy()) for _ in range(n_cp - 1)
+        ]
         pws = _rotor(copies)
         cs.nbytes["e8_exact"], cs.copies["e8_exact"] = pw.nbytes_read, (n_cp, cold)
         cols = check_columns(m)[:8]
@@ -399,13 +485,17 @@ class Backends:
         def call(w: PackedWeights, b: int, nt: int):
             lib.nthreads = nt
             return lib.gemv_exact(w, xpad(b))
+
         cs.calls["e8_exact"] = lambda b, nt: _timed(lambda: call(pws(), b, nt))
 
         def chk(b: int, nt: int) -> tuple[str, float, float]:
             y, acc = call(pw, b, nt)
-            bad = int(np.sum(acc[cols] != dp.weight_only_acc(sub, dp.prepare_activations(xpad(b), cfg).x_rot)))
+            bad = int(
+                np.sum(acc[cols] != dp.weight_only_acc(sub, dp.prepare_activations(xpad(b), cfg).x_rot))
+            )
             bad += int(np.sum(y[cols] != dp.weight_only_gemv(sub, xpad(b))))
             return (f"acc and y bit-equal to hwq.datapath on {len(cols)} columns", float(bad), 0.0)
+
         cs.checks["e8_exact"] = chk
 
 
@@ -415,6 +505,7 @@ def _rotor(items: list[Any]) -> Callable[[], Any]:
     def nxt() -> Any:
         state["i"] = (state["i"] + 1) % len(items)
         return items[state["i"]]
+
     return nxt
 
 
@@ -426,15 +517,25 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, float]:
 
 
 def _xor64(buf: np.ndarray) -> int:
-    """What the read loop returns for a buffer of a multiple of 512 bytes: the sum of the 8 lanes of the XOR."""
+    """What the read loop returns for a multiple of 512 bytes: the sum of the 8 lanes of the XOR."""
     v = np.bitwise_xor.reduce(buf.view(np.uint64).reshape(-1, 8), axis=0)
     return int(np.sum(v.astype(object))) & (2**64 - 1)
 
 
 # ------------------------------------------------------------------------------------------------------
-def run_bench(cfg: HwqConfig, work_dir: str | Path, *, shapes=SHAPES, batches=BATCHES, threads=THREADS,
-              rounds: int = 15, e8_rounds: int = 3, kernels: tuple[str, ...] = KERNELS, quick: bool = False,
-              log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_bench(
+    cfg: HwqConfig,
+    work_dir: str | Path,
+    *,
+    shapes=SHAPES,
+    batches=BATCHES,
+    threads=THREADS,
+    rounds: int = 15,
+    e8_rounds: int = 3,
+    kernels: tuple[str, ...] = KERNELS,
+    quick: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Check every kernel, then time them in interleaved rounds; returns the ``kernel-bench`` record.
 
     Raises
@@ -461,11 +562,24 @@ def run_bench(cfg: HwqConfig, work_dir: str | Path, *, shapes=SHAPES, batches=BA
                                 continue
                             what, val, lim = cs.checks[name](b, nt)
                             ok = val <= lim
-                            checks.append({"k": k, "m": m, "batch": b, "threads": nt, "kernel": name, "check": what,
-                                           "value": val, "limit": lim, "ok": ok})
+                            checks.append(
+                                {
+                                    "k": k,
+                                    "m": m,
+                                    "batch": b,
+                                    "threads": nt,
+                                    "kernel": name,
+                                    "check": what,
+                                    "value": val,
+                                    "limit": lim,
+                                    "ok": ok,
+                                }
+                            )
                             if not ok:
-                                raise BenchError(f"CORRECTNESS FAILURE: {LABELS[name]} at {k}x{m} batch {b} "
-                                                 f"{nt} threads: {what}: {val:g} > {lim:g}; nothing timed")
+                                raise BenchError(
+                                    f"CORRECTNESS FAILURE: {LABELS[name]} at {k}x{m} batch {b} "
+                                    f"{nt} threads: {what}: {val:g} > {lim:g}; nothing timed"
+                                )
                         times = _interleaved(cs, kernels, b, nt, rounds, e8_rounds)
                         case_rows = _rows(cs, times, b, nt)
                         rows += case_rows
@@ -477,28 +591,50 @@ def run_bench(cfg: HwqConfig, work_dir: str | Path, *, shapes=SHAPES, batches=BA
     finally:
         be.close()
     return {
-        "kind": "kernel-bench", "schema": 1, "stamp": stamp(cfg, be.tools()),
-        "config": cfg.to_dict(), "config_e8": be.cfg_e8.to_dict() if be.lib_e8 else None,
-        "isa": be.lib.isa(), "table_path": be.lib.table_path(), "read_floor_avx512": be.floor.avx512,
-        "cpu_count": os.cpu_count(), "llc_bytes": l3_bytes(), "l2_bytes": l2_bytes(),
-        "load_average_before": load_before, "load_average_after": list(os.getloadavg()),
-        "seconds": time.perf_counter() - t_start, "quick": quick,
-        "settings": {"shapes": [list(s) for s in shapes], "batches": list(batches), "threads": list(threads),
-                     "rounds": rounds, "e8_rounds": e8_rounds, "kernels": list(kernels)},
-        "numpy_worker": ({"blas": be.worker.blas, "removed_env": be.worker.removed}
-                         if be.worker is not None else None),
-        "checks": checks, "rows": rows,
+        "kind": "kernel-bench",
+        "schema": 1,
+        "stamp": stamp(cfg, be.tools()),
+        "config": cfg.to_dict(),
+        "config_e8": be.cfg_e8.to_dict() if be.lib_e8 else None,
+        "isa": be.lib.isa(),
+        "table_path": be.lib.table_path(),
+        "read_floor_avx512": be.floor.avx512,
+        "cpu_count": os.cpu_count(),
+        "llc_bytes": l3_bytes(),
+        "l2_bytes": l2_bytes(),
+        "load_average_before": load_before,
+        "load_average_after": list(os.getloadavg()),
+        "seconds": time.perf_counter() - t_start,
+        "quick": quick,
+        "settings": {
+            "shapes": [list(s) for s in shapes],
+            "batches": list(batches),
+            "threads": list(threads),
+            "rounds": rounds,
+            "e8_rounds": e8_rounds,
+            "kernels": list(kernels),
+        },
+        "numpy_worker": (
+            {"blas": be.worker.blas, "removed_env": be.worker.removed} if be.worker is not None else None
+        ),
+        "checks": checks,
+        "rows": rows,
         "burst": BURST,
-        "note": ("interleaved rounds (per round each kernel runs 1 + burst calls in a row on successive weight "
-                 "copies, the first untimed: it wakes the kernel's sleeping thread pool); min and median per kernel; cold weights (copies beyond 2x the LLC unless cold is false); ORT sessions "
-                 "with intra_op_num_threads = threads and spinning off; numpy fp32 timed inside a worker "
-                 "process without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE; hwq_lut times the LUT accumulators from "
-                 "pre-encoded activations; shared machine: see the load averages"),
+        "note": (
+            "interleaved rounds (per round each kernel runs 1 + burst calls in a row on successive weight "
+            "copies, the first untimed: it wakes the kernel's sleeping thread pool); min and median per "
+            "kernel; "
+            "cold weights (copies beyond 2x the LLC unless cold is false); ORT sessions "
+            "with intra_op_num_threads = threads and spinning off; numpy fp32 timed inside a worker "
+            "process without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE; hwq_lut times the LUT accumulators from "
+            "pre-encoded activations; shared machine: see the load averages"
+        ),
     }
 
 
-def _interleaved(cs: Case, kernels, b: int, nt: int, rounds: int, e8_rounds: int,
-                 burst: int = BURST) -> dict[str, list[tuple[float, float]]]:
+def _interleaved(
+    cs: Case, kernels, b: int, nt: int, rounds: int, e8_rounds: int, burst: int = BURST
+) -> dict[str, list[tuple[float, float]]]:
     """Per round, each kernel in turn runs ``1 + burst`` calls in a row on successive cold copies; the first
     (it wakes the kernel's thread pool, which sleeps while the other kernels run) is not kept."""
     times: dict[str, list[tuple[float, float]]] = {n: [] for n in kernels if n in cs.calls}
@@ -522,33 +658,51 @@ def _rows(cs: Case, samples: dict[str, list[tuple[float, float]]], b: int, nt: i
         nbytes = cs.nbytes[name]
         gbps = nbytes / tmin[name] / 1e9
         n_c, cold = cs.copies[name]
-        out.append({
-            "k": cs.k, "m": cs.m, "batch": b, "threads": nt, "kernel": name, "label": LABELS[name],
-            "bytes": nbytes, "bits_per_weight": 8.0 * nbytes / (cs.k * cs.m),
-            "min_ms": tmin[name] * 1e3, "median_ms": statistics.median(ts) * 1e3, "rounds": len(ts),
-            "cpu_min_ms": cpu[name] * 1e3 if nt == 1 else None,
-            "gbps": gbps, "pct_floor": 100.0 * gbps / floor_gbps if floor_gbps else None,
-            "speedup_vs_ort_q4": tmin["ort_q4"] / tmin[name] if "ort_q4" in tmin else None,
-            "speedup_vs_ort_q4_median": (statistics.median(times["ort_q4"]) / statistics.median(ts)
-                                         if "ort_q4" in times else None),
-            "copies": n_c, "cold": cold})
+        out.append(
+            {
+                "k": cs.k,
+                "m": cs.m,
+                "batch": b,
+                "threads": nt,
+                "kernel": name,
+                "label": LABELS[name],
+                "bytes": nbytes,
+                "bits_per_weight": 8.0 * nbytes / (cs.k * cs.m),
+                "min_ms": tmin[name] * 1e3,
+                "median_ms": statistics.median(ts) * 1e3,
+                "rounds": len(ts),
+                "cpu_min_ms": cpu[name] * 1e3 if nt == 1 else None,
+                "gbps": gbps,
+                "pct_floor": 100.0 * gbps / floor_gbps if floor_gbps else None,
+                "speedup_vs_ort_q4": tmin["ort_q4"] / tmin[name] if "ort_q4" in tmin else None,
+                "speedup_vs_ort_q4_median": (
+                    statistics.median(times["ort_q4"]) / statistics.median(ts) if "ort_q4" in times else None
+                ),
+                "copies": n_c,
+                "cold": cold,
+            }
+        )
     return out
 
 
 def format_case(rows: list[dict[str, Any]]) -> list[str]:
     """The printed table of one (shape, batch, threads) case."""
     r0 = rows[0]
-    head = (f"{r0['k']}x{r0['m']} batch {r0['batch']}, {r0['threads']} thread{'s' if r0['threads'] > 1 else ''}: "
-            f"{'kernel':<27}{'min ms':>9}{'median':>9}{'cpu ms':>9}{'bits/w':>8}{'GB/s':>7}{'% floor':>9}"
-            f"{'vs ORT4':>9}")
+    head = (
+        f"{r0['k']}x{r0['m']} batch {r0['batch']}, {r0['threads']} thread{'s' if r0['threads'] > 1 else ''}: "
+        f"{'kernel':<27}{'min ms':>9}{'median':>9}{'cpu ms':>9}{'bits/w':>8}{'GB/s':>7}{'% floor':>9}"
+        f"{'vs ORT4':>9}"
+    )
     out = [head]
     pad = " " * (len(head) - len(head.lstrip()) + head.index("kernel"))
     for r in rows:
         pct = f"{r['pct_floor']:.0f}%" if r["pct_floor"] is not None else "-"
         vs = f"{r['speedup_vs_ort_q4']:.2f}x" if r["speedup_vs_ort_q4"] is not None else "-"
         cpu = f"{r['cpu_min_ms']:.3f}" if r.get("cpu_min_ms") is not None else "-"
-        out.append(f"{pad}{r['label']:<27}{r['min_ms']:>9.3f}{r['median_ms']:>9.3f}{cpu:>9}"
-                   f"{r['bits_per_weight']:>8.2f}{r['gbps']:>7.1f}{pct:>9}{vs:>9}")
+        out.append(
+            f"{pad}{r['label']:<27}{r['min_ms']:>9.3f}{r['median_ms']:>9.3f}{cpu:>9}"
+            f"{r['bits_per_weight']:>8.2f}{r['gbps']:>7.1f}{pct:>9}{vs:>9}"
+        )
     return out
 
 
@@ -569,31 +723,46 @@ def format_markdown(res: dict[str, Any]) -> str:
     lb = ", ".join(f"{v:.2f}" for v in res["load_average_before"])
     la = ", ".join(f"{v:.2f}" for v in res["load_average_after"])
     nw = res.get("numpy_worker") or {}
-    lines = [f"# CPU kernels vs ONNX Runtime, numpy and the read floor ({st['slug']})", "",
-             f"{st['date']}, hwq {st['hwq_version']}, machine: {st['machine']}, kernel ISA {res['isa']}; "
-             f"tools: " + ", ".join(f"{k} {v}" for k, v in st["tools"].items()) + ".", "",
-             f"Load average (1, 5, 15 min) before: {lb}; after: {la} on {res['cpu_count']} cores (shared "
-             f"machine). {s['rounds']} interleaved rounds (E8: {s['e8_rounds']}), min and median; run took "
-             f"{res['seconds']:.0f} s. numpy's OpenBLAS kernel: {(nw.get('blas') or {}).get('architecture')} "
-             f"(removed for it: {', '.join(nw.get('removed_env') or {}) or 'nothing'}).", "",
-             f"Every kernel's output was checked before timing ({len(res['checks'])} checks, all passed).", "",
-             ("| K x N | batch | threads | kernel | min ms | median ms | CPU ms (1 thread) | bits/w | GB/s "
-              "| % of read floor | vs ORT 4-bit (min) | vs ORT 4-bit (median) | cold |"),
-             "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines = [
+        f"# CPU kernels vs ONNX Runtime, numpy and the read floor ({st['slug']})",
+        "",
+        f"{st['date']}, hwq {st['hwq_version']}, machine: {st['machine']}, kernel ISA {res['isa']}; "
+        f"tools: " + ", ".join(f"{k} {v}" for k, v in st["tools"].items()) + ".",
+        "",
+        f"Load average (1, 5, 15 min) before: {lb}; after: {la} on {res['cpu_count']} cores (shared "
+        f"machine). {s['rounds']} interleaved rounds (E8: {s['e8_rounds']}), min and median; run took "
+        f"{res['seconds']:.0f} s. numpy's OpenBLAS kernel: {(nw.get('blas') or {}).get('architecture')} "
+        f"(removed for it: {', '.join(nw.get('removed_env') or {}) or 'nothing'}).",
+        "",
+        f"Every kernel's output was checked before timing ({len(res['checks'])} checks, all passed).",
+        "",
+        (
+            "| K x N | batch | threads | kernel | min ms | median ms | CPU ms (1 thread) | bits/w | GB/s "
+            "| % of read floor | vs ORT 4-bit (min) | vs ORT 4-bit (median) | cold |"
+        ),
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     for r in res["rows"]:
         pct = f"{r['pct_floor']:.0f}%" if r["pct_floor"] is not None else "-"
         vs = f"{r['speedup_vs_ort_q4']:.2f}x" if r["speedup_vs_ort_q4"] is not None else "-"
         vsm = f"{r['speedup_vs_ort_q4_median']:.2f}x" if r["speedup_vs_ort_q4_median"] is not None else "-"
         cpu = f"{r['cpu_min_ms']:.3f}" if r.get("cpu_min_ms") is not None else "-"
-        lines.append(f"| {r['k']}x{r['m']} | {r['batch']} | {r['threads']} | {r['label']} | {r['min_ms']:.3f} | "
-                     f"{r['median_ms']:.3f} | {cpu} | {r['bits_per_weight']:.2f} | {r['gbps']:.1f} | {pct} | {vs} | {vsm} | "
-                     f"{'yes' if r['cold'] else 'no'} |")
-    lines += ["", "Bytes are what each kernel reads for its weights (hwq: the kernel layout plus fp32 norms; ORT "
-              "4/2-bit: packed codes plus one fp32 scale per 128 weights; int8: 1 byte; fp32: 4 bytes), bits/w "
-              "per real entry (K unpadded; hwq pads K to a multiple of lcm(d, hadamard)). % of read floor: GB/s "
-              "at the minimum over the floor's GB/s in the same case (the floor reads hwq's byte count with "
-              "an AVX-512 loop). vs ORT 4-bit: ORT's time over the kernel's (above 1 = faster than ORT). "
-              "hwq LUT: both-quantized accumulators from activations encoded beforehand (the encoder is not "
-              "in the timed call). CPU ms: the calling thread's CPU time, minimum over the rounds, one thread "
-              "only: the cost of the call without the preemption a loaded machine adds to wall time.", ""]
+        lines.append(
+            f"| {r['k']}x{r['m']} | {r['batch']} | {r['threads']} | {r['label']} | {r['min_ms']:.3f} | "
+            f"{r['median_ms']:.3f} | {cpu} | {r['bits_per_weight']:.2f} | {r['gbps']:.1f} | {pct} | {vs} | "
+            f"{vsm} | "
+            f"{'yes' if r['cold'] else 'no'} |"
+        )
+    lines += [
+        "",
+        "Bytes are what each kernel reads for its weights (hwq: the kernel layout plus fp32 norms; ORT "
+        "4/2-bit: packed codes plus one fp32 scale per 128 weights; int8: 1 byte; fp32: 4 bytes), bits/w "
+        "per real entry (K unpadded; hwq pads K to a multiple of lcm(d, hadamard)). % of read floor: GB/s "
+        "at the minimum over the floor's GB/s in the same case (the floor reads hwq's byte count with "
+        "an AVX-512 loop). vs ORT 4-bit: ORT's time over the kernel's (above 1 = faster than ORT). "
+        "hwq LUT: both-quantized accumulators from activations encoded beforehand (the encoder is not "
+        "in the timed call). CPU ms: the calling thread's CPU time, minimum over the rounds, one thread "
+        "only: the cost of the call without the preemption a loaded machine adds to wall time.",
+        "",
+    ]
     return "\n".join(lines)

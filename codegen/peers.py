@@ -23,7 +23,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from typing import Any
 
 import numpy as np
@@ -63,8 +62,9 @@ def _model(nodes: list[Any], inputs: list[Any], outputs: list[Any], inits: list[
     from onnx import helper
 
     graph = helper.make_graph(nodes, name, inputs, outputs, initializer=inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
-                                                   helper.make_opsetid("com.microsoft", 1)])
+    return helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    )
 
 
 class _Rotating:
@@ -99,8 +99,15 @@ class OrtNBits(_Rotating):
         Weight copies per thread count (cold weights).
     """
 
-    def __init__(self, w: np.ndarray, bits: int, block: int = 128, threads=(1,), copies: int = 1,
-                 accuracy_level: int = 4):
+    def __init__(
+        self,
+        w: np.ndarray,
+        bits: int,
+        block: int = 128,
+        threads=(1,),
+        copies: int = 1,
+        accuracy_level: int = 4,
+    ):
         super().__init__()
         if bits not in (2, 4):
             raise HwqError(f"MatMulNBits is benchmarked with bits 2 or 4, got {bits}")
@@ -135,18 +142,31 @@ class OrtNBits(_Rotating):
 
         b = numpy_helper.from_array(self.packed, "W")  # each session holds its own copy
         s = numpy_helper.from_array(self.scales.copy(), "S")
-        node = helper.make_node("MatMulNBits", ["A", "W", "S"], ["Y"], domain="com.microsoft", K=self.k, N=self.n,
-                                bits=self.bits, block_size=self.block, accuracy_level=self.accuracy_level)
-        return _model([node], [helper.make_tensor_value_info("A", TensorProto.FLOAT, ["B", self.k])],
-                      [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["B", self.n])], [b, s],
-                      f"matmulnbits{self.bits}_{copy}")
+        node = helper.make_node(
+            "MatMulNBits",
+            ["A", "W", "S"],
+            ["Y"],
+            domain="com.microsoft",
+            K=self.k,
+            N=self.n,
+            bits=self.bits,
+            block_size=self.block,
+            accuracy_level=self.accuracy_level,
+        )
+        return _model(
+            [node],
+            [helper.make_tensor_value_info("A", TensorProto.FLOAT, ["B", self.k])],
+            [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["B", self.n])],
+            [b, s],
+            f"matmulnbits{self.bits}_{copy}",
+        )
 
     def run(self, a: np.ndarray, nthreads: int) -> np.ndarray:
         """Y (B, N) float32 from A (B, K) float32."""
         return self._take(nthreads).run(None, {"A": a})[0]
 
     def reference(self, a: np.ndarray) -> np.ndarray:
-        """The product with the dequantized weights, float64 (what ORT must reproduce up to int8 activations)."""
+        """The product with the dequantized weights, float64 (ORT's result up to its int8 activations)."""
         return a.astype(np.float64) @ self.w_deq.astype(np.float64)
 
 
@@ -168,9 +188,13 @@ class OrtInt8(_Rotating):
         w = numpy_helper.from_array(self.w8, "W")  # each session holds its own copy
         azp = numpy_helper.from_array(np.array(128, dtype=np.uint8), "AZP")
         node = helper.make_node("MatMulInteger", ["A", "W", "AZP"], ["Y"])
-        return _model([node], [helper.make_tensor_value_info("A", TensorProto.UINT8, ["B", self.k])],
-                      [helper.make_tensor_value_info("Y", TensorProto.INT32, ["B", self.n])], [w, azp],
-                      f"matmulinteger_{copy}")
+        return _model(
+            [node],
+            [helper.make_tensor_value_info("A", TensorProto.UINT8, ["B", self.k])],
+            [helper.make_tensor_value_info("Y", TensorProto.INT32, ["B", self.n])],
+            [w, azp],
+            f"matmulinteger_{copy}",
+        )
 
     def run(self, a_u8: np.ndarray, nthreads: int) -> np.ndarray:
         return self._take(nthreads).run(None, {"A": a_u8})[0]
@@ -201,7 +225,8 @@ for line in sys.stdin:
             res = {"nbytes": int(w.nbytes)}
         elif op == "check":
             w = mats[req["key"]][0]
-            x = np.random.default_rng(req["seed"]).standard_normal((w.shape[1], req["batch"]), dtype=np.float32)
+            rng = np.random.default_rng(req["seed"])
+            x = rng.standard_normal((w.shape[1], req["batch"]), dtype=np.float32)
             with threadpool_limits(limits=req["threads"], user_api="blas"):
                 y = w @ x
             ref = w.astype(np.float64) @ x.astype(np.float64)
@@ -211,7 +236,8 @@ for line in sys.stdin:
             ws = mats[key]
             xk = (key, req["batch"])
             if xk not in xs:
-                xs[xk] = np.random.default_rng(7).standard_normal((ws[0].shape[1], req["batch"]), dtype=np.float32)
+                rng = np.random.default_rng(7)
+                xs[xk] = rng.standard_normal((ws[0].shape[1], req["batch"]), dtype=np.float32)
             x = xs[xk]
             ts = []
             with threadpool_limits(limits=req["threads"], user_api="blas"):
@@ -246,12 +272,21 @@ class NumpyWorker:
     def __init__(self) -> None:
         env = {k: v for k, v in os.environ.items() if k not in _OVERRIDES}
         self.removed = {k: os.environ[k] for k in _OVERRIDES if k in os.environ}
-        self.proc = subprocess.Popen([sys.executable, "-c", _WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     env=env, text=True, bufsize=1)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _WORKER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
+            bufsize=1,
+        )
         info = self._ask({"op": "info"})
         blas = [p for p in info["threadpools"] if p.get("user_api") == "blas"]
-        self.blas = {k: blas[0].get(k) for k in ("internal_api", "version", "architecture", "filepath")} \
-            if blas else {"internal_api": "none found"}
+        self.blas = (
+            {k: blas[0].get(k) for k in ("internal_api", "version", "architecture", "filepath")}
+            if blas
+            else {"internal_api": "none found"}
+        )
         self.numpy_version = info["numpy"]
 
     def _ask(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -269,18 +304,27 @@ class NumpyWorker:
 
     def setup(self, key: str, k: int, m: int, copies: int, seed: int = 3) -> int:
         """Random fp32 W (M, K) and its copies in the worker; returns W's bytes."""
-        return int(self._ask({"op": "setup", "key": key, "k": k, "m": m, "copies": copies, "seed": seed})["nbytes"])
+        return int(
+            self._ask({"op": "setup", "key": key, "k": k, "m": m, "copies": copies, "seed": seed})["nbytes"]
+        )
 
     def check(self, key: str, batch: int, threads: int) -> float:
         """Max |fp32 W x - float64 W x| / max |W x| of one call (the worker's own reference)."""
-        return float(self._ask({"op": "check", "key": key, "batch": batch, "threads": threads,
-                                "seed": 11})["max_rel_err"])
+        return float(
+            self._ask({"op": "check", "key": key, "batch": batch, "threads": threads, "seed": 11})[
+                "max_rel_err"
+            ]
+        )
 
     def time(self, key: str, batch: int, threads: int, calls: int = 1) -> list[tuple[float, float]]:
-        """(wall, calling-thread CPU) seconds of ``calls`` calls ``W @ X`` timed inside the worker (each on the
+        """(wall, calling-thread CPU) seconds of ``calls`` calls ``W @ X`` timed in the worker (each on the
         next weight copy)."""
-        return [(float(w), float(c)) for w, c in self._ask({"op": "time", "key": key, "batch": batch,
-                                                           "threads": threads, "calls": calls})["seconds"]]
+        return [
+            (float(w), float(c))
+            for w, c in self._ask(
+                {"op": "time", "key": key, "batch": batch, "threads": threads, "calls": calls}
+            )["seconds"]
+        ]
 
     def drop(self, key: str) -> None:
         self._ask({"op": "drop", "key": key})

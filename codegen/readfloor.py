@@ -112,7 +112,9 @@ class ReadFloor:
             src = work / "hwq_readfloor.c"
             src.write_text(SOURCE)
             tmp = work / f".{lib.name}.tmp"
-            res = subprocess.run([find_cc(), *FLAGS, "-o", str(tmp), str(src)], capture_output=True, text=True)
+            res = subprocess.run(
+                [find_cc(), *FLAGS, "-o", str(tmp), str(src)], capture_output=True, text=True
+            )
             if res.returncode != 0:
                 raise HwqError(f"compiling the read-bandwidth loop failed:\n{res.stderr[-2000:]}")
             tmp.replace(lib)
@@ -126,8 +128,11 @@ class ReadFloor:
         """One pass over every byte of ``buf`` (contiguous) with ``nthreads`` threads; a checksum."""
         if not buf.flags.c_contiguous:
             raise HwqError("the read floor needs a contiguous buffer")
-        return int(self.lib.hwq_read_floor(ctypes.c_void_p(buf.ctypes.data), ctypes.c_int64(buf.nbytes),
-                                           ctypes.c_int(int(nthreads))))
+        return int(
+            self.lib.hwq_read_floor(
+                ctypes.c_void_p(buf.ctypes.data), ctypes.c_int64(buf.nbytes), ctypes.c_int(int(nthreads))
+            )
+        )
 
     def bandwidth(self, nbytes: int = 64 << 20, nthreads: int = 1, reps: int = 5, copies: int = 2) -> float:
         """Bytes/s: the best of ``reps`` passes over ``nbytes``, rotating over ``copies`` buffers (cold)."""

@@ -1,12 +1,12 @@
-"""The host (CPU) roofline: roofs measured on the spot, one model per backend, validated against ``hwq bench c``.
+"""The host (CPU) roofline: roofs measured on the spot, a model per backend, validated by ``hwq bench c``.
 
 A weight-streaming GEMV/GEMM on a CPU is bound by two roofs, both measured here in a few seconds
 (:func:`calibrate`):
 
 * **read bandwidth** per thread count ``BW(t)``: the AVX-512 read loop of :mod:`hwq.codegen.readfloor` over
   64 MiB buffers (cold, best of a few passes);
-* **the kernel's own throughput** ``R(kernel, batch, t)``: weight bytes per second the kernel consumes when its
-  weights sit in the cache, from a microbenchmark of the kernel itself on cache-resident weights at three
+* **the kernel's own throughput** ``R(kernel, batch, t)``: weight bytes per second the kernel consumes when
+  its weights sit in the cache, from a microbenchmark of the kernel itself on cache-resident weights at three
   shapes (K x N = 4096 x 16, 4096 x 256, 14336 x 16; the two K of the benchmark and of the Llama layers):
   the slope in N gives the per-byte cost of decode and arithmetic, the step in K the per-row cost that does
   not depend on N (activation quantization, the Hadamard rotation, hwq's per-block tables) and the rest the
@@ -38,12 +38,21 @@ from typing import Any
 from hwq.config import HwqConfig
 from hwq.errors import HwqError
 
-__all__ = ["AIM", "CAL_SHAPES", "COLD_SHAPE", "HostRoofs", "KernelRoof", "calibrate", "load_kernel_bench",
-           "predict_time", "validate"]
+__all__ = [
+    "AIM",
+    "CAL_SHAPES",
+    "COLD_SHAPE",
+    "HostRoofs",
+    "KernelRoof",
+    "calibrate",
+    "load_kernel_bench",
+    "predict_time",
+    "validate",
+]
 
 AIM = 0.15
 # cache-resident microbenchmarks (K x N): two N at one K give the per-byte cost, a second K the per-row cost;
-# K = 4096 and 14336 are the reduction lengths of the benchmark and of the Llama layers (E8: N / 8, it is slow)
+# K = 4096 and 14336 are the reduction lengths of the benchmark and the Llama layers (E8: N / 8, it is slow)
 CAL_SHAPES = ((4096, 16), (4096, 256), (14336, 16))
 COLD_SHAPE = (4096, 2048)  # the cold calibration call (the LLC is flushed before each call)
 BW_BYTES = 64 << 20
@@ -51,7 +60,7 @@ BW_BYTES = 64 << 20
 
 @dataclass(frozen=True)
 class KernelRoof:
-    """Measured roofs of one kernel at one (batch, threads): fixed cost, cache-resident throughput, overlap."""
+    """Measured roofs of one kernel at (batch, threads): fixed cost, cache-resident throughput, overlap."""
 
     t0: float  # seconds per call independent of the shape
     per_k: float  # seconds per row of K independent of N (activation quantization, rotation, tables)
@@ -85,21 +94,35 @@ class HostRoofs:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"bandwidth": {str(t): v for t, v in self.bandwidth.items()},
-                "kernels": [{"kernel": k, "batch": b, "threads": t, "t0_s": r.t0, "per_k_s": r.per_k,
-                             "rate_bytes_per_s": r.rate,
-                             "overlap": r.overlap, "bytes_per_weight": r.bytes_per_weight}
-                            for (k, b, t), r in sorted(self.kernels.items())],
-                "seconds": self.seconds, "machine": self.machine, "load_average": list(self.load_average),
-                "notes": self.notes}
+        return {
+            "bandwidth": {str(t): v for t, v in self.bandwidth.items()},
+            "kernels": [
+                {
+                    "kernel": k,
+                    "batch": b,
+                    "threads": t,
+                    "t0_s": r.t0,
+                    "per_k_s": r.per_k,
+                    "rate_bytes_per_s": r.rate,
+                    "overlap": r.overlap,
+                    "bytes_per_weight": r.bytes_per_weight,
+                }
+                for (k, b, t), r in sorted(self.kernels.items())
+            ],
+            "seconds": self.seconds,
+            "machine": self.machine,
+            "load_average": list(self.load_average),
+            "notes": self.notes,
+        }
 
 
 def _combine(t_mem: float, t_cmp: float, overlap: float) -> float:
     return max(t_mem, t_cmp) + (1.0 - overlap) * min(t_mem, t_cmp)
 
 
-def predict_time(roofs: HostRoofs, kernel: str, k: int, nbytes: float, batch: int,
-                 threads: int) -> tuple[float, str]:
+def predict_time(
+    roofs: HostRoofs, kernel: str, k: int, nbytes: float, batch: int, threads: int
+) -> tuple[float, str]:
     """(seconds, binding roof) of one call of ``kernel`` reading ``nbytes`` of weights.
 
     Raises
@@ -133,8 +156,17 @@ def _cold_best(case: Any, name: str, b: int, t: int, flush, tries: int) -> float
     return best
 
 
-def calibrate(cfg: HwqConfig, work_dir: str | Path, *, batches=(1, 4, 8), threads=(1, 2),
-              kernels: tuple[str, ...] | None = None, calls: int = 2, rounds: int = 4, log=None) -> HostRoofs:
+def calibrate(
+    cfg: HwqConfig,
+    work_dir: str | Path,
+    *,
+    batches=(1, 4, 8),
+    threads=(1, 2),
+    kernels: tuple[str, ...] | None = None,
+    calls: int = 2,
+    rounds: int = 4,
+    log=None,
+) -> HostRoofs:
     """Measure the host's roofs now (a few seconds; see the module docstring).
 
     ``kernels`` defaults to every kernel of ``hwq bench c`` whose tools are installed (the ORT kernels need
@@ -169,8 +201,9 @@ def calibrate(cfg: HwqConfig, work_dir: str | Path, *, batches=(1, 4, 8), thread
             scale = 8 if group == ("e8_exact",) else 1
             shapes = [(k, max(8, n // scale)) for k, n in CAL_SHAPES]
             hot = [be.case(k, n, tuple(threads), cold=False, kernels=group) for k, n in shapes]
-            cold = be.case(*COLD_SHAPE[:1], max(16, COLD_SHAPE[1] // scale), tuple(threads), cold=False,
-                           kernels=group)
+            cold = be.case(
+                *COLD_SHAPE[:1], max(16, COLD_SHAPE[1] // scale), tuple(threads), cold=False, kernels=group
+            )
             keys = [(name, b, t) for name in group for b in batches for t in threads]
             best: dict[tuple[Any, ...], float] = {}
             # interleaved rounds: on a loaded machine a round can land in a bad moment for one kernel; the
@@ -189,19 +222,32 @@ def calibrate(cfg: HwqConfig, work_dir: str | Path, *, batches=(1, 4, 8), thread
                 t_mem, t_cmp = nb / bandwidth[t], nb / roof.rate
                 lo = min(t_mem, t_cmp)
                 overlap = min(1.0, max(0.0, 1.0 - (tc - max(t_mem, t_cmp)) / lo)) if lo > 0 else 1.0
-                out[(name, b, t)] = KernelRoof(t0=roof.t0, per_k=roof.per_k, rate=roof.rate, overlap=overlap,
-                                               bytes_per_weight=nb / (cold.k * cold.m))
+                out[(name, b, t)] = KernelRoof(
+                    t0=roof.t0,
+                    per_k=roof.per_k,
+                    rate=roof.rate,
+                    overlap=overlap,
+                    bytes_per_weight=nb / (cold.k * cold.m),
+                )
                 if log:
-                    log(f"  {name:<11} batch {b} {t}T: fixed {roof.t0 * 1e6:6.1f} us + "
+                    log(
+                        f"  {name:<11} batch {b} {t}T: fixed {roof.t0 * 1e6:6.1f} us + "
                         f"{roof.per_k * 4096e6:6.1f} us per 4096 rows, cache-resident "
-                        f"{roof.rate / 1e9:6.2f} GB/s, overlap {overlap:.2f}")
+                        f"{roof.rate / 1e9:6.2f} GB/s, overlap {overlap:.2f}"
+                    )
             for c in (*hot, cold):
                 for f in c.cleanup:
                     f()
     finally:
         be.close()
-    return HostRoofs(bandwidth=bandwidth, kernels=out, seconds=time.perf_counter() - t_start,
-                     machine=host_name(), load_average=tuple(os.getloadavg()), notes=notes)
+    return HostRoofs(
+        bandwidth=bandwidth,
+        kernels=out,
+        seconds=time.perf_counter() - t_start,
+        machine=host_name(),
+        load_average=tuple(os.getloadavg()),
+        notes=notes,
+    )
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -221,8 +267,9 @@ def load_kernel_bench(reports_dir: str | Path) -> list[tuple[Path, dict[str, Any
     return full or out  # quick runs (cache-resident shapes) only where no full run exists
 
 
-def validate(roofs: HostRoofs, records: list[tuple[Path, dict[str, Any]]]) -> tuple[list[dict[str, Any]],
-                                                                                      list[str]]:
+def validate(
+    roofs: HostRoofs, records: list[tuple[Path, dict[str, Any]]]
+) -> tuple[list[dict[str, Any]], list[str]]:
     """Prediction error of every measured point (min time) of the ``kernel-bench`` records.
 
     Returns (rows, skipped): rows with file, kernel, k, m, batch, threads, measured, predicted, error
@@ -236,16 +283,34 @@ def validate(roofs: HostRoofs, records: list[tuple[Path, dict[str, Any]]]) -> tu
                 continue
             key = (r["kernel"], r["batch"], r["threads"])
             if key not in roofs.kernels or r["threads"] not in roofs.bandwidth:
-                skipped.append(f"{f.name}: {r['kernel']} batch {r['batch']} {r['threads']}T was not calibrated")
+                skipped.append(
+                    f"{f.name}: {r['kernel']} batch {r['batch']} {r['threads']}T was not calibrated"
+                )
                 continue
             pred, bound = predict_time(roofs, r["kernel"], r["k"], r["bytes"], r["batch"], r["threads"])
             meas = r["min_ms"] * 1e-3
             cpu = r.get("cpu_min_ms")
-            rows.append({"measured_cpu": cpu * 1e-3 if cpu else None,
-                         "error_cpu": pred / (cpu * 1e-3) - 1.0 if cpu else None,"file": str(f), "device": "host", "kernel": r["kernel"], "label": r.get("label", ""),
-                         "k": r["k"], "m": r["m"], "batch": r["batch"], "threads": r["threads"],
-                         "measured": meas, "predicted": pred, "unit": "s", "error": pred / meas - 1.0,
-                         "bound": bound, "quick": bool(rec.get("quick")), "cold": r.get("cold", True)})
+            rows.append(
+                {
+                    "measured_cpu": cpu * 1e-3 if cpu else None,
+                    "error_cpu": pred / (cpu * 1e-3) - 1.0 if cpu else None,
+                    "file": str(f),
+                    "device": "host",
+                    "kernel": r["kernel"],
+                    "label": r.get("label", ""),
+                    "k": r["k"],
+                    "m": r["m"],
+                    "batch": r["batch"],
+                    "threads": r["threads"],
+                    "measured": meas,
+                    "predicted": pred,
+                    "unit": "s",
+                    "error": pred / meas - 1.0,
+                    "bound": bound,
+                    "quick": bool(rec.get("quick")),
+                    "cold": r.get("cold", True),
+                }
+            )
     return rows, skipped
 
 
@@ -255,10 +320,14 @@ def summary_line(rows: list[dict[str, Any]]) -> str:
         return "no measured host points"
     errs = [abs(r["error"]) for r in rows]
     within = sum(e <= AIM for e in errs)
-    line = (f"{len(rows)} measured host points: median |error| {statistics.median(errs):.1%}, max "
-            f"{max(errs):.1%}, {within}/{len(rows)} within {AIM:.0%}")
+    line = (
+        f"{len(rows)} measured host points: median |error| {statistics.median(errs):.1%}, max "
+        f"{max(errs):.1%}, {within}/{len(rows)} within {AIM:.0%}"
+    )
     ec = [abs(r["error_cpu"]) for r in rows if r.get("error_cpu") is not None]
     if ec:
-        line += (f"; the {len(ec)} one-thread points against CPU time: median {statistics.median(ec):.1%}, max "
-                 f"{max(ec):.1%}, {sum(e <= AIM for e in ec)}/{len(ec)} within {AIM:.0%}")
+        line += (
+            f"; the {len(ec)} one-thread points against CPU time: median {statistics.median(ec):.1%}, max "
+            f"{max(ec):.1%}, {sum(e <= AIM for e in ec)}/{len(ec)} within {AIM:.0%}"
+        )
     return line

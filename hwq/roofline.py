@@ -462,7 +462,8 @@ def _host_bytes(cfg: HwqConfig, kernel: str, bpw: float, k: int, m: int) -> floa
 
 def _host_study(cfg: HwqConfig, dev: Device, mdl: Model, wl: Workload, kbench: list[Any],
                 build_dir: str | Path, log: Any, kernels: tuple[str, ...] | None = None,
-                threads: tuple[int, ...] = (1, 2)) -> tuple[Device, list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+                threads: tuple[int, ...] = (1, 2),
+                ) -> tuple[Device, list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
     """Calibrate the host now, predict the model's layers per kernel and validate against hwq bench c."""
     from hwq.devices import host_name
     from hwq.host_roofs import COLD_SHAPE, calibrate, predict_time, summary_line
@@ -470,7 +471,8 @@ def _host_study(cfg: HwqConfig, dev: Device, mdl: Model, wl: Workload, kbench: l
 
     tokens = wl.tokens
     if tokens > 64:
-        raise HwqError(f"the host model covers batches up to 64 (hwq bench c's range); workload {wl.key!r} has "
+        raise HwqError(f"the host model covers batches up to 64 (hwq bench c's range); workload {wl.key!r} "
+                       "has "
                        f"{tokens} tokens per step: use --workload decode or --batch N with N <= 64")
     roofs = calibrate(cfg, build_dir, batches=tuple(sorted({1, 4, 8, tokens})), threads=threads, log=log,
                       kernels=kernels)
@@ -510,16 +512,20 @@ def _host_study(cfg: HwqConfig, dev: Device, mdl: Model, wl: Workload, kbench: l
             q4 = (sum(pred("ort_q4", lin.k, lin.m, t)[0] * mult for lin, mult in mdl.all_linears())
                   if ("ort_q4", tokens, t) in roofs.kernels else None)
             table.append({"kernel": kern, "threads": t, "step_s": step, "tokens_per_s": tokens / step,
-                          "speedup_vs_numpy_fp32": base / step, "speedup_vs_ort_q4": q4 / step if q4 else None,
-                          "validated": any(r["kernel"] == kern for _, rec in kbench for r in rec.get("rows", []))})
+                          "speedup_vs_numpy_fp32": base / step,
+                          "speedup_vs_ort_q4": q4 / step if q4 else None,
+                          "validated": any(r["kernel"] == kern for _, rec in kbench
+                                           for r in rec.get("rows", []))})
     val_rows, val_skipped = host_validate(roofs, kbench)
     if not kbench:
-        val_skipped.append("no hwq bench c record under reports/bench: run `hwq bench c`; every host prediction "
+        val_skipped.append("no hwq bench c record under reports/bench: run `hwq bench c`; every host "
+                           "prediction "
                            "here is not validated")
     r1 = roofs.kernels[("hwq_exact", tokens, HOST_LAYER_THREADS)]
     bw1 = roofs.bandwidth[HOST_LAYER_THREADS]
     peak = r1.rate * 2.0 * tokens / bpw["hwq_exact"]  # hwq exact's cache-resident rate as ops/s
-    note = (f"calibrated now ({roofs.seconds:.1f} s, load {', '.join(f'{v:.2f}' for v in roofs.load_average)}): "
+    load = ", ".join(f"{v:.2f}" for v in roofs.load_average)
+    note = (f"calibrated now ({roofs.seconds:.1f} s, load {load}): "
             f"read bandwidth " + ", ".join(f"{bw / 1e9:.1f} GB/s at {t} thread{'s' if t > 1 else ''}"
                                            for t, bw in sorted(roofs.bandwidth.items())))
     dev = replace(dev, name=f"{host_name()} (calibrated now)", bandwidth=bw1, bandwidth_measured=bw1,
@@ -545,10 +551,11 @@ def plot_host_validation(rows: list[dict[str, Any]], stem: Path, title: str) -> 
         lo = min(min(r["measured"], r["predicted"]) for r in pts) / 1.5
         hi = max(max(r["measured"], r["predicted"]) for r in pts) * 1.5
         ax.loglog([lo, hi], [lo, hi], "k-", lw=0.8)
-        ax.fill_between([lo, hi], [lo * 0.85, hi * 0.85], [lo * 1.15, hi * 1.15], color="0.85", label="+-15 %")
+        ax.fill_between([lo, hi], [lo * 0.85, hi * 0.85], [lo * 1.15, hi * 1.15], color="0.85",
+                        label="+-15 %")
         for kern in sorted({r["kernel"] for r in pts}):
             sel = [r for r in pts if r["kernel"] == kern]
-            ax.loglog([r["measured"] * 1e3 / 1e3 for r in sel], [r["predicted"] for r in sel], "o", ms=4,
+            ax.loglog([r["measured"] for r in sel], [r["predicted"] for r in sel], "o", ms=4,
                       label=kern, alpha=0.8)
     ax.set_xlabel("measured (s, min of interleaved rounds)")
     ax.set_ylabel("predicted by the calibrated host model (s)")
@@ -717,7 +724,8 @@ def format_summary(doc: dict[str, Any]) -> str:
            f"  tokens/s hwq {s['tokens_per_s_hwq']:.4g}  {base} {s['tokens_per_s_fp16']:.4g}"]
     h = doc.get("host")
     if h:
-        out[0] = (f"{doc['model']['name']} on {d['name']}, {w['phase']} batch {w['batch']} x seq {w['seq_len']}, "
+        out[0] = (f"{doc['model']['name']} on {d['name']}, {w['phase']} batch {w['batch']} x seq "
+                  f"{w['seq_len']}, "
                   f"config {doc['stamp']['slug']}; {d['note']}")
         out.append(f"  (layers at {h['layer_threads']} thread: hwq exact vs numpy fp32; all kernels below)")
         for r in h["kernels"]:
@@ -752,20 +760,25 @@ def _host_markdown(doc: dict[str, Any]) -> list[str]:
     md = ["", "## Host roofs, calibrated now", "",
           f"{ro['machine']}; calibration took {ro['seconds']:.1f} s at load average "
           f"{', '.join(f'{v:.2f}' for v in ro['load_average'])}. Read bandwidth (AVX-512 read loop, 64 MiB, "
-          "cold): " + ", ".join(f"{float(v) / 1e9:.1f} GB/s at {t} thread(s)" for t, v in ro["bandwidth"].items())
+          "cold): " + ", ".join(f"{float(v) / 1e9:.1f} GB/s at {t} thread(s)"
+                                  for t, v in ro["bandwidth"].items())
           + ".", "",
-          "Model per kernel, batch and threads: t = t0 + c K + max(W/BW, W/R) + (1 - overlap) min(W/BW, W/R), "
-          "W the weight bytes read, BW the read bandwidth, R the kernel's throughput on cache-resident weights "
+          "Model per kernel, batch and threads: t = t0 + c K + max(W/BW, W/R) + (1 - overlap) "
+          "min(W/BW, W/R), "
+          "W the weight bytes read, BW the read bandwidth, R the kernel's throughput on cache-resident "
+          "weights "
           "(see `hwq/host_roofs.py`).", "",
           "| kernel | batch | threads | t0 | c x 4096 rows | R (cache-resident) | overlap | bytes/weight |",
           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in ro["kernels"]:
         md.append(f"| {r['kernel']} | {r['batch']} | {r['threads']} | {_si(r['t0_s'], 's')} | "
-                  f"{_si(r['per_k_s'] * 4096, 's')} | {r['rate_bytes_per_s'] / 1e9:.2f} GB/s | {r['overlap']:.2f} | "
+                  f"{_si(r['per_k_s'] * 4096, 's')} | {r['rate_bytes_per_s'] / 1e9:.2f} GB/s | "
+                  f"{r['overlap']:.2f} | "
                   f"{r['bytes_per_weight']:.3f} |")
     if ro["notes"]:
         md += ["", "Notes: " + "; ".join(ro["notes"])]
-    md += ["", f"## Predicted per kernel ({doc['model']['name']}, {doc['workload']['key']}, linear layers)", "",
+    md += ["", f"## Predicted per kernel ({doc['model']['name']}, {doc['workload']['key']}, linear layers)",
+           "",
            "| kernel | threads | time per step | tokens/s | vs numpy fp32 | vs ORT 4-bit | validated |",
            "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in h["kernels"]:
@@ -782,7 +795,8 @@ def format_markdown(doc: dict[str, Any]) -> str:
     md = [f"# Roofline: {doc['model']['name']} on {doc['device']['name']}", "",
           f"config `{st['slug']}`, hwq {st['hwq_version']}, {st['date']}, machine: {st['machine']}", "",
           "```", format_summary(doc), "```", "",
-          f"| layer | K | M | per token | bits/w | hwq | {'numpy fp32' if doc.get('host') else 'fp16'} | speedup | bound |",
+          f"| layer | K | M | per token | bits/w | hwq | {'numpy fp32' if doc.get('host') else 'fp16'} | "
+          "speedup | bound |",
           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in doc["layers"]:
         md.append(f"| {r['layer']} | {r['k']} | {r['m']} | {r['per_token']} | {r['bits_per_weight']:.3f} | "
@@ -808,8 +822,9 @@ def format_markdown(doc: dict[str, Any]) -> str:
                 md.append(f"| {r['kernel']} | {r['k']}x{r['m']} | {r['batch']} | {r['threads']} | "
                           f"{_si(r['measured'], 's')} | {_si(r['predicted'], 's')} | {r['error']:+.1%}"
                           f"{'' if abs(r['error']) <= 0.15 else ' (miss)'} | {ec} | {r['bound']} |")
-        md += ["", "error: predicted over the measured minimum wall time, minus 1. error vs CPU time (1 thread): "
-               "the same against the calling thread's CPU time, which preemption on a loaded machine does not "
+        md += ["", "error: predicted over the measured minimum wall time, minus 1. error vs CPU time "
+               "(1 thread): the same against the calling thread's CPU time, which preemption on a loaded "
+               "machine does not "
                "inflate."]
         v = {"rows": [r for r in v["rows"] if r["device"] != "host"], "skipped": v["skipped"]}
         if v["rows"]:

@@ -14,6 +14,7 @@ from hwq.codegen.readfloor import ReadFloor
 from hwq.cli import main
 from hwq.config import HwqConfig
 
+
 @pytest.fixture(scope="module")
 def build(tmp_path_factory):
     return tmp_path_factory.mktemp("bench_build")
@@ -25,8 +26,27 @@ needs_ort = pytest.mark.skipif(ort_available() is not None, reason="onnxruntime/
 @needs_ort
 def test_short_bench_end_to_end(tmp_path, capsys, build):
     out = tmp_path / "rep"
-    rc = main(["bench", "c", "--quick", "--shapes", "256x192", "--batches", "1,3", "--threads", "1,2",
-               "--rounds", "2", "--e8-rounds", "1", "--build-dir", str(build), "--out", str(out)])
+    rc = main(
+        [
+            "bench",
+            "c",
+            "--quick",
+            "--shapes",
+            "256x192",
+            "--batches",
+            "1,3",
+            "--threads",
+            "1,2",
+            "--rounds",
+            "2",
+            "--e8-rounds",
+            "1",
+            "--build-dir",
+            str(build),
+            "--out",
+            str(out),
+        ]
+    )
     text = capsys.readouterr().out
     assert rc == 0
     rep = json.loads(next(out.glob("c_*_quick.json")).read_text())
@@ -59,8 +79,16 @@ def test_a_wrong_peer_output_stops_the_bench(build, monkeypatch):
     real = OrtNBits.reference
     monkeypatch.setattr(OrtNBits, "reference", lambda self, a: real(self, a) * 1.05)
     with pytest.raises(BenchError, match="CORRECTNESS FAILURE: ORT MatMulNBits 4-bit"):
-        run_bench(HwqConfig(), build, shapes=((256, 64),), batches=(1,), threads=(1,), rounds=1,
-                  kernels=("read_floor", "hwq_exact", "ort_q4"), log=lambda s: None)
+        run_bench(
+            HwqConfig(),
+            build,
+            shapes=((256, 64),),
+            batches=(1,),
+            threads=(1,),
+            rounds=1,
+            kernels=("read_floor", "hwq_exact", "ort_q4"),
+            log=lambda s: None,
+        )
 
 
 @needs_ort
@@ -107,14 +135,17 @@ def test_check_columns_cover_both_ends():
     assert list(check_columns(5)) == [0, 1, 2, 3, 4]
 
 
-@pytest.mark.parametrize("argv, msg", [
-    (["--shapes", "100x64"], "not a multiple of 128"),
-    (["--shapes", "4096by4096"], "KxN"),
-    (["--batches", "0"], "between 1 and 64"),
-    (["--threads", "a"], "integers separated by commas"),
-    (["--rounds", "0"], "between 1 and 1000"),
-    (["--kernels", "hwq_exact,nope"], "unknown nope"),
-])
+@pytest.mark.parametrize(
+    "argv, msg",
+    [
+        (["--shapes", "100x64"], "not a multiple of 128"),
+        (["--shapes", "4096by4096"], "KxN"),
+        (["--batches", "0"], "between 1 and 64"),
+        (["--threads", "a"], "integers separated by commas"),
+        (["--rounds", "0"], "between 1 and 1000"),
+        (["--kernels", "hwq_exact,nope"], "unknown nope"),
+    ],
+)
 def test_bad_flags_one_line_exit_2(argv, msg, capsys, tmp_path):
     if ort_available() is not None and "--kernels" not in argv:
         argv = argv + ["--kernels", "hwq_exact"]

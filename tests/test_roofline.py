@@ -178,7 +178,8 @@ def test_run_roofline_writes_reports_and_cli(tmp_path, capsys) -> None:
 
 # ------------------------------------------------------------------------------------------------------
 # the host: roofs calibrated on the spot, one model per backend, validated against hwq bench c records
-from hwq.host_roofs import HostRoofs, KernelRoof, _fit, calibrate, load_kernel_bench, predict_time  # noqa: E402
+from hwq.host_roofs import (  # noqa: E402
+    HostRoofs, KernelRoof, _fit, calibrate, load_kernel_bench, predict_time)
 from hwq.host_roofs import validate as host_validate  # noqa: E402
 
 
