@@ -590,7 +590,7 @@ def run_bench(
                     f()
     finally:
         be.close()
-    return {
+    return finalize({
         "kind": "kernel-bench",
         "schema": 1,
         "stamp": stamp(cfg, be.tools()),
@@ -629,7 +629,51 @@ def run_bench(
             "process without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE; hwq_lut times the LUT accumulators from "
             "pre-encoded activations; shared machine: see the load averages"
         ),
-    }
+    })
+
+
+def finalize(res: dict[str, Any]) -> dict[str, Any]:
+    """Add the run's read bandwidth per thread count (the best read-floor GB/s of any case, and at least that
+    of fewer threads: a property of the machine, which one case's floor under a load spike understates)
+    and each row's share of it."""
+    bw: dict[int, float] = {}
+    for r in res["rows"]:
+        if r["kernel"] == "read_floor":
+            bw[r["threads"]] = max(bw.get(r["threads"], 0.0), r["gbps"])
+    for t in sorted(bw):  # t threads read at least as fast as fewer do (a loaded moment can hide that)
+        bw[t] = max([bw[t]] + [v for u, v in bw.items() if u < t])
+    res["read_bandwidth_gbps"] = {str(t): v for t, v in sorted(bw.items())}
+    for r in res["rows"]:
+        r["pct_bandwidth"] = 100.0 * r["gbps"] / bw[r["threads"]] if r["threads"] in bw else None
+    return res
+
+
+SUMMARY_KERNELS = ("hwq_exact", "hwq_fast", "hwq_lut", "e8_exact", "ort_q4", "ort_q2", "ort_int8", "numpy_fp32")
+
+
+def format_summary(res: dict[str, Any]) -> list[str]:
+    """The headline table: per shape, batch and threads, each kernel's min time, its % of the run's read
+    bandwidth and its speedup over ORT 4-bit (min and median)."""
+    bw = res.get("read_bandwidth_gbps", {})
+    out = ["read bandwidth (best AVX-512 read-floor pass of the run): "
+           + ", ".join(f"{float(v):.1f} GB/s at {t} thread(s)" for t, v in bw.items())]
+    head = f"{'K x N':<11}{'B':>3}{'T':>3}  " + "".join(f"{k:>19}" for k in SUMMARY_KERNELS)
+    out += [head, " " * 19 + "min ms / % of bandwidth / x ORT 4-bit (median x)"]
+    cases: dict[tuple[int, int, int, int], dict[str, dict[str, Any]]] = {}
+    for r in res["rows"]:
+        cases.setdefault((r["k"], r["m"], r["batch"], r["threads"]), {})[r["kernel"]] = r
+    for (k, m, b, t), rs in cases.items():
+        cells = []
+        for name in SUMMARY_KERNELS:
+            r = rs.get(name)
+            if r is None:
+                cells.append(f"{'-':>19}")
+                continue
+            pct = f"{r['pct_bandwidth']:.0f}%" if r.get("pct_bandwidth") is not None else "-"
+            vs = f"{r['speedup_vs_ort_q4']:.2f}" if r.get("speedup_vs_ort_q4") is not None else "-"
+            cells.append(f"{r['min_ms']:>9.2f}/{pct:>4}/{vs:>5}")
+        out.append(f"{f'{k}x{m}':<11}{b:>3}{t:>3}  " + "".join(cells))
+    return out
 
 
 def _interleaved(
@@ -736,14 +780,22 @@ def format_markdown(res: dict[str, Any]) -> str:
         "",
         f"Every kernel's output was checked before timing ({len(res['checks'])} checks, all passed).",
         "",
+        "## Summary",
+        "",
+        "```",
+        *format_summary(res),
+        "```",
+        "",
+        "## All rows",
+        "",
         (
             "| K x N | batch | threads | kernel | min ms | median ms | CPU ms (1 thread) | bits/w | GB/s "
-            "| % of read floor | vs ORT 4-bit (min) | vs ORT 4-bit (median) | cold |"
+            "| % of read bandwidth | vs ORT 4-bit (min) | vs ORT 4-bit (median) | cold |"
         ),
         "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in res["rows"]:
-        pct = f"{r['pct_floor']:.0f}%" if r["pct_floor"] is not None else "-"
+        pct = f"{r['pct_bandwidth']:.0f}%" if r.get("pct_bandwidth") is not None else "-"
         vs = f"{r['speedup_vs_ort_q4']:.2f}x" if r["speedup_vs_ort_q4"] is not None else "-"
         vsm = f"{r['speedup_vs_ort_q4_median']:.2f}x" if r["speedup_vs_ort_q4_median"] is not None else "-"
         cpu = f"{r['cpu_min_ms']:.3f}" if r.get("cpu_min_ms") is not None else "-"
@@ -757,9 +809,9 @@ def format_markdown(res: dict[str, Any]) -> str:
         "",
         "Bytes are what each kernel reads for its weights (hwq: the kernel layout plus fp32 norms; ORT "
         "4/2-bit: packed codes plus one fp32 scale per 128 weights; int8: 1 byte; fp32: 4 bytes), bits/w "
-        "per real entry (K unpadded; hwq pads K to a multiple of lcm(d, hadamard)). % of read floor: GB/s "
-        "at the minimum over the floor's GB/s in the same case (the floor reads hwq's byte count with "
-        "an AVX-512 loop). vs ORT 4-bit: ORT's time over the kernel's (above 1 = faster than ORT). "
+        "per real entry (K unpadded; hwq pads K to a multiple of lcm(d, hadamard)). % of read bandwidth: "
+        "GB/s at the minimum over the run's read bandwidth at that thread count (the best pass of the "
+        "AVX-512 read floor, which reads hwq's byte count, over all cases). vs ORT 4-bit: ORT's time over the kernel's (above 1 = faster than ORT). "
         "hwq LUT: both-quantized accumulators from activations encoded beforehand (the encoder is not "
         "in the timed call). CPU ms: the calling thread's CPU time, minimum over the rounds, one thread "
         "only: the cost of the call without the preemption a loaded machine adds to wall time.",

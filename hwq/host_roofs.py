@@ -19,7 +19,8 @@ The predicted time of a call that reads ``W`` weight bytes with a reduction leng
 
 where ``overlap`` is the share of the smaller roof hidden behind the larger one. A kernel whose loads are
 prefetched far enough ahead overlaps fully (``overlap`` = 1, the classic ``max``); one that waits on each
-miss pays both. ``overlap`` is not fitted to the benchmark: it is measured in the calibration too, from one
+miss pays both (0); a negative ``overlap`` says the kernel also waits on memory latency that neither roof
+shows (cold weights cost it more than the bandwidth and its cache-resident work together). ``overlap`` is not fitted to the benchmark: it is measured in the calibration too, from one
 cold call of each kernel at a shape that is not a benchmark shape (4096 x 2048; a pass over twice
 the last-level cache before each call evicts the weights), solved from the equation above.
 
@@ -65,7 +66,7 @@ class KernelRoof:
     t0: float  # seconds per call independent of the shape
     per_k: float  # seconds per row of K independent of N (activation quantization, rotation, tables)
     rate: float  # weight bytes per second with the weights in the cache
-    overlap: float = 1.0  # share of the smaller of (memory, compute) time hidden behind the larger, 0..1
+    overlap: float = 1.0  # share of the smaller of (memory, compute) time hidden behind the larger (<= 1)
     bytes_per_weight: float = 0.0  # bytes read per weight entry at the cold calibration shape
 
     def fixed(self, k: int) -> float:
@@ -189,7 +190,9 @@ def calibrate(
         notes.append(f"ONNX Runtime kernels not calibrated: {why}")
         want = tuple(k for k in want if not k.startswith("ort_"))
     floor = ReadFloor(Path(work_dir) / "readfloor")
-    bandwidth = {t: floor.bandwidth(BW_BYTES, t, reps=4, copies=2) for t in threads}
+    bandwidth: dict[int, float] = {}
+    for t in sorted(threads):  # t threads read at least as fast as fewer (a loaded moment can hide that)
+        bandwidth[t] = max([floor.bandwidth(BW_BYTES, t, reps=6, copies=2), *bandwidth.values()])
     flush = np.ones(2 * l3_bytes() + (1 << 20), dtype=np.uint8)
     be = Backends(cfg, work_dir, ("read_floor", *want))
     out: dict[tuple[str, int, int], KernelRoof] = {}
@@ -221,7 +224,7 @@ def calibrate(
                 tc = best[(name, b, t, "cold")] - roof.fixed(cold.k)
                 t_mem, t_cmp = nb / bandwidth[t], nb / roof.rate
                 lo = min(t_mem, t_cmp)
-                overlap = min(1.0, max(0.0, 1.0 - (tc - max(t_mem, t_cmp)) / lo)) if lo > 0 else 1.0
+                overlap = min(1.0, 1.0 - (tc - max(t_mem, t_cmp)) / lo) if lo > 0 else 1.0
                 out[(name, b, t)] = KernelRoof(
                     t0=roof.t0,
                     per_k=roof.per_k,

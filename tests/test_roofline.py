@@ -241,7 +241,7 @@ def test_calibration_measures_the_kernel_itself(host_build) -> None:
     roofs = calibrate(HwqConfig(), host_build, batches=(1,), threads=(1,), kernels=("hwq_exact",), rounds=1)
     assert roofs.bandwidth[1] > 1e9
     r = roofs.kernels[("hwq_exact", 1, 1)]
-    assert r.rate > 1e8 and r.t0 >= 0 and r.per_k >= 0 and 0 <= r.overlap <= 1
+    assert r.rate > 1e8 and r.t0 >= 0 and r.per_k >= 0 and r.overlap <= 1
     # the kernel layout of D3 q=6: 80 bytes per 64 columns and block of 3 rows, plus a 4-byte norm per column
     assert r.bytes_per_weight == pytest.approx((4224 // 3 * 80 / 64 + 4) / 4096, rel=1e-3)
 

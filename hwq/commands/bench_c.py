@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         SHAPES,
         THREADS,
         BenchError,
+        format_summary,
         run_bench,
         write_report,
     )
@@ -146,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
         f"{', '.join(f'{v:.2f}' for v in res['load_average_after'])} ({res['cpu_count']} cores, shared); "
         f"{len(res['checks'])} output checks passed before timing"
     )
+    for line in format_summary(res):
+        print(line)
     for p in write_report(res, args.out):
         print(f"wrote {p}")
     return 0
