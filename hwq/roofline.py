@@ -735,6 +735,9 @@ def format_summary(doc: dict[str, Any]) -> str:
                        + ("" if r["validated"] else "  (not validated: no bench point)"))
         out.append(f"  validation: {h['summary_line']}")
         return "\n".join(out)
+    if d.get("kind") == "gpu":
+        out.append("  model: memory bandwidth and the dtype's peak (the SMs' decode throughput is not measured "
+                   "separately: run `hwq bench cuda` on the device to validate)")
     if doc.get("rtl"):
         r = doc["rtl"]
         out.append(f"  RTL unit: {r['lanes']} lanes x {r['fmax_hz'] / 1e6:.1f} MHz ({r['fmax_source']}); needs "
@@ -749,7 +752,7 @@ def format_summary(doc: dict[str, Any]) -> str:
                                               if mem else ""))
     else:
         out.append(f"  validation: no measured points for {d['key']} (catalog, reports/bench, reports/sim): "
-                   "nothing overlaid")
+                   "these predictions are NOT VALIDATED")
     return "\n".join(out)
 
 
@@ -838,7 +841,8 @@ def format_markdown(doc: dict[str, Any]) -> str:
             md.append(f"| {Path(r['file']).name} | {r['device']} | {r['kernel']} | {r['k']} | {r['m']} | "
                       f"{r['batch']} | {fmt(r['measured'])} | {fmt(r['predicted'])} | {r['error']:+.1%} |")
     elif not h:
-        md.append("No measured points yet (run `hwq bench c`, the CUDA benchmark script, or `hwq sim`).")
+        md.append("No measured points: these predictions are not validated (run `hwq bench c`, the CUDA "
+                  "benchmark script, or `hwq sim`).")
     if v["skipped"]:
         md += ["", "Not compared: " + "; ".join(v["skipped"])]
     return "\n".join(md) + "\n"
