@@ -658,7 +658,7 @@ def format_summary(res: dict[str, Any]) -> list[str]:
     out = ["read bandwidth (best AVX-512 read-floor pass of the run): "
            + ", ".join(f"{float(v):.1f} GB/s at {t} thread(s)" for t, v in bw.items())]
     head = f"{'K x N':<11}{'B':>3}{'T':>3}  " + "".join(f"{k:>19}" for k in SUMMARY_KERNELS)
-    out += [head, " " * 19 + "min ms / % of bandwidth / x ORT 4-bit (median x)"]
+    out += [head, " " * 19 + "each: min ms / % of read bandwidth / speedup over ORT 4-bit (min times)"]
     cases: dict[tuple[int, int, int, int], dict[str, dict[str, Any]]] = {}
     for r in res["rows"]:
         cases.setdefault((r["k"], r["m"], r["batch"], r["threads"]), {})[r["kernel"]] = r
