@@ -648,7 +648,8 @@ def finalize(res: dict[str, Any]) -> dict[str, Any]:
     return res
 
 
-SUMMARY_KERNELS = ("hwq_exact", "hwq_fast", "hwq_lut", "e8_exact", "ort_q4", "ort_q2", "ort_int8", "numpy_fp32")
+SUMMARY_KERNELS = ("hwq_exact", "hwq_fast", "hwq_lut", "e8_exact", "ort_q4", "ort_q2", "ort_int8",
+                   "numpy_fp32")
 
 
 def format_summary(res: dict[str, Any]) -> list[str]:
@@ -811,7 +812,8 @@ def format_markdown(res: dict[str, Any]) -> str:
         "4/2-bit: packed codes plus one fp32 scale per 128 weights; int8: 1 byte; fp32: 4 bytes), bits/w "
         "per real entry (K unpadded; hwq pads K to a multiple of lcm(d, hadamard)). % of read bandwidth: "
         "GB/s at the minimum over the run's read bandwidth at that thread count (the best pass of the "
-        "AVX-512 read floor, which reads hwq's byte count, over all cases). vs ORT 4-bit: ORT's time over the kernel's (above 1 = faster than ORT). "
+        "AVX-512 read floor, which reads hwq's byte count, over all cases). vs ORT 4-bit: ORT's time "
+        "over the kernel's (above 1 = faster than ORT). "
         "hwq LUT: both-quantized accumulators from activations encoded beforehand (the encoder is not "
         "in the timed call). CPU ms: the calling thread's CPU time, minimum over the rounds, one thread "
         "only: the cost of the call without the preemption a loaded machine adds to wall time.",

@@ -22,9 +22,10 @@ The predicted time of a call that reads ``W`` weight bytes with a reduction leng
 where ``overlap`` is the share of the smaller roof hidden behind the larger one. A kernel whose loads are
 prefetched far enough ahead overlaps fully (``overlap`` = 1, the classic ``max``); one that waits on each
 miss pays both (0); a negative ``overlap`` says the kernel also waits on memory latency that neither roof
-shows (cold weights cost it more than the bandwidth and its cache-resident work together). ``overlap`` is not fitted to the benchmark: it is measured in the calibration too, from one
-cold call of each kernel at a shape that is not a benchmark shape (4096 x 2048; a pass over twice
-the last-level cache before each call evicts the weights), solved from the equation above.
+shows (cold weights cost it more than the bandwidth and its cache-resident work together). ``overlap`` is
+not fitted to the benchmark: it is measured in the calibration too, from one cold call of each kernel at
+a shape that is not a benchmark shape (4096 x 2048; a pass over twice the last-level cache before each
+call evicts the weights), solved from the equation above.
 
 Every (shape, batch, threads, kernel) point of a ``kernel-bench`` record is then predicted and compared
 (:func:`validate`): the error table is the evidence the model is right, within 15 % as the aim.
