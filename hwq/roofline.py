@@ -446,6 +446,127 @@ def plot_speedup(curve: list[dict[str, Any]], stem: Path, title: str,
 
 
 # ------------------------------------------------------------------------------------------------------
+# the host: roofs calibrated now (hwq.host_roofs), one model per backend, validated against hwq bench c
+HOST_BASELINE = "numpy_fp32"
+HOST_LAYER_THREADS = 1
+
+
+def _host_bytes(cfg: HwqConfig, kernel: str, bpw: float, k: int, m: int) -> float:
+    """Weight bytes a host kernel reads for a K x M matrix (bytes per stored entry from the calibration)."""
+    if kernel.startswith("hwq_"):
+        return bpw * padded_k(cfg, k) * m
+    if kernel == "e8_exact":
+        return bpw * padded_k(HwqConfig(lattice="E8", q=7), k) * m
+    return bpw * k * m
+
+
+def _host_study(cfg: HwqConfig, dev: Device, mdl: Model, wl: Workload, kbench: list[Any],
+                build_dir: str | Path, log: Any, kernels: tuple[str, ...] | None = None,
+                threads: tuple[int, ...] = (1, 2),
+                ) -> tuple[Device, list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    """Calibrate the host now, predict the model's layers per kernel and validate against hwq bench c."""
+    from hwq.devices import host_name
+    from hwq.host_roofs import COLD_SHAPE, calibrate, predict_time, summary_line
+    from hwq.host_roofs import validate as host_validate
+
+    tokens = wl.tokens
+    if tokens > 64:
+        raise HwqError(f"the host model covers batches up to 64 (hwq bench c's range); workload {wl.key!r} "
+                       "has "
+                       f"{tokens} tokens per step: use --workload decode or --batch N with N <= 64")
+    roofs = calibrate(cfg, build_dir, batches=tuple(sorted({1, 4, 8, tokens})), threads=threads, log=log,
+                      kernels=kernels)
+    for kern in ("hwq_exact", HOST_BASELINE):
+        if (kern, tokens, HOST_LAYER_THREADS) not in roofs.kernels:
+            raise HwqError(f"the host calibration has no {kern} kernel; the host study needs it")
+    # bytes per stored entry, per kernel (from the calibration's own byte counts)
+    bpw = {}
+    kc = COLD_SHAPE[0]
+    for (kern, _, _), r in roofs.kernels.items():
+        store_k = padded_k(cfg, kc) if kern.startswith("hwq_") else (
+            padded_k(HwqConfig(lattice="E8", q=7), kc) if kern == "e8_exact" else kc)
+        bpw[kern] = r.bytes_per_weight * kc / store_k
+
+    def pred(kern: str, k: int, m: int, t: int) -> tuple[float, str, float]:
+        nb = _host_bytes(cfg, kern, bpw[kern], k, m)
+        time_s, bound = predict_time(roofs, kern, k, nb, tokens, t)
+        return time_s, bound, nb
+
+    rows = []
+    for lin, mult in mdl.all_linears():
+        th, bh, nbh = pred("hwq_exact", lin.k, lin.m, HOST_LAYER_THREADS)
+        tf, bf, nbf = pred(HOST_BASELINE, lin.k, lin.m, HOST_LAYER_THREADS)
+        cost = hwq_cost(cfg, lin.k, lin.m, tokens)
+        rows.append({"layer": lin.name, "k": lin.k, "m": lin.m, "per_token": mult, "tokens": tokens,
+                     "bits_per_weight": 8.0 * nbh / (lin.k * lin.m), "bytes_hwq": nbh, "bytes_fp16": nbf,
+                     "ops_hwq": cost.ops, "intensity_hwq": cost.ops / nbh, "intensity_fp16": cost.ops / nbf,
+                     "t_hwq_s": th, "t_fp16_s": tf, "speedup": tf / th, "bound_hwq": bh, "bound_fp16": bf,
+                     "dtype": "host-model"})
+    table = []
+    for kern in sorted({k for k, _, _ in roofs.kernels}):
+        for t in sorted(roofs.bandwidth):
+            if (kern, tokens, t) not in roofs.kernels:
+                continue
+            step = sum(pred(kern, lin.k, lin.m, t)[0] * mult for lin, mult in mdl.all_linears())
+            base = sum(pred(HOST_BASELINE, lin.k, lin.m, t)[0] * mult for lin, mult in mdl.all_linears())
+            q4 = (sum(pred("ort_q4", lin.k, lin.m, t)[0] * mult for lin, mult in mdl.all_linears())
+                  if ("ort_q4", tokens, t) in roofs.kernels else None)
+            table.append({"kernel": kern, "threads": t, "step_s": step, "tokens_per_s": tokens / step,
+                          "speedup_vs_numpy_fp32": base / step,
+                          "speedup_vs_ort_q4": q4 / step if q4 else None,
+                          "validated": any(r["kernel"] == kern for _, rec in kbench
+                                           for r in rec.get("rows", []))})
+    val_rows, val_skipped = host_validate(roofs, kbench)
+    if not kbench:
+        val_skipped.append("no hwq bench c record under reports/bench: run `hwq bench c`; every host "
+                           "prediction "
+                           "here is not validated")
+    r1 = roofs.kernels[("hwq_exact", tokens, HOST_LAYER_THREADS)]
+    bw1 = roofs.bandwidth[HOST_LAYER_THREADS]
+    peak = r1.rate * 2.0 * tokens / bpw["hwq_exact"]  # hwq exact's cache-resident rate as ops/s
+    load = ", ".join(f"{v:.2f}" for v in roofs.load_average)
+    note = (f"calibrated now ({roofs.seconds:.1f} s, load {load}): "
+            f"read bandwidth " + ", ".join(f"{bw / 1e9:.1f} GB/s at {t} thread{'s' if t > 1 else ''}"
+                                           for t, bw in sorted(roofs.bandwidth.items())))
+    dev = replace(dev, name=f"{host_name()} (calibrated now)", bandwidth=bw1, bandwidth_measured=bw1,
+                  peak={"host-model": peak}, note=note)
+    summary = model_summary(rows, wl, dev, "host-model")
+    summary["baseline"] = "numpy fp32 (OpenBLAS): this CPU has no fp16 GEMV"
+    summary["layer_threads"] = HOST_LAYER_THREADS
+    host_doc = {"roofs": roofs.to_dict(), "kernels": table, "baseline": HOST_BASELINE,
+                "layer_threads": HOST_LAYER_THREADS, "summary_line": summary_line(val_rows),
+                "validation_rows": val_rows, "validation_skipped": val_skipped,
+                "bench_files": [str(f) for f, _ in kbench]}
+    return dev, rows, summary, host_doc
+
+
+def plot_host_validation(rows: list[dict[str, Any]], stem: Path, title: str) -> list[Path]:
+    """Predicted against measured time of every host point (log-log), the +-15 % band shaded."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 5.5))
+    ax = fig.add_subplot(1, 1, 1)
+    pts = [r for r in rows if r["device"] == "host"]
+    if pts:
+        lo = min(min(r["measured"], r["predicted"]) for r in pts) / 1.5
+        hi = max(max(r["measured"], r["predicted"]) for r in pts) * 1.5
+        ax.loglog([lo, hi], [lo, hi], "k-", lw=0.8)
+        ax.fill_between([lo, hi], [lo * 0.85, hi * 0.85], [lo * 1.15, hi * 1.15], color="0.85",
+                        label="+-15 %")
+        for kern in sorted({r["kernel"] for r in pts}):
+            sel = [r for r in pts if r["kernel"] == kern]
+            ax.loglog([r["measured"] for r in sel], [r["predicted"] for r in sel], "o", ms=4,
+                      label=kern, alpha=0.8)
+    ax.set_xlabel("measured (s, min of interleaved rounds)")
+    ax.set_ylabel("predicted by the calibrated host model (s)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, which="both", lw=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
+# ------------------------------------------------------------------------------------------------------
 # one roofline study: tables, charts, JSON and Markdown under reports/roofline/
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
@@ -454,7 +575,10 @@ def run_roofline(cfg: HwqConfig, device: str = "h100", model: str = "llama3-8b",
                  batch: int | None = None, out_dir: str | Path = "reports/roofline",
                  reports_dir: str | Path = "reports", device_file: str | Path | None = None,
                  model_file: str | Path | None = None, dtype: str | None = None, mode: str = "weight-only",
-                 plots: bool = True, synth_extra: list[dict[str, Any]] = ()) -> dict[str, Any]:
+                 plots: bool = True, synth_extra: list[dict[str, Any]] = (),
+                 build_dir: str | Path = "build/codegen_c", log: Any = None,
+                 host_kernels: tuple[str, ...] | None = None, host_threads: tuple[int, ...] = (1, 2),
+                 ) -> dict[str, Any]:
     """Predict one (device, model, workload, config) point, validate against measurements, write reports.
 
     Writes ``<device>_<model>_<workload>_<slug>.json`` and ``.md`` under ``out_dir``, and with ``plots``
@@ -472,25 +596,50 @@ def run_roofline(cfg: HwqConfig, device: str = "h100", model: str = "llama3-8b",
     from hwq.devices import get_device, host_name, load_devices, load_measurements, match_device
     from hwq.models import get_model, get_workload
 
-    dev = get_device(device, device_file)
+    from hwq.host_roofs import load_kernel_bench
+
+    is_host = device.lower() == "host"
+    dev = get_device(device, device_file, measure=not is_host)
     mdl = get_model(model, model_file)
     wl = get_workload(workload, model_file, batch)
-    rtl = None
+    rtl = host_doc = None
     if dev.kind == "fpga":
         rtl = rtl_unit(cfg, dev, reports_dir, synth_extra)
         dev, dtype = rtl.pop("device"), "rtl"
-    dtype = dtype or dev.default_dtype()
-    dev.peak_for(dtype)
-    rows = layer_rows(cfg, mdl, dev, wl, dtype=dtype, mode=mode)
-    summary = model_summary(rows, wl, dev, dtype)
-    curve = speedup_vs_batch(cfg, mdl, dev, list(BATCHES), dtype=dtype, mode=mode)
+    kbench = load_kernel_bench(reports_dir)  # hwq bench c records: validated by the host model only
+    if is_host:
+        dev, rows, summary, host_doc = _host_study(cfg, dev, mdl, wl, kbench, build_dir, log, host_kernels,
+                                                   host_threads)
+        dtype, curve = "host-model", []
+    else:
+        dtype = dtype or dev.default_dtype()
+        dev.peak_for(dtype)
+        rows = layer_rows(cfg, mdl, dev, wl, dtype=dtype, mode=mode)
+        summary = model_summary(rows, wl, dev, dtype)
+        curve = speedup_vs_batch(cfg, mdl, dev, list(BATCHES), dtype=dtype, mode=mode)
     devices = load_devices(device_file)
     points, unread = load_measurements(reports_dir)
+    kb_files = {str(f) for f, _ in kbench}
+    points = [p for p in points if p.file not in kb_files]
+    unread = [u for u in unread if not any(u.startswith(f) for f in kb_files)]
     points = [p for d in devices.values() for p in d.measured] + points  # catalog points (with sources)
     on_host = [p for p in points if p.family != "rtl" and getattr(match_device(p.device, devices), "key", "host")
                == "host"]
-    host = get_device("host", device_file) if on_host else None  # measured only when a point needs it
+    if is_host:
+        host = None  # the calibrated host model below replaces the generic roofline for this machine
+        if on_host:
+            unread.append(f"{len(on_host)} host points from other files than hwq bench c records are not "
+                          "compared (the host model covers the kernels of hwq bench c)")
+        points = [p for p in points if p not in on_host]
+    else:
+        host = get_device("host", device_file) if on_host else None  # measured only when a point needs it
     val_rows, val_skipped = validate(points, cfg, devices, host)
+    if is_host:
+        val_rows = host_doc.pop("validation_rows") + val_rows
+        val_skipped = host_doc.pop("validation_skipped") + val_skipped
+    elif kbench:
+        val_skipped.append("hwq bench c records (measured on this machine) are compared in the host study "
+                           "(hwq roofline --device host)")
     # this study's device only (simulated cycles belong to FPGA studies); other devices have their own studies
     others = sorted({r["device"] for r in val_rows if r["device"] != dev.key and r["unit"] == "s"})
     val_rows = [r for r in val_rows if r["device"] == dev.key or (r["unit"] == "cycles" and dev.kind == "fpga")]
@@ -500,7 +649,10 @@ def run_roofline(cfg: HwqConfig, device: str = "h100", model: str = "llama3-8b",
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
-    if plots:
+    if plots and is_host:
+        files += plot_host_validation(val_rows, out / f"{stem}_validation",
+                                      f"host model vs hwq bench c ({dev.name})")
+    elif plots:
         preds = []
         for lin, _ in mdl.all_linears():
             ph, pf = _pair(cfg, dev, lin.k, lin.m, wl.tokens, dtype, mode, 2.0, 2.0)
@@ -526,6 +678,7 @@ def run_roofline(cfg: HwqConfig, device: str = "h100", model: str = "llama3-8b",
         "mode": mode, "summary": summary, "layers": rows, "speedup_vs_batch": curve,
         "rtl": {k: v for k, v in rtl.items() if k != "synth"} if rtl else None,
         "validation": {"rows": val_rows, "skipped": val_skipped + unread},
+        "host": host_doc,
     }
     jpath, mpath = out / f"{stem}.json", out / f"{stem}.md"
     files += [jpath, mpath]
@@ -547,7 +700,8 @@ def _si(x: float, unit: str) -> str:
 
 def format_table(doc: dict[str, Any]) -> str:
     """The per-layer table as fixed-width text (what ``hwq roofline`` prints)."""
-    head = ["layer", "K", "M", "x/token", "bits/w", "hwq time", "fp16 time", "speedup", "bound", "op/B"]
+    base = "numpy fp32" if doc.get("host") else "fp16"
+    head = ["layer", "K", "M", "x/token", "bits/w", "hwq time", f"{base} time", "speedup", "bound", "op/B"]
     lines = [head]
     for r in doc["layers"]:
         lines.append([r["layer"], str(r["k"]), str(r["m"]), str(r["per_token"]), f"{r['bits_per_weight']:.3f}",
@@ -560,13 +714,30 @@ def format_table(doc: dict[str, Any]) -> str:
 
 def format_summary(doc: dict[str, Any]) -> str:
     s, d, w = doc["summary"], doc["device"], doc["workload"]
+    base = "numpy fp32" if doc.get("host") else "fp16"
     out = [f"{doc['model']['name']} on {d['name']} ({d['bandwidth'] / 1e9:.4g} GB/s {d['bandwidth_source']}, "
            f"{d['dtype']} {d['peak'][d['dtype']] / 1e12:.4g} TOP/s, ridge {s['ridge_ops_per_byte']:.1f} op/B), "
            f"{w['phase']} batch {w['batch']} x seq {w['seq_len']}, config {doc['stamp']['slug']}:",
            f"  weights {s['bits_per_weight']:.3f} bits/entry (ideal speedup 16/b = {s['ideal_speedup']:.2f}x)",
-           f"  time per step hwq {_si(s['step_time_hwq_s'], 's')}  fp16 {_si(s['step_time_fp16_s'], 's')}  "
+           f"  time per step hwq {_si(s['step_time_hwq_s'], 's')}  {base} {_si(s['step_time_fp16_s'], 's')}  "
            f"-> speedup {s['speedup']:.2f}x",
-           f"  tokens/s hwq {s['tokens_per_s_hwq']:.4g}  fp16 {s['tokens_per_s_fp16']:.4g}"]
+           f"  tokens/s hwq {s['tokens_per_s_hwq']:.4g}  {base} {s['tokens_per_s_fp16']:.4g}"]
+    h = doc.get("host")
+    if h:
+        out[0] = (f"{doc['model']['name']} on {d['name']}, {w['phase']} batch {w['batch']} x seq "
+                  f"{w['seq_len']}, "
+                  f"config {doc['stamp']['slug']}; {d['note']}")
+        out.append(f"  (layers at {h['layer_threads']} thread: hwq exact vs numpy fp32; all kernels below)")
+        for r in h["kernels"]:
+            vs = f", {r['speedup_vs_ort_q4']:.2f}x ORT 4-bit" if r["speedup_vs_ort_q4"] else ""
+            out.append(f"  {r['kernel']:<11} {r['threads']}T: {_si(r['step_s'], 's')}/step, "
+                       f"{r['speedup_vs_numpy_fp32']:.2f}x numpy fp32{vs}"
+                       + ("" if r["validated"] else "  (not validated: no bench point)"))
+        out.append(f"  validation: {h['summary_line']}")
+        return "\n".join(out)
+    if d.get("kind") == "gpu":
+        out.append("  model: memory bandwidth and the dtype's peak (the SMs' decode throughput is not measured "
+                   "separately: run `hwq bench cuda` on the device to validate)")
     if doc.get("rtl"):
         r = doc["rtl"]
         out.append(f"  RTL unit: {r['lanes']} lanes x {r['fmax_hz'] / 1e6:.1f} MHz ({r['fmax_source']}); needs "
@@ -581,8 +752,44 @@ def format_summary(doc: dict[str, Any]) -> str:
                                               if mem else ""))
     else:
         out.append(f"  validation: no measured points for {d['key']} (catalog, reports/bench, reports/sim): "
-                   "nothing overlaid")
+                   "these predictions are NOT VALIDATED")
     return "\n".join(out)
+
+
+def _host_markdown(doc: dict[str, Any]) -> list[str]:
+    """The host study's roofs (calibrated now) and its per-kernel predictions."""
+    h = doc["host"]
+    ro = h["roofs"]
+    md = ["", "## Host roofs, calibrated now", "",
+          f"{ro['machine']}; calibration took {ro['seconds']:.1f} s at load average "
+          f"{', '.join(f'{v:.2f}' for v in ro['load_average'])}. Read bandwidth (AVX-512 read loop, 64 MiB, "
+          "cold): " + ", ".join(f"{float(v) / 1e9:.1f} GB/s at {t} thread(s)"
+                                  for t, v in ro["bandwidth"].items())
+          + ".", "",
+          "Model per kernel, batch and threads: t = t0 + c K + max(W/BW, W/R) + (1 - overlap) "
+          "min(W/BW, W/R), "
+          "W the weight bytes read, BW the read bandwidth, R the kernel's throughput on cache-resident "
+          "weights "
+          "(see `hwq/host_roofs.py`).", "",
+          "| kernel | batch | threads | t0 | c x 4096 rows | R (cache-resident) | overlap | bytes/weight |",
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in ro["kernels"]:
+        md.append(f"| {r['kernel']} | {r['batch']} | {r['threads']} | {_si(r['t0_s'], 's')} | "
+                  f"{_si(r['per_k_s'] * 4096, 's')} | {r['rate_bytes_per_s'] / 1e9:.2f} GB/s | "
+                  f"{r['overlap']:.2f} | "
+                  f"{r['bytes_per_weight']:.3f} |")
+    if ro["notes"]:
+        md += ["", "Notes: " + "; ".join(ro["notes"])]
+    md += ["", f"## Predicted per kernel ({doc['model']['name']}, {doc['workload']['key']}, linear layers)",
+           "",
+           "| kernel | threads | time per step | tokens/s | vs numpy fp32 | vs ORT 4-bit | validated |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for r in h["kernels"]:
+        vs = f"{r['speedup_vs_ort_q4']:.2f}x" if r["speedup_vs_ort_q4"] else "-"
+        md.append(f"| {r['kernel']} | {r['threads']} | {_si(r['step_s'], 's')} | {r['tokens_per_s']:.4g} | "
+                  f"{r['speedup_vs_numpy_fp32']:.2f}x | {vs} | "
+                  f"{'yes (bench points below)' if r['validated'] else 'not validated'} |")
+    return md
 
 
 def format_markdown(doc: dict[str, Any]) -> str:
@@ -590,17 +797,41 @@ def format_markdown(doc: dict[str, Any]) -> str:
     st = doc["stamp"]
     md = [f"# Roofline: {doc['model']['name']} on {doc['device']['name']}", "",
           f"config `{st['slug']}`, hwq {st['hwq_version']}, {st['date']}, machine: {st['machine']}", "",
-          "```", format_summary(doc), "```", "", "| layer | K | M | per token | bits/w | hwq | fp16 | speedup | bound |",
+          "```", format_summary(doc), "```", "",
+          f"| layer | K | M | per token | bits/w | hwq | {'numpy fp32' if doc.get('host') else 'fp16'} | "
+          "speedup | bound |",
           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in doc["layers"]:
         md.append(f"| {r['layer']} | {r['k']} | {r['m']} | {r['per_token']} | {r['bits_per_weight']:.3f} | "
                   f"{_si(r['t_hwq_s'], 's')} | {_si(r['t_fp16_s'], 's')} | {r['speedup']:.2f}x | {r['bound_hwq']} |")
-    md += ["", "## Speedup vs batch (decode)", "", "| batch | speedup | tokens/s hwq | tokens/s fp16 |",
-           "| ---: | ---: | ---: | ---: |"]
-    md += [f"| {r['batch']} | {r['speedup']:.2f}x | {r['tokens_per_s_hwq']:.4g} | {r['tokens_per_s_fp16']:.4g} |"
-           for r in doc["speedup_vs_batch"]]
+    if doc["speedup_vs_batch"]:
+        md += ["", "## Speedup vs batch (decode)", "", "| batch | speedup | tokens/s hwq | tokens/s fp16 |",
+               "| ---: | ---: | ---: | ---: |"]
+        md += [f"| {r['batch']} | {r['speedup']:.2f}x | {r['tokens_per_s_hwq']:.4g} | "
+               f"{r['tokens_per_s_fp16']:.4g} |" for r in doc["speedup_vs_batch"]]
+    h = doc.get("host")
+    if h:
+        md += _host_markdown(doc)
     md += ["", "## Validation against measurements", ""]
     v = doc["validation"]
+    if h:
+        md += [f"{h['summary_line']} (aim: every point within 15 %).", "",
+               "| kernel | K x N | batch | threads | measured (min) | predicted | error | error vs CPU time "
+               "| bound |",
+               "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+        for r in v["rows"]:
+            if r["device"] == "host":
+                ec = f"{r['error_cpu']:+.1%}" if r.get("error_cpu") is not None else "-"
+                md.append(f"| {r['kernel']} | {r['k']}x{r['m']} | {r['batch']} | {r['threads']} | "
+                          f"{_si(r['measured'], 's')} | {_si(r['predicted'], 's')} | {r['error']:+.1%}"
+                          f"{'' if abs(r['error']) <= 0.15 else ' (miss)'} | {ec} | {r['bound']} |")
+        md += ["", "error: predicted over the measured minimum wall time, minus 1. error vs CPU time "
+               "(1 thread): the same against the calling thread's CPU time, which preemption on a loaded "
+               "machine does not "
+               "inflate."]
+        v = {"rows": [r for r in v["rows"] if r["device"] != "host"], "skipped": v["skipped"]}
+        if v["rows"]:
+            md += ["", "Other points:", ""]
     if v["rows"]:
         md += ["| source | device | kernel | K | M | batch | measured | predicted | error |",
                "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -609,8 +840,9 @@ def format_markdown(doc: dict[str, Any]) -> str:
             fmt = (lambda x: _si(x, "s")) if unit == "s" else (lambda x: f"{x:.0f} cyc")
             md.append(f"| {Path(r['file']).name} | {r['device']} | {r['kernel']} | {r['k']} | {r['m']} | "
                       f"{r['batch']} | {fmt(r['measured'])} | {fmt(r['predicted'])} | {r['error']:+.1%} |")
-    else:
-        md.append("No measured points yet (run `hwq bench c`, the CUDA benchmark script, or `hwq sim`).")
+    elif not h:
+        md.append("No measured points: these predictions are not validated (run `hwq bench c`, the CUDA "
+                  "benchmark script, or `hwq sim`).")
     if v["skipped"]:
         md += ["", "Not compared: " + "; ".join(v["skipped"])]
     return "\n".join(md) + "\n"

@@ -173,19 +173,3 @@ def test_sanitizers_address_and_undefined(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     result = json.loads(res.stdout.strip().splitlines()[-1])
     assert result and all(result.values()), result
-
-
-def test_bench_c_small_shape_reports_figures(build_root, tmp_path):
-    from hwq.codegen.bench import bench_c, write_report
-
-    cfg = HwqConfig()
-    res = bench_c(cfg, build_root / cfg.slug, nthreads=1, reps=1, shapes=((192, 64),), batches=(1,),
-                  log=lambda s: None)
-    row = res["rows"][0]
-    assert row["k_padded"] == 192 and row["hwq_exact_ms"] > 0 and row["numpy_fp32_ms"] > 0
-    assert row["c_int8_ms"] > 0 and row["read_packed_ms"] > 0
-    # kernel layout: 64 codes + 2 ladder planes of 8 bytes per 64 columns and block, plus fp32 norms
-    assert row["bytes_read"] == 64 * 80 + 4 * 64
-    assert row["bits_per_entry_read"] == pytest.approx(8 * (64 * 80 + 4 * 64) / (192 * 64))
-    js, md = write_report(res, tmp_path)
-    assert js.name == f"c_{cfg.slug}.json" and "| 192x64 | 1 |" in md.read_text()

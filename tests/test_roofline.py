@@ -174,3 +174,92 @@ def test_run_roofline_writes_reports_and_cli(tmp_path, capsys) -> None:
     assert len(pngs) == 2 and (tmp_path / "o" / pngs[0]).read_bytes()[:4] == b"\x89PNG"
     assert len(list((tmp_path / "o").glob("*.svg"))) == 2
     assert main(["roofline", "--device", "nope", "--out", str(tmp_path / "o")]) == 2
+
+
+# ------------------------------------------------------------------------------------------------------
+# the host: roofs calibrated on the spot, one model per backend, validated against hwq bench c records
+from hwq.host_roofs import (  # noqa: E402
+    HostRoofs, KernelRoof, _fit, calibrate, load_kernel_bench, predict_time)
+from hwq.host_roofs import validate as host_validate  # noqa: E402
+
+
+def test_fit_recovers_fixed_per_row_and_per_byte_costs() -> None:
+    def t(k: int, w: int) -> float:
+        return 5e-6 + 2e-8 * k + w / 1.5e10
+
+    pts = [(4096, 28_000, t(4096, 28_000)), (4096, 450_000, t(4096, 450_000)),
+           (14336, 98_000, t(14336, 98_000))]
+    r = _fit(pts)
+    assert r.rate == pytest.approx(1.5e10, rel=1e-9) and r.per_k == pytest.approx(2e-8, rel=1e-6)
+    assert r.t0 == pytest.approx(5e-6, rel=1e-6) and r.fixed(1000) == pytest.approx(5e-6 + 2e-5)
+
+
+def _roofs(overlap: float) -> HostRoofs:
+    return HostRoofs(bandwidth={1: 40e9, 2: 60e9},
+                     kernels={("k", 1, 1): KernelRoof(t0=1e-5, per_k=0.0, rate=10e9, overlap=overlap),
+                              ("k", 1, 2): KernelRoof(t0=0.0, per_k=1e-9, rate=100e9, overlap=overlap)})
+
+
+def test_host_model_combines_the_roofs_by_their_overlap() -> None:
+    w = 40e6
+    full, _ = predict_time(_roofs(1.0), "k", 4096, w, 1, 1)
+    none, bound = predict_time(_roofs(0.0), "k", 4096, w, 1, 1)
+    assert full == pytest.approx(1e-5 + w / 10e9) and bound == "compute"  # the decode roof binds
+    assert none == pytest.approx(1e-5 + w / 10e9 + w / 40e9)
+    t2, b2 = predict_time(_roofs(1.0), "k", 4096, w, 1, 2)
+    assert t2 == pytest.approx(4096e-9 + w / 60e9) and b2 == "memory"  # 2 threads: bandwidth binds
+    with pytest.raises(HwqError, match="no calibration for k at batch 4"):
+        predict_time(_roofs(1.0), "k", 4096, w, 4, 1)
+
+
+def _record(tmp_path, quick: bool, rows: list[dict]) -> None:
+    (tmp_path / "bench").mkdir(exist_ok=True)
+    name = "c_x_quick.json" if quick else "c_x.json"
+    (tmp_path / "bench" / name).write_text(json.dumps({"kind": "kernel-bench", "schema": 1, "quick": quick,
+                                                       "rows": rows}))
+
+
+def test_host_validation_errors_per_point(tmp_path) -> None:
+    row = {"kernel": "k", "k": 4096, "m": 4096, "batch": 1, "threads": 1, "bytes": 40_000_000, "min_ms": 4.0}
+    _record(tmp_path, False, [row, {**row, "kernel": "read_floor"}, {**row, "batch": 8}])
+    _record(tmp_path, True, [row])
+    (tmp_path / "bench" / "other.json").write_text(json.dumps({"kind": "something", "rows": [row]}))
+    recs = load_kernel_bench(tmp_path)
+    assert [f.name for f, _ in recs] == ["c_x.json"]  # the full run, not the quick one or other kinds
+    rows, skipped = host_validate(_roofs(1.0), recs)
+    assert len(rows) == 1 and "batch 8" in skipped[0]
+    assert rows[0]["predicted"] == pytest.approx(1e-5 + 4e-3)
+    assert rows[0]["error"] == pytest.approx((1e-5 + 4e-3) / 4e-3 - 1)
+
+
+@pytest.fixture(scope="module")
+def host_build(tmp_path_factory):
+    return tmp_path_factory.mktemp("host_build")
+
+
+def test_calibration_measures_the_kernel_itself(host_build) -> None:
+    roofs = calibrate(HwqConfig(), host_build, batches=(1,), threads=(1,), kernels=("hwq_exact",), rounds=1)
+    assert roofs.bandwidth[1] > 1e9
+    r = roofs.kernels[("hwq_exact", 1, 1)]
+    assert r.rate > 1e8 and r.t0 >= 0 and r.per_k >= 0 and r.overlap <= 1
+    # the kernel layout of D3 q=6: 80 bytes per 64 columns and block of 3 rows, plus a 4-byte norm per column
+    assert r.bytes_per_weight == pytest.approx((4224 // 3 * 80 / 64 + 4) / 4096, rel=1e-3)
+
+
+def test_host_study_validates_bench_points_and_labels_the_rest(tmp_path, host_build) -> None:
+    from hwq.codegen.bench import run_bench, write_report
+
+    rep = run_bench(HwqConfig(), host_build, shapes=((1024, 256),), batches=(1,), threads=(1,), rounds=2,
+                    kernels=("read_floor", "hwq_exact"), log=lambda s: None)
+    write_report(rep, tmp_path / "bench")
+    doc = run_roofline(HwqConfig(), "host", "minilm-l6", out_dir=tmp_path / "rl", reports_dir=tmp_path,
+                       build_dir=host_build, host_kernels=("hwq_exact", "numpy_fp32"), host_threads=(1,),
+                       plots=False)
+    v = [r for r in doc["validation"]["rows"] if r["device"] == "host"]
+    assert [(r["kernel"], r["k"], r["m"]) for r in v] == [("hwq_exact", 1024, 256)]
+    assert v[0]["error"] == pytest.approx(v[0]["predicted"] / v[0]["measured"] - 1)
+    kern = {(r["kernel"], r["threads"]): r for r in doc["host"]["kernels"]}
+    assert kern[("hwq_exact", 1)]["validated"] and not kern[("numpy_fp32", 1)]["validated"]
+    md = (tmp_path / "rl" / f"host_minilm-l6_decode_{HwqConfig().slug}.md").read_text()
+    assert "Host roofs, calibrated now" in md and "not validated" in md
+    assert "| hwq_exact | 1024x256 | 1 | 1 |" in md
