@@ -461,7 +461,7 @@ def load_config(path: str | Path | None) -> HwqConfig:
         return HwqConfig()
     path = Path(path)
     if path.is_dir():
-        raise HwqError(f"config file {path} is a directory; pass a .toml or .json file")
+        raise HwqError(f"config file {path} is a folder, not a file: give the path of a TOML or JSON file")
     if not path.is_file():
         raise HwqError(f"config file {path} does not exist (write one with `hwq config --out FILE`)")
     if path.suffix not in (".toml", ".json"):

@@ -232,7 +232,7 @@ def test_config_files_bad_and_odd(tmp_path) -> None:
     with pytest.raises(HwqError, match="is not UTF-8 text"):
         load_config(tmp_path / "latin.toml")
     (tmp_path / "dir.toml").mkdir()
-    with pytest.raises(HwqError, match="is a directory"):
+    with pytest.raises(HwqError, match="is a folder, not a file"):
         load_config(tmp_path / "dir.toml")
     (tmp_path / "deep.json").write_text("[" * 100000 + "]" * 100000)
     with pytest.raises(HwqError, match="nested too deeply|not valid JSON|must be a table"):

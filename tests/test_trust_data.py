@@ -46,7 +46,7 @@ CLI_CASES = [
      "config_version = 99 is not supported"),
     ("config-not-utf8", {"c.toml": b"# caf\xe9\nq = 6\n"}, ["config", "--config", "DIR/c.toml"],
      "is not UTF-8 text"),
-    ("config-directory", {"c.toml": None}, ["config", "--config", "DIR/c.toml"], "is a directory"),
+    ("config-directory", {"c.toml": None}, ["config", "--config", "DIR/c.toml"], "is a folder, not a file"),
     ("config-deep-json", {"c.json": b"[" * 50000 + b"]" * 50000}, ["config", "--config", "DIR/c.json"],
      "config file"),
     ("ladder_len-64", {}, ["config", "--set", "beta0=0.432", "--set", "ladder_len=64"],
