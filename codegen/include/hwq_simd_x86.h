@@ -277,6 +277,102 @@ hwq_groups_vbmi_np(const int np, const uint8_t *tile, int64_t g0, int64_t ng, in
     }
 }
 
+/* Byte-plane lookup of the table entries of one record: dq[q] lane l = entry of column 16q + l (int32). */
+static inline __attribute__((always_inline)) HWQ_T_VBMI void hwq_vbmi_lookup(const int np, const uint8_t *rec,
+                                                                              const uint8_t *tb, __m512i dq[4])
+{
+    const __m512i zero = _mm512_setzero_si512();
+    const __m512i c = _mm512_loadu_si512((const void *)rec);
+    __m512i pb[3];
+#if HWQ_NC > 128
+    const __mmask64 k7 = _mm512_movepi8_mask(c);
+#endif
+    pb[2] = zero;
+    for (int p = 0; p < np; p++) {
+        const uint8_t *tp = tb + p * 256;
+        const __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)tp), c,
+                                                    _mm512_loadu_si512((const void *)(tp + 64)));
+#if HWQ_NC > 128
+        const __m512i hi = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)(tp + 128)), c,
+                                                    _mm512_loadu_si512((const void *)(tp + 192)));
+        pb[p] = _mm512_mask_blend_epi8(k7, lo, hi);
+#else
+        pb[p] = lo;
+#endif
+    }
+    if (np == 3) {
+        const __m512i alo = _mm512_unpacklo_epi8(zero, pb[0]), ahi = _mm512_unpackhi_epi8(zero, pb[0]);
+        const __m512i blo = _mm512_unpacklo_epi8(pb[1], pb[2]), bhi = _mm512_unpackhi_epi8(pb[1], pb[2]);
+        dq[0] = _mm512_srai_epi32(_mm512_unpacklo_epi16(alo, blo), 8);
+        dq[1] = _mm512_srai_epi32(_mm512_unpackhi_epi16(alo, blo), 8);
+        dq[2] = _mm512_srai_epi32(_mm512_unpacklo_epi16(ahi, bhi), 8);
+        dq[3] = _mm512_srai_epi32(_mm512_unpackhi_epi16(ahi, bhi), 8);
+    } else {
+        const __m512i wlo = _mm512_unpacklo_epi8(pb[0], pb[1]), whi = _mm512_unpackhi_epi8(pb[0], pb[1]);
+        dq[0] = _mm512_srai_epi32(_mm512_unpacklo_epi16(zero, wlo), 16);
+        dq[1] = _mm512_srai_epi32(_mm512_unpackhi_epi16(zero, wlo), 16);
+        dq[2] = _mm512_srai_epi32(_mm512_unpacklo_epi16(zero, whi), 16);
+        dq[3] = _mm512_srai_epi32(_mm512_unpackhi_epi16(zero, whi), 16);
+    }
+}
+
+/* Software prefetch distance of the record stream (bytes ahead; the layout is read front to back). */
+#ifndef HWQ_PF_BYTES
+#define HWQ_PF_BYTES 2048
+#endif
+
+#if HWQ_LB == 2 && HWQ_L == 4
+/* Two-slot ladder (hwq_ladder2(): m_2 = 2 m_0 and m_3 = 2 m_1, true of the default 4-rung sqrt(2) ladder):
+ * an entry e of a column with ladder index T = 2 h + l (bits h, l) counts e * m_T = (1 + h) e * m_l, so
+ * each column adds e' = (1 + h) e (one masked add doubles it) into slot 0 (every column) and, if l = 1,
+ * into slot 1.  hwq_flush (ladder2) then takes m_0 S_0 + (m_1 - m_0) S_1 = sum_T m_T sum e: the same
+ * integer as four slots, with |e'| <= 2 |e| (the callers halve the flush period).  Two slots instead of
+ * four: 3 vector adds per 16 columns instead of 4, and 8 accumulator registers instead of 16. */
+static inline __attribute__((always_inline)) HWQ_T_VBMI void
+hwq_groups_vbmi2_np(const int np, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0, int64_t ns,
+                    const uint8_t *pl, int64_t nbatch, int32_t *acc)
+{
+    for (int64_t g = g0; g < ng; g++) {
+        const uint8_t *grec = tile + (g * nbt + s0) * HWQ_REC;
+        for (int64_t j = 0; j < nbatch; j++) {
+            int32_t *ap = acc + (g * nbatch + j) * HWQ_NSLOT * HWQ_GL;
+            __m512i a0[4], a1[4];
+            for (int q = 0; q < 4; q++) {
+                a0[q] = _mm512_loadu_si512((const void *)(ap + 16 * q));
+                a1[q] = _mm512_loadu_si512((const void *)(ap + HWQ_GL + 16 * q));
+            }
+            for (int64_t bb = 0; bb < ns; bb++) {
+                const uint8_t *rec = grec + bb * HWQ_REC;
+                _mm_prefetch((const char *)(rec + HWQ_PF_BYTES), _MM_HINT_T0);
+                __m512i dq[4];
+                hwq_vbmi_lookup(np, rec, pl + (j * ns + bb) * 3 * 256, dq);
+                uint64_t lbit, hbit; /* bit planes of T: bit i = bit 0 / bit 1 of T of column i */
+                memcpy(&lbit, rec + HWQ_GL, 8);
+                memcpy(&hbit, rec + HWQ_GL + 8, 8);
+                for (int q = 0; q < 4; q++) {
+                    const __m512i d = _mm512_mask_add_epi32(dq[q], (__mmask16)(hbit >> (16 * q)), dq[q], dq[q]);
+                    a0[q] = _mm512_add_epi32(a0[q], d);
+                    a1[q] = _mm512_mask_add_epi32(a1[q], (__mmask16)(lbit >> (16 * q)), a1[q], d);
+                }
+            }
+            for (int q = 0; q < 4; q++) {
+                _mm512_storeu_si512((void *)(ap + 16 * q), a0[q]);
+                _mm512_storeu_si512((void *)(ap + HWQ_GL + 16 * q), a1[q]);
+            }
+        }
+    }
+}
+
+static HWQ_T_VBMI void hwq_groups_vbmi2(int np, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0,
+                                       int64_t ns, const uint8_t *pl, int64_t nbatch, int32_t *acc)
+{
+    if (np == 2)
+        hwq_groups_vbmi2_np(2, tile, g0, ng, nbt, s0, ns, pl, nbatch, acc);
+    else
+        hwq_groups_vbmi2_np(3, tile, g0, ng, nbt, s0, ns, pl, nbatch, acc);
+}
+#endif
+
 /* np = 2 byte planes when every table entry of the GEMV is within +-2^15 - 1, else 3. */
 static HWQ_T_VBMI void hwq_groups_vbmi(int np, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0, int64_t ns,
                                       const uint8_t *pl, int64_t nbatch, int32_t *acc)

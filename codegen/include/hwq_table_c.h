@@ -16,8 +16,9 @@
 
 /*
  * Kernel layout (hwq_pack, done once per weight matrix, like Marlin's repack).  Columns are taken in
- * groups of HWQ_GL = 64 (the last group padded with code 0, T 0); blocks in tiles of HWQ_BT (by default
- * one tile over all of K: threads then split the column groups).  One
+ * groups of HWQ_GL = 64 (the last group padded with code 0, T 0); blocks in tiles of HWQ_BT (64 by
+ * default: the tables of a tile fit L1; threads take tiles, or split the column groups when there are
+ * fewer tiles than threads).  One
  * record holds block b of the 64 columns of group g:
  *     64 codes (1 byte each if code_bits <= 8, at byte hwq_col_pos(i) for column i of the group; else
  *     2 bytes little-endian at 2i)
@@ -29,6 +30,13 @@
  * VBMI loop put column 16q + l into lane l of its q-th int32 vector (no cross-lane byte permute).
  */
 #define HWQ_GL 64
+/* Blocks per layout tile: the tables of one tile of one activation vector fit L1 (64 blocks x 2-3 byte
+ * planes x 256 B = 32-48 KiB on the byte-plane path), and a tile (all column groups) is one contiguous
+ * stretch of the layout, so the GEMV streams it front to back once per tile. */
+#ifndef HWQ_BT
+#define HWQ_BT 64
+#endif
+
 #define HWQ_CBY (HWQ_CB <= 8 ? 1 : 2)
 #define HWQ_REC (HWQ_GL * HWQ_CBY + 8 * HWQ_LB)
 #define HWQ_NCP ((HWQ_NC + 15) / 16 * 16)
@@ -223,7 +231,8 @@ typedef struct {
 } hwq_tile_job;
 
 /* acc64[m * B + j] += sum_u c_u * acc32[u], then acc32 = 0.  Slots u are ladder indices t (subsets = 0)
- * or subsets of ladder bits (subsets = 1: slot u holds the columns whose T contains u), with
+ * or subsets of ladder bits (subsets = 1: slot u holds the columns whose T contains u), or the two slots
+ * of the two-slot ladder (subsets = 2: c_0 = m_0, c_1 = m_1 - m_0; see hwq_groups_vbmi2), with
  *   mode 0 (int):   c_u = m_t, or the Moebius sum_{v in u} (-1)^|u - v| m_v  (exact int64)
  *   mode 1 (float): c_u = beta_t                         (fast mode, float partial sums)
  *   mode 2 (fixed): c_u as mode 0 with beta / scale_j     (fast mode, fixed-point int32 partial sums) */
@@ -248,6 +257,16 @@ static void hwq_flush(int mode, int subsets, void *acc32, void *acc64, int64_t m
             ci[u] += odd ? -(int64_t)hwq_mults[v] : (int64_t)hwq_mults[v];
             cf[u] += odd ? -hwq_betas[v] : hwq_betas[v];
         }
+    }
+    if (subsets == 2) { /* two-slot ladder (hwq_groups_vbmi2): S_0 all columns, S_1 the columns of odd T */
+        for (int u = 0; u < HWQ_NSLOT; u++) {
+            ci[u] = 0;
+            cf[u] = 0.0;
+        }
+        ci[0] = hwq_mults[0];
+        ci[1] = (int64_t)hwq_mults[1] - (int64_t)hwq_mults[0];
+        cf[0] = hwq_betas[0];
+        cf[1] = hwq_betas[1] - hwq_betas[0];
     }
     for (int64_t mm = 0; mm < m; mm++) {
         const int64_t g = mm / HWQ_GL, i = mm % HWQ_GL;
@@ -281,6 +300,18 @@ static void hwq_flush(int mode, int subsets, void *acc32, void *acc64, int64_t m
     }
 }
 
+/* 1 when the ladder allows two partial-sum slots: L = 4 rungs with m_2 = 2 m_0 and m_3 = 2 m_1 (checked
+ * on the rendered multipliers, so another ladder falls back to the four subset slots). */
+static int hwq_ladder2(void)
+{
+#if HWQ_LB == 2 && HWQ_L == 4
+    return (int64_t)hwq_mults[2] == 2 * (int64_t)hwq_mults[0] && (int64_t)hwq_mults[3] == 2 * (int64_t)hwq_mults[1]
+           && hwq_betas[2] == 2.0 * hwq_betas[0] && hwq_betas[3] == 2.0 * hwq_betas[1];
+#else
+    return 0;
+#endif
+}
+
 /* Runs a GEMV over the kernel layout.  Threads take block tiles one at a time (each tile is a
  * contiguous part of the layout; a thread builds only the tables of its tiles); per-thread int32 partial sums per (column, ladder
  * index) are flushed into int64 at most every flush_blocks blocks, where
@@ -305,8 +336,11 @@ static int hwq_run_packed(const hwq_tile_job *jb)
     const int mode = !is_float ? HWQ_F_INT : vbmi ? HWQ_F_FIX : HWQ_F_FLOAT;
     const int64_t sub = hwq_sub_blocks(nbatch, !vbmi ? (int64_t)HWQ_TAB_BYTES_L1
                                                : nbatch == 1 ? (int64_t)HWQ_TAB_BYTES : (int64_t)HWQ_TAB_BYTES_BATCH);
-    const int64_t flush_blocks = jb->kind == HWQ_T_LUT ? HWQ_FLUSH_BLOCKS_LUT
-                                 : mode == HWQ_F_FIX ? HWQ_FLUSH_BLOCKS_FIX : HWQ_FLUSH_BLOCKS;
+    /* two-slot ladder: entries enter the int32 sums doubled (|e'| <= 2 |e|), so flush twice as often */
+    const int lad2 = vbmi && hwq_ladder2();
+    const int64_t flush0 = jb->kind == HWQ_T_LUT ? HWQ_FLUSH_BLOCKS_LUT
+                           : mode == HWQ_F_FIX ? HWQ_FLUSH_BLOCKS_FIX : HWQ_FLUSH_BLOCKS;
+    const int64_t flush_blocks = lad2 ? (flush0 / 2 > 0 ? flush0 / 2 : 1) : flush0;
     const size_t tab_b = (size_t)(nbatch * sub) * (HWQ_NCP * 4u + 768u);
     const size_t acc_b = (size_t)(ng * nbatch * HWQ_NSLOT * HWQ_GL) * 4u;
     const size_t out_b = (size_t)(jb->m * nbatch) * 8u;
@@ -373,7 +407,7 @@ static int hwq_run_packed(const hwq_tile_job *jb)
             for (int64_t s0 = 0; s0 < nbt; s0 += sub) {
                 const int64_t ns = nbt - s0 < sub ? nbt - s0 : sub;
                 if (since + ns > flush_blocks) {
-                    hwq_flush(mode, vbmi, acc32, acc64, jb->m, nbatch, inv_scale);
+                    hwq_flush(mode, lad2 ? 2 : vbmi, acc32, acc64, jb->m, nbatch, inv_scale);
                     since = 0;
                 }
 #if HWQ_VBMI
@@ -381,7 +415,12 @@ static int hwq_run_packed(const hwq_tile_job *jb)
                     uint8_t *pl = (uint8_t *)tab + (size_t)(nbatch * sub * HWQ_NCP) * 4u;
                     hwq_build_planes_vbmi(jb->kind, tab, cbt, jb->act, jb->tx, jb->k, nbatch, b0 + s0, ns, scale,
                                           pl);
-                    hwq_groups_vbmi(np, tile, g0, g1, nbt, s0, ns, pl, nbatch, (int32_t *)acc32);
+#if HWQ_LB == 2 && HWQ_L == 4
+                    if (lad2)
+                        hwq_groups_vbmi2(np, tile, g0, g1, nbt, s0, ns, pl, nbatch, (int32_t *)acc32);
+                    else
+#endif
+                        hwq_groups_vbmi(np, tile, g0, g1, nbt, s0, ns, pl, nbatch, (int32_t *)acc32);
                     since += ns;
                     continue;
                 }
@@ -401,7 +440,7 @@ static int hwq_run_packed(const hwq_tile_job *jb)
                 since += ns;
             }
         }
-        hwq_flush(mode, vbmi, acc32, acc64, jb->m, nbatch, inv_scale);
+        hwq_flush(mode, lad2 ? 2 : vbmi, acc32, acc64, jb->m, nbatch, inv_scale);
     }
     (void)vbmi;
     (void)np;
