@@ -26,14 +26,15 @@
 #define HWQ_T_AVX512 __attribute__((target("avx2,fma,avx512f")))
 #define HWQ_T_VBMI __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vbmi")))
 
-/* Codes of columns 16q..16q+15 of a record as int32 lanes (undoes hwq_col_pos: dword 4q + L of the
- * natural order sits at dword 4L + q). */
+/* Codes of columns 16q..16q+15 of a record as int32 lanes (undoes hwq_col_pos; the fallback gather
+ * loops only, the byte-plane loops read the record as it is). */
 static inline HWQ_T_AVX512 __m512i hwq_codes16(const uint8_t *rec, int q)
 {
 #if HWQ_CB <= 8
-    const __m512i idx = _mm512_setr_epi32(q, 4 + q, 8 + q, 12 + q, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512i v = _mm512_permutexvar_epi32(idx, _mm512_loadu_si512((const void *)rec));
-    return _mm512_cvtepu8_epi32(_mm512_castsi512_si128(v));
+    uint8_t b[16];
+    for (int l = 0; l < 16; l++)
+        b[l] = rec[hwq_col_pos(16 * q + l)];
+    return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)b));
 #else
     return _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(rec + 32 * q)));
 #endif
@@ -104,10 +105,10 @@ static HWQ_T_AVX512 void hwq_groups_avx512(int is_float, const uint8_t *tile, in
 static inline HWQ_T_AVX2 __m256i hwq_codes8(const uint8_t *rec, int h)
 {
 #if HWQ_CB <= 8
-    uint32_t a, b;
-    memcpy(&a, rec + hwq_col_pos(8 * h), 4);
-    memcpy(&b, rec + hwq_col_pos(8 * h + 4), 4);
-    return _mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)b, (int)a));
+    uint8_t b[16] = {0};
+    for (int l = 0; l < 8; l++)
+        b[l] = rec[hwq_col_pos(8 * h + l)];
+    return _mm256_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)b));
 #else
     return _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(rec + 16 * h)));
 #endif
@@ -197,6 +198,91 @@ static HWQ_T_VBMI void hwq_build_planes_vbmi(int kind, void *tab, const int32_t 
     }
 }
 
+/* Byte-plane lookup of the table entries of one record: dq[q] lane l = entry of column 16q + l (int32). */
+static inline __attribute__((always_inline)) HWQ_T_VBMI void hwq_vbmi_lookup(const int np, const uint8_t *rec,
+                                                                              const uint8_t *tb, __m512i dq[4])
+{
+    const __m512i zero = _mm512_setzero_si512();
+    const __m512i c = _mm512_loadu_si512((const void *)rec);
+    __m512i pb[3];
+#if HWQ_NC > 128
+    const __mmask64 k7 = _mm512_movepi8_mask(c);
+#endif
+    pb[2] = zero;
+    for (int p = 0; p < np; p++) {
+        const uint8_t *tp = tb + p * 256;
+        const __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)tp), c,
+                                                    _mm512_loadu_si512((const void *)(tp + 64)));
+#if HWQ_NC > 128
+        const __m512i hi = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)(tp + 128)), c,
+                                                    _mm512_loadu_si512((const void *)(tp + 192)));
+        pb[p] = _mm512_mask_blend_epi8(k7, lo, hi);
+#else
+        pb[p] = lo;
+#endif
+    }
+    /* int16 words: column 16 S + l is word 2 l + (S & 1) of wv[S >> 1] (hwq_col_pos) */
+    const __m512i wv[2] = {_mm512_unpacklo_epi8(pb[0], pb[1]), _mm512_unpackhi_epi8(pb[0], pb[1])};
+    if (np == 3) { /* 24-bit entries: byte 2 (pb[2]) joins as the third byte, then sign-extend from bit 23 */
+        const __m512i w2[2] = {_mm512_unpacklo_epi8(pb[2], zero), _mm512_unpackhi_epi8(pb[2], zero)};
+        for (int h = 0; h < 2; h++) {
+            const __m512i ev = _mm512_mask_blend_epi16(0xAAAAAAAAu, wv[h], _mm512_slli_epi32(w2[h], 16));
+            const __m512i od = _mm512_mask_blend_epi16(0x55555555u, w2[h], _mm512_srli_epi32(wv[h], 16));
+            dq[2 * h] = _mm512_srai_epi32(_mm512_slli_epi32(ev, 8), 8);
+            dq[2 * h + 1] = _mm512_srai_epi32(_mm512_slli_epi32(od, 8), 8);
+        }
+    } else {
+        for (int h = 0; h < 2; h++) {
+            dq[2 * h] = _mm512_srai_epi32(_mm512_slli_epi32(wv[h], 16), 16);
+            dq[2 * h + 1] = _mm512_srai_epi32(wv[h], 16);
+        }
+    }
+}
+
+/* Software prefetch distance of the record stream (bytes ahead; the layout is read front to back). */
+#ifndef HWQ_PF_BYTES
+#define HWQ_PF_BYTES 2048
+#endif
+
+/* Weight-only tables as 2 byte planes straight from int16 arithmetic (np = 2 only): every entry
+ * <c_r, x_b> is then within +-32767 (sumc * max|x| <= 32767), so computing it mod 2^16 (vpmullw, vpaddw;
+ * partial sums may wrap) gives it exactly.  cbt16[i * 256 + r] = coordinate i of codeword r (0 for
+ * r >= NC); one vpermi2b per 64 entries splits the words into the low and high byte planes. */
+static HWQ_T_VBMI void hwq_build_planes16_vbmi(const int16_t *cbt16, const int32_t *xr, int64_t k, int64_t nbatch,
+                                              int64_t bs, int64_t ns, uint8_t *pl)
+{
+    __m512i ev, od; /* byte indices 0, 2, ..., 126 (low bytes of 64 words) and 1, 3, ..., 127 (high bytes) */
+    {
+        uint8_t e[64], o[64];
+        for (int i = 0; i < 64; i++) {
+            e[i] = (uint8_t)(2 * i);
+            o[i] = (uint8_t)(2 * i + 1);
+        }
+        ev = _mm512_loadu_si512((const void *)e);
+        od = _mm512_loadu_si512((const void *)o);
+    }
+    for (int64_t j = 0; j < nbatch; j++) {
+        for (int64_t bb = 0; bb < ns; bb++) {
+            const int32_t *xs = xr + j * k + (bs + bb) * HWQ_D;
+            uint8_t *o = pl + (j * ns + bb) * 3 * 256;
+            __m512i xv[HWQ_D];
+            for (int i = 0; i < HWQ_D; i++)
+                xv[i] = _mm512_set1_epi16((short)xs[i]);
+            for (int v = 0; v < 256; v += 64) {
+                __m512i w0 = _mm512_setzero_si512(), w1 = _mm512_setzero_si512();
+                for (int i = 0; i < HWQ_D; i++) {
+                    w0 = _mm512_add_epi16(w0, _mm512_mullo_epi16(_mm512_loadu_si512((const void *)(cbt16 + i * 256 + v)),
+                                                                 xv[i]));
+                    w1 = _mm512_add_epi16(w1, _mm512_mullo_epi16(
+                                                  _mm512_loadu_si512((const void *)(cbt16 + i * 256 + v + 32)), xv[i]));
+                }
+                _mm512_storeu_si512((void *)(o + v), _mm512_permutex2var_epi8(w0, ev, w1));
+                _mm512_storeu_si512((void *)(o + 256 + v), _mm512_permutex2var_epi8(w0, od, w1));
+            }
+        }
+    }
+}
+
 /* Integer group loop with vpermi2b table lookups (64 columns per lookup).  Unlike the other loops it
  * keeps subset sums (slot u: columns whose T contains the bits of u; hwq_flush with subsets = 1):
  * the masks come straight from the ladder bit planes, one masked add per slot. */
@@ -204,10 +290,8 @@ static inline __attribute__((always_inline)) HWQ_T_VBMI void
 hwq_groups_vbmi_np(const int np, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0, int64_t ns,
                    const uint8_t *pl, int64_t nbatch, int32_t *acc)
 {
-    const __m512i zero = _mm512_setzero_si512();
     for (int64_t g = g0; g < ng; g++) {
         const uint8_t *grec = tile + (g * nbt + s0) * HWQ_REC;
-        _mm_prefetch((const char *)(grec + nbt * HWQ_REC), _MM_HINT_T0);
         for (int64_t j = 0; j < nbatch; j++) {
             int32_t *ap = acc + (g * nbatch + j) * HWQ_NSLOT * HWQ_GL;
             __m512i a[4][HWQ_NSLOT];
@@ -216,42 +300,8 @@ hwq_groups_vbmi_np(const int np, const uint8_t *tile, int64_t g0, int64_t ng, in
                     a[q][u] = _mm512_loadu_si512((const void *)(ap + u * HWQ_GL + 16 * q));
             for (int64_t bb = 0; bb < ns; bb++) {
                 const uint8_t *rec = grec + bb * HWQ_REC;
-                const uint8_t *tb = pl + (j * ns + bb) * 3 * 256;
-                const __m512i c = _mm512_loadu_si512((const void *)rec);
-                __m512i pb[3];
-#if HWQ_NC > 128
-                const __mmask64 k7 = _mm512_movepi8_mask(c);
-#endif
-                pb[2] = zero;
-                for (int p = 0; p < np; p++) {
-                    const uint8_t *tp = tb + p * 256;
-                    const __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)tp), c,
-                                                                _mm512_loadu_si512((const void *)(tp + 64)));
-#if HWQ_NC > 128
-                    const __m512i hi = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)(tp + 128)), c,
-                                                                _mm512_loadu_si512((const void *)(tp + 192)));
-                    pb[p] = _mm512_mask_blend_epi8(k7, lo, hi);
-#else
-                    pb[p] = lo;
-#endif
-                }
-                /* dwords [0, P0, P1, P2] (3 planes) or [0, 0, P0, P1] (2 planes) by in-lane unpacks;
-                 * the arithmetic shift sign-extends the 24- or 16-bit entry */
                 __m512i dq[4];
-                if (np == 3) {
-                    const __m512i alo = _mm512_unpacklo_epi8(zero, pb[0]), ahi = _mm512_unpackhi_epi8(zero, pb[0]);
-                    const __m512i blo = _mm512_unpacklo_epi8(pb[1], pb[2]), bhi = _mm512_unpackhi_epi8(pb[1], pb[2]);
-                    dq[0] = _mm512_srai_epi32(_mm512_unpacklo_epi16(alo, blo), 8);
-                    dq[1] = _mm512_srai_epi32(_mm512_unpackhi_epi16(alo, blo), 8);
-                    dq[2] = _mm512_srai_epi32(_mm512_unpacklo_epi16(ahi, bhi), 8);
-                    dq[3] = _mm512_srai_epi32(_mm512_unpackhi_epi16(ahi, bhi), 8);
-                } else {
-                    const __m512i wlo = _mm512_unpacklo_epi8(pb[0], pb[1]), whi = _mm512_unpackhi_epi8(pb[0], pb[1]);
-                    dq[0] = _mm512_srai_epi32(_mm512_unpacklo_epi16(zero, wlo), 16);
-                    dq[1] = _mm512_srai_epi32(_mm512_unpackhi_epi16(zero, wlo), 16);
-                    dq[2] = _mm512_srai_epi32(_mm512_unpacklo_epi16(zero, whi), 16);
-                    dq[3] = _mm512_srai_epi32(_mm512_unpackhi_epi16(zero, whi), 16);
-                }
+                hwq_vbmi_lookup(np, rec, pl + (j * ns + bb) * 3 * 256, dq);
                 for (int q = 0; q < 4; q++) {
                     const __m512i d = dq[q];
                     /* subset sums: slot u collects the columns whose T has every bit of u set */
@@ -276,50 +326,6 @@ hwq_groups_vbmi_np(const int np, const uint8_t *tile, int64_t g0, int64_t ng, in
         }
     }
 }
-
-/* Byte-plane lookup of the table entries of one record: dq[q] lane l = entry of column 16q + l (int32). */
-static inline __attribute__((always_inline)) HWQ_T_VBMI void hwq_vbmi_lookup(const int np, const uint8_t *rec,
-                                                                              const uint8_t *tb, __m512i dq[4])
-{
-    const __m512i zero = _mm512_setzero_si512();
-    const __m512i c = _mm512_loadu_si512((const void *)rec);
-    __m512i pb[3];
-#if HWQ_NC > 128
-    const __mmask64 k7 = _mm512_movepi8_mask(c);
-#endif
-    pb[2] = zero;
-    for (int p = 0; p < np; p++) {
-        const uint8_t *tp = tb + p * 256;
-        const __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)tp), c,
-                                                    _mm512_loadu_si512((const void *)(tp + 64)));
-#if HWQ_NC > 128
-        const __m512i hi = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)(tp + 128)), c,
-                                                    _mm512_loadu_si512((const void *)(tp + 192)));
-        pb[p] = _mm512_mask_blend_epi8(k7, lo, hi);
-#else
-        pb[p] = lo;
-#endif
-    }
-    if (np == 3) {
-        const __m512i alo = _mm512_unpacklo_epi8(zero, pb[0]), ahi = _mm512_unpackhi_epi8(zero, pb[0]);
-        const __m512i blo = _mm512_unpacklo_epi8(pb[1], pb[2]), bhi = _mm512_unpackhi_epi8(pb[1], pb[2]);
-        dq[0] = _mm512_srai_epi32(_mm512_unpacklo_epi16(alo, blo), 8);
-        dq[1] = _mm512_srai_epi32(_mm512_unpackhi_epi16(alo, blo), 8);
-        dq[2] = _mm512_srai_epi32(_mm512_unpacklo_epi16(ahi, bhi), 8);
-        dq[3] = _mm512_srai_epi32(_mm512_unpackhi_epi16(ahi, bhi), 8);
-    } else {
-        const __m512i wlo = _mm512_unpacklo_epi8(pb[0], pb[1]), whi = _mm512_unpackhi_epi8(pb[0], pb[1]);
-        dq[0] = _mm512_srai_epi32(_mm512_unpacklo_epi16(zero, wlo), 16);
-        dq[1] = _mm512_srai_epi32(_mm512_unpackhi_epi16(zero, wlo), 16);
-        dq[2] = _mm512_srai_epi32(_mm512_unpacklo_epi16(zero, whi), 16);
-        dq[3] = _mm512_srai_epi32(_mm512_unpackhi_epi16(zero, whi), 16);
-    }
-}
-
-/* Software prefetch distance of the record stream (bytes ahead; the layout is read front to back). */
-#ifndef HWQ_PF_BYTES
-#define HWQ_PF_BYTES 2048
-#endif
 
 #if HWQ_LB == 2 && HWQ_L == 4
 /* Two-slot ladder (hwq_ladder2(): m_2 = 2 m_0 and m_3 = 2 m_1, true of the default 4-rung sqrt(2) ladder):

@@ -26,8 +26,11 @@
  * so a record is 64 * code_bits/8 + 8 * ladder_bits bytes: the same bits as the container for
  * code_bits 8 (D3 q=6: 80 bytes per 64 blocks).  Records are stored tile by tile, inside a tile group
  * by group, inside a group block by block: a GEMV reads the whole layout once, front to back.
- * hwq_col_pos swaps bits 2-3 and 4-5 of the column index, so that the in-lane byte/word unpacks of the
- * VBMI loop put column 16q + l into lane l of its q-th int32 vector (no cross-lane byte permute).
+ * hwq_col_pos puts column i = 16 S + 4 L + s (S, L, s in 0..3) at byte 16 L + 8 (S >> 1) + 2 s + (S & 1):
+ * after the in-lane byte unpacks of the VBMI loop (unpack{lo,hi}_epi8 of the low and high byte planes),
+ * column 16 S + l is the even (S even) or odd (S odd) int16 word of int32 lane l of the lo (S < 2) or hi
+ * (S >= 2) word vector, so the ladder bits 16 S .. 16 S + 15 of a record are the lane mask of set S (no
+ * cross-lane byte permute).
  */
 #define HWQ_GL 64
 /* Blocks per layout tile: the tables of one tile of one activation vector fit L1 (64 blocks x 2-3 byte
@@ -42,7 +45,11 @@
 #define HWQ_NCP ((HWQ_NC + 15) / 16 * 16)
 
 /* Byte position of column i (0..63) of a group inside a record of 1-byte codes. */
-static inline int hwq_col_pos(int i) { return ((i >> 2) & 3) << 4 | (i >> 4) << 2 | (i & 3); }
+static inline int hwq_col_pos(int i)
+{
+    const int S = i >> 4, L = (i >> 2) & 3, s = i & 3;
+    return L << 4 | (S >> 1) << 3 | s << 1 | (S & 1);
+}
 /* partial-sum slots per (column, activation vector): one per ladder index, or per subset of ladder bits */
 #define HWQ_NSLOT (1 << HWQ_LB)
 /* byte-plane (vpermi2b) lookups: codes of at most 8 bits, table entries within +-2^23 */
@@ -345,10 +352,17 @@ static int hwq_run_packed(const hwq_tile_job *jb)
     const size_t acc_b = (size_t)(ng * nbatch * HWQ_NSLOT * HWQ_GL) * 4u;
     const size_t out_b = (size_t)(jb->m * nbatch) * 8u;
     const size_t per = (tab_b + acc_b + out_b + 63u) / 64u * 64u;
-    char *bufs = (char *)hwq_workspace(per * (size_t)nt + (size_t)(HWQ_D * HWQ_NCP) * 4u
-                                       + (size_t)nbatch * (sizeof(float) + sizeof(double)));
+    const size_t sc_off = per * (size_t)nt + (size_t)(HWQ_D * HWQ_NCP) * 4u;
+    const size_t cb16_off = (sc_off + (size_t)nbatch * (sizeof(float) + sizeof(double)) + 63u) / 64u * 64u;
+    char *bufs = (char *)hwq_workspace(cb16_off + (size_t)(HWQ_D * 256) * 2u);
     if (!bufs)
         return HWQ_E_ALLOC;
+    /* transposed codebook as int16, 256 entries per coordinate (rows >= NC zero): hwq_build_planes16_vbmi */
+    int16_t *cbt16 = (int16_t *)(void *)(bufs + cb16_off);
+    for (int i = 0; i < HWQ_D; i++)
+        for (int64_t r = 0; r < 256; r++)
+            cbt16[i * 256 + r] = r < HWQ_NC ? (int16_t)hwq_codebook[r * HWQ_D + i] : (int16_t)0;
+    (void)cbt16;
     double *inv_scale = (double *)(void *)(bufs + per * (size_t)nt + (size_t)(HWQ_D * HWQ_NCP) * 4u);
     float *scale = (float *)(void *)(inv_scale + nbatch);
     /* sumc = max_r sum_i |cw_r,i|: |<cw_r, x_b>| <= sumc * max|x| */
@@ -413,8 +427,11 @@ static int hwq_run_packed(const hwq_tile_job *jb)
 #if HWQ_VBMI
                 if (vbmi) {
                     uint8_t *pl = (uint8_t *)tab + (size_t)(nbatch * sub * HWQ_NCP) * 4u;
-                    hwq_build_planes_vbmi(jb->kind, tab, cbt, jb->act, jb->tx, jb->k, nbatch, b0 + s0, ns, scale,
-                                          pl);
+                    if (jb->kind == HWQ_T_WO && np == 2)
+                        hwq_build_planes16_vbmi(cbt16, (const int32_t *)jb->act, jb->k, nbatch, b0 + s0, ns, pl);
+                    else
+                        hwq_build_planes_vbmi(jb->kind, tab, cbt, jb->act, jb->tx, jb->k, nbatch, b0 + s0, ns, scale,
+                                              pl);
 #if HWQ_LB == 2 && HWQ_L == 4
                     if (lad2)
                         hwq_groups_vbmi2(np, tile, g0, g1, nbt, s0, ns, pl, nbatch, (int32_t *)acc32);
