@@ -241,7 +241,7 @@ static inline __attribute__((always_inline)) HWQ_T_VBMI void hwq_vbmi_lookup(con
 
 /* Software prefetch distance of the record stream (bytes ahead; the layout is read front to back). */
 #ifndef HWQ_PF_BYTES
-#define HWQ_PF_BYTES 2048
+#define HWQ_PF_BYTES 4096
 #endif
 
 /* Weight-only tables as 2 byte planes straight from int16 arithmetic (np = 2 only): every entry
@@ -365,6 +365,97 @@ hwq_groups_vbmi2_np(const int np, const uint8_t *tile, int64_t g0, int64_t ng, i
                 _mm512_storeu_si512((void *)(ap + 16 * q), a0[q]);
                 _mm512_storeu_si512((void *)(ap + HWQ_GL + 16 * q), a1[q]);
             }
+        }
+    }
+}
+
+#ifndef HWQ_USE_VNNI
+#define HWQ_USE_VNNI 1
+#endif
+#define HWQ_T_VNNI __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vbmi,avx512vnni")))
+
+/* Weight-only loop of the usual case (2 byte planes, two-slot ladder; AVX-512 VNNI): no partial-sum
+ * slots at all.  The word entries e of the 64 columns of a record (int16, exact when np = 2) are
+ * multiplied by their ladder multiplier and summed into int32 in one vpdpwssd per 16 columns:
+ *     acc[S] lane l += e(16 S + l) * f_l,   f_l = m_T / mdiv = (1 + h) m_l / mdiv  (T = 2 h + l)
+ * (mdiv = gcd(m_0, m_1); f is the multiplier word beside a zero word, so the other column of the dword
+ * adds nothing).  |e f| <= 32767 * 2 max(m_0, m_1) / mdiv per block; the caller checks that ns blocks
+ * of it fit int32.  After the ns blocks of a group the int32 sums are added into the int64 partials
+ * p64[(g * B + j) * 64 + column], which hwq_run_packed multiplies by mdiv at the end. */
+/* One record of hwq_groups_vnni: acc[S] += e * f for the 64 columns of rec, table planes tb. */
+static inline __attribute__((always_inline)) HWQ_T_VNNI void hwq_vnni_rec(const uint8_t *rec, const __m512i t[8],
+                                                                           const __m512i f[4], __m512i acc[4])
+{
+    _mm_prefetch((const char *)(rec + HWQ_PF_BYTES), _MM_HINT_T0);
+    const __m512i c = _mm512_loadu_si512((const void *)rec);
+    __m512i pb[2];
+#if HWQ_NC > 128
+    const __mmask64 k7 = _mm512_movepi8_mask(c);
+#endif
+    for (int p = 0; p < 2; p++) {
+        const __m512i lo = _mm512_permutex2var_epi8(t[4 * p], c, t[4 * p + 1]);
+#if HWQ_NC > 128
+        const __m512i hi = _mm512_permutex2var_epi8(t[4 * p + 2], c, t[4 * p + 3]);
+        pb[p] = _mm512_mask_blend_epi8(k7, lo, hi);
+#else
+        pb[p] = lo;
+#endif
+    }
+    const __m512i wv[2] = {_mm512_unpacklo_epi8(pb[0], pb[1]), _mm512_unpackhi_epi8(pb[0], pb[1])};
+    uint64_t lbit, hbit;
+    memcpy(&lbit, rec + HWQ_GL, 8);
+    memcpy(&hbit, rec + HWQ_GL + 8, 8);
+    for (int S = 0; S < 4; S++) {
+        __m512i m = _mm512_mask_mov_epi32(f[S & 1], (__mmask16)(lbit >> (16 * S)), f[2 + (S & 1)]);
+        m = _mm512_mask_add_epi32(m, (__mmask16)(hbit >> (16 * S)), m, m);
+        acc[S] = _mm512_dpwssd_epi32(acc[S], wv[S >> 1], m);
+    }
+}
+
+/* acc (int32, 64 columns) into the int64 partials pp[0..63]. */
+static inline __attribute__((always_inline)) HWQ_T_VNNI void hwq_vnni_out(int64_t *pp, const __m512i acc[4])
+{
+    for (int S = 0; S < 4; S++) {
+        __m512i *d = (__m512i *)(void *)(pp + 16 * S);
+        const __m512i lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc[S]));
+        const __m512i hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(acc[S], 1));
+        _mm512_storeu_si512((void *)d, _mm512_add_epi64(_mm512_loadu_si512((const void *)d), lo));
+        _mm512_storeu_si512((void *)(d + 1), _mm512_add_epi64(_mm512_loadu_si512((const void *)(d + 1)), hi));
+    }
+}
+
+#ifndef HWQ_VNNI_GROUPS
+#define HWQ_VNNI_GROUPS 1
+#endif
+/* Two column groups per pass share each block's table (8 registers loaded once for both records). */
+static HWQ_T_VNNI void hwq_groups_vnni(const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0,
+                                      int64_t ns, const uint8_t *pl, int64_t nbatch, int64_t *p64, int32_t f0,
+                                      int32_t f1)
+{
+    /* multiplier dwords of the even (low word) and odd (high word) column of each int32 lane, for l = 0, 1 */
+    const __m512i f[4] = {_mm512_set1_epi32(f0), _mm512_set1_epi32((int32_t)((uint32_t)f0 << 16)),
+                          _mm512_set1_epi32(f1), _mm512_set1_epi32((int32_t)((uint32_t)f1 << 16))};
+    for (int64_t g = g0; g < ng; g += HWQ_VNNI_GROUPS > 1 ? 2 : 1) {
+        const int two = HWQ_VNNI_GROUPS > 1 && g + 1 < ng;
+        const uint8_t *ra = tile + (g * nbt + s0) * HWQ_REC, *rb = two ? ra + nbt * HWQ_REC : ra;
+        for (int64_t j = 0; j < nbatch; j++) {
+            __m512i aa[4], ab[4];
+            for (int q = 0; q < 4; q++)
+                aa[q] = ab[q] = _mm512_setzero_si512();
+            const uint8_t *tb = pl + j * ns * 3 * 256;
+            for (int64_t bb = 0; bb < ns; bb++, tb += 3 * 256) {
+                __m512i t[8];
+                for (int i = 0; i < 4; i++) {
+                    t[i] = _mm512_loadu_si512((const void *)(tb + 64 * i));
+                    t[4 + i] = _mm512_loadu_si512((const void *)(tb + 256 + 64 * i));
+                }
+                hwq_vnni_rec(ra + bb * HWQ_REC, t, f, aa);
+                if (two)
+                    hwq_vnni_rec(rb + bb * HWQ_REC, t, f, ab);
+            }
+            hwq_vnni_out(p64 + (g * nbatch + j) * HWQ_GL, aa);
+            if (two)
+                hwq_vnni_out(p64 + ((g + 1) * nbatch + j) * HWQ_GL, ab);
         }
     }
 }

@@ -347,7 +347,7 @@ static int hwq_run_packed(const hwq_tile_job *jb)
     const int lad2 = vbmi && hwq_ladder2();
     const int64_t flush0 = jb->kind == HWQ_T_LUT ? HWQ_FLUSH_BLOCKS_LUT
                            : mode == HWQ_F_FIX ? HWQ_FLUSH_BLOCKS_FIX : HWQ_FLUSH_BLOCKS;
-    const int64_t flush_blocks = lad2 ? (flush0 / 2 > 0 ? flush0 / 2 : 1) : flush0;
+    int64_t flush_blocks = lad2 ? (flush0 / 2 > 0 ? flush0 / 2 : 1) : flush0;
     const size_t tab_b = (size_t)(nbatch * sub) * (HWQ_NCP * 4u + 768u);
     const size_t acc_b = (size_t)(ng * nbatch * HWQ_NSLOT * HWQ_GL) * 4u;
     const size_t out_b = (size_t)(jb->m * nbatch) * 8u;
@@ -383,6 +383,27 @@ static int hwq_run_packed(const hwq_tile_job *jb)
         }
         np = sumc * xmax <= 32767 ? 2 : 3;
     }
+    /* VNNI weight-only loop (hwq_groups_vnni): 2 byte planes, two-slot ladder, multipliers m_l / mdiv
+     * within int16 after doubling, and sub * 32767 * 2 max(m_l / mdiv) within int32 */
+    int vnni = 0;
+    int32_t f0 = 0, f1 = 0, mdiv = 1;
+#if HWQ_VBMI && HWQ_LB == 2 && HWQ_L == 4
+    if (HWQ_USE_VNNI && lad2 && jb->kind == HWQ_T_WO && np == 2 && __builtin_cpu_supports("avx512vnni")) {
+        int32_t a = hwq_mults[0], b = hwq_mults[1];
+        while (b) {
+            const int32_t t = a % b;
+            a = b;
+            b = t;
+        }
+        mdiv = a > 0 ? a : 1;
+        f0 = hwq_mults[0] / mdiv;
+        f1 = hwq_mults[1] / mdiv;
+        const int64_t fm = 2 * (int64_t)(f0 > f1 ? f0 : f1);
+        vnni = fm <= 32767 && sub * 32767 * fm <= (int64_t)0x7FFFFFFF;
+    }
+#endif
+    if (vnni)
+        flush_blocks = INT64_MAX; /* hwq_groups_vnni empties its int32 sums into int64 after every sub-tile */
     if (mode == HWQ_F_FIX) {
         /* |<c_r, x_b>| / cs <= sumc * max|x| / cs: entries scaled to at most 2^HWQ_FIX_BITS */
         for (int64_t j = 0; j < nbatch; j++) {
@@ -433,7 +454,9 @@ static int hwq_run_packed(const hwq_tile_job *jb)
                         hwq_build_planes_vbmi(jb->kind, tab, cbt, jb->act, jb->tx, jb->k, nbatch, b0 + s0, ns, scale,
                                               pl);
 #if HWQ_LB == 2 && HWQ_L == 4
-                    if (lad2)
+                    if (vnni)
+                        hwq_groups_vnni(tile, g0, g1, nbt, s0, ns, pl, nbatch, (int64_t *)acc32, f0, f1);
+                    else if (lad2)
                         hwq_groups_vbmi2(np, tile, g0, g1, nbt, s0, ns, pl, nbatch, (int32_t *)acc32);
                     else
 #endif
@@ -457,10 +480,19 @@ static int hwq_run_packed(const hwq_tile_job *jb)
                 since += ns;
             }
         }
-        hwq_flush(mode, lad2 ? 2 : vbmi, acc32, acc64, jb->m, nbatch, inv_scale);
+        if (vnni) { /* int64 partials of hwq_groups_vnni, in units of mdiv */
+            for (int64_t mm = 0; mm < jb->m; mm++)
+                for (int64_t j = 0; j < nbatch; j++)
+                    ((int64_t *)acc64)[mm * nbatch + j] += (int64_t)mdiv
+                        * ((const int64_t *)acc32)[((mm / HWQ_GL) * nbatch + j) * HWQ_GL + mm % HWQ_GL];
+        } else {
+            hwq_flush(mode, lad2 ? 2 : vbmi, acc32, acc64, jb->m, nbatch, inv_scale);
+        }
     }
     (void)vbmi;
     (void)np;
+    (void)f0;
+    (void)f1;
     const int64_t n = jb->m * nbatch;
     for (int th = 0; th < nt; th++) {
         const void *a = bufs + per * (size_t)th + tab_b + acc_b;
