@@ -306,10 +306,8 @@ hwq_groups_vbmi_np(const int np, const uint8_t *tile, int64_t g0, int64_t ng, in
                     const __m512i d = dq[q];
                     /* subset sums: slot u collects the columns whose T has every bit of u set */
                     uint32_t pw[HWQ_LB > 0 ? HWQ_LB : 1];
-                    for (int p = 0; p < HWQ_LB; p++) {
-                        const uint8_t *w = rec + HWQ_GL + 8 * p + 2 * q;
-                        pw[p] = (uint32_t)w[0] | ((uint32_t)w[1] << 8);
-                    }
+                    for (int p = 0; p < HWQ_LB; p++)
+                        pw[p] = (uint32_t)(hwq_plane(rec, p) >> (16 * q)) & 0xFFFFu;
                     a[q][0] = _mm512_add_epi32(a[q][0], d);
                     for (int u = 1; u < HWQ_NSLOT; u++) {
                         uint32_t mk = 0xFFFFu;
@@ -352,9 +350,8 @@ hwq_groups_vbmi2_np(const int np, const uint8_t *tile, int64_t g0, int64_t ng, i
                 _mm_prefetch((const char *)(rec + HWQ_PF_BYTES), _MM_HINT_T0);
                 __m512i dq[4];
                 hwq_vbmi_lookup(np, rec, pl + (j * ns + bb) * 3 * 256, dq);
-                uint64_t lbit, hbit; /* bit planes of T: bit i = bit 0 / bit 1 of T of column i */
-                memcpy(&lbit, rec + HWQ_GL, 8);
-                memcpy(&hbit, rec + HWQ_GL + 8, 8);
+                /* bit planes of T: bit i = bit 0 / bit 1 of T of column i */
+                const uint64_t lbit = hwq_plane(rec, 0), hbit = hwq_plane(rec, 1);
                 for (int q = 0; q < 4; q++) {
                     const __m512i d = _mm512_mask_add_epi32(dq[q], (__mmask16)(hbit >> (16 * q)), dq[q], dq[q]);
                     a0[q] = _mm512_add_epi32(a0[q], d);
@@ -384,9 +381,13 @@ hwq_groups_vbmi2_np(const int np, const uint8_t *tile, int64_t g0, int64_t ng, i
  * p64[(g * B + j) * 64 + column], which hwq_run_packed multiplies by mdiv at the end. */
 /* One record of hwq_groups_vnni: acc[S] += e * f for the 64 columns of rec, table planes tb. */
 static inline __attribute__((always_inline)) HWQ_T_VNNI void hwq_vnni_rec(const uint8_t *rec, const __m512i t[8],
-                                                                           const __m512i f[4], __m512i acc[4])
+                                                                           const __m512i f[3], __m512i acc[4])
 {
+    /* records are 80 bytes: two prefetches per record touch every 64-byte line ahead */
     _mm_prefetch((const char *)(rec + HWQ_PF_BYTES), _MM_HINT_T0);
+#if HWQ_PF2
+    _mm_prefetch((const char *)(rec + HWQ_PF_BYTES + HWQ_REC - 1), _MM_HINT_T0);
+#endif
     const __m512i c = _mm512_loadu_si512((const void *)rec);
     __m512i pb[2];
 #if HWQ_NC > 128
@@ -402,12 +403,11 @@ static inline __attribute__((always_inline)) HWQ_T_VNNI void hwq_vnni_rec(const 
 #endif
     }
     const __m512i wv[2] = {_mm512_unpacklo_epi8(pb[0], pb[1]), _mm512_unpackhi_epi8(pb[0], pb[1])};
-    uint64_t lbit, hbit;
-    memcpy(&lbit, rec + HWQ_GL, 8);
-    memcpy(&hbit, rec + HWQ_GL + 8, 8);
     for (int S = 0; S < 4; S++) {
-        __m512i m = _mm512_mask_mov_epi32(f[S & 1], (__mmask16)(lbit >> (16 * S)), f[2 + (S & 1)]);
-        m = _mm512_mask_add_epi32(m, (__mmask16)(hbit >> (16 * S)), m, m);
+        /* T of columns 16 S + l: 2-bit field l of dword S of the ladder bytes; vpermd takes index bits 0-3
+         * (T of column l and bits of column l + 1), and the table repeats m_T / mdiv for every T */
+        const __m512i tf = _mm512_srlv_epi32(_mm512_set1_epi32(hwq_ld32(rec + HWQ_GL + 4 * S)), f[0]);
+        const __m512i m = _mm512_permutexvar_epi32(tf, f[1 + (S & 1)]);
         acc[S] = _mm512_dpwssd_epi32(acc[S], wv[S >> 1], m);
     }
 }
@@ -424,6 +424,9 @@ static inline __attribute__((always_inline)) HWQ_T_VNNI void hwq_vnni_out(int64_
     }
 }
 
+#ifndef HWQ_PF2
+#define HWQ_PF2 1
+#endif
 #ifndef HWQ_VNNI_GROUPS
 #define HWQ_VNNI_GROUPS 1
 #endif
@@ -433,8 +436,13 @@ static HWQ_T_VNNI void hwq_groups_vnni(const uint8_t *tile, int64_t g0, int64_t 
                                       int32_t f1)
 {
     /* multiplier dwords of the even (low word) and odd (high word) column of each int32 lane, for l = 0, 1 */
-    const __m512i f[4] = {_mm512_set1_epi32(f0), _mm512_set1_epi32((int32_t)((uint32_t)f0 << 16)),
-                          _mm512_set1_epi32(f1), _mm512_set1_epi32((int32_t)((uint32_t)f1 << 16))};
+    int32_t fm[16];
+    for (int i = 0; i < 16; i++)
+        fm[i] = ((i & 1) ? f1 : f0) << ((i >> 1) & 1);
+    /* f[0]: shift of lane l (2 l); f[1], f[2]: m_T / mdiv by T (index bits 0-1) in the low / high word */
+    const __m512i fv = _mm512_loadu_si512((const void *)fm);
+    const __m512i f[3] = {_mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), fv,
+                          _mm512_slli_epi32(fv, 16)};
     for (int64_t g = g0; g < ng; g += HWQ_VNNI_GROUPS > 1 ? 2 : 1) {
         const int two = HWQ_VNNI_GROUPS > 1 && g + 1 < ng;
         const uint8_t *ra = tile + (g * nbt + s0) * HWQ_REC, *rb = two ? ra + nbt * HWQ_REC : ra;

@@ -22,7 +22,9 @@
  * record holds block b of the 64 columns of group g:
  *     64 codes (1 byte each if code_bits <= 8, at byte hwq_col_pos(i) for column i of the group; else
  *     2 bytes little-endian at 2i)
- *     HWQ_LB bit planes of T (uint64 little-endian; bit i of plane p = bit p of T of column 64g + i)
+ *     the ladder indices T: for 2 ladder bits (HWQ_TPACK) 2-bit fields, T of column i at bits 2i, 2i + 1
+ *     of the 16 bytes (little-endian; dword S holds columns 16 S .. 16 S + 15), else HWQ_LB bit planes
+ *     (uint64 little-endian; bit i of plane p = bit p of T of column 64g + i)
  * so a record is 64 * code_bits/8 + 8 * ladder_bits bytes: the same bits as the container for
  * code_bits 8 (D3 q=6: 80 bytes per 64 blocks).  Records are stored tile by tile, inside a tile group
  * by group, inside a group block by block: a GEMV reads the whole layout once, front to back.
@@ -41,6 +43,7 @@
 #endif
 
 #define HWQ_CBY (HWQ_CB <= 8 ? 1 : 2)
+#define HWQ_TPACK (HWQ_LB == 2)
 #define HWQ_REC (HWQ_GL * HWQ_CBY + 8 * HWQ_LB)
 #define HWQ_NCP ((HWQ_NC + 15) / 16 * 16)
 
@@ -67,13 +70,39 @@ static inline int64_t hwq_ngroups(int64_t m) { return (m + HWQ_GL - 1) / HWQ_GL;
 
 static inline int64_t hwq_packed_size(int64_t nb, int64_t m) { return nb * hwq_ngroups(m) * HWQ_REC; }
 
-static inline uint64_t hwq_plane(const uint8_t *rec, int p)
+static inline uint64_t hwq_ld64(const uint8_t *q)
 {
-    const uint8_t *q = rec + HWQ_GL * HWQ_CBY + 8 * p;
     uint64_t w = 0;
     for (int i = 0; i < 8; i++)
         w |= (uint64_t)q[i] << (8 * i);
     return w;
+}
+
+static inline uint32_t hwq_ld32(const uint8_t *q)
+{
+    return (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
+}
+
+/* Bits 0, 2, 4, ..., 62 of w -> bits 0..31. */
+static inline uint64_t hwq_even_bits(uint64_t w)
+{
+    w &= 0x5555555555555555ull;
+    w = (w | w >> 1) & 0x3333333333333333ull;
+    w = (w | w >> 2) & 0x0F0F0F0F0F0F0F0Full;
+    w = (w | w >> 4) & 0x00FF00FF00FF00FFull;
+    w = (w | w >> 8) & 0x0000FFFF0000FFFFull;
+    return (w | w >> 16) & 0xFFFFFFFFull;
+}
+
+/* Bit plane p of the ladder indices of a record: bit i = bit p of T of column i. */
+static inline uint64_t hwq_plane(const uint8_t *rec, int p)
+{
+    const uint8_t *q = rec + HWQ_GL * HWQ_CBY;
+#if HWQ_TPACK
+    return hwq_even_bits(hwq_ld64(q) >> p) | hwq_even_bits(hwq_ld64(q + 8) >> p) << 32;
+#else
+    return hwq_ld64(q + 8 * p);
+#endif
 }
 
 /* 64-bit lane mask of the columns of a record whose ladder index is t. */
@@ -104,9 +133,13 @@ static void hwq_pack(const uint8_t *codes, const uint8_t *ladder, int64_t k, int
                 rec[2 * i] = (uint8_t)(r & 0xFFu);
                 rec[2 * i + 1] = (uint8_t)(r >> 8);
             }
+#if HWQ_TPACK
+            rec[HWQ_GL * HWQ_CBY + i / 4] |= (uint8_t)(t << (2 * (i % 4)));
+#else
             for (int p = 0; p < HWQ_LB; p++)
                 if ((t >> p) & 1u)
                     rec[HWQ_GL * HWQ_CBY + 8 * p + i / 8] |= (uint8_t)(1u << (i % 8));
+#endif
         }
     }
 }
