@@ -47,11 +47,7 @@
 #define HWQ_X86 0
 #endif
 
-enum { HWQ_ISA_AUTO = 0, HWQ_ISA_SCALAR = 1, HWQ_ISA_AVX2 = 2, HWQ_ISA_AVX512 = 3, HWQ_ISA_VBMI = 4 };
-enum {
-    HWQ_OK = 0, HWQ_E_BLOCK = 1, HWQ_E_HADAMARD = 2, HWQ_E_MAXK = 3, HWQ_E_ARGS = 4, HWQ_E_ALLOC = 5,
-    HWQ_E_RANGE = 6, HWQ_E_LAYOUT = 7
-};
+/* HWQ_OK, HWQ_E_* and HWQ_ISA_* come from the generated <name>.h (the table in hwq.codegen.c_abi) */
 
 static int hwq_isa_sel = 0;
 
@@ -123,6 +119,37 @@ static inline uint32_t hwq_t_at(const uint8_t *lrow, int64_t b)
     (void)b;
     return 0;
 #endif
+}
+
+/* Every weight code < NC and every ladder index < L: checked once where container arrays enter C
+ * (the container entry points, pack, dequantize), so that no kernel ever reads a codebook, table or
+ * multiplier row beyond its end (and no corrupt matrix gives a silent wrong answer).  Nothing to check
+ * when every bit pattern of the fields is valid (NC = 2^code_bits, L = 2^ladder_bits). */
+static int hwq_check_codes(const uint8_t *codes, const uint8_t *ladder, int64_t k, int64_t m)
+{
+    const int64_t nb = k / HWQ_D, cs = hwq_cstride(nb), ls = hwq_lstride(nb);
+    if ((uint64_t)HWQ_NC != ((uint64_t)1 << HWQ_CB)) {
+        int bad = 0;
+        for (int64_t mm = 0; mm < m; mm++) {
+            const uint8_t *crow = codes + mm * cs;
+#if HWQ_CB == 8 && HWQ_NC < 256
+            for (int64_t b = 0; b < nb; b++)
+                bad |= crow[b] >= HWQ_NC;
+#else
+            for (int64_t b = 0; b < nb; b++)
+                bad |= hwq_code_at(crow, b) >= (uint64_t)HWQ_NC;
+#endif
+        }
+        if (bad)
+            return HWQ_E_CODES;
+    }
+    if (HWQ_L != (1 << HWQ_LB)) {
+        for (int64_t mm = 0; mm < m; mm++)
+            for (int64_t b = 0; b < nb; b++)
+                if (hwq_t_at(ladder + mm * ls, b) >= (uint32_t)HWQ_L)
+                    return HWQ_E_CODES;
+    }
+    return HWQ_OK;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -337,6 +364,8 @@ int64_t HWQ_SYM(packed_bytes)(int64_t k, int64_t m)
 int HWQ_SYM(pack)(const uint8_t *codes, const uint8_t *ladder, int64_t k, int64_t m, uint8_t *packed)
 {
     int e = hwq_check_shape(k, m, 1);
+    if (!e)
+        e = hwq_check_codes(codes, ladder, k, m);
     if (e)
         return e;
 #if HWQ_TABLE_PATH
@@ -360,6 +389,8 @@ static int hwq_wo_acc_w(hwq_weights w, int64_t k, int64_t m, const int32_t *xr, 
                         int nthreads)
 {
     int e = hwq_check_shape(k, m, nbatch);
+    if (!e && w.codes)
+        e = hwq_check_codes(w.codes, w.ladder, k, m);
     if (e)
         return e;
     for (int64_t i = 0; i < k * nbatch; i++)
@@ -391,6 +422,8 @@ static int hwq_lut_acc_w(hwq_weights w, int64_t k, int64_t m, const int32_t *rx,
                          int64_t *acc, int nthreads)
 {
     int e = hwq_check_shape(k, m, nbatch);
+    if (!e && w.codes)
+        e = hwq_check_codes(w.codes, w.ladder, k, m);
     if (e)
         return e;
     for (int64_t i = 0; i < (k / HWQ_D) * nbatch; i++)
@@ -454,6 +487,8 @@ static int hwq_gemv_fast_w(hwq_weights w, const float *norms, int64_t k, int64_t
                            float *y, int nthreads)
 {
     int e = hwq_check_shape(k, m, nbatch);
+    if (!e && w.codes)
+        e = hwq_check_codes(w.codes, w.ladder, k, m);
     if (e)
         return e;
 #if !HWQ_TABLE_PATH
@@ -558,6 +593,8 @@ int HWQ_SYM(dequantize)(const uint8_t *codes, const uint8_t *ladder, const float
                         float *out)
 {
     int e = hwq_check_shape(k, m, 1);
+    if (!e)
+        e = hwq_check_codes(codes, ladder, k, m);
     if (e)
         return e;
     const int64_t nb = k / HWQ_D, cs = hwq_cstride(nb), ls = hwq_lstride(nb);

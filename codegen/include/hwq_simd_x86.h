@@ -36,7 +36,8 @@ static inline HWQ_T_AVX512 __m512i hwq_codes16(const uint8_t *rec, int q)
         b[l] = rec[hwq_col_pos(16 * q + l)];
     return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)b));
 #else
-    return _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(rec + 32 * q)));
+    return _mm512_and_si512(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(rec + 32 * q))),
+                            _mm512_set1_epi32((1 << HWQ_CB) - 1));
 #endif
 }
 
@@ -110,7 +111,8 @@ static inline HWQ_T_AVX2 __m256i hwq_codes8(const uint8_t *rec, int h)
         b[l] = rec[hwq_col_pos(8 * h + l)];
     return _mm256_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)b));
 #else
-    return _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(rec + 16 * h)));
+    return _mm256_and_si256(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(rec + 16 * h))),
+                            _mm256_set1_epi32((1 << HWQ_CB) - 1));
 #endif
 }
 

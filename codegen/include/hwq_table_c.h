@@ -45,7 +45,9 @@
 #define HWQ_CBY (HWQ_CB <= 8 ? 1 : 2)
 #define HWQ_TPACK (HWQ_LB == 2)
 #define HWQ_REC (HWQ_GL * HWQ_CBY + 8 * HWQ_LB)
-#define HWQ_NCP ((HWQ_NC + 15) / 16 * 16)
+/* table row stride: every value a code field can hold (2^code_bits) has a row, so even a corrupted
+ * layout cannot make a lookup read outside its table (rows >= NC are never filled by a valid matrix) */
+#define HWQ_NCP ((1 << HWQ_CB) > 16 ? (1 << HWQ_CB) : 16)
 
 /* Byte position of column i (0..63) of a group inside a record of 1-byte codes. */
 static inline int hwq_col_pos(int i)
@@ -178,11 +180,11 @@ static inline __attribute__((always_inline)) void hwq_build_tables(int kind, voi
             if (kind == HWQ_T_FAST) {
                 const float *xs = (const float *)act + j * k + b * HWQ_D;
                 float *tab = (float *)tabv + o;
-                for (int64_t r = 0; r < HWQ_NC; r++)
+                for (int64_t r = 0; r < HWQ_NCP; r++)
                     tab[r] = 0.0f;
                 for (int i = 0; i < HWQ_D; i++) {
                     const float xi = xs[i] * (float)(1.0 / HWQ_CS);
-                    for (int64_t r = 0; r < HWQ_NC; r++)
+                    for (int64_t r = 0; r < HWQ_NCP; r++)
                         tab[r] += (float)cbt[i * HWQ_NCP + r] * xi;
                 }
                 continue;
@@ -194,6 +196,8 @@ static inline __attribute__((always_inline)) void hwq_build_tables(int kind, voi
                 const int32_t mx = hwq_mults[tx[j * nb + b]];
                 for (int64_t r = 0; r < HWQ_NC; r++)
                     tab[r] = mx * (int32_t)hwq_lut[(int64_t)rx * HWQ_NC + r];
+                for (int64_t r = HWQ_NC; r < HWQ_NCP; r++)
+                    tab[r] = 0;
                 continue;
             }
 #else
@@ -201,11 +205,11 @@ static inline __attribute__((always_inline)) void hwq_build_tables(int kind, voi
             (void)nb;
 #endif
             const int32_t *xs = (const int32_t *)act + j * k + b * HWQ_D;
-            for (int64_t r = 0; r < HWQ_NC; r++)
+            for (int64_t r = 0; r < HWQ_NCP; r++)
                 tab[r] = 0;
             for (int i = 0; i < HWQ_D; i++) {
                 const int32_t xi = xs[i];
-                for (int64_t r = 0; r < HWQ_NC; r++)
+                for (int64_t r = 0; r < HWQ_NCP; r++)
                     tab[r] += cbt[i * HWQ_NCP + r] * xi;
             }
         }
@@ -230,7 +234,8 @@ static void hwq_groups_scalar(int is_float, const uint8_t *tile, int64_t g0, int
                 const int64_t to = (j * ns + bb) * HWQ_NCP, ao = (g * nbatch + j) * HWQ_NSLOT * HWQ_GL;
                 for (int i = 0; i < HWQ_GL; i++) {
                     const uint32_t r = HWQ_CBY == 1 ? rec[hwq_col_pos(i)]
-                                                    : (uint32_t)rec[2 * i] | ((uint32_t)rec[2 * i + 1] << 8);
+                                                    : ((uint32_t)rec[2 * i] | ((uint32_t)rec[2 * i + 1] << 8))
+                                                          & ((1u << HWQ_CB) - 1u);
                     if (is_float)
                         ((float *)acc)[ao + tl[i] * HWQ_GL + i] += ((const float *)tab)[to + r];
                     else
@@ -453,8 +458,8 @@ static int hwq_run_packed(const hwq_tile_job *jb)
         memset(bufs + per * (size_t)th + tab_b, 0, acc_b + out_b);
     int32_t *cbt = (int32_t *)(void *)(bufs + per * (size_t)nt);
     for (int i = 0; i < HWQ_D; i++)
-        for (int64_t r = 0; r < HWQ_NC; r++)
-            cbt[i * HWQ_NCP + r] = (int32_t)hwq_codebook[r * HWQ_D + i];
+        for (int64_t r = 0; r < HWQ_NCP; r++) /* rows >= NC: 0, so their table entries are 0 */
+            cbt[i * HWQ_NCP + r] = r < HWQ_NC ? (int32_t)hwq_codebook[r * HWQ_D + i] : 0;
     HWQ_PRAGMA(omp parallel num_threads(nt))
     {
         int tid = 0, nth = 1;
