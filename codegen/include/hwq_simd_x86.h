@@ -381,9 +381,12 @@ hwq_groups_vbmi2_np(const int np, const uint8_t *tile, int64_t g0, int64_t ng, i
  * adds nothing).  |e f| <= 32767 * 2 max(m_0, m_1) / mdiv per block; the caller checks that ns blocks
  * of it fit int32.  After the ns blocks of a group the int32 sums are added into the int64 partials
  * p64[(g * B + j) * 64 + column], which hwq_run_packed multiplies by mdiv at the end. */
-/* One record of hwq_groups_vnni: acc[S] += e * f for the 64 columns of rec, table planes tb. */
-static inline __attribute__((always_inline)) HWQ_T_VNNI void hwq_vnni_rec(const uint8_t *rec, const __m512i t[8],
-                                                                           const __m512i f[3], __m512i acc[4])
+/* One record of hwq_groups_vnni for NJ activation vectors: the codes, the code-bit-7 mask and the ladder
+ * multipliers are taken once, then per vector j the table lookups (planes tb + j * tstride) and
+ * acc[j][S] += e * m. */
+static inline __attribute__((always_inline)) HWQ_T_VNNI void
+hwq_vnni_rec(const int nj, const uint8_t *rec, const uint8_t *tb, int64_t tstride, const __m512i f[3],
+             __m512i acc[][4])
 {
     /* records are 80 bytes: two prefetches per record touch every 64-byte line ahead */
     _mm_prefetch((const char *)(rec + HWQ_PF_BYTES), _MM_HINT_T0);
@@ -391,26 +394,33 @@ static inline __attribute__((always_inline)) HWQ_T_VNNI void hwq_vnni_rec(const 
     _mm_prefetch((const char *)(rec + HWQ_PF_BYTES + HWQ_REC - 1), _MM_HINT_T0);
 #endif
     const __m512i c = _mm512_loadu_si512((const void *)rec);
-    __m512i pb[2];
 #if HWQ_NC > 128
     const __mmask64 k7 = _mm512_movepi8_mask(c);
 #endif
-    for (int p = 0; p < 2; p++) {
-        const __m512i lo = _mm512_permutex2var_epi8(t[4 * p], c, t[4 * p + 1]);
-#if HWQ_NC > 128
-        const __m512i hi = _mm512_permutex2var_epi8(t[4 * p + 2], c, t[4 * p + 3]);
-        pb[p] = _mm512_mask_blend_epi8(k7, lo, hi);
-#else
-        pb[p] = lo;
-#endif
-    }
-    const __m512i wv[2] = {_mm512_unpacklo_epi8(pb[0], pb[1]), _mm512_unpackhi_epi8(pb[0], pb[1])};
+    __m512i m[4];
     for (int S = 0; S < 4; S++) {
         /* T of columns 16 S + l: 2-bit field l of dword S of the ladder bytes; vpermd takes index bits 0-3
          * (T of column l and bits of column l + 1), and the table repeats m_T / mdiv for every T */
-        const __m512i tf = _mm512_srlv_epi32(_mm512_set1_epi32(hwq_ld32(rec + HWQ_GL + 4 * S)), f[0]);
-        const __m512i m = _mm512_permutexvar_epi32(tf, f[1 + (S & 1)]);
-        acc[S] = _mm512_dpwssd_epi32(acc[S], wv[S >> 1], m);
+        const __m512i tf = _mm512_srlv_epi32(_mm512_set1_epi32((int)hwq_ld32(rec + HWQ_GL + 4 * S)), f[0]);
+        m[S] = _mm512_permutexvar_epi32(tf, f[1 + (S & 1)]);
+    }
+    for (int jj = 0; jj < nj; jj++) {
+        const uint8_t *tp = tb + jj * tstride;
+        __m512i pb[2];
+        for (int p = 0; p < 2; p++, tp += 256) {
+            const __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)tp), c,
+                                                        _mm512_loadu_si512((const void *)(tp + 64)));
+#if HWQ_NC > 128
+            const __m512i hi = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)(tp + 128)), c,
+                                                        _mm512_loadu_si512((const void *)(tp + 192)));
+            pb[p] = _mm512_mask_blend_epi8(k7, lo, hi);
+#else
+            pb[p] = lo;
+#endif
+        }
+        const __m512i wv[2] = {_mm512_unpacklo_epi8(pb[0], pb[1]), _mm512_unpackhi_epi8(pb[0], pb[1])};
+        for (int S = 0; S < 4; S++)
+            acc[jj][S] = _mm512_dpwssd_epi32(acc[jj][S], wv[S >> 1], m[S]);
     }
 }
 
@@ -426,47 +436,50 @@ static inline __attribute__((always_inline)) HWQ_T_VNNI void hwq_vnni_out(int64_
     }
 }
 
-#ifndef HWQ_PF2
-#define HWQ_PF2 1
-#endif
-#ifndef HWQ_VNNI_GROUPS
-#define HWQ_VNNI_GROUPS 1
-#endif
-/* Two column groups per pass share each block's table (8 registers loaded once for both records). */
+/* Blocks [0, ns) of groups [g0, ng) for activation vectors [j0, j0 + NJ): 4 NJ accumulators in registers. */
+static inline __attribute__((always_inline)) HWQ_T_VNNI void
+hwq_vnni_pass(const int nj, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0, int64_t ns,
+              const uint8_t *pl, int64_t j0, int64_t nbatch, int64_t *p64, const __m512i f[3])
+{
+    const int64_t tstride = ns * 3 * 256;
+    for (int64_t g = g0; g < ng; g++) {
+        const uint8_t *ra = tile + (g * nbt + s0) * HWQ_REC;
+        __m512i acc[4][4];
+        for (int jj = 0; jj < nj; jj++)
+            for (int S = 0; S < 4; S++)
+                acc[jj][S] = _mm512_setzero_si512();
+        const uint8_t *tb = pl + j0 * tstride;
+        for (int64_t bb = 0; bb < ns; bb++, tb += 3 * 256)
+            hwq_vnni_rec(nj, ra + bb * HWQ_REC, tb, tstride, f, acc);
+        for (int jj = 0; jj < nj; jj++)
+            hwq_vnni_out(p64 + (g * nbatch + j0 + jj) * HWQ_GL, acc[jj]);
+    }
+}
+
 static HWQ_T_VNNI void hwq_groups_vnni(const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0,
                                       int64_t ns, const uint8_t *pl, int64_t nbatch, int64_t *p64, int32_t f0,
                                       int32_t f1)
 {
-    /* multiplier dwords of the even (low word) and odd (high word) column of each int32 lane, for l = 0, 1 */
+    /* multiplier table: entry i = m_T / mdiv for T = i & 3 (T = 2 h + l: (1 + h) f_l) */
     int32_t fm[16];
     for (int i = 0; i < 16; i++)
         fm[i] = ((i & 1) ? f1 : f0) << ((i >> 1) & 1);
-    /* f[0]: shift of lane l (2 l); f[1], f[2]: m_T / mdiv by T (index bits 0-1) in the low / high word */
+    /* f[0]: shift of lane l (2 l); f[1], f[2]: the table in the low word (even column of an int32 lane) and
+     * in the high word (odd column) */
     const __m512i fv = _mm512_loadu_si512((const void *)fm);
     const __m512i f[3] = {_mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), fv,
                           _mm512_slli_epi32(fv, 16)};
-    for (int64_t g = g0; g < ng; g += HWQ_VNNI_GROUPS > 1 ? 2 : 1) {
-        const int two = HWQ_VNNI_GROUPS > 1 && g + 1 < ng;
-        const uint8_t *ra = tile + (g * nbt + s0) * HWQ_REC, *rb = two ? ra + nbt * HWQ_REC : ra;
-        for (int64_t j = 0; j < nbatch; j++) {
-            __m512i aa[4], ab[4];
-            for (int q = 0; q < 4; q++)
-                aa[q] = ab[q] = _mm512_setzero_si512();
-            const uint8_t *tb = pl + j * ns * 3 * 256;
-            for (int64_t bb = 0; bb < ns; bb++, tb += 3 * 256) {
-                __m512i t[8];
-                for (int i = 0; i < 4; i++) {
-                    t[i] = _mm512_loadu_si512((const void *)(tb + 64 * i));
-                    t[4 + i] = _mm512_loadu_si512((const void *)(tb + 256 + 64 * i));
-                }
-                hwq_vnni_rec(ra + bb * HWQ_REC, t, f, aa);
-                if (two)
-                    hwq_vnni_rec(rb + bb * HWQ_REC, t, f, ab);
-            }
-            hwq_vnni_out(p64 + (g * nbatch + j) * HWQ_GL, aa);
-            if (two)
-                hwq_vnni_out(p64 + ((g + 1) * nbatch + j) * HWQ_GL, ab);
-        }
+    /* up to 4 activation vectors per pass over the records (batch >= 2 shares the codes and multipliers) */
+    for (int64_t j0 = 0; j0 < nbatch; j0 += 4) {
+        const int64_t nj = nbatch - j0 < 4 ? nbatch - j0 : 4;
+        if (nj == 1)
+            hwq_vnni_pass(1, tile, g0, ng, nbt, s0, ns, pl, j0, nbatch, p64, f);
+        else if (nj == 2)
+            hwq_vnni_pass(2, tile, g0, ng, nbt, s0, ns, pl, j0, nbatch, p64, f);
+        else if (nj == 3)
+            hwq_vnni_pass(3, tile, g0, ng, nbt, s0, ns, pl, j0, nbatch, p64, f);
+        else
+            hwq_vnni_pass(4, tile, g0, ng, nbt, s0, ns, pl, j0, nbatch, p64, f);
     }
 }
 
