@@ -15,15 +15,16 @@
  *   activations (B, K): one vector per row; outputs (M, B) like the reference (y[m, j]).
  *
  * Table path (decoder ROM, L * NC <= 4096): the weights are repacked once into the kernel layout
- * (64 columns per record, block tiles; see hwq_table_c.h).  A GEMV walks it front to back: it builds
- * the tables P_j[b][r] = <c_r, x_b> (exact int32, |P| <= dot_bound) of a run of blocks (L2-sized for
- * the byte-plane loop, L1-sized for the gather loops), then for every group of 64 columns and every
- * block looks the 64 codes up (vpermi2b byte planes on AVX-512 VBMI, gathers on AVX2/AVX-512, scalar
- * otherwise) and adds each entry into the int32 partial sum of its (column, ladder index t) (or of
- * ladder-bit subsets): no multiply in the inner loop.  Partial sums are flushed into int64 as
- * sum_t m_t * S_t at least every HWQ_FLUSH_BLOCKS = floor((2^31 - 1) / dot_bound) blocks, so no int32
- * can overflow and the result equals the int64 reference exactly.  Threads take (tile, column-group
- * chunk) items dynamically.
+ * (64 columns per record, 32-block tiles; see hwq_table_c.h).  A GEMV walks it front to back: it
+ * builds the tables P_j[b][r] = <c_r, x_b> (exact int32, |P| <= dot_bound) of a tile (L1-sized), then
+ * for every group of 64 columns and every block looks the 64 codes up (vpermi2b byte planes on AVX-512
+ * VBMI, gathers on AVX2/AVX-512, scalar otherwise).  The usual case (VBMI + VNNI, entries within
+ * int16, ladder m_{t+2} = 2 m_t) multiplies each entry by its column's m_T / gcd(m_0, m_1) in one
+ * vpdpwssd per 16 columns and empties the int32 sums into int64 after every tile (hwq_groups_vnni);
+ * the other loops add each entry into the int32 partial sum of its (column, ladder index t) (or of
+ * ladder-bit subsets, or two slots when m_{t+2} = 2 m_t), flushed into int64 as sum_t m_t * S_t at
+ * least every floor((2^31 - 1) / bound) blocks.  No int32 can overflow and the result equals the
+ * int64 reference exactly.  Threads take (tile, column-group chunk) items dynamically.
  * Direct path (E8 arithmetic decode, large codebooks): decode each codeword, int64 dot product.
  */
 #ifndef HWQ_KERNELS_C_H

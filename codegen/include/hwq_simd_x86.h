@@ -15,9 +15,12 @@
  *       column into the upper 24 bits of an int32 lane (the layout's column order, hwq_col_pos, makes
  *       that lane order natural) and an arithmetic shift sign-extends it.
  *
- * Then one masked add per ladder index t into the int32 (or float) partial sums of (column, t).  The
- * ladder multipliers m_t are applied once per column when the partial sums are flushed into int64
- * (hwq_flush), so the inner loops have no multiply.
+ * Then, in the gather loops, one masked add per ladder index t into the int32 (or float) partial sums of
+ * (column, t), the ladder multipliers m_t applied once per column when the partial sums are flushed
+ * into int64 (hwq_flush).  The byte-plane loops instead keep the entries as int16 words (hwq_col_pos
+ * puts column 16 S + l in word 2 l + (S & 1) of word vector S >> 1) and either add them into two
+ * ladder slots (hwq_groups_vbmi2) or multiply them by m_T / mdiv while summing (vpdpwssd,
+ * hwq_groups_vnni).
  */
 #ifndef HWQ_SIMD_X86_H
 #define HWQ_SIMD_X86_H
