@@ -254,7 +254,7 @@ static inline __attribute__((always_inline)) HWQ_T_VBMI void hwq_vbmi_lookup(con
  * partial sums may wrap) gives it exactly.  cbt16[i * 256 + r] = coordinate i of codeword r (0 for
  * r >= NC); one vpermi2b per 64 entries splits the words into the low and high byte planes. */
 static HWQ_T_VBMI void hwq_build_planes16_vbmi(const int16_t *cbt16, const int32_t *xr, int64_t k, int64_t nbatch,
-                                              int64_t bs, int64_t ns, uint8_t *pl)
+                                              int64_t bs, int64_t ns, uint8_t *pl, int64_t pstride)
 {
     __m512i ev, od; /* byte indices 0, 2, ..., 126 (low bytes of 64 words) and 1, 3, ..., 127 (high bytes) */
     {
@@ -269,7 +269,7 @@ static HWQ_T_VBMI void hwq_build_planes16_vbmi(const int16_t *cbt16, const int32
     for (int64_t j = 0; j < nbatch; j++) {
         for (int64_t bb = 0; bb < ns; bb++) {
             const int32_t *xs = xr + j * k + (bs + bb) * HWQ_D;
-            uint8_t *o = pl + (j * ns + bb) * 3 * 256;
+            uint8_t *o = pl + (j * ns + bb) * pstride;
             __m512i xv[HWQ_D];
             for (int i = 0; i < HWQ_D; i++)
                 xv[i] = _mm512_set1_epi16((short)xs[i]);
@@ -374,6 +374,8 @@ hwq_groups_vbmi2_np(const int np, const uint8_t *tile, int64_t g0, int64_t ng, i
 #ifndef HWQ_USE_VNNI
 #define HWQ_USE_VNNI 1
 #endif
+/* bytes per block of the 2-plane tables the VNNI loop reads (the other byte-plane loops: 3 * 256) */
+#define HWQ_PL2 (2 * 256)
 #define HWQ_T_VNNI __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vbmi,avx512vnni")))
 
 /* Weight-only loop of the usual case (2 byte planes, two-slot ladder; AVX-512 VNNI): no partial-sum
@@ -444,7 +446,7 @@ static inline __attribute__((always_inline)) HWQ_T_VNNI void
 hwq_vnni_pass(const int nj, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0, int64_t ns,
               const uint8_t *pl, int64_t j0, int64_t nbatch, int64_t *p64, const __m512i f[3])
 {
-    const int64_t tstride = ns * 3 * 256;
+    const int64_t tstride = ns * HWQ_PL2;
     for (int64_t g = g0; g < ng; g++) {
         const uint8_t *ra = tile + (g * nbt + s0) * HWQ_REC;
         __m512i acc[4][4];
@@ -452,7 +454,7 @@ hwq_vnni_pass(const int nj, const uint8_t *tile, int64_t g0, int64_t ng, int64_t
             for (int S = 0; S < 4; S++)
                 acc[jj][S] = _mm512_setzero_si512();
         const uint8_t *tb = pl + j0 * tstride;
-        for (int64_t bb = 0; bb < ns; bb++, tb += 3 * 256)
+        for (int64_t bb = 0; bb < ns; bb++, tb += HWQ_PL2)
             hwq_vnni_rec(nj, ra + bb * HWQ_REC, tb, tstride, f, acc);
         for (int jj = 0; jj < nj; jj++)
             hwq_vnni_out(p64 + (g * nbatch + j0 + jj) * HWQ_GL, acc[jj]);

@@ -489,7 +489,8 @@ static int hwq_run_packed(const hwq_tile_job *jb)
                 if (vbmi) {
                     uint8_t *pl = (uint8_t *)tab + (size_t)(nbatch * sub * HWQ_NCP) * 4u;
                     if (jb->kind == HWQ_T_WO && np == 2)
-                        hwq_build_planes16_vbmi(cbt16, (const int32_t *)jb->act, jb->k, nbatch, b0 + s0, ns, pl);
+                        hwq_build_planes16_vbmi(cbt16, (const int32_t *)jb->act, jb->k, nbatch, b0 + s0, ns, pl,
+                                                vnni ? 2 * 256 : 3 * 256);
                     else
                         hwq_build_planes_vbmi(jb->kind, tab, cbt, jb->act, jb->tx, jb->k, nbatch, b0 + s0, ns, scale,
                                               pl);
