@@ -49,9 +49,14 @@ def _corrupt(enc: EncodedMatrix, code: int | None = None, t: int | None = None) 
 
 
 @pytest.fixture(scope="module")
-def d3_lib(tmp_path_factory):
+def build_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("cgi")
+
+
+@pytest.fixture(scope="module")
+def d3_lib(build_root):
     cfg = HwqConfig()
-    return CKernels(cfg, compile_c(cfg, tmp_path_factory.mktemp("cgi") / cfg.slug))
+    return CKernels(cfg, compile_c(cfg, build_root / cfg.slug))
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e39])
@@ -96,8 +101,8 @@ def test_integer_activations_that_do_not_fit_are_refused(d3_lib):
     (HwqConfig(ladder_len=3), None, 3),            # 3 rungs in 2-bit fields
     (HwqConfig(lattice="E8", q=7), 7**8, None),    # E8 q=7 (arithmetic decode): 7^8 codewords in 23 bits
 ], ids=["d3-216", "d3-255", "ladder3-T3", "e8-7^8"])
-def test_out_of_range_codes_are_refused_where_they_enter_c(cfg, code, t, tmp_path):
-    lib = CKernels(cfg, compile_c(cfg, tmp_path))
+def test_out_of_range_codes_are_refused_where_they_enter_c(cfg, code, t, build_root):
+    lib = CKernels(cfg, compile_c(cfg, build_root / cfg.slug))
     enc = _matrix(cfg, k=192, m=9)
     bad = _corrupt(enc, code, t)
     x = np.random.default_rng(2).standard_normal((192, 2))
