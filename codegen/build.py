@@ -288,7 +288,7 @@ class CKernels:
         """Fast mode: fp32 activations (K, B) -> y (M, B) float32.
 
         On the CPU this mode is slower than :meth:`gemv_exact` (its fixed-point tables need 3 byte planes
-        and take the two-slot loop, not the VNNI multiply; measured 1.7-1.8x slower at batch 1, 1 thread,
+        and take the two-slot loop, not the VNNI multiply; measured 1.8-1.9x slower at batch 1, 1 thread,
         AVX-512 VBMI): use
         :meth:`gemv_exact`, the default of the C kernels, unless float activations are required.
         """

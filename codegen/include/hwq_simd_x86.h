@@ -374,6 +374,10 @@ hwq_groups_vbmi2_np(const int np, const uint8_t *tile, int64_t g0, int64_t ng, i
 #ifndef HWQ_USE_VNNI
 #define HWQ_USE_VNNI 1
 #endif
+/* activation vectors per pass of the VNNI loop (1-4) */
+#ifndef HWQ_VNNI_NJ
+#define HWQ_VNNI_NJ 4
+#endif
 /* bytes per block of the 2-plane tables the VNNI loop reads (the other byte-plane loops: 3 * 256) */
 #define HWQ_PL2 (2 * 256)
 #define HWQ_T_VNNI __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vbmi,avx512vnni")))
@@ -475,8 +479,8 @@ static HWQ_T_VNNI void hwq_groups_vnni(const uint8_t *tile, int64_t g0, int64_t 
     const __m512i f[3] = {_mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), fv,
                           _mm512_slli_epi32(fv, 16)};
     /* up to 4 activation vectors per pass over the records (batch >= 2 shares the codes and multipliers) */
-    for (int64_t j0 = 0; j0 < nbatch; j0 += 4) {
-        const int64_t nj = nbatch - j0 < 4 ? nbatch - j0 : 4;
+    for (int64_t j0 = 0; j0 < nbatch; j0 += HWQ_VNNI_NJ) {
+        const int64_t nj = nbatch - j0 < HWQ_VNNI_NJ ? nbatch - j0 : HWQ_VNNI_NJ;
         if (nj == 1)
             hwq_vnni_pass(1, tile, g0, ng, nbt, s0, ns, pl, j0, nbatch, p64, f);
         else if (nj == 2)
