@@ -395,12 +395,12 @@ hwq_groups_vbmi2_np(const int np, const uint8_t *tile, int64_t g0, int64_t ng, i
  * acc[j][S] += e * m. */
 static inline __attribute__((always_inline)) HWQ_T_VNNI void
 hwq_vnni_rec(const int nj, const uint8_t *rec, const uint8_t *tb, int64_t tstride, const __m512i f[3],
-             __m512i acc[][4])
+             __m512i acc[][4], int64_t pf)
 {
     /* records are 80 bytes: two prefetches per record touch every 64-byte line ahead */
-    _mm_prefetch((const char *)(rec + HWQ_PF_BYTES), _MM_HINT_T0);
+    _mm_prefetch((const char *)(rec + pf), _MM_HINT_T0);
 #if HWQ_PF2
-    _mm_prefetch((const char *)(rec + HWQ_PF_BYTES + HWQ_REC - 1), _MM_HINT_T0);
+    _mm_prefetch((const char *)(rec + pf + HWQ_REC - 1), _MM_HINT_T0);
 #endif
     const __m512i c = _mm512_loadu_si512((const void *)rec);
 #if HWQ_NC > 128
@@ -451,6 +451,9 @@ hwq_vnni_pass(const int nj, const uint8_t *tile, int64_t g0, int64_t ng, int64_t
               const uint8_t *pl, int64_t j0, int64_t nbatch, int64_t *p64, const __m512i f[3])
 {
     const int64_t tstride = ns * HWQ_PL2;
+    /* prefetch distance: the stream ahead when a pass covers the whole tile, else the same blocks of the
+     * next column group (a sub-tile pass reads ns records per group, then jumps to the next group) */
+    const int64_t pf = ns < nbt ? nbt * HWQ_REC : HWQ_PF_BYTES;
     for (int64_t g = g0; g < ng; g++) {
         const uint8_t *ra = tile + (g * nbt + s0) * HWQ_REC;
         __m512i acc[4][4];
@@ -459,7 +462,7 @@ hwq_vnni_pass(const int nj, const uint8_t *tile, int64_t g0, int64_t ng, int64_t
                 acc[jj][S] = _mm512_setzero_si512();
         const uint8_t *tb = pl + j0 * tstride;
         for (int64_t bb = 0; bb < ns; bb++, tb += HWQ_PL2)
-            hwq_vnni_rec(nj, ra + bb * HWQ_REC, tb, tstride, f, acc);
+            hwq_vnni_rec(nj, ra + bb * HWQ_REC, tb, tstride, f, acc, pf);
         for (int jj = 0; jj < nj; jj++)
             hwq_vnni_out(p64 + (g * nbatch + j0 + jj) * HWQ_GL, acc[jj]);
     }
