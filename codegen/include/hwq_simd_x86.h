@@ -276,10 +276,9 @@ static HWQ_T_VBMI void hwq_build_planes16_vbmi(const int16_t *cbt16, const int32
             for (int v = 0; v < 256; v += 64) {
                 __m512i w0 = _mm512_setzero_si512(), w1 = _mm512_setzero_si512();
                 for (int i = 0; i < HWQ_D; i++) {
-                    w0 = _mm512_add_epi16(w0, _mm512_mullo_epi16(_mm512_loadu_si512((const void *)(cbt16 + i * 256 + v)),
-                                                                 xv[i]));
-                    w1 = _mm512_add_epi16(w1, _mm512_mullo_epi16(
-                                                  _mm512_loadu_si512((const void *)(cbt16 + i * 256 + v + 32)), xv[i]));
+                    const int16_t *cr = cbt16 + i * 256 + v;
+                    w0 = _mm512_add_epi16(w0, _mm512_mullo_epi16(_mm512_loadu_si512((const void *)cr), xv[i]));
+                    w1 = _mm512_add_epi16(w1, _mm512_mullo_epi16(_mm512_loadu_si512((const void *)(cr + 32)), xv[i]));
                 }
                 _mm512_storeu_si512((void *)(o + v), _mm512_permutex2var_epi8(w0, ev, w1));
                 _mm512_storeu_si512((void *)(o + 256 + v), _mm512_permutex2var_epi8(w0, od, w1));
