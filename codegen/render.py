@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hwq.codegen.c_abi import c_abi_context
 
 from hwq.config import HwqConfig
 from hwq.errors import HwqError, OutputExistsError
@@ -127,6 +128,7 @@ def render_context(cfg: HwqConfig) -> dict[str, Any]:
         "decoder": "rom" if rom else "arith",
         "lat_name": cfg.lattice,
         "rot_gain": repr(1.0 / math.sqrt(cfg.hadamard)),
+        **c_abi_context(),  # C return codes and ISA ids (kernels)
     }
 
 

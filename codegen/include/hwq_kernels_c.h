@@ -15,15 +15,16 @@
  *   activations (B, K): one vector per row; outputs (M, B) like the reference (y[m, j]).
  *
  * Table path (decoder ROM, L * NC <= 4096): the weights are repacked once into the kernel layout
- * (64 columns per record, block tiles; see hwq_table_c.h).  A GEMV walks it front to back: it builds
- * the tables P_j[b][r] = <c_r, x_b> (exact int32, |P| <= dot_bound) of a run of blocks (L2-sized for
- * the byte-plane loop, L1-sized for the gather loops), then for every group of 64 columns and every
- * block looks the 64 codes up (vpermi2b byte planes on AVX-512 VBMI, gathers on AVX2/AVX-512, scalar
- * otherwise) and adds each entry into the int32 partial sum of its (column, ladder index t) (or of
- * ladder-bit subsets): no multiply in the inner loop.  Partial sums are flushed into int64 as
- * sum_t m_t * S_t at least every HWQ_FLUSH_BLOCKS = floor((2^31 - 1) / dot_bound) blocks, so no int32
- * can overflow and the result equals the int64 reference exactly.  Threads take (tile, column-group
- * chunk) items dynamically.
+ * (64 columns per record, 32-block tiles; see hwq_table_c.h).  A GEMV walks it front to back: it
+ * builds the tables P_j[b][r] = <c_r, x_b> (exact int32, |P| <= dot_bound) of a tile (L1-sized), then
+ * for every group of 64 columns and every block looks the 64 codes up (vpermi2b byte planes on AVX-512
+ * VBMI, gathers on AVX2/AVX-512, scalar otherwise).  The usual case (VBMI + VNNI, entries within
+ * int16, ladder m_{t+2} = 2 m_t) multiplies each entry by its column's m_T / gcd(m_0, m_1) in one
+ * vpdpwssd per 16 columns and empties the int32 sums into int64 after every tile (hwq_groups_vnni);
+ * the other loops add each entry into the int32 partial sum of its (column, ladder index t) (or of
+ * ladder-bit subsets, or two slots when m_{t+2} = 2 m_t), flushed into int64 as sum_t m_t * S_t at
+ * least every floor((2^31 - 1) / bound) blocks.  No int32 can overflow and the result equals the
+ * int64 reference exactly.  Threads take (tile, column-group chunk) items dynamically.
  * Direct path (E8 arithmetic decode, large codebooks): decode each codeword, int64 dot product.
  */
 #ifndef HWQ_KERNELS_C_H
@@ -47,11 +48,7 @@
 #define HWQ_X86 0
 #endif
 
-enum { HWQ_ISA_AUTO = 0, HWQ_ISA_SCALAR = 1, HWQ_ISA_AVX2 = 2, HWQ_ISA_AVX512 = 3, HWQ_ISA_VBMI = 4 };
-enum {
-    HWQ_OK = 0, HWQ_E_BLOCK = 1, HWQ_E_HADAMARD = 2, HWQ_E_MAXK = 3, HWQ_E_ARGS = 4, HWQ_E_ALLOC = 5,
-    HWQ_E_RANGE = 6, HWQ_E_LAYOUT = 7
-};
+/* HWQ_OK, HWQ_E_* and HWQ_ISA_* come from the generated <name>.h (the table in hwq.codegen.c_abi) */
 
 static int hwq_isa_sel = 0;
 
@@ -123,6 +120,37 @@ static inline uint32_t hwq_t_at(const uint8_t *lrow, int64_t b)
     (void)b;
     return 0;
 #endif
+}
+
+/* Every weight code < NC and every ladder index < L: checked once where container arrays enter C
+ * (the container entry points, pack, dequantize), so that no kernel ever reads a codebook, table or
+ * multiplier row beyond its end (and no corrupt matrix gives a silent wrong answer).  Nothing to check
+ * when every bit pattern of the fields is valid (NC = 2^code_bits, L = 2^ladder_bits). */
+static int hwq_check_codes(const uint8_t *codes, const uint8_t *ladder, int64_t k, int64_t m)
+{
+    const int64_t nb = k / HWQ_D, cs = hwq_cstride(nb), ls = hwq_lstride(nb);
+    if ((uint64_t)HWQ_NC != ((uint64_t)1 << HWQ_CB)) {
+        int bad = 0;
+        for (int64_t mm = 0; mm < m; mm++) {
+            const uint8_t *crow = codes + mm * cs;
+#if HWQ_CB == 8 && HWQ_NC < 256
+            for (int64_t b = 0; b < nb; b++)
+                bad |= crow[b] >= HWQ_NC;
+#else
+            for (int64_t b = 0; b < nb; b++)
+                bad |= hwq_code_at(crow, b) >= (uint64_t)HWQ_NC;
+#endif
+        }
+        if (bad)
+            return HWQ_E_CODES;
+    }
+    if (HWQ_L != (1 << HWQ_LB)) {
+        for (int64_t mm = 0; mm < m; mm++)
+            for (int64_t b = 0; b < nb; b++)
+                if (hwq_t_at(ladder + mm * ls, b) >= (uint32_t)HWQ_L)
+                    return HWQ_E_CODES;
+    }
+    return HWQ_OK;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -337,6 +365,8 @@ int64_t HWQ_SYM(packed_bytes)(int64_t k, int64_t m)
 int HWQ_SYM(pack)(const uint8_t *codes, const uint8_t *ladder, int64_t k, int64_t m, uint8_t *packed)
 {
     int e = hwq_check_shape(k, m, 1);
+    if (!e)
+        e = hwq_check_codes(codes, ladder, k, m);
     if (e)
         return e;
 #if HWQ_TABLE_PATH
@@ -360,6 +390,8 @@ static int hwq_wo_acc_w(hwq_weights w, int64_t k, int64_t m, const int32_t *xr, 
                         int nthreads)
 {
     int e = hwq_check_shape(k, m, nbatch);
+    if (!e && w.codes)
+        e = hwq_check_codes(w.codes, w.ladder, k, m);
     if (e)
         return e;
     for (int64_t i = 0; i < k * nbatch; i++)
@@ -391,6 +423,8 @@ static int hwq_lut_acc_w(hwq_weights w, int64_t k, int64_t m, const int32_t *rx,
                          int64_t *acc, int nthreads)
 {
     int e = hwq_check_shape(k, m, nbatch);
+    if (!e && w.codes)
+        e = hwq_check_codes(w.codes, w.ladder, k, m);
     if (e)
         return e;
     for (int64_t i = 0; i < (k / HWQ_D) * nbatch; i++)
@@ -454,6 +488,8 @@ static int hwq_gemv_fast_w(hwq_weights w, const float *norms, int64_t k, int64_t
                            float *y, int nthreads)
 {
     int e = hwq_check_shape(k, m, nbatch);
+    if (!e && w.codes)
+        e = hwq_check_codes(w.codes, w.ladder, k, m);
     if (e)
         return e;
 #if !HWQ_TABLE_PATH
@@ -558,6 +594,8 @@ int HWQ_SYM(dequantize)(const uint8_t *codes, const uint8_t *ladder, const float
                         float *out)
 {
     int e = hwq_check_shape(k, m, 1);
+    if (!e)
+        e = hwq_check_codes(codes, ladder, k, m);
     if (e)
         return e;
     const int64_t nb = k / HWQ_D, cs = hwq_cstride(nb), ls = hwq_lstride(nb);

@@ -15,9 +15,12 @@
  *       column into the upper 24 bits of an int32 lane (the layout's column order, hwq_col_pos, makes
  *       that lane order natural) and an arithmetic shift sign-extends it.
  *
- * Then one masked add per ladder index t into the int32 (or float) partial sums of (column, t).  The
- * ladder multipliers m_t are applied once per column when the partial sums are flushed into int64
- * (hwq_flush), so the inner loops have no multiply.
+ * Then, in the gather loops, one masked add per ladder index t into the int32 (or float) partial sums of
+ * (column, t), the ladder multipliers m_t applied once per column when the partial sums are flushed
+ * into int64 (hwq_flush).  The byte-plane loops instead keep the entries as int16 words (hwq_col_pos
+ * puts column 16 S + l in word 2 l + (S & 1) of word vector S >> 1) and either add them into two
+ * ladder slots (hwq_groups_vbmi2) or multiply them by m_T / mdiv while summing (vpdpwssd,
+ * hwq_groups_vnni).
  */
 #ifndef HWQ_SIMD_X86_H
 #define HWQ_SIMD_X86_H
@@ -26,16 +29,18 @@
 #define HWQ_T_AVX512 __attribute__((target("avx2,fma,avx512f")))
 #define HWQ_T_VBMI __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vbmi")))
 
-/* Codes of columns 16q..16q+15 of a record as int32 lanes (undoes hwq_col_pos: dword 4q + L of the
- * natural order sits at dword 4L + q). */
+/* Codes of columns 16q..16q+15 of a record as int32 lanes (undoes hwq_col_pos; the fallback gather
+ * loops only, the byte-plane loops read the record as it is). */
 static inline HWQ_T_AVX512 __m512i hwq_codes16(const uint8_t *rec, int q)
 {
 #if HWQ_CB <= 8
-    const __m512i idx = _mm512_setr_epi32(q, 4 + q, 8 + q, 12 + q, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512i v = _mm512_permutexvar_epi32(idx, _mm512_loadu_si512((const void *)rec));
-    return _mm512_cvtepu8_epi32(_mm512_castsi512_si128(v));
+    uint8_t b[16];
+    for (int l = 0; l < 16; l++)
+        b[l] = rec[hwq_col_pos(16 * q + l)];
+    return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)b));
 #else
-    return _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(rec + 32 * q)));
+    return _mm512_and_si512(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(rec + 32 * q))),
+                            _mm512_set1_epi32((1 << HWQ_CB) - 1));
 #endif
 }
 
@@ -104,12 +109,13 @@ static HWQ_T_AVX512 void hwq_groups_avx512(int is_float, const uint8_t *tile, in
 static inline HWQ_T_AVX2 __m256i hwq_codes8(const uint8_t *rec, int h)
 {
 #if HWQ_CB <= 8
-    uint32_t a, b;
-    memcpy(&a, rec + hwq_col_pos(8 * h), 4);
-    memcpy(&b, rec + hwq_col_pos(8 * h + 4), 4);
-    return _mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, (int)b, (int)a));
+    uint8_t b[16] = {0};
+    for (int l = 0; l < 8; l++)
+        b[l] = rec[hwq_col_pos(8 * h + l)];
+    return _mm256_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)b));
 #else
-    return _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(rec + 16 * h)));
+    return _mm256_and_si256(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(rec + 16 * h))),
+                            _mm256_set1_epi32((1 << HWQ_CB) - 1));
 #endif
 }
 
@@ -197,6 +203,90 @@ static HWQ_T_VBMI void hwq_build_planes_vbmi(int kind, void *tab, const int32_t 
     }
 }
 
+/* Byte-plane lookup of the table entries of one record: dq[q] lane l = entry of column 16q + l (int32). */
+static inline __attribute__((always_inline)) HWQ_T_VBMI void hwq_vbmi_lookup(const int np, const uint8_t *rec,
+                                                                              const uint8_t *tb, __m512i dq[4])
+{
+    const __m512i zero = _mm512_setzero_si512();
+    const __m512i c = _mm512_loadu_si512((const void *)rec);
+    __m512i pb[3];
+#if HWQ_NC > 128
+    const __mmask64 k7 = _mm512_movepi8_mask(c);
+#endif
+    pb[2] = zero;
+    for (int p = 0; p < np; p++) {
+        const uint8_t *tp = tb + p * 256;
+        const __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)tp), c,
+                                                    _mm512_loadu_si512((const void *)(tp + 64)));
+#if HWQ_NC > 128
+        const __m512i hi = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)(tp + 128)), c,
+                                                    _mm512_loadu_si512((const void *)(tp + 192)));
+        pb[p] = _mm512_mask_blend_epi8(k7, lo, hi);
+#else
+        pb[p] = lo;
+#endif
+    }
+    /* int16 words: column 16 S + l is word 2 l + (S & 1) of wv[S >> 1] (hwq_col_pos) */
+    const __m512i wv[2] = {_mm512_unpacklo_epi8(pb[0], pb[1]), _mm512_unpackhi_epi8(pb[0], pb[1])};
+    if (np == 3) { /* 24-bit entries: byte 2 (pb[2]) joins as the third byte, then sign-extend from bit 23 */
+        const __m512i w2[2] = {_mm512_unpacklo_epi8(pb[2], zero), _mm512_unpackhi_epi8(pb[2], zero)};
+        for (int h = 0; h < 2; h++) {
+            const __m512i ev = _mm512_mask_blend_epi16(0xAAAAAAAAu, wv[h], _mm512_slli_epi32(w2[h], 16));
+            const __m512i od = _mm512_mask_blend_epi16(0x55555555u, w2[h], _mm512_srli_epi32(wv[h], 16));
+            dq[2 * h] = _mm512_srai_epi32(_mm512_slli_epi32(ev, 8), 8);
+            dq[2 * h + 1] = _mm512_srai_epi32(_mm512_slli_epi32(od, 8), 8);
+        }
+    } else {
+        for (int h = 0; h < 2; h++) {
+            dq[2 * h] = _mm512_srai_epi32(_mm512_slli_epi32(wv[h], 16), 16);
+            dq[2 * h + 1] = _mm512_srai_epi32(wv[h], 16);
+        }
+    }
+}
+
+/* Software prefetch distance of the record stream (bytes ahead; the layout is read front to back). */
+#ifndef HWQ_PF_BYTES
+#define HWQ_PF_BYTES 4096
+#endif
+
+/* Weight-only tables as 2 byte planes straight from int16 arithmetic (np = 2 only): every entry
+ * <c_r, x_b> is then within +-32767 (sumc * max|x| <= 32767), so computing it mod 2^16 (vpmullw, vpaddw;
+ * partial sums may wrap) gives it exactly.  cbt16[i * 256 + r] = coordinate i of codeword r (0 for
+ * r >= NC); one vpermi2b per 64 entries splits the words into the low and high byte planes. */
+static HWQ_T_VBMI void hwq_build_planes16_vbmi(const int16_t *cbt16, const int32_t *xr, int64_t k, int64_t nbatch,
+                                              int64_t bs, int64_t ns, uint8_t *pl, int64_t pstride)
+{
+    __m512i ev, od; /* byte indices 0, 2, ..., 126 (low bytes of 64 words) and 1, 3, ..., 127 (high bytes) */
+    {
+        uint8_t e[64], o[64];
+        for (int i = 0; i < 64; i++) {
+            e[i] = (uint8_t)(2 * i);
+            o[i] = (uint8_t)(2 * i + 1);
+        }
+        ev = _mm512_loadu_si512((const void *)e);
+        od = _mm512_loadu_si512((const void *)o);
+    }
+    for (int64_t j = 0; j < nbatch; j++) {
+        for (int64_t bb = 0; bb < ns; bb++) {
+            const int32_t *xs = xr + j * k + (bs + bb) * HWQ_D;
+            uint8_t *o = pl + (j * ns + bb) * pstride;
+            __m512i xv[HWQ_D];
+            for (int i = 0; i < HWQ_D; i++)
+                xv[i] = _mm512_set1_epi16((short)xs[i]);
+            for (int v = 0; v < 256; v += 64) {
+                __m512i w0 = _mm512_setzero_si512(), w1 = _mm512_setzero_si512();
+                for (int i = 0; i < HWQ_D; i++) {
+                    const int16_t *cr = cbt16 + i * 256 + v;
+                    w0 = _mm512_add_epi16(w0, _mm512_mullo_epi16(_mm512_loadu_si512((const void *)cr), xv[i]));
+                    w1 = _mm512_add_epi16(w1, _mm512_mullo_epi16(_mm512_loadu_si512((const void *)(cr + 32)), xv[i]));
+                }
+                _mm512_storeu_si512((void *)(o + v), _mm512_permutex2var_epi8(w0, ev, w1));
+                _mm512_storeu_si512((void *)(o + 256 + v), _mm512_permutex2var_epi8(w0, od, w1));
+            }
+        }
+    }
+}
+
 /* Integer group loop with vpermi2b table lookups (64 columns per lookup).  Unlike the other loops it
  * keeps subset sums (slot u: columns whose T contains the bits of u; hwq_flush with subsets = 1):
  * the masks come straight from the ladder bit planes, one masked add per slot. */
@@ -204,10 +294,8 @@ static inline __attribute__((always_inline)) HWQ_T_VBMI void
 hwq_groups_vbmi_np(const int np, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0, int64_t ns,
                    const uint8_t *pl, int64_t nbatch, int32_t *acc)
 {
-    const __m512i zero = _mm512_setzero_si512();
     for (int64_t g = g0; g < ng; g++) {
         const uint8_t *grec = tile + (g * nbt + s0) * HWQ_REC;
-        _mm_prefetch((const char *)(grec + nbt * HWQ_REC), _MM_HINT_T0);
         for (int64_t j = 0; j < nbatch; j++) {
             int32_t *ap = acc + (g * nbatch + j) * HWQ_NSLOT * HWQ_GL;
             __m512i a[4][HWQ_NSLOT];
@@ -216,50 +304,14 @@ hwq_groups_vbmi_np(const int np, const uint8_t *tile, int64_t g0, int64_t ng, in
                     a[q][u] = _mm512_loadu_si512((const void *)(ap + u * HWQ_GL + 16 * q));
             for (int64_t bb = 0; bb < ns; bb++) {
                 const uint8_t *rec = grec + bb * HWQ_REC;
-                const uint8_t *tb = pl + (j * ns + bb) * 3 * 256;
-                const __m512i c = _mm512_loadu_si512((const void *)rec);
-                __m512i pb[3];
-#if HWQ_NC > 128
-                const __mmask64 k7 = _mm512_movepi8_mask(c);
-#endif
-                pb[2] = zero;
-                for (int p = 0; p < np; p++) {
-                    const uint8_t *tp = tb + p * 256;
-                    const __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)tp), c,
-                                                                _mm512_loadu_si512((const void *)(tp + 64)));
-#if HWQ_NC > 128
-                    const __m512i hi = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)(tp + 128)), c,
-                                                                _mm512_loadu_si512((const void *)(tp + 192)));
-                    pb[p] = _mm512_mask_blend_epi8(k7, lo, hi);
-#else
-                    pb[p] = lo;
-#endif
-                }
-                /* dwords [0, P0, P1, P2] (3 planes) or [0, 0, P0, P1] (2 planes) by in-lane unpacks;
-                 * the arithmetic shift sign-extends the 24- or 16-bit entry */
                 __m512i dq[4];
-                if (np == 3) {
-                    const __m512i alo = _mm512_unpacklo_epi8(zero, pb[0]), ahi = _mm512_unpackhi_epi8(zero, pb[0]);
-                    const __m512i blo = _mm512_unpacklo_epi8(pb[1], pb[2]), bhi = _mm512_unpackhi_epi8(pb[1], pb[2]);
-                    dq[0] = _mm512_srai_epi32(_mm512_unpacklo_epi16(alo, blo), 8);
-                    dq[1] = _mm512_srai_epi32(_mm512_unpackhi_epi16(alo, blo), 8);
-                    dq[2] = _mm512_srai_epi32(_mm512_unpacklo_epi16(ahi, bhi), 8);
-                    dq[3] = _mm512_srai_epi32(_mm512_unpackhi_epi16(ahi, bhi), 8);
-                } else {
-                    const __m512i wlo = _mm512_unpacklo_epi8(pb[0], pb[1]), whi = _mm512_unpackhi_epi8(pb[0], pb[1]);
-                    dq[0] = _mm512_srai_epi32(_mm512_unpacklo_epi16(zero, wlo), 16);
-                    dq[1] = _mm512_srai_epi32(_mm512_unpackhi_epi16(zero, wlo), 16);
-                    dq[2] = _mm512_srai_epi32(_mm512_unpacklo_epi16(zero, whi), 16);
-                    dq[3] = _mm512_srai_epi32(_mm512_unpackhi_epi16(zero, whi), 16);
-                }
+                hwq_vbmi_lookup(np, rec, pl + (j * ns + bb) * 3 * 256, dq);
                 for (int q = 0; q < 4; q++) {
                     const __m512i d = dq[q];
                     /* subset sums: slot u collects the columns whose T has every bit of u set */
                     uint32_t pw[HWQ_LB > 0 ? HWQ_LB : 1];
-                    for (int p = 0; p < HWQ_LB; p++) {
-                        const uint8_t *w = rec + HWQ_GL + 8 * p + 2 * q;
-                        pw[p] = (uint32_t)w[0] | ((uint32_t)w[1] << 8);
-                    }
+                    for (int p = 0; p < HWQ_LB; p++)
+                        pw[p] = (uint32_t)(hwq_plane(rec, p) >> (16 * q)) & 0xFFFFu;
                     a[q][0] = _mm512_add_epi32(a[q][0], d);
                     for (int u = 1; u < HWQ_NSLOT; u++) {
                         uint32_t mk = 0xFFFFu;
@@ -276,6 +328,181 @@ hwq_groups_vbmi_np(const int np, const uint8_t *tile, int64_t g0, int64_t ng, in
         }
     }
 }
+
+#if HWQ_LB == 2 && HWQ_L == 4
+/* Two-slot ladder (hwq_ladder2(): m_2 = 2 m_0 and m_3 = 2 m_1, true of the default 4-rung sqrt(2) ladder):
+ * an entry e of a column with ladder index T = 2 h + l (bits h, l) counts e * m_T = (1 + h) e * m_l, so
+ * each column adds e' = (1 + h) e (one masked add doubles it) into slot 0 (every column) and, if l = 1,
+ * into slot 1.  hwq_flush (ladder2) then takes m_0 S_0 + (m_1 - m_0) S_1 = sum_T m_T sum e: the same
+ * integer as four slots, with |e'| <= 2 |e| (the callers halve the flush period).  Two slots instead of
+ * four: 3 vector adds per 16 columns instead of 4, and 8 accumulator registers instead of 16. */
+static inline __attribute__((always_inline)) HWQ_T_VBMI void
+hwq_groups_vbmi2_np(const int np, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0, int64_t ns,
+                    const uint8_t *pl, int64_t nbatch, int32_t *acc)
+{
+    for (int64_t g = g0; g < ng; g++) {
+        const uint8_t *grec = tile + (g * nbt + s0) * HWQ_REC;
+        for (int64_t j = 0; j < nbatch; j++) {
+            int32_t *ap = acc + (g * nbatch + j) * HWQ_NSLOT * HWQ_GL;
+            __m512i a0[4], a1[4];
+            for (int q = 0; q < 4; q++) {
+                a0[q] = _mm512_loadu_si512((const void *)(ap + 16 * q));
+                a1[q] = _mm512_loadu_si512((const void *)(ap + HWQ_GL + 16 * q));
+            }
+            for (int64_t bb = 0; bb < ns; bb++) {
+                const uint8_t *rec = grec + bb * HWQ_REC;
+                _mm_prefetch((const char *)(rec + HWQ_PF_BYTES), _MM_HINT_T0);
+                __m512i dq[4];
+                hwq_vbmi_lookup(np, rec, pl + (j * ns + bb) * 3 * 256, dq);
+                /* bit planes of T: bit i = bit 0 / bit 1 of T of column i */
+                const uint64_t lbit = hwq_plane(rec, 0), hbit = hwq_plane(rec, 1);
+                for (int q = 0; q < 4; q++) {
+                    const __m512i d = _mm512_mask_add_epi32(dq[q], (__mmask16)(hbit >> (16 * q)), dq[q], dq[q]);
+                    a0[q] = _mm512_add_epi32(a0[q], d);
+                    a1[q] = _mm512_mask_add_epi32(a1[q], (__mmask16)(lbit >> (16 * q)), a1[q], d);
+                }
+            }
+            for (int q = 0; q < 4; q++) {
+                _mm512_storeu_si512((void *)(ap + 16 * q), a0[q]);
+                _mm512_storeu_si512((void *)(ap + HWQ_GL + 16 * q), a1[q]);
+            }
+        }
+    }
+}
+
+#ifndef HWQ_USE_VNNI
+#define HWQ_USE_VNNI 1
+#endif
+/* activation vectors per pass of the VNNI loop (1-4) */
+#ifndef HWQ_VNNI_NJ
+#define HWQ_VNNI_NJ 4
+#endif
+/* bytes per block of the 2-plane tables the VNNI loop reads (the other byte-plane loops: 3 * 256) */
+#define HWQ_PL2 (2 * 256)
+#define HWQ_T_VNNI __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vbmi,avx512vnni")))
+
+/* Weight-only loop of the usual case (2 byte planes, two-slot ladder; AVX-512 VNNI): no partial-sum
+ * slots at all.  The word entries e of the 64 columns of a record (int16, exact when np = 2) are
+ * multiplied by their ladder multiplier and summed into int32 in one vpdpwssd per 16 columns:
+ *     acc[S] lane l += e(16 S + l) * f_l,   f_l = m_T / mdiv = (1 + h) m_l / mdiv  (T = 2 h + l)
+ * (mdiv = gcd(m_0, m_1); f is the multiplier word beside a zero word, so the other column of the dword
+ * adds nothing).  |e f| <= 32767 * 2 max(m_0, m_1) / mdiv per block; the caller checks that ns blocks
+ * of it fit int32.  After the ns blocks of a group the int32 sums are added into the int64 partials
+ * p64[(g * B + j) * 64 + column], which hwq_run_packed multiplies by mdiv at the end. */
+/* One record of hwq_groups_vnni for NJ activation vectors: the codes, the code-bit-7 mask and the ladder
+ * multipliers are taken once, then per vector j the table lookups (planes tb + j * tstride) and
+ * acc[j][S] += e * m. */
+static inline __attribute__((always_inline)) HWQ_T_VNNI void
+hwq_vnni_rec(const int nj, const uint8_t *rec, const uint8_t *tb, int64_t tstride, const __m512i f[3],
+             __m512i acc[][4], int64_t pf)
+{
+    /* records are 80 bytes: two prefetches per record touch every 64-byte line ahead */
+    _mm_prefetch((const char *)(rec + pf), _MM_HINT_T0);
+#if HWQ_PF2
+    _mm_prefetch((const char *)(rec + pf + HWQ_REC - 1), _MM_HINT_T0);
+#endif
+    const __m512i c = _mm512_loadu_si512((const void *)rec);
+#if HWQ_NC > 128
+    const __mmask64 k7 = _mm512_movepi8_mask(c);
+#endif
+    __m512i m[4];
+    for (int S = 0; S < 4; S++) {
+        /* T of columns 16 S + l: 2-bit field l of dword S of the ladder bytes; vpermd takes index bits 0-3
+         * (T of column l and bits of column l + 1), and the table repeats m_T / mdiv for every T */
+        const __m512i tf = _mm512_srlv_epi32(_mm512_set1_epi32((int)hwq_ld32(rec + HWQ_GL + 4 * S)), f[0]);
+        m[S] = _mm512_permutexvar_epi32(tf, f[1 + (S & 1)]);
+    }
+    for (int jj = 0; jj < nj; jj++) {
+        const uint8_t *tp = tb + jj * tstride;
+        __m512i pb[2];
+        for (int p = 0; p < 2; p++, tp += 256) {
+            const __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)tp), c,
+                                                        _mm512_loadu_si512((const void *)(tp + 64)));
+#if HWQ_NC > 128
+            const __m512i hi = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)(tp + 128)), c,
+                                                        _mm512_loadu_si512((const void *)(tp + 192)));
+            pb[p] = _mm512_mask_blend_epi8(k7, lo, hi);
+#else
+            pb[p] = lo;
+#endif
+        }
+        const __m512i wv[2] = {_mm512_unpacklo_epi8(pb[0], pb[1]), _mm512_unpackhi_epi8(pb[0], pb[1])};
+        for (int S = 0; S < 4; S++)
+            acc[jj][S] = _mm512_dpwssd_epi32(acc[jj][S], wv[S >> 1], m[S]);
+    }
+}
+
+/* acc (int32, 64 columns) into the int64 partials pp[0..63]. */
+static inline __attribute__((always_inline)) HWQ_T_VNNI void hwq_vnni_out(int64_t *pp, const __m512i acc[4])
+{
+    for (int S = 0; S < 4; S++) {
+        __m512i *d = (__m512i *)(void *)(pp + 16 * S);
+        const __m512i lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc[S]));
+        const __m512i hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(acc[S], 1));
+        _mm512_storeu_si512((void *)d, _mm512_add_epi64(_mm512_loadu_si512((const void *)d), lo));
+        _mm512_storeu_si512((void *)(d + 1), _mm512_add_epi64(_mm512_loadu_si512((const void *)(d + 1)), hi));
+    }
+}
+
+/* Blocks [0, ns) of groups [g0, ng) for activation vectors [j0, j0 + NJ): 4 NJ accumulators in registers. */
+static inline __attribute__((always_inline)) HWQ_T_VNNI void
+hwq_vnni_pass(const int nj, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0, int64_t ns,
+              const uint8_t *pl, int64_t j0, int64_t nbatch, int64_t *p64, const __m512i f[3])
+{
+    const int64_t tstride = ns * HWQ_PL2;
+    /* prefetch distance: the stream ahead when a pass covers the whole tile, else the same blocks of the
+     * next column group (a sub-tile pass reads ns records per group, then jumps to the next group) */
+    const int64_t pf = ns < nbt ? nbt * HWQ_REC : HWQ_PF_BYTES;
+    for (int64_t g = g0; g < ng; g++) {
+        const uint8_t *ra = tile + (g * nbt + s0) * HWQ_REC;
+        __m512i acc[4][4];
+        for (int jj = 0; jj < nj; jj++)
+            for (int S = 0; S < 4; S++)
+                acc[jj][S] = _mm512_setzero_si512();
+        const uint8_t *tb = pl + j0 * tstride;
+        for (int64_t bb = 0; bb < ns; bb++, tb += HWQ_PL2)
+            hwq_vnni_rec(nj, ra + bb * HWQ_REC, tb, tstride, f, acc, pf);
+        for (int jj = 0; jj < nj; jj++)
+            hwq_vnni_out(p64 + (g * nbatch + j0 + jj) * HWQ_GL, acc[jj]);
+    }
+}
+
+static HWQ_T_VNNI void hwq_groups_vnni(const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0,
+                                      int64_t ns, const uint8_t *pl, int64_t nbatch, int64_t *p64, int32_t f0,
+                                      int32_t f1)
+{
+    /* multiplier table: entry i = m_T / mdiv for T = i & 3 (T = 2 h + l: (1 + h) f_l) */
+    int32_t fm[16];
+    for (int i = 0; i < 16; i++)
+        fm[i] = ((i & 1) ? f1 : f0) << ((i >> 1) & 1);
+    /* f[0]: shift of lane l (2 l); f[1], f[2]: the table in the low word (even column of an int32 lane) and
+     * in the high word (odd column) */
+    const __m512i fv = _mm512_loadu_si512((const void *)fm);
+    const __m512i f[3] = {_mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), fv,
+                          _mm512_slli_epi32(fv, 16)};
+    /* up to 4 activation vectors per pass over the records (batch >= 2 shares the codes and multipliers) */
+    for (int64_t j0 = 0; j0 < nbatch; j0 += HWQ_VNNI_NJ) {
+        const int64_t nj = nbatch - j0 < HWQ_VNNI_NJ ? nbatch - j0 : HWQ_VNNI_NJ;
+        if (nj == 1)
+            hwq_vnni_pass(1, tile, g0, ng, nbt, s0, ns, pl, j0, nbatch, p64, f);
+        else if (nj == 2)
+            hwq_vnni_pass(2, tile, g0, ng, nbt, s0, ns, pl, j0, nbatch, p64, f);
+        else if (nj == 3)
+            hwq_vnni_pass(3, tile, g0, ng, nbt, s0, ns, pl, j0, nbatch, p64, f);
+        else
+            hwq_vnni_pass(4, tile, g0, ng, nbt, s0, ns, pl, j0, nbatch, p64, f);
+    }
+}
+
+static HWQ_T_VBMI void hwq_groups_vbmi2(int np, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0,
+                                       int64_t ns, const uint8_t *pl, int64_t nbatch, int32_t *acc)
+{
+    if (np == 2)
+        hwq_groups_vbmi2_np(2, tile, g0, ng, nbt, s0, ns, pl, nbatch, acc);
+    else
+        hwq_groups_vbmi2_np(3, tile, g0, ng, nbt, s0, ns, pl, nbatch, acc);
+}
+#endif
 
 /* np = 2 byte planes when every table entry of the GEMV is within +-2^15 - 1, else 3. */
 static HWQ_T_VBMI void hwq_groups_vbmi(int np, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0, int64_t ns,

@@ -16,25 +16,46 @@
 
 /*
  * Kernel layout (hwq_pack, done once per weight matrix, like Marlin's repack).  Columns are taken in
- * groups of HWQ_GL = 64 (the last group padded with code 0, T 0); blocks in tiles of HWQ_BT (by default
- * one tile over all of K: threads then split the column groups).  One
+ * groups of HWQ_GL = 64 (the last group padded with code 0, T 0); blocks in tiles of HWQ_BT (32 by
+ * default: the tables of a tile fit L1; threads take tiles, or split the column groups when there are
+ * fewer tiles than threads).  One
  * record holds block b of the 64 columns of group g:
  *     64 codes (1 byte each if code_bits <= 8, at byte hwq_col_pos(i) for column i of the group; else
  *     2 bytes little-endian at 2i)
- *     HWQ_LB bit planes of T (uint64 little-endian; bit i of plane p = bit p of T of column 64g + i)
+ *     the ladder indices T: for 2 ladder bits (HWQ_TPACK) 2-bit fields, T of column i at bits 2i, 2i + 1
+ *     of the 16 bytes (little-endian; dword S holds columns 16 S .. 16 S + 15), else HWQ_LB bit planes
+ *     (uint64 little-endian; bit i of plane p = bit p of T of column 64g + i)
  * so a record is 64 * code_bits/8 + 8 * ladder_bits bytes: the same bits as the container for
  * code_bits 8 (D3 q=6: 80 bytes per 64 blocks).  Records are stored tile by tile, inside a tile group
  * by group, inside a group block by block: a GEMV reads the whole layout once, front to back.
- * hwq_col_pos swaps bits 2-3 and 4-5 of the column index, so that the in-lane byte/word unpacks of the
- * VBMI loop put column 16q + l into lane l of its q-th int32 vector (no cross-lane byte permute).
+ * hwq_col_pos puts column i = 16 S + 4 L + s (S, L, s in 0..3) at byte 16 L + 8 (S >> 1) + 2 s + (S & 1):
+ * after the in-lane byte unpacks of the VBMI loop (unpack{lo,hi}_epi8 of the low and high byte planes),
+ * column 16 S + l is the even (S even) or odd (S odd) int16 word of int32 lane l of the lo (S < 2) or hi
+ * (S >= 2) word vector, so the ladder bits 16 S .. 16 S + 15 of a record are the lane mask of set S (no
+ * cross-lane byte permute).
  */
 #define HWQ_GL 64
+/* Blocks per layout tile: the tables of one tile of one activation vector take half of L1 (32 blocks x
+ * 768 B of byte planes = 24 KiB on the byte-plane path; 8-32 blocks measured 1.2-1.4x faster than 64 at
+ * 4096x14336 batch 1 on the 2-core Zen 5 VM), and a tile (all column groups) is one contiguous stretch
+ * of the layout, so the GEMV streams it front to back once per tile. */
+#ifndef HWQ_BT
+#define HWQ_BT 32
+#endif
+
 #define HWQ_CBY (HWQ_CB <= 8 ? 1 : 2)
+#define HWQ_TPACK (HWQ_LB == 2)
 #define HWQ_REC (HWQ_GL * HWQ_CBY + 8 * HWQ_LB)
-#define HWQ_NCP ((HWQ_NC + 15) / 16 * 16)
+/* table row stride: every value a code field can hold (2^code_bits) has a row, so even a corrupted
+ * layout cannot make a lookup read outside its table (rows >= NC are never filled by a valid matrix) */
+#define HWQ_NCP ((1 << HWQ_CB) > 16 ? (1 << HWQ_CB) : 16)
 
 /* Byte position of column i (0..63) of a group inside a record of 1-byte codes. */
-static inline int hwq_col_pos(int i) { return ((i >> 2) & 3) << 4 | (i >> 4) << 2 | (i & 3); }
+static inline int hwq_col_pos(int i)
+{
+    const int S = i >> 4, L = (i >> 2) & 3, s = i & 3;
+    return L << 4 | (S >> 1) << 3 | s << 1 | (S & 1);
+}
 /* partial-sum slots per (column, activation vector): one per ladder index, or per subset of ladder bits */
 #define HWQ_NSLOT (1 << HWQ_LB)
 /* byte-plane (vpermi2b) lookups: codes of at most 8 bits, table entries within +-2^23 */
@@ -52,13 +73,39 @@ static inline int64_t hwq_ngroups(int64_t m) { return (m + HWQ_GL - 1) / HWQ_GL;
 
 static inline int64_t hwq_packed_size(int64_t nb, int64_t m) { return nb * hwq_ngroups(m) * HWQ_REC; }
 
-static inline uint64_t hwq_plane(const uint8_t *rec, int p)
+static inline uint64_t hwq_ld64(const uint8_t *q)
 {
-    const uint8_t *q = rec + HWQ_GL * HWQ_CBY + 8 * p;
     uint64_t w = 0;
     for (int i = 0; i < 8; i++)
         w |= (uint64_t)q[i] << (8 * i);
     return w;
+}
+
+static inline uint32_t hwq_ld32(const uint8_t *q)
+{
+    return (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24;
+}
+
+/* Bits 0, 2, 4, ..., 62 of w -> bits 0..31. */
+static inline uint64_t hwq_even_bits(uint64_t w)
+{
+    w &= 0x5555555555555555ull;
+    w = (w | w >> 1) & 0x3333333333333333ull;
+    w = (w | w >> 2) & 0x0F0F0F0F0F0F0F0Full;
+    w = (w | w >> 4) & 0x00FF00FF00FF00FFull;
+    w = (w | w >> 8) & 0x0000FFFF0000FFFFull;
+    return (w | w >> 16) & 0xFFFFFFFFull;
+}
+
+/* Bit plane p of the ladder indices of a record: bit i = bit p of T of column i. */
+static inline uint64_t hwq_plane(const uint8_t *rec, int p)
+{
+    const uint8_t *q = rec + HWQ_GL * HWQ_CBY;
+#if HWQ_TPACK
+    return hwq_even_bits(hwq_ld64(q) >> p) | hwq_even_bits(hwq_ld64(q + 8) >> p) << 32;
+#else
+    return hwq_ld64(q + 8 * p);
+#endif
 }
 
 /* 64-bit lane mask of the columns of a record whose ladder index is t. */
@@ -89,9 +136,13 @@ static void hwq_pack(const uint8_t *codes, const uint8_t *ladder, int64_t k, int
                 rec[2 * i] = (uint8_t)(r & 0xFFu);
                 rec[2 * i + 1] = (uint8_t)(r >> 8);
             }
+#if HWQ_TPACK
+            rec[HWQ_GL * HWQ_CBY + i / 4] |= (uint8_t)(t << (2 * (i % 4)));
+#else
             for (int p = 0; p < HWQ_LB; p++)
                 if ((t >> p) & 1u)
                     rec[HWQ_GL * HWQ_CBY + 8 * p + i / 8] |= (uint8_t)(1u << (i % 8));
+#endif
         }
     }
 }
@@ -102,10 +153,11 @@ static void hwq_pack(const uint8_t *codes, const uint8_t *ladder, int64_t k, int
 #ifndef HWQ_TAB_BYTES_L1
 #define HWQ_TAB_BYTES_L1 (24 * 1024)
 #endif
-/* byte-plane loop with several activation vectors: each vector's pass over a group should find its
- * tables in L1/L2 while the other vectors' tables stay resident (measured on Zen 4) */
+/* byte-plane loop with several activation vectors: the tables of all vectors of a sub-tile stay in L1
+ * (32 KiB counted as int32 tables = 16 KiB of 2-byte planes; measured 1.6-1.8x faster than 192 KiB at
+ * batch 4 and 8 on the 2-core Zen 5 VM) */
 #ifndef HWQ_TAB_BYTES_BATCH
-#define HWQ_TAB_BYTES_BATCH (192 * 1024)
+#define HWQ_TAB_BYTES_BATCH (32 * 1024)
 #endif
 static int64_t hwq_sub_blocks(int64_t nbatch, int64_t budget)
 {
@@ -130,11 +182,11 @@ static inline __attribute__((always_inline)) void hwq_build_tables(int kind, voi
             if (kind == HWQ_T_FAST) {
                 const float *xs = (const float *)act + j * k + b * HWQ_D;
                 float *tab = (float *)tabv + o;
-                for (int64_t r = 0; r < HWQ_NC; r++)
+                for (int64_t r = 0; r < HWQ_NCP; r++)
                     tab[r] = 0.0f;
                 for (int i = 0; i < HWQ_D; i++) {
                     const float xi = xs[i] * (float)(1.0 / HWQ_CS);
-                    for (int64_t r = 0; r < HWQ_NC; r++)
+                    for (int64_t r = 0; r < HWQ_NCP; r++)
                         tab[r] += (float)cbt[i * HWQ_NCP + r] * xi;
                 }
                 continue;
@@ -146,6 +198,8 @@ static inline __attribute__((always_inline)) void hwq_build_tables(int kind, voi
                 const int32_t mx = hwq_mults[tx[j * nb + b]];
                 for (int64_t r = 0; r < HWQ_NC; r++)
                     tab[r] = mx * (int32_t)hwq_lut[(int64_t)rx * HWQ_NC + r];
+                for (int64_t r = HWQ_NC; r < HWQ_NCP; r++)
+                    tab[r] = 0;
                 continue;
             }
 #else
@@ -153,11 +207,11 @@ static inline __attribute__((always_inline)) void hwq_build_tables(int kind, voi
             (void)nb;
 #endif
             const int32_t *xs = (const int32_t *)act + j * k + b * HWQ_D;
-            for (int64_t r = 0; r < HWQ_NC; r++)
+            for (int64_t r = 0; r < HWQ_NCP; r++)
                 tab[r] = 0;
             for (int i = 0; i < HWQ_D; i++) {
                 const int32_t xi = xs[i];
-                for (int64_t r = 0; r < HWQ_NC; r++)
+                for (int64_t r = 0; r < HWQ_NCP; r++)
                     tab[r] += cbt[i * HWQ_NCP + r] * xi;
             }
         }
@@ -182,7 +236,8 @@ static void hwq_groups_scalar(int is_float, const uint8_t *tile, int64_t g0, int
                 const int64_t to = (j * ns + bb) * HWQ_NCP, ao = (g * nbatch + j) * HWQ_NSLOT * HWQ_GL;
                 for (int i = 0; i < HWQ_GL; i++) {
                     const uint32_t r = HWQ_CBY == 1 ? rec[hwq_col_pos(i)]
-                                                    : (uint32_t)rec[2 * i] | ((uint32_t)rec[2 * i + 1] << 8);
+                                                    : ((uint32_t)rec[2 * i] | ((uint32_t)rec[2 * i + 1] << 8))
+                                                          & ((1u << HWQ_CB) - 1u);
                     if (is_float)
                         ((float *)acc)[ao + tl[i] * HWQ_GL + i] += ((const float *)tab)[to + r];
                     else
@@ -223,7 +278,8 @@ typedef struct {
 } hwq_tile_job;
 
 /* acc64[m * B + j] += sum_u c_u * acc32[u], then acc32 = 0.  Slots u are ladder indices t (subsets = 0)
- * or subsets of ladder bits (subsets = 1: slot u holds the columns whose T contains u), with
+ * or subsets of ladder bits (subsets = 1: slot u holds the columns whose T contains u), or the two slots
+ * of the two-slot ladder (subsets = 2: c_0 = m_0, c_1 = m_1 - m_0; see hwq_groups_vbmi2), with
  *   mode 0 (int):   c_u = m_t, or the Moebius sum_{v in u} (-1)^|u - v| m_v  (exact int64)
  *   mode 1 (float): c_u = beta_t                         (fast mode, float partial sums)
  *   mode 2 (fixed): c_u as mode 0 with beta / scale_j     (fast mode, fixed-point int32 partial sums) */
@@ -248,6 +304,16 @@ static void hwq_flush(int mode, int subsets, void *acc32, void *acc64, int64_t m
             ci[u] += odd ? -(int64_t)hwq_mults[v] : (int64_t)hwq_mults[v];
             cf[u] += odd ? -hwq_betas[v] : hwq_betas[v];
         }
+    }
+    if (subsets == 2) { /* two-slot ladder (hwq_groups_vbmi2): S_0 all columns, S_1 the columns of odd T */
+        for (int u = 0; u < HWQ_NSLOT; u++) {
+            ci[u] = 0;
+            cf[u] = 0.0;
+        }
+        ci[0] = hwq_mults[0];
+        ci[1] = (int64_t)hwq_mults[1] - (int64_t)hwq_mults[0];
+        cf[0] = hwq_betas[0];
+        cf[1] = hwq_betas[1] - hwq_betas[0];
     }
     for (int64_t mm = 0; mm < m; mm++) {
         const int64_t g = mm / HWQ_GL, i = mm % HWQ_GL;
@@ -281,6 +347,18 @@ static void hwq_flush(int mode, int subsets, void *acc32, void *acc64, int64_t m
     }
 }
 
+/* 1 when the ladder allows two partial-sum slots: L = 4 rungs with m_2 = 2 m_0 and m_3 = 2 m_1 (checked
+ * on the rendered multipliers, so another ladder falls back to the four subset slots). */
+static int hwq_ladder2(void)
+{
+#if HWQ_LB == 2 && HWQ_L == 4
+    return (int64_t)hwq_mults[2] == 2 * (int64_t)hwq_mults[0] && (int64_t)hwq_mults[3] == 2 * (int64_t)hwq_mults[1]
+           && hwq_betas[2] == 2.0 * hwq_betas[0] && hwq_betas[3] == 2.0 * hwq_betas[1];
+#else
+    return 0;
+#endif
+}
+
 /* Runs a GEMV over the kernel layout.  Threads take block tiles one at a time (each tile is a
  * contiguous part of the layout; a thread builds only the tables of its tiles); per-thread int32 partial sums per (column, ladder
  * index) are flushed into int64 at most every flush_blocks blocks, where
@@ -305,16 +383,26 @@ static int hwq_run_packed(const hwq_tile_job *jb)
     const int mode = !is_float ? HWQ_F_INT : vbmi ? HWQ_F_FIX : HWQ_F_FLOAT;
     const int64_t sub = hwq_sub_blocks(nbatch, !vbmi ? (int64_t)HWQ_TAB_BYTES_L1
                                                : nbatch == 1 ? (int64_t)HWQ_TAB_BYTES : (int64_t)HWQ_TAB_BYTES_BATCH);
-    const int64_t flush_blocks = jb->kind == HWQ_T_LUT ? HWQ_FLUSH_BLOCKS_LUT
-                                 : mode == HWQ_F_FIX ? HWQ_FLUSH_BLOCKS_FIX : HWQ_FLUSH_BLOCKS;
+    /* two-slot ladder: entries enter the int32 sums doubled (|e'| <= 2 |e|), so flush twice as often */
+    const int lad2 = vbmi && hwq_ladder2();
+    const int64_t flush0 = jb->kind == HWQ_T_LUT ? HWQ_FLUSH_BLOCKS_LUT
+                           : mode == HWQ_F_FIX ? HWQ_FLUSH_BLOCKS_FIX : HWQ_FLUSH_BLOCKS;
+    int64_t flush_blocks = lad2 ? (flush0 / 2 > 0 ? flush0 / 2 : 1) : flush0;
     const size_t tab_b = (size_t)(nbatch * sub) * (HWQ_NCP * 4u + 768u);
     const size_t acc_b = (size_t)(ng * nbatch * HWQ_NSLOT * HWQ_GL) * 4u;
     const size_t out_b = (size_t)(jb->m * nbatch) * 8u;
     const size_t per = (tab_b + acc_b + out_b + 63u) / 64u * 64u;
-    char *bufs = (char *)hwq_workspace(per * (size_t)nt + (size_t)(HWQ_D * HWQ_NCP) * 4u
-                                       + (size_t)nbatch * (sizeof(float) + sizeof(double)));
+    const size_t sc_off = per * (size_t)nt + (size_t)(HWQ_D * HWQ_NCP) * 4u;
+    const size_t cb16_off = (sc_off + (size_t)nbatch * (sizeof(float) + sizeof(double)) + 63u) / 64u * 64u;
+    char *bufs = (char *)hwq_workspace(cb16_off + (size_t)(HWQ_D * 256) * 2u);
     if (!bufs)
         return HWQ_E_ALLOC;
+    /* transposed codebook as int16, 256 entries per coordinate (rows >= NC zero): hwq_build_planes16_vbmi */
+    int16_t *cbt16 = (int16_t *)(void *)(bufs + cb16_off);
+    for (int i = 0; i < HWQ_D; i++)
+        for (int64_t r = 0; r < 256; r++)
+            cbt16[i * 256 + r] = r < HWQ_NC ? (int16_t)hwq_codebook[r * HWQ_D + i] : (int16_t)0;
+    (void)cbt16;
     double *inv_scale = (double *)(void *)(bufs + per * (size_t)nt + (size_t)(HWQ_D * HWQ_NCP) * 4u);
     float *scale = (float *)(void *)(inv_scale + nbatch);
     /* sumc = max_r sum_i |cw_r,i|: |<cw_r, x_b>| <= sumc * max|x| */
@@ -335,6 +423,27 @@ static int hwq_run_packed(const hwq_tile_job *jb)
         }
         np = sumc * xmax <= 32767 ? 2 : 3;
     }
+    /* VNNI weight-only loop (hwq_groups_vnni): 2 byte planes, two-slot ladder, multipliers m_l / mdiv
+     * within int16 after doubling, and sub * 32767 * 2 max(m_l / mdiv) within int32 */
+    int vnni = 0;
+    int32_t f0 = 0, f1 = 0, mdiv = 1;
+#if HWQ_VBMI && HWQ_LB == 2 && HWQ_L == 4
+    if (HWQ_USE_VNNI && lad2 && jb->kind == HWQ_T_WO && np == 2 && __builtin_cpu_supports("avx512vnni")) {
+        int32_t a = hwq_mults[0], b = hwq_mults[1];
+        while (b) {
+            const int32_t t = a % b;
+            a = b;
+            b = t;
+        }
+        mdiv = a > 0 ? a : 1;
+        f0 = hwq_mults[0] / mdiv;
+        f1 = hwq_mults[1] / mdiv;
+        const int64_t fm = 2 * (int64_t)(f0 > f1 ? f0 : f1);
+        vnni = fm <= 32767 && sub * 32767 * fm <= (int64_t)0x7FFFFFFF;
+    }
+#endif
+    if (vnni)
+        flush_blocks = INT64_MAX; /* hwq_groups_vnni empties its int32 sums into int64 after every sub-tile */
     if (mode == HWQ_F_FIX) {
         /* |<c_r, x_b>| / cs <= sumc * max|x| / cs: entries scaled to at most 2^HWQ_FIX_BITS */
         for (int64_t j = 0; j < nbatch; j++) {
@@ -351,8 +460,8 @@ static int hwq_run_packed(const hwq_tile_job *jb)
         memset(bufs + per * (size_t)th + tab_b, 0, acc_b + out_b);
     int32_t *cbt = (int32_t *)(void *)(bufs + per * (size_t)nt);
     for (int i = 0; i < HWQ_D; i++)
-        for (int64_t r = 0; r < HWQ_NC; r++)
-            cbt[i * HWQ_NCP + r] = (int32_t)hwq_codebook[r * HWQ_D + i];
+        for (int64_t r = 0; r < HWQ_NCP; r++) /* rows >= NC: 0, so their table entries are 0 */
+            cbt[i * HWQ_NCP + r] = r < HWQ_NC ? (int32_t)hwq_codebook[r * HWQ_D + i] : 0;
     HWQ_PRAGMA(omp parallel num_threads(nt))
     {
         int tid = 0, nth = 1;
@@ -373,15 +482,26 @@ static int hwq_run_packed(const hwq_tile_job *jb)
             for (int64_t s0 = 0; s0 < nbt; s0 += sub) {
                 const int64_t ns = nbt - s0 < sub ? nbt - s0 : sub;
                 if (since + ns > flush_blocks) {
-                    hwq_flush(mode, vbmi, acc32, acc64, jb->m, nbatch, inv_scale);
+                    hwq_flush(mode, lad2 ? 2 : vbmi, acc32, acc64, jb->m, nbatch, inv_scale);
                     since = 0;
                 }
 #if HWQ_VBMI
                 if (vbmi) {
                     uint8_t *pl = (uint8_t *)tab + (size_t)(nbatch * sub * HWQ_NCP) * 4u;
-                    hwq_build_planes_vbmi(jb->kind, tab, cbt, jb->act, jb->tx, jb->k, nbatch, b0 + s0, ns, scale,
-                                          pl);
-                    hwq_groups_vbmi(np, tile, g0, g1, nbt, s0, ns, pl, nbatch, (int32_t *)acc32);
+                    if (jb->kind == HWQ_T_WO && np == 2)
+                        hwq_build_planes16_vbmi(cbt16, (const int32_t *)jb->act, jb->k, nbatch, b0 + s0, ns, pl,
+                                                vnni ? 2 * 256 : 3 * 256);
+                    else
+                        hwq_build_planes_vbmi(jb->kind, tab, cbt, jb->act, jb->tx, jb->k, nbatch, b0 + s0, ns, scale,
+                                              pl);
+#if HWQ_LB == 2 && HWQ_L == 4
+                    if (vnni)
+                        hwq_groups_vnni(tile, g0, g1, nbt, s0, ns, pl, nbatch, (int64_t *)acc32, f0, f1);
+                    else if (lad2)
+                        hwq_groups_vbmi2(np, tile, g0, g1, nbt, s0, ns, pl, nbatch, (int32_t *)acc32);
+                    else
+#endif
+                        hwq_groups_vbmi(np, tile, g0, g1, nbt, s0, ns, pl, nbatch, (int32_t *)acc32);
                     since += ns;
                     continue;
                 }
@@ -401,10 +521,19 @@ static int hwq_run_packed(const hwq_tile_job *jb)
                 since += ns;
             }
         }
-        hwq_flush(mode, vbmi, acc32, acc64, jb->m, nbatch, inv_scale);
+        if (vnni) { /* int64 partials of hwq_groups_vnni, in units of mdiv */
+            for (int64_t mm = 0; mm < jb->m; mm++)
+                for (int64_t j = 0; j < nbatch; j++)
+                    ((int64_t *)acc64)[mm * nbatch + j] += (int64_t)mdiv
+                        * ((const int64_t *)acc32)[((mm / HWQ_GL) * nbatch + j) * HWQ_GL + mm % HWQ_GL];
+        } else {
+            hwq_flush(mode, lad2 ? 2 : vbmi, acc32, acc64, jb->m, nbatch, inv_scale);
+        }
     }
     (void)vbmi;
     (void)np;
+    (void)f0;
+    (void)f1;
     const int64_t n = jb->m * nbatch;
     for (int th = 0; th < nt; th++) {
         const void *a = bufs + per * (size_t)th + tab_b + acc_b;

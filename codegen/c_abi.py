@@ -1,0 +1,47 @@
+"""The C kernel library's return codes and instruction-set ids: one table, rendered into the header.
+
+The generated ``<name>.h`` (``templates/c_header.h.j2``) defines the ``HWQ_E_*`` / ``HWQ_ISA_*``
+constants from :data:`C_ERRORS` and :data:`C_ISAS`, and :mod:`hwq.codegen.build` turns a non-zero
+return code into an :class:`~hwq.errors.HwqError` with the message of the same row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["C_ERRORS", "C_ISAS", "ISA_NAMES", "c_abi_context", "error_message"]
+
+#: instruction sets of the C kernels: name -> id of ``<name>_set_isa`` (0 = best available)
+C_ISAS: dict[str, int] = {"auto": 0, "scalar": 1, "avx2": 2, "avx512": 3, "avx512vbmi": 4}
+#: id -> name of the instruction sets a kernel can run on
+ISA_NAMES: dict[int, str] = {v: k for k, v in C_ISAS.items() if v}
+
+#: (C constant, return code, message) of every C entry point's return value
+C_ERRORS: tuple[tuple[str, int, str], ...] = (
+    ("HWQ_OK", 0, "ok"),
+    ("HWQ_E_BLOCK", 1, "K is not a multiple of the block size d; pad the rows with zeros (hwq.codegen.check.pad_rows)"),
+    ("HWQ_E_HADAMARD", 2,
+     "K is not a multiple of the Hadamard size; pad the rows with zeros (hwq.codegen.check.pad_rows)"),
+    ("HWQ_E_MAXK", 3, "K exceeds the config's max_k; raise max_k"),
+    ("HWQ_E_ARGS", 4, "invalid sizes (K, M and the batch must be >= 1)"),
+    ("HWQ_E_ALLOC", 5, "out of memory in the C kernel"),
+    ("HWQ_E_RANGE", 6, ("activation input out of range (integer activations beyond +-act_max or +-act_rot_bound, "
+                        "or activation codes / ladder indices beyond the codebook)")),
+    ("HWQ_E_LAYOUT", 7, "this config has no kernel layout for this kernel; pass the EncodedMatrix instead"),
+    ("HWQ_E_CODES", 8, ("weight codes or ladder indices out of range (a code >= the number of codewords or a "
+                        "ladder index >= ladder_len): the encoded matrix is corrupt; re-encode it")),
+)
+
+
+def error_message(rc: int) -> str:
+    """Message of C return code ``rc``."""
+    for _, code, msg in C_ERRORS:
+        if code == rc:
+            return msg
+    return f"unknown error {rc}"
+
+
+def c_abi_context() -> dict[str, Any]:
+    """Template variables: ``c_errors`` [(name, code, message)], ``c_isas`` [(HWQ_ISA_<NAME>, id)]."""
+    isas = [("HWQ_ISA_" + ("VBMI" if n == "avx512vbmi" else n.upper()), v) for n, v in C_ISAS.items()]
+    return {"c_errors": list(C_ERRORS), "c_isas": isas}
