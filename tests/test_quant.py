@@ -1,4 +1,4 @@
-"""Tests of the quantizer interface and registry (hwq.methods)."""
+"""Tests of the quantizer interface and registry (hwq.quant: base, nested, baselines, registry)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from hwq.errors import HwqError
-from hwq.methods import Absmax, DitheredScalar, HadamardInt, NestQuant, make, method_names
+from hwq.quant.baselines import Absmax, DitheredScalar, HadamardInt
+from hwq.quant.nested import NestQuant
+from hwq.quant.registry import make, method_names
 
 
 @pytest.fixture(scope="module")
