@@ -35,7 +35,7 @@ __all__ = ["Absmax", "DitheredScalar", "HadamardInt"]
 
 
 class Absmax(Quantizer):
-    """absmax INT-k per column (``group=None``) or per group of g rows (:mod:`hwq.scalar`)."""
+    """absmax INT-k per column (``group=None``) or per group of g rows (:mod:`hwq.quant.scalar`)."""
 
     family = "absmax"
 
