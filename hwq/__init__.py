@@ -4,6 +4,8 @@ The reference model lives in small modules (``hwq.lattice``, ``hwq.voronoi``, ``
 ``hwq.hadamard``, ``hwq.prng``, ``hwq.matmul``, ``hwq.datapath``); one frozen :class:`hwq.config.HwqConfig`
 travels through all of them and through the RTL (``hwq.rtl``), simulation (``hwq.sim``) and code
 generation (``hwq.codegen``) layers.
+Beside the reference model: the quantizer zoo (``hwq.quant``), the evaluations (``hwq.eval``) and the
+report page (``hwq.report``).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from hwq.datapath import block_dot, enc_multiplier, encode_activations, rotate_a
 from hwq.errors import HwqError
 from hwq.nested import codewords_for_rows
 from hwq.packing import pack_bits
-from hwq.scalar import absmax_quantize
+from hwq.quant.scalar import absmax_quantize
 from hwq.voronoi import MAX_LUT_ROWS, pair_lut
 
 __all__ = ["Vectors", "UNITS", "make_vectors", "extreme_rows", "dec_vectors", "mac_vectors", "lut_vectors",
@@ -219,7 +219,7 @@ def lut_vectors(cfg: HwqConfig, rng: np.random.Generator, n_tx: int = 16, max_le
 
 def int4_vectors(cfg: HwqConfig, rng: np.random.Generator, n_tx: int = 16, max_len: int = 12,
                  long_tx: bool = False, fixed_len: int | None = None) -> Vectors:
-    """INT4 baseline MAC: acc[l] = sum <w[l], x> with w from the absmax INT4 quantizer (hwq.scalar,
+    """INT4 baseline MAC: acc[l] = sum <w[l], x> with w from the absmax INT4 quantizer (hwq.quant.scalar,
     mid-tread) plus full-range s4 values and the extremes (-8 x -bound)."""
     lanes, d = cfg.lanes, cfg.dim
     lengths = _lengths(cfg, rng, n_tx, max_len, fixed_len)

@@ -1,4 +1,4 @@
-"""Tests of the Kashin decomposition and quantizer (hwq.kashin)."""
+"""Tests of the Kashin decomposition and quantizer (hwq.quant.kashin)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from hwq.errors import HwqError
 from hwq.hadamard import unrotate
-from hwq.kashin import Kashin, kashin_matrix, kashin_vector, kmeans_1d
+from hwq.quant.kashin import Kashin, kashin_matrix, kashin_vector, kmeans_1d
 
 
 def test_vector_decomposition_reconstructs_and_shrinks_inf_norm() -> None:

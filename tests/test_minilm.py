@@ -1,4 +1,4 @@
-"""Tests of the pure-numpy all-MiniLM-L6-v2 (hwq.minilm)."""
+"""Tests of the pure-numpy all-MiniLM-L6-v2 (hwq.eval.minilm)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hwq.errors import HwqError
-from hwq.minilm import INSTALL_HINT, MiniLM, default_linear, find_model_dir, load_sentences
+from hwq.eval.minilm import INSTALL_HINT, MiniLM, default_linear, find_model_dir, load_sentences
 
 PARAPHRASES = [
     ("A man is playing a guitar on the street.", "Someone is strumming a guitar outside."),
@@ -180,9 +180,9 @@ def test_missing_model_path(tmp_path: os.PathLike[str]) -> None:
 
 
 def test_missing_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    import hwq.minilm
+    import hwq.eval.minilm
 
-    monkeypatch.setattr(hwq.minilm, "_PACKAGE", "hwq_no_such_model_package")
+    monkeypatch.setattr(hwq.eval.minilm, "_PACKAGE", "hwq_no_such_model_package")
     with pytest.raises(HwqError) as info:
         find_model_dir()
     assert "hwq_no_such_model_package" in str(info.value) and INSTALL_HINT in str(info.value)

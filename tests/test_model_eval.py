@@ -1,4 +1,4 @@
-"""Tests of the MiniLM quantization evaluation (hwq.model_eval)."""
+"""Tests of the MiniLM quantization evaluation (hwq.eval.model_eval)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ import pytest
 from hwq import datapath as dp
 from hwq.cli import main
 from hwq.errors import HwqError
-from hwq.methods import NestedLattice, make
-from hwq.model_eval import WaLinear, _quantizer, _verdict, evaluate_minilm, write_model_report
+from hwq.quant.nested import NestedLattice
+from hwq.quant.registry import make
+from hwq.eval.model_eval import WaLinear, _quantizer, _verdict, evaluate_minilm, write_model_report
 
 
 def _model_or_skip() -> None:
     pytest.importorskip("safetensors")
     pytest.importorskip("tokenizers")
-    from hwq.minilm import find_model_dir
+    from hwq.eval.minilm import find_model_dir
 
     try:
         find_model_dir()

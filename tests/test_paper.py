@@ -7,7 +7,7 @@ import pytest
 
 from hwq.config import paper_config
 from hwq.matmul import encode_matrix, estimate_product, product_distortion
-from hwq.scalar import absmax_rate, absmax_roundtrip
+from hwq.quant.scalar import absmax_rate, absmax_roundtrip
 from hwq.theory import gamma
 from hwq.tuning import beta0_for_rate
 
@@ -35,7 +35,7 @@ def test_d3_and_absmax_rows_at_n_6144() -> None:
 
 @pytest.mark.slow
 def test_run_paper_all_checks_ok() -> None:
-    from hwq.paper import PAPER_TARGETS, paper_markdown, run_paper
+    from hwq.eval.paper import PAPER_TARGETS, paper_markdown, run_paper
 
     res = run_paper()
     assert {c["name"] for c in res.checks} == set(PAPER_TARGETS)

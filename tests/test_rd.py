@@ -1,4 +1,4 @@
-"""Tests of the rate-distortion sweep (hwq.rd) and its CLI."""
+"""Tests of the rate-distortion sweep (hwq.eval.rd) and its CLI."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from hwq.cli import main
 from hwq.errors import HwqError
-from hwq.rd import plan, run_rd, write_rd
+from hwq.eval.rd import plan, run_rd, write_rd
 from hwq.records import EvalRd, load
 
 

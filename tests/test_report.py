@@ -72,3 +72,10 @@ def test_cli(tmp_path, capsys) -> None:
     assert "not run yet" in out and (tmp_path / "r" / "index.html").is_file()
     (tmp_path / "f").write_text("x")
     assert main(["report", "--reports", str(tmp_path / "f")]) == 2
+
+
+def test_md_table_both_separator_styles() -> None:
+    from hwq.report.markdown import md_table
+
+    assert md_table(("a", "b"), [(1, "x")]) == ["| a | b |", "|---|---|", "| 1 | x |"]
+    assert md_table(("a", "b"), [], spaced=True) == ["| a | b |", "| --- | --- |"]

@@ -1,4 +1,4 @@
-"""Tests of time-sharing below R* (hwq.timeshare)."""
+"""Tests of time-sharing below R* (hwq.quant.timeshare)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hwq.errors import HwqError
-from hwq.timeshare import TimeShare, kept_rows
+from hwq.quant.timeshare import TimeShare, kept_rows
 
 
 def test_kept_rows_are_blocks_of_every_segment() -> None:

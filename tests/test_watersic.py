@@ -1,4 +1,4 @@
-"""Tests of WaterSIC (hwq.watersic)."""
+"""Tests of WaterSIC (hwq.quant.watersic)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hwq.errors import HwqError
-from hwq.watersic import (WaterSIC, check_covariance, ldl, long_tail_sigma, seed_sigma, waterfill,
+from hwq.quant.watersic import (WaterSIC, check_covariance, ldl, long_tail_sigma, seed_sigma, waterfill,
                           waterfill_bound, watersic)
 
 

@@ -40,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hwq.errors import HwqError
-    from hwq.model_eval import DEFAULT_METHODS, PREDICTION, evaluate_minilm, write_model_report
+    from hwq.eval.model_eval import DEFAULT_METHODS, PREDICTION, evaluate_minilm, write_model_report
     from hwq.outputs import check_out_dir
 
     check_out_dir(args.out)

@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hwq.outputs import check_out_dir
-    from hwq.paper import paper_markdown, run_paper, save_paper
+    from hwq.eval.paper import paper_markdown, run_paper, save_paper
     from hwq.progress import Progress
 
     check_out_dir(args.out)

@@ -1,4 +1,4 @@
-"""``hwq eval rd``: rate-distortion sweep of every quantizer on iid Gaussian matrices (see :mod:`hwq.rd`)."""
+"""``hwq eval rd``: rate-distortion sweep of every quantizer on iid Gaussian matrices (see :mod:`hwq.eval.rd`)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from hwq.errors import HwqError
     from hwq.outputs import check_out_dir
     from hwq.progress import Progress
-    from hwq.rd import DEFAULT_RATES, plan, run_rd, watersic_demo, write_rd, write_watersic
+    from hwq.eval.rd import DEFAULT_RATES, plan, run_rd, watersic_demo, write_rd, write_watersic
 
     check_out_dir(args.out)
 

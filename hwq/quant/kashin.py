@@ -28,12 +28,12 @@ import numpy as np
 
 from hwq.errors import HwqError
 from hwq.hadamard import hadamard_matrix
-from hwq.methods import Encoded, Quantizer, _check_matrix, check_rate, index_entropy
 from hwq.packing import pack_bits
 from hwq.prng import hadamard_signs
-from hwq.scalar import pow2_segment
+from hwq.quant.base import Encoded, Quantizer, _check_matrix, check_rate, index_entropy
+from hwq.quant.scalar import pow2_segment
 
-__all__ = ["KashinResult", "kashin_vector", "kashin_matrix", "kmeans_1d", "Kashin", "MIN_SEGMENT"]
+__all__ = ["MIN_SEGMENT", "Kashin", "KashinResult", "kashin_matrix", "kashin_vector", "kmeans_1d"]
 
 #: smallest Hadamard segment accepted (a smaller one barely mixes the coordinates)
 MIN_SEGMENT = 8

@@ -26,8 +26,8 @@ import numpy as np
 from hwq.config import HwqConfig, paper_config
 from hwq.errors import HwqError
 from hwq.matmul import encode_matrix, estimate_product, product_distortion
+from hwq.quant.scalar import absmax_rate, absmax_roundtrip
 from hwq.records import EvalPaper, Stamp
-from hwq.scalar import absmax_rate, absmax_roundtrip
 from hwq.theory import gamma
 from hwq.tuning import beta0_for_rate, tuned_ladder
 

@@ -345,7 +345,7 @@ class MiniLM:
             from tokenizers import Tokenizer
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError(
-                f"hwq.minilm needs safetensors and tokenizers ({exc}); install them with "
+                f"hwq.eval.minilm needs safetensors and tokenizers ({exc}); install them with "
                 "`pip install safetensors tokenizers` (or `pip install hwq[minilm]`)"
             ) from exc
         config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))

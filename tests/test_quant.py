@@ -1,4 +1,4 @@
-"""Tests of the quantizer interface and registry (hwq.methods)."""
+"""Tests of the quantizer interface and registry (hwq.quant: base, nested, baselines, registry)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from hwq.errors import HwqError
-from hwq.methods import Absmax, DitheredScalar, HadamardInt, NestQuant, make, method_names
+from hwq.quant.baselines import Absmax, DitheredScalar, HadamardInt
+from hwq.quant.nested import NestQuant
+from hwq.quant.registry import make, method_names
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +95,26 @@ def test_errors() -> None:
     with pytest.raises(HwqError, match="NaN"):
         Absmax(3).encode(np.full((8, 2), np.nan))
     assert "watersic" in method_names() and "kashin" in method_names()
+
+
+@pytest.mark.parametrize("module", ["base", "nested", "baselines", "scalar", "watersic", "kashin", "timeshare"])
+def test_methods_import_without_the_registry(module: str) -> None:
+    """No import cycle: a method module imports hwq.quant.base (and other methods), never the registry."""
+    import subprocess
+    import sys
+
+    code = (f"import sys, hwq.quant.{module}; "
+            "assert 'hwq.quant.registry' not in sys.modules, 'imports the registry'")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_registry_holds_every_family_without_lazy_imports() -> None:
+    from hwq.quant import registry
+    from hwq.quant.kashin import Kashin
+    from hwq.quant.timeshare import TimeShare
+    from hwq.quant.watersic import WaterSIC
+
+    assert registry.METHODS["watersic"] == WaterSIC.at_rate
+    assert registry.METHODS["kashin"] == Kashin.at_rate
+    assert registry.METHODS["timeshare"] == TimeShare.at_rate

@@ -99,7 +99,7 @@ def absmax_rate(bits: int, n: int, group: int | None = None, scale_bits: int = 3
 
 
 # ----------------------------------------------------------------------------------------------------
-# additions for the quantizer zoo (hwq.methods): dithered uniform scalar (ECDQ) and helpers
+# additions for the quantizer zoo (hwq.quant): dithered uniform scalar (ECDQ) and helpers
 # ----------------------------------------------------------------------------------------------------
 
 def pow2_segment(n: int) -> int:

@@ -1,4 +1,4 @@
-"""``hwq eval model minilm``: every quantizer on a real transformer (all-MiniLM-L6-v2, :mod:`hwq.minilm`).
+"""``hwq eval model minilm``: every quantizer on a real transformer (all-MiniLM-L6-v2, :mod:`hwq.eval.minilm`).
 
 Every one of the 36 linear layers y = x W^T + b is replaced by a quantized version, at 2, 3 and 4
 bits/entry (NestQuant only at its fixed 4.057):
@@ -50,7 +50,9 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from hwq.errors import HwqError
-from hwq.methods import NestedLattice, Quantizer, make
+from hwq.quant.base import Quantizer
+from hwq.quant.nested import NestedLattice
+from hwq.quant.registry import make
 from hwq.records import EvalModel, Stamp, load
 
 __all__ = ["DEFAULT_METHODS", "WA_METHODS", "DEFAULT_RATES", "CALIB_SENTENCES", "WA_SENTENCES",
@@ -256,7 +258,7 @@ _STATE: dict[str, Any] = {}  # prepared once, inherited by forked workers
 def _evaluate(model_path: str | None, methods: list[str], rates: list[float], wa: bool,
               wa_sentences: int | None, max_sentences: int | None, batch_size: int, jobs: int,
               say: Callable[[str], None]) -> dict[str, Any]:
-    from hwq.minilm import MiniLM, load_sentences
+    from hwq.eval.minilm import MiniLM, load_sentences
 
     model = MiniLM.load(model_path)
     t0, c0 = time.perf_counter(), time.process_time()

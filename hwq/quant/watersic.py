@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from hwq.errors import HwqError
-from hwq.methods import Encoded, Quantizer, _check_matrix, _fmt, _offset_pack, check_rate, index_entropy
+from hwq.quant.base import Encoded, Quantizer, _check_matrix, _fmt, _offset_pack, check_rate, index_entropy
 
 __all__ = ["check_covariance", "ldl", "waterfill", "waterfill_bound", "rate_for_distortion", "sic_quantize",
            "WaterSICResult", "watersic", "WaterSIC", "seed_sigma", "long_tail_sigma", "random_orthogonal"]
@@ -253,7 +253,7 @@ def watersic(w: np.ndarray, sigma: np.ndarray, rate: float, allocation: str = "w
 
 
 class WaterSIC(Quantizer):
-    """WaterSIC (or GPTQ-like SIC) behind the :class:`hwq.methods.Quantizer` interface.
+    """WaterSIC (or GPTQ-like SIC) behind the :class:`hwq.quant.base.Quantizer` interface.
 
     ``fit(x)`` takes calibration activations X (K x T) and sets Sigma = X X^T / T; without fit,
     ``sigma`` given at construction is used, else the identity (iid activations).

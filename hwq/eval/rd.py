@@ -22,8 +22,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from hwq.errors import HwqError
-from hwq.methods import METHODS, make
+from hwq.quant.registry import METHODS, make
 from hwq.records import EvalRd, EvalWatersic, Stamp
+from hwq.report.markdown import md_table
 from hwq.theory import R_STAR, gamma
 
 __all__ = ["DEFAULT_RATES", "plan", "run_rd", "write_rd", "watersic_demo", "write_watersic"]
@@ -109,9 +110,7 @@ def run_rd(n: int = 768, cols: int = 64, rates: Sequence[float] = DEFAULT_RATES,
 
 
 def _md_table(head: Sequence[str], rows: list[Sequence[Any]]) -> str:
-    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(out)
+    return "\n".join(md_table(head, rows))
 
 
 def write_rd(rows: list[dict[str, Any]], out: str | Path, meta: dict[str, Any]) -> list[Path]:
@@ -166,7 +165,7 @@ def write_rd(rows: list[dict[str, Any]], out: str | Path, meta: dict[str, Any]) 
 def watersic_demo(rates: Sequence[float] = (1, 2, 3, 4, 5, 6), seed: int = 1) -> list[dict[str, Any]]:
     """WaterSIC vs the waterfilling bound and GPTQ-like SIC after a random rotation (and without), on the
     seed's Sigma_X (K = 2, M = 20000) and a long-tail spectrum (eigenvalues i**-2, K = 64, M = 4096)."""
-    from hwq.watersic import long_tail_sigma, seed_sigma, watersic
+    from hwq.quant.watersic import long_tail_sigma, seed_sigma, watersic
 
     rng = np.random.default_rng(seed)
     cases = [("seed V diag(3,1) V^T", seed_sigma(), rng.standard_normal((2, 20000))),
@@ -185,7 +184,7 @@ def watersic_demo(rates: Sequence[float] = (1, 2, 3, 4, 5, 6), seed: int = 1) ->
 
 
 def waterfill_bound_at(sig: np.ndarray, w: np.ndarray, rate: float) -> float:
-    from hwq.watersic import waterfill_bound
+    from hwq.quant.watersic import waterfill_bound
     return waterfill_bound(np.linalg.eigvalsh(sig), float(np.mean(w * w)), rate)
 
 

@@ -23,8 +23,9 @@ import numpy as np
 
 from hwq.errors import HwqError
 from hwq.hadamard import rotate, unrotate
-from hwq.methods import SIDE_BITS, Encoded, NestedLattice, Quantizer, _check_matrix, _fmt, check_rate
-from hwq.scalar import pow2_segment
+from hwq.quant.base import SIDE_BITS, Encoded, Quantizer, _check_matrix, _fmt, check_rate
+from hwq.quant.nested import NestedLattice
+from hwq.quant.scalar import pow2_segment
 from hwq.tuning import ladder_stats
 
 __all__ = ["TimeShare", "kept_rows"]

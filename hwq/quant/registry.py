@@ -1,0 +1,62 @@
+"""The registry of the quantizer zoo: :data:`METHODS` maps a family name to a factory
+``at_rate(rate, **options)`` that returns a quantizer aiming at a target rate (bits/entry before side
+information); :func:`make` is the entry point.
+
+Every method module imports :mod:`hwq.quant.base` only; this module imports the methods and registers
+them (no method imports the registry back, so there is no import cycle)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from hwq.errors import HwqError
+from hwq.quant.base import Quantizer
+from hwq.quant.baselines import Absmax, DitheredScalar, HadamardInt
+from hwq.quant.kashin import Kashin
+from hwq.quant.nested import NestedLattice, NestQuant
+from hwq.quant.timeshare import TimeShare
+from hwq.quant.watersic import WaterSIC
+
+__all__ = ["METHODS", "make", "method_names"]
+
+
+def _lattice_factory(name: str, dither: bool) -> Callable[..., Quantizer]:
+    def f(rate: float, **kw: Any) -> Quantizer:
+        return NestedLattice.at_rate(rate, lattice=name, dither=kw.pop("dither", dither), **kw)
+    return f
+
+
+
+#: family name -> factory ``(rate, **options) -> Quantizer``
+METHODS: dict[str, Callable[..., Quantizer]] = {
+    "z": _lattice_factory("Z", True),
+    "d3": _lattice_factory("D3", True),
+    "d4": _lattice_factory("D4", True),
+    "e8": _lattice_factory("E8", True),
+    "nestquant": lambda rate=4.057, **kw: NestQuant.at_rate(rate, **kw),
+    "timeshare": TimeShare.at_rate,
+    "absmax": lambda rate, **kw: Absmax.at_rate(rate, **kw),
+    "absmax_g64": lambda rate, **kw: Absmax.at_rate(rate, group=kw.pop("group", 64), **kw),
+    "dithered": lambda rate, **kw: DitheredScalar.at_rate(rate, **kw),
+    "hadamard_int": lambda rate, **kw: HadamardInt.at_rate(rate, **kw),
+    "watersic": WaterSIC.at_rate,
+    "kashin": Kashin.at_rate,
+}
+
+
+def method_names() -> list[str]:
+    return list(METHODS)
+
+
+def make(name: str, rate: float, **options: Any) -> Quantizer:
+    """A quantizer of family ``name`` aiming at ``rate`` bits/entry (side information excluded).
+
+    Raises
+    ------
+    HwqError
+        Unknown family (the message lists them) or a rate out of the family's range.
+    """
+    key = str(name).lower()
+    if key not in METHODS:
+        raise HwqError(f"unknown quantizer {name!r}; choose one of {', '.join(METHODS)}")
+    return METHODS[key](rate, **options)
