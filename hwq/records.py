@@ -326,17 +326,23 @@ class KernelBench(Record):
 
     @classmethod
     def from_legacy(cls, data: Any) -> KernelBench:
-        """The C benchmark dict ``hwq bench c`` wrote before records (times in ms per row)."""
-        if not isinstance(data, dict) or "isa" not in data or not isinstance(data.get("rows"), list):
-            raise HwqError("not a legacy C benchmark report (expected 'isa' and 'rows')")
-        dev = machine() if data.get("machine") is None else str(data["machine"])
-        peers = (("hwq_exact_ms", "hwq"), ("numpy_fp32_ms", "fp32"), ("c_int8_ms", "int8"))
-        pts = tuple(RooflinePoint(device=dev, kernel=key[:-3], family=fam, k=r["k"], m=r["m"], batch=r["batch"],
-                                  time_s=r[key] * 1e-3, slug=data["slug"] if fam == "hwq" else "")
-                    for r in data["rows"] for key, fam in peers if key in r)
-        rest = {k: v for k, v in data.items() if k not in ("rows", "slug", "machine")}
-        return cls(stamp=_legacy_stamp(None, slug=data["slug"]), backend="c", device=dev, ok=True, points=pts,
-                   rows=tuple(data["rows"]), detail=rest)
+        """The dict ``hwq bench c`` wrote before records (its own ``stamp``, ``rows``, ``checks``, settings
+        and load at the top level), converted by :func:`hwq.codegen.bench.bench_record`: figures unchanged,
+        the BLAS library by file name."""
+        need = {"stamp", "rows", "checks", "read_bandwidth_gbps"}
+        if not isinstance(data, dict) or not need <= set(data) or "points" in data:
+            raise HwqError("not a pre-record C benchmark report (expected stamp, rows, checks and "
+                           "read_bandwidth_gbps, no points)")
+        from hwq.codegen.bench import bench_record
+
+        st = data["stamp"]
+        try:
+            stamp = Stamp(hwq_version=st["hwq_version"], slug=st["slug"], config_hash=st["config_hash"],
+                          tools=dict(st["tools"]), date=iso_date(datetime.datetime.fromisoformat(st["date"])),
+                          machine=st["machine"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise HwqError(f"not a pre-record C benchmark report (stamp: {e})") from None
+        return bench_record({k: v for k, v in data.items() if k not in ("kind", "schema", "stamp")}, stamp)
 
 
 @dataclass(frozen=True)
