@@ -61,11 +61,11 @@ __all__ = [
     "Backends",
     "BenchError",
     "Case",
+    "bench_record",
     "l2_bytes",
     "l3_bytes",
     "random_encoded",
     "run_bench",
-    "bench_record",
     "sub_matrix",
     "write_report",
 ]
@@ -811,8 +811,10 @@ def format_markdown(rec: KernelBench) -> str:
         f"{res['seconds']:.0f} s. numpy's OpenBLAS kernel: {(nw.get('blas') or {}).get('architecture')} "
         f"(removed for it: {', '.join(nw.get('removed_env') or {}) or 'nothing'}).",
         "",
-        f"Every kernel's output was checked before timing ({len(rec.checks)} checks, "
-        f"{'all passed' if rec.ok else 'NOT ALL PASSED'}).",
+        (
+            f"Every kernel's output was checked before timing ({len(rec.checks)} checks, "
+            f"{'all passed' if rec.ok else 'NOT ALL PASSED'})."
+        ),
         "",
         "## Summary",
         "",
