@@ -463,7 +463,7 @@ def load_measurements(reports_dir: str | Path = "reports") -> tuple[list[Measure
             else:
                 rec = records.from_dict(data, str(f))
             if not isinstance(rec, (records.KernelBench, records.Sim)):
-                skipped.append(f"{name}: a {rec.KIND} record, no measured points")
+                skipped.append(f"{name}: record of kind {rec.KIND}, no measured points")
                 continue
             if not rec.points:
                 skipped.append(f"{name}: no measured points")
