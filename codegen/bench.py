@@ -32,8 +32,6 @@ weights quantized by their own scheme.
 
 from __future__ import annotations
 
-import datetime
-import json
 import os
 import platform
 import statistics
@@ -52,6 +50,7 @@ from hwq.config import HwqConfig
 from hwq.container import EncodedMatrix
 from hwq.errors import HwqError
 from hwq.packing import pack_bits
+from hwq.records import KernelBench, RooflinePoint, Stamp
 
 __all__ = [
     "BATCHES",
@@ -62,11 +61,11 @@ __all__ = [
     "Backends",
     "BenchError",
     "Case",
+    "bench_record",
     "l2_bytes",
     "l3_bytes",
     "random_encoded",
     "run_bench",
-    "stamp",
     "sub_matrix",
     "write_report",
 ]
@@ -96,6 +95,18 @@ LABELS = {
     "ort_q2": "ORT MatMulNBits 2-bit",
     "ort_int8": "ORT MatMulInteger int8",
     "numpy_fp32": "numpy fp32 (OpenBLAS)",
+}
+# the roofline family of each kernel's measured points (hwq.records.RooflinePoint)
+FAMILIES = {
+    "read_floor": "read",
+    "hwq_exact": "hwq",
+    "hwq_fast": "hwq",
+    "hwq_lut": "hwq",
+    "e8_exact": "hwq",
+    "ort_q4": "int4",
+    "ort_q2": "int2",
+    "ort_int8": "int8",
+    "numpy_fp32": "fp32",
 }
 MAX_COPIES = 64
 MAX_SESSION_COPIES = 8
@@ -184,24 +195,6 @@ def _gcc_version() -> str:
     except HwqError:
         return "not found"
     return out.splitlines()[0] if out else "unknown"
-
-
-def stamp(cfg: HwqConfig, tools: dict[str, str]) -> dict[str, Any]:
-    """The record envelope's stamp."""
-    import hashlib
-
-    from hwq import __version__
-    from hwq.devices import host_name
-
-    canon = json.dumps(cfg.to_dict(), sort_keys=True, separators=(",", ":"))
-    return {
-        "hwq_version": __version__,
-        "slug": cfg.slug,
-        "config_hash": hashlib.sha256(canon.encode()).hexdigest(),
-        "tools": tools,
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": host_name(),
-    }
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -535,7 +528,7 @@ def run_bench(
     kernels: tuple[str, ...] = KERNELS,
     quick: bool = False,
     log: Callable[[str], None] = print,
-) -> dict[str, Any]:
+) -> KernelBench:
     """Check every kernel, then time them in interleaved rounds; returns the ``kernel-bench`` record.
 
     Raises
@@ -590,10 +583,7 @@ def run_bench(
                     f()
     finally:
         be.close()
-    return finalize({
-        "kind": "kernel-bench",
-        "schema": 1,
-        "stamp": stamp(cfg, be.tools()),
+    res = finalize({
         "config": cfg.to_dict(),
         "config_e8": be.cfg_e8.to_dict() if be.lib_e8 else None,
         "isa": be.lib.isa(),
@@ -630,6 +620,49 @@ def run_bench(
             "pre-encoded activations; shared machine: see the load averages"
         ),
     })
+    return bench_record(res, Stamp.now(cfg, be.tools()))
+
+
+def bench_record(res: dict[str, Any], stamp: Stamp) -> KernelBench:
+    """The ``kernel-bench`` record of one run's results (``rows`` and ``checks`` as :func:`run_bench` builds
+    them): a typed point per timed row (its minimum time), the run's settings, load and notes in ``detail``.
+    The numpy worker's OpenBLAS library is recorded by file name, never by path."""
+    cfg_e8 = res.get("config_e8")
+    slug_e8 = HwqConfig.from_dict(cfg_e8).slug if cfg_e8 else ""
+    points = tuple(
+        RooflinePoint(
+            device=stamp.machine,
+            kernel=r["kernel"],
+            family=FAMILIES[r["kernel"]],
+            k=r["k"],
+            m=r["m"],
+            batch=r["batch"],
+            time_s=r["min_ms"] * 1e-3,
+            slug=(slug_e8 if r["kernel"] == "e8_exact" else stamp.slug) if FAMILIES[r["kernel"]] == "hwq" else "",
+            threads=r["threads"],
+            nbytes=r["bytes"],
+            cpu_time_s=r["cpu_min_ms"] * 1e-3 if r.get("cpu_min_ms") is not None else None,
+            cold=r["cold"],
+        )
+        for r in res["rows"]
+    )
+    detail = {k: v for k, v in res.items() if k not in ("rows", "checks", "quick", "read_bandwidth_gbps")}
+    nw = detail.get("numpy_worker")
+    if nw and nw.get("blas", {}).get("filepath"):
+        blas = {**nw["blas"], "filepath": Path(nw["blas"]["filepath"]).name}
+        detail["numpy_worker"] = {**nw, "blas": blas}
+    return KernelBench(
+        stamp=stamp,
+        backend="c",
+        device=stamp.machine,
+        ok=bool(res["checks"]) and all(c["ok"] for c in res["checks"]),
+        points=points,
+        rows=tuple(res["rows"]),
+        detail=detail,
+        quick=bool(res.get("quick")),
+        checks=tuple(res["checks"]),
+        read_bandwidth_gbps=res["read_bandwidth_gbps"],
+    )
 
 
 def finalize(res: dict[str, Any]) -> dict[str, Any]:
@@ -652,16 +685,16 @@ SUMMARY_KERNELS = ("hwq_exact", "hwq_fast", "hwq_lut", "e8_exact", "ort_q4", "or
                    "numpy_fp32")
 
 
-def format_summary(res: dict[str, Any]) -> list[str]:
+def format_summary(rec: KernelBench) -> list[str]:
     """The headline table: per shape, batch and threads, each kernel's min time, its % of the run's read
     bandwidth and its speedup over ORT 4-bit (min and median)."""
-    bw = res.get("read_bandwidth_gbps", {})
+    bw = rec.read_bandwidth_gbps
     out = ["read bandwidth (best AVX-512 read-floor pass of the run): "
            + ", ".join(f"{float(v):.1f} GB/s at {t} thread(s)" for t, v in bw.items())]
     head = f"{'K x N':<11}{'B':>3}{'T':>3}  " + "".join(f"{k:>19}" for k in SUMMARY_KERNELS)
     out += [head, " " * 19 + "each: min ms / % of read bandwidth / speedup over ORT 4-bit (min times)"]
     cases: dict[tuple[int, int, int, int], dict[str, dict[str, Any]]] = {}
-    for r in res["rows"]:
+    for r in rec.rows:
         cases.setdefault((r["k"], r["m"], r["batch"], r["threads"]), {})[r["kernel"]] = r
     for (k, m, b, t), rs in cases.items():
         cells = []
@@ -751,40 +784,42 @@ def format_case(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def write_report(res: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
+def write_report(rec: KernelBench, out_dir: str | Path) -> tuple[Path, Path]:
     """Write ``c_<slug>.json`` (or ``c_<slug>_quick.json``) and the Markdown view under ``out_dir``."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"c_{res['stamp']['slug']}" + ("_quick" if res.get("quick") else "")
-    js = out / f"{stem}.json"
-    js.write_text(json.dumps(res, indent=1) + "\n")
+    stem = f"c_{rec.stamp.slug}" + ("_quick" if rec.quick else "")
+    js = rec.save(out / f"{stem}.json")
     md = out / f"{stem}.md"
-    md.write_text(format_markdown(res))
+    md.write_text(format_markdown(rec))
     return js, md
 
 
-def format_markdown(res: dict[str, Any]) -> str:
-    st, s = res["stamp"], res["settings"]
+def format_markdown(rec: KernelBench) -> str:
+    st, res = rec.stamp, rec.detail
+    s = res["settings"]
     lb = ", ".join(f"{v:.2f}" for v in res["load_average_before"])
     la = ", ".join(f"{v:.2f}" for v in res["load_average_after"])
     nw = res.get("numpy_worker") or {}
     lines = [
-        f"# CPU kernels vs ONNX Runtime, numpy and the read floor ({st['slug']})",
+        f"# CPU kernels vs ONNX Runtime, numpy and the read floor ({st.slug})",
         "",
-        f"{st['date']}, hwq {st['hwq_version']}, machine: {st['machine']}, kernel ISA {res['isa']}; "
-        f"tools: " + ", ".join(f"{k} {v}" for k, v in st["tools"].items()) + ".",
+        f"{st.date}, hwq {st.hwq_version}, machine: {st.machine}, kernel ISA {res['isa']}; "
+        f"tools: " + ", ".join(f"{k} {v}" for k, v in st.tools.items()) + ".",
         "",
         f"Load average (1, 5, 15 min) before: {lb}; after: {la} on {res['cpu_count']} cores (shared "
         f"machine). {s['rounds']} interleaved rounds (E8: {s['e8_rounds']}), min and median; run took "
         f"{res['seconds']:.0f} s. numpy's OpenBLAS kernel: {(nw.get('blas') or {}).get('architecture')} "
         f"(removed for it: {', '.join(nw.get('removed_env') or {}) or 'nothing'}).",
         "",
-        f"Every kernel's output was checked before timing ({len(res['checks'])} checks, all passed).",
+        (
+            f"Every kernel's output was checked before timing ({len(rec.checks)} checks, "
+            f"{'all passed' if rec.ok else 'NOT ALL PASSED'})."
+        ),
         "",
         "## Summary",
         "",
         "```",
-        *format_summary(res),
+        *format_summary(rec),
         "```",
         "",
         "## All rows",
@@ -795,7 +830,7 @@ def format_markdown(res: dict[str, Any]) -> str:
         ),
         "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    for r in res["rows"]:
+    for r in rec.rows:
         pct = f"{r['pct_bandwidth']:.0f}%" if r.get("pct_bandwidth") is not None else "-"
         vs = f"{r['speedup_vs_ort_q4']:.2f}x" if r["speedup_vs_ort_q4"] is not None else "-"
         vsm = f"{r['speedup_vs_ort_q4_median']:.2f}x" if r["speedup_vs_ort_q4_median"] is not None else "-"

@@ -413,11 +413,6 @@ class Measurement:
     config: dict[str, Any] | None = None
 
 
-_TIME_UNITS = {"s": 1.0, "sec": 1.0, "seconds": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
-_SHAPE_K = ("k", "K", "in_features", "reduction")
-_SHAPE_M = ("m", "M", "out_features", "rows_out", "n_out")
-
-
 def _family(kernel: str) -> str | None:
     low = kernel.lower()
     if any(s in low for s in ("hwq", "lattice", "nested")):
@@ -431,86 +426,49 @@ def _family(kernel: str) -> str | None:
     return None
 
 
-def _shape(rec: dict[str, Any]) -> tuple[int, int] | None:
-    k = next((rec[x] for x in _SHAPE_K if isinstance(rec.get(x), int)), None)
-    m = next((rec[x] for x in _SHAPE_M if isinstance(rec.get(x), int)), None)
-    if k and m:
-        return int(k), int(m)
-    shp = rec.get("shape")
-    if isinstance(shp, str):
-        parts = shp.lower().replace("×", "x").split("x")
-        if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
-            shp = [int(p) for p in parts]
-    if isinstance(shp, (list, tuple)) and len(shp) == 2 and all(isinstance(v, int) for v in shp):
-        return int(shp[0]), int(shp[1])
-    return None
-
-
-def _times(rec: dict[str, Any]) -> list[tuple[str, float]]:
-    """(kernel, seconds) pairs: a ``kernel``/``impl`` name with one time field, or ``<kernel>_<unit>`` keys."""
-    name = next((str(rec[x]) for x in ("kernel", "impl", "method", "backend", "variant") if x in rec), None)
-    out: list[tuple[str, float]] = []
-    for key, v in rec.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-            continue
-        head, _, unit = key.rpartition("_")
-        if unit not in _TIME_UNITS or not head:
-            continue
-        words = [w for w in head.split("_") if w not in ("time", "median", "mean", "min", "best", "t")]
-        if head.split("_")[0] in ("std", "stdev", "max", "p90", "p99"):
-            continue
-        kernel = "_".join(words) if words else (name or "")
-        if name and not words:
-            kernel = name
-        out.append((kernel, float(v) * _TIME_UNITS[unit]))
-    return out
-
-
 def load_measurements(reports_dir: str | Path = "reports") -> tuple[list[Measurement], list[str]]:
-    """Measured points from ``reports/bench/*.json`` and ``reports/sim/*.json``.
+    """The measured points (:class:`hwq.records.RooflinePoint`) of the records under ``reports/bench`` and
+    ``reports/sim``: kernel benchmarks (``kernel-bench``) and simulations (``sim``). ``file`` names each
+    point's record relative to ``reports_dir`` (``bench/x.json``).
+
+    A simulation JSON from before the records (no kind/schema envelope) is read by
+    :meth:`hwq.records.Sim.from_legacy` until it is regenerated.
 
     Returns
     -------
     (points, skipped)
-        ``skipped`` names files or records that could not be read as a measurement (nothing is guessed for
-        them).
+        ``skipped`` names the files that hold no measured points (records of other kinds, runs without a
+        point).
+
+    Raises
+    ------
+    HwqError
+        A file there is not a record of a kind and schema this hwq reads (one line naming it).
     """
+    from hwq import records
+
     points: list[Measurement] = []
     skipped: list[str] = []
     root = Path(reports_dir)
     for sub in ("bench", "sim"):
         folder = root / sub
         for f in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            name = f"{sub}/{f.name}"
             try:
                 data = json.loads(f.read_text())
-            except (OSError, json.JSONDecodeError) as e:
-                skipped.append(f"{f}: unreadable ({e})")
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+                raise HwqError(f"{f}: unreadable record ({e})") from None
+            if sub == "sim" and isinstance(data, dict) and "kind" not in data and "schema" not in data:
+                rec: records.Record = records.Sim.from_legacy(data)
+            else:
+                rec = records.from_dict(data, str(f))
+            if not isinstance(rec, (records.KernelBench, records.Sim)):
+                skipped.append(f"{name}: record of kind {rec.KIND}, no measured points")
                 continue
-            n_before = len(points)
-            for rec in _records(data):
-                flat = {**{k2: v2 for v in rec.values() if isinstance(v, dict) for k2, v2 in v.items()}, **rec}
-                shape = _shape(flat)
-                if shape is None:
-                    continue
-                batch = flat.get("batch", flat.get("b", 1))
-                batch = int(batch) if isinstance(batch, int) and batch > 0 else 1
-                dev = str(flat.get("device", flat.get("gpu", flat.get("machine", "host" if sub == "bench" else "rtl"))))
-                slug = flat.get("slug") if isinstance(flat.get("slug"), str) else None
-                cfg_d = rec.get("config", data.get("config") if isinstance(data, dict) else None)
-                cfg_d = cfg_d if isinstance(cfg_d, dict) else None
-                if sub == "sim":
-                    cyc = flat.get("cycles", flat.get("cycles_per_matvec", flat.get("measured_cycles")))
-                    if isinstance(cyc, (int, float)) and cyc > 0:
-                        points.append(Measurement(str(f), dev, "rtl", "rtl", *shape, batch=batch, cycles=float(cyc),
-                                                  slug=slug, lanes=flat.get("lanes"), config=cfg_d))
-                    continue
-                for kernel, t in _times(flat):
-                    fam = _family(kernel) or (_family(slug) if slug and kernel in ("", "gemv") else None)
-                    if fam is None:
-                        continue
-                    points.append(Measurement(str(f), dev, kernel, fam, *shape, batch=batch, time_s=t,
-                                              slug=slug if fam == "hwq" else None,
-                                              config=cfg_d if fam == "hwq" else None))
-            if len(points) == n_before:
-                skipped.append(f"{f}: no record with a shape (k, m) and a time/cycles field")
+            if not rec.points:
+                skipped.append(f"{name}: no measured points")
+            points += [Measurement(file=name, device=p.device, kernel=p.kernel, family=p.family, k=p.k, m=p.m,
+                                   batch=p.batch, time_s=p.time_s,
+                                   cycles=float(p.cycles) if p.cycles is not None else None,
+                                   slug=p.slug or None) for p in rec.points]
     return points, skipped

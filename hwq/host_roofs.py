@@ -41,6 +41,7 @@ from typing import Any
 
 from hwq.config import HwqConfig
 from hwq.errors import HwqError
+from hwq.records import KernelBench, load
 
 __all__ = [
     "AIM",
@@ -261,64 +262,67 @@ def calibrate(
 
 
 # ------------------------------------------------------------------------------------------------------
-def load_kernel_bench(reports_dir: str | Path) -> list[tuple[Path, dict[str, Any]]]:
-    """The ``kernel-bench`` records under ``reports_dir/bench``: the full runs, or the quick ones if none."""
-    import json
+def load_kernel_bench(reports_dir: str | Path) -> list[tuple[Path, KernelBench]]:
+    """The ``hwq bench c`` records (``kernel-bench``, backend ``c``) under ``reports_dir/bench``: the full
+    runs, or the quick ones if none.
 
+    Raises
+    ------
+    HwqError
+        A ``c_*.json`` there is not a current ``kernel-bench`` record (one line naming the file and the
+        command that regenerates it).
+    """
     out = []
     for f in sorted((Path(reports_dir) / "bench").glob("c_*.json")):
-        try:
-            data = json.loads(f.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and data.get("kind") == "kernel-bench" and data.get("schema") == 1:
-            out.append((f, data))
-    full = [fd for fd in out if not fd[1].get("quick")]
+        rec = load(f, KernelBench)
+        if rec.backend == "c":
+            out.append((f, rec))
+    full = [fr for fr in out if not fr[1].quick]
     return full or out  # quick runs (cache-resident shapes) only where no full run exists
 
 
 def validate(
-    roofs: HostRoofs, records: list[tuple[Path, dict[str, Any]]]
+    roofs: HostRoofs, records: list[tuple[Path, KernelBench]]
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Prediction error of every measured point (min time) of the ``kernel-bench`` records.
 
-    Returns (rows, skipped): rows with file, kernel, k, m, batch, threads, measured, predicted, error
-    (predicted / measured - 1) and bound; skipped says which points could not be predicted and why.
+    Returns (rows, skipped): rows with file (``bench/<name>``), kernel, k, m, batch, threads, measured,
+    predicted, error (predicted / measured - 1) and bound; skipped says which points could not be predicted
+    and why. The read-floor points measure the bandwidth roof itself and are not predicted.
     """
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
     for f, rec in records:
-        for r in rec.get("rows", []):
-            if r["kernel"] == "read_floor":
+        name = f"{f.parent.name}/{f.name}"
+        for p in rec.points:
+            if p.family == "read":
                 continue
-            key = (r["kernel"], r["batch"], r["threads"])
-            if key not in roofs.kernels or r["threads"] not in roofs.bandwidth:
-                skipped.append(
-                    f"{f.name}: {r['kernel']} batch {r['batch']} {r['threads']}T was not calibrated"
-                )
+            if (p.kernel, p.batch, p.threads) not in roofs.kernels or p.threads not in roofs.bandwidth:
+                skipped.append(f"{name}: {p.kernel} batch {p.batch} {p.threads}T was not calibrated")
                 continue
-            pred, bound = predict_time(roofs, r["kernel"], r["k"], r["bytes"], r["batch"], r["threads"])
-            meas = r["min_ms"] * 1e-3
-            cpu = r.get("cpu_min_ms")
+            if p.nbytes is None or p.time_s is None:
+                skipped.append(f"{name}: {p.kernel} batch {p.batch} {p.threads}T records no weight bytes/time")
+                continue
+            pred, bound = predict_time(roofs, p.kernel, p.k, p.nbytes, p.batch, p.threads)
+            cpu = p.cpu_time_s
             rows.append(
                 {
-                    "measured_cpu": cpu * 1e-3 if cpu else None,
-                    "error_cpu": pred / (cpu * 1e-3) - 1.0 if cpu else None,
-                    "file": str(f),
+                    "measured_cpu": cpu if cpu else None,
+                    "error_cpu": pred / cpu - 1.0 if cpu else None,
+                    "file": name,
                     "device": "host",
-                    "kernel": r["kernel"],
-                    "label": r.get("label", ""),
-                    "k": r["k"],
-                    "m": r["m"],
-                    "batch": r["batch"],
-                    "threads": r["threads"],
-                    "measured": meas,
+                    "kernel": p.kernel,
+                    "k": p.k,
+                    "m": p.m,
+                    "batch": p.batch,
+                    "threads": p.threads,
+                    "measured": p.time_s,
                     "predicted": pred,
                     "unit": "s",
-                    "error": pred / meas - 1.0,
+                    "error": pred / p.time_s - 1.0,
                     "bound": bound,
-                    "quick": bool(rec.get("quick")),
-                    "cold": r.get("cold", True),
+                    "quick": rec.quick,
+                    "cold": p.cold,
                 }
             )
     return rows, skipped

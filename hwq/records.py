@@ -123,7 +123,11 @@ class Stamp:
 class RooflinePoint:
     """One measured point a roofline validation reads: a kernel's time on a K x M weight with ``batch``
     activation columns, or simulated RTL cycles. ``family``: ``hwq`` (the lattice kernel of config
-    ``slug``), ``fp16``, ``fp32``, ``int8`` (dense peers) or ``rtl`` (cycles)."""
+    ``slug``), ``fp16``, ``fp32``, ``int8``, ``int4``, ``int2`` (dense or block-quantized peers), ``read``
+    (a read-bandwidth loop over the weight bytes, no arithmetic) or ``rtl`` (cycles).
+
+    ``threads`` is the thread count of a CPU kernel, ``nbytes`` the weight bytes it read, ``cpu_time_s`` the
+    calling thread's CPU time (one thread only), ``cold`` whether the weights were out of the cache."""
 
     device: str
     kernel: str
@@ -134,8 +138,12 @@ class RooflinePoint:
     time_s: float | None = None
     cycles: int | None = None
     slug: str = ""
+    threads: int = 1
+    nbytes: int | None = None
+    cpu_time_s: float | None = None
+    cold: bool = True
 
-    FAMILIES: ClassVar[tuple[str, ...]] = ("hwq", "fp16", "fp32", "int8", "rtl")
+    FAMILIES: ClassVar[tuple[str, ...]] = ("hwq", "fp16", "fp32", "int8", "int4", "int2", "read", "rtl")
 
     def __post_init__(self) -> None:
         if self.family not in self.FAMILIES:
@@ -295,7 +303,13 @@ class Sim(Record):
 
 @dataclass(frozen=True)
 class KernelBench(Record):
-    """A kernel benchmark (``backend`` ``c`` or ``cuda``): measured points plus the full table."""
+    """A kernel benchmark (``backend`` ``c`` or ``cuda``): measured points plus the full table.
+
+    ``points`` are the typed measurements readers act on (one per timed row, its minimum time); ``rows``
+    the benchmark's own table; ``checks`` the output checks run before timing (``ok``: all passed);
+    ``quick`` marks a short run (cache-resident shapes); ``read_bandwidth_gbps`` the run's read bandwidth
+    per thread count (C backend; keys are thread counts as strings); ``detail`` the settings, load and
+    notes of the run."""
 
     KIND: ClassVar[str] = "kernel-bench"
     COMMAND: ClassVar[str] = "hwq bench c   (CUDA: python -m hwq.codegen.gpu_bench on an NVIDIA GPU)"
@@ -306,20 +320,29 @@ class KernelBench(Record):
     points: tuple[RooflinePoint, ...]
     rows: tuple[Mapping[str, Any], ...]
     detail: Mapping[str, Any] = field(default_factory=dict)
+    quick: bool = False
+    checks: tuple[Mapping[str, Any], ...] = ()
+    read_bandwidth_gbps: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_legacy(cls, data: Any) -> KernelBench:
-        """The C benchmark dict ``hwq bench c`` wrote before records (times in ms per row)."""
-        if not isinstance(data, dict) or "isa" not in data or not isinstance(data.get("rows"), list):
-            raise HwqError("not a legacy C benchmark report (expected 'isa' and 'rows')")
-        dev = machine() if data.get("machine") is None else str(data["machine"])
-        peers = (("hwq_exact_ms", "hwq"), ("numpy_fp32_ms", "fp32"), ("c_int8_ms", "int8"))
-        pts = tuple(RooflinePoint(device=dev, kernel=key[:-3], family=fam, k=r["k"], m=r["m"], batch=r["batch"],
-                                  time_s=r[key] * 1e-3, slug=data["slug"] if fam == "hwq" else "")
-                    for r in data["rows"] for key, fam in peers if key in r)
-        rest = {k: v for k, v in data.items() if k not in ("rows", "slug", "machine")}
-        return cls(stamp=_legacy_stamp(None, slug=data["slug"]), backend="c", device=dev, ok=True, points=pts,
-                   rows=tuple(data["rows"]), detail=rest)
+        """The dict ``hwq bench c`` wrote before records (its own ``stamp``, ``rows``, ``checks``, settings
+        and load at the top level), converted by :func:`hwq.codegen.bench.bench_record`: figures unchanged,
+        the BLAS library by file name."""
+        need = {"stamp", "rows", "checks", "read_bandwidth_gbps"}
+        if not isinstance(data, dict) or not need <= set(data) or "points" in data:
+            raise HwqError("not a pre-record C benchmark report (expected stamp, rows, checks and "
+                           "read_bandwidth_gbps, no points)")
+        from hwq.codegen.bench import bench_record
+
+        st = data["stamp"]
+        try:
+            stamp = Stamp(hwq_version=st["hwq_version"], slug=st["slug"], config_hash=st["config_hash"],
+                          tools=dict(st["tools"]), date=iso_date(datetime.datetime.fromisoformat(st["date"])),
+                          machine=st["machine"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise HwqError(f"not a pre-record C benchmark report (stamp: {e})") from None
+        return bench_record({k: v for k, v in data.items() if k not in ("kind", "schema", "stamp")}, stamp)
 
 
 @dataclass(frozen=True)
@@ -425,7 +448,9 @@ class EvalModel(Record):
 
 @dataclass(frozen=True)
 class Roofline(Record):
-    """A roofline study: one device, model and workload; validation against measured points."""
+    """A roofline study: one device, model and workload; validation against measured points. ``host``: the
+    host study of ``--device host`` (its roofs calibrated on the spot, the per-kernel predictions), else
+    None; ``files``: the study's files by name (in the folder of the record)."""
 
     KIND: ClassVar[str] = "roofline"
     COMMAND: ClassVar[str] = "hwq roofline --device DEV --model MODEL --config FILE"
@@ -442,6 +467,7 @@ class Roofline(Record):
     rtl: Mapping[str, Any] | None
     validation: Mapping[str, Any]
     files: tuple[str, ...] = ()
+    host: Mapping[str, Any] | None = None
 
     @classmethod
     def from_legacy(cls, data: Any) -> Roofline:

@@ -29,6 +29,7 @@ Measured results (``reports/bench/*.json``, ``reports/sim/*.json``) are parsed b
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from dataclasses import dataclass, replace
@@ -40,6 +41,7 @@ from hwq.devices import Device, synth_reports
 from hwq.errors import HwqError
 from hwq.models import Model, Workload
 from hwq.packing import packed_bytes
+from hwq.records import Roofline, Stamp, from_dict
 
 __all__ = ["KernelCost", "Prediction", "padded_k", "hwq_cost", "dense_cost", "predict", "rtl_unit",
            "layer_rows", "model_summary", "speedup_vs_batch", "MODES"]
@@ -306,6 +308,9 @@ def rtl_cycles(cfg: HwqConfig, k: int, m: int, batch: int = 1) -> int:
     return gemv_cycles(cfg, m, k if k % cfg.dim == 0 else padded_k(cfg, k)) * batch
 
 
+DENSE = {"fp16": (16, 2.0), "fp32": (32, 4.0), "int8": (8, 1.0)}  # family -> (weight bits, activation bytes)
+
+
 def validate(points: list[Any], cfg: HwqConfig, devices: dict[str, Device], host: Device | None = None,
              ) -> tuple[list[dict[str, Any]], list[str]]:
     """Prediction error for every measured point (bench times and simulated cycles).
@@ -354,8 +359,12 @@ def validate(points: list[Any], cfg: HwqConfig, devices: dict[str, Device], host
                 continue
             cost = hwq_cost(c, p.k, p.m, p.batch)
             dtype = "fp16"
+        elif p.family not in DENSE:
+            skipped.append(f"{p.file}: {p.kernel} ({p.family}) has no model on this roofline (dense fp16, "
+                           "fp32, int8 and hwq kernels only)")
+            continue
         else:
-            bits, ab = {"fp16": (16, 2.0), "fp32": (32, 4.0), "int8": (8, 1.0)}[p.family]
+            bits, ab = DENSE[p.family]
             cost = dense_cost(p.k, p.m, p.batch, weight_bits=bits, act_bytes=ab, out_bytes=max(ab, 2.0),
                               label=p.family)
             dtype = p.family
@@ -514,8 +523,7 @@ def _host_study(cfg: HwqConfig, dev: Device, mdl: Model, wl: Workload, kbench: l
             table.append({"kernel": kern, "threads": t, "step_s": step, "tokens_per_s": tokens / step,
                           "speedup_vs_numpy_fp32": base / step,
                           "speedup_vs_ort_q4": q4 / step if q4 else None,
-                          "validated": any(r["kernel"] == kern for _, rec in kbench
-                                           for r in rec.get("rows", []))})
+                          "validated": any(p.kernel == kern for _, rec in kbench for p in rec.points)})
     val_rows, val_skipped = host_validate(roofs, kbench)
     if not kbench:
         val_skipped.append("no hwq bench c record under reports/bench: run `hwq bench c`; every host "
@@ -536,7 +544,7 @@ def _host_study(cfg: HwqConfig, dev: Device, mdl: Model, wl: Workload, kbench: l
     host_doc = {"roofs": roofs.to_dict(), "kernels": table, "baseline": HOST_BASELINE,
                 "layer_threads": HOST_LAYER_THREADS, "summary_line": summary_line(val_rows),
                 "validation_rows": val_rows, "validation_skipped": val_skipped,
-                "bench_files": [str(f) for f, _ in kbench]}
+                "bench_files": [f"bench/{f.name}" for f, _ in kbench]}
     return dev, rows, summary, host_doc
 
 
@@ -587,13 +595,11 @@ def run_roofline(cfg: HwqConfig, device: str = "h100", model: str = "llama3-8b",
     Returns
     -------
     dict
-        The JSON document (``stamp``, ``device``, ``model``, ``workload``, ``summary``, ``layers``, ``rtl``,
-        ``validation``, ``files``).
+        The :class:`hwq.records.Roofline` record as written (its JSON envelope: ``stamp``, ``device``,
+        ``model``, ``workload``, ``summary``, ``layers``, ``rtl``, ``validation``, ``host``, ``files``);
+        file names in it are relative (``bench/x.json``, the study's own files by name).
     """
-    import datetime
-
-    from hwq import __version__
-    from hwq.devices import get_device, host_name, load_devices, load_measurements, match_device
+    from hwq.devices import get_device, load_devices, load_measurements, match_device
     from hwq.models import get_model, get_workload
 
     from hwq.host_roofs import load_kernel_bench
@@ -619,7 +625,7 @@ def run_roofline(cfg: HwqConfig, device: str = "h100", model: str = "llama3-8b",
         curve = speedup_vs_batch(cfg, mdl, dev, list(BATCHES), dtype=dtype, mode=mode)
     devices = load_devices(device_file)
     points, unread = load_measurements(reports_dir)
-    kb_files = {str(f) for f, _ in kbench}
+    kb_files = {f"bench/{f.name}" for f, _ in kbench}
     points = [p for p in points if p.file not in kb_files]
     unread = [u for u in unread if not any(u.startswith(f) for f in kb_files)]
     points = [p for d in devices.values() for p in d.measured] + points  # catalog points (with sources)
@@ -663,30 +669,26 @@ def run_roofline(cfg: HwqConfig, device: str = "h100", model: str = "llama3-8b",
         title = f"{mdl.name}, {wl.key} (B={wl.tokens}), {cfg.slug} on {dev.name}"
         files += plot_roofline(dev, dtype, preds, out / f"{stem}_roofline", meas, title)
         files += plot_speedup(curve, out / f"{stem}_speedup", f"{mdl.name} decode on {dev.name}: {cfg.slug}")
-    doc = {
-        "kind": "hwq-roofline",
-        "stamp": {"slug": cfg.slug, "hwq_version": __version__,
-                  "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                  "machine": host_name()},
-        "config": cfg.to_dict(),
-        "device": {"key": dev.key, "name": dev.name, "kind": dev.kind, "bandwidth": dev.bw,
-                   "bandwidth_source": dev.bw_label, "bandwidth_datasheet": dev.bandwidth,
-                   "peak": dev.peak, "dtype": dtype, "source": dev.source, "note": dev.note},
-        "model": {"key": mdl.key, "name": mdl.name, "layers": mdl.layers, "params": mdl.params},
-        "workload": {"key": wl.key, "phase": wl.phase, "batch": wl.batch, "seq_len": wl.seq_len,
-                     "tokens": wl.tokens},
-        "mode": mode, "summary": summary, "layers": rows, "speedup_vs_batch": curve,
-        "rtl": {k: v for k, v in rtl.items() if k != "synth"} if rtl else None,
-        "validation": {"rows": val_rows, "skipped": val_skipped + unread},
-        "host": host_doc,
-    }
-    jpath, mpath = out / f"{stem}.json", out / f"{stem}.md"
-    files += [jpath, mpath]
-    doc["files"] = [str(p) for p in files]
-    import json
-
-    jpath.write_text(json.dumps(doc, indent=1, default=float) + "\n")
-    mpath.write_text(format_markdown(doc))
+    rec = Roofline(
+        stamp=Stamp.now(cfg),
+        config=cfg.to_dict(),
+        device={"key": dev.key, "name": dev.name, "kind": dev.kind, "bandwidth": dev.bw,
+                "bandwidth_source": dev.bw_label, "bandwidth_datasheet": dev.bandwidth,
+                "peak": dev.peak, "dtype": dtype, "source": dev.source, "note": dev.note},
+        model={"key": mdl.key, "name": mdl.name, "layers": mdl.layers, "params": mdl.params},
+        workload={"key": wl.key, "phase": wl.phase, "batch": wl.batch, "seq_len": wl.seq_len,
+                  "tokens": wl.tokens},
+        mode=mode, summary=summary, layers=tuple(rows), speedup_vs_batch=tuple(curve),
+        rtl={k: v for k, v in rtl.items() if k != "synth"} if rtl else None,
+        validation={"rows": val_rows, "skipped": val_skipped + unread},
+        host=host_doc,
+        files=tuple(p.name for p in [*files, out / f"{stem}.json", out / f"{stem}.md"]),
+    )
+    # numpy scalars (the calibration's arithmetic) become plain JSON numbers
+    doc = json.loads(json.dumps(rec.to_dict(), default=float))
+    rec = from_dict(doc, f"{stem}.json", Roofline)
+    rec.save(out / f"{stem}.json")
+    (out / f"{stem}.md").write_text(format_markdown(doc))
     return doc
 
 

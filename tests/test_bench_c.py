@@ -13,6 +13,7 @@ from hwq.codegen.readfloor import ReadFloor
 
 from hwq.cli import main
 from hwq.config import HwqConfig
+from hwq.records import KernelBench, load
 
 
 @pytest.fixture(scope="module")
@@ -49,26 +50,37 @@ def test_short_bench_end_to_end(tmp_path, capsys, build):
     )
     text = capsys.readouterr().out
     assert rc == 0
-    rep = json.loads(next(out.glob("c_*_quick.json")).read_text())
-    assert rep["kind"] == "kernel-bench" and rep["schema"] == 1
-    st = rep["stamp"]
-    assert {"hwq_version", "slug", "config_hash", "tools", "date", "machine"} <= set(st)
-    assert st["tools"]["onnxruntime"] and st["tools"]["numpy"]
+    js = next(out.glob("c_*_quick.json"))
+    rep = load(js, KernelBench)  # a current kernel-bench record
+    assert rep.to_dict() == json.loads(js.read_text())  # the record round-trips
+    assert rep.backend == "c" and rep.quick and rep.ok and rep.device == rep.stamp.machine
+    st = rep.stamp
+    assert st.slug == HwqConfig().slug and st.config_hash == HwqConfig().hash and st.date.endswith("Z")
+    assert st.tools["onnxruntime"] and st.tools["numpy"] and st.tools["gcc"]
     # every kernel, every (batch, threads) was checked against its reference before timing, and passed
-    seen = {(c["kernel"], c["batch"], c["threads"]) for c in rep["checks"]}
+    seen = {(c["kernel"], c["batch"], c["threads"]) for c in rep.checks}
     assert seen == {(k, b, t) for k in KERNELS for b in (1, 3) for t in (1, 2)}
-    assert all(c["ok"] and c["value"] <= c["limit"] for c in rep["checks"])
-    rows = rep["rows"]
+    assert all(c["ok"] and c["value"] <= c["limit"] for c in rep.checks)
+    rows = rep.rows
     assert len(rows) == len(KERNELS) * 2 * 2
     for r in rows:
         assert r["min_ms"] > 0 and r["median_ms"] >= r["min_ms"] and r["bytes"] > 0
+    # one typed point per row: its minimum time, bytes, threads; e8 points name the E8 config
+    assert [(p.kernel, p.batch, p.threads, p.time_s, p.nbytes) for p in rep.points] == [
+        (r["kernel"], r["batch"], r["threads"], r["min_ms"] * 1e-3, r["bytes"]) for r in rows]
+    fam = {p.kernel: (p.family, p.slug) for p in rep.points}
+    assert fam["hwq_exact"] == ("hwq", st.slug) and fam["numpy_fp32"] == ("fp32", "")
+    assert fam["e8_exact"] == ("hwq", HwqConfig(lattice="E8", q=7).slug) and fam["ort_q4"][0] == "int4"
+    assert set(rep.read_bandwidth_gbps) == {"1", "2"}
     q4 = next(r for r in rows if r["kernel"] == "ort_q4")
     assert q4["bits_per_weight"] == pytest.approx(4.25) and q4["speedup_vs_ort_q4"] == pytest.approx(1.0)
     assert next(r for r in rows if r["kernel"] == "ort_q2")["bits_per_weight"] == pytest.approx(2.25)
     assert next(r for r in rows if r["kernel"] == "numpy_fp32")["bits_per_weight"] == 32
-    # numpy ran without the machine's OpenBLAS overrides and says which kernel OpenBLAS picked
-    assert rep["numpy_worker"]["blas"]["internal_api"] == "openblas"
-    assert len(rep["load_average_before"]) == 3 and len(rep["load_average_after"]) == 3
+    # numpy ran without the machine's OpenBLAS overrides and says which kernel OpenBLAS picked (by file
+    # name: no absolute path in the record)
+    blas = rep.detail["numpy_worker"]["blas"]
+    assert blas["internal_api"] == "openblas" and "/" not in blas["filepath"]
+    assert len(rep.detail["load_average_before"]) == 3 and len(rep.detail["load_average_after"]) == 3
     assert "ORT MatMulNBits 4-bit" in text and "load average before" in text
     md = next(out.glob("c_*_quick.md")).read_text()
     assert "| 256x192 | 3 | 2 | hwq exact D3 q=6 |" in md

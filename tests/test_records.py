@@ -126,10 +126,15 @@ def test_legacy_readers_keep_the_figures() -> None:
     rec = R.Synth.from_legacy(synth)
     assert [r.fmax_mhz for r in rec.runs] == [r["fmax_mhz"] for r in synth]
     assert rec.runs[0].detail["cells"] == synth[0]["cells"] and rec.stamp.date == "not recorded"
-    bench = json.loads((REPO / "reports/bench/c_d3q6_nd_h64_l8_a1464a.json").read_text())
-    kb = R.KernelBench.from_legacy(bench)
-    hwq = [p for p in kb.points if p.family == "hwq"]
-    assert [p.time_s * 1e3 for p in hwq] == pytest.approx([r["hwq_exact_ms"] for r in bench["rows"]])
+    kb = R.load(REPO / "reports/bench/c_d3q6_nd_h64_l8_a1464a.json", R.KernelBench)
+    assert [p.time_s * 1e3 for p in kb.points] == pytest.approx([r["min_ms"] for r in kb.rows], rel=1e-12)
+    # the pre-record C bench dict (the record's fields at the top level, its own stamp) converts back to it
+    st = {**R._encode(kb.stamp), "date": kb.stamp.date.replace("Z", "+00:00")}
+    legacy = {"kind": "kernel-bench", "schema": 1, "stamp": st, **kb.detail, "rows": list(kb.rows),
+              "checks": list(kb.checks), "quick": kb.quick, "read_bandwidth_gbps": kb.read_bandwidth_gbps}
+    assert R.KernelBench.from_legacy(json.loads(json.dumps(legacy))) == kb
+    with pytest.raises(HwqError, match="not a pre-record C benchmark report"):
+        R.KernelBench.from_legacy(kb.to_dict())
     sim = R.Sim.from_legacy(json.loads((REPO / "reports/sim/d3q6_nd_h64_l8_a1464a.json").read_text()))
     assert sim.passed and sim.failures() == [] and sim.stamp.config_hash == HwqConfig().hash
     assert [(p.family, p.k, p.m, p.cycles) for p in sim.points] == [("rtl", 768, 32, 1825)]

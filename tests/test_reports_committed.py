@@ -1,7 +1,7 @@
 """The published measurements under reports/: every committed JSON is a current record, without absolute paths.
 
 ``LEGACY`` lists the committed files still in their pre-record format; their owners regenerate them with the
-producers switched to :mod:`hwq.records` (synthesis, simulation, C benchmark, roofline), and the list is
+producers switched to :mod:`hwq.records` (synthesis, simulation), and the list is
 emptied at merge time. A file on the list that has become a record fails too, so the list cannot go stale.
 """
 
@@ -20,11 +20,6 @@ from hwq.errors import HwqError
 REPO = Path(__file__).resolve().parents[1]
 
 LEGACY = {
-    "reports/bench/c_d3q6_nd_h64_l8_a1464a.json",  # hwq bench c (codegen/bench.py)
-    "reports/roofline/ecp5-85f_minilm-l6_decode_d3q6_nd_h64_l8_a1464a.json",  # hwq roofline (hwq/roofline.py)
-    "reports/roofline/h100-sxm_llama3-8b_decode_d3q6_nd_h64_l8_a1464a.json",
-    "reports/roofline/h200_llama3-70b_decode_d3q6_nd_h64_l8_a1464a.json",
-    "reports/roofline/host_llama3-8b_decode_d3q6_nd_h64_l8_a1464a.json",
     "reports/sim/d3q6_nd_h16_l2_67b2bc.json",  # hwq sim (sim/run.py)
     "reports/sim/d3q6_nd_h64_l8_a1464a.json",
     "reports/sim/matrix/d3q6_nd_h16_l2_67b2bc.json",  # hwq sim --all

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from hwq import records as R
 from hwq.cli import main
 from hwq.config import HwqConfig
 from hwq.devices import Device, get_device, load_devices, load_measurements, synth_reports
@@ -135,22 +137,31 @@ def test_rtl_unit_uses_synthesis_report_or_says_assumed(tmp_path) -> None:
         rtl_unit(cfg, get_device("h100"), tmp_path)
 
 
+def _bench(device: str, pts: list[tuple], backend: str = "cuda", quick: bool = False) -> R.KernelBench:
+    cfg = HwqConfig()
+    return R.KernelBench(
+        stamp=R.Stamp.now(cfg), backend=backend, device=device, ok=True, quick=quick, rows=(),
+        points=tuple(R.RooflinePoint(device=device, kernel=kern, family=fam, k=k, m=m, batch=1, time_s=t,
+                                     slug=cfg.slug if fam == "hwq" else "", threads=1, nbytes=nb)
+                     for kern, fam, k, m, t, nb in pts))
+
+
 def test_validation_reports_error_per_point_and_skips_unknown(tmp_path) -> None:
     cfg = HwqConfig()
-    (tmp_path / "bench").mkdir()
     (tmp_path / "sim").mkdir()
-    (tmp_path / "bench" / "cuda_x.json").write_text(json.dumps({
-        "device": "NVIDIA H100 80GB HBM3", "slug": cfg.slug, "config": cfg.to_dict(),
-        "results": [{"k": 4096, "m": 4096, "batch": 1, "kernel": "cublas_fp16", "time_us": 23.0},
-                    {"k": 8192, "m": 28672, "batch": 1, "kernel": "hwq", "time_us": 50.0},
-                    {"k": 64, "m": 64, "batch": 1, "kernel": "mystery", "time_us": 1.0}]}))
-    (tmp_path / "bench" / "c_y.json").write_text(json.dumps({"device": "Some Other GPU", "results": [
-        {"k": 64, "m": 64, "batch": 1, "kernel": "fp16", "time_us": 1.0}]}))
-    (tmp_path / "sim" / "s.json").write_text(json.dumps({"slug": cfg.slug, "k": 192, "m": 16, "cycles": 130}))
+    _bench("NVIDIA H100 80GB HBM3", [("cublas_fp16", "fp16", 4096, 4096, 23e-6, None),
+                                     ("hwq", "hwq", 8192, 28672, 50e-6, None),
+                                     ("ort_q4", "int4", 64, 64, 1e-6, None)]).save(tmp_path / "bench" / "cuda_x.json")
+    _bench("Some Other GPU", [("fp16", "fp16", 64, 64, 1e-6, None)]).save(tmp_path / "bench" / "c_y.json")
+    R.Sim(stamp=R.Stamp.now(cfg), seed=1, passed=True, strict_cycles=True, seconds=1.0, summary={}, cocotb={},
+          bulk=None, points=(R.RooflinePoint("rtl", "top", "rtl", 192, 16, 1, cycles=130, slug=cfg.slug),)
+          ).save(tmp_path / "sim" / "s.json")
     points, unread = load_measurements(tmp_path)
-    assert {p.family for p in points} == {"fp16", "hwq", "rtl"} and not unread
+    assert {p.family for p in points} == {"fp16", "hwq", "int4", "rtl"} and not unread
+    assert {p.file for p in points} == {"bench/cuda_x.json", "bench/c_y.json", "sim/s.json"}
     rows, skipped = validate(points, cfg, load_devices())
-    assert len(rows) == 3 and len(skipped) == 1 and "Some Other GPU" in skipped[0]
+    assert len(rows) == 3 and len(skipped) == 2 and "Some Other GPU" in skipped[0]
+    assert "ort_q4 (int4) has no model" in skipped[1]
     fp = next(r for r in rows if r["kernel"] == "cublas_fp16")
     want = (2 * 4096 * 4096 + 4 * 4096) / 2.94e12
     assert fp["predicted"] == pytest.approx(want) and fp["error"] == pytest.approx(want / 23e-6 - 1)
@@ -159,6 +170,20 @@ def test_validation_reports_error_per_point_and_skips_unknown(tmp_path) -> None:
     assert sim["predicted"] == rtl_cycles(cfg, 192, 16)
     assert 16 * 64 // cfg.lanes <= sim["predicted"] <= 16 * 64 // cfg.lanes + 64
     assert sim["error"] == pytest.approx(sim["predicted"] / 130 - 1)
+
+
+def test_measurements_refuse_another_schema_in_one_line(tmp_path) -> None:
+    rec = _bench("cpu", [("fp16", "fp16", 64, 64, 1e-6, None)]).to_dict()
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "c_z.json").write_text(json.dumps({**rec, "schema": 99}))
+    with pytest.raises(HwqError, match="schema 99, this hwq reads schema 1; regenerate it with `hwq bench c") as e:
+        load_measurements(tmp_path)
+    assert "\n" not in str(e.value) and "c_z.json" in str(e.value)
+    with pytest.raises(HwqError, match="c_z.json: kernel-bench record schema 99"):
+        load_kernel_bench(tmp_path)
+    (tmp_path / "bench" / "c_z.json").write_text(json.dumps({"rows": [{"k": 64, "m": 64, "hwq_ms": 1.0}]}))
+    with pytest.raises(HwqError, match="not an hwq record"):  # no key guessing in a pre-record file
+        load_measurements(tmp_path)
 
 
 def test_run_roofline_writes_reports_and_cli(tmp_path, capsys) -> None:
@@ -212,24 +237,28 @@ def test_host_model_combines_the_roofs_by_their_overlap() -> None:
         predict_time(_roofs(1.0), "k", 4096, w, 4, 1)
 
 
-def _record(tmp_path, quick: bool, rows: list[dict]) -> None:
-    (tmp_path / "bench").mkdir(exist_ok=True)
-    name = "c_x_quick.json" if quick else "c_x.json"
-    (tmp_path / "bench" / name).write_text(json.dumps({"kind": "kernel-bench", "schema": 1, "quick": quick,
-                                                       "rows": rows}))
-
-
-def test_host_validation_errors_per_point(tmp_path) -> None:
-    row = {"kernel": "k", "k": 4096, "m": 4096, "batch": 1, "threads": 1, "bytes": 40_000_000, "min_ms": 4.0}
-    _record(tmp_path, False, [row, {**row, "kernel": "read_floor"}, {**row, "batch": 8}])
-    _record(tmp_path, True, [row])
-    (tmp_path / "bench" / "other.json").write_text(json.dumps({"kind": "something", "rows": [row]}))
+def test_host_validation_reads_the_typed_points(tmp_path) -> None:
+    pt = R.RooflinePoint("cpu", "k", "int8", 4096, 4096, 1, time_s=4e-3, threads=1, nbytes=40_000_000,
+                         cpu_time_s=5e-3)
+    full = (pt, replace(pt, kernel="read_floor", family="read"), replace(pt, batch=8),
+            replace(pt, threads=2, nbytes=None))
+    st = R.Stamp.now(HwqConfig())
+    R.KernelBench(stamp=st, backend="c", device="cpu", ok=True, points=full, rows=()).save(
+        tmp_path / "bench" / "c_x.json")
+    R.KernelBench(stamp=st, backend="c", device="cpu", ok=True, points=(pt,), rows=(), quick=True).save(
+        tmp_path / "bench" / "c_x_quick.json")
+    R.KernelBench(stamp=st, backend="cuda", device="gpu", ok=True, points=(pt,), rows=()).save(
+        tmp_path / "bench" / "c_gpu.json")
     recs = load_kernel_bench(tmp_path)
-    assert [f.name for f, _ in recs] == ["c_x.json"]  # the full run, not the quick one or other kinds
-    rows, skipped = host_validate(_roofs(1.0), recs)
-    assert len(rows) == 1 and "batch 8" in skipped[0]
+    assert [f.name for f, _ in recs] == ["c_x.json"]  # the full C run, not the quick one or the CUDA one
+    roofs = HostRoofs(bandwidth={1: 40e9, 2: 60e9}, kernels={**_roofs(1.0).kernels, ("k", 1, 2): KernelRoof(
+        t0=0.0, per_k=0.0, rate=10e9)})
+    rows, skipped = host_validate(roofs, recs)
+    assert len(rows) == 1 and "batch 8" in skipped[0] and "no weight bytes" in skipped[1]
+    assert rows[0]["file"] == "bench/c_x.json"
     assert rows[0]["predicted"] == pytest.approx(1e-5 + 4e-3)
     assert rows[0]["error"] == pytest.approx((1e-5 + 4e-3) / 4e-3 - 1)
+    assert rows[0]["error_cpu"] == pytest.approx((1e-5 + 4e-3) / 5e-3 - 1)
 
 
 @pytest.fixture(scope="module")

@@ -142,10 +142,11 @@ def run(args: argparse.Namespace) -> int:
     except BenchError as e:
         print(f"hwq: {e}", file=sys.stderr)
         return 1
+    d = res.detail
     print(
-        f"load average before {', '.join(f'{v:.2f}' for v in res['load_average_before'])}, after "
-        f"{', '.join(f'{v:.2f}' for v in res['load_average_after'])} ({res['cpu_count']} cores, shared); "
-        f"{len(res['checks'])} output checks passed before timing"
+        f"load average before {', '.join(f'{v:.2f}' for v in d['load_average_before'])}, after "
+        f"{', '.join(f'{v:.2f}' for v in d['load_average_after'])} ({d['cpu_count']} cores, shared); "
+        f"{len(res.checks)} output checks passed before timing"
     )
     for line in format_summary(res):
         print(line)
