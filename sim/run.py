@@ -95,7 +95,8 @@ def run_sim(cfg: HwqConfig, out_dir: str | Path | None = None, bulk: int = 10000
 
     # one run of a config at a time: both use sim_build/<slug>/runs/... (a second run waits)
     with file_lock(slug_dir(cfg) / "runs.lock", what=f"the simulation runs of {cfg.slug}"):
-        return _run(cfg, out_dir, bulk, seed, cocotb, units, waves, scale, coverage, opt, strict_cycles)
+        return _run(cfg, out_dir, bulk, seed, cocotb, units, waves, scale, coverage, opt, strict_cycles,
+                    simulator)
 
 
 def check_units(cfg: HwqConfig, units: Sequence[str]) -> None:
@@ -113,7 +114,7 @@ def check_units(cfg: HwqConfig, units: Sequence[str]) -> None:
 
 
 def _run(cfg: HwqConfig, out_dir, bulk: int, seed: int, cocotb: bool, units: tuple[str, ...], waves: bool,
-         scale: str, coverage: bool, opt: str, strict_cycles: bool) -> dict:
+         scale: str, coverage: bool, opt: str, strict_cycles: bool, simulator: str) -> dict:
     from hwq.sim.bulk import run_bulk
     from hwq.sim.cocotb_run import run_cocotb
 
