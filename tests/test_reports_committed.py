@@ -25,22 +25,6 @@ LEGACY = {
     "reports/roofline/h100-sxm_llama3-8b_decode_d3q6_nd_h64_l8_a1464a.json",
     "reports/roofline/h200_llama3-70b_decode_d3q6_nd_h64_l8_a1464a.json",
     "reports/roofline/host_llama3-8b_decode_d3q6_nd_h64_l8_a1464a.json",
-    "reports/sim/d3q6_nd_h16_l2_67b2bc.json",  # hwq sim (sim/run.py)
-    "reports/sim/d3q6_nd_h64_l8_a1464a.json",
-    "reports/sim/matrix/d3q6_nd_h16_l2_67b2bc.json",  # hwq sim --all
-    "reports/sim/matrix/d3q6_nd_h16_l8_4c7b6d.json",
-    "reports/sim/matrix/d4q4_nd_h16_l2_b18fb7.json",
-    "reports/sim/matrix/d4q4_nd_h16_l8_2a8c05.json",
-    "reports/sim/matrix/e8q7_nd_h16_l2_7be4f8.json",
-    "reports/sim/matrix/e8q7_nd_h16_l8_dd46d6.json",
-    "reports/sim/matrix/matrix.json",
-    "reports/sim/matrix/zq8_nd_h16_l2_c1977c.json",
-    "reports/sim/matrix/zq8_nd_h16_l8_480956.json",
-    "reports/synth/d3q6_nd_h64_l8_a1464a_had_ecp5.json",  # hwq synth (rtl/synth.py)
-    "reports/synth/d3q6_nd_h64_l8_a1464a_mac_ecp5.json",
-    "reports/synth/e8q7_nd_h64_l8_b3db15_mac_ecp5.json",
-    "reports/synth/mac_seeds_ecp5.json",
-    "reports/synth/sweep_ecp5.json",
 }
 
 
