@@ -68,9 +68,9 @@ def run_sim(cfg: HwqConfig, out_dir: str | Path | None = None, bulk: int = 10000
         Simulator of the cocotb benches (the bulk harness is a native Verilator build either way).
     strict_cycles : bool
         Also fail when the measured GEMV cycles differ from ``hwq.rtl.cycles.gemv_cycles`` (beyond +-2
-        cycles per GEMV or +-1 % per run). Off by default: the top-level model of ``rtl/cycles.py`` does not
-        yet count the activation load phase (a known defect of the model, not of the RTL); the check is
-        still run and reported (``summary.cycle_model_ok``, printed by ``hwq sim``).
+        cycles per GEMV or +-1 % per run). Off by default (the cycle model is a model: exact for the default
+        config since it counts the activation load phase); the check is always run and reported
+        (``summary.cycle_model_ok``, printed by ``hwq sim``).
 
     Raises
     ------
