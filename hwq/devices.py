@@ -345,10 +345,12 @@ def synth_reports(reports_dir: str | Path = "reports", target: str | None = None
                 continue  # another kind of synthesis result (ASIC, seed study)
             try:
                 rec = from_dict(data, str(f), Synth)
-            except HwqError:
+            except HwqError as e:
                 if sub.endswith("cache"):
                     continue
-                raise
+                if Synth.COMMAND in str(e):
+                    raise
+                raise HwqError(f"{e}: `{Synth.COMMAND}`") from None
             for run in rec.runs:
                 if target is not None and run.target.lower() != target:
                     continue
