@@ -322,7 +322,8 @@ def synth_reports(reports_dir: str | Path = "reports", target: str | None = None
                   folders: tuple[str, ...] = ("synth", "synth/cache")) -> list[dict[str, Any]]:
     """FPGA synthesis runs from the :class:`hwq.records.Synth` records ``hwq synth`` writes
     (``reports/synth/*.json`` and its cache folder), one flat dict per run: ``file``, ``slug``, ``module``,
-    ``unit``, ``target``, ``lanes``, ``fmax_mhz``, ``luts``, ``ffs``, ``dsps``, ``brams``.
+    ``unit``, ``target``, ``lanes``, ``fmax_mhz``, ``luts``, ``ffs``, ``dsps``, ``brams`` (``unit`` and
+    ``lanes`` only where the run records them).
 
     Records of other kinds (ASIC runs, seed studies) are passed over. A published file (``reports/synth``)
     that is not a current record raises one :class:`HwqError` line; a cache entry that is not (an older
@@ -338,10 +339,10 @@ def synth_reports(reports_dir: str | Path = "reports", target: str | None = None
             except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
                 if sub.endswith("cache"):
                     continue
-                raise HwqError(f"{f}: unreadable synthesis report ({e}); regenerate it with `{Synth.COMMAND}`") \
-                    from None
-            if isinstance(data, dict) and data.get("kind") != Synth.KIND and isinstance(data.get("kind"), str) \
-                    and data["kind"].startswith("synth-"):
+                raise HwqError(f"{f}: unreadable synthesis report ({e}); regenerate it with "
+                               f"`{Synth.COMMAND}`") from None
+            kind = data.get("kind") if isinstance(data, dict) else None
+            if isinstance(kind, str) and kind != Synth.KIND and kind.startswith("synth-"):
                 continue  # another kind of synthesis result (ASIC, seed study)
             try:
                 rec = from_dict(data, str(f), Synth)
@@ -354,9 +355,10 @@ def synth_reports(reports_dir: str | Path = "reports", target: str | None = None
             for run in rec.runs:
                 if target is not None and run.target.lower() != target:
                     continue
-                out.append({"file": str(f), "slug": run.slug, "module": run.module, "unit": run.unit,
-                            "target": run.target, "lanes": run.lanes, "fmax_mhz": run.fmax_mhz, "luts": run.luts,
-                            "ffs": run.ffs, "dsps": run.dsps, "brams": run.brams})
+                flat = {"file": str(f), "slug": run.slug, "module": run.module, "unit": run.unit,
+                        "target": run.target, "lanes": run.lanes, "fmax_mhz": run.fmax_mhz, "luts": run.luts,
+                        "ffs": run.ffs, "dsps": run.dsps, "brams": run.brams}
+                out.append({k: v for k, v in flat.items() if v not in ("", None) or k == "fmax_mhz"})
     return out
 
 

@@ -117,12 +117,14 @@ def _sim(fns, cfg, out, reports):
 
 
 def _synth(fns, cfg, out, reports):
-    run = fns[0](cfg, target="ecp5")  # hwq synth's cache (ignored by git): shared, a config is synthesized once
+    # hwq synth's cache (ignored by git): shared, a config is synthesized once
+    run = fns[0](cfg, target="ecp5")
     from hwq.rtl.synth import tool_versions
 
     tools = {**tool_versions("ecp5"), "yosys": str(run.detail.get("yosys_version", "not recorded"))}
     # the roofline stage reads the Fmax from here
-    Synth(stamp=Stamp.now(cfg, tools), target="ecp5", runs=(run,)).save(reports / "synth" / f"{run.module}_ecp5.json")
+    rec = Synth(stamp=Stamp.now(cfg, tools), target="ecp5", runs=(run,))
+    rec.save(reports / "synth" / f"{run.module}_ecp5.json")
     return {"module": run.module, "fmax_mhz": run.fmax_mhz, "luts": run.luts, "ffs": run.ffs}
 
 

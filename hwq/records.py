@@ -155,8 +155,6 @@ class SynthRun:
 
     slug: str
     module: str
-    unit: str
-    lanes: int
     target: str
     device: str
     luts: int
@@ -169,6 +167,8 @@ class SynthRun:
     seed: int
     detail: Mapping[str, Any] = field(default_factory=dict)
     cache_key: Mapping[str, Any] | None = None
+    unit: str = ""  # the hwq.rtl.build unit ("mac", "had"...); every run hwq synth writes names it
+    lanes: int | None = None
 
     CORE: ClassVar[tuple[str, ...]] = ("slug", "module", "unit", "lanes", "target", "device", "luts", "ffs",
                                        "brams", "dsps", "fmax_mhz", "target_mhz", "latency", "seed")
@@ -577,9 +577,9 @@ class Flow(Record):
         return next((s for s in self.stages if s.status == "failed"), None)
 
 
-KINDS: dict[str, type[Record]] = {c.KIND: c for c in (Synth, SynthAsic, SynthSeeds, Sim, SimMatrix, KernelBench,
-                                                       KernelCheck, EncodeBench, EvalPaper, EvalRd, EvalWatersic, EvalModel, Roofline,
-                                                       Flow)}
+KINDS: dict[str, type[Record]] = {c.KIND: c for c in (
+    Synth, SynthAsic, SynthSeeds, Sim, SimMatrix, KernelBench, KernelCheck, EncodeBench, EvalPaper, EvalRd,
+    EvalWatersic, EvalModel, Roofline, Flow)}
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -257,8 +257,8 @@ def synthesize_asic(cfg: HwqConfig, unit: str = "mac", liberty: str | Path | Non
                     io_delay_ns: float = IO_DELAY_NS, buffer: bool = True, use_cache: bool = True,
                     cache_only: bool = False, timeout: int = 7200) -> AsicRun | None:
     """Map one unit to a standard-cell library and time it; returns the run, also written as a
-    :class:`hwq.records.SynthAsic` record ``<out_dir>/<module>_asic[_<library>][_nobuf].json`` (the cache: reused while the Verilog, the Liberty
-    file, the constraints and the flow version are unchanged).
+    :class:`hwq.records.SynthAsic` record ``<out_dir>/<module>_asic[_<library>][_nobuf].json`` (the cache:
+    reused while the Verilog, the Liberty file, the constraints and the flow version are unchanged).
 
     Raises
     ------
@@ -336,7 +336,8 @@ def synthesize_asic(cfg: HwqConfig, unit: str = "mac", liberty: str | Path | Non
     versions = tool_versions(tools, bdir)
     per_lane = unit in ("mac", "int4", "lut", "top", "luttop")
     liberty_rec = {k: lib[k] for k in ("name", "corner", "voltage", "temperature", "sha256")}
-    rep = {"slug": cfg.slug, "unit": unit, "module": top, "target": "asic", "lattice": cfg.lattice, "q": cfg.q,
+    rep = {"slug": cfg.slug, "unit": unit, "module": top, "target": "asic", "lattice": cfg.lattice,
+           "q": cfg.q,
            "lanes": cfg.lanes, "decoder": cfg.decoder_kind, "hadamard": cfg.hadamard,
            "hadamard_impl": cfg.hadamard_impl, "latency": dut.latency, "ii": dut.ii, "dim": cfg.dim,
            "liberty": {**liberty_rec, "file": Path(lib["path"]).name},
@@ -353,6 +354,7 @@ def synthesize_asic(cfg: HwqConfig, unit: str = "mac", liberty: str | Path | Non
            "flow_version": FLOW_VERSION, "verilog_sha256": sha, "cache_key": want,
            "tools": versions}
     run = AsicRun.from_report(rep)
-    tmp = SynthAsic(stamp=Stamp.now(cfg, versions), library=lib["name"], runs=(run,)).save(rep_path.with_suffix(".tmp"))
+    rec = SynthAsic(stamp=Stamp.now(cfg, versions), library=lib["name"], runs=(run,))
+    tmp = rec.save(rep_path.with_suffix(".tmp"))
     tmp.replace(rep_path)
     return run

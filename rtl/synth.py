@@ -196,8 +196,9 @@ def synthesize(cfg: HwqConfig, target: str = "ecp5", out_dir: str | Path | None 
                freq_mhz: float = 150.0, use_cache: bool = True, pnr: bool = True, timeout: int = 5400,
                seed: int = 1, cache_only: bool = False) -> SynthRun | None:
     """Synthesize (and place and route) one unit of a config; returns the run, also written as a
-    :class:`hwq.records.Synth` record ``<out_dir>/<report_name>.json``. That file is the cache: a later call returns it when its
-    :func:`cache_key` (Verilog SHA-256, target, device, flow version, tool versions, clock, seed) is equal;
+    :class:`hwq.records.Synth` record ``<out_dir>/<report_name>.json``. That file is the cache: a later call
+    returns it when its :func:`cache_key` (Verilog SHA-256, target, device, flow version, tool versions,
+    clock, seed) is equal;
     a stale or corrupt entry is rebuilt. One build folder has one writer at a time (a file lock: a second
     run of the same unit waits, then finds the cached report). The tools die with hwq.
 
@@ -247,7 +248,8 @@ def synthesize(cfg: HwqConfig, target: str = "ecp5", out_dir: str | Path | None 
         rep = _build(cfg, unit, target, dut, text, wrap_name, top, bdir, want, freq_mhz, seed, pnr, timeout)
         run = SynthRun.from_report(rep)
         tools = {**want["tools"], "yosys": rep["yosys_version"]}
-        tmp = Synth(stamp=Stamp.now(cfg, tools), target=target, runs=(run,)).save(rep_path.with_suffix(".tmp"))
+        rec = Synth(stamp=Stamp.now(cfg, tools), target=target, runs=(run,))
+        tmp = rec.save(rep_path.with_suffix(".tmp"))
         tmp.replace(rep_path)  # atomic: a reader never sees half a report
     return run
 

@@ -106,7 +106,7 @@ def check_units(cfg: HwqConfig, units: Sequence[str]) -> None:
     from hwq.rtl.build import unit_names
     from hwq.sim.model import UNITS
 
-    avail = [u for u in unit_names(cfg) if u in UNITS]
+    avail = [u for u in unit_names(cfg) if u in UNITS or u.endswith("_axi")]  # AXI tops: hwq.sim.axi_bench
     if not units:
         raise HwqError(f"--units names no unit: give one or more of {', '.join(avail)} (comma-separated)")
     bad = [u for u in units if u not in avail]
@@ -187,6 +187,8 @@ def _tools(simulator: str) -> dict[str, str]:
 
 
 def write_report(report: dict, out_dir: str | Path, cfg: HwqConfig) -> Path:
-    """``<out_dir>/<slug>.json``: the :class:`hwq.records.Sim` record of ``report`` (a :func:`run_sim` dict)."""
-    rec = Sim.from_legacy(portable(report), stamp=Stamp.now(cfg, _tools(report.get("simulator", "verilator"))))
+    """``<out_dir>/<slug>.json``: the :class:`hwq.records.Sim` record of ``report`` (a :func:`run_sim`
+    dict)."""
+    stamp = Stamp.now(cfg, _tools(report.get("simulator", "verilator")))
+    rec = Sim.from_legacy(portable(report), stamp=stamp)
     return rec.save(Path(out_dir) / f"{report['slug']}.json")

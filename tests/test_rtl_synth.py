@@ -30,10 +30,11 @@ def _place_report(cache: Path, freq: float = 150.0, seed: int = 1, **key_changes
     key = cache_key(hashlib.sha256(text.encode()).hexdigest(), "ecp5", freq, seed, True) | key_changes
     module = f"{CFG.slug}_mac"
     rep = {"slug": CFG.slug, "unit": "mac", "module": module, "target": "ecp5", "lanes": 1, "luts": 321,
-           "ffs": 100, "dsps": 0, "brams": 0, "fmax_mhz": 222.2, "target_mhz": freq, "seed": seed, "latency": 5,
-           "cache_key": key, "device": key["device"]}
+           "ffs": 100, "dsps": 0, "brams": 0, "fmax_mhz": 222.2, "target_mhz": freq, "seed": seed,
+           "latency": 5, "cache_key": key, "device": key["device"]}
     path = cache / f"{report_name(module, 'ecp5', freq, seed)}.json"
-    R.Synth(stamp=R.Stamp.now(CFG, key["tools"]), target="ecp5", runs=(R.SynthRun.from_report(rep),)).save(path)
+    run = R.SynthRun.from_report(rep)
+    R.Synth(stamp=R.Stamp.now(CFG, key["tools"]), target="ecp5", runs=(run,)).save(path)
     return path
 
 

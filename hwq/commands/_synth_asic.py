@@ -51,7 +51,8 @@ def table(rows: list[tuple[HwqConfig, str, AsicRun]]) -> list[str]:
         ratio = f"{per_w / base:.2f}" if base and per_w is not None else "n/a"
         q = unit != "int4"
         lines.append(f"| {unit} | {cfg.lattice if q else 'INT4'} | {cfg.q if q else '-'} | "
-                     f"{cfg.decoder_kind if q else '-'} | {lanes} | {cfg.dim} | {bits_per_weight(cfg, unit):.2f} | "
+                     f"{cfg.decoder_kind if q else '-'} | {lanes} | {cfg.dim} | "
+                     f"{bits_per_weight(cfg, unit):.2f} | "
                      f"{r.area_um2:.0f} | {r.area_um2 / lanes:.0f} | "
                      f"{f'{per_w:.0f}' if per_w is not None else '-'} | {ratio} | {r.cell_count} | {r.ffs} | "
                      f"{r.buffers} | {r.worst_path_ns:.2f} | {r.fmax_mhz:.1f} | {r.latency} |")

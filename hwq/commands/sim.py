@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
         from hwq.records import SimMatrix, Stamp
 
         SimMatrix(stamp=Stamp.now(None), seconds=round(time.perf_counter() - t0, 1),
-                  rows=tuple(r["summary"] | {"slug": r["slug"]} for r in reports)).save(Path(args.out) / "matrix.json")
+                  rows=tuple(r["summary"] | {"slug": r["slug"]} for r in reports)
+                  ).save(Path(args.out) / "matrix.json")
     ok = all(r["passed"] for r in reports)
     print(f"hwq sim: {'all passed' if ok else 'FAILED'} ({len(reports)} config(s), "
           f"{time.perf_counter() - t0:.0f}s; reports in {args.out}/)")

@@ -156,8 +156,8 @@ def run(args: argparse.Namespace) -> int:
         lines += ["", "Not measured (no valid cached report when this table was written): "
                   + ", ".join(f"`{x}`" for x in missing) + "."]
     (out / f"{name}.md").write_text("\n".join(lines) + "\n")
-    slim = tuple(dataclasses.replace(r, detail={k: v for k, v in r.detail.items() if k != "utilization_with_wrapper"})
-                 for r in reps)
+    slim = tuple(dataclasses.replace(r, detail={k: v for k, v in r.detail.items()
+                                                if k != "utilization_with_wrapper"}) for r in reps)
     tools = {**tool_versions(args.target), "yosys": str(reps[0].detail.get("yosys_version", "not recorded"))}
     Synth(stamp=Stamp.now(base if not args.sweep else None, tools), target=args.target,
           runs=slim).save(out / f"{name}.json")
