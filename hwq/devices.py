@@ -320,25 +320,45 @@ def match_device(recorded: str, devices: dict[str, Device]) -> Device | None:
 
 def synth_reports(reports_dir: str | Path = "reports", target: str | None = None,
                   folders: tuple[str, ...] = ("synth", "synth/cache")) -> list[dict[str, Any]]:
-    """Synthesis results written by ``hwq synth`` (``reports/synth/*.json`` and its cache folder).
+    """FPGA synthesis runs from the :class:`hwq.records.Synth` records ``hwq synth`` writes
+    (``reports/synth/*.json`` and its cache folder), one flat dict per run: ``file``, ``slug``, ``module``,
+    ``unit``, ``target``, ``lanes``, ``fmax_mhz``, ``luts``, ``ffs``, ``dsps``, ``brams`` (``unit`` and
+    ``lanes`` only where the run records them).
 
-    Each returned dict has at least ``file``; where the JSON records them: ``slug``, ``target``,
-    ``fmax_mhz``, ``lanes``, ``luts``, ``ffs``, ``dsps``, ``brams``. Entries are flattened from files that
-    hold one result, a list of results, or ``{"results": [...]}``. Unreadable files are skipped, not faked.
+    Records of other kinds (ASIC runs, seed studies) are passed over. A published file (``reports/synth``)
+    that is not a current record raises one :class:`HwqError` line; a cache entry that is not (an older
+    hwq's) is passed over: ``hwq synth`` rebuilds it.
     """
+    from hwq.records import Synth, from_dict
+
     out: list[dict[str, Any]] = []
-    files = [f for sub in folders for f in sorted((Path(reports_dir) / sub).glob("*.json"))]
-    for f in files:
-        try:
-            data = json.loads(f.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        for rec in _records(data):
-            flat = _flatten(rec)
-            if target is not None and str(flat.get("target", target)).lower() != target:
-                continue
-            flat["file"] = str(f)
-            out.append(flat)
+    for sub in folders:
+        for f in sorted((Path(reports_dir) / sub).glob("*.json")):
+            try:
+                data = json.loads(f.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+                if sub.endswith("cache"):
+                    continue
+                raise HwqError(f"{f}: unreadable synthesis report ({e}); regenerate it with "
+                               f"`{Synth.COMMAND}`") from None
+            kind = data.get("kind") if isinstance(data, dict) else None
+            if isinstance(kind, str) and kind != Synth.KIND and kind.startswith("synth-"):
+                continue  # another kind of synthesis result (ASIC, seed study)
+            try:
+                rec = from_dict(data, str(f), Synth)
+            except HwqError as e:
+                if sub.endswith("cache"):
+                    continue
+                if Synth.COMMAND in str(e):
+                    raise
+                raise HwqError(f"{e}: `{Synth.COMMAND}`") from None
+            for run in rec.runs:
+                if target is not None and run.target.lower() != target:
+                    continue
+                flat = {"file": str(f), "slug": run.slug, "module": run.module, "unit": run.unit,
+                        "target": run.target, "lanes": run.lanes, "fmax_mhz": run.fmax_mhz, "luts": run.luts,
+                        "ffs": run.ffs, "dsps": run.dsps, "brams": run.brams}
+                out.append({k: v for k, v in flat.items() if v not in ("", None) or k == "fmax_mhz"})
     return out
 
 
@@ -352,41 +372,6 @@ def _records(data: Any) -> list[dict[str, Any]]:
                 return [{**top, **r} for r in data[key] if isinstance(r, dict)]
         return [data]
     return []
-
-
-_SYNTH_KEYS = {
-    "fmax_mhz": ("fmax_mhz", "fmax", "achieved_fmax_mhz", "max_freq_mhz", "achieved_mhz"),
-    "luts": ("luts", "lut", "lut4", "LUT4", "comb"),
-    "ffs": ("ffs", "ff", "TRELLIS_FF", "dffs"),
-    "dsps": ("dsps", "dsp", "MULT18X18D", "mult18"),
-    "brams": ("brams", "bram", "DP16KD", "ebr"),
-    "lanes": ("lanes",),
-    "unit": ("unit",),
-    "slug": ("slug", "config_slug"),
-    "target": ("target", "family"),
-}
-
-
-def _flatten(rec: dict[str, Any]) -> dict[str, Any]:
-    """Find the fields of a synthesis record wherever one level of nesting put them."""
-    pool: dict[str, Any] = {}
-    for k, v in rec.items():
-        if isinstance(v, dict):
-            for k2, v2 in v.items():
-                pool.setdefault(k2, v2)
-    pool.update(rec)
-    out: dict[str, Any] = {}
-    for name, keys in _SYNTH_KEYS.items():
-        for k in keys:
-            v = pool.get(k)
-            if isinstance(v, dict):  # nextpnr style {"achieved": x, "constraint": y}
-                v = v.get("achieved", v.get("value"))
-            if v is not None and not isinstance(v, (list, dict)):
-                out[name] = v
-                break
-    if isinstance(rec.get("config"), dict) and "lanes" not in out and "lanes" in rec["config"]:
-        out["lanes"] = rec["config"]["lanes"]
-    return out
 
 
 # ------------------------------------------------------------------------------------------------------

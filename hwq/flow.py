@@ -29,7 +29,6 @@ own commands, never by the flow.
 from __future__ import annotations
 
 import importlib
-import json
 import sys
 import time
 import traceback
@@ -40,7 +39,7 @@ from typing import Any
 
 from hwq.config import HwqConfig
 from hwq.errors import HwqError
-from hwq.records import Flow, FlowStage, KernelCheck, Record, Sim, Stamp
+from hwq.records import Flow, FlowStage, KernelCheck, Record, Sim, Stamp, Synth
 
 __all__ = ["STAGES", "FlowError", "Stage", "flow_markdown", "flow_record_path", "resolve", "run_flow"]
 
@@ -118,11 +117,15 @@ def _sim(fns, cfg, out, reports):
 
 
 def _synth(fns, cfg, out, reports):
-    rep = fns[0](cfg, target="ecp5")  # hwq synth's cache (ignored by git): shared, a config is synthesized once
-    folder = reports / "synth"  # the roofline stage reads the Fmax from here
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{rep['module']}_ecp5.json").write_text(json.dumps([rep], indent=1) + "\n")
-    return _small(rep)
+    # hwq synth's cache (ignored by git): shared, a config is synthesized once
+    run = fns[0](cfg, target="ecp5")
+    from hwq.rtl.synth import tool_versions
+
+    tools = {**tool_versions("ecp5"), "yosys": str(run.detail.get("yosys_version", "not recorded"))}
+    # the roofline stage reads the Fmax from here
+    rec = Synth(stamp=Stamp.now(cfg, tools), target="ecp5", runs=(run,))
+    rec.save(reports / "synth" / f"{run.module}_ecp5.json")
+    return {"module": run.module, "fmax_mhz": run.fmax_mhz, "luts": run.luts, "ffs": run.ffs}
 
 
 def _codegen(fns, cfg, out, reports):

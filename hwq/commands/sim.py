@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 from hwq.config import load_config
@@ -88,10 +87,11 @@ def run(args: argparse.Namespace) -> int:
     if args.all:
         from pathlib import Path
 
-        index = {"seconds": round(time.perf_counter() - t0, 1), "runs": [r["summary"] | {"slug": r["slug"]}
-                                                                          for r in reports]}
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "matrix.json").write_text(json.dumps(index, indent=1) + "\n")
+        from hwq.records import SimMatrix, Stamp
+
+        SimMatrix(stamp=Stamp.now(None), seconds=round(time.perf_counter() - t0, 1),
+                  rows=tuple(r["summary"] | {"slug": r["slug"]} for r in reports)
+                  ).save(Path(args.out) / "matrix.json")
     ok = all(r["passed"] for r in reports)
     print(f"hwq sim: {'all passed' if ok else 'FAILED'} ({len(reports)} config(s), "
           f"{time.perf_counter() - t0:.0f}s; reports in {args.out}/)")

@@ -5,12 +5,13 @@ reports (LUTs, FFs, DSPs, BRAM, Fmax) as JSON and Markdown under ``reports/synth
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 from pathlib import Path
 
 from hwq.config import HwqConfig, load_config
 from hwq.errors import HwqError
 from hwq.progress import Progress
+from hwq.records import Stamp, Synth, SynthRun
 
 from ._synth_asic import add_asic_arguments, run_asic
 
@@ -69,45 +70,45 @@ def bits_per_weight(cfg: HwqConfig, unit: str) -> float:
     return 4.0 if unit == "int4" else (cfg.code_bits + cfg.ladder_bits) / cfg.dim
 
 
-def table(rows: list[tuple[HwqConfig, str, dict]]) -> list[str]:
-    """Markdown table of (config, unit, report) rows; MAC rows are compared with the INT4 row of the same
+def table(rows: list[tuple[HwqConfig, str, SynthRun]]) -> list[str]:
+    """Markdown table of (config, unit, run) rows; MAC rows are compared with the INT4 row of the same
     lanes (LUTs per lane and LUTs per weight/cycle)."""
-    int4 = {r["lanes"]: r["luts"] / (r["lanes"] * c.dim) for c, u, r in rows if u == "int4"}
+    int4 = {c.lanes: r.luts / (c.lanes * c.dim) for c, u, r in rows if u == "int4"}
     lines = ["| unit | lattice | q | decoder | lanes | d | bits/weight | LUTs | LUTs/lane | LUTs per weight/cycle | "
              "x INT4 (per weight) | FFs | DSPs | BRAM | Fmax MHz | latency |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for cfg, unit, r in rows:
-        lanes = r["lanes"] if unit in ("mac", "int4", "lut", "top", "luttop") else 1
-        per_w = r["luts"] / (weights_per_lane(cfg, unit) * lanes)
-        base = int4.get(r["lanes"])
+        lanes = cfg.lanes if unit in ("mac", "int4", "lut", "top", "luttop") else 1
+        per_w = r.luts / (weights_per_lane(cfg, unit) * lanes)
+        base = int4.get(cfg.lanes)
         ratio = f"{per_w / base:.2f}" if base and unit in ("mac", "int4") else "n/a"
         mac = unit in ("mac", "int4", "lut")
-        lines.append(f"| {unit} | {r['lattice'] if unit != 'int4' else 'INT4'} | {r['q'] if unit != 'int4' else '-'} | "
-                     f"{r['decoder'] if unit != 'int4' else '-'} | {lanes} | {cfg.dim} | "
-                     f"{bits_per_weight(cfg, unit):.2f} | {r['luts']} | {r['luts'] / lanes:.0f} | "
+        lq = unit != "int4"
+        lines.append(f"| {unit} | {cfg.lattice if lq else 'INT4'} | {cfg.q if lq else '-'} | "
+                     f"{cfg.decoder_kind if lq else '-'} | {lanes} | {cfg.dim} | "
+                     f"{bits_per_weight(cfg, unit):.2f} | {r.luts} | {r.luts / lanes:.0f} | "
                      f"{f'{per_w:.0f}' if mac else '-'} | {ratio} | "
-                     f"{r['ffs']} | {r['dsps']} | {r['brams']} | {_fmt(r.get('fmax_mhz'))} | "
-                     f"{r.get('latency', 'n/a')} |")
+                     f"{r.ffs} | {r.dsps} | {r.brams} | {_fmt(r.fmax_mhz)} | {_fmt(r.latency)} |")
     return lines
 
 
-def critical_lines(reps: list[dict]) -> list[str]:
+def critical_lines(reps: list[SynthRun]) -> list[str]:
     out = []
     for r in reps:
-        cp = r.get("critical_path") or []
+        cp = r.detail.get("critical_path") or []
         if not cp:
             continue
         ends = cp[0]
         worst = ", ".join(f"{c['type']} {c['ns']} ns" + (f" ({c['net']})" if c.get("net") else "")
                           for c in cp[1:4])
-        out.append(f"* `{r['module']}`: {ends['ns']} ns from `{ends['from']}` to `{ends['to']}`; largest "
+        out.append(f"* `{r.module}`: {ends['ns']} ns from `{ends['from']}` to `{ends['to']}`; largest "
                    f"steps: {worst}")
     return out
 
 
 def run(args: argparse.Namespace) -> int:
     from hwq.outputs import check_out_dir
-    from hwq.rtl.synth import check_run_args, report_name, synthesize
+    from hwq.rtl.synth import check_run_args, report_name, synthesize, tool_versions
 
     check_run_args(args.freq, args.seed)
     if args.target == "asic":
@@ -123,8 +124,8 @@ def run(args: argparse.Namespace) -> int:
         jobs = sweep_jobs(base, args.lanes or [base.lanes])
     else:
         jobs = [(base, args.unit)]
-    reps: list[dict] = []
-    rows: list[tuple[HwqConfig, str, dict]] = []
+    reps: list[SynthRun] = []
+    rows: list[tuple[HwqConfig, str, SynthRun]] = []
     missing: list[str] = []
     out.mkdir(parents=True, exist_ok=True)
     with Progress(len(jobs), "synth") as prog:
@@ -141,8 +142,8 @@ def run(args: argparse.Namespace) -> int:
     if not reps:
         raise HwqError(f"no cached synthesis report for {', '.join(missing)}: run without --cached-only")
     # a run at another clock or seed gets its own table: it never replaces the default (150 MHz, seed 1) one
-    name = report_name("sweep" if args.sweep else reps[0]["module"], args.target, args.freq, args.seed)
-    dev = reps[0].get("device", args.target)
+    name = report_name("sweep" if args.sweep else reps[0].module, args.target, args.freq, args.seed)
+    dev = reps[0].device
     lines = [f"# hwq synthesis: {args.target} ({dev})", "",
              f"Target clock {args.freq:g} MHz, nextpnr seed {args.seed}. Generated by `hwq synth"
              f"{' --sweep' if args.sweep else ''}`.", ""] + table(rows)
@@ -155,7 +156,10 @@ def run(args: argparse.Namespace) -> int:
         lines += ["", "Not measured (no valid cached report when this table was written): "
                   + ", ".join(f"`{x}`" for x in missing) + "."]
     (out / f"{name}.md").write_text("\n".join(lines) + "\n")
-    slim = [{k: v for k, v in r.items() if k not in ("utilization_with_wrapper",)} for r in reps]
-    (out / f"{name}.json").write_text(json.dumps(slim, indent=1, sort_keys=True) + "\n")
+    slim = tuple(dataclasses.replace(r, detail={k: v for k, v in r.detail.items()
+                                                if k != "utilization_with_wrapper"}) for r in reps)
+    tools = {**tool_versions(args.target), "yosys": str(reps[0].detail.get("yosys_version", "not recorded"))}
+    Synth(stamp=Stamp.now(base if not args.sweep else None, tools), target=args.target,
+          runs=slim).save(out / f"{name}.json")
     print("\n".join(lines))
     return 0
