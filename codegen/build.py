@@ -18,10 +18,12 @@ kernels then repack them on every call) or, for speed, as :class:`PackedWeights`
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from hwq.config import HwqConfig
 from hwq.container import EncodedMatrix
 from hwq.datapath import ActCodes
 from hwq.errors import HwqError
+from hwq.locks import file_lock
 
 from hwq.codegen.c_abi import C_ISAS, ISA_NAMES, error_message
 from hwq.codegen.render import lib_name, render
@@ -74,7 +77,8 @@ def compile_c(cfg: HwqConfig, work_dir: str | Path, sanitize: bool = False, opt:
               defines: dict[str, int] | None = None) -> Path:
     """Render and compile the C library of ``cfg``; returns the shared library path.
 
-    The build is skipped when a library built from the same sources and flags exists. ``defines``
+    The build is skipped when a library built from the same sources, compiler and flags exists and loads
+    (a damaged one is rebuilt); one process builds a folder at a time. ``defines``
     override tuning macros of the generated source (``HWQ_BT``, ``HWQ_TAB_BYTES``, ``HWQ_TAB_BYTES_L1``,
     ``HWQ_FLUSH_BLOCKS``, ``HWQ_FLUSH_BLOCKS_LUT``, ``HWQ_FLUSH_BLOCKS_FIX``), e.g. a tiny flush period
     to test the int32 -> int64 flush.
@@ -85,22 +89,46 @@ def compile_c(cfg: HwqConfig, work_dir: str | Path, sanitize: bool = False, opt:
         No compiler, or the compiler failed (its message is included).
     """
     work = Path(work_dir).resolve()
-    srcs = render(cfg, "c", work)
-    name = lib_name(cfg)
-    flags = list(C_FLAGS) + (list(SANITIZE_FLAGS) if sanitize else [opt])
-    flags += [f"-D{k}={int(v)}" for k, v in sorted((defines or {}).items())]
-    h = hashlib.sha256(" ".join(flags).encode())
-    for p in srcs:
-        h.update(p.read_bytes())
-    tag = h.hexdigest()[:12]
-    lib = work / f"lib{name}{'_san' if sanitize else ''}_{tag}.so"
-    if lib.is_file():
-        return lib
-    cmd = [find_cc(), *flags, "-o", str(lib), str(work / f"{name}.c"), "-lm"]
-    res = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise HwqError(f"compiling {name}.c failed ({' '.join(cmd)}):\n{res.stderr[-4000:]}")
+    # one build of a folder at a time (the lock lives outside the folder: it may be a user's --out)
+    key = hashlib.sha256(str(work).encode()).hexdigest()[:16]
+    lock = Path(tempfile.gettempdir()) / "hwq-locks" / f"c-build-{key}.lock"
+    with file_lock(lock, what=f"the C build in {work}"):
+        srcs = render(cfg, "c", work)
+        name = lib_name(cfg)
+        flags = list(C_FLAGS) + (list(SANITIZE_FLAGS) if sanitize else [opt])
+        flags += [f"-D{k}={int(v)}" for k, v in sorted((defines or {}).items())]
+        cc = find_cc()
+        h = hashlib.sha256(" ".join([cc, _cc_version(cc), *flags]).encode())  # compiler and flags are inputs
+        for p in srcs:
+            h.update(p.read_bytes())
+        tag = h.hexdigest()[:12]
+        lib = work / f"lib{name}{'_san' if sanitize else ''}_{tag}.so"
+        if lib.is_file() and _loads(lib):
+            return lib
+        tmp = lib.with_name(f".{lib.name}.{os.getpid()}.tmp")
+        cmd = [cc, *flags, "-o", str(tmp), str(work / f"{name}.c"), "-lm"]
+        res = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
+        if res.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            raise HwqError(f"compiling {name}.c failed ({' '.join(cmd)}):\n{res.stderr[-4000:]}")
+        os.replace(tmp, lib)  # a library appears whole or not at all
     return lib
+
+
+@functools.cache
+def _cc_version(cc: str) -> str:
+    res = subprocess.run([cc, "--version"], capture_output=True, text=True)
+    return res.stdout.splitlines()[0] if res.returncode == 0 and res.stdout else "unknown"
+
+
+def _loads(lib: Path) -> bool:
+    """Whether a cached library loads; a damaged one (truncated, foreign) is removed so that it is rebuilt."""
+    try:
+        ctypes.CDLL(str(lib))
+    except OSError:
+        lib.unlink(missing_ok=True)
+        return False
+    return True
 
 
 def _ptr(a: np.ndarray) -> ctypes.c_void_p:

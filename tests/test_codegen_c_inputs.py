@@ -174,3 +174,17 @@ def test_out_of_range_codes_under_address_and_undefined_sanitizers(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     result = json.loads(res.stdout.strip().splitlines()[-1])
     assert len(result) == 3 and all(r == n for r, n in result.values()), result
+
+
+def test_compile_cache_rebuilds_a_damaged_library(tmp_path) -> None:
+    """A cached library that no longer loads (truncated by a crash, say) is rebuilt, not fatal forever."""
+    from hwq import HwqConfig
+    from hwq.codegen.build import CKernels, compile_c
+
+    cfg = HwqConfig(lattice="Z", q=8, hadamard=8, lanes=2)
+    lib = compile_c(cfg, tmp_path, opt="-O0")
+    lib.write_bytes(lib.read_bytes()[:100])
+    again = compile_c(cfg, tmp_path, opt="-O0")
+    assert again == lib and again.stat().st_size > 100
+    CKernels(cfg, again).isa()
+    assert not list(tmp_path.glob(".*.tmp")), "a temporary build output was left behind"
