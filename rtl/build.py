@@ -16,7 +16,7 @@ from hwq.config import HwqConfig
 from hwq.errors import HwqError
 
 from . import cycles
-from .common import layout_fields
+from .layout import layout_fields
 
 __all__ = ["generate", "check_buildable", "units", "module_name", "BRAM_BITS", "MAX_Q", "MAX_HADAMARD",
            "MAX_ROM_ROWS", "MAX_CODE_BITS"]

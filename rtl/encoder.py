@@ -22,7 +22,10 @@ from amaranth.lib.wiring import In, Out
 
 from hwq.config import HwqConfig
 
-from .common import Pipe, closest_rational, divmod_small, mul_const, tree_sum
+from .adders import tree_sum
+from .arith import divmod_small, mul_const
+from .closest import closest_rational
+from .pipe import Pipe
 from .decoder import decode_digits, decoder_rom, ladder_shape
 
 __all__ = ["ActEncoder", "em_bits"]

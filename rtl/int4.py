@@ -10,8 +10,12 @@ from amaranth.lib.wiring import In, Out
 
 from hwq.config import HwqConfig
 
-from .common import Pipe, StallCopies, booth_multiples, booth_pps, pipe_tree_sum, signed_bits
-from .mac import STALL_FANOUT, accumulate_out, closing_stages, mac_out_layout
+from .adders import pipe_tree_sum
+from .arith import signed_bits
+from .booth import booth_multiples, booth_pps
+from .mac import STALL_FANOUT, mac_out_layout
+from .outbuf import accumulate_out, closing_stages
+from .pipe import Pipe, StallCopies
 
 __all__ = ["Int4Mac", "int4_acc_bits", "int4_latency"]
 

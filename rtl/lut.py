@@ -16,9 +16,11 @@ from hwq.config import HwqConfig
 from hwq.errors import HwqError
 from hwq.voronoi import MAX_LUT_ROWS, pair_lut
 
-from .common import Pipe, mul_const
+from .arith import mul_const
 from .decoder import ladder_shape
-from .mac import accumulate_out, closing_stages, mac_out_layout
+from .mac import mac_out_layout
+from .outbuf import accumulate_out, closing_stages
+from .pipe import Pipe
 
 __all__ = ["LutMac"]
 

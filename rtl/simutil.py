@@ -10,7 +10,7 @@ from typing import Iterable, Sequence
 
 from amaranth.sim import Simulator
 
-from .common import layout_fields
+from .layout import layout_fields
 
 __all__ = ["pack", "unpack", "run_stream", "run_streams"]
 

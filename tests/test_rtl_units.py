@@ -154,7 +154,7 @@ def test_partial_products_exact(shape):
     from amaranth.hdl import Module, Signal
     from amaranth.sim import Simulator
 
-    from hwq.rtl.common import booth_pps
+    from hwq.rtl.booth import booth_pps
 
     m = Module()
     c, x = Signal(shape), Signal(signed(14))
@@ -199,7 +199,7 @@ def test_stall_copies_split_enables():
     from amaranth.hdl import Module, Signal
     from amaranth.sim import Simulator
 
-    from hwq.rtl.common import Pipe, StallCopies
+    from hwq.rtl.pipe import Pipe, StallCopies
 
     with pytest.raises(ValueError, match="budget"):
         StallCopies("f", 0)
