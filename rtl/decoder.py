@@ -20,6 +20,7 @@ from hwq.voronoi import codebook
 from .adders import pipe_tree_sum
 from .arith import divmod_small, scaled_terms
 from .pipe import Pipe
+from .probe import probe_module
 from .residual import gk_ranges, voronoi_reduce
 
 __all__ = ["CodebookDecoder", "decoder_rom", "decode_row", "decode_digits", "digits_of_row", "rom_init"]
@@ -140,8 +141,7 @@ def _probe_latency(cfg: HwqConfig) -> int:
     """Stages of :func:`decode_row` for a config (built on a throw-away module)."""
     if cfg.decoder_kind == "rom":
         return 1
-    m = Module()
-    m._MustUse__silence = True  # throw-away module, only counts stages
+    m = probe_module()  # throw-away module, only counts stages
     pipe = Pipe(m, Const(1), "probe")
     _, st = decode_row(m, pipe, Signal(cfg.code_bits), cfg, None)
     return st

@@ -16,6 +16,7 @@ from .booth import booth_multiples, booth_pps
 from .mac import STALL_FANOUT, mac_out_layout
 from .outbuf import accumulate_out, closing_stages
 from .pipe import Pipe, StallCopies
+from .probe import probe_module
 
 __all__ = ["Int4Mac", "int4_acc_bits", "int4_latency"]
 
@@ -72,8 +73,7 @@ def _datapath(m: Module, pipe: Pipe, cfg: HwqConfig, x: list, w: list[list]) -> 
 
 def int4_latency(cfg: HwqConfig) -> int:
     """Latency of :class:`Int4Mac` from the ``last`` beat to ``o.valid`` (probe elaboration)."""
-    m = Module()
-    m._MustUse__silence = True
+    m = probe_module()
     _, st = _datapath(m, Pipe(m, Const(1), "probe"), cfg, [Signal(signed(cfg.act_rot_bits))] * cfg.dim,
                       [[Signal(signed(4))] * cfg.dim])
     return st + 2  # accumulator/result register + output buffer

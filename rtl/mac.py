@@ -24,6 +24,7 @@ from .booth import booth_multiples, booth_pps
 from .decoder import _probe_latency, decode_row, decoder_rom, ladder_shape
 from .outbuf import accumulate_out, closing_stages
 from .pipe import Pipe, StallCopies
+from .probe import discard, probe_module
 
 __all__ = ["STALL_FANOUT", "DequantMac", "mac_in_layout", "mac_lane", "mac_latency", "mac_out_layout"]
 
@@ -86,13 +87,11 @@ def lane_x(pipe: Pipe, xd: list[Value]) -> list[tuple[Value, Value, Value]]:
 
 def mac_latency(cfg: HwqConfig) -> int:
     """Latency of :class:`DequantMac` from the ``last`` beat to ``o.valid`` (probe elaboration)."""
-    m = Module()
-    m._MustUse__silence = True
+    m = probe_module()
     pipe = Pipe(m, Const(1), "probe")
     rom = None
     if cfg.decoder_kind == "rom":
-        rom = decoder_rom(cfg)
-        rom._MustUse__silence = True
+        rom = discard(decoder_rom(cfg))
     x = lane_x(pipe, shared_x(pipe, cfg, [Signal(signed(cfg.act_rot_bits)) for _ in range(cfg.dim)]))
     _, st = mac_lane(m, pipe, cfg, rom, Signal(cfg.code_bits), Signal(ladder_shape(cfg)), x)
     return st + 2  # accumulator/result register + output buffer
