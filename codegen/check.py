@@ -9,7 +9,6 @@ bit for bit); the fast mode and the dequantizer are checked against float64 with
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,7 @@ import numpy as np
 
 from hwq.config import HwqConfig
 from hwq.container import EncodedMatrix
-from hwq.errors import HwqError
-from hwq.matmul import decode_matrix, encode_matrix
+from hwq.matmul import decode_matrix, encode_matrix, pad_rows
 from hwq import datapath as dp
 
 from hwq.codegen.build import CKernels, compile_c
@@ -30,25 +28,8 @@ FAST_RTOL = 1e-3
 
 
 def padded_k(k: int, cfg: HwqConfig) -> int:
-    """Smallest multiple of lcm(d, hadamard) >= k (e.g. 4096 -> 4224 for D3 with hadamard 64)."""
-    step = math.lcm(cfg.dim, cfg.hadamard)
-    return -(-int(k) // step) * step
-
-
-def pad_rows(a: np.ndarray, cfg: HwqConfig) -> np.ndarray:
-    """Zero-pad the rows of a weight matrix (K, M) or activations (K, B) to :func:`padded_k`.
-
-    Zero rows in both W and x leave W^T x unchanged, so a ragged K is served exactly.
-    """
-    a = np.asarray(a)
-    if a.ndim not in (1, 2):
-        raise HwqError(f"pad_rows expects a vector or a matrix, got shape {a.shape}")
-    k = a.shape[0]
-    kp = padded_k(k, cfg)
-    if kp == k:
-        return a
-    pad = np.zeros((kp - k,) + a.shape[1:], dtype=a.dtype)
-    return np.concatenate([a, pad], axis=0)
+    """:meth:`hwq.config.HwqConfig.padded_k` (this argument order kept for the callers in codegen/)."""
+    return cfg.padded_k(k)
 
 
 def golden_case(cfg: HwqConfig, k: int, m: int, b: int, seed: int = 0) -> tuple[EncodedMatrix, np.ndarray]:
@@ -96,7 +77,7 @@ def check_c(cfg: HwqConfig, work_dir: str | Path, k: int | None = None, m: int =
     """
     lib = CKernels(cfg, compile_c(cfg, work_dir, sanitize=sanitize), nthreads=nthreads)
     if k is None:
-        k = 3 * math.lcm(cfg.dim, cfg.hadamard)
+        k = 3 * cfg.k_step
     enc, x_all = golden_case(cfg, k, m, max(batches), seed)
     w_hat = decode_matrix(enc)
     packed = lib.pack(enc)  # kernel layout (table path) or the container itself (direct path)

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
-import math
 import re
 import shutil
 import subprocess
@@ -339,7 +338,7 @@ def _check_cases(cfg, lib: CudaLib) -> dict[str, Any]:
     def case(name: str, ok: bool, **info) -> None:
         out["cases"].append({"name": name, "ok": bool(ok), **info})
 
-    k = 3 * math.lcm(cfg.dim, cfg.hadamard)
+    k = 3 * cfg.k_step
     m = 61
     enc, x = golden_case(cfg, k, m, 11)
     w = lib.weights(enc)

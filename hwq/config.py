@@ -328,6 +328,17 @@ class HwqConfig:
         return self.lat.dim
 
     @property
+    def k_step(self) -> int:
+        """Granularity of the reduction length K: lcm(d, hadamard). Encoded matrices, kernels and RTL GEMVs
+        take K a multiple of it (rows are zero-padded up to one)."""
+        return math.lcm(self.dim, self.hadamard)
+
+    def padded_k(self, k: int) -> int:
+        """Smallest multiple of :attr:`k_step` >= k: the rows the encoder stores (4096 -> 4224 for D3 with
+        hadamard 64)."""
+        return -(-int(k) // self.k_step) * self.k_step
+
+    @property
     def coord_scale(self) -> int:
         return self.lat.coord_scale
 

@@ -67,14 +67,12 @@ class Stage:
 # ------------------------------------------------------------------------------------------------------
 # stage bodies: fn = resolved entry points in the order of Stage.entries
 def _reference(fns: list[Callable], cfg: HwqConfig, out: Path, reports: Path) -> dict[str, Any]:
-    import math
-
     import numpy as np
 
     from hwq.datapath import weight_only_gemv
     from hwq.matmul import decode_matrix, encode_matrix
 
-    k = 2 * math.lcm(cfg.dim, cfg.hadamard)
+    k = 2 * cfg.k_step
     rng = np.random.default_rng(1)
     w = rng.standard_normal((k, 32))
     x = rng.standard_normal((k, 2))

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import zipfile
 from pathlib import Path
 
@@ -64,7 +63,7 @@ _INPUTS = ("w", "x", "op_rows", "op_t", "op_x")
 
 def golden_shape(cfg: HwqConfig, k: int | None = None, m: int | None = None, batch: int = 2) -> tuple[int, int, int]:
     """Default (K, M, B): K a multiple of lcm(d, hadamard) of at least 256, M = 2 * lanes."""
-    step = math.lcm(cfg.dim, cfg.hadamard)
+    step = cfg.k_step
     if k is None:
         k = step * max(1, -(-256 // step))
     if k < 1 or k % step or k > cfg.max_k:

@@ -12,7 +12,6 @@ Columns are processed in chunks so that memory stays bounded for n = 6144 x 6144
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from collections.abc import Callable
@@ -78,8 +77,7 @@ def pad_rows(a: np.ndarray, cfg: HwqConfig) -> np.ndarray:
     a = np.asarray(a)
     if a.ndim not in (1, 2):
         raise HwqError(f"pad_rows expects a vector or a matrix, got shape {a.shape}")
-    step = math.lcm(cfg.dim, cfg.hadamard)
-    extra = -a.shape[0] % step
+    extra = -a.shape[0] % cfg.k_step
     if not extra:
         return a
     return np.concatenate([a, np.zeros((extra,) + a.shape[1:], dtype=a.dtype)], axis=0)

@@ -38,7 +38,7 @@ from amaranth.lib import data
 from hwq.config import HwqConfig
 from hwq.errors import HwqError
 
-from .common import layout_fields
+from .layout import layout_fields
 from .decoder import ladder_shape
 from .encoder import em_bits
 

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -14,15 +15,46 @@ from amaranth.back import verilog
 
 from hwq.config import HwqConfig
 from hwq.errors import HwqError
+from hwq.voronoi import MAX_LUT_ROWS
 
 from . import cycles
-from .common import layout_fields
+from .layout import layout_fields
+from .units import UNITS
 
-__all__ = ["generate", "check_buildable", "units", "module_name", "BRAM_BITS", "MAX_Q", "MAX_HADAMARD",
-           "MAX_ROM_ROWS", "MAX_CODE_BITS"]
+__all__ = [
+    "MAX_CODE_BITS",
+    "MAX_HADAMARD",
+    "MAX_Q",
+    "MAX_ROM_ROWS",
+    "TARGETS",
+    "bram_bits",
+    "check_buildable",
+    "generate",
+    "module_name",
+    "units",
+]
 
-#: block RAM bits per target (ECP5 LFE5U-85F: 208 x 18 Kbit; iCE40UP5K: 30 x 4 Kbit; xcup: 2160 x 36 Kbit)
-BRAM_BITS = {"ecp5": 208 * 18432, "ice40": 30 * 4096, "xilinx": 2160 * 36864}
+TARGETS = ("ecp5", "ice40", "xilinx")
+#: the device of hwq's catalog (hwq/data/devices.toml, from the data sheets) whose block RAM bounds a target
+_TARGET_DEVICE = {"ecp5": "ecp5-85f", "xilinx": "alveo-u280"}
+_BRAM_BITS_PER_BLOCK = {"bram_18k": 18 * 1024, "bram_36k": 36 * 1024}
+_ICE40_BRAM_BITS = 30 * 4096  # iCE40UP5K: 30 x 4 Kbit EBR (a synthesis target only: not in the roofline catalog)
+
+
+@functools.cache
+def bram_bits(target: str) -> int:
+    """Block RAM bits of a target's device (ECP5 LFE5U-85F: 208 x 18 Kbit; Xilinx: the Alveo U280's XCU280,
+    2016 x 36 Kbit; iCE40UP5K: 30 x 4 Kbit), read from the device catalog."""
+    if target not in TARGETS:
+        raise HwqError(f"unknown target {target!r}; allowed: {', '.join(TARGETS)}")
+    if target == "ice40":
+        return _ICE40_BRAM_BITS
+    from hwq.devices import load_devices
+
+    res = load_devices()[_TARGET_DEVICE[target]].resources
+    return sum(res.get(k, 0) * bits for k, bits in _BRAM_BITS_PER_BLOCK.items())
+
+
 MAX_Q = 64                 #: index logic: long division by q uses q <= 64 (6-bit remainders)
 MAX_CODE_BITS = 24         #: index logic: codes of at most 24 bits (q**d <= 2**24)
 MAX_ROM_ROWS = 4096        #: codebook ROM depth limit (use decoder = "arith" above)
@@ -40,8 +72,7 @@ def _lut_bits(cfg: HwqConfig) -> int:
 
 def check_buildable(cfg: HwqConfig, target: str = "ecp5") -> list[str]:
     """Raise HwqError when the hardware cannot be built; return notes (e.g. units left out)."""
-    if target not in BRAM_BITS:
-        raise HwqError(f"unknown target {target!r}; allowed: {', '.join(BRAM_BITS)}")
+    bram = bram_bits(target)
     if cfg.q > MAX_Q:
         raise HwqError(f"q = {cfg.q} exceeds the RTL index-logic limit q <= {MAX_Q}")
     if cfg.code_bits > MAX_CODE_BITS:
@@ -55,26 +86,27 @@ def check_buildable(cfg: HwqConfig, target: str = "ecp5") -> list[str]:
             raise HwqError(f"decoder 'rom' with {cfg.num_codewords} codewords exceeds the ROM limit "
                            f"{MAX_ROM_ROWS} rows: set decoder = 'arith'")
         rom = cfg.lanes * cfg.num_codewords * cfg.dim * cfg.coord_bits
-        if rom > BRAM_BITS[target]:
+        if rom > bram:
             raise HwqError(f"{cfg.lanes} codebook ROMs need {rom} bits, above the {target} BRAM of "
-                           f"{BRAM_BITS[target]} bits: lower lanes or use decoder = 'arith'")
-    notes = []
-    if cfg.num_codewords > 4096:
-        notes.append(f"lut unit left out: q**d = {cfg.num_codewords} > 4096 (no pairwise table)")
-    elif _lut_bits(cfg) > BRAM_BITS[target]:
-        notes.append(f"lut unit left out: {cfg.lanes} pairwise tables need {_lut_bits(cfg)} bits > {target} BRAM "
-                     f"{BRAM_BITS[target]}")
-    return notes
+                           f"{bram} bits: lower lanes or use decoder = 'arith'")
+    reason = pair_lut_left_out(cfg, target)
+    return [f"lut unit left out: {reason}"] if reason else []
+
+
+def pair_lut_left_out(cfg: HwqConfig, target: str = "ecp5") -> str | None:
+    """Why the units holding the pairwise LUT (:attr:`Unit.pair_lut`) are not built, or None when they are."""
+    if cfg.num_codewords > MAX_LUT_ROWS:
+        return f"q**d = {cfg.num_codewords} > {MAX_LUT_ROWS} (no pairwise table)"
+    if _lut_bits(cfg) > bram_bits(target):
+        return f"{cfg.lanes} pairwise tables need {_lut_bits(cfg)} bits > {target} BRAM {bram_bits(target)}"
+    return None
 
 
 def unit_names(cfg: HwqConfig, target: str = "ecp5") -> list[str]:
     """Names of the units that can be built for a config (after :func:`check_buildable`)."""
-    notes = check_buildable(cfg, target)
-    names = ["top", "mac", "had", "enc", "dec", "int4"]
-    if not any(n.startswith("lut unit") for n in notes):
-        names += ["lut", "luttop"]
-    names += ["top_axi"] + (["luttop_axi"] if "luttop" in names else [])
-    return names
+    check_buildable(cfg, target)
+    lut = pair_lut_left_out(cfg, target) is None
+    return [u.name for u in UNITS.values() if lut or not u.pair_lut]
 
 
 def make_unit(cfg: HwqConfig, name: str, target: str = "ecp5"):
@@ -87,20 +119,8 @@ def make_unit(cfg: HwqConfig, name: str, target: str = "ecp5"):
 
 def units(cfg: HwqConfig, target: str = "ecp5", only: list[str] | None = None) -> dict:
     """Instantiate the units that can be built for a config (after :func:`check_buildable`)."""
-    from .axi import DequantMacAxi, LutAxi
-    from .decoder import CodebookDecoder
-    from .encoder import ActEncoder
-    from .hadamard import Hadamard
-    from .int4 import Int4Mac
-    from .lut import LutMac
-    from .mac import DequantMac
-    from .top import DequantMacTop, LutTop
-
-    makers = {"top": DequantMacTop, "mac": DequantMac, "had": Hadamard, "enc": ActEncoder,
-              "dec": CodebookDecoder, "int4": Int4Mac, "lut": LutMac, "luttop": LutTop,
-              "top_axi": DequantMacAxi, "luttop_axi": LutAxi}
     names = unit_names(cfg, target)
-    return {n: makers[n](cfg) for n in names if only is None or n in only}
+    return {n: UNITS[n].make(cfg) for n in names if only is None or n in only}
 
 
 def port_info(unit) -> dict:
@@ -149,7 +169,7 @@ def generate(cfg: HwqConfig, out_dir: str | Path, target: str = "ecp5", only: li
         manifest["units"][name] = {
             "module": mod, "file": path.name, "class": type(unit).__name__, "latency": unit.latency,
             "ii": unit.ii, "ports": port_info(unit), **_clock_reset(unit),
-            "tables": cycles.table_sizes(cfg, name.removesuffix("_axi")),  # an AXI top holds its native top
+            "tables": cycles.table_sizes(cfg, UNITS[name].core or name),  # an AXI top holds its native top
         }
     manifest["throughput"] = {"blocks_per_cycle": cfg.lanes, "weights_per_cycle": cfg.lanes * cfg.dim}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")

@@ -19,32 +19,15 @@ import math
 
 from hwq.config import HwqConfig
 
-__all__ = ["latency", "ii", "gemv_cycles", "table_sizes", "rotate_cycles"]
+from .units import unit as _unit
 
-
-def _unit(cfg: HwqConfig, unit: str):
-    from .build import units
-
-    return units(cfg)[unit]
+__all__ = ["gemv_cycles", "ii", "latency", "rotate_cycles", "table_sizes"]
 
 
 def latency(cfg: HwqConfig, unit: str = "mac") -> int:
-    """Cycles from an input transfer (the ``last`` beat for MAC units) to ``o.valid``."""
-    if unit == "mac":
-        from .mac import mac_latency
-
-        return mac_latency(cfg)
-    if unit == "int4":
-        from .int4 import int4_latency
-
-        return int4_latency(cfg)
-    if unit == "lut":
-        return 5
-    if unit == "had":
-        from .hadamard import had_latency
-
-        return had_latency(cfg)
-    return _unit(cfg, unit).latency
+    """Cycles from an input transfer (the ``last`` beat for MAC units) to ``o.valid`` (the unit's own answer,
+    :meth:`hwq.rtl.units.Unit.latency`)."""
+    return _unit(unit).latency(cfg)
 
 
 def ii(cfg: HwqConfig, unit: str = "mac") -> int:
@@ -60,11 +43,12 @@ def gemv_cycles(cfg: HwqConfig, m: int, k: int, unit: str = "mac") -> int:
         raise ValueError(f"need M >= 1 and K a positive multiple of d = {cfg.dim}")
     beats = math.ceil(m / cfg.lanes) * (k // cfg.dim)
     stream = beats - 1 + latency(cfg, unit) + 1
-    if unit in ("top", "luttop"):
+    u = _unit(unit)
+    if u.gemv_top:
         # activation load phase first: K / h Hadamard segments, then K buffer writes, one per cycle
         # (top: checked against the Verilator bulk harness, exact for Z, D3, D4, E8 and the default config)
         stream += rotate_cycles(cfg, k) + k
-    if unit == "luttop":
+    if u.encodes:
         # plus one encode pass over the K / d blocks (model only; not yet checked in simulation)
         stream += k // cfg.dim + latency(cfg, "enc")
     return stream

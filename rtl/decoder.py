@@ -17,7 +17,10 @@ from amaranth.lib.wiring import In, Out
 from hwq.config import HwqConfig
 from hwq.voronoi import codebook
 
-from .common import Pipe, _scaled_terms, divmod_small, pipe_tree_sum
+from .adders import pipe_tree_sum
+from .arith import divmod_small, scaled_terms
+from .pipe import Pipe
+from .probe import probe_module
 from .residual import gk_ranges, voronoi_reduce
 
 __all__ = ["CodebookDecoder", "decoder_rom", "decode_row", "decode_digits", "digits_of_row", "rom_init"]
@@ -71,7 +74,7 @@ def decode_digits(m: Module, pipe: Pipe, digits: list[Value], cfg: HwqConfig, ta
     d = cfg.dim
     gk, sts = [], []
     for i in range(d):
-        terms = [t for j in range(d) for t in _scaled_terms(digits[j], int(g[i, j]))]
+        terms = [t for j in range(d) for t in scaled_terms(digits[j], int(g[i, j]))]
         v, s = pipe_tree_sum(pipe, terms or [Const(0, signed(2))], name=f"{tag}gk{i}_")
         gk.append(v)
         sts.append(s)
@@ -138,8 +141,7 @@ def _probe_latency(cfg: HwqConfig) -> int:
     """Stages of :func:`decode_row` for a config (built on a throw-away module)."""
     if cfg.decoder_kind == "rom":
         return 1
-    m = Module()
-    m._MustUse__silence = True  # throw-away module, only counts stages
+    m = probe_module()  # throw-away module, only counts stages
     pipe = Pipe(m, Const(1), "probe")
     _, st = decode_row(m, pipe, Signal(cfg.code_bits), cfg, None)
     return st

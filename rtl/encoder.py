@@ -22,8 +22,12 @@ from amaranth.lib.wiring import In, Out
 
 from hwq.config import HwqConfig
 
-from .common import Pipe, closest_rational, divmod_small, mul_const, tree_sum
+from .adders import tree_sum
+from .arith import divmod_small, mul_const
+from .closest import closest_rational
 from .decoder import decode_digits, decoder_rom, ladder_shape
+from .pipe import Pipe
+from .probe import discard, probe_module
 
 __all__ = ["ActEncoder", "em_bits"]
 
@@ -109,12 +113,10 @@ class ActEncoder(wiring.Component):
         self.out_layout = data.StructLayout({"code": unsigned(cfg.code_bits), "ladder": ladder_shape(cfg),
                                              "overload": unsigned(1)})
         super().__init__({"i": In(stream.Signature(self.in_layout)), "o": Out(stream.Signature(self.out_layout))})
-        m = Module()
-        m._MustUse__silence = True
+        m = probe_module()
         rom = None
         if cfg.decoder_kind == "rom":
-            rom = decoder_rom(cfg)
-            rom._MustUse__silence = True
+            rom = discard(decoder_rom(cfg))
         *_, self.latency = _build(m, Pipe(m, Const(1), "probe"), [Signal(signed(cfg.act_rot_bits))
                                                                   for _ in range(cfg.dim)],
                                   Signal(self.em_bits), cfg, rom)

@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 from hwq.config import HwqConfig
 from hwq.prng import hadamard_signs
 
-from .common import Pipe
+from .pipe import Pipe
 from .decoder import ROM_STYLE
 
 __all__ = ["Hadamard", "sign_rom_init", "had_latency"]

@@ -10,8 +10,13 @@ from amaranth.lib.wiring import In, Out
 
 from hwq.config import HwqConfig
 
-from .common import Pipe, StallCopies, booth_multiples, booth_pps, pipe_tree_sum, signed_bits
-from .mac import STALL_FANOUT, accumulate_out, closing_stages, mac_out_layout
+from .adders import pipe_tree_sum
+from .arith import signed_bits
+from .booth import booth_multiples, booth_pps
+from .mac import STALL_FANOUT, mac_out_layout
+from .outbuf import accumulate_out, closing_stages
+from .pipe import Pipe, StallCopies
+from .probe import probe_module
 
 __all__ = ["Int4Mac", "int4_acc_bits", "int4_latency"]
 
@@ -68,8 +73,7 @@ def _datapath(m: Module, pipe: Pipe, cfg: HwqConfig, x: list, w: list[list]) -> 
 
 def int4_latency(cfg: HwqConfig) -> int:
     """Latency of :class:`Int4Mac` from the ``last`` beat to ``o.valid`` (probe elaboration)."""
-    m = Module()
-    m._MustUse__silence = True
+    m = probe_module()
     _, st = _datapath(m, Pipe(m, Const(1), "probe"), cfg, [Signal(signed(cfg.act_rot_bits))] * cfg.dim,
                       [[Signal(signed(4))] * cfg.dim])
     return st + 2  # accumulator/result register + output buffer

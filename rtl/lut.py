@@ -16,15 +16,29 @@ from hwq.config import HwqConfig
 from hwq.errors import HwqError
 from hwq.voronoi import MAX_LUT_ROWS, pair_lut
 
-from .common import Pipe, mul_const
+from .arith import mul_const
 from .decoder import ladder_shape
-from .mac import accumulate_out, closing_stages, mac_out_layout
+from .mac import mac_out_layout
+from .outbuf import accumulate_out, closing_stages
+from .pipe import Pipe
 
 __all__ = ["LutMac"]
 
 
+LUT_STAGES = 3
+"""Pipeline stages of :class:`LutMac` from the input beat to a lane's term: the table address register, the
+synchronous table read, the term register (``val * mm``)."""
+
+
+def lut_latency(cfg: HwqConfig) -> int:
+    """Latency of :class:`LutMac` from the ``last`` beat to ``o.valid``: its :data:`LUT_STAGES` plus the
+    accumulator/result register and the output buffer (:func:`hwq.rtl.outbuf.accumulate_out`), counted as
+    :func:`hwq.rtl.mac.mac_latency` counts the MAC's."""
+    return LUT_STAGES + 2
+
+
 class LutMac(wiring.Component):
-    """LUT MAC (see module docstring); latency 5 from the ``last`` beat, II = 1."""
+    """LUT MAC (see module docstring); latency :func:`lut_latency` from the ``last`` beat, II = 1."""
 
     def __init__(self, cfg: HwqConfig):
         if cfg.num_codewords > MAX_LUT_ROWS:
@@ -39,7 +53,7 @@ class LutMac(wiring.Component):
         })
         self.out_layout = mac_out_layout(cfg, cfg.lut_acc_bits)
         super().__init__({"i": In(stream.Signature(self.in_layout)), "o": Out(stream.Signature(self.out_layout))})
-        self.latency = 5
+        self.latency = lut_latency(cfg)
         self.ii = 1
 
     def elaborate(self, platform) -> Module:
@@ -67,6 +81,6 @@ class LutMac(wiring.Component):
             m.d.comb += [rp.addr.eq(addr), rp.en.eq(en)]
             val = rp.data.as_signed()
             terms.append(pipe.reg(val * mm, f"t{lane}_"))
-        vld, last, close = closing_stages(m, pipe, en, self.i.valid, p.last, 3)
+        vld, last, close = closing_stages(m, pipe, en, self.i.valid, p.last, LUT_STAGES)
         m.d.comb += full.eq(accumulate_out(m, en, vld, last, terms, self.o, cfg.lut_acc_bits, close))
         return m

@@ -25,7 +25,7 @@ division and only small numbers:
 
 Cost (E8 q=7, one lane): the tables are 6-input functions (one LUT6 per output bit), the tournaments
 compare 3-bit magnitudes, and the sums of squares are 9-bit adds, instead of the general exact
-closest point (:func:`hwq.rtl.common.closest_rational`, reciprocal divisions of wide numerators), which
+closest point (:func:`hwq.rtl.closest.closest_rational`, reciprocal divisions of wide numerators), which
 the activation encoder still uses.  Exactness over the whole input range is a property of the tables
 (checked exhaustively in the tests against :func:`hwq.voronoi.codeword_of`).
 """
@@ -40,7 +40,8 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Value
 from hwq.config import HwqConfig
 from hwq.lattice import get_lattice
 
-from .common import Pipe, pipe_tree_sum
+from .adders import pipe_tree_sum
+from .pipe import Pipe
 
 __all__ = ["CoordTable", "coord_tables", "gk_ranges", "voronoi_reduce", "reduce_model"]
 

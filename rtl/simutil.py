@@ -1,46 +1,38 @@
 """Payload packing and a small ``amaranth.sim`` stream driver for unit tests and quick checks.
 
-Payloads travel as Python ints packed exactly like the Verilog ``*__payload`` ports (see README), so the
-same helpers document the bit layout the cocotb/Verilator benches use.
+Payloads travel as Python ints packed exactly like the Verilog ``*__payload`` ports (see README) by the one
+packer of :mod:`hwq.sim.payload` that the cocotb/Verilator benches use (values are checked, never masked).
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
+from amaranth.lib import data
 from amaranth.sim import Simulator
+from hwq.sim import payload
+from hwq.sim.payload import Layout
 
-from .common import layout_fields
+from .layout import layout_fields
 
-__all__ = ["pack", "unpack", "run_stream", "run_streams"]
+__all__ = ["pack", "payload_layout", "run_stream", "run_streams", "unpack"]
+
+
+def payload_layout(layout) -> Layout:
+    """The :class:`hwq.sim.payload.Layout` of an Amaranth payload layout (the manifest's field list)."""
+    return Layout(layout_fields(layout), data.Layout.cast(layout).size)
 
 
 def pack(layout, values: dict) -> int:
-    """Pack ``{field: int or list of int}`` into an int with the layout's offsets (two's complement)."""
-    word = 0
-    for name, off, width, count, _sg in layout_fields(layout):
-        v = values.get(name, 0)
-        items = list(v) if count > 1 or isinstance(v, (list, tuple)) else [v]
-        if len(items) != count:
-            raise ValueError(f"field {name} needs {count} values, got {len(items)}")
-        mask = (1 << width) - 1
-        for j, x in enumerate(items):
-            word |= (int(x) & mask) << (off + j * width)
-    return word
+    """Pack ``{field: int or list of int}`` into an int with the layout's offsets (two's complement):
+    :func:`hwq.sim.payload.pack`, which refuses a value that does not fit its field (HwqError)."""
+    return payload.pack(payload_layout(layout), values)
 
 
 def unpack(layout, word: int) -> dict:
-    """Inverse of :func:`pack`: arrays become lists, signed fields are sign-extended."""
-    out = {}
-    for name, off, width, count, sg in layout_fields(layout):
-        vals = []
-        for j in range(count):
-            x = (word >> (off + j * width)) & ((1 << width) - 1)
-            if sg and x >> (width - 1):
-                x -= 1 << width
-            vals.append(x)
-        out[name] = vals if count > 1 else vals[0]
-    return out
+    """Inverse of :func:`pack` (:func:`hwq.sim.payload.unpack`): arrays become lists, signed fields are
+    sign-extended."""
+    return payload.unpack(payload_layout(layout), word)
 
 
 def run_stream(dut, beats: Sequence[int], n_out: int, *, in_port: str = "i", out_port: str = "o",

@@ -36,12 +36,11 @@ from hwq.locks import file_lock
 from hwq.procs import run_tool
 from hwq.records import Stamp, Synth, SynthRun, load
 
-from .build import check_buildable, make_unit, module_name
+from .build import TARGETS, check_buildable, make_unit, module_name
 
 __all__ = ["synthesize", "IoWrapper", "TARGETS", "DEFAULT_CACHE", "SPEED_GRADE", "critical_path", "cache_key",
            "check_run_args", "tool_versions", "report_name", "wrapped_verilog"]
 
-TARGETS = ("ecp5", "ice40", "xilinx")
 DEFAULT_CACHE = Path("reports/synth/cache")
 SPEED_GRADE = 6
 #: bump when the flow changes in a way that changes the figures (invalidates cached reports)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -16,7 +15,7 @@ def gemv_case(cfg: HwqConfig, m: int, k: int | None = None, seed: int = 0):
     """A random weight-only GEMV: (enc, x_rot (K,), acc (M,)) with K a multiple of lcm(d, hadamard)."""
     from hwq.matmul import encode_matrix
 
-    step = math.lcm(cfg.dim, cfg.hadamard)
+    step = cfg.k_step
     k = k or step
     if k % step:
         raise ValueError(f"K must be a multiple of {step}")
@@ -78,8 +77,8 @@ def top_case(cfg: HwqConfig, m: int, k: int, nvec: int = 2, seed: int = 0, lut: 
     """
     from hwq.matmul import encode_matrix
 
-    if k % math.lcm(cfg.dim, cfg.hadamard):
-        raise ValueError(f"K must be a multiple of lcm(d, hadamard) = {math.lcm(cfg.dim, cfg.hadamard)}")
+    if k % cfg.k_step:
+        raise ValueError(f"K must be a multiple of lcm(d, hadamard) = {cfg.k_step}")
     rng = np.random.default_rng(seed)
     w = rng.standard_normal((k, m))
     w[:, 0] *= 8.0

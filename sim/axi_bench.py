@@ -94,10 +94,8 @@ class AxiBench:
 
     def cases(self, nvec: int, salt: int) -> list[GemvCase]:
         """Two GEMV shapes: M = 2L + 1 (a padded row group), K = 2 lcm(d, h); and M = L, K = lcm(d, h)."""
-        import math
-
         cfg = self.cfg
-        step = math.lcm(cfg.dim, cfg.hadamard)
+        step = cfg.k_step
         k2 = min(2 * step, cfg.max_k // step * step)
         return [gemv_case(cfg, self.kind, 2 * cfg.lanes + 1, k2, nvec, self.seed * 100 + salt),
                 gemv_case(cfg, self.kind, cfg.lanes, step, nvec, self.seed * 100 + salt + 1)]

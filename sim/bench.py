@@ -20,7 +20,6 @@ stream with a :class:`~hwq.sim.tb.StreamSink` and checks it in order against the
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
 from pathlib import Path
@@ -285,7 +284,7 @@ async def extremes(dut: Any) -> None:
     if unit in ("mac", "lut", "int4"):
         vec = make_vectors(unit, cfg, seed + 4, n_tx=3, max_len=4, long_tx=True)
     elif unit == "top":
-        step = math.lcm(cfg.dim, cfg.hadamard)
+        step = cfg.k_step
         vec = make_vectors("top", cfg, seed + 4, n_vec=2, m=cfg.lanes, k=cfg.max_k // step * step)
     else:
         vec = _vectors(bench.job, cfg, seed + 4)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import gc
 import json
-import math
 import re
 import shutil
 import subprocess
@@ -129,7 +128,7 @@ def write_vectors(vec: Vectors, layouts: dict[str, Layout], folder: Path) -> Non
 
 def bulk_shape(cfg: HwqConfig) -> tuple[int, int]:
     """(M, K) of the GEMVs the top-level bulk run streams: 4 row groups, about 256 blocks per row."""
-    step = math.lcm(cfg.dim, cfg.hadamard)
+    step = cfg.k_step
     k = min(cfg.max_k // step * step, step * max(1, -(-256 * cfg.dim // step)))
     return 4 * cfg.lanes, k
 

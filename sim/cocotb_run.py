@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import shutil
 import time
@@ -45,9 +44,9 @@ def _outside_pytest() -> Iterator[None]:
 
 def cycle_model_job(cfg: HwqConfig, unit: str) -> dict:
     """The GEMV shape the ``full_rate`` test runs and the analytic cycle count of ``hwq.rtl.cycles``."""
-    d, h, lanes = cfg.dim, cfg.hadamard, cfg.lanes
+    d, lanes = cfg.dim, cfg.lanes
     if unit == "top":
-        m, k = 2 * lanes, math.lcm(d, h) * max(1, 96 // math.lcm(d, h))
+        m, k = 2 * lanes, cfg.k_step * max(1, 96 // cfg.k_step)
     else:
         m, k = 2 * lanes, 8 * d
     out = {"M": m, "K": k, "groups": -(-m // lanes), "nb": k // d}

@@ -14,7 +14,6 @@ longest ladder index, and (``long_tx``) dot products of the largest length the a
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -283,7 +282,7 @@ def had_vectors(cfg: HwqConfig, rng: np.random.Generator, n_vec: int = 6, max_se
 def enc_vectors(cfg: HwqConfig, rng: np.random.Generator, n_vec: int = 4, k: int | None = None) -> Vectors:
     """Activation encoder: blocks of rotated vectors with the vector's enc_mult -> code, ladder, overload
     (exactly ``hwq.datapath.encode_activations``); one beat per transaction."""
-    step = math.lcm(cfg.dim, cfg.hadamard)
+    step = cfg.k_step
     k = k or step * max(1, 64 // step)
     xi = _act_vectors(cfg, rng, k, n_vec)
     if n_vec >= 3:  # a spike: the other blocks are tiny, the spike's block overloads on every rung
@@ -320,7 +319,7 @@ def top_vectors(cfg: HwqConfig, rng: np.random.Generator, n_vec: int = 3, m: int
     if cfg.dither:
         raise HwqError("the integer datapath needs dither = false")
     lanes, d, h = cfg.lanes, cfg.dim, cfg.hadamard
-    step = math.lcm(d, h)
+    step = cfg.k_step
     k = k or step * max(1, 96 // step)
     m = m or 2 * lanes
     if k % step or k > cfg.max_k:

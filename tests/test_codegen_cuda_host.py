@@ -231,7 +231,7 @@ def test_generic_path_real_weights_end_to_end(build, tmp_path):
     for key in ("d3q6", "e8q7"):
         cfg = CONFIGS[key]
         rng = np.random.default_rng(11)
-        k = math.lcm(cfg.dim, cfg.hadamard)
+        k = cfg.k_step
         enc = encode_matrix(rng.standard_normal((k, 7)), cfg)
         x = rng.standard_normal((k, 2))
         act = dp.prepare_activations(x, cfg)
@@ -248,7 +248,7 @@ def test_lut_path_exact(build, tmp_path, key):
     hwq.datapath.lut_acc bit for bit, activations coded by the reference integer encoder."""
     cfg = CONFIGS[key]
     rng = np.random.default_rng(13)
-    k = math.lcm(cfg.dim, cfg.hadamard)
+    k = cfg.k_step
     m, b = 11, 3
     enc = encode_matrix(rng.standard_normal((k, m)), cfg)
     act = dp.prepare_activations(rng.standard_normal((k, b)), cfg)

@@ -82,7 +82,7 @@ def _max_l1_codeword(cfg: HwqConfig) -> tuple[int, np.ndarray]:
 
 @pytest.mark.parametrize("cfg", CFGS, ids=IDS)
 def test_worst_case_does_not_overflow(cfg: HwqConfig) -> None:
-    step = math.lcm(cfg.dim, cfg.hadamard)
+    step = cfg.k_step
     k = cfg.max_k // step * step  # the longest reduction the config accepts
     nb = k // cfg.dim
     r, c = _max_l1_codeword(cfg)

@@ -96,3 +96,13 @@ def test_synth_small(tmp_path):
     assert again == rep
     # another placement seed is another result: never answered from the seed-1 cache entry
     assert synthesize(cfg, "ecp5", out_dir=tmp_path, seed=2, cache_only=True) is None
+
+
+def test_bram_budget_from_device_catalog():
+    """One source for block RAM: the device catalog (Alveo U280: 2016 x 36 Kbit; ECP5-85F: 208 x 18 Kbit)."""
+    from hwq.devices import load_devices
+    from hwq.rtl.build import bram_bits
+
+    assert load_devices()["alveo-u280"].resources["bram_36k"] == 2016
+    assert bram_bits("xilinx") == 2016 * 36 * 1024 and bram_bits("ecp5") == 208 * 18 * 1024
+    assert bram_bits("ice40") == 30 * 4096

@@ -154,7 +154,7 @@ def test_partial_products_exact(shape):
     from amaranth.hdl import Module, Signal
     from amaranth.sim import Simulator
 
-    from hwq.rtl.common import booth_pps
+    from hwq.rtl.booth import booth_pps
 
     m = Module()
     c, x = Signal(shape), Signal(signed(14))
@@ -199,7 +199,7 @@ def test_stall_copies_split_enables():
     from amaranth.hdl import Module, Signal
     from amaranth.sim import Simulator
 
-    from hwq.rtl.common import Pipe, StallCopies
+    from hwq.rtl.pipe import Pipe, StallCopies
 
     with pytest.raises(ValueError, match="budget"):
         StallCopies("f", 0)
@@ -234,3 +234,34 @@ def test_stall_copies_split_enables():
             regs = [cyc + 1] + regs[:3]
         model.append(regs[3])
     assert seen == model and len(set(model)) > 3
+
+
+def test_lut_cycle_model():
+    """LutMac's latency (its own answer, :func:`hwq.rtl.lut.lut_latency`) is the one the simulation shows."""
+    cfg = HwqConfig(hadamard=8, lanes=4)
+    enc, x, _ = gemv_case(cfg, 8)
+    dut = LutMac(cfg)
+    beats, _ = lut_beats(cfg, enc, x)
+    _, cyc = run_stream(dut, [pack(dut.in_layout, b) for b in beats], 2)
+    assert cyc[0] == 8 - 1 + dut.latency == 8 - 1 + cycles.latency(cfg, "lut")
+    assert cyc[-1] + 1 == cycles.gemv_cycles(cfg, 8, 24, unit="lut")
+
+
+def test_registry_latency_is_the_units_own():
+    """The registry's cheap latency probes agree with the built units."""
+    from hwq.rtl.probe import discard
+    from hwq.rtl.units import UNITS
+
+    cfg = HwqConfig(hadamard=8, lanes=2, max_k=64)
+    for name in ("mac", "int4", "lut", "had"):
+        assert UNITS[name].latency(cfg) == discard(UNITS[name].make(cfg)).latency, name
+
+
+def test_pack_checks_instead_of_masking():
+    from hwq.rtl.mac import mac_in_layout
+
+    lay = mac_in_layout(HwqConfig())
+    word = pack(lay, {"x": [-3, 0, 5], "last": 1})
+    assert unpack(lay, word)["x"] == [-3, 0, 5]
+    with pytest.raises(HwqError, match="does not fit field 'x'"):
+        pack(lay, {"x": [1 << 20, 0, 0]})

@@ -3,7 +3,6 @@ waveforms."""
 
 from __future__ import annotations
 
-import math
 import struct
 from pathlib import Path
 
@@ -101,7 +100,7 @@ def test_default_config_as_the_flow_runs_it(tmp_path: Path) -> None:
     assert rep["summary"]["line_coverage"] >= 90.0
     by = {s["test"]: s for s in rep["cocotb"]["top"]["stats"]}
     cfg = HwqConfig()
-    step = math.lcm(cfg.dim, cfg.hadamard)
+    step = cfg.k_step
     k_ext = cfg.max_k // step * step  # the longest GEMV the buffer holds (K = 16320 for the default config)
     assert by["extremes"]["block_ops"] == 2 * cfg.lanes * (k_ext // cfg.dim)
     assert by["extremes"]["cycles"] > 2 * k_ext  # the activation load phase alone is K cycles per vector
