@@ -290,6 +290,8 @@ HWQ_UNUSED static int hwq_direct_lut(const uint8_t *codes, const uint8_t *ladder
     return HWQ_OK;
 }
 
+#include "hwq_direct_c.h"
+
 /* ---------------------------------------------------------------------------------------------- */
 /* exported API                                                                                     */
 /* ---------------------------------------------------------------------------------------------- */
@@ -414,8 +416,7 @@ static int hwq_wo_acc_w(hwq_weights w, int64_t k, int64_t m, const int32_t *xr, 
 #else
     if (!w.codes)
         return HWQ_E_LAYOUT;
-    hwq_direct_wo(w.codes, w.ladder, k, m, xr, nbatch, acc, nthreads);
-    return HWQ_OK;
+    return hwq_direct_wo_fast(w.codes, w.ladder, k, m, xr, nbatch, acc, nthreads);
 #endif
 }
 
