@@ -25,7 +25,9 @@
  * ladder-bit subsets, or two slots when m_{t+2} = 2 m_t), flushed into int64 as sum_t m_t * S_t at
  * least every floor((2^31 - 1) / bound) blocks.  No int32 can overflow and the result equals the
  * int64 reference exactly.  Threads take (tile, column-group chunk) items dynamically.
- * Direct path (E8 arithmetic decode, large codebooks): decode each codeword, int64 dot product.
+ * Direct path (E8 arithmetic decode, large codebooks): exact GEMV decodes 16 blocks at a time in
+ * vectorised int32 lanes (hwq_direct_c.h) where the config's bounds allow, else each codeword in int64;
+ * fast mode and the LUT kernel decode each codeword.
  */
 #ifndef HWQ_KERNELS_C_H
 #define HWQ_KERNELS_C_H
