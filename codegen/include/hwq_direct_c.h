@@ -20,11 +20,16 @@
 #if !HWQ_TABLE_PATH
 #define HWQ_DL 16
 
+/* 8 bytes little-endian (one unaligned load on x86, which is little-endian) */
 static inline uint64_t hwq_ld64_le(const uint8_t *q)
 {
     uint64_t w = 0;
+#if HWQ_X86
+    memcpy(&w, q, 8);
+#else
     for (int i = 0; i < 8; i++)
         w |= (uint64_t)q[i] << (8 * i);
+#endif
     return w;
 }
 
@@ -49,8 +54,10 @@ static int hwq_soa_ok(void)
     int64_t gk = 0;
     for (int i = 0; i < HWQ_D; i++) {
         int64_t s = 0;
-        for (int j = 0; j < HWQ_D; j++)
-            s += (hwq_gen[i * HWQ_D + j] < 0 ? -hwq_gen[i * HWQ_D + j] : hwq_gen[i * HWQ_D + j]) * (HWQ_Q - 1);
+        for (int j = 0; j < HWQ_D; j++) {
+            const int64_t g = hwq_gen[i * HWQ_D + j];
+            s += (g < 0 ? -g : g) * (HWQ_Q - 1);
+        }
         gk = s > gk ? s : gk;
     }
     const int64_t den = (int64_t)HWQ_Q * HWQ_CS, lim = (int64_t)1 << 30;
@@ -158,14 +165,21 @@ static inline __attribute__((always_inline)) void hwq_decode16(const uint32_t r0
 
 /* One column: acc[j] += sum_b m_{T_b} <c(r_b), x_j,b> for all blocks, 16 at a time.  xt: activations as
  * xt[((j * nch + ch) * D + i) * 16 + l] = x_j[(16 ch + l) D + i] (0 beyond the last block). */
-static inline __attribute__((always_inline)) void hwq_direct_col16_body(const uint8_t *crow, const uint8_t *lrow,
-                                                                        int64_t nb, int64_t cs, const int32_t *xt,
-                                                                        int64_t nbatch, int64_t *acc)
+static inline __attribute__((always_inline)) void
+hwq_direct_col16_body(const uint8_t *crow, const uint8_t *lrow, int64_t nb, int64_t cs, const int32_t *xt,
+                      int64_t nbatch, int64_t *acc)
 {
     const int64_t nch = (nb + HWQ_DL - 1) / HWQ_DL;
     for (int64_t ch = 0; ch < nch; ch++) {
         uint32_t rr[HWQ_DL];
         int32_t mt[HWQ_DL], c[HWQ_D][HWQ_DL];
+#if HWQ_LB == 2
+        /* 2-bit ladder fields: the 16 of a full chunk are the 32 bits at byte 4 ch */
+        const int full = (ch + 1) * HWQ_DL <= nb;
+        const uint64_t t32 = full ? ((uint64_t)lrow[4 * ch] | (uint64_t)lrow[4 * ch + 1] << 8
+                                     | (uint64_t)lrow[4 * ch + 2] << 16 | (uint64_t)lrow[4 * ch + 3] << 24)
+                                  : 0;
+#endif
         for (int l = 0; l < HWQ_DL; l++) {
             const int64_t b = ch * HWQ_DL + l, bit = b * HWQ_CB;
             if (b >= nb) { /* past the last block: code 0 (a valid row), weight 0 */
@@ -174,9 +188,14 @@ static inline __attribute__((always_inline)) void hwq_direct_col16_body(const ui
                 continue;
             }
             /* one 8-byte read where the row has 8 bytes left, else the bit-by-bit reader */
-            rr[l] = (bit >> 3) + 8 <= cs ? (uint32_t)((hwq_ld64_le(crow + (bit >> 3)) >> (bit & 7)) & ((1u << HWQ_CB) - 1u))
-                                         : hwq_code_at(crow, b);
+            rr[l] = (bit >> 3) + 8 <= cs
+                        ? (uint32_t)((hwq_ld64_le(crow + (bit >> 3)) >> (bit & 7)) & ((1u << HWQ_CB) - 1u))
+                        : hwq_code_at(crow, b);
+#if HWQ_LB == 2
+            mt[l] = hwq_mults[full ? (uint32_t)(t32 >> (2 * l)) & 3u : hwq_t_at(lrow, b)];
+#else
             mt[l] = hwq_mults[hwq_t_at(lrow, b)];
+#endif
         }
         hwq_decode16(rr, c);
         for (int64_t j = 0; j < nbatch; j++) {
@@ -197,15 +216,15 @@ static inline __attribute__((always_inline)) void hwq_direct_col16_body(const ui
     }
 }
 
-static void hwq_direct_col16(const uint8_t *crow, const uint8_t *lrow, int64_t nb, int64_t cs, const int32_t *xt,
-                             int64_t nbatch, int64_t *acc)
+static void hwq_direct_col16(const uint8_t *crow, const uint8_t *lrow, int64_t nb, int64_t cs,
+                             const int32_t *xt, int64_t nbatch, int64_t *acc)
 {
     hwq_direct_col16_body(crow, lrow, nb, cs, xt, nbatch, acc);
 }
 
 #if HWQ_X86
-static HWQ_T_SOA512 void hwq_direct_col16_512(const uint8_t *crow, const uint8_t *lrow, int64_t nb, int64_t cs,
-                                              const int32_t *xt, int64_t nbatch, int64_t *acc)
+static HWQ_T_SOA512 void hwq_direct_col16_512(const uint8_t *crow, const uint8_t *lrow, int64_t nb,
+                                              int64_t cs, const int32_t *xt, int64_t nbatch, int64_t *acc)
 {
     hwq_direct_col16_body(crow, lrow, nb, cs, xt, nbatch, acc);
 }
@@ -213,10 +232,11 @@ static HWQ_T_SOA512 void hwq_direct_col16_512(const uint8_t *crow, const uint8_t
 
 /* Weight-only accumulators on the direct path: the 16-lane decode when hwq_soa_ok(), else hwq_direct_wo.
  * acc (M, B) must be zero on entry. */
-static int hwq_direct_wo_fast(const uint8_t *codes, const uint8_t *ladder, int64_t k, int64_t m, const int32_t *xr,
-                              int64_t nbatch, int64_t *acc, int nt)
+static int hwq_direct_wo_fast(const uint8_t *codes, const uint8_t *ladder, int64_t k, int64_t m,
+                              const int32_t *xr, int64_t nbatch, int64_t *acc, int nt)
 {
-    const int64_t nb = k / HWQ_D, cs = hwq_cstride(nb), ls = hwq_lstride(nb), nch = (nb + HWQ_DL - 1) / HWQ_DL;
+    const int64_t nb = k / HWQ_D, cs = hwq_cstride(nb), ls = hwq_lstride(nb);
+    const int64_t nch = (nb + HWQ_DL - 1) / HWQ_DL;
     if (!hwq_soa_ok()) {
         hwq_direct_wo(codes, ladder, k, m, xr, nbatch, acc, nt);
         return HWQ_OK;
