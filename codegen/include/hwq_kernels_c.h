@@ -25,7 +25,9 @@
  * ladder-bit subsets, or two slots when m_{t+2} = 2 m_t), flushed into int64 as sum_t m_t * S_t at
  * least every floor((2^31 - 1) / bound) blocks.  No int32 can overflow and the result equals the
  * int64 reference exactly.  Threads take (tile, column-group chunk) items dynamically.
- * Direct path (E8 arithmetic decode, large codebooks): decode each codeword, int64 dot product.
+ * Direct path (E8 arithmetic decode, large codebooks): exact GEMV decodes 16 blocks at a time in
+ * vectorised int32 lanes (hwq_direct_c.h) where the config's bounds allow, else each codeword in int64;
+ * fast mode and the LUT kernel decode each codeword.
  */
 #ifndef HWQ_KERNELS_C_H
 #define HWQ_KERNELS_C_H
@@ -290,6 +292,8 @@ HWQ_UNUSED static int hwq_direct_lut(const uint8_t *codes, const uint8_t *ladder
     return HWQ_OK;
 }
 
+#include "hwq_direct_c.h"
+
 /* ---------------------------------------------------------------------------------------------- */
 /* exported API                                                                                     */
 /* ---------------------------------------------------------------------------------------------- */
@@ -414,8 +418,7 @@ static int hwq_wo_acc_w(hwq_weights w, int64_t k, int64_t m, const int32_t *xr, 
 #else
     if (!w.codes)
         return HWQ_E_LAYOUT;
-    hwq_direct_wo(w.codes, w.ladder, k, m, xr, nbatch, acc, nthreads);
-    return HWQ_OK;
+    return hwq_direct_wo_fast(w.codes, w.ladder, k, m, xr, nbatch, acc, nthreads);
 #endif
 }
 

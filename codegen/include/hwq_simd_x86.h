@@ -248,6 +248,15 @@ static inline __attribute__((always_inline)) HWQ_T_VBMI void hwq_vbmi_lookup(con
 #ifndef HWQ_PF_BYTES
 #define HWQ_PF_BYTES 4096
 #endif
+/* Prefetch distance of a sub-tile pass (batch >= 2), in column groups: such a pass reads ns records of a
+ * group, then jumps to the next group, so the stream ahead is some groups ahead, not some bytes. */
+#ifndef HWQ_PF_GROUPS
+#define HWQ_PF_GROUPS 3
+#endif
+/* 1: prefetch both cache lines an 80-byte record can straddle */
+#ifndef HWQ_PF2
+#define HWQ_PF2 1
+#endif
 
 /* Weight-only tables as 2 byte planes straight from int16 arithmetic (np = 2 only): every entry
  * <c_r, x_b> is then within +-32767 (sumc * max|x| <= 32767), so computing it mod 2^16 (vpmullw, vpaddw;
@@ -452,7 +461,7 @@ hwq_vnni_pass(const int nj, const uint8_t *tile, int64_t g0, int64_t ng, int64_t
     const int64_t tstride = ns * HWQ_PL2;
     /* prefetch distance: the stream ahead when a pass covers the whole tile, else the same blocks of the
      * next column group (a sub-tile pass reads ns records per group, then jumps to the next group) */
-    const int64_t pf = ns < nbt ? nbt * HWQ_REC : HWQ_PF_BYTES;
+    const int64_t pf = ns < nbt ? HWQ_PF_GROUPS * nbt * HWQ_REC : HWQ_PF_BYTES;
     for (int64_t g = g0; g < ng; g++) {
         const uint8_t *ra = tile + (g * nbt + s0) * HWQ_REC;
         __m512i acc[4][4];

@@ -154,10 +154,11 @@ static void hwq_pack(const uint8_t *codes, const uint8_t *ladder, int64_t k, int
 #define HWQ_TAB_BYTES_L1 (24 * 1024)
 #endif
 /* byte-plane loop with several activation vectors: the tables of all vectors of a sub-tile stay in L1
- * (32 KiB counted as int32 tables = 16 KiB of 2-byte planes; measured 1.6-1.8x faster than 192 KiB at
- * batch 4 and 8 on the 2-core Zen 5 VM) */
+ * (64 KiB counted as int32 tables = 32 KiB of the 2-byte planes of the VNNI loop: 16 blocks at batch 4,
+ * 8 at batch 8).  With the group-ahead prefetch of hwq_vnni_pass (HWQ_PF_GROUPS, HWQ_PF2) measured
+ * 1.0-1.2x faster than 32 KiB without it at batch 4 and 8 (minima, interleaved, loaded 2-core Zen 5 VM) */
 #ifndef HWQ_TAB_BYTES_BATCH
-#define HWQ_TAB_BYTES_BATCH (32 * 1024)
+#define HWQ_TAB_BYTES_BATCH (64 * 1024)
 #endif
 static int64_t hwq_sub_blocks(int64_t nbatch, int64_t budget)
 {
