@@ -44,7 +44,6 @@ from typing import Any
 
 import numpy as np
 from hwq.codegen.build import CKernels, PackedWeights, compile_c
-from hwq.codegen.check import padded_k
 
 from hwq.config import HwqConfig
 from hwq.container import EncodedMatrix
@@ -292,7 +291,7 @@ class Backends:
         def copies_for(nbytes: int, limit: int = MAX_COPIES) -> tuple[int, bool]:
             return _copies_for(nbytes, limit) if cold else (1, False)
 
-        kp = padded_k(k, cfg)
+        kp = cfg.padded_k(k)
         enc = random_encoded(cfg, kp, m, seed)
         pw = lib.pack(enc)
         nb = pw.nbytes_read
@@ -455,7 +454,7 @@ class Backends:
         from hwq import datapath as dp
 
         cfg, lib = self.cfg_e8, self.lib_e8
-        kp = padded_k(k, cfg)
+        kp = cfg.padded_k(k)
         enc = random_encoded(cfg, kp, m, 5)
         pw = lib.pack(enc)
         n_cp, cold = copies_for(pw.nbytes_read)

@@ -21,15 +21,10 @@ from hwq import datapath as dp
 
 from hwq.codegen.build import CKernels, compile_c
 
-__all__ = ["check_c", "pad_rows", "padded_k", "golden_case", "FAST_RTOL"]
+__all__ = ["check_c", "pad_rows", "golden_case", "FAST_RTOL"]
 
 #: fast-mode tolerance: relative error (2-norm) against the float64 product of the dequantized weights
 FAST_RTOL = 1e-3
-
-
-def padded_k(k: int, cfg: HwqConfig) -> int:
-    """:meth:`hwq.config.HwqConfig.padded_k` (this argument order kept for the callers in codegen/)."""
-    return cfg.padded_k(k)
 
 
 def golden_case(cfg: HwqConfig, k: int, m: int, b: int, seed: int = 0) -> tuple[EncodedMatrix, np.ndarray]:

@@ -393,12 +393,12 @@ def _hbm_bandwidth() -> dict[str, Any]:
     n = (4 << 30) // 4
     buf = torch.ones(n, dtype=torch.float32, device="cuda")
     ms = _time_cuda(lambda: buf.sum(), 10)
-    del buf
+    buf = None  # frees the buffer (the timed lambda is not called again)
     nc = (1 << 30) // 4
     src = torch.ones(nc, dtype=torch.float32, device="cuda")
     dst = torch.empty_like(src)
     ms_copy = _time_cuda(lambda: dst.copy_(src), 10)
-    del src, dst
+    src = dst = None
     torch.cuda.empty_cache()
     return {"read_bytes": n * 4, "read_ms": ms, "read_GBps": n * 4 / (ms * 1e-3) / 1e9,
             "copy_bytes": nc * 4, "copy_ms": ms_copy, "copy_GBps_read_plus_write": 2 * nc * 4 / (ms_copy * 1e-3) / 1e9}
@@ -435,7 +435,6 @@ def _bench(cfg, lib: CudaLib, bw: float | None, quick: bool) -> list[dict[str, A
     import torch
     import torch.nn.functional as F
     from hwq.codegen.bench import random_encoded
-    from hwq.codegen.check import padded_k
 
     rows = []
     shapes = SHAPES[:2] + SHAPES[-1:] if quick else SHAPES
@@ -444,7 +443,7 @@ def _bench(cfg, lib: CudaLib, bw: float | None, quick: bool) -> list[dict[str, A
     flush_buf = torch.empty(FLUSH_BYTES, dtype=torch.uint8, device="cuda")
     flush = flush_buf.zero_
     for k, m in shapes:
-        kp = padded_k(k, cfg)
+        kp = cfg.padded_k(k)
         enc = random_encoded(cfg, kp, m)
         w = lib.weights(enc)
         n_ours = _copies(enc.nbytes())
@@ -494,7 +493,7 @@ def _bench(cfg, lib: CudaLib, bw: float | None, quick: bool) -> list[dict[str, A
                     row["hwq_exact_us"] = _time_cuda(exact[0], max(5, reps // 3), flush) * 1e3
             print(json.dumps(row), flush=True)
             rows.append(row)
-        del w, ws, wts
+        w = ws = wts = None  # free this shape's weights before the next
         torch.cuda.empty_cache()
     return rows
 

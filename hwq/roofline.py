@@ -43,7 +43,7 @@ from hwq.models import Model, Workload
 from hwq.packing import packed_bytes
 from hwq.records import Roofline, Stamp, from_dict
 
-__all__ = ["KernelCost", "Prediction", "padded_k", "hwq_cost", "dense_cost", "predict", "rtl_unit",
+__all__ = ["KernelCost", "Prediction", "hwq_cost", "dense_cost", "predict", "rtl_unit",
            "layer_rows", "model_summary", "speedup_vs_batch", "MODES"]
 
 MODES = ("weight-only", "both")
@@ -110,15 +110,9 @@ def _check_shape(k: int, m: int, batch: int) -> None:
             raise HwqError(f"{name} must be a positive integer, got {v!r}")
 
 
-def padded_k(cfg: HwqConfig, k: int) -> int:
-    """K rounded up to a multiple of lcm(d, hadamard): the rows the encoder actually stores."""
-    step = math.lcm(cfg.dim, cfg.hadamard)
-    return -(-k // step) * step
-
-
 def hwq_weight_bytes(cfg: HwqConfig, k: int, m: int) -> int:
     """Bytes of an encoded K x M weight matrix (codes + ladder + norms), as the container stores them."""
-    nb = padded_k(cfg, k) // cfg.dim
+    nb = cfg.padded_k(k) // cfg.dim
     per_col = packed_bytes(nb, cfg.code_bits) + packed_bytes(nb, cfg.ladder_bits) + -(-cfg.side_bits // 8)
     return m * per_col
 
@@ -148,7 +142,7 @@ def hwq_cost(cfg: HwqConfig, k: int, m: int, batch: int, *, act_bytes: float = 2
     _check_shape(k, m, batch)
     if mode not in MODES:
         raise HwqError(f"mode {mode!r} is unknown; allowed: {', '.join(MODES)}")
-    kp = padded_k(cfg, k)
+    kp = cfg.padded_k(k)
     nb = kp // cfg.dim
     macs = k * m * batch
     if fpga:
@@ -304,8 +298,8 @@ def rtl_cycles(cfg: HwqConfig, k: int, m: int, batch: int = 1) -> int:
     try:
         from hwq.rtl.cycles import gemv_cycles
     except ImportError:
-        return -(-m // cfg.lanes) * (padded_k(cfg, k) // cfg.dim) * batch
-    return gemv_cycles(cfg, m, k if k % cfg.dim == 0 else padded_k(cfg, k)) * batch
+        return -(-m // cfg.lanes) * (cfg.padded_k(k) // cfg.dim) * batch
+    return gemv_cycles(cfg, m, k if k % cfg.dim == 0 else cfg.padded_k(k)) * batch
 
 
 DENSE = {"fp16": (16, 2.0), "fp32": (32, 4.0), "int8": (8, 1.0)}  # family -> (weight bits, activation bytes)
@@ -463,9 +457,9 @@ HOST_LAYER_THREADS = 1
 def _host_bytes(cfg: HwqConfig, kernel: str, bpw: float, k: int, m: int) -> float:
     """Weight bytes a host kernel reads for a K x M matrix (bytes per stored entry from the calibration)."""
     if kernel.startswith("hwq_"):
-        return bpw * padded_k(cfg, k) * m
+        return bpw * cfg.padded_k(k) * m
     if kernel == "e8_exact":
-        return bpw * padded_k(HwqConfig(lattice="E8", q=7), k) * m
+        return bpw * HwqConfig(lattice="E8", q=7).padded_k(k) * m
     return bpw * k * m
 
 
@@ -492,8 +486,8 @@ def _host_study(cfg: HwqConfig, dev: Device, mdl: Model, wl: Workload, kbench: l
     bpw = {}
     kc = COLD_SHAPE[0]
     for (kern, _, _), r in roofs.kernels.items():
-        store_k = padded_k(cfg, kc) if kern.startswith("hwq_") else (
-            padded_k(HwqConfig(lattice="E8", q=7), kc) if kern == "e8_exact" else kc)
+        store_k = cfg.padded_k(kc) if kern.startswith("hwq_") else (
+            HwqConfig(lattice="E8", q=7).padded_k(kc) if kern == "e8_exact" else kc)
         bpw[kern] = r.bytes_per_weight * kc / store_k
 
     def pred(kern: str, k: int, m: int, t: int) -> tuple[float, str, float]:

@@ -20,7 +20,7 @@ from hwq import datapath as dp
 from hwq.voronoi import codebook
 
 from hwq.codegen.build import CKernels, compile_c
-from hwq.codegen.check import check_c, pad_rows, padded_k
+from hwq.codegen.check import check_c, pad_rows
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
 
@@ -129,7 +129,7 @@ def test_ragged_k_fails_clearly_and_padding_works(build_root):
         lib.wo_acc(ragged, np.zeros((189, 1), dtype=np.int64))
     with pytest.raises(HwqError, match="shape"):
         lib.wo_acc(enc, np.zeros((191, 1), dtype=np.int64))
-    assert padded_k(4096, cfg) == 4224
+    assert cfg.padded_k(4096) == 4224
     w = rng.standard_normal((100, 6))
     x = rng.standard_normal((100, 2))
     wp, xp = pad_rows(w, cfg), pad_rows(x, cfg)

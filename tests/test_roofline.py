@@ -15,7 +15,7 @@ from hwq.devices import Device, get_device, load_devices, load_measurements, syn
 from hwq.errors import HwqError
 from hwq.matmul import encode_matrix
 from hwq.models import Workload, get_model, load_models
-from hwq.roofline import (dense_cost, hwq_cost, hwq_weight_bytes, layer_rows, model_summary, padded_k, predict,
+from hwq.roofline import (dense_cost, hwq_cost, hwq_weight_bytes, layer_rows, model_summary, predict,
                           rtl_cycles, rtl_unit, run_roofline, speedup_vs_batch, validate)
 
 CONFIGS = [HwqConfig(), HwqConfig(lattice="Z", q=8), HwqConfig(lattice="D4", q=4), HwqConfig(lattice="E8", q=7)]
@@ -23,13 +23,13 @@ CONFIGS = [HwqConfig(), HwqConfig(lattice="Z", q=8), HwqConfig(lattice="D4", q=4
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: c.slug)
 def test_weight_bytes_equal_the_container(cfg: HwqConfig) -> None:
-    k = padded_k(cfg, 130)
+    k = cfg.padded_k(130)
     a = np.random.default_rng(0).standard_normal((k, 5))
     enc = encode_matrix(a, cfg)
     assert hwq_weight_bytes(cfg, k, 5) == enc.nbytes()
     # a ragged K is padded to what the encoder needs, never less
     assert hwq_weight_bytes(cfg, 130, 5) == enc.nbytes()
-    assert padded_k(cfg, k) == k and k % cfg.dim == 0 and k % cfg.hadamard == 0
+    assert cfg.padded_k(k) == k and k % cfg.dim == 0 and k % cfg.hadamard == 0
 
 
 def test_bits_per_weight_of_default_config() -> None:
