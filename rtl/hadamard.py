@@ -11,7 +11,6 @@ Widths grow by one bit per stage (exact, no rounding).
 
 from __future__ import annotations
 
-import numpy as np
 from amaranth.hdl import Array, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -94,7 +93,7 @@ class Hadamard(wiring.Component):
 
     def _pipelined(self) -> Module:
         m = Module()
-        cfg, h = self.cfg, self.cfg.hadamard
+        h = self.cfg.hadamard
         en = Signal()
         m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
         pipe = Pipe(m, en, "had")

@@ -86,15 +86,15 @@ def coord_tables(cfg: HwqConfig, lo: list[int], hi: list[int]) -> list[CoordTabl
     ``q * coord_scale``)."""
     den = cfg.q * cfg.coord_scale
     out = []
-    for l, h in zip(lo, hi):
-        y = np.arange(l, h + 1, dtype=np.int64)
+    for lo_i, hi_i in zip(lo, hi):
+        y = np.arange(lo_i, hi_i + 1, dtype=np.int64)
         f = _rnd(y, den)
         a, pa = y - den * f, f & 1
         b = pb = None
         if cfg.lattice == "E8":
             f1 = _rnd(2 * y - den, 2 * den)
             b, pb = y - den * f1 - cfg.q, f1 & 1
-        out.append(CoordTable(l, h, a, pa, b, pb))
+        out.append(CoordTable(lo_i, hi_i, a, pa, b, pb))
     return out
 
 

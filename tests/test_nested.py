@@ -148,7 +148,10 @@ def test_clip_without_a_table_is_near_the_exact_nearest(monkeypatch) -> None:
     monkeypatch.setattr(nested, "_EXACT_CLIP_ROWS", 0)
     approx = nested._clip_rows(lat, 6, y, None)
     tab = codebook("D3", 6).astype(np.float64)
-    dist = lambda r: ((y * lat.coord_scale - tab[r]) ** 2).sum(axis=1)
+
+    def dist(r):
+        return ((y * lat.coord_scale - tab[r]) ** 2).sum(axis=1)
+
     werr = ((y * lat.coord_scale - _wrapped(lat, 6, y)) ** 2).sum(axis=1)
     assert np.all(dist(approx) >= dist(exact) - 1e-9)
     assert dist(approx).mean() <= 1.1 * dist(exact).mean()

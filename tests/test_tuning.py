@@ -56,7 +56,10 @@ def test_tuned_beta0_is_an_mse_minimum() -> None:
     # the minimum among beta0 whose top rung never overloads on the tuning sample: a smaller beta0
     # either overloads (infeasible) or has a larger MSE
     b = tuned_beta0("D3", 6, False, 4, 2 ** 0.5)
-    st = lambda v: ladder_stats("D3", 6, v, False, 4, 2 ** 0.5)
+
+    def st(v):
+        return ladder_stats("D3", 6, v, False, 4, 2 ** 0.5)
+
     assert st(b)["overload"] <= MAX_TUNED_OVERLOAD
     assert st(b)["mse"] <= st(1.15 * b)["mse"]
     assert st(0.85 * b)["overload"] > MAX_TUNED_OVERLOAD or st(b)["mse"] <= st(0.85 * b)["mse"]

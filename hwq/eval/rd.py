@@ -14,7 +14,6 @@ at this n (the paper's n = 6144 pays 0.005).
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
