@@ -288,3 +288,24 @@ def test_randomly_damaged_config_file_never_a_traceback(edits, cut) -> None:
     assert rc in (0, 2), rc
     if rc == 2:
         assert len(err.getvalue().splitlines()) == 1 and "Traceback" not in err.getvalue(), err.getvalue()
+
+
+def test_flow_defaults_reach_the_flow(tmp_path, monkeypatch) -> None:
+    """README's main command is `hwq flow` with no options: its argument checks must accept the defaults
+    (``--reports`` defaults to OUT/SLUG/reports) and hand them to the flow unchanged."""
+    import hwq.flow
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_run_flow(cfg, out, reports, skip=()):
+        seen.update(out=out, reports=reports)
+        raise Stop
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(hwq.flow, "run_flow", fake_run_flow)
+    with pytest.raises(Stop):
+        main(["flow"])
+    assert seen == {"out": "build/flow", "reports": None}

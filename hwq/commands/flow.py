@@ -24,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     check_out_dir(args.out)
-    check_out_dir(args.reports, "--reports")
+    if args.reports is not None:  # default: OUT/SLUG/reports, under --out
+        check_out_dir(args.reports, "--reports")
     skip = tuple(s.strip() for s in args.skip.split(",") if s.strip())
     record = flow_record_path(cfg, args.out, args.reports)
     print(f"hwq flow: config {cfg.slug}, work folder {args.out}/{cfg.slug}, reports {record.parent.parent}/",
