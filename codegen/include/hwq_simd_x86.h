@@ -203,6 +203,23 @@ static HWQ_T_VBMI void hwq_build_planes_vbmi(int kind, void *tab, const int32_t 
     }
 }
 
+/* One byte plane of the tables (256 bytes: one byte of each of up to 256 entries) looked up by the
+ * 64 codes c; codes >= 128 take the upper half (k7 = bit 7 of each code). */
+static inline __attribute__((always_inline)) HWQ_T_VBMI __m512i
+hwq_plane_bytes(const uint8_t *tp, const __m512i c, const __mmask64 k7)
+{
+    const __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)tp), c,
+                                                _mm512_loadu_si512((const void *)(tp + 64)));
+#if HWQ_NC > 128
+    const __m512i hi = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)(tp + 128)), c,
+                                                _mm512_loadu_si512((const void *)(tp + 192)));
+    return _mm512_mask_blend_epi8(k7, lo, hi);
+#else
+    (void)k7;
+    return lo;
+#endif
+}
+
 /* Byte-plane lookup of the table entries of one record: dq[q] lane l = entry of column 16q + l (int32). */
 static inline __attribute__((always_inline)) HWQ_T_VBMI void hwq_vbmi_lookup(const int np, const uint8_t *rec,
                                                                               const uint8_t *tb, __m512i dq[4])
@@ -210,22 +227,10 @@ static inline __attribute__((always_inline)) HWQ_T_VBMI void hwq_vbmi_lookup(con
     const __m512i zero = _mm512_setzero_si512();
     const __m512i c = _mm512_loadu_si512((const void *)rec);
     __m512i pb[3];
-#if HWQ_NC > 128
-    const __mmask64 k7 = _mm512_movepi8_mask(c);
-#endif
+    const __mmask64 k7 = _mm512_movepi8_mask(c); /* unused (and dropped) when HWQ_NC <= 128 */
     pb[2] = zero;
-    for (int p = 0; p < np; p++) {
-        const uint8_t *tp = tb + p * 256;
-        const __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)tp), c,
-                                                    _mm512_loadu_si512((const void *)(tp + 64)));
-#if HWQ_NC > 128
-        const __m512i hi = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)(tp + 128)), c,
-                                                    _mm512_loadu_si512((const void *)(tp + 192)));
-        pb[p] = _mm512_mask_blend_epi8(k7, lo, hi);
-#else
-        pb[p] = lo;
-#endif
-    }
+    for (int p = 0; p < np; p++)
+        pb[p] = hwq_plane_bytes(tb + p * 256, c, k7);
     /* int16 words: column 16 S + l is word 2 l + (S & 1) of wv[S >> 1] (hwq_col_pos) */
     const __m512i wv[2] = {_mm512_unpacklo_epi8(pb[0], pb[1]), _mm512_unpackhi_epi8(pb[0], pb[1])};
     if (np == 3) { /* 24-bit entries: byte 2 (pb[2]) joins as the third byte, then sign-extend from bit 23 */
@@ -411,9 +416,7 @@ hwq_vnni_rec(const int nj, const uint8_t *rec, const uint8_t *tb, int64_t tstrid
     _mm_prefetch((const char *)(rec + pf + HWQ_REC - 1), _MM_HINT_T0);
 #endif
     const __m512i c = _mm512_loadu_si512((const void *)rec);
-#if HWQ_NC > 128
-    const __mmask64 k7 = _mm512_movepi8_mask(c);
-#endif
+    const __mmask64 k7 = _mm512_movepi8_mask(c); /* unused (and dropped) when HWQ_NC <= 128 */
     __m512i m[4];
     for (int S = 0; S < 4; S++) {
         /* T of columns 16 S + l: 2-bit field l of dword S of the ladder bytes; vpermd takes index bits 0-3
@@ -424,17 +427,8 @@ hwq_vnni_rec(const int nj, const uint8_t *rec, const uint8_t *tb, int64_t tstrid
     for (int jj = 0; jj < nj; jj++) {
         const uint8_t *tp = tb + jj * tstride;
         __m512i pb[2];
-        for (int p = 0; p < 2; p++, tp += 256) {
-            const __m512i lo = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)tp), c,
-                                                        _mm512_loadu_si512((const void *)(tp + 64)));
-#if HWQ_NC > 128
-            const __m512i hi = _mm512_permutex2var_epi8(_mm512_loadu_si512((const void *)(tp + 128)), c,
-                                                        _mm512_loadu_si512((const void *)(tp + 192)));
-            pb[p] = _mm512_mask_blend_epi8(k7, lo, hi);
-#else
-            pb[p] = lo;
-#endif
-        }
+        for (int p = 0; p < 2; p++, tp += 256)
+            pb[p] = hwq_plane_bytes(tp, c, k7);
         const __m512i wv[2] = {_mm512_unpacklo_epi8(pb[0], pb[1]), _mm512_unpackhi_epi8(pb[0], pb[1])};
         for (int S = 0; S < 4; S++)
             acc[jj][S] = _mm512_dpwssd_epi32(acc[jj][S], wv[S >> 1], m[S]);
