@@ -190,7 +190,7 @@ def _check_ours(out: Path, planned: dict[str, bytes], written: dict[str, str]) -
 
 def _write_manifest(out: Path, cfg: HwqConfig, files: dict[str, str]) -> None:
     from hwq import __version__
-    from hwq.devices import host_name
+    from hwq.perf.devices import host_name
 
     doc = {"kind": MANIFEST_KIND, "schema": 1,
            "stamp": {"hwq_version": __version__, "slug": cfg.slug, "config_hash": _sha(cfg.to_json().encode()),

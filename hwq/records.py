@@ -81,7 +81,7 @@ def iso_date(when: datetime.datetime | None = None) -> str:
 
 def machine() -> str:
     """This machine in a few words: CPU model and core count (the one description every stamp uses)."""
-    from hwq.devices import host_name
+    from hwq.perf.devices import host_name
 
     return host_name()
 

@@ -49,7 +49,7 @@ def bram_bits(target: str) -> int:
         raise HwqError(f"unknown target {target!r}; allowed: {', '.join(TARGETS)}")
     if target == "ice40":
         return _ICE40_BRAM_BITS
-    from hwq.devices import load_devices
+    from hwq.perf.devices import load_devices
 
     res = load_devices()[_TARGET_DEVICE[target]].resources
     return sum(res.get(k, 0) * bits for k, bits in _BRAM_BITS_PER_BLOCK.items())

@@ -1,4 +1,4 @@
-"""Device-file loading (hwq/devices.py): a misspelled key or a non-positive measured time is refused."""
+"""Device-file loading (hwq/perf/devices.py): a misspelled key or a non-positive measured time is refused."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from importlib import resources
 
 import pytest
 
-from hwq.devices import DEVICE_KEYS, MEASURED_KEYS, _check_keys, load_devices
+from hwq.perf.devices import DEVICE_KEYS, MEASURED_KEYS, _check_keys, load_devices
 from hwq.errors import HwqError
 
 GOOD = """
@@ -66,7 +66,7 @@ def test_unreadable_device_files(tmp_path) -> None:
 
 def test_builtin_catalog_uses_only_known_keys() -> None:
     # the built-in catalog is loaded leniently (a key added there never breaks a run); this test keeps
-    # it to the schema: add a new key to DEVICE_KEYS / MEASURED_KEYS in hwq/devices.py together with its use
+    # it to the schema: add a new key to DEVICE_KEYS / MEASURED_KEYS in hwq/perf/devices.py together with its use
     raw = tomllib.loads(resources.files("hwq").joinpath("data/devices.toml").read_text())
     for key, entry in raw.items():
         _check_keys(entry, DEVICE_KEYS, f"built-in device {key!r}")

@@ -11,7 +11,7 @@ from hwq.sim.run import portable, write_report
 
 from hwq import records as R
 from hwq.config import HwqConfig
-from hwq.devices import synth_reports
+from hwq.perf.devices import synth_reports
 from hwq.errors import HwqError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,11 +11,11 @@ import pytest
 from hwq import records as R
 from hwq.cli import main
 from hwq.config import HwqConfig
-from hwq.devices import Device, get_device, load_devices, load_measurements, synth_reports
+from hwq.perf.devices import Device, get_device, load_devices, load_measurements, synth_reports
 from hwq.errors import HwqError
 from hwq.matmul import encode_matrix
-from hwq.models import Workload, get_model, load_models
-from hwq.roofline import (dense_cost, hwq_cost, hwq_weight_bytes, layer_rows, model_summary, predict,
+from hwq.perf.models import Workload, get_model, load_models
+from hwq.perf.roofline import (dense_cost, hwq_cost, hwq_weight_bytes, layer_rows, model_summary, predict,
                           rtl_cycles, rtl_unit, run_roofline, speedup_vs_batch, validate)
 
 CONFIGS = [HwqConfig(), HwqConfig(lattice="Z", q=8), HwqConfig(lattice="D4", q=4), HwqConfig(lattice="E8", q=7)]
@@ -206,9 +206,9 @@ def test_run_roofline_writes_reports_and_cli(tmp_path, capsys) -> None:
 
 # ------------------------------------------------------------------------------------------------------
 # the host: roofs calibrated on the spot, one model per backend, validated against hwq bench c records
-from hwq.host_roofs import (  # noqa: E402
+from hwq.perf.host_roofs import (  # noqa: E402
     HostRoofs, KernelRoof, _fit, calibrate, load_kernel_bench, predict_time)
-from hwq.host_roofs import validate as host_validate  # noqa: E402
+from hwq.perf.host_roofs import validate as host_validate  # noqa: E402
 
 
 def test_fit_recovers_fixed_per_row_and_per_byte_costs() -> None:

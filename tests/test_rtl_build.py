@@ -100,7 +100,7 @@ def test_synth_small(tmp_path):
 
 def test_bram_budget_from_device_catalog():
     """One source for block RAM: the device catalog (Alveo U280: 2016 x 36 Kbit; ECP5-85F: 208 x 18 Kbit)."""
-    from hwq.devices import load_devices
+    from hwq.perf.devices import load_devices
     from hwq.rtl.build import bram_bits
 
     assert load_devices()["alveo-u280"].resources["bram_36k"] == 2016

@@ -62,7 +62,7 @@ def table(rows: list[tuple[HwqConfig, str, AsicRun]]) -> list[str]:
 def _ecp5_reports(folder: Path) -> dict[str, dict]:
     """ECP5 runs by module name from the synthesis records in ``folder`` (``sweep_ecp5.json``,
     ``<module>_ecp5.json``): the first record naming a module wins."""
-    from hwq.devices import synth_reports
+    from hwq.perf.devices import synth_reports
 
     found: dict[str, dict] = {}
     for r in synth_reports(folder, target="ecp5", folders=(".",)):

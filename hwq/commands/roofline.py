@@ -27,10 +27,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hwq.config import load_config
-    from hwq.devices import load_devices
-    from hwq.models import load_models, load_workloads
+    from hwq.perf.devices import load_devices
+    from hwq.perf.models import load_models, load_workloads
     from hwq.outputs import check_out_dir
-    from hwq.roofline import format_summary, format_table, run_roofline
+    from hwq.perf.roofline import format_summary, format_table, run_roofline
 
     if args.list:
         for d in load_devices(args.device_file).values():

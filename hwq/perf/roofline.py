@@ -16,14 +16,14 @@ Hadamard (log2 h adds per entry). Both-quantized: one LUT read, two multiplies a
 the activation encoder (log2 h + 4 ops per entry). All ops run at the peak of one compute data type (fp16 by
 default on GPUs), a simplification that is exact for the memory-bound decode case the model is built for. The predicted time is the roofline
 ``max(bytes / bandwidth, ops / peak)``; bandwidth is the measured one where a measurement exists
-(:mod:`hwq.devices`), else the datasheet's. The fp16 baseline moves 2 bytes per weight with the same
+(:mod:`hwq.perf.devices`), else the datasheet's. The fp16 baseline moves 2 bytes per weight with the same
 activations and outputs. Attention over the KV cache is not modelled (linear layers only).
 
 For an FPGA the compute roof is the RTL unit: ``lanes`` blocks per cycle at the achieved Fmax from
 ``reports/synth/`` (or the board's assumed clock, labelled as such, when no synthesis report exists).
 
 Measured results (``reports/bench/*.json``, ``reports/sim/*.json``) are parsed by
-:func:`hwq.devices.load_measurements` and compared with these predictions point by point
+:func:`hwq.perf.devices.load_measurements` and compared with these predictions point by point
 (:func:`validate`); a point that was not measured is never filled in.
 """
 
@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from hwq.config import HwqConfig
-from hwq.devices import Device, synth_reports
+from hwq.perf.devices import Device, synth_reports
 from hwq.errors import HwqError
-from hwq.models import Model, Workload
+from hwq.perf.models import Model, Workload
 from hwq.packing import packed_bytes
 from hwq.records import Roofline, Stamp, from_dict
 
@@ -311,7 +311,7 @@ def validate(points: list[Any], cfg: HwqConfig, devices: dict[str, Device], host
 
     Parameters
     ----------
-    points : list of hwq.devices.Measurement
+    points : list of hwq.perf.devices.Measurement
     cfg : HwqConfig
         The config of the report (hwq points recorded with another slug and no config are skipped).
     devices : dict
@@ -325,7 +325,7 @@ def validate(points: list[Any], cfg: HwqConfig, devices: dict[str, Device], host
         rows: file, device, kernel, k, m, batch, measured, predicted, unit, error (predicted/measured - 1),
         bound. skipped: why the other points could not be predicted.
     """
-    from hwq.devices import host_name, match_device
+    from hwq.perf.devices import host_name, match_device
 
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
@@ -449,7 +449,7 @@ def plot_speedup(curve: list[dict[str, Any]], stem: Path, title: str,
 
 
 # ------------------------------------------------------------------------------------------------------
-# the host: roofs calibrated now (hwq.host_roofs), one model per backend, validated against hwq bench c
+# the host: roofs calibrated now (hwq.perf.host_roofs), one model per backend, validated against hwq bench c
 HOST_BASELINE = "numpy_fp32"
 HOST_LAYER_THREADS = 1
 
@@ -468,9 +468,9 @@ def _host_study(cfg: HwqConfig, dev: Device, mdl: Model, wl: Workload, kbench: l
                 threads: tuple[int, ...] = (1, 2),
                 ) -> tuple[Device, list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
     """Calibrate the host now, predict the model's layers per kernel and validate against hwq bench c."""
-    from hwq.devices import host_name
-    from hwq.host_roofs import COLD_SHAPE, calibrate, predict_time, summary_line
-    from hwq.host_roofs import validate as host_validate
+    from hwq.perf.devices import host_name
+    from hwq.perf.host_roofs import COLD_SHAPE, calibrate, predict_time, summary_line
+    from hwq.perf.host_roofs import validate as host_validate
 
     tokens = wl.tokens
     if tokens > 64:
@@ -593,10 +593,10 @@ def run_roofline(cfg: HwqConfig, device: str = "h100", model: str = "llama3-8b",
         ``model``, ``workload``, ``summary``, ``layers``, ``rtl``, ``validation``, ``host``, ``files``);
         file names in it are relative (``bench/x.json``, the study's own files by name).
     """
-    from hwq.devices import get_device, load_devices, load_measurements, match_device
-    from hwq.models import get_model, get_workload
+    from hwq.perf.devices import get_device, load_devices, load_measurements, match_device
+    from hwq.perf.models import get_model, get_workload
 
-    from hwq.host_roofs import load_kernel_bench
+    from hwq.perf.host_roofs import load_kernel_bench
 
     is_host = device.lower() == "host"
     dev = get_device(device, device_file, measure=not is_host)
@@ -766,7 +766,7 @@ def _host_markdown(doc: dict[str, Any]) -> list[str]:
           "min(W/BW, W/R), "
           "W the weight bytes read, BW the read bandwidth, R the kernel's throughput on cache-resident "
           "weights "
-          "(see `hwq/host_roofs.py`).", "",
+          "(see `hwq/perf/host_roofs.py`).", "",
           "| kernel | batch | threads | t0 | c x 4096 rows | R (cache-resident) | overlap | bytes/weight |",
           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in ro["kernels"]:

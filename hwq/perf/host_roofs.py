@@ -184,7 +184,7 @@ def calibrate(
     from hwq.codegen.bench import KERNELS, Backends, l3_bytes
     from hwq.codegen.peers import ort_available
     from hwq.codegen.readfloor import ReadFloor
-    from hwq.devices import host_name
+    from hwq.perf.devices import host_name
 
     t_start = time.perf_counter()
     notes: list[str] = []
