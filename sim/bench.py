@@ -30,11 +30,11 @@ import numpy as np
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
 from hwq.config import HwqConfig
-from hwq.sim.model import UNITS, Vectors, make_vectors
 from hwq.sim.payload import Layout, pack, unpack
-from hwq.sim.tb import TB, Scoreboard, StreamSink, StreamSource, always, gap_gen
+from hwq.sim.tb import TB, Scoreboard, StreamSink, StreamSource, always
+from hwq.stimulus import UNITS, Vectors, bernoulli, make_vectors
 
-#: vector sizes per scale: kwargs of hwq.sim.model generators
+#: vector sizes per scale: kwargs of the hwq.stimulus generators
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "short": {"dec": {"n": 96}, "mac": {"n_tx": 10, "max_len": 8}, "lut": {"n_tx": 10, "max_len": 8},
               "int4": {"n_tx": 10, "max_len": 8}, "had": {"n_vec": 4, "max_segments": 3},
@@ -53,7 +53,7 @@ def _job() -> dict:
 
 
 class UnitBench:
-    """TB + sources + sinks + scoreboards of one unit, fed from :class:`~hwq.sim.model.Vectors`."""
+    """TB + sources + sinks + scoreboards of one unit, fed from :class:`~hwq.stimulus.Vectors`."""
 
     def __init__(self, dut: Any, job: dict, rng: random.Random, p_valid: float, p_ready: float) -> None:
         self.job = job
@@ -63,7 +63,7 @@ class UnitBench:
         self.tb = TB(dut)
         ins, outs = UNITS[self.unit]
         clock = lambda: self.tb.cycle  # noqa: E731
-        self.sources = {p: StreamSource(dut, p, dut.clk, gap_gen(random.Random(rng.random()), p_valid)
+        self.sources = {p: StreamSource(dut, p, dut.clk, bernoulli(random.Random(rng.random()), p_valid)
                                         if p_valid < 1 else always(), clock) for p in ins}
         self.boards: dict[str, Scoreboard] = {}
         self.sinks: dict[str, StreamSink] = {}
@@ -71,7 +71,7 @@ class UnitBench:
             lay = self.layouts[p]
             board = Scoreboard(f"{self.unit}.{p}", fmt=lambda w, lay=lay: str(unpack(lay, w)))
             self.boards[p] = board
-            ready = gap_gen(random.Random(rng.random()), p_ready) if p_ready < 1 else always()
+            ready = bernoulli(random.Random(rng.random()), p_ready) if p_ready < 1 else always()
             self.sinks[p] = StreamSink(dut, p, dut.clk, board.check, ready, clock)
         self.masks = {}
         self.loaded: list[Vectors] = []

@@ -2,7 +2,7 @@
 
 The harness is C++ rendered from ``harness/bulk.cpp.j2`` for one unit (its stream ports and payload widths
 come from the RTL manifest) and built with ``verilator --cc --exe --build``. Golden vectors are generated
-by :mod:`hwq.sim.model` (the hwq reference model) and written as ``<port>.bin`` (packed payload words) and
+by :mod:`hwq.stimulus` (the hwq reference model) and written as ``<port>.bin`` (packed payload words) and
 ``<port>.tx`` (transaction boundaries); the harness streams them through the unit, compares every output
 payload bit for bit and measures, per transaction (one GEMV for the top level), the cycles from its first
 input transfer to its last output transfer (inclusive, as ``hwq.rtl.cycles.gemv_cycles`` counts).
@@ -33,9 +33,9 @@ from hwq.locks import file_lock
 from hwq.procs import run_tool
 from hwq.sim.build import (digest, generate_rtl, locked, runtime_key, shared_runtime, slug_dir, stamp_ok, unit_layouts,
                            unit_module, write_stamp)
-from hwq.sim.model import UNITS, Vectors, concat, make_vectors
 from hwq.sim.payload import Layout, pack_words
 from hwq.sim.toolchain import VERILATOR_WARN_ARGS, verilator_env, verilator_root
+from hwq.stimulus import UNITS, Vectors, concat, make_vectors
 
 __all__ = ["render_harness", "build_bulk", "write_vectors", "bulk_vectors", "run_harness", "run_bulk",
            "parse_coverage"]

@@ -104,7 +104,7 @@ def run_sim(cfg: HwqConfig, out_dir: str | Path | None = None, bulk: int = 10000
 def check_units(cfg: HwqConfig, units: Sequence[str]) -> None:
     """Refuse an empty or unknown list of cocotb units, naming the units this config has."""
     from hwq.rtl.build import unit_names
-    from hwq.sim.model import UNITS
+    from hwq.stimulus import UNITS
 
     avail = [u for u in unit_names(cfg) if u in UNITS or u.endswith("_axi")]  # AXI tops: hwq.sim.axi_bench
     if not units:

@@ -17,26 +17,19 @@ from __future__ import annotations
 
 import collections
 import itertools
-import random
 from typing import Any, Callable, Iterator
 
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
-__all__ = ["uint", "gap_gen", "always", "StreamSource", "StreamSink", "Scoreboard", "TB", "ScoreboardError"]
+__all__ = ["uint", "always", "StreamSource", "StreamSink", "Scoreboard", "TB", "ScoreboardError"]
 
 
 def uint(value: Any) -> int:
     """A simulator value as an unsigned int (fails loudly on X/Z bits)."""
     to_unsigned = getattr(value, "to_unsigned", None)
     return int(to_unsigned()) if to_unsigned is not None else int(value)
-
-
-def gap_gen(rng: random.Random, p_on: float) -> Iterator[bool]:
-    """Seeded Bernoulli stream: True with probability ``p_on`` (1.0 = always on)."""
-    while True:
-        yield p_on >= 1.0 or rng.random() < p_on
 
 
 def always() -> Iterator[bool]:
