@@ -9,13 +9,14 @@ import numpy as np
 from hwq.config import HwqConfig
 from hwq.stimulus import GemvCase, gemv_case
 
-__all__ = ["gemv_case", "mac_beats", "lut_beats", "top_beats", "top_case"]
+__all__ = ["gemv_case", "lane_groups", "mac_beats", "lut_beats", "top_beats", "top_case"]
 
 
-def _groups(cfg: HwqConfig, rows: np.ndarray, lad: np.ndarray):
-    """Pad M to a multiple of lanes (code 0, ladder 0) and yield per group (codes (L, nb), ladder)."""
+def lane_groups(lanes: int, rows: np.ndarray, lad: np.ndarray):
+    """Pad M to a multiple of ``lanes`` (code 0, ladder 0) and yield per row group (codes (L, nb), ladder):
+    the order in which the weight streams of the MACs and tops carry a matrix."""
     m, nb = rows.shape
-    L = cfg.lanes
+    L = lanes
     mp = -(-m // L) * L
     r = np.zeros((mp, nb), dtype=np.int64)
     t = np.zeros((mp, nb), dtype=np.int64)
@@ -30,7 +31,7 @@ def mac_beats(cfg: HwqConfig, case: GemvCase, j: int = 0) -> list[dict]:
     d, x_rot = cfg.dim, case.x_rot[:, j]
     nb = case.enc.blocks_per_col
     beats = []
-    for codes, lad in _groups(cfg, case.rows, case.ladder):
+    for codes, lad in lane_groups(cfg.lanes, case.rows, case.ladder):
         for b in range(nb):
             beats.append({"codes": codes[:, b].tolist(), "ladder": lad[:, b].tolist(),
                           "x": x_rot[d * b:d * b + d].tolist(), "last": int(b == nb - 1)})
@@ -45,7 +46,7 @@ def lut_beats(cfg: HwqConfig, case: GemvCase, j: int = 0) -> list[dict]:
     acts = encode_activations(case.x_rot[:, j:j + 1], cfg, case.em[j:j + 1])
     nb = case.enc.blocks_per_col
     beats = []
-    for codes, lad in _groups(cfg, case.rows, case.ladder):
+    for codes, lad in lane_groups(cfg.lanes, case.rows, case.ladder):
         for b in range(nb):
             beats.append({"codes": codes[:, b].tolist(), "ladder": lad[:, b].tolist(),
                           "xcode": int(acts.rows[0, b]), "xladder": int(acts.ladder[0, b]),
@@ -61,7 +62,7 @@ def top_beats(cfg: HwqConfig, case: GemvCase) -> tuple[list[dict], list[dict]]:
     k, nvec = case.x_int.shape
     x_beats, w_beats = [], []
     nseg = k // h
-    groups = list(_groups(cfg, case.rows, case.ladder))
+    groups = list(lane_groups(cfg.lanes, case.rows, case.ladder))
     nb = case.enc.blocks_per_col
     for j in range(nvec):
         for sgm in range(nseg):

@@ -21,9 +21,7 @@ run-time parameters carried by the framing.
 from __future__ import annotations
 
 import json
-import os
 import random
-from pathlib import Path
 from typing import Any
 
 import cocotb
@@ -32,6 +30,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamMonitor, AxiStreamSink, AxiStreamSource
 from hwq.sim.axi_frames import AxiFrames
+from hwq.sim.tb import load_job
 
 from hwq.config import HwqConfig
 from hwq.stimulus import GemvCase, bernoulli, gemv_case
@@ -40,19 +39,12 @@ KINDS = {"top_axi": "wo", "luttop_axi": "lut"}
 PERIOD_NS = 10
 
 
-def _job() -> dict:
-    path = os.environ.get("HWQ_SIM_JOB")
-    if not path:
-        raise RuntimeError("HWQ_SIM_JOB is not set: run these tests through hwq.sim.cocotb_run")
-    return json.loads(Path(path).read_text())
-
-
 class AxiBench:
     """Clock, reset, the VIP instances, GEMV cases and the result checker of one AXI top."""
 
     def __init__(self, dut: Any, name: str) -> None:
         self.dut = dut
-        self.job = job = _job()
+        self.job = job = load_job()
         self.cfg = HwqConfig.from_dict(job["config"])
         self.kind = KINDS[job["unit"]]
         self.seed = int(job["seed"])

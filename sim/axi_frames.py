@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from hwq.rtl.vectors import lane_groups
 from hwq.sim.payload import Layout, pack, unpack
 
 from hwq.config import HwqConfig
@@ -81,17 +82,9 @@ class AxiFrames:
         rows, ladder = np.asarray(rows, dtype=np.int64), np.asarray(ladder, dtype=np.int64)
         if rows.ndim != 2 or rows.shape != ladder.shape or rows.size == 0:
             raise HwqError(f"rows and ladder must be equal (M, nb) arrays, got {rows.shape} and {ladder.shape}")
-        m, nb = rows.shape
-        lanes = self.lanes
-        mp = -(-m // lanes) * lanes
-        r = np.zeros((mp, nb), dtype=np.int64)
-        t = np.zeros((mp, nb), dtype=np.int64)
-        r[:m], t[:m] = rows, ladder
-        beats = []
-        for g in range(mp // lanes):
-            for b in range(nb):
-                beats.append({"codes": r[g * lanes:(g + 1) * lanes, b].tolist(),
-                              "ladder": t[g * lanes:(g + 1) * lanes, b].tolist(), "row_end": int(b == nb - 1)})
+        nb = rows.shape[1]
+        beats = [{"codes": codes[:, b].tolist(), "ladder": lad[:, b].tolist(), "row_end": int(b == nb - 1)}
+                 for codes, lad in lane_groups(self.lanes, rows, ladder) for b in range(nb)]
         return self.pack_beats("s_axis_w", beats)
 
     def o_values(self, frame: bytes, m: int | None = None) -> np.ndarray:

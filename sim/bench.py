@@ -20,9 +20,7 @@ stream with a :class:`~hwq.sim.tb.StreamSink` and checks it in order against the
 from __future__ import annotations
 
 import json
-import os
 import random
-from pathlib import Path
 from typing import Any
 
 import cocotb
@@ -31,7 +29,7 @@ from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
 from hwq.config import HwqConfig
 from hwq.sim.payload import Layout, pack, unpack
-from hwq.sim.tb import TB, Scoreboard, StreamSink, StreamSource, always
+from hwq.sim.tb import TB, Scoreboard, StreamSink, StreamSource, always, load_job
 from hwq.stimulus import UNITS, Vectors, bernoulli, make_vectors
 
 #: vector sizes per scale: kwargs of the hwq.stimulus generators
@@ -43,13 +41,6 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
              "int4": {"n_tx": 64, "max_len": 24}, "had": {"n_vec": 16, "max_segments": 6},
              "enc": {"n_vec": 12}, "top": {"n_vec": 8}},
 }
-
-
-def _job() -> dict:
-    path = os.environ.get("HWQ_SIM_JOB")
-    if not path:
-        raise RuntimeError("HWQ_SIM_JOB is not set: run these tests through hwq.sim.cocotb_run")
-    return json.loads(Path(path).read_text())
 
 
 class UnitBench:
@@ -169,7 +160,7 @@ def _budget(vec: Vectors, slack: float = 12.0) -> int:
 
 
 def _setup(dut: Any, name: str, p_valid: float, p_ready: float) -> tuple[UnitBench, int]:
-    job = _job()
+    job = load_job()
     seed = int(job["seed"])
     dut._log.info("hwq %s.%s seed=%d config=%s (replay: same seed and config)", job["unit"], name, seed,
                   job["config"].get("lattice"))
