@@ -46,8 +46,8 @@ from hwq import __version__
 from hwq.config import HwqConfig
 from hwq.container import EncodedMatrix
 from hwq.datapath import (
-    block_dot, encode_activations, lut_acc, lut_scales, prepare_activations, weight_codewords, weight_only_acc,
-    weight_only_output, weight_scale,
+    block_dot, encode_activations, lut_acc, lut_scales, prepare_activations, weight_codewords,
+    weight_only_acc, weight_only_output, weight_scale,
 )
 from hwq.errors import HwqError
 from hwq.matmul import encode_matrix
@@ -62,7 +62,8 @@ GOLDEN_VERSION = 1
 _INPUTS = ("w", "x", "op_rows", "op_t", "op_x")
 
 
-def golden_shape(cfg: HwqConfig, k: int | None = None, m: int | None = None, batch: int = 2) -> tuple[int, int, int]:
+def golden_shape(cfg: HwqConfig, k: int | None = None, m: int | None = None,
+                 batch: int = 2) -> tuple[int, int, int]:
     """Default (K, M, B): K a multiple of lcm(d, hadamard) of at least 256, M = 2 * lanes."""
     step = cfg.k_step
     if k is None:
@@ -118,8 +119,8 @@ def _sha(a: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def write_golden(cfg: HwqConfig, out_dir: str | Path, seed: int = 1, k: int | None = None, m: int | None = None,
-                 batch: int = 2, n_ops: int = 4096) -> dict:
+def write_golden(cfg: HwqConfig, out_dir: str | Path, seed: int = 1, k: int | None = None,
+                 m: int | None = None, batch: int = 2, n_ops: int = 4096) -> dict:
     """Write ``<slug>.npz`` and ``<slug>.json`` into ``out_dir``; returns the manifest (with file paths).
 
     Examples
@@ -198,11 +199,12 @@ def verify_golden(path: str | Path) -> dict[str, np.ndarray]:
     except (ValueError, IndexError, TypeError) as e:  # inputs of the wrong shape or type
         if isinstance(e, HwqError):
             raise
-        raise HwqError(f"{npz}: the stored inputs do not fit the config ({type(e).__name__}: {e}); rewrite it "
-                       "with `hwq golden`") from None
+        raise HwqError(f"{npz}: the stored inputs do not fit the config ({type(e).__name__}: {e}); rewrite "
+                       "it with `hwq golden`") from None
     for name, a in fresh.items():
         if name not in arrays or arrays[name].shape != a.shape or not np.array_equal(arrays[name], a):
             bad.append(f"{name} (recomputed)")
     if bad:
-        raise HwqError(f"golden vectors {npz.name} do not match the reference model: {', '.join(sorted(set(bad)))}")
+        raise HwqError(f"golden vectors {npz.name} do not match the reference model: "
+                       f"{', '.join(sorted(set(bad)))}")
     return arrays

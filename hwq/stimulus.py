@@ -125,7 +125,8 @@ def golden_inputs(cfg: HwqConfig, seed: int, k: int, m: int, batch: int, n_ops: 
     return {"w": w, "x": x, "op_rows": ops_rows, "op_t": ops_t, "op_x": ops_x}
 
 
-# -- per-unit vectors -----------------------------------------------------------------------------------------
+# -- per-unit vectors
+# -----------------------------------------------------------------------------------------
 
 #: units of rtl/README.md and the streams they have (inputs, outputs)
 UNITS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -396,16 +397,17 @@ def enc_vectors(cfg: HwqConfig, rng: np.random.Generator, n_vec: int = 4, k: int
     xb = x_rot.T.reshape(nv * nb, cfg.dim)
     n = nv * nb
     tx = _uniform_tx(n, 1)
-    return Vectors("enc", {"i": {"x": xb, "em": _col(np.repeat(em, nb))},
-                           "o": {"code": _col(codes.rows.reshape(-1)), "ladder": _col(codes.ladder.reshape(-1)),
-                                 "overload": _col(codes.overload.reshape(-1))}}, {"i": tx, "o": tx}, n,
+    out = {"code": _col(codes.rows.reshape(-1)), "ladder": _col(codes.ladder.reshape(-1)),
+           "overload": _col(codes.overload.reshape(-1))}
+    return Vectors("enc", {"i": {"x": xb, "em": _col(np.repeat(em, nb))}, "o": out}, {"i": tx, "o": tx}, n,
                    {"overloads": int(codes.overload.sum())})
 
 
 def _enc_weights(cfg: HwqConfig, rows: np.ndarray, lad: np.ndarray) -> EncodedMatrix:
     m, nb = rows.shape
-    return EncodedMatrix(config=cfg, n=nb * cfg.dim, cols=m, matrix_id=0, codes=pack_bits(rows, cfg.code_bits),
-                         ladder=pack_bits(lad, cfg.ladder_bits), norms=np.ones(m, dtype=np.float32))
+    return EncodedMatrix(config=cfg, n=nb * cfg.dim, cols=m, matrix_id=0,
+                         codes=pack_bits(rows, cfg.code_bits), ladder=pack_bits(lad, cfg.ladder_bits),
+                         norms=np.ones(m, dtype=np.float32))
 
 
 def top_vectors(cfg: HwqConfig, rng: np.random.Generator, n_vec: int = 3, m: int | None = None,
@@ -452,7 +454,8 @@ def top_vectors(cfg: HwqConfig, rng: np.random.Generator, n_vec: int = 3, m: int
     beats = {"x": {"x": np.concatenate(xb), "last": _col(np.tile(xl, n_vec))},
              "w": {name: _col(np.concatenate(v)) for name, v in wb.items()},
              "o": {"acc": np.concatenate(ob)}}
-    tx = {"x": _uniform_tx(n_vec, k // h), "w": _uniform_tx(n_vec, groups * nb), "o": _uniform_tx(n_vec, groups)}
+    tx = {"x": _uniform_tx(n_vec, k // h), "w": _uniform_tx(n_vec, groups * nb),
+          "o": _uniform_tx(n_vec, groups)}
     return Vectors("top", beats, tx, n_vec * groups * nb * lanes, {"M": m, "K": k, "groups": groups})
 
 

@@ -189,7 +189,8 @@ def pair_lut(lattice: str, q: int) -> np.ndarray:
     """
     lat, q, rows = _table_rows(lattice, q, MAX_LUT_ROWS,
                                "pairwise LUT of {lattice} with q={q} would be {rows}x{rows}; the limit is "
-                               "{limit} rows (use a smaller q, a two-layer code, or the weight-only datapath)")
+                               "{limit} rows (use a smaller q, a two-layer code, or the weight-only "
+                               "datapath)")
     c = codebook(lattice, q).astype(np.int64)
     g = c @ c.T
     s2 = lat.coord_scale ** 2

@@ -108,8 +108,8 @@ class AxiBench:
         groups = -(-m // self.cfg.lanes)
         nbytes = groups * self.frames.beat_bytes["m_axis_o"]
         assert len(frame.tdata) == nbytes, \
-            (f"GEMV {self.gemvs}: result frame of {len(frame.tdata)} bytes, expected {groups} beats = {nbytes} bytes "
-             f"(m_axis_o_tlast misplaced)")
+            (f"GEMV {self.gemvs}: result frame of {len(frame.tdata)} bytes, expected {groups} beats = "
+             f"{nbytes} bytes (m_axis_o_tlast misplaced)")
         got = self.frames.o_values(bytes(frame.tdata), m)
         bad = np.flatnonzero(got != ref)
         assert bad.size == 0, (f"GEMV {self.gemvs}: mismatch in {bad.size} of {m} rows, first row {bad[0]}: "
@@ -177,7 +177,8 @@ async def axi_full_rate(dut: Any) -> None:
             assert oc[-1][1] == 1 and all(t == 0 for _, t in oc[:-1]), f"m_axis_o_tlast pattern {oc}"
             lats.append(oc[-1][0] - wc[-1])
     want = int(b.job["latency"])
-    assert all(lat == want for lat in lats), f"last weight beat -> last result: {lats} cycles, manifest {want}"
+    assert all(lat == want for lat in lats), \
+        f"last weight beat -> last result: {lats} cycles, manifest {want}"
     b.stats("axi_full_rate", w_spans=spans, latency=lats)
 
 

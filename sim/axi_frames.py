@@ -4,7 +4,8 @@ Built only from the beat layouts of the RTL manifest (``units.<unit>.ports.<stre
 ``tdata_bits``), i.e. from :func:`hwq.rtl.axi_layout.axi_streams` of the config; the cocotbext-axi bench
 (:mod:`hwq.sim.axi_bench`) drives the RTL with exactly these bytes. One frame is one AXI4-Stream packet
 (``tlast`` on its final beat): a whole activation vector on ``s_axis_x``, the weights of a whole GEMV on
-``s_axis_w``, the results of a whole GEMV on ``m_axis_o``. Beats are little-endian (byte i = ``tdata[8i+7:8i]``).
+``s_axis_w``, the results of a whole GEMV on ``m_axis_o``. Beats are little-endian (byte i =
+``tdata[8i+7:8i]``).
 
 The GEMVs it frames come from :func:`hwq.stimulus.gemv_case` (the one stimulus generator), with their expected
 accumulators from the reference model.
@@ -59,7 +60,8 @@ class AxiFrames:
         """A frame's bytes -> field dicts (the frame must be whole beats)."""
         lay, nb = self.layouts[stream], self.beat_bytes[stream]
         if len(frame) % nb:
-            raise HwqError(f"{stream}: a frame of {len(frame)} bytes is not a whole number of {nb}-byte beats")
+            raise HwqError(f"{stream}: a frame of {len(frame)} bytes is not a whole number of {nb}-byte "
+                           "beats")
         return [unpack(lay, int.from_bytes(frame[i:i + nb], "little")) for i in range(0, len(frame), nb)]
 
     # -- GEMV frames ---------------------------------------------------------------------------------------
@@ -77,11 +79,13 @@ class AxiFrames:
         return self.pack_beats("s_axis_x", [{"x": x[i:i + h].tolist(), **extra} for i in range(0, x.size, h)])
 
     def w_frame(self, rows: np.ndarray, ladder: np.ndarray) -> bytes:
-        """Codebook rows and ladder indices (M, nb) of one GEMV -> its ``s_axis_w`` frame: row groups of L rows
+        """Codebook rows and ladder indices (M, nb) of one GEMV -> its ``s_axis_w`` frame: row groups of L
+        rows
         (the last padded with code 0, ladder 0), nb beats each, ``row_end`` on every group's last beat."""
         rows, ladder = np.asarray(rows, dtype=np.int64), np.asarray(ladder, dtype=np.int64)
         if rows.ndim != 2 or rows.shape != ladder.shape or rows.size == 0:
-            raise HwqError(f"rows and ladder must be equal (M, nb) arrays, got {rows.shape} and {ladder.shape}")
+            raise HwqError(f"rows and ladder must be equal (M, nb) arrays, got {rows.shape} and "
+                           f"{ladder.shape}")
         nb = rows.shape[1]
         beats = [{"codes": codes[:, b].tolist(), "ladder": lad[:, b].tolist(), "row_end": int(b == nb - 1)}
                  for codes, lad in lane_groups(self.lanes, rows, ladder) for b in range(nb)]
@@ -99,4 +103,5 @@ class AxiFrames:
         lanes = self.lanes
         p = np.zeros(-(-a.size // lanes) * lanes, dtype=np.int64)
         p[:a.size] = a
-        return self.pack_beats("m_axis_o", [{"acc": p[i:i + lanes].tolist()} for i in range(0, p.size, lanes)])
+        return self.pack_beats("m_axis_o",
+                               [{"acc": p[i:i + lanes].tolist()} for i in range(0, p.size, lanes)])

@@ -79,7 +79,8 @@ class UnitBench:
             lay = self.layouts[port]
             n = vec.n_beats(port)
             names = list(fields)
-            words = [pack(lay, {k: (fields[k][i] if lay[k].count > 1 else int(fields[k][i, 0])) for k in names})
+            words = [pack(lay,
+                          {k: (fields[k][i] if lay[k].count > 1 else int(fields[k][i, 0])) for k in names})
                      for i in range(n)]
             if port in self.sources:
                 for w in words:
@@ -88,7 +89,8 @@ class UnitBench:
                 mask = self._mask(port, fields)
                 self.boards[port].compare = lambda a, e, mask=mask: (a & mask) == e
                 if corrupt and words:
-                    words[len(words) // 2] ^= 1 << next(f.offset for f in lay.fields.values() if f.name in names)
+                    first = next(f.offset for f in lay.fields.values() if f.name in names)
+                    words[len(words) // 2] ^= 1 << first
                 for w in words:
                     self.boards[port].expect(w)
 
@@ -106,17 +108,20 @@ class UnitBench:
             k.enabled = True
 
     async def drain(self, budget: int) -> None:
-        """Wait until every source is idle and every expected output arrived (fails after ``budget`` cycles)."""
+        """Wait until every source is idle and every expected output arrived (fails after ``budget``
+        cycles)."""
         for _ in range(budget):
             await RisingEdge(self.tb.clk)
-            if all(s.idle() for s in self.sources.values()) and all(not b.expected for b in self.boards.values()):
+            if all(s.idle() for s in self.sources.values()) \
+                    and all(not b.expected for b in self.boards.values()):
                 await ClockCycles(self.tb.clk, 8)  # nothing extra may follow
                 for b in self.boards.values():
                     b.assert_drained()
                 return
         pending = {p: len(b.expected) for p, b in self.boards.items()}
         queued = {p: len(s.queue) + (s.current is not None) for p, s in self.sources.items()}
-        raise AssertionError(f"timeout after {budget} cycles: outputs pending {pending}, inputs queued {queued}")
+        raise AssertionError(f"timeout after {budget} cycles: outputs pending {pending}, inputs queued "
+                             f"{queued}")
 
     async def reset_now(self, cycles: int = 3) -> None:
         """Assert reset mid-stream: drop untransferred inputs and pending expectations."""
@@ -205,7 +210,8 @@ async def full_rate(dut: Any) -> None:
     if unit != "top":
         gaps = np.diff(np.asarray(src.cycles))
         # a unit with II = ii accepts one beat every ii cycles when nothing blocks it
-        assert gaps.size == 0 or int(gaps.max()) == ii, f"input beats spaced {sorted(set(gaps.tolist()))}, II {ii}"
+        assert gaps.size == 0 or int(gaps.max()) == ii, \
+            f"input beats spaced {sorted(set(gaps.tolist()))}, II {ii}"
         measured["ii"] = int(gaps.max()) if gaps.size else ii
     if unit in ("dec", "enc", "had") and ii == 1:
         lat = np.asarray(snk.cycles) - np.asarray(src.cycles)
@@ -254,7 +260,8 @@ async def reset_midstream(dut: Any) -> None:
     pending_in = sum(len(s.queue) + (s.current is not None) for s in bench.sources.values())
     pending_out = sum(len(b.expected) for b in bench.boards.values())
     assert before > 0 and pending_in + pending_out > 0, \
-        f"reset must come mid-stream: {before} outputs checked, {pending_in} inputs and {pending_out} outputs pending"
+        (f"reset must come mid-stream: {before} outputs checked, {pending_in} inputs and {pending_out} "
+         "outputs pending")
     await bench.reset_now(rng.randint(1, 4))
     second = _vectors(bench.job, bench.cfg, seed + 3)
     bench.load(second)
