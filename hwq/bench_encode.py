@@ -2,8 +2,8 @@
 
 Throughput is MB of fp32 input per second (4 bytes per matrix entry), measured on a 4096 x 4096 iid
 Gaussian matrix (rows zero-padded to a multiple of lcm(d, hadamard) where the lattice needs it; the
-padding is not counted). The numpy fp32 matmul (n x n) @ (n x cols) of the same matrix is timed in the same run so
-that figures from noisy machines can be compared as ratios.
+padding is not counted). The numpy fp32 matmul (n x n) @ (n x cols) of the same matrix is timed in the same
+run so that figures from noisy machines can be compared as ratios.
 """
 
 from __future__ import annotations

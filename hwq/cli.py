@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
         if "_" in name:
             group, leaf = name.split("_", 1)
             if group not in groups:
-                gp = sub.add_parser(group, help=_GROUP_HELP.get(group, group), description=_GROUP_HELP.get(group))
+                gp = sub.add_parser(group, help=_GROUP_HELP.get(group, group),
+                                    description=_GROUP_HELP.get(group))
                 groups[group] = gp.add_subparsers(dest="subcommand", metavar="SUBCOMMAND", required=True)
             p = groups[group].add_parser(leaf, help=mod.HELP, description=mod.HELP)
         else:
@@ -139,7 +140,8 @@ def error_line(exc: BaseException) -> str | None:
 
 
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
-    """hwq's own warnings (e.g. top-rung overloads) as one ``hwq: warning:`` line; others as Python prints them."""
+    """hwq's own warnings (e.g. top-rung overloads) as one ``hwq: warning:`` line; others as Python prints
+    them."""
     if category.__module__.startswith("hwq"):
         print(f"hwq: warning: {' '.join(str(message).split())}", file=sys.stderr if file is None else file)
     else:

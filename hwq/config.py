@@ -31,8 +31,9 @@ from typing import Any
 
 from hwq.errors import HwqError
 from hwq.lattice import get_lattice, lattice_names
+from hwq.tuned_table import lookup as lookup_tuned
 
-__all__ = ["HwqConfig", "load_config", "paper_config", "CONFIG_VERSION"]
+__all__ = ["HwqConfig", "UntabulatedBeta0", "load_config", "paper_config", "CONFIG_VERSION"]
 
 CONFIG_VERSION = 1
 _DECODERS = ("auto", "rom", "arith")
@@ -44,6 +45,17 @@ ROM_AUTO_ROWS = 4096
 MIN_TOP_RUNG_REACH = 0.25
 #: ... or when the fine cell's inscribed radius beta0 r_pack exceeds this many: every block rounds to zero
 MAX_FINE_CELL = 4.0
+
+
+class UntabulatedBeta0(HwqError):
+    """beta0 = None / "auto" for a combination the committed table of tuned values does not hold."""
+
+    @property
+    def key(self) -> tuple[str, int, bool, int, float]:
+        return self.args[1]
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def _signed_bits(bound: int) -> int:
@@ -64,7 +76,10 @@ class HwqConfig:
     beta0 : float, None or "auto"
         First rung of the overload ladder (scale of the fine lattice for unit-variance input).
         None or ``"auto"`` (the spelling files and ``hwq config --set beta0=auto`` use) picks the tuned
-        value for (lattice, q, dither, ladder) from :func:`hwq.tuning.tuned_beta0`. A value so small that
+        value for (lattice, q, dither, ladder_len, ladder_step) from the committed table
+        ``hwq/data/tuned_beta0.json`` (values of :func:`hwq.tuning.tuned_beta0`); a combination outside it
+        raises :class:`UntabulatedBeta0` (an HwqError): give beta0, or use :meth:`HwqConfig.tuned`, which
+        runs the search. The constructor never runs it. A value so small that
         the top rung cannot hold unit-variance blocks, or so large that every block rounds to zero, is
         refused (:data:`MIN_TOP_RUNG_REACH`, :data:`MAX_FINE_CELL`).
     ladder_step : float
@@ -176,10 +191,7 @@ class HwqConfig:
         if isinstance(self.beta0, str) and self.beta0.strip().lower() == "auto":
             object.__setattr__(self, "beta0", None)
         if self.beta0 is None:
-            from hwq.tuning import tuned_beta0
-
-            object.__setattr__(self, "beta0", tuned_beta0(self.lattice, self.q, self.dither, self.ladder_len,
-                                                              float(self.ladder_step)))
+            object.__setattr__(self, "beta0", self._tabulated_beta0())
         if not isinstance(self.beta0, (int, float)) or isinstance(self.beta0, bool) \
                 or not math.isfinite(self.beta0) or self.beta0 <= 0:
             raise bad("beta0", self.beta0, "must be a finite number > 0 or 'auto' (tuned)")
@@ -189,15 +201,42 @@ class HwqConfig:
         reach = self.beta0 * self.ladder_step ** (self.ladder_len - 1) * self.q * lat.packing_radius
         if reach < MIN_TOP_RUNG_REACH:
             raise bad("beta0", self.beta0,
-                      f"far too small: the top rung's coarse cell reaches only {reach:.3g} standard deviations "
-                      f"(< {MIN_TOP_RUNG_REACH}), so nearly every block would overload; use beta0 = 'auto' "
-                      "(tuned) or a value near it")
+                      f"far too small: the top rung's coarse cell reaches only {reach:.3g} standard "
+                      f"deviations (< {MIN_TOP_RUNG_REACH}), so nearly every block would overload; use beta0 "
+                      "= 'auto' (tuned) or a value near it")
         if self.beta0 * lat.packing_radius > MAX_FINE_CELL:
             raise bad("beta0", self.beta0,
-                      f"far too large: the fine cell's inscribed radius is {self.beta0 * lat.packing_radius:.3g} "
-                      f"standard deviations (> {MAX_FINE_CELL}), so nearly every block would round to zero; use "
-                      "beta0 = 'auto' (tuned) or a value near it")
+                      "far too large: the fine cell's inscribed radius is "
+                      f"{self.beta0 * lat.packing_radius:.3g} standard deviations (> {MAX_FINE_CELL}), so "
+                      "nearly every block would round to zero; use beta0 = 'auto' (tuned) or a value near it")
         object.__setattr__(self, "_slug", self._make_slug())
+
+    def _tune_key(self) -> tuple[str, int, bool, int, float]:
+        return (self.lattice, self.q, self.dither, self.ladder_len, float(self.ladder_step))
+
+    def _tabulated_beta0(self) -> float:
+        """beta0 = None / "auto": the committed table's value (:mod:`hwq.tuned_table`), never a search."""
+        b = lookup_tuned(*self._tune_key())
+        if b is None:
+            lat, q, dither, n, step = self._tune_key()
+            raise UntabulatedBeta0(
+                f"config field 'beta0' = 'auto': no tuned value for lattice={lat}, q={q}, dither={dither}, "
+                f"ladder_len={n}, ladder_step={step!r} in the table hwq/data/tuned_beta0.json; give beta0, "
+                "or run the search (seconds): HwqConfig.tuned(...) or `hwq config --tune --set ...`",
+                self._tune_key())
+        return b
+
+    @classmethod
+    def tuned(cls, **fields: Any) -> "HwqConfig":
+        """A config whose beta0 (unless given) is the tuned value: the committed table's when the combination
+        (lattice, q, dither, ladder_len, ladder_step) is in it, else :func:`hwq.tuning.tuned_beta0` runs its
+        Monte Carlo search now (seconds; cached per process). Other fields are validated first."""
+        try:
+            return cls(**fields)
+        except UntabulatedBeta0 as e:
+            from hwq.tuning import tuned_beta0
+
+            return cls(**{**fields, "beta0": tuned_beta0(*e.key)})
 
     def _check_accumulators(self, bad: Any) -> None:
         """Refuse a config whose accumulators need more than 64 bits, naming the field at fault: max_k
@@ -221,7 +260,8 @@ class HwqConfig:
         min_k = max(self.lat.dim, self.hadamard)
         if fits(max_k=min_k):
             k = largest("max_k", min_k, self.max_k)
-            raise bad("max_k", self.max_k, f"the {which} > 64) would overflow: max_k <= {k} fits (or lower frac_bits, "
+            raise bad("max_k", self.max_k,
+                      f"the {which} > 64) would overflow: max_k <= {k} fits (or lower frac_bits, "
                                            "act_bits or hadamard)")
         if self.ladder_len > 1 and fits(ladder_len=1):
             n = largest("ladder_len", 1, self.ladder_len)
@@ -261,7 +301,8 @@ class HwqConfig:
         return self._slug
 
     def replace(self, **changes: Any) -> "HwqConfig":
-        """A new validated config with some fields changed (beta0 re-tuned if lattice/q/dither change)."""
+        """A new validated config with some fields changed; when lattice, q, dither or the ladder change and
+        beta0 is not given, beta0 is the table's tuned value again (as in the constructor)."""
         d = self.to_dict()
         if {"lattice", "q", "dither", "ladder_len", "ladder_step"} & set(changes) and "beta0" not in changes:
             d["beta0"] = None
@@ -271,8 +312,9 @@ class HwqConfig:
     # ------------------------------------------------------------------------------------------------
     # files
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "HwqConfig":
-        """Build from a dict; unknown keys raise HwqError naming them."""
+    def from_dict(cls, d: dict[str, Any], tune: bool = False) -> "HwqConfig":
+        """Build from a dict; unknown keys raise HwqError naming them. ``tune=True`` builds it with
+        :meth:`tuned` (beta0 = None / "auto" outside the table runs the search)."""
         if not isinstance(d, dict):
             raise HwqError(f"a config must be a table/object, got {type(d).__name__}")
         d = dict(d)
@@ -284,8 +326,9 @@ class HwqConfig:
         known = {f.name for f in fields(cls) if f.init}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise HwqError(f"unknown config field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
-        return cls(**d)
+            raise HwqError(f"unknown config field(s) {', '.join(unknown)}; allowed: "
+                           f"{', '.join(sorted(known))}")
+        return cls.tuned(**d) if tune else cls(**d)
 
     def to_json(self) -> str:
         d = {"config_version": CONFIG_VERSION, **self.to_dict(), "slug": self.slug}
@@ -460,8 +503,9 @@ class HwqConfig:
         }
 
 
-def load_config(path: str | Path | None) -> HwqConfig:
-    """Load a config from TOML or JSON; ``None`` gives the built-in default.
+def load_config(path: str | Path | None, tune: bool = False) -> HwqConfig:
+    """Load a config from TOML or JSON; ``None`` gives the built-in default. ``tune=True``: a
+    ``beta0 = "auto"`` outside the table of tuned values runs the search (:meth:`HwqConfig.tuned`).
 
     Raises
     ------
@@ -485,15 +529,15 @@ def load_config(path: str | Path | None) -> HwqConfig:
     except OSError as e:
         raise HwqError(f"cannot read config file {path}: {e.strerror}") from None
     if not text.strip():
-        raise HwqError(f"config file {path} is empty; write one with `hwq config --out {path.name}` (an empty "
-                       "file is not taken as the defaults)")
+        raise HwqError(f"config file {path} is empty; write one with `hwq config --out {path.name}` (an "
+                       "empty file is not taken as the defaults)")
     try:
         d = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
         raise HwqError(f"config file {path} is not valid {path.suffix[1:].upper()}: {e}") from None
     except RecursionError:
         raise HwqError(f"config file {path} is nested too deeply to be a config") from None
-    return HwqConfig.from_dict(d)
+    return HwqConfig.from_dict(d, tune=tune)
 
 
 def paper_config(lattice: str = "D3", q: int = 6, n: int = 6144, **changes: Any) -> HwqConfig:

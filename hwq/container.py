@@ -59,8 +59,10 @@ class EncodedMatrix:
             raise HwqError(f"EncodedMatrix.config must be an HwqConfig, got {type(cfg).__name__}")
         for name in ("n", "cols", "matrix_id", "overloads"):
             v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < (1 if name in ("n", "cols") else 0):
-                raise HwqError(f"EncodedMatrix.{name} must be an integer >= {int(name in ('n', 'cols'))}, got {v!r}")
+            least = 1 if name in ("n", "cols") else 0
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < least:
+                raise HwqError(f"EncodedMatrix.{name} must be an integer >= {int(name in ('n', 'cols'))}, "
+                               f"got {v!r}")
         if self.n % cfg.dim:
             raise HwqError(f"n = {self.n} is not a multiple of the block size {cfg.dim}")
         nb = self.n // cfg.dim
@@ -73,7 +75,8 @@ class EncodedMatrix:
             a = getattr(self, name)
             if not isinstance(a, np.ndarray) or a.shape != shape or a.dtype != dtype:
                 got = (getattr(a, "shape", None), getattr(a, "dtype", type(a).__name__))
-                raise HwqError(f"container field {name} must be {np.dtype(dtype).name} of shape {shape}, got {got}")
+                raise HwqError(f"container field {name} must be {np.dtype(dtype).name} of shape {shape}, got "
+                               f"{got}")
 
     # ------------------------------------------------------------------------------------------------
     @property
@@ -126,12 +129,13 @@ class EncodedMatrix:
         cfg = self.config
         nb = self.blocks_per_col
         if not 0 <= self.overloads <= self.cols * nb:
-            raise HwqError(f"container overloads = {self.overloads} is outside [0, {self.cols * nb}] (cols x blocks)")
+            raise HwqError(f"container overloads = {self.overloads} is outside [0, {self.cols * nb}] (cols x "
+                           "blocks)")
         bad = ~np.isfinite(self.norms) | (self.norms < 0)
         if bad.any():
             m = int(np.argmax(bad))
-            raise HwqError(f"container norm of column {m} is {float(self.norms[m])!r}; norms must be finite and "
-                           ">= 0 (re-encode the matrix with hwq.matmul.encode_matrix)")
+            raise HwqError(f"container norm of column {m} is {float(self.norms[m])!r}; norms must be finite "
+                           "and >= 0 (re-encode the matrix with hwq.matmul.encode_matrix)")
         step = max(1, (1 << 20) // max(1, nb * max(cfg.code_bits, 1)))
         for name, packed, width, limit in (("code", self.codes, cfg.code_bits, cfg.num_codewords),
                                            ("ladder index", self.ladder, cfg.ladder_bits, cfg.ladder_len)):
@@ -141,9 +145,9 @@ class EncodedMatrix:
                 over = vals >= limit
                 if over.any():
                     m, b = np.argwhere(over)[0]
-                    raise HwqError(f"container {name} {int(vals[m, b])} at column {c0 + m}, block {b} is out of "
-                                   f"range [0, {limit}) for {cfg.slug}; the file is corrupt or was written for "
-                                   "another config")
+                    raise HwqError(f"container {name} {int(vals[m, b])} at column {c0 + m}, block {b} is out "
+                                   f"of range [0, {limit}) for {cfg.slug}; the file is corrupt or was "
+                                   "written for another config")
                 if width and not np.array_equal(pack_bits(vals, width), part):
                     raise HwqError(f"container {name}s of columns {c0}..{c0 + len(part) - 1} have non-zero "
                                    "padding bits; the file is corrupt")
@@ -187,13 +191,15 @@ def _check_meta(path: Path, meta: dict[str, Any]) -> None:
     for k, t in _META_TYPES.items():
         v = meta[k]
         if not isinstance(v, t) or isinstance(v, bool):
-            raise HwqError(f"{path}: container meta field {k!r} = {v!r} must be {'an integer' if t is int else 'a string'}"
-                           f"; the file is corrupt or not written by EncodedMatrix.save")
+            raise HwqError(f"{path}: container meta field {k!r} = {v!r} must be "
+                           f"{'an integer' if t is int else 'a string'}; the file is corrupt or not written "
+                           "by EncodedMatrix.save")
     for k in ("n", "cols"):
         if meta[k] < 1:
             raise HwqError(f"{path}: container meta field {k!r} = {meta[k]} must be >= 1")
     if not 0 <= meta["matrix_id"] < 2**32:
-        raise HwqError(f"{path}: container meta field 'matrix_id' = {meta['matrix_id']} must be in [0, 2**32)")
+        raise HwqError(f"{path}: container meta field 'matrix_id' = {meta['matrix_id']} must be in "
+                       "[0, 2**32)")
 
 
 def load_encoded(path: str | Path) -> EncodedMatrix:

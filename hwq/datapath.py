@@ -122,8 +122,8 @@ def _check_weights(enc: EncodedMatrix) -> HwqConfig:
         raise HwqError("the integer datapath needs weights encoded without dither (set dither = false); a "
                        "fresh dither per block adds cross terms the integer/LUT path cannot absorb")
     if enc.n > cfg.max_k:
-        raise HwqError(f"K = {enc.n} exceeds the config's max_k = {cfg.max_k}; the accumulator width is sized "
-                       "for max_k: raise max_k")
+        raise HwqError(f"K = {enc.n} exceeds the config's max_k = {cfg.max_k}; the accumulator width is "
+                       "sized for max_k: raise max_k")
     return cfg
 
 
@@ -150,7 +150,8 @@ def weight_only_acc(enc: EncodedMatrix, x_rot: np.ndarray) -> np.ndarray:
     if x_rot.shape[0] != enc.n:
         raise HwqError(f"x_rot has {x_rot.shape[0]} rows but the weights have K = {enc.n}")
     if x_rot.dtype.kind not in "iu" or (x_rot.size and int(np.max(np.abs(x_rot))) > cfg.act_rot_bound):
-        raise HwqError(f"x_rot must be integers within +-{cfg.act_rot_bound} (act_rot_bits = {cfg.act_rot_bits})")
+        raise HwqError(f"x_rot must be integers within +-{cfg.act_rot_bound} (act_rot_bits = "
+                       f"{cfg.act_rot_bits})")
     cw, lad = weight_codewords(enc)
     mult = np.asarray(cfg.beta_mults, dtype=np.int64)[lad]  # (M, nb)
     xb = x_rot.astype(np.int64).reshape(enc.blocks_per_col, cfg.dim, -1)  # (nb, d, B)
@@ -294,7 +295,8 @@ def lut_scales(enc: EncodedMatrix, acts: ActCodes, s_x: np.ndarray) -> tuple[np.
     cfg = enc.config
     rot_gain = 1.0 / math.sqrt(cfg.hadamard)
     em = acts.enc_mult.astype(np.float64)
-    xs = np.where(em > 0, s_x * rot_gain * (2.0 ** (cfg.enc_frac_bits - cfg.frac_bits)) / np.where(em > 0, em, 1.0),
+    xs = np.where(em > 0,
+                  s_x * rot_gain * (2.0 ** (cfg.enc_frac_bits - cfg.frac_bits)) / np.where(em > 0, em, 1.0),
                   0.0)
     return weight_scale(enc, lut=True), xs
 

@@ -8,9 +8,9 @@ golden        :func:`hwq.golden.write_golden` -- golden vectors (npz + manifest)
 rtl           :func:`hwq.rtl.build.generate` -- Verilog, manifest, file list
 sim           :func:`hwq.sim.run.run_sim` -- short cocotb regression + bulk Verilator run
 synth         :func:`hwq.rtl.synth.synthesize` -- Yosys + nextpnr for ECP5-85F
-codegen       :func:`hwq.codegen.render.render` (C) and :func:`hwq.codegen.check.check_c` (compile + exact check)
-roofline      :func:`hwq.perf.roofline.run_roofline` -- the RTL unit on the ECP5 board, the kernels on an H100
-report        :func:`hwq.report.build_report` -- index.html and README.md of the flow's reports folder
+codegen       :func:`hwq.codegen.render.render` (C) and :func:`hwq.codegen.check.check_c` (compile + exact
+check) roofline      :func:`hwq.perf.roofline.run_roofline` -- the RTL unit on the ECP5 board, the kernels on
+an H100 report        :func:`hwq.report.build_report` -- index.html and README.md of the flow's reports folder
 ============  ======================================================================================
 
 Every entry point is resolved before the first stage runs: a layer that is not installed stops the flow at
@@ -129,7 +129,8 @@ def _synth(fns, cfg, out, reports):
 def _codegen(fns, cfg, out, reports):
     files = fns[0](cfg, target="c", out_dir=out)
     res = fns[1](cfg, out)
-    _require_ok(res if isinstance(res, KernelCheck) else KernelCheck.from_legacy(res), "the compiled C kernels")
+    _require_ok(res if isinstance(res, KernelCheck) else KernelCheck.from_legacy(res),
+                "the compiled C kernels")
     return {"files": [str(p) for p in files], "check": _small(res)}
 
 
@@ -139,8 +140,10 @@ def _roofline(fns, cfg, out, reports):
         doc = fns[0](cfg, dev, model, out_dir=reports / "roofline", reports_dir=reports)
         s = doc["summary"]
         runs[f"{doc['device']['key']}/{model}"] = {
-            "speedup": s["speedup"], "tokens_per_s_hwq": s["tokens_per_s_hwq"], "bits_per_weight": s["bits_per_weight"],
-            "rtl": {k: doc["rtl"][k] for k in ("fmax_hz", "fmax_source", "bound")} if doc.get("rtl") else None,
+            "speedup": s["speedup"], "tokens_per_s_hwq": s["tokens_per_s_hwq"],
+            "bits_per_weight": s["bits_per_weight"],
+            "rtl": ({k: doc["rtl"][k] for k in ("fmax_hz", "fmax_source", "bound")} if doc.get("rtl")
+                    else None),
             "files": doc["files"]}
     return runs
 
@@ -259,7 +262,8 @@ def run_flow(cfg: HwqConfig, out: str | Path = "build/flow", reports: str | Path
                 raise FlowError(s.name, f"flow stage '{s.name}' ({s.help}) failed: {_brief(str(e))}") from e
             except Exception as e:  # any crash must still name its stage
                 tb = traceback.format_exc(limit=8)
-                run.add(FlowStage(s.name, "failed", _since(t0), error=f"{type(e).__name__}: {e}", traceback=tb),
+                run.add(FlowStage(s.name, "failed", _since(t0), error=f"{type(e).__name__}: {e}",
+                                  traceback=tb),
                         write=True)
                 raise FlowError(s.name, f"flow stage '{s.name}' ({s.help}) failed unexpectedly: "
                                         f"{type(e).__name__}: {_brief(str(e))}", expected=False) from e
@@ -291,20 +295,23 @@ class _Run:
             self.write()
 
     def write(self) -> Flow:
-        rec = Flow(stamp=self.stamp, config=self.cfg.to_dict(), seconds=_since(self.t0), stages=tuple(self.stages))
+        rec = Flow(stamp=self.stamp, config=self.cfg.to_dict(), seconds=_since(self.t0),
+                   stages=tuple(self.stages))
         path = rec.save(self.reports / "flow" / f"{self.cfg.slug}.json")
         path.with_suffix(".md").write_text(flow_markdown(rec))
         return rec
 
 
-def flow_record_path(cfg: HwqConfig, out: str | Path = "build/flow", reports: str | Path | None = None) -> Path:
+def flow_record_path(cfg: HwqConfig, out: str | Path = "build/flow",
+                     reports: str | Path | None = None) -> Path:
     """Where :func:`run_flow` writes its record for these arguments."""
     root = Path(reports) if reports is not None else Path(out) / cfg.slug / "reports"
     return root / "flow" / f"{cfg.slug}.json"
 
 
 def _relative(d: Any, work: Path) -> Any:
-    """``d`` with absolute paths made relative: to the work folder when inside it, else to the current folder."""
+    """``d`` with absolute paths made relative: to the work folder when inside it, else to the current
+    folder."""
     if isinstance(d, dict):
         return {k: _relative(v, work) for k, v in d.items()}
     if isinstance(d, list):

@@ -46,13 +46,14 @@ from hwq import __version__
 from hwq.config import HwqConfig
 from hwq.container import EncodedMatrix
 from hwq.datapath import (
-    block_dot, encode_activations, lut_acc, lut_scales, prepare_activations, weight_codewords, weight_only_acc,
-    weight_only_output, weight_scale,
+    block_dot, encode_activations, lut_acc, lut_scales, prepare_activations, weight_codewords,
+    weight_only_acc, weight_only_output, weight_scale,
 )
 from hwq.errors import HwqError
 from hwq.matmul import encode_matrix
 from hwq.nested import codewords_for_rows
 from hwq.prng import hadamard_signs
+from hwq.stimulus import golden_inputs
 from hwq.voronoi import MAX_LUT_ROWS, codebook, pair_lut
 
 __all__ = ["write_golden", "verify_golden", "compute_golden", "GOLDEN_VERSION", "golden_shape"]
@@ -61,7 +62,8 @@ GOLDEN_VERSION = 1
 _INPUTS = ("w", "x", "op_rows", "op_t", "op_x")
 
 
-def golden_shape(cfg: HwqConfig, k: int | None = None, m: int | None = None, batch: int = 2) -> tuple[int, int, int]:
+def golden_shape(cfg: HwqConfig, k: int | None = None, m: int | None = None,
+                 batch: int = 2) -> tuple[int, int, int]:
     """Default (K, M, B): K a multiple of lcm(d, hadamard) of at least 256, M = 2 * lanes."""
     step = cfg.k_step
     if k is None:
@@ -73,24 +75,6 @@ def golden_shape(cfg: HwqConfig, k: int | None = None, m: int | None = None, bat
     if m < 1 or batch < 1:
         raise HwqError("M and the batch must be positive")
     return k, m, batch
-
-
-def _inputs(cfg: HwqConfig, seed: int, k: int, m: int, batch: int, n_ops: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    w = rng.standard_normal((k, m))
-    w[:, 0] *= 40.0  # a large-norm column next to unit ones
-    x = rng.standard_normal((k, batch))
-    x[0, 0] = 9.0  # an outlier so that clipping to act_max is exercised
-    ops_rows = rng.integers(0, cfg.num_codewords, n_ops, dtype=np.int64)
-    ops_t = rng.integers(0, cfg.ladder_len, n_ops).astype(np.uint8)
-    lim = cfg.act_rot_bound
-    ops_x = rng.integers(-lim, lim + 1, (n_ops, cfg.dim), dtype=np.int64)
-    # extremes: most negative / most positive activations with the longest ladder index
-    ext = min(4, n_ops)
-    ops_t[:ext] = cfg.ladder_len - 1
-    ops_x[0], ops_x[1] = -lim, lim
-    ops_rows[2], ops_rows[3 % max(ext, 1)] = cfg.num_codewords - 1, 0
-    return {"w": w, "x": x, "op_rows": ops_rows, "op_t": ops_t, "op_x": ops_x}
 
 
 def compute_golden(cfg: HwqConfig, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -135,8 +119,8 @@ def _sha(a: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def write_golden(cfg: HwqConfig, out_dir: str | Path, seed: int = 1, k: int | None = None, m: int | None = None,
-                 batch: int = 2, n_ops: int = 4096) -> dict:
+def write_golden(cfg: HwqConfig, out_dir: str | Path, seed: int = 1, k: int | None = None,
+                 m: int | None = None, batch: int = 2, n_ops: int = 4096) -> dict:
     """Write ``<slug>.npz`` and ``<slug>.json`` into ``out_dir``; returns the manifest (with file paths).
 
     Examples
@@ -149,7 +133,7 @@ def write_golden(cfg: HwqConfig, out_dir: str | Path, seed: int = 1, k: int | No
         raise HwqError("n_ops must be at least 4 (the extreme-value operations)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    arrays = compute_golden(cfg, _inputs(cfg, seed, k, m, batch, n_ops))
+    arrays = compute_golden(cfg, golden_inputs(cfg, seed, k, m, batch, n_ops))
     npz = out_dir / f"{cfg.slug}.npz"
     np.savez(npz, **arrays)
     manifest = {
@@ -215,11 +199,12 @@ def verify_golden(path: str | Path) -> dict[str, np.ndarray]:
     except (ValueError, IndexError, TypeError) as e:  # inputs of the wrong shape or type
         if isinstance(e, HwqError):
             raise
-        raise HwqError(f"{npz}: the stored inputs do not fit the config ({type(e).__name__}: {e}); rewrite it "
-                       "with `hwq golden`") from None
+        raise HwqError(f"{npz}: the stored inputs do not fit the config ({type(e).__name__}: {e}); rewrite "
+                       "it with `hwq golden`") from None
     for name, a in fresh.items():
         if name not in arrays or arrays[name].shape != a.shape or not np.array_equal(arrays[name], a):
             bad.append(f"{name} (recomputed)")
     if bad:
-        raise HwqError(f"golden vectors {npz.name} do not match the reference model: {', '.join(sorted(set(bad)))}")
+        raise HwqError(f"golden vectors {npz.name} do not match the reference model: "
+                       f"{', '.join(sorted(set(bad)))}")
     return arrays

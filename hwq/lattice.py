@@ -32,7 +32,8 @@ __all__ = ["Lattice", "LATTICES", "get_lattice", "register_lattice", "lattice_na
 
 def _check_points(x: np.ndarray, dim: int, what: str) -> np.ndarray:
     if x.ndim == 0 or x.shape[-1] != dim:
-        raise HwqError(f"{what} must have last axis of length {dim} (the lattice dimension), got shape {x.shape}")
+        raise HwqError(f"{what} must have last axis of length {dim} (the lattice dimension), got shape "
+                       f"{x.shape}")
     return x
 
 

@@ -51,7 +51,8 @@ def folder_lock(folder: str | Path, what: str | None = None) -> Iterator[Path]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(f"hwq: waiting for {what or folder} (in use by another process)", file=sys.stderr, flush=True)
+            print(f"hwq: waiting for {what or folder} (in use by another process)", file=sys.stderr,
+                  flush=True)
             fcntl.flock(fd, fcntl.LOCK_EX)
         yield folder
     finally:

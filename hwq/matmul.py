@@ -242,9 +242,10 @@ def encode_matrix(a: np.ndarray, cfg: HwqConfig, matrix_id: int = 0,
                     progress(span[1])
     if overloads:
         warnings.warn(OverloadWarning(
-            f"{overloads} of {cols * nb} blocks ({100 * overloads / (cols * nb):.3g}%) in {ov_cols} of {cols} "
-            f"columns overloaded the top ladder rung (beta = {cfg.betas[-1]:.4g}) and were clipped to the nearest "
-            f"codeword; if this is frequent raise beta0, ladder_len or ladder_step ({cfg.slug})"), stacklevel=2)
+            f"{overloads} of {cols * nb} blocks ({100 * overloads / (cols * nb):.3g}%) in {ov_cols} of "
+            f"{cols} columns overloaded the top ladder rung (beta = {cfg.betas[-1]:.4g}) and were clipped to "
+            f"the nearest codeword; if this is frequent raise beta0, ladder_len or ladder_step ({cfg.slug})"),
+            stacklevel=2)
     return EncodedMatrix(config=cfg, n=n, cols=cols, matrix_id=matrix_id,
                          codes=pack_bits(rows, cfg.code_bits), ladder=pack_bits(ladder, cfg.ladder_bits),
                          norms=norms, overloads=overloads)

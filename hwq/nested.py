@@ -76,7 +76,8 @@ def codewords_for_rows(lat: Lattice, q: int, rows: np.ndarray) -> np.ndarray:
     return codeword_of(lat, q, row_to_digits(rows, q, lat.dim))
 
 
-def _in_codebook(lat: Lattice, q: int, lam: np.ndarray, table: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _in_codebook(lat: Lattice, q: int, lam: np.ndarray, table: np.ndarray | None) -> tuple[np.ndarray,
+                                                                                           np.ndarray]:
     """(inside, rows): whether scaled lattice points are codewords (c(k(lam)) == lam), and their rows."""
     k = index_of(lat, q, lam)
     r = digits_to_row(k, q)
@@ -102,9 +103,10 @@ def _clip_rows(lat: Lattice, q: int, y: np.ndarray, table: np.ndarray | None) ->
     """Codebook rows of the codeword nearest to each overloaded point ``y`` (unscaled, (M, d)).
 
     Codebooks up to ``_EXACT_CLIP_ROWS`` (2**18) rows are searched exhaustively: the exact nearest
-    codeword, ties to the lowest row. Larger ones (D3 q >= 65, D4 q >= 23, E8 q >= 5): the largest radial shrink t*y (bisection, t in [0, 1]) whose
-    closest lattice point is a codeword, then steepest descent over the lattice's minimal vectors while a
-    neighbour is a codeword and nearer to y (nearest in practice; not proven for every point).
+    codeword, ties to the lowest row. Larger ones (D3 q >= 65, D4 q >= 23, E8 q >= 5): the largest radial
+    shrink t*y (bisection, t in [0, 1]) whose closest lattice point is a codeword, then steepest descent over
+    the lattice's minimal vectors while a neighbour is a codeword and nearer to y (nearest in practice; not
+    proven for every point).
     """
     ys = y * lat.coord_scale
     if table is None and q ** lat.dim <= _EXACT_CLIP_ROWS:

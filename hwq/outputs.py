@@ -35,7 +35,8 @@ def _writable_ancestor(p: Path, flag: str) -> None:
     if not _writable(anc, os.W_OK | os.X_OK):
         where = "the working directory" if anc == Path.cwd() else f"folder {anc}"
         raise HwqError(f"{flag} {p}: {where} is not writable (read-only or no permission): "
-                       f"choose another {flag}" + (" or run from a writable folder" if anc == Path.cwd() else ""))
+                       f"choose another {flag}"
+                       + (" or run from a writable folder" if anc == Path.cwd() else ""))
 
 
 def check_out_dir(path: str | Path, flag: str = "--out") -> Path:

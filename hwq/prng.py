@@ -82,7 +82,8 @@ def hadamard_signs(sign_seed: int, n: int) -> np.ndarray:
     return (1 - 2 * (h >> np.uint32(31)).astype(np.int8)).astype(np.int8)
 
 
-def dither_for(lat: Lattice, dither_seed: int, matrix: int, column: np.ndarray, block: np.ndarray) -> np.ndarray:
+def dither_for(lat: Lattice, dither_seed: int, matrix: int, column: np.ndarray,
+               block: np.ndarray) -> np.ndarray:
     """Dither vectors for blocks (column[i], block[i]) of one matrix, uniform on the Voronoi cell.
 
     Parameters

@@ -11,12 +11,24 @@ Two criteria, for the two rates hwq reports:
   (D3, q = 6, 3.01 bits: T = 0/1/2 for about 71%/16%/9% of blocks).
 
 Both are deterministic (numpy's PCG64 with a fixed seed) and cached per process.
+
+:class:`hwq.config.HwqConfig` never runs the search: ``beta0 = None / "auto"`` reads the committed table
+``hwq/data/tuned_beta0.json`` (:mod:`hwq.tuned_table`), which :func:`write_tuned_table` regenerates from
+:func:`tuned_beta0` over :func:`table_keys` (``python -m hwq.tuning --write-table``, a few minutes on 2
+cores). A combination outside the table is tuned on request: :meth:`hwq.config.HwqConfig.tuned` or
+``hwq config --tune``.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 
@@ -25,7 +37,8 @@ from hwq.lattice import get_lattice
 from hwq.nested import decode_blocks, quantize_blocks
 from hwq.prng import dither_for
 
-__all__ = ["MAX_TUNED_OVERLOAD", "beta0_for_rate", "ladder_stats", "tuned_beta0"]
+__all__ = ["MAX_TUNED_OVERLOAD", "beta0_for_rate", "ladder_stats", "table_keys", "tuned_beta0",
+           "write_tuned_table"]
 
 _SAMPLES = 8192  # blocks per evaluation
 #: top-rung overload rate :func:`tuned_beta0` allows on its Monte Carlo sample: none of the 8192 blocks.
@@ -171,3 +184,105 @@ def tuned_ladder(lattice: str, q: int, dither: bool, ladder_len: int = 4) -> tup
             best = (mse, b, s)
     assert best is not None
     return best[1], best[2]
+
+
+# -- the committed table of tuned beta0 (hwq/data/tuned_beta0.json, read by hwq.tuned_table) ----------------
+#: ladder steps of the table: the default 2**(1/2) and the paper's 2**(1/3)
+TABLE_STEPS = (2 ** (1 / 2), 2 ** (1 / 3))
+#: ladder lengths of the table: 1 .. 8 rungs and the paper's 16
+TABLE_LADDER_LENS = (*range(1, 9), 16)
+#: the grid per lattice: nesting ratios and ladder lengths. Every q in 2 .. 16 and every ladder length for the
+#: cheap Z and D3 codes; for D4 and E8 the q of the paper (6, 7), NestQuant (E8 q = 14) and the small codes
+# the
+#: explorer tries, with at least 3 rungs (with one or two rungs nearly every block overloads and each search
+#: takes up to a minute: tune those with HwqConfig.tuned)
+TABLE_GRID = {"Z": (tuple(range(2, 17)), TABLE_LADDER_LENS), "D3": (tuple(range(2, 17)), TABLE_LADDER_LENS),
+              "D4": ((*range(2, 9), 10, 12, 16), TABLE_LADDER_LENS[2:]),
+              "E8": ((*range(2, 9), 14), TABLE_LADDER_LENS[2:])}
+#: combinations outside the grid that the tests and reports use (large q of the scalar and D3 codes, E8 q = 9)
+TABLE_EXTRA = tuple((lat, q, False, 4, 2 ** (1 / 2)) for lat, qs in (("Z", (32, 64, 65, 100, 128, 256)),
+                                                                      ("D3", (32, 64, 65, 128, 256)),
+                                                                      ("E8", (9,)))
+                    for q in qs)
+
+
+def table_keys() -> list[tuple[str, int, bool, int, float]]:
+    """Every (lattice, q, dither, ladder_len, ladder_step) of the committed table: per lattice of
+    :data:`TABLE_GRID` its q x dither off/on x its ladder lengths x :data:`TABLE_STEPS`, then
+    :data:`TABLE_EXTRA`."""
+    grid = [(lat, q, dither, n, step) for lat, (qs, lens) in TABLE_GRID.items() for q in qs
+            for dither in (False, True) for n in lens for step in TABLE_STEPS]
+    return grid + list(TABLE_EXTRA)
+
+
+def _tune_key(key: tuple[str, int, bool, int, float]) -> tuple[tuple[str, int, bool, int, float], float]:
+    return key, tuned_beta0(*key)
+
+
+def _search_key(key: tuple[str, int, bool, int, float]) -> tuple[str, int, bool, int, float]:
+    """With one rung the ladder step never enters the search (beta_0 = beta0 * step**0): both steps of
+    :data:`TABLE_STEPS` share one search."""
+    lat, q, dither, n, step = key
+    return (lat, q, dither, n, TABLE_STEPS[0]) if n == 1 else key
+
+
+def write_tuned_table(path: str | Path | None = None, workers: int = 2, progress: bool = True,
+                      memo: str | Path | None = None) -> Path:
+    """Run :func:`tuned_beta0` for every key of :func:`table_keys` and write the table (JSON) to ``path``
+    (default: the packaged ``hwq/data/tuned_beta0.json``). Values are exactly what :func:`tuned_beta0`
+    returns; the file lists them in key order, so a rerun on the same inputs rewrites the same bytes.
+    ``memo``: a JSON-lines file of finished searches, appended as they finish and reused by the next run
+    (an interrupted run resumes). The committed table took roughly 8 CPU-minutes in two workers (33 minutes
+    of wall time on the shared 2-core machine at load 13-16)."""
+    from hwq.tuned_table import TABLE_PATH, TABLE_VERSION, key as table_key
+
+    path = Path(path) if path is not None else TABLE_PATH
+    keys = table_keys()
+    done: dict[tuple, float] = {}
+    if memo is not None and Path(memo).is_file():
+        for line in Path(memo).read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                done[table_key(*row[:5])] = float(row[5])
+    cost = {lat: i for i, lat in enumerate(TABLE_GRID)}  # cheap lattices and long ladders first
+    todo = sorted({_search_key(k) for k in keys} - set(done), key=lambda k: (cost.get(k[0], 9), -k[3], k))
+    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        for i, fut in enumerate(as_completed([pool.submit(_tune_key, k) for k in todo])):
+            k, b = fut.result()
+            done[k] = b
+            if memo is not None:
+                with open(memo, "a") as fh:
+                    fh.write(json.dumps([*k, b]) + "\n")
+            if progress and (i + 1) % 50 == 0:
+                print(f"tuned {i + 1}/{len(todo)}", file=sys.stderr, flush=True)
+    rows = [[*k, done[_search_key(k)]] for k in keys]
+    doc = {"table": "tuned_beta0", "version": TABLE_VERSION,
+           "about": "beta0 of hwq.tuning.tuned_beta0 per (lattice, q, dither, ladder_len, ladder_step); "
+                    "regenerate with `python -m hwq.tuning --write-table`",
+           "columns": ["lattice", "q", "dither", "ladder_len", "ladder_step", "beta0"], "rows": rows}
+    text = "{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in doc.items() if k != "rows")
+    text += ',\n  "rows": [\n' + ",\n".join("    " + json.dumps(r) for r in rows) + "\n  ]\n}\n"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hwq.tuning --write-table [--out FILE] [--workers N]``."""
+    p = argparse.ArgumentParser(prog="python -m hwq.tuning", description="regenerate the tuned beta0 table")
+    p.add_argument("--write-table", action="store_true", required=True,
+                   help="run tuned_beta0 over table_keys() and write the table")
+    p.add_argument("--out", default=None,
+                   help="output file (default: the packaged hwq/data/tuned_beta0.json)")
+    p.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    p.add_argument("--memo", default=None, help="JSON-lines file of finished searches: appended, and reused "
+                   "by the next run (resume an interrupted run)")
+    args = p.parse_args(argv)
+    path = write_tuned_table(args.out, workers=args.workers, memo=args.memo)
+    print(f"wrote {path} ({len(table_keys())} entries)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

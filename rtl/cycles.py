@@ -74,6 +74,6 @@ def table_sizes(cfg: HwqConfig, unit: str) -> dict:
     if unit in ("top", "luttop"):
         t["x_buffer"] = {"entries": -(-cfg.max_k // cfg.dim), "bits": cfg.act_rot_bits, "copies": cfg.dim}
     if unit == "luttop":
-        t["code_buffer"] = {"entries": -(-cfg.max_k // cfg.dim), "bits": cfg.code_bits + max(1, cfg.ladder_bits),
-                            "copies": 1}
+        t["code_buffer"] = {"entries": -(-cfg.max_k // cfg.dim),
+                            "bits": cfg.code_bits + max(1, cfg.ladder_bits), "copies": 1}
     return t

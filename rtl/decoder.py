@@ -45,8 +45,8 @@ ROM_STYLE = "logic"
 
 def decoder_rom(cfg: HwqConfig) -> memory.Memory:
     """The codebook ROM of a config (one per unit; add a read port per lane)."""
-    return memory.Memory(shape=unsigned(cfg.dim * cfg.coord_bits), depth=cfg.num_codewords, init=rom_init(cfg),
-                         attrs={"ram_style": ROM_STYLE})
+    return memory.Memory(shape=unsigned(cfg.dim * cfg.coord_bits), depth=cfg.num_codewords,
+                         init=rom_init(cfg), attrs={"ram_style": ROM_STYLE})
 
 
 def digits_of_row(pipe: Pipe, row: Value, cfg: HwqConfig) -> tuple[list[Value], int]:
@@ -115,7 +115,8 @@ class CodebookDecoder(wiring.Component):
         self.in_layout = data.StructLayout({"code": unsigned(cfg.code_bits), "ladder": ladder_shape(cfg)})
         self.out_layout = data.StructLayout({"cw": data.ArrayLayout(signed(cfg.coord_bits), cfg.dim),
                                              "ladder": ladder_shape(cfg)})
-        super().__init__({"i": In(stream.Signature(self.in_layout)), "o": Out(stream.Signature(self.out_layout))})
+        super().__init__({"i": In(stream.Signature(self.in_layout)),
+                          "o": Out(stream.Signature(self.out_layout))})
         self.latency = _probe_latency(cfg)
         self.ii = 1
 

@@ -87,7 +87,8 @@ def _rung(m: Module, pipe: Pipe, x: list[Value], emt: Value, cfg: HwqConfig, rom
 
 
 def _build(m: Module, pipe: Pipe, x: list[Value], em: Value, cfg: HwqConfig, rom):
-    emt = [pipe.reg(mul_const(em, inv) >> cfg.frac_bits, f"em{t}_") for t, inv in enumerate(cfg.inv_beta_mults)]
+    emt = [pipe.reg(mul_const(em, inv) >> cfg.frac_bits, f"em{t}_") for t,
+           inv in enumerate(cfg.inv_beta_mults)]
     xd = [pipe.reg(v, "x") for v in x]
     res = [_rung(m, pipe, xd, emt[t], cfg, rom, t) for t in range(cfg.ladder_len)]
     st = max(r[2] for r in res)  # rungs differ in width, hence in division stages: align them
@@ -112,7 +113,8 @@ class ActEncoder(wiring.Component):
                                             "em": unsigned(self.em_bits)})
         self.out_layout = data.StructLayout({"code": unsigned(cfg.code_bits), "ladder": ladder_shape(cfg),
                                              "overload": unsigned(1)})
-        super().__init__({"i": In(stream.Signature(self.in_layout)), "o": Out(stream.Signature(self.out_layout))})
+        super().__init__({"i": In(stream.Signature(self.in_layout)),
+                          "o": Out(stream.Signature(self.out_layout))})
         m = probe_module()
         rom = None
         if cfg.decoder_kind == "rom":

@@ -52,10 +52,12 @@ class Hadamard(wiring.Component):
         self.cfg = cfg
         h = cfg.hadamard
         self.log2h = h.bit_length() - 1
-        self.in_layout = data.StructLayout({"x": data.ArrayLayout(signed(cfg.act_bits), h), "last": unsigned(1)})
+        self.in_layout = data.StructLayout({"x": data.ArrayLayout(signed(cfg.act_bits), h),
+                                            "last": unsigned(1)})
         self.out_layout = data.StructLayout({"y": data.ArrayLayout(signed(cfg.act_rot_bits), h),
                                              "last": unsigned(1)})
-        super().__init__({"i": In(stream.Signature(self.in_layout)), "o": Out(stream.Signature(self.out_layout))})
+        super().__init__({"i": In(stream.Signature(self.in_layout)),
+                          "o": Out(stream.Signature(self.out_layout))})
         self.folded = cfg.hadamard_impl == "folded"
         self.latency = had_latency(cfg)
         self.ii = (self.log2h + 1) if self.folded else 1

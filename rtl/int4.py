@@ -38,7 +38,8 @@ class Int4Mac(wiring.Component):
             "last": unsigned(1),
         })
         self.out_layout = mac_out_layout(cfg, self.acc_bits)
-        super().__init__({"i": In(stream.Signature(self.in_layout)), "o": Out(stream.Signature(self.out_layout))})
+        super().__init__({"i": In(stream.Signature(self.in_layout)),
+                          "o": Out(stream.Signature(self.out_layout))})
         self.latency = int4_latency(cfg)
         self.ii = 1
 
@@ -51,8 +52,8 @@ class Int4Mac(wiring.Component):
         copies = StallCopies("full_", STALL_FANOUT)   # stall enables as in DequantMac
         pipe = Pipe(m, copies, "i4")
         p = self.i.payload
-        terms, st = _datapath(m, pipe, cfg, [p.x[i] for i in range(cfg.dim)],
-                              [[p.w[lane * cfg.dim + i] for i in range(cfg.dim)] for lane in range(cfg.lanes)])
+        w = [[p.w[lane * cfg.dim + i] for i in range(cfg.dim)] for lane in range(cfg.lanes)]
+        terms, st = _datapath(m, pipe, cfg, [p.x[i] for i in range(cfg.dim)], w)
         vld, last, close = closing_stages(m, pipe, en, self.i.valid, p.last, st)
         m.d.comb += full.eq(accumulate_out(m, en, vld, last, terms, self.o, self.acc_bits, close,
                                            copies.signals))

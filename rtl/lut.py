@@ -42,8 +42,8 @@ class LutMac(wiring.Component):
 
     def __init__(self, cfg: HwqConfig):
         if cfg.num_codewords > MAX_LUT_ROWS:
-            raise HwqError(f"the LUT unit needs q**d <= {MAX_LUT_ROWS} codewords, {cfg.lattice} q={cfg.q} has "
-                           f"{cfg.num_codewords}: use the weight-only DequantMac")
+            raise HwqError(f"the LUT unit needs q**d <= {MAX_LUT_ROWS} codewords, {cfg.lattice} q={cfg.q} "
+                           f"has {cfg.num_codewords}: use the weight-only DequantMac")
         self.cfg = cfg
         lb = ladder_shape(cfg)
         self.in_layout = data.StructLayout({
@@ -52,7 +52,8 @@ class LutMac(wiring.Component):
             "xcode": unsigned(cfg.code_bits), "xladder": lb, "last": unsigned(1),
         })
         self.out_layout = mac_out_layout(cfg, cfg.lut_acc_bits)
-        super().__init__({"i": In(stream.Signature(self.in_layout)), "o": Out(stream.Signature(self.out_layout))})
+        super().__init__({"i": In(stream.Signature(self.in_layout)),
+                          "o": Out(stream.Signature(self.out_layout))})
         self.latency = lut_latency(cfg)
         self.ii = 1
 

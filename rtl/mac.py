@@ -114,7 +114,8 @@ class DequantMac(wiring.Component):
         self.cfg = cfg
         self.in_layout = mac_in_layout(cfg)
         self.out_layout = mac_out_layout(cfg)
-        super().__init__({"i": In(stream.Signature(self.in_layout)), "o": Out(stream.Signature(self.out_layout))})
+        super().__init__({"i": In(stream.Signature(self.in_layout)),
+                          "o": Out(stream.Signature(self.out_layout))})
         self.latency = mac_latency(cfg)
         self.ii = 1
 

@@ -16,7 +16,8 @@ __all__ = ["discard", "probe_module"]
 
 
 def discard(*objs):
-    """Mark elaboratables (a probe Module, a probe ROM) as deliberately never elaborated; returns the first."""
+    """Mark elaboratables (a probe Module, a probe ROM) as deliberately never elaborated; returns the
+    first."""
     for obj in objs:
         if obj is not None:
             obj._MustUse__silence = True

@@ -181,7 +181,8 @@ def _tournament(pipe: Pipe, mags: list[Value], tag: str, carry: list[Value], nee
     if not need_max:
         return onehot, None, carry, 2
     w = mags[0].shape().width
-    mx = pipe.reg(Cat(*[Cat(*[oh & mg[b] for oh, mg in zip(onehot, mags)]).any() for b in range(w)]), f"{tag}mx")
+    mx = pipe.reg(Cat(*[Cat(*[oh & mg[b] for oh, mg in zip(onehot, mags)]).any() for b in range(w)]),
+                  f"{tag}mx")
     onehot = pipe.regs(onehot, f"{tag}oh")
     carry = pipe.regs(carry, f"{tag}tc")
     return onehot, mx, carry, 3
@@ -213,7 +214,8 @@ def voronoi_reduce(m: Module, pipe: Pipe, y: list[Value], cfg: HwqConfig, lo: li
             vals.append(pipe.reg(_table(_spread(getattr(t, name), t.lo, t.hi, yv), ix, cw).as_signed(),
                                  f"{tag}{name}{i}_"))
             if cfg.lattice != "Z":
-                pars.append(pipe.reg(_table(_spread(getattr(t, pname), t.lo, t.hi, yv), ix, 1), f"{tag}p{name}{i}_"))
+                pars.append(pipe.reg(_table(_spread(getattr(t, pname), t.lo, t.hi, yv), ix, 1),
+                                     f"{tag}p{name}{i}_"))
         looked[name] = dict(c=vals, pars=pars)
     if cfg.lattice == "Z":
         return [v[:cfg.coord_bits].as_signed() for v in looked["a"]["c"]], 1
@@ -238,7 +240,8 @@ def voronoi_reduce(m: Module, pipe: Pipe, y: list[Value], cfg: HwqConfig, lo: li
     s_t = res["a"]["st"]
     if not e8:
         a = res["a"]
-        out = [_fixed(pipe, c, a["par"] & oh, den, f"{tag}o{i}_") for i, (c, oh) in enumerate(zip(a["c"], a["onehot"]))]
+        out = [_fixed(pipe, c, a["par"] & oh, den, f"{tag}o{i}_") for i,
+               (c, oh) in enumerate(zip(a["c"], a["onehot"]))]
         return [v[:cfg.coord_bits].as_signed() for v in out], st + s_t + 1
     # E8: D = S + par (den^2 - 2 den max) per coset; take B iff D_B < D_A
     s_sq = res["a"]["s_sq"]
@@ -255,7 +258,8 @@ def voronoi_reduce(m: Module, pipe: Pipe, y: list[Value], cfg: HwqConfig, lo: li
     corr_vals = [0] * (1 << mxw) + [den * den - 2 * den * mm for mm in range(1 << mxw)]
     cwid = max(abs(v) for v in corr_vals).bit_length() + 1
     for r in res.values():
-        r["corr"] = pipe.reg(_table(np.array(corr_vals), Cat(r["mx"], r["par"]), cwid).as_signed(), f"{tag}cr")
+        r["corr"] = pipe.reg(_table(np.array(corr_vals), Cat(r["mx"], r["par"]), cwid).as_signed(),
+                             f"{tag}cr")
         r["sq"] = pipe.reg(r["sq"], f"{tag}sq")
         r["c"] = pipe.regs(r["c"], f"{tag}c1")
         r["fix"] = pipe.regs([r["par"] & oh for oh in r["onehot"]], f"{tag}fx")

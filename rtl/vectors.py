@@ -1,36 +1,22 @@
-"""Test vectors for the RTL units, generated from the hwq reference model (never by hand)."""
+"""Beats of the RTL units' streams for a GEMV of :func:`hwq.stimulus.gemv_case` (the one stimulus
+generator; nothing random here): field dicts in the payload layouts of ``rtl/README.md``, packed by
+:func:`hwq.rtl.simutil.pack`."""
 
 from __future__ import annotations
-
 
 import numpy as np
 
 from hwq.config import HwqConfig
-from hwq.datapath import encode_activations, lut_acc, prepare_activations, weight_only_acc
+from hwq.stimulus import GemvCase, gemv_case
 
-__all__ = ["gemv_case", "mac_beats", "lut_beats", "top_case"]
-
-
-def gemv_case(cfg: HwqConfig, m: int, k: int | None = None, seed: int = 0):
-    """A random weight-only GEMV: (enc, x_rot (K,), acc (M,)) with K a multiple of lcm(d, hadamard)."""
-    from hwq.matmul import encode_matrix
-
-    step = cfg.k_step
-    k = k or step
-    if k % step:
-        raise ValueError(f"K must be a multiple of {step}")
-    rng = np.random.default_rng(seed)
-    w = rng.standard_normal((k, m))
-    w[:, 0] *= 8.0  # heavier column: exercises the ladder
-    enc = encode_matrix(w, cfg)
-    act = prepare_activations(rng.standard_normal(k) * np.linspace(0.2, 3.0, k), cfg)
-    return enc, act.x_rot[:, 0], weight_only_acc(enc, act.x_rot)[:, 0]
+__all__ = ["gemv_case", "lane_groups", "mac_beats", "lut_beats", "top_beats", "top_case"]
 
 
-def _groups(cfg: HwqConfig, rows: np.ndarray, lad: np.ndarray):
-    """Pad M to a multiple of lanes (code 0, ladder 0) and yield per group (codes (L, nb), ladder)."""
+def lane_groups(lanes: int, rows: np.ndarray, lad: np.ndarray):
+    """Pad M to a multiple of ``lanes`` (code 0, ladder 0) and yield per row group (codes (L, nb), ladder):
+    the order in which the weight streams of the MACs and tops carry a matrix."""
     m, nb = rows.shape
-    L = cfg.lanes
+    L = lanes
     mp = -(-m // L) * L
     r = np.zeros((mp, nb), dtype=np.int64)
     t = np.zeros((mp, nb), dtype=np.int64)
@@ -39,74 +25,61 @@ def _groups(cfg: HwqConfig, rows: np.ndarray, lad: np.ndarray):
         yield r[g * L:(g + 1) * L], t[g * L:(g + 1) * L]
 
 
-def mac_beats(cfg: HwqConfig, enc, x_rot: np.ndarray) -> list[dict]:
-    """Input beats (field dicts) of :class:`hwq.rtl.mac.DequantMac` for one GEMV."""
-    d = cfg.dim
-    nb = enc.blocks_per_col
+def mac_beats(cfg: HwqConfig, case: GemvCase, j: int = 0) -> list[dict]:
+    """Input beats of :class:`hwq.rtl.mac.DequantMac` for activation vector ``j`` of ``case`` (the expected
+    accumulators are ``case.ref[j]``)."""
+    d, x_rot = cfg.dim, case.x_rot[:, j]
+    nb = case.enc.blocks_per_col
     beats = []
-    for codes, lad in _groups(cfg, enc.rows(), enc.ladder_index().astype(np.int64)):
+    for codes, lad in lane_groups(cfg.lanes, case.rows, case.ladder):
         for b in range(nb):
             beats.append({"codes": codes[:, b].tolist(), "ladder": lad[:, b].tolist(),
                           "x": x_rot[d * b:d * b + d].tolist(), "last": int(b == nb - 1)})
     return beats
 
 
-def lut_beats(cfg: HwqConfig, enc, x_rot: np.ndarray):
-    """Beats of :class:`hwq.rtl.lut.LutMac` and the reference acc (M,) for one activation vector."""
-    acts = encode_activations(x_rot[:, None], cfg)
-    ref = lut_acc(enc, acts)[:, 0]
-    nb = enc.blocks_per_col
+def lut_beats(cfg: HwqConfig, case: GemvCase, j: int = 0) -> list[dict]:
+    """Input beats of :class:`hwq.rtl.lut.LutMac` for activation vector ``j`` of a ``kind="lut"`` case (the
+    activation codes come from :func:`hwq.datapath.encode_activations`; expected: ``case.ref[j]``)."""
+    from hwq.datapath import encode_activations
+
+    acts = encode_activations(case.x_rot[:, j:j + 1], cfg, case.em[j:j + 1])
+    nb = case.enc.blocks_per_col
     beats = []
-    for codes, lad in _groups(cfg, enc.rows(), enc.ladder_index().astype(np.int64)):
+    for codes, lad in lane_groups(cfg.lanes, case.rows, case.ladder):
         for b in range(nb):
             beats.append({"codes": codes[:, b].tolist(), "ladder": lad[:, b].tolist(),
                           "xcode": int(acts.rows[0, b]), "xladder": int(acts.ladder[0, b]),
                           "last": int(b == nb - 1)})
-    return beats, ref
+    return beats
 
 
-def top_case(cfg: HwqConfig, m: int, k: int, nvec: int = 2, seed: int = 0, lut: bool = False):
-    """A GEMV of ``nvec`` activation vectors through a top level (:class:`hwq.rtl.top.DequantMacTop`, or
-    :class:`hwq.rtl.top.LutTop` with ``lut=True``), all from the reference model.
-
-    Returns
-    -------
-    (x_beats, w_beats, ref) : field dicts of the ``x`` stream (K/h int8 segments per vector, plus ``em``
-        for the LUT top) and of the ``w`` stream (per vector: ceil(M/L) row groups of K/d beats, ``done``
-        on the final beat), and the reference accumulators (nvec, M): ``weight_only_acc`` or ``lut_acc``.
-    """
-    from hwq.matmul import encode_matrix
-
-    if k % cfg.k_step:
-        raise ValueError(f"K must be a multiple of lcm(d, hadamard) = {cfg.k_step}")
-    rng = np.random.default_rng(seed)
-    w = rng.standard_normal((k, m))
-    w[:, 0] *= 8.0
-    enc = encode_matrix(w, cfg)
-    xs = rng.standard_normal((k, nvec)) * np.linspace(0.2, 3.0, k)[:, None]
-    if nvec > 1:
-        xs[: k // 4, 1] *= 12.0  # spiky second vector: higher activation rungs
-    act = prepare_activations(xs, cfg)
+def top_beats(cfg: HwqConfig, case: GemvCase) -> tuple[list[dict], list[dict]]:
+    """Beats of a top level (:class:`hwq.rtl.top.DequantMacTop`, or :class:`hwq.rtl.top.LutTop` for a
+    ``kind="lut"`` case): the ``x`` stream (K/h int8 segments per vector, plus ``em`` for the LUT top) and the
+    ``w`` stream (per vector: ceil(M/L) row groups of K/d beats, ``done`` on the final beat)."""
     h = cfg.hadamard
-    if lut:
-        acts = encode_activations(act.x_rot, cfg)
-        ref = lut_acc(enc, acts).T
-        em = acts.enc_mult
-    else:
-        ref = weight_only_acc(enc, act.x_rot).T
-        em = None
+    k, nvec = case.x_int.shape
     x_beats, w_beats = [], []
     nseg = k // h
-    groups = list(_groups(cfg, enc.rows(), enc.ladder_index().astype(np.int64)))
-    nb = enc.blocks_per_col
+    groups = list(lane_groups(cfg.lanes, case.rows, case.ladder))
+    nb = case.enc.blocks_per_col
     for j in range(nvec):
         for sgm in range(nseg):
-            beat = {"x": act.x_int[sgm * h:(sgm + 1) * h, j].tolist(), "last": int(sgm == nseg - 1)}
-            if lut:
-                beat["em"] = int(em[j])
+            beat = {"x": case.x_int[sgm * h:(sgm + 1) * h, j].tolist(), "last": int(sgm == nseg - 1)}
+            if case.em is not None:
+                beat["em"] = int(case.em[j])
             x_beats.append(beat)
         for g, (codes, lad) in enumerate(groups):
             for b in range(nb):
-                w_beats.append({"codes": codes[:, b].tolist(), "ladder": lad[:, b].tolist(), "last": int(b == nb - 1),
-                                "done": int(b == nb - 1 and g == len(groups) - 1)})
-    return x_beats, w_beats, np.asarray(ref)
+                w_beats.append({"codes": codes[:, b].tolist(), "ladder": lad[:, b].tolist(),
+                                "last": int(b == nb - 1), "done": int(b == nb - 1 and g == len(groups) - 1)})
+    return x_beats, w_beats
+
+
+def top_case(cfg: HwqConfig, m: int, k: int, nvec: int = 2, seed: int = 0, lut: bool = False):
+    """A GEMV of ``nvec`` activation vectors through a top level: ``(x_beats, w_beats, ref)`` with the
+    reference accumulators ``ref`` (nvec, M) (:func:`hwq.stimulus.gemv_case` + :func:`top_beats`)."""
+    case = gemv_case(cfg, m, k, nvec, seed, kind="lut" if lut else "wo")
+    x_beats, w_beats = top_beats(cfg, case)
+    return x_beats, w_beats, case.ref

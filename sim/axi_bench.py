@@ -5,7 +5,7 @@ third-party VIP, cocotbext-axi (``AxiStreamSource`` on ``s_axis_x``/``s_axis_w``
 the manifest's beat layouts, which the host packer :class:`hwq.sim.axi_frames.AxiFrames` uses.
 
 Every GEMV result frame is compared with the reference model (:func:`hwq.datapath.weight_only_acc` /
-:func:`~hwq.datapath.lut_acc` through :func:`hwq.sim.axi_frames.gemv_case`) bit for bit, and its length
+:func:`~hwq.datapath.lut_acc` through :func:`hwq.stimulus.gemv_case`) bit for bit, and its length
 checks ``m_axis_o_tlast``. GEMVs of two shapes (different M and K) alternate, so K and M are shown to be
 run-time parameters carried by the framing.
 
@@ -21,10 +21,7 @@ run-time parameters carried by the framing.
 from __future__ import annotations
 
 import json
-import os
 import random
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import cocotb
@@ -32,25 +29,14 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge, with_timeout
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamMonitor, AxiStreamSink, AxiStreamSource
-from hwq.sim.axi_frames import AxiFrames, GemvCase, gemv_case
+from hwq.sim.axi_frames import AxiFrames
+from hwq.sim.tb import load_job
 
 from hwq.config import HwqConfig
+from hwq.stimulus import GemvCase, bernoulli, gemv_case
 
 KINDS = {"top_axi": "wo", "luttop_axi": "lut"}
 PERIOD_NS = 10
-
-
-def _job() -> dict:
-    path = os.environ.get("HWQ_SIM_JOB")
-    if not path:
-        raise RuntimeError("HWQ_SIM_JOB is not set: run these tests through hwq.sim.cocotb_run")
-    return json.loads(Path(path).read_text())
-
-
-def pauses(rng: random.Random, p_pause: float) -> Iterator[bool]:
-    """Seeded pause pattern for ``set_pause_generator``: True (pause this cycle) with probability ``p_pause``."""
-    while True:
-        yield rng.random() < p_pause
 
 
 class AxiBench:
@@ -58,7 +44,7 @@ class AxiBench:
 
     def __init__(self, dut: Any, name: str) -> None:
         self.dut = dut
-        self.job = job = _job()
+        self.job = job = load_job()
         self.cfg = HwqConfig.from_dict(job["config"])
         self.kind = KINDS[job["unit"]]
         self.seed = int(job["seed"])
@@ -97,8 +83,8 @@ class AxiBench:
         cfg = self.cfg
         step = cfg.k_step
         k2 = min(2 * step, cfg.max_k // step * step)
-        return [gemv_case(cfg, self.kind, 2 * cfg.lanes + 1, k2, nvec, self.seed * 100 + salt),
-                gemv_case(cfg, self.kind, cfg.lanes, step, nvec, self.seed * 100 + salt + 1)]
+        return [gemv_case(cfg, 2 * cfg.lanes + 1, k2, nvec, self.seed * 100 + salt, self.kind),
+                gemv_case(cfg, cfg.lanes, step, nvec, self.seed * 100 + salt + 1, self.kind)]
 
     async def reset(self, cycles: int = 4) -> None:
         self.dut.aresetn.value = 0
@@ -122,8 +108,8 @@ class AxiBench:
         groups = -(-m // self.cfg.lanes)
         nbytes = groups * self.frames.beat_bytes["m_axis_o"]
         assert len(frame.tdata) == nbytes, \
-            (f"GEMV {self.gemvs}: result frame of {len(frame.tdata)} bytes, expected {groups} beats = {nbytes} bytes "
-             f"(m_axis_o_tlast misplaced)")
+            (f"GEMV {self.gemvs}: result frame of {len(frame.tdata)} bytes, expected {groups} beats = "
+             f"{nbytes} bytes (m_axis_o_tlast misplaced)")
         got = self.frames.o_values(bytes(frame.tdata), m)
         bad = np.flatnonzero(got != ref)
         assert bad.size == 0, (f"GEMV {self.gemvs}: mismatch in {bad.size} of {m} rows, first row {bad[0]}: "
@@ -154,9 +140,9 @@ class AxiBench:
 async def axi_traffic(dut: Any) -> None:
     """Random idle cycles on s_axis_x/s_axis_w (pause 30%) and backpressure on m_axis_o (pause 40%)."""
     b = AxiBench(dut, "axi_traffic")
-    b.x.set_pause_generator(pauses(random.Random(b.rng.random()), 0.3))
-    b.w.set_pause_generator(pauses(random.Random(b.rng.random()), 0.3))
-    b.o.set_pause_generator(pauses(random.Random(b.rng.random()), 0.4))
+    b.x.set_pause_generator(bernoulli(random.Random(b.rng.random()), 0.3))
+    b.w.set_pause_generator(bernoulli(random.Random(b.rng.random()), 0.3))
+    b.o.set_pause_generator(bernoulli(random.Random(b.rng.random()), 0.4))
     await b.reset()
     cases = b.cases(2, 1)
     order = [(c, j) for j in range(2) for c in cases]  # shapes alternate: K and M change every GEMV
@@ -191,7 +177,8 @@ async def axi_full_rate(dut: Any) -> None:
             assert oc[-1][1] == 1 and all(t == 0 for _, t in oc[:-1]), f"m_axis_o_tlast pattern {oc}"
             lats.append(oc[-1][0] - wc[-1])
     want = int(b.job["latency"])
-    assert all(lat == want for lat in lats), f"last weight beat -> last result: {lats} cycles, manifest {want}"
+    assert all(lat == want for lat in lats), \
+        f"last weight beat -> last result: {lats} cycles, manifest {want}"
     b.stats("axi_full_rate", w_spans=spans, latency=lats)
 
 
@@ -200,8 +187,8 @@ async def axi_reset_midstream(dut: Any) -> None:
     """aresetn while frames are in flight; the GEMVs sent afterwards come out exactly, nothing stale."""
     b = AxiBench(dut, "axi_reset_midstream")
     for s in (b.x, b.w):
-        s.set_pause_generator(pauses(random.Random(b.rng.random()), 0.2))
-    b.o.set_pause_generator(pauses(random.Random(b.rng.random()), 0.3))
+        s.set_pause_generator(bernoulli(random.Random(b.rng.random()), 0.2))
+    b.o.set_pause_generator(bernoulli(random.Random(b.rng.random()), 0.3))
     await b.reset()
     first = b.cases(2, 3)
     order = [(c, j) for j in range(2) for c in first]

@@ -4,25 +4,26 @@ Built only from the beat layouts of the RTL manifest (``units.<unit>.ports.<stre
 ``tdata_bits``), i.e. from :func:`hwq.rtl.axi_layout.axi_streams` of the config; the cocotbext-axi bench
 (:mod:`hwq.sim.axi_bench`) drives the RTL with exactly these bytes. One frame is one AXI4-Stream packet
 (``tlast`` on its final beat): a whole activation vector on ``s_axis_x``, the weights of a whole GEMV on
-``s_axis_w``, the results of a whole GEMV on ``m_axis_o``. Beats are little-endian (byte i = ``tdata[8i+7:8i]``).
+``s_axis_w``, the results of a whole GEMV on ``m_axis_o``. Beats are little-endian (byte i =
+``tdata[8i+7:8i]``).
 
-:func:`gemv_case` builds a GEMV (weights encoded by :func:`hwq.matmul.encode_matrix`, activations quantized
-and rotated by :mod:`hwq.datapath`) and its expected accumulators from the reference model.
+The GEMVs it frames come from :func:`hwq.stimulus.gemv_case` (the one stimulus generator), with their expected
+accumulators from the reference model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from hwq.rtl.vectors import lane_groups
 from hwq.sim.payload import Layout, pack, unpack
 
 from hwq.config import HwqConfig
 from hwq.errors import HwqError
 
-__all__ = ["AxiFrames", "GemvCase", "gemv_case"]
+__all__ = ["AxiFrames"]
 
 
 class AxiFrames:
@@ -59,7 +60,8 @@ class AxiFrames:
         """A frame's bytes -> field dicts (the frame must be whole beats)."""
         lay, nb = self.layouts[stream], self.beat_bytes[stream]
         if len(frame) % nb:
-            raise HwqError(f"{stream}: a frame of {len(frame)} bytes is not a whole number of {nb}-byte beats")
+            raise HwqError(f"{stream}: a frame of {len(frame)} bytes is not a whole number of {nb}-byte "
+                           "beats")
         return [unpack(lay, int.from_bytes(frame[i:i + nb], "little")) for i in range(0, len(frame), nb)]
 
     # -- GEMV frames ---------------------------------------------------------------------------------------
@@ -77,22 +79,16 @@ class AxiFrames:
         return self.pack_beats("s_axis_x", [{"x": x[i:i + h].tolist(), **extra} for i in range(0, x.size, h)])
 
     def w_frame(self, rows: np.ndarray, ladder: np.ndarray) -> bytes:
-        """Codebook rows and ladder indices (M, nb) of one GEMV -> its ``s_axis_w`` frame: row groups of L rows
+        """Codebook rows and ladder indices (M, nb) of one GEMV -> its ``s_axis_w`` frame: row groups of L
+        rows
         (the last padded with code 0, ladder 0), nb beats each, ``row_end`` on every group's last beat."""
         rows, ladder = np.asarray(rows, dtype=np.int64), np.asarray(ladder, dtype=np.int64)
         if rows.ndim != 2 or rows.shape != ladder.shape or rows.size == 0:
-            raise HwqError(f"rows and ladder must be equal (M, nb) arrays, got {rows.shape} and {ladder.shape}")
-        m, nb = rows.shape
-        lanes = self.lanes
-        mp = -(-m // lanes) * lanes
-        r = np.zeros((mp, nb), dtype=np.int64)
-        t = np.zeros((mp, nb), dtype=np.int64)
-        r[:m], t[:m] = rows, ladder
-        beats = []
-        for g in range(mp // lanes):
-            for b in range(nb):
-                beats.append({"codes": r[g * lanes:(g + 1) * lanes, b].tolist(),
-                              "ladder": t[g * lanes:(g + 1) * lanes, b].tolist(), "row_end": int(b == nb - 1)})
+            raise HwqError(f"rows and ladder must be equal (M, nb) arrays, got {rows.shape} and "
+                           f"{ladder.shape}")
+        nb = rows.shape[1]
+        beats = [{"codes": codes[:, b].tolist(), "ladder": lad[:, b].tolist(), "row_end": int(b == nb - 1)}
+                 for codes, lad in lane_groups(self.lanes, rows, ladder) for b in range(nb)]
         return self.pack_beats("s_axis_w", beats)
 
     def o_values(self, frame: bytes, m: int | None = None) -> np.ndarray:
@@ -107,41 +103,5 @@ class AxiFrames:
         lanes = self.lanes
         p = np.zeros(-(-a.size // lanes) * lanes, dtype=np.int64)
         p[:a.size] = a
-        return self.pack_beats("m_axis_o", [{"acc": p[i:i + lanes].tolist()} for i in range(0, p.size, lanes)])
-
-
-@dataclass
-class GemvCase:
-    """One weight matrix and ``nvec`` activation vectors with the reference accumulators."""
-
-    rows: np.ndarray    #: (M, nb) codebook rows
-    ladder: np.ndarray  #: (M, nb) ladder indices
-    x_int: np.ndarray   #: (K, nvec) integer activations (before the rotation the unit applies)
-    em: np.ndarray | None  #: (nvec,) encoding multipliers (LUT top) or None
-    ref: np.ndarray     #: (nvec, M) expected accumulators
-
-
-def gemv_case(cfg: HwqConfig, kind: str, m: int, k: int, nvec: int, seed: int) -> GemvCase:
-    """A GEMV for the AXI top ``kind`` (``"wo"``: :func:`hwq.datapath.weight_only_acc`; ``"lut"``:
-    :func:`hwq.datapath.lut_acc`), weights and activations from a seeded Gaussian (the second vector spiky,
-    so that activation codes use more than one ladder rung)."""
-    from hwq.datapath import encode_activations, lut_acc, prepare_activations, weight_only_acc
-    from hwq.matmul import encode_matrix
-
-    rng = np.random.default_rng(seed)
-    w = rng.standard_normal((k, m))
-    w[:, 0] *= 8.0
-    enc = encode_matrix(w, cfg)
-    xs = rng.standard_normal((k, nvec)) * np.linspace(0.2, 3.0, k)[:, None]
-    if nvec > 1:
-        xs[: k // 4, 1] *= 12.0
-    act = prepare_activations(xs, cfg)
-    if kind == "lut":
-        acts = encode_activations(act.x_rot, cfg)
-        ref, em = lut_acc(enc, acts).T, np.asarray(acts.enc_mult, dtype=np.int64)
-    elif kind == "wo":
-        ref, em = weight_only_acc(enc, act.x_rot).T, None
-    else:
-        raise HwqError(f"unknown AXI top kind {kind!r}; kinds: wo, lut")
-    return GemvCase(rows=np.asarray(enc.rows(), dtype=np.int64), ladder=np.asarray(enc.ladder_index(), dtype=np.int64),
-                    x_int=np.asarray(act.x_int, dtype=np.int64), em=em, ref=np.asarray(ref, dtype=np.int64))
+        return self.pack_beats("m_axis_o",
+                               [{"acc": p[i:i + lanes].tolist()} for i in range(0, p.size, lanes)])

@@ -20,9 +20,7 @@ stream with a :class:`~hwq.sim.tb.StreamSink` and checks it in order against the
 from __future__ import annotations
 
 import json
-import os
 import random
-from pathlib import Path
 from typing import Any
 
 import cocotb
@@ -30,11 +28,11 @@ import numpy as np
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
 from hwq.config import HwqConfig
-from hwq.sim.model import UNITS, Vectors, make_vectors
 from hwq.sim.payload import Layout, pack, unpack
-from hwq.sim.tb import TB, Scoreboard, StreamSink, StreamSource, always, gap_gen
+from hwq.sim.tb import TB, Scoreboard, StreamSink, StreamSource, always, load_job
+from hwq.stimulus import UNITS, Vectors, bernoulli, make_vectors
 
-#: vector sizes per scale: kwargs of hwq.sim.model generators
+#: vector sizes per scale: kwargs of the hwq.stimulus generators
 SIZES: dict[str, dict[str, dict[str, Any]]] = {
     "short": {"dec": {"n": 96}, "mac": {"n_tx": 10, "max_len": 8}, "lut": {"n_tx": 10, "max_len": 8},
               "int4": {"n_tx": 10, "max_len": 8}, "had": {"n_vec": 4, "max_segments": 3},
@@ -45,15 +43,8 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def _job() -> dict:
-    path = os.environ.get("HWQ_SIM_JOB")
-    if not path:
-        raise RuntimeError("HWQ_SIM_JOB is not set: run these tests through hwq.sim.cocotb_run")
-    return json.loads(Path(path).read_text())
-
-
 class UnitBench:
-    """TB + sources + sinks + scoreboards of one unit, fed from :class:`~hwq.sim.model.Vectors`."""
+    """TB + sources + sinks + scoreboards of one unit, fed from :class:`~hwq.stimulus.Vectors`."""
 
     def __init__(self, dut: Any, job: dict, rng: random.Random, p_valid: float, p_ready: float) -> None:
         self.job = job
@@ -63,7 +54,7 @@ class UnitBench:
         self.tb = TB(dut)
         ins, outs = UNITS[self.unit]
         clock = lambda: self.tb.cycle  # noqa: E731
-        self.sources = {p: StreamSource(dut, p, dut.clk, gap_gen(random.Random(rng.random()), p_valid)
+        self.sources = {p: StreamSource(dut, p, dut.clk, bernoulli(random.Random(rng.random()), p_valid)
                                         if p_valid < 1 else always(), clock) for p in ins}
         self.boards: dict[str, Scoreboard] = {}
         self.sinks: dict[str, StreamSink] = {}
@@ -71,7 +62,7 @@ class UnitBench:
             lay = self.layouts[p]
             board = Scoreboard(f"{self.unit}.{p}", fmt=lambda w, lay=lay: str(unpack(lay, w)))
             self.boards[p] = board
-            ready = gap_gen(random.Random(rng.random()), p_ready) if p_ready < 1 else always()
+            ready = bernoulli(random.Random(rng.random()), p_ready) if p_ready < 1 else always()
             self.sinks[p] = StreamSink(dut, p, dut.clk, board.check, ready, clock)
         self.masks = {}
         self.loaded: list[Vectors] = []
@@ -88,7 +79,8 @@ class UnitBench:
             lay = self.layouts[port]
             n = vec.n_beats(port)
             names = list(fields)
-            words = [pack(lay, {k: (fields[k][i] if lay[k].count > 1 else int(fields[k][i, 0])) for k in names})
+            words = [pack(lay,
+                          {k: (fields[k][i] if lay[k].count > 1 else int(fields[k][i, 0])) for k in names})
                      for i in range(n)]
             if port in self.sources:
                 for w in words:
@@ -97,7 +89,8 @@ class UnitBench:
                 mask = self._mask(port, fields)
                 self.boards[port].compare = lambda a, e, mask=mask: (a & mask) == e
                 if corrupt and words:
-                    words[len(words) // 2] ^= 1 << next(f.offset for f in lay.fields.values() if f.name in names)
+                    first = next(f.offset for f in lay.fields.values() if f.name in names)
+                    words[len(words) // 2] ^= 1 << first
                 for w in words:
                     self.boards[port].expect(w)
 
@@ -115,17 +108,20 @@ class UnitBench:
             k.enabled = True
 
     async def drain(self, budget: int) -> None:
-        """Wait until every source is idle and every expected output arrived (fails after ``budget`` cycles)."""
+        """Wait until every source is idle and every expected output arrived (fails after ``budget``
+        cycles)."""
         for _ in range(budget):
             await RisingEdge(self.tb.clk)
-            if all(s.idle() for s in self.sources.values()) and all(not b.expected for b in self.boards.values()):
+            if all(s.idle() for s in self.sources.values()) \
+                    and all(not b.expected for b in self.boards.values()):
                 await ClockCycles(self.tb.clk, 8)  # nothing extra may follow
                 for b in self.boards.values():
                     b.assert_drained()
                 return
         pending = {p: len(b.expected) for p, b in self.boards.items()}
         queued = {p: len(s.queue) + (s.current is not None) for p, s in self.sources.items()}
-        raise AssertionError(f"timeout after {budget} cycles: outputs pending {pending}, inputs queued {queued}")
+        raise AssertionError(f"timeout after {budget} cycles: outputs pending {pending}, inputs queued "
+                             f"{queued}")
 
     async def reset_now(self, cycles: int = 3) -> None:
         """Assert reset mid-stream: drop untransferred inputs and pending expectations."""
@@ -169,7 +165,7 @@ def _budget(vec: Vectors, slack: float = 12.0) -> int:
 
 
 def _setup(dut: Any, name: str, p_valid: float, p_ready: float) -> tuple[UnitBench, int]:
-    job = _job()
+    job = load_job()
     seed = int(job["seed"])
     dut._log.info("hwq %s.%s seed=%d config=%s (replay: same seed and config)", job["unit"], name, seed,
                   job["config"].get("lattice"))
@@ -214,7 +210,8 @@ async def full_rate(dut: Any) -> None:
     if unit != "top":
         gaps = np.diff(np.asarray(src.cycles))
         # a unit with II = ii accepts one beat every ii cycles when nothing blocks it
-        assert gaps.size == 0 or int(gaps.max()) == ii, f"input beats spaced {sorted(set(gaps.tolist()))}, II {ii}"
+        assert gaps.size == 0 or int(gaps.max()) == ii, \
+            f"input beats spaced {sorted(set(gaps.tolist()))}, II {ii}"
         measured["ii"] = int(gaps.max()) if gaps.size else ii
     if unit in ("dec", "enc", "had") and ii == 1:
         lat = np.asarray(snk.cycles) - np.asarray(src.cycles)
@@ -263,7 +260,8 @@ async def reset_midstream(dut: Any) -> None:
     pending_in = sum(len(s.queue) + (s.current is not None) for s in bench.sources.values())
     pending_out = sum(len(b.expected) for b in bench.boards.values())
     assert before > 0 and pending_in + pending_out > 0, \
-        f"reset must come mid-stream: {before} outputs checked, {pending_in} inputs and {pending_out} outputs pending"
+        (f"reset must come mid-stream: {before} outputs checked, {pending_in} inputs and {pending_out} "
+         "outputs pending")
     await bench.reset_now(rng.randint(1, 4))
     second = _vectors(bench.job, bench.cfg, seed + 3)
     bench.load(second)

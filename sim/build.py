@@ -49,7 +49,8 @@ __all__ = ["slug_dir", "generate_rtl", "unit_module", "unit_layouts", "build_coc
 #: C++ optimisation of cocotb simulator builds (model at -O0: it compiles in a second or two and the
 #: simulation speed is bound by cocotb's Python side, not by the model)
 COCOTB_MAKE_OPT = "OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
-#: Verilator runtime objects that do not depend on the model (cocotb's verilator.o includes Vtop.h: not shared)
+#: Verilator runtime objects that do not depend on the model (cocotb's verilator.o includes Vtop.h: not
+# shared)
 _RUNTIME_OBJ = re.compile(r"^verilated(_[a-z0-9_]+)?\.[od]$")
 
 
@@ -335,8 +336,8 @@ def build_cocotb(module: str, verilog: Path, folder: Path, waves: bool = False, 
         with shared_runtime(folder, rt_key) as seeded:
             try:
                 with _env(MAKEFLAGS=os.environ.get("MAKEFLAGS", "") + " " + COCOTB_MAKE_OPT):
-                    runner.build(sources=[vlt, verilog], hdl_toplevel=module, build_dir=folder, build_args=args,
-                                 waves=waves, log_file=log)
+                    runner.build(sources=[vlt, verilog], hdl_toplevel=module, build_dir=folder,
+                                 build_args=args, waves=waves, log_file=log)
             except (RuntimeError, SystemExit) as e:
                 raise ToolError("verilator", f"build of {module} failed ({e})", str(log)) from None
         (folder / "build_seconds.txt").write_text(f"{time.perf_counter() - t0:.1f} (runtime objects "

@@ -2,7 +2,7 @@
 
 The harness is C++ rendered from ``harness/bulk.cpp.j2`` for one unit (its stream ports and payload widths
 come from the RTL manifest) and built with ``verilator --cc --exe --build``. Golden vectors are generated
-by :mod:`hwq.sim.model` (the hwq reference model) and written as ``<port>.bin`` (packed payload words) and
+by :mod:`hwq.stimulus` (the hwq reference model) and written as ``<port>.bin`` (packed payload words) and
 ``<port>.tx`` (transaction boundaries); the harness streams them through the unit, compares every output
 payload bit for bit and measures, per transaction (one GEMV for the top level), the cycles from its first
 input transfer to its last output transfer (inclusive, as ``hwq.rtl.cycles.gemv_cycles`` counts).
@@ -31,11 +31,11 @@ from hwq.config import HwqConfig
 from hwq.errors import HwqError, ToolError
 from hwq.locks import file_lock
 from hwq.procs import run_tool
-from hwq.sim.build import (digest, generate_rtl, locked, runtime_key, shared_runtime, slug_dir, stamp_ok, unit_layouts,
-                           unit_module, write_stamp)
-from hwq.sim.model import UNITS, Vectors, concat, make_vectors
+from hwq.sim.build import (digest, generate_rtl, locked, runtime_key, shared_runtime, slug_dir, stamp_ok,
+                           unit_layouts, unit_module, write_stamp)
 from hwq.sim.payload import Layout, pack_words
 from hwq.sim.toolchain import VERILATOR_WARN_ARGS, verilator_env, verilator_root
+from hwq.stimulus import UNITS, Vectors, concat, make_vectors
 
 __all__ = ["render_harness", "build_bulk", "write_vectors", "bulk_vectors", "run_harness", "run_bulk",
            "parse_coverage"]
@@ -65,8 +65,8 @@ def render_harness(module: str, layouts: dict[str, Layout], unit: str, coverage:
                 "top_mask": f"0x{((1 << rem) - 1) if rem else 0xFFFFFFFF:08x}"}
 
     return env.get_template("bulk.cpp.j2").render(module=module, vclass="Vdut", exe="Vharness",
-                                                   inputs=[port(p) for p in ins], outputs=[port(p) for p in outs],
-                                                   coverage=coverage)
+                                                   inputs=[port(p) for p in ins],
+                                                   outputs=[port(p) for p in outs], coverage=coverage)
 
 
 def build_bulk(cfg: HwqConfig, unit: str = "top", coverage: bool = False, jobs: int = 2, opt: str = "quick"
@@ -184,7 +184,8 @@ def run_harness(exe: Path, folder: Path, p_valid: int = 1000, p_ready: int = 100
     out["stderr"] = res.stderr[-4000:]
     out["seconds"] = wall
     spans = folder / "spans.bin"
-    out["spans"] = np.fromfile(spans, dtype="<u8").astype(np.int64) if spans.is_file() else np.zeros(0, np.int64)
+    out["spans"] = np.fromfile(spans, dtype="<u8").astype(np.int64) if spans.is_file() else np.zeros(0,
+                                                                                                     np.int64)
     return out
 
 
@@ -262,8 +263,9 @@ def _run_passes(cfg: HwqConfig, unit: str, seed: int, vec: Vectors, layouts: dic
     write_vectors(vec, layouts, folder)
     t_vec = time.perf_counter() - t1
     beats = {p: vec.n_beats(p) for p in vec.tx}
-    result: dict = {"unit": unit, "slug": cfg.slug, "seed": seed, "block_ops": vec.ops, "transactions": vec.n_tx,
-                    "beats": beats, "opt": "cover" if coverage else opt, "instrumented": bool(coverage),
+    result: dict = {"unit": unit, "slug": cfg.slug, "seed": seed, "block_ops": vec.ops,
+                    "transactions": vec.n_tx, "beats": beats, "opt": "cover" if coverage else opt,
+                    "instrumented": bool(coverage),
                     "seconds": {"build": round(t_build, 2), "vectors": round(t_vec, 2)}}
     cov_file = folder / "coverage.dat" if coverage else None
     runs = {"stress": run_harness(exe, folder, p_valid, p_ready, seed, coverage_file=cov_file),

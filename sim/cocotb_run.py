@@ -20,7 +20,8 @@ from typing import Iterator, Sequence
 
 from hwq.config import HwqConfig
 from hwq.errors import HwqError
-from hwq.sim.build import build_cocotb, corrupt_rom_entry, digest, generate_rtl, slug_dir, unit_layouts, unit_module
+from hwq.sim.build import (build_cocotb, corrupt_rom_entry, digest, generate_rtl, slug_dir, unit_layouts,
+                           unit_module)
 from hwq.sim.toolchain import ensure_verilator_env
 
 __all__ = ["run_cocotb", "TESTS", "AXI_TESTS", "cycle_model_job"]
@@ -74,13 +75,15 @@ def _parse_results(xml: Path) -> list[dict]:
         bad = fail if fail is not None else err
         out.append({"name": tc.get("name"), "passed": bad is None,
                     "message": None if bad is None else (bad.get("message") or bad.text or "failed")[:2000],
-                    "sim_time_ns": float(tc.get("sim_time_ns", 0) or 0), "seconds": float(tc.get("time", 0) or 0)})
+                    "sim_time_ns": float(tc.get("sim_time_ns", 0) or 0),
+                    "seconds": float(tc.get("time", 0) or 0)})
     return out
 
 
 def run_cocotb(cfg: HwqConfig, unit: str = "top", tests: Sequence[str] | None = None, seed: int = 1,
                scale: str = "short", waves: bool = False, out_dir: str | Path | None = None,
-               corrupt_expected: bool = False, corrupt_rom: bool = False, simulator: str = "verilator") -> dict:
+               corrupt_expected: bool = False, corrupt_rom: bool = False,
+               simulator: str = "verilator") -> dict:
     """Build (cached) and run the cocotb benches of one unit.
 
     Parameters
@@ -169,10 +172,10 @@ def run_cocotb(cfg: HwqConfig, unit: str = "top", tests: Sequence[str] | None = 
     error = None
     with _outside_pytest():
         try:
-            runner.test(test_module="hwq.sim.axi_bench" if axi else "hwq.sim.bench", hdl_toplevel=module, hdl_toplevel_lang="verilog",
-                        build_dir=bdir, test_dir=run_dir, testcase=tests, seed=seed, waves=waves,
-                        extra_env={"HWQ_SIM_JOB": str(run_dir / "job.json")}, results_xml=str(xml),
-                        log_file=log)
+            runner.test(test_module="hwq.sim.axi_bench" if axi else "hwq.sim.bench", hdl_toplevel=module,
+                        hdl_toplevel_lang="verilog", build_dir=bdir, test_dir=run_dir, testcase=tests,
+                        seed=seed, waves=waves, extra_env={"HWQ_SIM_JOB": str(run_dir / "job.json")},
+                        results_xml=str(xml), log_file=log)
         except SystemExit as e:  # simulator crashed or exited non-zero
             error = f"simulator exited with status {e.code}"
     t_sim = time.perf_counter() - t2

@@ -2,8 +2,8 @@
 
 The Verilog hwq generates (Amaranth -> Yosys ``write_verilog``) is plain Verilog-2001; running the same cocotb
 benches under Icarus shows it does not depend on Verilator's dialect (Verilator is a cycle-based 2-state
-compiler, Icarus an event-driven 4-state interpreter: X propagation, initial blocks and event ordering differ).
-Icarus is slow (an interpreter), so it runs short benches only; the bulk harness stays on Verilator.
+compiler, Icarus an event-driven 4-state interpreter: X propagation, initial blocks and event ordering
+differ). Icarus is slow (an interpreter), so it runs short benches only; the bulk harness stays on Verilator.
 
 Builds are cached like the Verilator ones (:mod:`hwq.sim.build`): ``sim_build/<slug>/icarus_<unit>/`` with a
 ``.stamp`` of the Verilog text and the compile flags.

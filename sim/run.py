@@ -92,7 +92,8 @@ def run_sim(cfg: HwqConfig, out_dir: str | Path | None = None, bulk: int = 10000
     if cocotb:
         check_units(cfg, units)
     if not bulk and not (cocotb and units):
-        raise HwqError("nothing to verify: no cocotb unit and no bulk operations (give --units and/or --bulk N)")
+        raise HwqError("nothing to verify: no cocotb unit and no bulk operations (give --units and/or --bulk "
+                       "N)")
     from hwq.sim.build import slug_dir
 
     # one run of a config at a time: both use sim_build/<slug>/runs/... (a second run waits)
@@ -104,7 +105,7 @@ def run_sim(cfg: HwqConfig, out_dir: str | Path | None = None, bulk: int = 10000
 def check_units(cfg: HwqConfig, units: Sequence[str]) -> None:
     """Refuse an empty or unknown list of cocotb units, naming the units this config has."""
     from hwq.rtl.build import unit_names
-    from hwq.sim.model import UNITS
+    from hwq.stimulus import UNITS
 
     avail = [u for u in unit_names(cfg) if u in UNITS or u.endswith("_axi")]  # AXI tops: hwq.sim.axi_bench
     if not units:
@@ -155,10 +156,12 @@ def _summary(rep: dict) -> dict:
         s.update(bulk_block_ops=b["block_ops"], bulk_outputs_checked=b["stress"]["checked"],
                  bulk_mismatches=sum(b[p]["mismatches"] for p in ("stress", "stream", "isolated")),
                  bulk_bit_exact=b["bit_exact"], bulk_instrumented=b["instrumented"],
-                 bulk_cycles_per_s=b["stream"]["cycles_per_s"], bulk_block_ops_per_min=b["stream"]["block_ops_per_min"],
-                 cycle_model_ok=cm.get("ok"), cycle_model_measured=cm.get("measured_max"),
-                 cycle_model_predicted=cm.get("model_max"), cycle_model_max_dev=cm.get("max_abs_dev"),
-                 line_coverage=cov.get("line", {}).get("percent"), toggle_coverage=cov.get("toggle", {}).get("percent"),
+                 bulk_cycles_per_s=b["stream"]["cycles_per_s"],
+                 bulk_block_ops_per_min=b["stream"]["block_ops_per_min"], cycle_model_ok=cm.get("ok"),
+                 cycle_model_measured=cm.get("measured_max"), cycle_model_predicted=cm.get("model_max"),
+                 cycle_model_max_dev=cm.get("max_abs_dev"),
+                 line_coverage=cov.get("line", {}).get("percent"),
+                 toggle_coverage=cov.get("toggle", {}).get("percent"),
                  branch_coverage=cov.get("branch", {}).get("percent"))
     s["passed"] = rep["passed"]
     return s

@@ -16,15 +16,17 @@ keeps ``valid`` and the payload stable until the transfer.
 from __future__ import annotations
 
 import collections
+import json
+import os
 import itertools
-import random
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 
-__all__ = ["uint", "gap_gen", "always", "StreamSource", "StreamSink", "Scoreboard", "TB", "ScoreboardError"]
+__all__ = ["uint", "always", "load_job", "StreamSource", "StreamSink", "Scoreboard", "TB", "ScoreboardError"]
 
 
 def uint(value: Any) -> int:
@@ -33,10 +35,13 @@ def uint(value: Any) -> int:
     return int(to_unsigned()) if to_unsigned is not None else int(value)
 
 
-def gap_gen(rng: random.Random, p_on: float) -> Iterator[bool]:
-    """Seeded Bernoulli stream: True with probability ``p_on`` (1.0 = always on)."""
-    while True:
-        yield p_on >= 1.0 or rng.random() < p_on
+def load_job() -> dict:
+    """The job of a cocotb run (config, unit, layouts, seed), from the JSON file ``HWQ_SIM_JOB`` names
+    (written by :func:`hwq.sim.cocotb_run.run_cocotb`)."""
+    path = os.environ.get("HWQ_SIM_JOB")
+    if not path:
+        raise RuntimeError("HWQ_SIM_JOB is not set: run these tests through hwq.sim.cocotb_run")
+    return json.loads(Path(path).read_text())
 
 
 def always() -> Iterator[bool]:

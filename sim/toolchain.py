@@ -142,7 +142,8 @@ def _find_shared_lib(soname: str) -> Path | None:
         parts = line.strip().split(" => ")
         if len(parts) == 2 and parts[0].split()[0] == soname:
             return Path(parts[1])
-    for d in ("/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib"):
+    for d in ("/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib",
+              "/usr/local/lib"):
         if (Path(d) / soname).exists():
             return Path(d) / soname
     return None

@@ -17,7 +17,7 @@ kind = "cpu"
 bandwidth_gbs = 50.0
 peak_tops = { fp32 = 1.5 }
 aliases = ["box"]
-measured = [{ kernel = "fp32 gemv", k = 4096, m = 4096, batch = 1, time_us = 1300.0, source = "me" }]
+measured = [{ kernel = "fp32 gemv", family = "fp32", k = 4096, m = 4096, batch = 1, time_us = 1300.0, source = "me" }]
 """
 
 
@@ -45,11 +45,23 @@ def test_good_device_file_loads(tmp_path) -> None:
     ('aliases = ["box"]', 'aliases = "box"', "aliases must be a list of strings"),
     ('kind = "cpu"', 'kind = "cpu"\nresources = { luts = "many" }', "resources must be a table of non-negative"),
     ("bandwidth_gbs = 50.0", "bandwidth_gbs = -50.0", "must be a positive number"),
+    ('family = "fp32", ', "", r"kernel 'fp32 gemv' has family = None; give family = one of 'fp16', 'fp32'"),
+    ('family = "fp32"', 'family = "numpy"', "has family = 'numpy'; give family = one of"),
+    ('family = "fp32"', 'family = "hwq"', "has family = 'hwq'; give family = one of"),
 ])
 def test_bad_device_file_is_refused(tmp_path, old: str, new: str, match: str) -> None:
     assert old in GOOD
     with pytest.raises(HwqError, match=match):
         load_devices(_write(tmp_path, GOOD.replace(old, new)))
+
+
+def test_catalog_points_are_classified_by_their_family_field_not_their_name(tmp_path) -> None:
+    """The kernel's name says nothing: an fp32-looking name with family fp16 is an fp16 point."""
+    text = GOOD.replace('kernel = "fp32 gemv", family = "fp32"', 'kernel = "numpy sgemv", family = "int8"')
+    (m,) = load_devices(_write(tmp_path, text))["mybox"].measured
+    assert (m.kernel, m.family) == ("numpy sgemv", "int8")
+    h100 = load_devices()["h100-sxm"].measured
+    assert {p.family for p in h100} == {"fp16"}
 
 
 def test_unreadable_device_files(tmp_path) -> None:

@@ -19,7 +19,8 @@ from hwq.rtl.int4 import Int4Mac
 from hwq.rtl.lut import LutMac
 from hwq.rtl.mac import DequantMac
 from hwq.rtl.simutil import pack, run_stream, unpack
-from hwq.rtl.vectors import gemv_case, lut_beats, mac_beats
+from hwq.rtl.vectors import lut_beats, mac_beats
+from hwq.stimulus import gemv_case
 from hwq.voronoi import codeword_of, row_to_digits
 
 BP = [1, 1, 0, 1]  # output backpressure pattern
@@ -39,9 +40,10 @@ def test_decoder(cfg):
 @pytest.mark.parametrize("cfg", [HwqConfig(hadamard=8, lanes=4), HwqConfig(lattice="E8", q=7, hadamard=8, lanes=2),
                                  HwqConfig(lattice="Z", q=8, hadamard=8, lanes=3)], ids=["d3", "e8", "z"])
 def test_mac_equals_weight_only_acc(cfg):
-    enc, x, ref = gemv_case(cfg, 7)
+    case = gemv_case(cfg, 7)
+    ref = case.ref[0]
     dut = DequantMac(cfg)
-    beats = [pack(dut.in_layout, b) for b in mac_beats(cfg, enc, x)]
+    beats = [pack(dut.in_layout, b) for b in mac_beats(cfg, case)]
     out, cyc = run_stream(dut, beats, -(-7 // cfg.lanes), ready=BP)
     got = np.concatenate([np.atleast_1d(unpack(dut.out_layout, o)["acc"]) for o in out])[:7]
     assert np.any(ref != 0) and np.array_equal(got, ref)
@@ -56,7 +58,8 @@ def test_mac_stall_copies_follow_full(cfg):
     """Under heavy backpressure every copy of the stall register equals ``full`` on every cycle (a copy
     that differed would let one lane's pipeline slip against the others), ``full`` is really asserted,
     and the results stay exact."""
-    enc, x, ref = gemv_case(cfg, 24)
+    case = gemv_case(cfg, 24)
+    ref = case.ref[0]
     dut = DequantMac(cfg)
     seen = {"full": 0, "cycles": 0, "bad": []}
 
@@ -66,7 +69,7 @@ def test_mac_stall_copies_follow_full(cfg):
         seen["cycles"] += 1
         seen["bad"] += [i for i, c in enumerate(dut.stall_copies) if ctx.get(c) != f]
 
-    beats = [pack(dut.in_layout, b) for b in mac_beats(cfg, enc, x)]
+    beats = [pack(dut.in_layout, b) for b in mac_beats(cfg, case)]
     out, _ = run_stream(dut, beats, -(-24 // cfg.lanes), ready=[0] * 12 + [1], watch=watch)
     got = np.concatenate([np.atleast_1d(unpack(dut.out_layout, o)["acc"]) for o in out])[:24]
     assert len(dut.stall_copies) > cfg.lanes and not seen["bad"]
@@ -75,9 +78,9 @@ def test_mac_stall_copies_follow_full(cfg):
 
 def test_mac_cycle_model():
     cfg = HwqConfig(hadamard=8, lanes=4)
-    enc, x, _ = gemv_case(cfg, 8)
+    case = gemv_case(cfg, 8)
     dut = DequantMac(cfg)
-    out, cyc = run_stream(dut, [pack(dut.in_layout, b) for b in mac_beats(cfg, enc, x)], 2)
+    out, cyc = run_stream(dut, [pack(dut.in_layout, b) for b in mac_beats(cfg, case)], 2)
     assert cyc[-1] + 1 == cycles.gemv_cycles(cfg, 8, 24)
     assert cyc[0] == 8 - 1 + dut.latency
 
@@ -85,9 +88,10 @@ def test_mac_cycle_model():
 @pytest.mark.parametrize("cfg", [HwqConfig(hadamard=8, lanes=4), HwqConfig(lattice="Z", q=8, hadamard=8, lanes=3)],
                          ids=["d3", "z"])
 def test_lut_equals_lut_acc(cfg):
-    enc, x, _ = gemv_case(cfg, 7)
+    case = gemv_case(cfg, 7, kind="lut")
+    ref = case.ref[0]
     dut = LutMac(cfg)
-    beats, ref = lut_beats(cfg, enc, x)
+    beats = lut_beats(cfg, case)
     out, _ = run_stream(dut, [pack(dut.in_layout, b) for b in beats], -(-7 // cfg.lanes), ready=BP)
     got = np.concatenate([unpack(dut.out_layout, o)["acc"] for o in out])[:7]
     assert np.any(ref != 0) and np.array_equal(got, ref)
@@ -239,9 +243,8 @@ def test_stall_copies_split_enables():
 def test_lut_cycle_model():
     """LutMac's latency (its own answer, :func:`hwq.rtl.lut.lut_latency`) is the one the simulation shows."""
     cfg = HwqConfig(hadamard=8, lanes=4)
-    enc, x, _ = gemv_case(cfg, 8)
     dut = LutMac(cfg)
-    beats, _ = lut_beats(cfg, enc, x)
+    beats = lut_beats(cfg, gemv_case(cfg, 8, kind="lut"))
     _, cyc = run_stream(dut, [pack(dut.in_layout, b) for b in beats], 2)
     assert cyc[0] == 8 - 1 + dut.latency == 8 - 1 + cycles.latency(cfg, "lut")
     assert cyc[-1] + 1 == cycles.gemv_cycles(cfg, 8, 24, unit="lut")

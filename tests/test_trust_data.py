@@ -28,7 +28,7 @@ name = "My box"
 kind = "cpu"
 bandwidth_gbs = 50.0
 peak_tops = { fp32 = 1.5 }
-measured = [{ kernel = "fp32 gemv", k = 4096, m = 4096, batch = 1, time_us = 1300.0 }]
+measured = [{ kernel = "fp32 gemv", family = "fp32", k = 4096, m = 4096, batch = 1, time_us = 1300.0 }]
 """
 
 

@@ -8,7 +8,8 @@ HELP = "check and benchmark the generated CUDA kernels on an NVIDIA GPU (needs t
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default=None, help="config file (TOML/JSON); default: built-in HwqConfig()")
+    parser.add_argument("--config", default=None,
+                        help="config file (TOML/JSON); default: built-in HwqConfig()")
     parser.add_argument("--build-dir", default="build/codegen_cuda", help="where the library is built")
     parser.add_argument("--out", default="reports/bench", help="report folder (cuda_<device>.json)")
     parser.add_argument("--quick", action="store_true", help="fewer shapes/repetitions (smoke run)")

@@ -10,11 +10,12 @@ HELP = "render the C or CUDA kernel library of a config (Jinja2 templates + hand
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default=None, help="config file (TOML/JSON); default: built-in HwqConfig()")
+    parser.add_argument("--config", default=None,
+                        help="config file (TOML/JSON); default: built-in HwqConfig()")
     parser.add_argument("--target", choices=("c", "cuda"), default="c", help="kernel language (default c)")
     parser.add_argument("--out", required=True,
-                        help="output folder (created; files rewritten only on change; a file hwq did not write is "
-                             "never overwritten: see hwq_files.json)")
+                        help="output folder (created; files rewritten only on change; a file hwq did not "
+                             "write is never overwritten: see hwq_files.json)")
     parser.add_argument("--build", action="store_true", help="also compile (gcc for c, nvcc for cuda)")
 
 

@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise HwqError(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.wa_reference is not None and not Path(args.wa_reference).is_file():
-        raise HwqError(f"--wa-reference {args.wa_reference!r} does not exist; run with --wa-sentences 0 first")
+        raise HwqError(f"--wa-reference {args.wa_reference!r} does not exist; run with --wa-sentences 0 "
+                       "first")
     if args.jobs < 1:
         raise HwqError(f"--jobs must be >= 1, got {args.jobs}")
     if args.threads < 0:
@@ -65,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
     paths = write_model_report(res, args.out, args.wa_reference)
     print(f"{'method':<12} {'mode':<4} {'tgt':>3} {'rate':>6} {'layerD':>9} {'cos':>7} {'spearman':>8}")
     for r in res.rows:
-        print(f"{r['method']:<12} {r['mode']:<4} {r['target']:3g} {r['rate']:6.3f} {r['layer_dist_mean']:9.4g} "
-              f"{r['cos_mean']:7.4f} {r['spearman']:8.4f}")
+        print(f"{r['method']:<12} {r['mode']:<4} {r['target']:3g} {r['rate']:6.3f} "
+              f"{r['layer_dist_mean']:9.4g} {r['cos_mean']:7.4f} {r['spearman']:8.4f}")
     print("\n".join([PREDICTION, "", *res.verdict]))
     m = res.meta
     print(f"wrote {paths[0]} and {paths[1]} in {m['seconds']:.0f} s wall, {m['cpu_seconds']:.0f} s CPU")

@@ -1,4 +1,5 @@
-"""``hwq eval rd``: rate-distortion sweep of every quantizer on iid Gaussian matrices (see :mod:`hwq.eval.rd`)."""
+"""``hwq eval rd``: rate-distortion sweep of every quantizer on iid Gaussian matrices (see
+:mod:`hwq.eval.rd`)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     methods = None if args.methods is None else [m.strip() for m in args.methods.split(",") if m.strip()]
     t0 = time.perf_counter()
     with Progress(len(plan(rates, methods)), "rd sweep") as bar:
-        rows, skipped = run_rd(args.n, args.cols, rates, methods, args.seed, lambda i, tot, lab: bar.update(i, lab))
+        rows, skipped = run_rd(args.n, args.cols, rates, methods, args.seed, lambda i, tot,
+                               lab: bar.update(i, lab))
     meta = {"n": args.n, "cols": args.cols, "seed": args.seed, "seconds": time.perf_counter() - t0,
             "skipped": skipped}
     paths = write_rd(rows, args.out, meta)

@@ -14,7 +14,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="build/flow",
                    help="work folder (default build/flow, ignored by git; one subfolder per slug)")
     p.add_argument("--reports", default=None, help="reports root of the run (default OUT/SLUG/reports)")
-    p.add_argument("--skip", default="", help="comma-separated stages not to run (recorded as skipped), e.g. synth")
+    p.add_argument("--skip", default="",
+                   help="comma-separated stages not to run (recorded as skipped), e.g. synth")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,7 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--m", type=int, default=None, help="output columns M (default 2 * lanes)")
     p.add_argument("--batch", type=int, default=2, help="activation vectors B (default 2)")
     p.add_argument("--ops", type=int, default=4096, help="random single block operations (default 4096)")
-    p.add_argument("--verify", action="store_true", help="verify existing golden files in --out instead of writing")
+    p.add_argument("--verify", action="store_true",
+                   help="verify existing golden files in --out instead of writing")
 
 
 def run(args: argparse.Namespace) -> int:

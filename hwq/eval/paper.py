@@ -1,4 +1,5 @@
-"""The paper's experiment (Ordentlich & Polyanskiy, arXiv 2410.13780, the table of section 4): A, B iid N(0, 1), n = 3 * 2**11 = 6144.
+"""The paper's experiment (Ordentlich & Polyanskiy, arXiv 2410.13780, the table of section 4): A, B iid N(0,
+1), n = 3 * 2**11 = 6144.
 
 Rows of the table:
 
@@ -103,8 +104,8 @@ def run_paper(n: int = 6144, cols: int = 2048, seed: int = 0, packed: bool = Tru
             ea = encode_matrix(a, cfgp, matrix_id=0)
             eb = encode_matrix(b, cfgp, matrix_id=1)
             distp = product_distortion(estimate_product(ea, eb), exact, n)
-            rows.append(_row(f"nested {lattice} q={q} dithered, packed", cfgp, ea.rate_packed(), "packed", distp,
-                             time.perf_counter() - t0, beta0=cfgp.beta0, ladder_step=step,
+            rows.append(_row(f"nested {lattice} q={q} dithered, packed", cfgp, ea.rate_packed(), "packed",
+                             distp, time.perf_counter() - t0, beta0=cfgp.beta0, ladder_step=step,
                              entropy_rate=ea.rate_entropy(),
                              overloads=ea.overloads + eb.overloads))
             tick(f"packed {lattice}")
@@ -132,16 +133,17 @@ def paper_markdown(res: EvalPaper) -> str:
              "| scheme | config slug | rate (bits/entry) | rate kind | distortion D | Gamma(R) | D / Gamma |",
              "| --- | --- | ---: | --- | ---: | ---: | ---: |"]
     for r in res.rows:
-        lines.append(f"| {r['scheme']} | `{r['slug']}` | {r['rate']:.4f} | {r['rate_kind']} | {r['distortion']:.5f} "
-                     f"| {r['gamma']:.5f} | {r['ratio_to_gamma']:.2f} |")
-    lines += ["", "| check | paper | measured | rel. error | tolerance | ok |", "| --- | ---: | ---: | ---: | ---: | --- |"]
+        lines.append(f"| {r['scheme']} | `{r['slug']}` | {r['rate']:.4f} | {r['rate_kind']} | "
+                     f"{r['distortion']:.5f} | {r['gamma']:.5f} | {r['ratio_to_gamma']:.2f} |")
+    lines += ["", "| check | paper | measured | rel. error | tolerance | ok |",
+              "| --- | ---: | ---: | ---: | ---: | --- |"]
     for c in res.checks:
         lines.append(f"| {c['name']} | {c['paper']} | {c['measured']:.5f} | {100 * c['rel_error']:.2f}% "
                      f"| {100 * c['tolerance']:.0f}% | {'yes' if c['ok'] else 'NO'} |")
     d3 = res.rows[0]
     lines += ["", f"D3 ladder histogram T = 0/1/2/3: {d3.get('ladder_p')} (paper: about 0.71 / 0.16 / 0.09).",
-              "Entropy-coded rate = log2 q + H(T)/d + 32/n; packed rate = bits actually stored (codes + 2-bit "
-              "ladder field + float32 norm)."]
+              "Entropy-coded rate = log2 q + H(T)/d + 32/n; packed rate = bits actually stored (codes + "
+              "2-bit ladder field + float32 norm)."]
     order = sorted((r for r in res.rows if r["rate_kind"] == "entropy-coded"), key=lambda r: r["distortion"])
     lines.append("Ordering at equal entropy-coded rate (best first): " + " < ".join(
         r["scheme"].split()[1] for r in order) + " (theory: E8 < D4 ~ D3 < Z by second moment).")

@@ -121,15 +121,18 @@ def write_rd(rows: list[dict[str, Any]], out: str | Path, meta: dict[str, Any]) 
     EvalRd(stamp=Stamp.now(tools={"matplotlib": matplotlib.__version__}), n=meta["n"], cols=meta["cols"],
            seed=meta["seed"], seconds=meta["seconds"], rows=tuple(rows),
            skipped=tuple(meta.get("skipped", ()))).save(out / "rd.json")
-    tab = _md_table(["method", "slug", "target", "rate", "packed", "D", "Gamma(R)", "D/Gamma", "encode s", "note"],
-                    [[r["method"], r["slug"], f"{r['target']:g}", f"{r['rate']:.3f}", f"{r['rate_packed']:.3f}",
-                      f"{r['distortion']:.4g}", f"{r['gamma']:.4g}", f"{r['ratio']:.2f}", f"{r['encode_s']:.3f}",
-                      r.get("note", "")] for r in rows])
-    text = [f"# Rate-distortion sweep (iid Gaussian, n = {meta['n']}, cols = {meta['cols']}, seed {meta['seed']})",
-            "", "Distortion D = ||est - A^T B||_F^2 / (n cols^2); rate = bits/entry incl. side information as the "
-            "method accounts it (entropy-coded for lattice/ECDQ/WaterSIC/Kashin, fixed-width for INT); packed = "
-            "bits actually stored (fixed-width). Gamma(R): the lower bound of Ordentlich & Polyanskiy; R* = "
-            f"{R_STAR:.5f}. Measured in {meta['seconds']:.0f} s on this machine.", "", tab, ""]
+    tab = _md_table(["method", "slug", "target", "rate", "packed", "D", "Gamma(R)", "D/Gamma", "encode s",
+                     "note"],
+                    [[r["method"], r["slug"], f"{r['target']:g}", f"{r['rate']:.3f}",
+                      f"{r['rate_packed']:.3f}", f"{r['distortion']:.4g}", f"{r['gamma']:.4g}",
+                      f"{r['ratio']:.2f}", f"{r['encode_s']:.3f}", r.get("note", "")] for r in rows])
+    text = [f"# Rate-distortion sweep (iid Gaussian, n = {meta['n']}, cols = {meta['cols']}, seed "
+            f"{meta['seed']})",
+            "", "Distortion D = ||est - A^T B||_F^2 / (n cols^2); rate = bits/entry incl. side information "
+            "as the method accounts it (entropy-coded for lattice/ECDQ/WaterSIC/Kashin, fixed-width for "
+            "INT); packed = bits actually stored (fixed-width). Gamma(R): the lower bound of Ordentlich & "
+            f"Polyanskiy; R* = {R_STAR:.5f}. Measured in {meta['seconds']:.0f} s on this machine.", "", tab,
+            ""]
     for sk in meta.get("skipped", []):
         text.append(f"- skipped {sk['method']} at {sk['target']:g}: {sk['reason']}")
     (out / "rd.md").write_text("\n".join(text))
@@ -176,7 +179,8 @@ def watersic_demo(rates: Sequence[float] = (1, 2, 3, 4, 5, 6), seed: int = 1) ->
             for key, alloc, rot in (("watersic", "waterfill", False), ("gptq_rot", "uniform", True),
                                     ("sic_uniform", "uniform", False)):
                 res = watersic(w, sig, r, alloc, rot)
-                row[key] = {"rate": round(res.rate, 4), "D": res.distortion, "gap_bits": round(res.gap_bits, 4)}
+                row[key] = {"rate": round(res.rate, 4), "D": res.distortion,
+                            "gap_bits": round(res.gap_bits, 4)}
                 row["bound"] = waterfill_bound_at(sig, w, res.rate) if key == "watersic" else row["bound"]
             rows.append(row)
     return rows
@@ -199,10 +203,10 @@ def write_watersic(rows: list[dict[str, Any]], out: str | Path, seed: int = 1) -
                      for r in rows])
     ok = [r for r in rows if r["watersic"]["gap_bits"] <= 0.26]
     text = ["# WaterSIC vs the waterfilling bound", "",
-            "W iid N(0,1) (K x M), distortion tr(E^T Sigma E)/(K M); rate = mean per-row entropy of the scalar "
-            "indices (payload; the float32 step per row adds 32/M). gap = rate - R_wf(D): the extra bits over "
-            "the Gaussian waterfilling bound at the same distortion. GPTQ+rot = same SIC with one common step "
-            "after a Haar-random rotation; SIC uniform = common step, no rotation.", "", tab, "",
+            "W iid N(0,1) (K x M), distortion tr(E^T Sigma E)/(K M); rate = mean per-row entropy of the "
+            "scalar indices (payload; the float32 step per row adds 32/M). gap = rate - R_wf(D): the extra "
+            "bits over the Gaussian waterfilling bound at the same distortion. GPTQ+rot = same SIC with one "
+            "common step after a Haar-random rotation; SIC uniform = common step, no rotation.", "", tab, "",
             f"Gap <= 0.26 bit/entry in {len(ok)} of {len(rows)} rows "
             f"(targets {sorted(set(r['target'] for r in ok))}). The 2 pi e / 12 (0.254 bit) guarantee is a "
             "high-rate statement: at 1-3 bits/entry the plain uniform scalar grid (no dither, no MMSE "

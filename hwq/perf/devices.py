@@ -124,7 +124,16 @@ def _num(entry: dict[str, Any], key: str, where: str, required: bool = False) ->
 DEVICE_KEYS = frozenset({"aliases", "bandwidth_gbs", "bandwidth_measured_gbs", "bandwidth_measured_note",
                          "clock_mhz", "kind", "match", "measure", "measured", "name", "peak_tops", "resources",
                          "source"})
-MEASURED_KEYS = frozenset({"batch", "k", "kernel", "m", "source", "time_us"})
+MEASURED_KEYS = frozenset({"batch", "family", "k", "kernel", "m", "source", "time_us"})
+
+
+def catalog_families() -> tuple[str, ...]:
+    """The ``family`` a catalog ``measured`` entry may give: the number formats of
+    :attr:`hwq.records.RooflinePoint.FAMILIES` except ``hwq`` (a lattice kernel needs its config, which only a
+    benchmark record carries), ``rtl`` and ``read``."""
+    from hwq.records import RooflinePoint
+
+    return tuple(f for f in RooflinePoint.FAMILIES if f not in ("hwq", "rtl", "read"))
 
 
 def _check_keys(entry: dict[str, Any], allowed: frozenset[str], where: str) -> None:
@@ -149,7 +158,7 @@ def _parse_device(key: str, entry: dict[str, Any], origin: str, strict: bool = T
         _check_keys(entry, DEVICE_KEYS, where)
     measured = entry.get("measured", ())
     if not isinstance(measured, (list, tuple)):
-        raise HwqError(f"{where}: measured must be a list of tables (kernel, k, m, batch, time_us)")
+        raise HwqError(f"{where}: measured must be a list of tables (kernel, family, k, m, batch, time_us)")
     if strict:
         for r in measured:
             if isinstance(r, dict):
@@ -182,7 +191,7 @@ def _parse_device(key: str, entry: dict[str, Any], origin: str, strict: bool = T
 def _catalog_point(key: str, r: Any, where: str) -> "Measurement":
     """A kernel time recorded in the catalog (with its source), as a validation point."""
     if not isinstance(r, dict) or not isinstance(r.get("time_us"), (int, float)) or not r.get("kernel"):
-        raise HwqError(f"{where}: each 'measured' entry needs kernel, k, m, batch and time_us")
+        raise HwqError(f"{where}: each 'measured' entry needs kernel, family, k, m, batch and time_us")
     t = r["time_us"]
     if isinstance(t, bool) or not math.isfinite(t) or t <= 0:
         raise HwqError(f"{where}: measured time_us = {t!r} for kernel {r['kernel']!r} must be a positive, finite "
@@ -191,9 +200,10 @@ def _catalog_point(key: str, r: Any, where: str) -> "Measurement":
         v = r.get(f, 1 if f == "batch" else None)
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
             raise HwqError(f"{where}: measured {f} = {v!r} for kernel {r['kernel']!r} must be a positive integer")
-    fam = _family(str(r["kernel"]))
-    if fam is None:
-        raise HwqError(f"{where}: measured kernel {r['kernel']!r} is not recognised (use fp16/fp32/int8/hwq in its name)")
+    fam = r.get("family")
+    if fam not in catalog_families():
+        raise HwqError(f"{where}: measured kernel {r['kernel']!r} has family = {fam!r}; give family = one of "
+                       f"{', '.join(map(repr, catalog_families()))} (the number format of its weights)")
     return Measurement(file=f"devices catalog ({r.get('source', 'no source given')})", device=key,
                        kernel=str(r["kernel"]), family=fam, k=int(r["k"]), m=int(r["m"]),
                        batch=int(r.get("batch", 1)), time_s=float(r["time_us"]) * 1e-6)
@@ -396,19 +406,6 @@ class Measurement:
     slug: str | None = None
     lanes: int | None = None
     config: dict[str, Any] | None = None
-
-
-def _family(kernel: str) -> str | None:
-    low = kernel.lower()
-    if any(s in low for s in ("hwq", "lattice", "nested")):
-        return "hwq"
-    if "int8" in low or "i8" in low:
-        return "int8"
-    if any(s in low for s in ("fp16", "half", "cublas", "bf16")):
-        return "fp16"
-    if any(s in low for s in ("fp32", "numpy", "openblas", "float32", "sgemv")):
-        return "fp32"
-    return None
 
 
 def load_measurements(reports_dir: str | Path = "reports") -> tuple[list[Measurement], list[str]]:

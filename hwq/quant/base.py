@@ -13,11 +13,13 @@ Rates are bits per matrix entry *including side information* (norms, scales, cen
 * ``Encoded.rate_packed()``: the bits actually held in ``Encoded.payload`` (fixed-width packed arrays)
   per entry, i.e. ``8 * sum(nbytes) / (n * cols)``; always >= ``rate`` up to entropy-coding slack.
 
-The registry :data:`hwq.quant.registry.METHODS` maps a family name to a factory ``at_rate(rate, **options)`` that returns a
-quantizer aiming at a target rate (bits/entry before side information); :func:`hwq.quant.registry.make` is the entry point.
+The registry :data:`hwq.quant.registry.METHODS` maps a family name to a factory ``at_rate(rate, **options)``
+that returns a quantizer aiming at a target rate (bits/entry before side information);
+:func:`hwq.quant.registry.make` is the entry point.
 
 Lattice families wrap the foundation (:func:`hwq.matmul.encode_matrix`, :class:`hwq.container.EncodedMatrix`);
-the nesting ratio q and the first ladder rung beta0 for a target rate come from :func:`hwq.quant.nested.lattice_for_rate`.
+the nesting ratio q and the first ladder rung beta0 for a target rate come from
+:func:`hwq.quant.nested.lattice_for_rate`.
 """
 
 from __future__ import annotations

@@ -136,5 +136,6 @@ class DitheredScalar(Quantizer):
                        {"idx": idx, "rho": rho, "matrix_id": matrix_id, "width": width})
 
     def decode(self, enc: Encoded) -> np.ndarray:
-        return dithered_dequantize(enc.data["idx"], enc.data["rho"], self.step, self.seed, enc.data["matrix_id"])
+        return dithered_dequantize(enc.data["idx"], enc.data["rho"], self.step, self.seed,
+                                   enc.data["matrix_id"])
 

@@ -60,8 +60,8 @@ class KashinResult:
 def _segment(n: int, name: str) -> int:
     h = pow2_segment(n)
     if h < MIN_SEGMENT:
-        raise HwqError(f"{name} = {n} has no power-of-two factor >= {MIN_SEGMENT} for the randomized Hadamard; "
-                       f"pad it to a multiple of {MIN_SEGMENT}")
+        raise HwqError(f"{name} = {n} has no power-of-two factor >= {MIN_SEGMENT} for the randomized "
+                       f"Hadamard; pad it to a multiple of {MIN_SEGMENT}")
     return min(h, 4096)
 
 
@@ -70,7 +70,8 @@ def _factors(h: int) -> tuple[np.ndarray, np.ndarray]:
     """Sylvester H_h = H_a (x) H_b with a * b = h (a <= b), each factor scaled by 1/sqrt(its order)."""
     a = 1 << (h.bit_length() - 1) // 2
     b = h // a
-    return (hadamard_matrix(a).astype(np.float64) / np.sqrt(a), hadamard_matrix(b).astype(np.float64) / np.sqrt(b))
+    return (hadamard_matrix(a).astype(np.float64) / np.sqrt(a),
+            hadamard_matrix(b).astype(np.float64) / np.sqrt(b))
 
 
 def _hadamard(x: np.ndarray, h: int) -> np.ndarray:

@@ -53,7 +53,8 @@ def lattice_for_rate(lattice: str, rate: float, dither: bool, ladder_len: int = 
             best = (mse, q, b0)
     if best is None:
         raise HwqError(f"nested {lattice}: rate {rate} bits/entry is out of reach (q >= 3 needs more than "
-                       f"log2(3) = 1.585 bits plus the ladder entropy); use the time-sharing method below that")
+                       "log2(3) = 1.585 bits plus the ladder entropy); use the time-sharing method below "
+                       "that")
     return best[1], best[2]
 
 

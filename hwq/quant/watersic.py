@@ -17,10 +17,10 @@ the water level theta, and gives zero rate (what_i = 0... after feedback) to the
     r_i = max(0, 1/2 log2(v_i d_i / theta)),   sum_i r_i = K R.
 
 Indices are entropy coded (one code per row when M >= 1024, else one shared code: the pooled entropy,
-an upper bound; plus a float32 step per row = 32/M bits/entry); a common factor on all steps is tuned (secant, a few SIC passes) so that the measured
-entropy rate hits R. At high rate this is within 2 pi e / 12 (0.254 bit/entry) of the Gaussian
-waterfilling bound  D_wf(R) = 1/K sum_i min(theta, v lambda_i)  over the eigenvalues lambda_i of Sigma,
-for any Sigma (det Sigma = prod d_i: basis independent).
+an upper bound; plus a float32 step per row = 32/M bits/entry); a common factor on all steps is tuned (secant,
+a few SIC passes) so that the measured entropy rate hits R. At high rate this is within 2 pi e / 12 (0.254
+bit/entry) of the Gaussian waterfilling bound  D_wf(R) = 1/K sum_i min(theta, v lambda_i)  over the
+eigenvalues lambda_i of Sigma, for any Sigma (det Sigma = prod d_i: basis independent).
 
 "GPTQ after a random rotation" is the same SIC with one common step for all rows (no waterfilling) after
 rotating W and Sigma by a random orthogonal matrix (``allocation="uniform", rotate=True``).
@@ -67,8 +67,8 @@ def check_covariance(sigma: np.ndarray, damp: float = 0.0) -> np.ndarray:
         s = s + damp * float(np.mean(np.diag(s))) * np.eye(s.shape[0])
     ev = np.linalg.eigvalsh(s)
     if ev[0] < -1e-10 * max(ev[-1], 1e-300):
-        raise HwqError(f"Sigma_X is not positive semidefinite (smallest eigenvalue {ev[0]:.3g}); it must be a "
-                       "covariance, e.g. X X^T / T of calibration activations")
+        raise HwqError(f"Sigma_X is not positive semidefinite (smallest eigenvalue {ev[0]:.3g}); it must be "
+                       "a covariance, e.g. X X^T / T of calibration activations")
     if ev[-1] <= 0 or ev[0] <= 1e-12 * ev[-1]:
         raise HwqError(f"Sigma_X is singular (eigenvalues {ev[0]:.3g} .. {ev[-1]:.3g}); add damping "
                        "(damp=0.01 adds 1% of the mean diagonal) or use more calibration samples")

@@ -50,8 +50,9 @@ def build_report(reports_dir: str | Path = "reports", *, html_path: str | Path |
         body.append(f'<h2 id="{s.folder}">{html.escape(s.title)}</h2>')
         md += ["", f'<a id="{s.folder}"></a>', "", f"## {s.title}", ""]
         if not s.ran:
-            body.append(f'<div class="missing">not run yet: produce it with <code>{html.escape(s.command)}</code>'
-                        f" (writes {html.escape(str(root / s.folder))}/)</div>")
+            body.append('<div class="missing">not run yet: produce it with '
+                        f"<code>{html.escape(s.command)}</code> (writes "
+                        f"{html.escape(str(root / s.folder))}/)</div>")
             md.append(f"Not run yet: produce it with `{s.command}` (writes `{s.folder}/`).")
             continue
         for it in s.items:

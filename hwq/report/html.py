@@ -104,12 +104,13 @@ def json_html(it: Item) -> str:
     parts = []
     scal = [(k, v) for k, v in data.items() if isinstance(v, (str, int, float, bool)) and v is not None]
     if scal:
-        parts.append(_table([["field", "value"], ["---", "---"]] + [[k, _fmt(v)] for k, v in scal[:40]], None))
+        parts.append(_table([["field", "value"], ["---", "---"]] + [[k, _fmt(v)] for k, v in scal[:40]],
+                            None))
     if rows:
         cols = [c for c in dict.fromkeys(k for r in rows for k in r)
                 if all(not isinstance(r.get(c), (dict, list)) for r in rows)][:12]
-        parts.append(_table([cols, ["---"] * len(cols)] + [[_fmt(r.get(c, "")) for c in cols] for r in rows[:200]],
-                            None))
+        body = [[_fmt(r.get(c, "")) for c in cols] for r in rows[:200]]
+        parts.append(_table([cols, ["---"] * len(cols)] + body, None))
     return "\n".join(parts) or f"<p>{html.escape(it.json.name)}: no table to show</p>"
 
 

@@ -1,4 +1,4 @@
-"""hwq.sim.payload and hwq.sim.model: packing round trips and golden vectors equal to the reference."""
+"""hwq.stimulus (and hwq.sim.payload): packing round trips, vectors equal to the reference, one generator."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hwq.config import HwqConfig
 from hwq.datapath import weight_only_acc
 from hwq.errors import HwqError
-from hwq.sim.model import _enc_weights, extreme_rows, make_vectors
+from hwq.stimulus import _enc_weights, extreme_rows, make_vectors
 from hwq.sim.payload import Layout, pack, pack_words, unpack, unpack_words
 
 CFG = HwqConfig(hadamard=16, lanes=4)
