@@ -12,6 +12,7 @@ from typing import Any, Callable
 from hwq.errors import HwqError
 from hwq.quant.base import Quantizer
 from hwq.quant.baselines import Absmax, DitheredScalar, HadamardInt
+from hwq.quant.blockfp import MXFP4, NVFP4, IntGroup
 from hwq.quant.kashin import Kashin
 from hwq.quant.nested import NestedLattice, NestQuant
 from hwq.quant.timeshare import TimeShare
@@ -41,6 +42,12 @@ METHODS: dict[str, Callable[..., Quantizer]] = {
     "hadamard_int": lambda rate, **kw: HadamardInt.at_rate(rate, **kw),
     "watersic": WaterSIC.at_rate,
     "kashin": Kashin.at_rate,
+    # deployed fixed-rate formats (hwq.quant.blockfp): the rate defaults to the nominal element bits
+    "int4_g128": lambda rate=4, **kw: IntGroup.at_rate(rate, bits=4, group=128, **kw),
+    "int3_g128": lambda rate=3, **kw: IntGroup.at_rate(rate, bits=3, group=128, **kw),
+    "int2_g128": lambda rate=2, **kw: IntGroup.at_rate(rate, bits=2, group=128, **kw),
+    "mxfp4": lambda rate=4, **kw: MXFP4.at_rate(rate, **kw),
+    "nvfp4": lambda rate=4, **kw: NVFP4.at_rate(rate, **kw),
 }
 
 
