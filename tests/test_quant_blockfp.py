@@ -37,8 +37,8 @@ def test_e2m1_value_set_and_rounding_match_ml_dtypes() -> None:
     # exact values, every tie (midpoint), saturation and random values, both signs and -0
     mids = (E2M1_VALUES[1:] + E2M1_VALUES[:-1]) / 2
     rng = np.random.default_rng(0)
-    v = np.concatenate([E2M1_VALUES, mids, np.nextafter(mids, 0), np.nextafter(mids, 10), [6.5, 7.9, 8.0, 1e30],
-                        rng.uniform(0, 8, 20000), rng.standard_normal(20000) * 3])
+    v = np.concatenate([E2M1_VALUES, mids, np.nextafter(mids, 0), np.nextafter(mids, 10),
+                        [6.5, 7.9, 8.0, 1e30], rng.uniform(0, 8, 20000), rng.standard_normal(20000) * 3])
     v = np.concatenate([v, -v, [-0.0, -0.1]])
     assert np.array_equal(e2m1_encode(v), _ml_codes(v, F4))
     assert np.array_equal(e2m1_decode(e2m1_encode(v)), v.astype(F4).astype(np.float64))
@@ -156,7 +156,8 @@ def test_bad_input_is_refused() -> None:
         IntGroup(4).encode(np.full((128, 1), 1e6))
     with pytest.raises(HwqError, match="float32"):
         NVFP4().encode(np.full((16, 1), 1e300))
-    for name, rate in [("int4_g128", 3), ("int2_g128", 2.5), ("mxfp4", 4.5), ("nvfp4", 3.9), ("mxfp4", np.nan)]:
+    for name, rate in [("int4_g128", 3), ("int2_g128", 2.5), ("mxfp4", 4.5), ("nvfp4", 3.9),
+                       ("mxfp4", np.nan)]:
         with pytest.raises(HwqError, match="rate"):
             make(name, rate)
     with pytest.raises(HwqError, match="bits"):

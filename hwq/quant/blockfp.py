@@ -217,8 +217,8 @@ class NVFP4(Quantizer):
         with np.errstate(over="ignore", under="ignore"):
             t = np.float32(gmax / (E2M1_MAX * E4M3_MAX)) if gmax > 0 else np.float32(1.0)
         if not np.isfinite(t) or t < np.finfo(np.float32).tiny:
-            raise HwqError(f"nvfp4: the tensor scale max|A| / 2688 = {gmax / 2688:.4g} leaves the normal float32 "
-                           "range; scale the matrix by a power of two first")
+            raise HwqError(f"nvfp4: the tensor scale max|A| / 2688 = {gmax / 2688:.4g} leaves the normal "
+                           "float32 range; scale the matrix by a power of two first")
         ts = float(t)
         amax = np.max(np.abs(x), axis=1)
         scale_code = e4m3_encode(amax / (E2M1_MAX * ts))
@@ -269,9 +269,9 @@ class IntGroup(Quantizer):
         with np.errstate(over="ignore"):
             delta = (2.0 * amax / (2 * half - 1)).astype(np.float16)
         if not np.all(np.isfinite(delta)) or np.any((amax > 0) & (delta == 0)):
-            raise HwqError(f"{self.slug}: a group's scale 2 max|a| / {2 * half - 1} leaves the float16 range "
-                           f"[{float(np.finfo(np.float16).smallest_subnormal):.3g}, 65504]; scale the matrix by "
-                           "a power of two first")
+            tiny = float(np.finfo(np.float16).smallest_subnormal)
+            raise HwqError(f"{self.slug}: a group's scale 2 max|a| / {2 * half - 1} leaves the float16 "
+                           f"range [{tiny:.3g}, 65504]; scale the matrix by a power of two first")
         d = delta.astype(np.float64)
         safe = np.where(d > 0, d, 1.0)
         q = np.clip(np.floor(x / safe[:, None, :] + 0.5), -half, half - 1).astype(np.int64).reshape(n, cols)
