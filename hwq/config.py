@@ -37,6 +37,8 @@ __all__ = ["HwqConfig", "load_config", "paper_config", "CONFIG_VERSION"]
 CONFIG_VERSION = 1
 _DECODERS = ("auto", "rom", "arith")
 _HADAMARD_IMPLS = ("pipelined", "folded")
+#: ladder rung choice of the offline weight encoder (see HwqConfig.ladder_select)
+LADDER_SELECTS = ("first", "best")
 #: codebooks up to this many rows are decoded from a ROM when decoder = "auto"
 ROM_AUTO_ROWS = 4096
 #: beta0 is refused when the top rung's coarse cell (inscribed radius beta_top q r_pack) reaches less than
@@ -97,6 +99,13 @@ class HwqConfig:
         RTL Hadamard unit: fully pipelined butterflies or one folded (iterative) stage.
     mmse : bool
         Fold the per-column least-squares factor alpha = <x, xhat>/||xhat||^2 into the norm.
+    ladder_select : {"first", "best"}
+        Rung choice of the offline weight encoder (:func:`hwq.matmul.encode_matrix`): ``"first"`` takes
+        the first rung without overload (SPEC section 2, what the on-the-fly activation encoder always
+        does); ``"best"`` takes, among the rungs without overload, the one with the smallest squared error
+        (NestQuant's weight pipeline). The stored T and the decoders are the same either way, so the
+        packed format, RTL and kernels do not change. Left out of :meth:`to_dict` (and so of the hash and
+        slug) when it is the default ``"first"``.
     """
 
     lattice: str = "D3"
@@ -117,6 +126,7 @@ class HwqConfig:
     decoder: str = "auto"
     hadamard_impl: str = "pipelined"
     mmse: bool = True
+    ladder_select: str = "first"
     _slug: str = field(default="", init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------------------------------------------
@@ -166,6 +176,10 @@ class HwqConfig:
         if self.decoder == "rom" and self.num_codewords > ROM_AUTO_ROWS * 16:
             raise bad("decoder", self.decoder,
                       f"a ROM of {self.num_codewords} codewords is too large; use 'arith' or 'auto'")
+        if self.ladder_select not in LADDER_SELECTS:
+            raise bad("ladder_select", self.ladder_select,
+                      "allowed: first (the first ladder rung without overload, as today) or best (the rung "
+                      "with the smallest squared error; offline weight encoding only)")
         if self.hadamard_impl not in _HADAMARD_IMPLS:
             raise bad("hadamard_impl", self.hadamard_impl, f"allowed: {', '.join(_HADAMARD_IMPLS)}")
         if not is_int(self.max_k) or not max(lat.dim, h) <= self.max_k <= 1 << 24:
@@ -239,9 +253,12 @@ class HwqConfig:
     # ------------------------------------------------------------------------------------------------
     # identity
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict of the fields (beta0 resolved), suitable for JSON/TOML."""
+        """Plain dict of the fields (beta0 resolved), suitable for JSON/TOML. ``ladder_select`` appears only
+        when it is not the default ``"first"``, so configs that do not use it keep their hash and slug."""
         d = asdict(self)
         d.pop("_slug")
+        if d["ladder_select"] == "first":
+            d.pop("ladder_select")
         return d
 
     @property
