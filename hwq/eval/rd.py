@@ -30,6 +30,8 @@ __all__ = ["DEFAULT_RATES", "plan", "run_rd", "write_rd", "watersic_demo", "writ
 
 DEFAULT_RATES = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0, 8.0)
 _INT_FAMILIES = ("absmax", "absmax_g64", "hadamard_int")
+#: deployed fixed-rate formats (hwq.quant.blockfp): one point each, at the nominal element bits
+FIXED_FORMATS = {"int4_g128": 4.0, "int3_g128": 3.0, "int2_g128": 2.0, "mxfp4": 4.0, "nvfp4": 4.0}
 
 
 def plan(rates: Sequence[float], methods: Sequence[str] | None = None) -> list[tuple[str, float, dict]]:
@@ -46,6 +48,9 @@ def plan(rates: Sequence[float], methods: Sequence[str] | None = None) -> list[t
     for m in methods:
         if m == "nestquant":
             pts.append((m, 4.057, {}))
+            continue
+        if m in FIXED_FORMATS:
+            pts.append((m, FIXED_FORMATS[m], {}))
             continue
         for r in sorted(set(float(x) for x in rates)):
             if m in ("z", "d3", "d4", "e8", "d3_nodither") and r >= 2:
@@ -88,7 +93,11 @@ def run_rd(n: int = 768, cols: int = 64, rates: Sequence[float] = DEFAULT_RATES,
             skipped.append({"method": fam, "target": target, "reason": str(e)})
             continue
         t0 = time.perf_counter()
-        ea = qz.encode(a, 0)
+        try:
+            ea = qz.encode(a, 0)
+        except HwqError as e:  # e.g. a block format whose block does not divide n
+            skipped.append({"method": fam, "target": target, "reason": str(e)})
+            continue
         t_enc = time.perf_counter() - t0
         eb = qz.encode(b, 1)
         est = qz.estimate_product(ea, eb)

@@ -18,7 +18,7 @@ from hwq.quant.nested import NestedLattice, NestQuant
 from hwq.quant.timeshare import TimeShare
 from hwq.quant.watersic import WaterSIC
 
-__all__ = ["METHODS", "make", "method_names"]
+__all__ = ["FIXED_RATE", "METHODS", "make", "method_names"]
 
 
 def _lattice_factory(name: str, dither: bool) -> Callable[..., Quantizer]:
@@ -51,19 +51,32 @@ METHODS: dict[str, Callable[..., Quantizer]] = {
 }
 
 
+#: families whose rate is fixed by the format (``make(name)`` needs no rate)
+FIXED_RATE = ("nestquant", "int4_g128", "int3_g128", "int2_g128", "mxfp4", "nvfp4")
+
+
 def method_names() -> list[str]:
     return list(METHODS)
 
 
-def make(name: str, rate: float, **options: Any) -> Quantizer:
+def make(name: str, rate: float | None = None, **options: Any) -> Quantizer:
     """A quantizer of family ``name`` aiming at ``rate`` bits/entry (side information excluded).
+
+    ``rate`` may be left out for the fixed-rate formats (nestquant, int*_g128, mxfp4, nvfp4), which then
+    take their nominal rate.
 
     Raises
     ------
     HwqError
-        Unknown family (the message lists them) or a rate out of the family's range.
+        Unknown family (the message lists them), a rate out of the family's range, or no rate for a
+        family that needs one.
     """
     key = str(name).lower()
     if key not in METHODS:
         raise HwqError(f"unknown quantizer {name!r}; choose one of {', '.join(METHODS)}")
+    if rate is None:
+        if key not in FIXED_RATE:
+            raise HwqError(f"quantizer {key!r} needs a target rate (bits/entry); only the fixed-rate formats "
+                           f"{', '.join(FIXED_RATE)} take their nominal rate without one")
+        return METHODS[key](**options)
     return METHODS[key](rate, **options)
