@@ -62,37 +62,6 @@ def test_best_lowers_the_mse_on_gaussian_data(lattice: str, q: int, n: int, at_l
     assert 1 - mse["best"] / mse["first"] >= at_least, mse
 
 
-def test_config_field_default_keeps_every_hash() -> None:
-    default = HwqConfig()
-    assert "ladder_select" not in default.to_dict()
-    assert HwqConfig(ladder_select="first").hash == default.hash
-    assert default.slug == "d3q6_nd_h64_l8_a1464a"  # the committed reports/roofline files carry this name
-    best = HwqConfig(ladder_select="best")
-    assert best.to_dict()["ladder_select"] == "best" and best.slug != default.slug
-    assert HwqConfig.from_dict(best.to_dict()) == best
-    assert best.replace(q=5).ladder_select == "best"
-    for bad in ("min", "", None, 1):
-        with pytest.raises(HwqError, match="ladder_select.*allowed: first .* or best"):
-            HwqConfig(ladder_select=bad)
-
-
-def test_config_files_and_cli_carry_it(tmp_path, capsys) -> None:
-    from hwq.cli import main
-    from hwq.config import load_config
-
-    out = tmp_path / "b.toml"
-    assert main(["config", "--set", "ladder_select=best", "--set", "lattice=E8", "--set", "q=7",
-                 "--out", str(out)]) == 0
-    cfg = load_config(out)
-    assert cfg.ladder_select == "best" and cfg.lattice == "E8"
-    assert 'ladder_select = "best"' in out.read_text()
-    js = cfg.save(tmp_path / "b.json")
-    assert load_config(js) == cfg
-    assert main(["config", "--set", "ladder_select=min"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "ladder_select" in err[0] and "Traceback" not in err[0]
-
-
 @pytest.mark.filterwarnings("ignore::hwq.nested.OverloadWarning")
 def test_best_encoded_container_decodes_bit_exactly(tmp_path) -> None:
     cfg = HwqConfig(ladder_select="best")
