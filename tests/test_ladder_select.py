@@ -89,9 +89,10 @@ def test_best_encoded_weights_through_the_integer_datapath() -> None:
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
-def test_best_encoded_weights_through_the_c_kernels(tmp_path) -> None:
+@pytest.mark.parametrize("lattice, q", [("D3", 6), ("E8", 7)])  # table path and direct (arithmetic) path
+def test_best_encoded_weights_through_the_c_kernels(tmp_path, lattice: str, q: int) -> None:
     from hwq.codegen.check import check_c
 
-    rep = check_c(HwqConfig(ladder_select="best"), tmp_path / "c", m=29, batches=(1, 3))
+    rep = check_c(HwqConfig(lattice=lattice, q=q, ladder_select="best"), tmp_path / "c", m=29, batches=(1, 3))
     assert rep["ok"], [c for c in rep["cases"] if not c["ok"]]
     assert {"weight_only_acc", "gemv_exact", "dequantize"} <= {c["kernel"] for c in rep["cases"]}
