@@ -165,6 +165,11 @@ class HwqConfig:
             raise bad("act_bits", self.act_bits, "must be an integer in [2, 16]")
         if not is_int(self.frac_bits) or not 1 <= self.frac_bits <= 24:
             raise bad("frac_bits", self.frac_bits, "must be an integer in [1, 24]")
+        top = math.log2(self.ladder_step) * (self.ladder_len - 1) + self.frac_bits  # log2 of the top multiplier
+        if top >= 63:  # no 64-bit accumulator holds it (and the check below could not even form it)
+            raise bad("ladder_step", self.ladder_step,
+                      f"the top ladder multiplier ladder_step**{self.ladder_len - 1} * 2**frac_bits is about "
+                      f"2**{top:.0f}, beyond any 64-bit accumulator: use a smaller ladder_step or ladder_len")
         if not is_int(self.enc_frac_bits) or not 4 <= self.enc_frac_bits <= 28:
             raise bad("enc_frac_bits", self.enc_frac_bits, "must be an integer in [4, 28]")
         if not is_int(self.side_bits) or not 0 <= self.side_bits <= 64:

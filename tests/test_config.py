@@ -270,3 +270,10 @@ def test_config_files_and_cli_carry_it(tmp_path, capsys) -> None:
     assert main(["config", "--set", "ladder_select=min"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "ladder_select" in err[0] and "Traceback" not in err[0]
+
+
+def test_a_huge_ladder_step_is_refused_not_overflowed() -> None:
+    """Found by tests/test_trust_data.py's hypothesis run: ladder_step = 5.6e101 made beta_mults overflow."""
+    for step in (5.599361855444511e101, 1e300):
+        with pytest.raises(HwqError, match="'ladder_step'.*beyond any 64-bit accumulator"):
+            HwqConfig(ladder_step=step, beta0=B0)

@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from hwq.errors import HwqError
-from hwq.quant.registry import METHODS, make
+from hwq.quant.registry import FIXED_RATE, METHODS, make
 from hwq.records import EvalRd, EvalWatersic, Stamp
 from hwq.report.markdown import md_table
 from hwq.theory import R_STAR, gamma
@@ -30,8 +30,6 @@ __all__ = ["DEFAULT_RATES", "plan", "run_rd", "write_rd", "watersic_demo", "writ
 
 DEFAULT_RATES = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 7.0, 8.0)
 _INT_FAMILIES = ("absmax", "absmax_g64", "hadamard_int")
-#: deployed fixed-rate formats (hwq.quant.blockfp): one point each, at the nominal element bits
-FIXED_FORMATS = {"int4_g128": 4.0, "int3_g128": 3.0, "int2_g128": 2.0, "mxfp4": 4.0, "nvfp4": 4.0}
 
 
 def plan(rates: Sequence[float], methods: Sequence[str] | None = None) -> list[tuple[str, float, dict]]:
@@ -46,11 +44,8 @@ def plan(rates: Sequence[float], methods: Sequence[str] | None = None) -> list[t
             raise HwqError(f"rates must be in (0, 16] bits/entry, got {r!r}")
     pts: list[tuple[str, float, dict]] = []
     for m in methods:
-        if m == "nestquant":
-            pts.append((m, 4.057, {}))
-            continue
-        if m in FIXED_FORMATS:
-            pts.append((m, FIXED_FORMATS[m], {}))
+        if m in FIXED_RATE:  # NestQuant and the deployed formats: one point each, at the nominal rate
+            pts.append((m, FIXED_RATE[m], {}))
             continue
         for r in sorted(set(float(x) for x in rates)):
             if m in ("z", "d3", "d4", "e8", "d3_nodither") and r >= 2:

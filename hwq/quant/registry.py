@@ -42,17 +42,18 @@ METHODS: dict[str, Callable[..., Quantizer]] = {
     "hadamard_int": lambda rate, **kw: HadamardInt.at_rate(rate, **kw),
     "watersic": WaterSIC.at_rate,
     "kashin": Kashin.at_rate,
-    # deployed fixed-rate formats (hwq.quant.blockfp): the rate defaults to the nominal element bits
-    "int4_g128": lambda rate=4, **kw: IntGroup.at_rate(rate, bits=4, group=128, **kw),
-    "int3_g128": lambda rate=3, **kw: IntGroup.at_rate(rate, bits=3, group=128, **kw),
-    "int2_g128": lambda rate=2, **kw: IntGroup.at_rate(rate, bits=2, group=128, **kw),
-    "mxfp4": lambda rate=4, **kw: MXFP4.at_rate(rate, **kw),
-    "nvfp4": lambda rate=4, **kw: NVFP4.at_rate(rate, **kw),
+    # deployed fixed-rate formats (hwq.quant.blockfp; nominal rates in FIXED_RATE)
+    "int4_g128": lambda rate, **kw: IntGroup.at_rate(rate, bits=4, group=128, **kw),
+    "int3_g128": lambda rate, **kw: IntGroup.at_rate(rate, bits=3, group=128, **kw),
+    "int2_g128": lambda rate, **kw: IntGroup.at_rate(rate, bits=2, group=128, **kw),
+    "mxfp4": lambda rate, **kw: MXFP4.at_rate(rate, **kw),
+    "nvfp4": lambda rate, **kw: NVFP4.at_rate(rate, **kw),
 }
 
 
-#: families whose rate is fixed by the format (``make(name)`` needs no rate)
-FIXED_RATE = ("nestquant", "int4_g128", "int3_g128", "int2_g128", "mxfp4", "nvfp4")
+#: families whose rate is fixed by the format -> their nominal rate (``make(name)`` needs no rate)
+FIXED_RATE: dict[str, float] = {"nestquant": 4.057, "int4_g128": 4.0, "int3_g128": 3.0, "int2_g128": 2.0,
+                                "mxfp4": 4.0, "nvfp4": 4.0}
 
 
 def method_names() -> list[str]:
@@ -78,5 +79,5 @@ def make(name: str, rate: float | None = None, **options: Any) -> Quantizer:
         if key not in FIXED_RATE:
             raise HwqError(f"quantizer {key!r} needs a target rate (bits/entry); only the fixed-rate formats "
                            f"{', '.join(FIXED_RATE)} take their nominal rate without one")
-        return METHODS[key](**options)
+        rate = FIXED_RATE[key]
     return METHODS[key](rate, **options)
