@@ -38,6 +38,8 @@ __all__ = ["HwqConfig", "UntabulatedBeta0", "load_config", "paper_config", "CONF
 CONFIG_VERSION = 1
 _DECODERS = ("auto", "rom", "arith")
 _HADAMARD_IMPLS = ("pipelined", "folded")
+#: ladder rung choice of the offline weight encoder (see HwqConfig.ladder_select)
+LADDER_SELECTS = ("first", "best")
 #: codebooks up to this many rows are decoded from a ROM when decoder = "auto"
 ROM_AUTO_ROWS = 4096
 #: beta0 is refused when the top rung's coarse cell (inscribed radius beta_top q r_pack) reaches less than
@@ -112,6 +114,13 @@ class HwqConfig:
         RTL Hadamard unit: fully pipelined butterflies or one folded (iterative) stage.
     mmse : bool
         Fold the per-column least-squares factor alpha = <x, xhat>/||xhat||^2 into the norm.
+    ladder_select : {"first", "best"}
+        Rung choice of the offline weight encoder (:func:`hwq.matmul.encode_matrix`): ``"first"`` takes
+        the first rung without overload (SPEC section 2, what the on-the-fly activation encoder always
+        does); ``"best"`` takes, among the rungs without overload, the one with the smallest squared error
+        (NestQuant's weight pipeline). The stored T and the decoders are the same either way, so the
+        packed format, RTL and kernels do not change. Left out of :meth:`to_dict` (and so of the hash and
+        slug) when it is the default ``"first"``.
     """
 
     lattice: str = "D3"
@@ -132,6 +141,7 @@ class HwqConfig:
     decoder: str = "auto"
     hadamard_impl: str = "pipelined"
     mmse: bool = True
+    ladder_select: str = "first"
     _slug: str = field(default="", init=False, repr=False, compare=False)
 
     # ------------------------------------------------------------------------------------------------
@@ -170,6 +180,11 @@ class HwqConfig:
             raise bad("act_bits", self.act_bits, "must be an integer in [2, 16]")
         if not is_int(self.frac_bits) or not 1 <= self.frac_bits <= 24:
             raise bad("frac_bits", self.frac_bits, "must be an integer in [1, 24]")
+        top = math.log2(self.ladder_step) * (self.ladder_len - 1) + self.frac_bits  # log2 of the top multiplier
+        if top >= 63:  # no 64-bit accumulator holds it (and the check below could not even form it)
+            raise bad("ladder_step", self.ladder_step,
+                      f"the top ladder multiplier ladder_step**{self.ladder_len - 1} * 2**frac_bits is about "
+                      f"2**{top:.0f}, beyond any 64-bit accumulator: use a smaller ladder_step or ladder_len")
         if not is_int(self.enc_frac_bits) or not 4 <= self.enc_frac_bits <= 28:
             raise bad("enc_frac_bits", self.enc_frac_bits, "must be an integer in [4, 28]")
         if not is_int(self.side_bits) or not 0 <= self.side_bits <= 64:
@@ -181,6 +196,10 @@ class HwqConfig:
         if self.decoder == "rom" and self.num_codewords > ROM_AUTO_ROWS * 16:
             raise bad("decoder", self.decoder,
                       f"a ROM of {self.num_codewords} codewords is too large; use 'arith' or 'auto'")
+        if self.ladder_select not in LADDER_SELECTS:
+            raise bad("ladder_select", self.ladder_select,
+                      "allowed: first (the first ladder rung without overload, as today) or best (the rung "
+                      "with the smallest squared error; offline weight encoding only)")
         if self.hadamard_impl not in _HADAMARD_IMPLS:
             raise bad("hadamard_impl", self.hadamard_impl, f"allowed: {', '.join(_HADAMARD_IMPLS)}")
         if not is_int(self.max_k) or not max(lat.dim, h) <= self.max_k <= 1 << 24:
@@ -279,9 +298,12 @@ class HwqConfig:
     # ------------------------------------------------------------------------------------------------
     # identity
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict of the fields (beta0 resolved), suitable for JSON/TOML."""
+        """Plain dict of the fields (beta0 resolved), suitable for JSON/TOML. ``ladder_select`` appears only
+        when it is not the default ``"first"``, so configs that do not use it keep their hash and slug."""
         d = asdict(self)
         d.pop("_slug")
+        if d["ladder_select"] == "first":
+            d.pop("ladder_select")
         return d
 
     @property

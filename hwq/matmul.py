@@ -153,7 +153,7 @@ def _encode_chunk(a: np.ndarray, cfg: HwqConfig, matrix_id: int, c0: int, c1: in
     x = rotate(blk * (np.sqrt(n) / safe), cfg.hadamard, cfg.sign_seed)
     xb = _blocks(x, d)
     z = _dither(cfg, matrix_id, c0, c1, nb)
-    bc = quantize_blocks(lat, cfg.q, xb, cfg.betas, z)
+    bc = quantize_blocks(lat, cfg.q, xb, cfg.betas, z, select=cfg.ladder_select)
     rows[c0:c1] = bc.rows.reshape(c1 - c0, nb)
     ladder[c0:c1] = bc.ladder.reshape(c1 - c0, nb)
     alpha = np.ones(c1 - c0)

@@ -5,7 +5,9 @@ For a block x, scale beta and dither z (z = 0 without dither), SPEC section 2:
     lam = Q(x / beta + z);  k = k(lam);  overload iff c(k) != lam;  decode xhat = beta * (c(k) - z)
 
 The ladder tries beta_t = ``betas[t]`` for t = 0, 1, ... and a block keeps the first t without overload
-(T = t). If even the last rung overloads, the block is counted as overloaded and clipped: it stores the
+(T = t; ``select="first"``), or, with ``select="best"`` (the offline weight encoder under
+``HwqConfig.ladder_select = "best"``), the t with the smallest squared error ||x - xhat_t||^2 among the
+rungs without overload (lowest t on ties), which is never worse than the first one. If even the last rung overloads, the block is counted as overloaded and clipped: it stores the
 codeword nearest to x / beta_last + z among those the decoder can produce (inside the coarse cell),
 instead of the wrapped codeword c(k), which can land on the far side of the cell. Only blocks that
 overload the top rung change; the decoders are untouched.
@@ -154,7 +156,7 @@ def _clip_rows(lat: Lattice, q: int, y: np.ndarray, table: np.ndarray | None) ->
 
 
 def quantize_blocks(lat: Lattice, q: int, x: np.ndarray, betas: tuple[float, ...] | list[float],
-                    dither: np.ndarray | None = None) -> BlockCodes:
+                    dither: np.ndarray | None = None, select: str = "first") -> BlockCodes:
     """Nested-lattice encode of blocks with the overload ladder.
 
     Parameters
@@ -165,6 +167,9 @@ def quantize_blocks(lat: Lattice, q: int, x: np.ndarray, betas: tuple[float, ...
     betas : sequence of float
         Ladder rungs beta_0 < beta_1 < ...
     dither : ndarray of float64, shape (N, d), optional
+    select : {"first", "best"}
+        Rung choice (module docstring). Blocks that overload every rung are clipped at the top rung
+        either way, so ``overload`` does not depend on it.
 
     Returns
     -------
@@ -179,6 +184,10 @@ def quantize_blocks(lat: Lattice, q: int, x: np.ndarray, betas: tuple[float, ...
         raise HwqError(f"dither shape {dither.shape} does not match blocks {x.shape}")
     if len(betas) < 1:
         raise HwqError("the ladder needs at least one rung")
+    if select == "best":
+        return _quantize_best(lat, q, x, betas, dither)
+    if select != "first":
+        raise HwqError(f"select must be 'first' or 'best', got {select!r}")
     n = x.shape[0]
     rows = np.zeros(n, dtype=np.int64)
     ladder = np.zeros(n, dtype=np.uint8)
@@ -209,6 +218,40 @@ def quantize_blocks(lat: Lattice, q: int, x: np.ndarray, betas: tuple[float, ...
         rows[done] = r[ok]
         ladder[done] = t
         pending = pending[~ok]
+    return BlockCodes(rows=rows, ladder=ladder, overload=overload)
+
+
+def _quantize_best(lat: Lattice, q: int, x: np.ndarray, betas: tuple[float, ...] | list[float],
+                   dither: np.ndarray | None) -> BlockCodes:
+    """``select="best"`` of :func:`quantize_blocks`: every rung for every block; the squared error is that
+    of :func:`decode_blocks`' reconstruction, computed with the same operations."""
+    n = x.shape[0]
+    rows = np.zeros(n, dtype=np.int64)
+    ladder = np.zeros(n, dtype=np.uint8)
+    best = np.full(n, np.inf)
+    table = _table(lat, q)
+    for t, beta in enumerate(betas):
+        xs = x * (1.0 / beta)
+        if dither is not None:
+            xs += dither
+        lam = lat.closest(xs)
+        r = digits_to_row(index_of(lat, q, lam), q)
+        c = table[r] if table is not None else codeword_of(lat, q, index_of(lat, q, lam))
+        ok = np.all(c == lam, axis=1)
+        xh = lam.astype(np.float64) / lat.coord_scale
+        if dither is not None:
+            xh = xh - dither
+        err = np.sum((x - xh * beta) ** 2, axis=1)
+        better = ok & (err < best)
+        rows[better], ladder[better], best[better] = r[better], t, err[better]
+    overload = ~np.isfinite(best)
+    if overload.any():  # no rung fits: clip at the top rung, as select="first" does
+        last = len(betas) - 1
+        xs = x[overload] * (1.0 / betas[last])
+        if dither is not None:
+            xs += dither[overload]
+        rows[overload] = _clip_rows(lat, q, xs, table)
+        ladder[overload] = last
     return BlockCodes(rows=rows, ladder=ladder, overload=overload)
 
 

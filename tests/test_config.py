@@ -239,3 +239,41 @@ def test_config_files_bad_and_odd(tmp_path) -> None:
         load_config(tmp_path / "deep.json")
     (tmp_path / "auto.toml").write_text('q = 7\nbeta0 = "auto"\n')
     assert load_config(tmp_path / "auto.toml") == HwqConfig(q=7)
+
+
+# -- ladder_select (the offline weight encoder's rung choice; tests/test_ladder_select.py tests the encoder)
+def test_config_field_default_keeps_every_hash() -> None:
+    default = HwqConfig()
+    assert "ladder_select" not in default.to_dict()
+    assert HwqConfig(ladder_select="first").hash == default.hash
+    assert default.slug == "d3q6_nd_h64_l8_a1464a"  # the committed reports/roofline files carry this name
+    best = HwqConfig(ladder_select="best")
+    assert best.to_dict()["ladder_select"] == "best" and best.slug != default.slug
+    assert HwqConfig.from_dict(best.to_dict()) == best
+    assert best.replace(q=5).ladder_select == "best"
+    for bad in ("min", "", None, 1):
+        with pytest.raises(HwqError, match="ladder_select.*allowed: first .* or best"):
+            HwqConfig(ladder_select=bad)
+
+
+def test_config_files_and_cli_carry_it(tmp_path, capsys) -> None:
+    from hwq.cli import main
+
+    out = tmp_path / "b.toml"
+    assert main(["config", "--set", "ladder_select=best", "--set", "lattice=E8", "--set", "q=7",
+                 "--out", str(out)]) == 0
+    cfg = load_config(out)
+    assert cfg.ladder_select == "best" and cfg.lattice == "E8"
+    assert 'ladder_select = "best"' in out.read_text()
+    js = cfg.save(tmp_path / "b.json")
+    assert load_config(js) == cfg
+    assert main(["config", "--set", "ladder_select=min"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ladder_select" in err[0] and "Traceback" not in err[0]
+
+
+def test_a_huge_ladder_step_is_refused_not_overflowed() -> None:
+    """Found by tests/test_trust_data.py's hypothesis run: ladder_step = 5.6e101 made beta_mults overflow."""
+    for step in (5.599361855444511e101, 1e300):
+        with pytest.raises(HwqError, match="'ladder_step'.*beyond any 64-bit accumulator"):
+            HwqConfig(ladder_step=step, beta0=B0)

@@ -97,7 +97,8 @@ def test_errors() -> None:
     assert "watersic" in method_names() and "kashin" in method_names()
 
 
-@pytest.mark.parametrize("module", ["base", "nested", "baselines", "scalar", "watersic", "kashin", "timeshare"])
+@pytest.mark.parametrize("module", ["base", "nested", "baselines", "blockfp", "scalar", "watersic", "kashin",
+                                    "timeshare"])
 def test_methods_import_without_the_registry(module: str) -> None:
     """No import cycle: a method module imports hwq.quant.base (and other methods), never the registry."""
     import subprocess

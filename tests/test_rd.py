@@ -41,3 +41,11 @@ def test_cli_bad_input(capsys) -> None:
     assert main(["eval", "rd", "--n", "100"]) == 2
     assert "multiple of 24" in capsys.readouterr().err
     assert main(["eval", "rd", "--rates", "1,x"]) == 2
+
+
+def test_fixed_rate_formats_are_one_point_each_and_refusals_are_skipped() -> None:
+    pts = plan([2.0, 3.0, 4.0], ["int4_g128", "int2_g128", "mxfp4", "nvfp4"])
+    assert pts == [("int4_g128", 4.0, {}), ("int2_g128", 2.0, {}), ("mxfp4", 4.0, {}), ("nvfp4", 4.0, {})]
+    rows, skipped = run_rd(n=96, cols=8, rates=[4.0], methods=["int4_g128", "nvfp4"])
+    assert [r["method"] for r in rows] == ["nvfp4"] and rows[0]["rate_packed"] == rows[0]["rate"]
+    assert skipped[0]["method"] == "int4_g128" and "multiple of 128" in skipped[0]["reason"]

@@ -66,8 +66,10 @@ class NestedLattice(Quantizer):
     family = "lattice"
 
     def __init__(self, lattice: str = "D3", q: int = 6, beta0: float | None = None, dither: bool = True,
-                 ladder_len: int = 16, max_hadamard: int = 2048, target: float | None = None):
+                 ladder_len: int = 16, max_hadamard: int = 2048, target: float | None = None,
+                 ladder_select: str = "first"):
         self.lattice, self.q, self.beta0, self.dither = lattice, int(q), beta0, bool(dither)
+        self.ladder_select = ladder_select
         self.ladder_len, self.max_hadamard, self.target = int(ladder_len), int(max_hadamard), target
         self.config_for(self._dim_multiple())  # validate now
 
@@ -81,12 +83,14 @@ class NestedLattice(Quantizer):
         lat = get_lattice(self.lattice)
         h = min(pow2_segment(n), self.max_hadamard)
         return HwqConfig(lattice=self.lattice, q=self.q, beta0=self.beta0, dither=self.dither,
-                         ladder_len=self.ladder_len, hadamard=h, max_k=max(n, lat.dim, h), decoder="auto")
+                         ladder_len=self.ladder_len, hadamard=h, max_k=max(n, lat.dim, h), decoder="auto",
+                         ladder_select=self.ladder_select)
 
     @property
     def slug(self) -> str:
         c = self.config_for(self._dim_multiple())
-        return f"{self.lattice.lower()}q{self.q}_{'dith' if self.dither else 'nd'}_b{_fmt(c.beta0)}"
+        best = "_best" if self.ladder_select == "best" else ""
+        return f"{self.lattice.lower()}q{self.q}_{'dith' if self.dither else 'nd'}_b{_fmt(c.beta0)}{best}"
 
     @classmethod
     def at_rate(cls, rate: float, lattice: str = "D3", dither: bool = True, **kw: Any) -> "NestedLattice":
