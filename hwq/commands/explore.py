@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     t0 = time.perf_counter()
     executor = "inline" if args.no_ray else "ray"
-    if executor == "ray":
+
+    def connect_ray() -> None:
         res = connect(args.address, args.node_ip_address, args.cpus)
         log(f"explore: Ray cluster with {res.get('CPU', 0):g} CPUs"
             + (f" at {args.address}" if args.address else " (local)"))
@@ -88,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     total = Sweep()
 
     def sweep(points: list[Point]) -> Sweep:
-        sw = run_sweep(points, space.stages, space.settings, store, work, executor=executor, log=log)
+        sw = run_sweep(points, space.stages, space.settings, store, work, executor=executor, log=log,
+                       connect_fn=connect_ray)
         total.records.update(sw.records)
         total.computed += sw.computed
         total.cached += sw.cached
@@ -120,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
     if executor == "ray":
         import ray
 
-        ray.shutdown()
+        if ray.is_initialized():
+            ray.shutdown()
     print(md, end="")
     log(f"explore: wrote {out / 'front.json'}, {out / 'front.md'}, {', '.join(str(p) for p in plots)}; "
         f"stage records in {out / 'store'}")

@@ -36,17 +36,20 @@ _TITLES = {"quality_vs_bits": "quality vs bits/weight", "quality_vs_luts": "qual
            "luts_vs_speed": "LUTs vs FPGA speed"}
 
 
-def _label(p: Point) -> str:
+def _label(p: Point, varying: set[str]) -> str:
+    """``D3 q=6``, plus the fields that vary across the space's configs (``lanes=4``)."""
     if p.kind == "baseline":
         return BASELINES[p.name].label
     c = p.config or {}
-    extra = [f"{k}={v}" for k, v in sorted(p.fields.items()) if k not in ("lattice", "q")]
-    return f"{c.get('lattice')} q={c.get('q')}" + (f" ({', '.join(extra)})" if extra else "")
+    extra = [f"{k}={v}" for k, v in sorted(p.fields.items()) if k in varying and k not in ("lattice", "q")]
+    return f"{c.get('lattice')} q={c.get('q')}" + (f", {', '.join(extra)}" if extra else "")
 
 
 def point_rows(points: Sequence[Point], sw: Sweep, stages: Sequence[str]) -> list[dict[str, Any]]:
     """One flat row per point: its objectives from the stage records, and every stage's status."""
     rows = []
+    cfg_pts = [p for p in points if p.kind == "config"]
+    varying = {k for p in cfg_pts for k in p.fields if len({repr(x.fields.get(k)) for x in cfg_pts}) > 1}
     for p in points:
         vals = {s: sw.records[(p.name, s)] for s in stages if (p.name, s) in sw.records}
 
@@ -57,7 +60,7 @@ def point_rows(points: Sequence[Point], sw: Sweep, stages: Sequence[str]) -> lis
         c = p.config or {}
         dim = HwqConfig.from_dict(dict(c)).dim if p.kind == "config" else 3  # the INT4 unit takes D3 blocks
         lpl = v("synth", "luts_per_lane")
-        row = {"name": p.name, "kind": p.kind, "label": _label(p), "lattice": c.get("lattice"), "q": c.get("q"),
+        row = {"name": p.name, "kind": p.kind, "label": _label(p, varying), "lattice": c.get("lattice"), "q": c.get("q"),
                "lanes": v("throughput", "lanes") or c.get("lanes"), "fields": dict(p.fields),
                "config": dict(c) if p.kind == "config" else None,
                "bits": v("quality", "bits"), "D": v("quality", "D"), "ratio": v("quality", "ratio_to_gamma"),
@@ -142,49 +145,57 @@ def recommend(rows: Sequence[Mapping[str, Any]], fronts: Mapping[str, Any]) -> l
     """What the front says, from the figures (never a fixed text)."""
     out: list[str] = []
     cfgs = [r for r in rows if r["kind"] == "config" and r["ok"] and r["D"] is not None]
-    default = HwqConfig()
-    dflt = next((r for r in cfgs if r["name"] == default.slug), None)
+    dflt = next((r for r in cfgs if r["name"] == HwqConfig().slug), None)
     qb = fronts["quality_vs_bits"]["front"]
-    if qb:
-        best = min((r for r in cfgs if r["name"] in qb), key=lambda r: r["ratio"], default=None)
-        if best:
-            out.append(f"Closest to the bound on the quality-vs-bits front: {best['label']} ({best['name']}), "
-                       f"D = {best['D']:.4f} at {best['bits']:.2f} bits/weight, D/Gamma = {best['ratio']:.2f}.")
-    for bname in ("int4_g128", "int3_g128"):
+    near = [r for r in cfgs if r["name"] in qb and r["bits"] <= 4.5]
+    if near:
+        best = min(near, key=lambda r: r["ratio"])
+        out.append(f"Closest to the bound on the quality-vs-bits front (<= 4.5 bits/weight): {best['label']} "
+                   f"({best['name']}), D = {best['D']:.4f} at {best['bits']:.2f} bits/weight, "
+                   f"D/Gamma = {best['ratio']:.2f}.")
+    int4 = next((r for r in rows if r["name"] == "int4_g128"), None)
+    for bname in ("int4_g128", "int3_g128", "int2_g128"):
         b = next((r for r in rows if r["name"] == bname and r["D"] is not None), None)
         if b is None:
             continue
+        same_q = [r for r in cfgs if r["D"] <= b["D"]]
+        if same_q:
+            r = min(same_q, key=lambda r: (r["bits"], r["D"]))
+            line = (f"Matching {b['label']} (D = {b['D']:.4f} at {b['bits']:.2f} bits/weight) takes {r['label']} "
+                    f"({r['name']}) at {r['bits']:.2f} bits (D = {r['D']:.4f}, "
+                    f"{'fewer' if r['bits'] < b['bits'] else 'more'} bits)")
+            if int4 and r["luts_per_weight"] is not None and int4["luts_per_weight"] is not None:
+                line += (f"; {r['luts_per_weight']:.0f} vs {int4['luts_per_weight']:.0f} ECP5 LUTs per weight and "
+                         f"cycle for the INT4 RTL unit ({r['luts_per_weight'] / int4['luts_per_weight']:.1f}x)")
+            if r["kernel_vs_ort"] is not None:
+                line += f"; its C GEMV runs at {r['kernel_vs_ort']:.2f}x the speed of ORT MatMulNBits 4-bit"
+            out.append(line + ".")
+        else:
+            out.append(f"No config of this space reaches the quality of {b['label']} (D = {b['D']:.4f}).")
         cheaper = [r for r in cfgs if r["bits"] <= b["bits"] + 1e-9]
-        if not cheaper:
-            out.append(f"No config stores {b['bits']:.2f} bits/weight or fewer ({b['label']}).")
-            continue
-        r = min(cheaper, key=lambda r: r["D"])
-        verdict = "lower" if r["D"] < b["D"] else "higher (the baseline wins on quality here)"
-        line = (f"At <= {b['bits']:.2f} bits/weight ({b['label']}: D = {b['D']:.4f}), the best config is "
-                f"{r['label']} ({r['name']}): D = {r['D']:.4f} at {r['bits']:.2f} bits, {verdict}")
-        if r["luts_per_weight"] is not None and b["luts_per_weight"] is not None:
-            line += (f"; {r['luts_per_weight']:.0f} vs {b['luts_per_weight']:.0f} ECP5 LUTs per weight per cycle "
-                     f"({r['luts_per_weight'] / b['luts_per_weight']:.1f}x the INT4 RTL unit)")
-        if r["kernel_vs_ort"] is not None:
-            line += f"; C GEMV {r['kernel_vs_ort']:.2f}x the speed of ORT MatMulNBits 4-bit (same run)"
-        out.append(line + ".")
+        if cheaper:
+            r = min(cheaper, key=lambda r: r["D"])
+            if r["D"] < b["D"]:
+                out.append(f"Within its {b['bits']:.2f} bits/weight the best config is {r['label']} ({r['name']}): "
+                           f"D = {r['D']:.4f}, {b['D'] / r['D']:.2f}x lower distortion.")
+            else:
+                out.append(f"Within its {b['bits']:.2f} bits/weight no config beats {b['label']}: the best, "
+                           f"{r['label']}, has D = {r['D']:.4f} ({r['D'] / b['D']:.2f}x higher).")
     if dflt is not None:
         dom = {}
         for fname in ("quality_vs_bits", "quality_vs_luts"):
-            ranks = fronts[fname]["ranks"]
             objs = [(o["key"], o["direction"]) for o in fronts[fname]["objectives"]]
-            dom[fname] = [r["name"] for r in cfgs if r["name"] != dflt["name"] and ranks.get(r["name"]) is not None
-                          and ranks.get(dflt["name"]) is not None and _dominates(r, dflt, objs)]
+            dom[fname] = [r["name"] for r in cfgs if r["name"] != dflt["name"] and _dominates(r, dflt, objs)]
         both = sorted(set(dom["quality_vs_bits"]) & set(dom["quality_vs_luts"]))
         if both:
-            out.append(f"The default config ({dflt['name']}) is dominated on both quality-vs-bits and quality-vs-LUTs "
-                       f"by {', '.join(both)}: the default should change (check its kernel speed first).")
+            out.append(f"The default config ({dflt['name']}) is dominated on both quality-vs-bits and "
+                       f"quality-vs-LUTs by {', '.join(both)}: the default should change (check its kernel speed "
+                       "first).")
         else:
+            alone = dom["quality_vs_bits"]
             out.append(f"The default config ({dflt['name']}, D = {dflt['D']:.4f} at {dflt['bits']:.2f} bits) is "
-                       "dominated on both quality-vs-bits and quality-vs-LUTs by no other config of this space: "
-                       "keep it as the default" + (f" (dominated on quality-vs-bits alone by "
-                                                   f"{', '.join(dom['quality_vs_bits'])})."
-                                                   if dom["quality_vs_bits"] else "."))
+                       "dominated on both quality-vs-bits and quality-vs-LUTs by no other config of this space: keep "
+                       "it as the default" + (f" (on quality-vs-bits alone: {', '.join(alone)})." if alone else "."))
     return out
 
 

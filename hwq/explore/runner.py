@@ -109,11 +109,13 @@ class _Counts:
 
 
 def run_sweep(points: Sequence[Point], stages: Sequence[str], settings: Mapping[str, Any], store: Store,
-              work: str | Path, *, executor: str = "ray", log: Callable[[str], None] = print) -> Sweep:
+              work: str | Path, *, executor: str = "ray", log: Callable[[str], None] = print,
+              connect_fn: Callable[[], Any] | None = None) -> Sweep:
     """Run ``stages`` on ``points`` (see the module docstring); returns the :class:`Sweep`.
 
     ``work`` is the folder for tool outputs (synthesis builds, compiled kernels); it should be on a file
-    system every node sees (one machine: any folder).
+    system every node sees (one machine: any folder). ``connect_fn`` starts or joins Ray; it is called only
+    when a task has to run (a sweep the store answers entirely starts no cluster), default :func:`connect`.
     """
     if executor not in ("ray", "inline"):
         raise HwqError(f"executor {executor!r}: ray or inline")
@@ -124,17 +126,19 @@ def run_sweep(points: Sequence[Point], stages: Sequence[str], settings: Mapping[
     sw = Sweep()
     counts = _Counts([s for s in STAGES if s in stages])
     todo = [(p, s) for s in order for p in points]
-    by_name = {p.name: p for p in points}
-    running: dict[Any, tuple[str, str, str, float]] = {}  # ref -> (point, stage, key, start)
     done_keys: dict[tuple[str, str], str] = {}
-    timing_cpus = None
-    task = None
-    if executor == "ray":
-        import ray
+    ray_state: dict[str, Any] = {}
 
-        task = _remote()
-        if any(STAGES[s].timing for s in stages):
-            timing_cpus = _timing_cpus()
+    def ray_task(timing: bool) -> Any:
+        if not ray_state:
+            import ray
+
+            if not ray.is_initialized():
+                (connect_fn or connect)()
+            ray_state["task"] = _remote()
+        if timing and "cpus" not in ray_state:
+            ray_state["cpus"] = _timing_cpus()
+        return ray_state["task"]
 
     def deps_ready(p: Point, s: str) -> bool:
         return all((p.name, n) in sw.records for n in STAGES[s].needs)
@@ -156,61 +160,105 @@ def run_sweep(points: Sequence[Point], stages: Sequence[str], settings: Mapping[
             sw.cached.append((p.name, s))
             cnt["cached"] += 1
 
-    def start(p: Point, s: str) -> None:
-        st = STAGES[s]
-        dep_keys = {n: done_keys[(p.name, n)] for n in st.needs}
-        key = stage_key(p, st, settings, tools[s], dep_keys)
-        hit = store.get(s, key)
-        if hit is not None:
-            finish(p, s, hit, computed=False)
-            return
-        deps = {n: dict(sw.records[(p.name, n)].values) for n in st.needs}
-        wdir = str(work / s)
-        if executor == "inline":
-            rec = run_stage(s, p, wdir, deps, dict(settings), key, tools[s])
-            store.put(rec)
-            finish(p, s, rec, computed=True)
-            return
-        opts: dict[str, Any] = {"num_cpus": st.num_cpus}
-        if st.timing:
-            opts = {"num_cpus": timing_cpus, "resources": {TIMING_RESOURCE: 1}}
-        ref = task.options(**opts).remote(s, p, wdir, deps, dict(settings), key, dict(tools[s]))
-        running[ref] = (p.name, s, key, time.perf_counter())
-        counts.c[s]["running"] += 1
+    inflight: dict[str, dict[str, Any]] = {}  # key -> the task computing it and the points waiting for it
+    shared: dict[str, list[Point]] = {}  # key -> points waiting for a queued task of the same key
+    queue: list[tuple[Point, str, str]] = []
+    rank = {s: i for i, s in enumerate(order)}
 
-    while todo or running:
-        progressed = False
+    def resolve() -> list[tuple[Point, str, str]]:
+        """Answer what the store (or a task in flight) answers; return what needs a new task."""
+        need = []
         for item in list(todo):
             p, s = item
-            if deps_ready(p, s):
-                todo.remove(item)
-                start(p, s)
-                progressed = True
+            if not deps_ready(p, s):
+                continue
+            todo.remove(item)
+            st = STAGES[s]
+            key = stage_key(p, st, settings, tools[s], {n: done_keys[(p.name, n)] for n in st.needs})
+            hit = store.get(s, key)
+            if hit is not None:
+                finish(p, s, hit, computed=False)
+            elif key in inflight:
+                inflight[key]["points"].append(p)
+            elif any(k == key for _, _, k in need + queue):  # same content: computed once, shared
+                shared.setdefault(key, []).append(p)
+            else:
+                need.append((p, s, key))
+        return sorted(need, key=lambda t: rank[t[1]])
+
+    def deps_of(p: Point, s: str) -> dict[str, dict[str, Any]]:
+        return {n: dict(sw.records[(p.name, n)].values) for n in STAGES[s].needs}
+
+    def complete(key: str, rec: ExploreStage, lost: bool = False) -> None:
+        job = inflight.pop(key)
+        counts.c[job["stage"]]["running"] -= 1
+        if not lost:
+            store.put(rec)
+        first, *rest = job["points"]
+        finish(first, job["stage"], rec, computed=True)
+        for q in rest:
+            finish(q, job["stage"], rec, computed=False)
+
+    def capacity() -> float:
+        import ray
+
+        ray_task(False)  # connects on first use
+        return float(ray.cluster_resources().get("CPU", 1.0))
+
+    while todo or queue or inflight:
+        queue[:] = sorted(queue + resolve(), key=lambda t: rank[t[1]])
         if executor == "inline":
-            if todo and not progressed:  # a needed stage was not run (cannot happen: checked in the space)
+            if not queue:
+                if todo:  # a needed stage is not run (cannot happen: the space checks it)
+                    raise HwqError(f"stages {sorted({s for _, s in todo})} wait for stages that are not run")
+                break
+            p, s, key = queue.pop(0)
+            inflight[key] = {"stage": s, "points": [p, *shared.pop(key, [])]}
+            counts.c[s]["running"] += 1
+            complete(key, run_stage(s, p, str(work / s), deps_of(p, s), dict(settings), key, tools[s]))
+            continue
+        cap = capacity() if queue else 0.0
+        while queue:
+            p, s, key = queue[0]
+            st = STAGES[s]
+            task = ray_task(st.timing)
+            cpus = ray_state["cpus"] if st.timing else st.num_cpus
+            used = sum(j["cpus"] for j in inflight.values())
+            if inflight and used + cpus > cap + 1e-9:
+                break  # submitted = running: the progress counts say what runs
+            queue.pop(0)
+            opts: dict[str, Any] = {"num_cpus": cpus}
+            if st.timing:
+                opts["resources"] = {TIMING_RESOURCE: 1}
+            ref = task.options(**opts).remote(s, p, str(work / s), deps_of(p, s), dict(settings), key,
+                                              dict(tools[s]))
+            inflight[key] = {"ref": ref, "stage": s, "points": [p, *shared.pop(key, [])], "cpus": cpus,
+                             "start": time.perf_counter()}
+            counts.c[s]["running"] += 1
+        if not inflight:
+            if todo:
                 raise HwqError(f"stages {sorted({s for _, s in todo})} wait for stages that are not run")
             continue
-        if not running:
-            if todo and not progressed:
-                raise HwqError(f"stages {sorted({s for _, s in todo})} wait for stages that are not run")
-            continue
-        ready, _ = ray.wait(list(running), num_returns=1, timeout=60.0)
+        import ray
+
+        refs = {j["ref"]: k for k, j in inflight.items()}
+        ready, _ = ray.wait(list(refs), num_returns=1, timeout=60.0)
         for ref in ready:
-            name, s, key, started = running.pop(ref)
-            counts.c[s]["running"] -= 1
+            key = refs[ref]
+            job = inflight[key]
+            s, first = job["stage"], job["points"][0]
             try:
-                rec = from_dict(ray.get(ref), f"{s} task of {name}", ExploreStage)
+                rec = from_dict(ray.get(ref), f"{s} task of {first.name}", ExploreStage)
             except ray.exceptions.RayError as e:  # retries exhausted: the worker or its node died
                 msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                sw.lost.append((name, s))
-                rec = ExploreStage(stamp=_stamp(), point=name, stage=s, version=STAGES[s].version, key=key,
-                                   status="failed", seconds=round(time.perf_counter() - started, 3), node="?",
-                                   values={}, config=by_name[name].config,
+                sw.lost += [(q.name, s) for q in job["points"]]
+                rec = ExploreStage(stamp=_stamp(), point=first.name, stage=s, version=STAGES[s].version, key=key,
+                                   status="failed", seconds=round(time.perf_counter() - job["start"], 3), node="?",
+                                   values={}, config=first.config,
                                    reason=f"worker lost after {MAX_RETRIES} retries: {msg[:200]}")
-                finish(by_name[name], s, rec, computed=True)
+                complete(key, rec, lost=True)
                 continue
-            store.put(rec)
-            finish(by_name[name], s, rec, computed=True)
+            complete(key, rec)
     sw.seconds = time.perf_counter() - t0
     log(f"explore: stages finished in {sw.seconds:.1f} s: {len(sw.computed)} computed, {len(sw.cached)} from the "
         f"store  [{counts.line()}]")
