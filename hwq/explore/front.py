@@ -60,7 +60,7 @@ def point_rows(points: Sequence[Point], sw: Sweep, stages: Sequence[str]) -> lis
         c = p.config or {}
         dim = HwqConfig.from_dict(dict(c)).dim if p.kind == "config" else 3  # the INT4 unit takes D3 blocks
         lpl = v("synth", "luts_per_lane")
-        row = {"name": p.name, "kind": p.kind, "label": _label(p, varying), "lattice": c.get("lattice"), "q": c.get("q"),
+        row = {"name": p.name, "slug": p.name if p.kind == "config" else "-", "kind": p.kind, "label": _label(p, varying), "lattice": c.get("lattice"), "q": c.get("q"),
                "lanes": v("throughput", "lanes") or c.get("lanes"), "fields": dict(p.fields),
                "config": dict(c) if p.kind == "config" else None,
                "bits": v("quality", "bits"), "D": v("quality", "D"), "ratio": v("quality", "ratio_to_gamma"),

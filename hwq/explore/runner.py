@@ -242,7 +242,7 @@ def run_sweep(points: Sequence[Point], stages: Sequence[str], settings: Mapping[
         import ray
 
         refs = {j["ref"]: k for k, j in inflight.items()}
-        ready, _ = ray.wait(list(refs), num_returns=1, timeout=60.0)
+        ready, _ = ray.wait(list(refs), num_returns=1, timeout=2.0)  # short: Ctrl-C is seen at once
         for ref in ready:
             key = refs[ref]
             job = inflight[key]
