@@ -121,3 +121,36 @@ def test_choose_and_recommend_hand_checked():
     assert fr["quality_vs_luts"]["front"] == ["a", "c", "int4_g128"]               # b: c has lower D and LUTs
     rec = recommend(rows, fr)
     assert any(line.startswith("No config of this space reaches the quality of int4_g128") for line in rec)
+
+
+def test_nsga2_search(tmp_path, capsys):
+    pytest.importorskip("optuna")
+    (tmp_path / "s.toml").write_text("""
+search = "nsga2"
+samples = 8
+population = 4
+seed = 3
+stages = ["quality"]
+baselines = ["int3_g128"]
+[settings]
+quality_n = 384
+quality_cols = 16
+[fields]
+dither = false
+hadamard = 16
+[[grid]]
+lattice = "D3"
+q = {from = 3, to = 9}
+ladder_len = [4, 80]
+[[grid]]
+lattice = "Z"
+q = [4, 8, 16]
+""")
+    assert main(["explore", "--space", str(tmp_path / "s.toml"), "--out", str(tmp_path / "o"), "--no-ray"]) == 0
+    err = capsys.readouterr().err
+    assert "NSGA-II generation 2: 8/8 trials" in err
+    rec = load(tmp_path / "o" / "front.json", ExploreFront)
+    cfgs = [r for r in rec.points if r["kind"] == "config"]
+    assert 1 <= len(cfgs) <= 8 and all(r["D"] is not None for r in cfgs)
+    assert all("ladder_len" in i["error"] for i in rec.invalid)
+    assert rec.fronts["quality_vs_bits"]["front"]

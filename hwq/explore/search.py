@@ -14,7 +14,7 @@ from hwq.explore.space import Invalid, Point, Space, build_points
 
 __all__ = ["OBJECTIVES", "nsga2"]
 
-#: (stage, value key) of each minimized objective
+#: (stage, value key) of each minimized objective (those of the space's stages are used)
 OBJECTIVES = (("quality", "D"), ("quality", "bits"), ("synth", "luts_per_lane"))
 
 
@@ -34,9 +34,12 @@ def nsga2(space: Space, evaluate: Callable[[list[Point]], Mapping[str, Mapping[s
         import optuna
     except ImportError:
         raise HwqError("search = \"nsga2\" needs optuna: pip install -e '.[explore]'") from None
+    objectives = [o for o in OBJECTIVES if o[0] in space.stages]
+    if not objectives:
+        raise HwqError("search = \"nsga2\" needs the quality stage (objectives D and bits/weight)")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.NSGAIISampler(population_size=space.population, seed=space.seed)
-    study = optuna.create_study(directions=["minimize"] * len(OBJECTIVES), sampler=sampler)
+    study = optuna.create_study(directions=["minimize"] * len(objectives), sampler=sampler)
     seen: dict[str, Point] = {}
     invalid: list[Invalid] = []
     told = 0
@@ -55,7 +58,7 @@ def nsga2(space: Space, evaluate: Callable[[list[Point]], Mapping[str, Mapping[s
                 continue
             p = pts[0]
             seen.setdefault(p.name, p)
-            vals = [res.get(p.name, {}).get(s, {}).get(k) for s, k in OBJECTIVES]
+            vals = [res.get(p.name, {}).get(s, {}).get(k) for s, k in objectives]
             if any(v is None for v in vals):
                 study.tell(t, state=optuna.trial.TrialState.FAIL)
             else:
