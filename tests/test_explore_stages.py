@@ -104,3 +104,19 @@ def test_gpu_is_a_labelled_prediction(tmp_path):
     # memory-bound decode: the speed-up tracks the weight bytes (fp16 over the packed format)
     ratio = 4096 * 14336 * 2 / hwq_weight_bytes(HwqConfig(), 4096, 14336)
     assert 0.8 * ratio < rec.values["speedup_vs_fp16"] <= ratio * 1.01
+
+
+def test_minilm_weight_only_distortion(tmp_path):
+    from hwq.errors import HwqError
+    from hwq.eval.minilm import MiniLM
+
+    try:
+        MiniLM.load(None)
+    except HwqError as e:
+        pytest.skip(f"MiniLM weights not installed: {e}")
+    st = {**S, "minilm_sentences": 2}
+    r4 = run_stage("minilm", Point("int4_g128", "baseline", {}), tmp_path, {}, st, "k", {})
+    r2 = run_stage("minilm", Point("int2_g128", "baseline", {}), tmp_path, {}, st, "k", {})
+    assert r4.status == r2.status == "ok", (r4.reason, r2.reason)
+    assert r4.values["layers"] == 36 and 0 < r4.values["layer_dist_mean"] < r2.values["layer_dist_mean"] < 1
+    assert r4.values["layer_dist_mean"] <= r4.values["layer_dist_max"]

@@ -70,7 +70,7 @@ def point_rows(points: Sequence[Point], sw: Sweep, stages: Sequence[str]) -> lis
                "fpga_tokens_per_s": v("throughput", "tokens_per_s"),
                "kernel_ms": v("kernel", "ms"), "ort_q4_ms": v("kernel", "ort_q4_ms"),
                "kernel_vs_ort": v("kernel", "speedup_vs_ort_q4"),
-               "gpu_speedup": v("gpu", "speedup_vs_fp16"), "sim": vals["sim"].status if "sim" in vals else None,
+               "gpu_speedup": v("gpu", "speedup_vs_fp16"), "minilm_dist": v("minilm", "layer_dist_mean"), "sim": vals["sim"].status if "sim" in vals else None,
                "status": {s: (r.status if r.status == "ok" else f"{r.status}: {r.reason}") for s, r in vals.items()},
                "seconds": {s: r.seconds for s, r in vals.items()}}
         row["ok"] = all(r.status != "failed" for r in vals.values())
@@ -246,16 +246,19 @@ def front_markdown(rec: ExploreFront) -> str:
              f"combinations; {rec.counts['computed']} stage runs computed, {rec.counts['cached']} from the store; "
              f"{rec.seconds:.0f} s; Ray nodes: {len(rec.nodes)}.", ""]
     table = []
+    with_minilm = any(r.get("minilm_dist") is not None for r in rows)
     for r in rows:
         on = [m for f, m in marks.items() if r["name"] in rec.fronts[f]["front"]]
         table.append([f"**{r['label']}**" if on else r["label"], r["name"] if r["kind"] == "config" else "baseline",
-                      _fmt(r["bits"], ".2f"), _fmt(r["D"], ".4f"), _fmt(r["ratio"], ".2f"), _fmt(r["luts_per_lane"], ".0f"),
-                      _fmt(r["luts_per_weight"], ".0f"), _fmt(r["fmax_mhz"], ".1f"),
-                      _fmt(r["weights_per_s"] / 1e9 if r["weights_per_s"] else None, ".2f"),
-                      _fmt(r["kernel_ms"], ".2f"), _fmt(r["kernel_vs_ort"], ".2f"), _fmt(r["gpu_speedup"], ".2f"),
-                      r["sim"] or "-", " ".join(on) or "-"])
-    lines += [*md_table(["point", "config", "bits/w", "D", "D/Gamma", "LUTs/lane", "LUTs/(w*cyc)", "Fmax MHz",
-                        "Gw/s FPGA", "C GEMV ms", "x ORT q4", "H100 x fp16 (pred.)", "sim", "fronts"], table), ""]
+                      _fmt(r["bits"], ".2f"), _fmt(r["D"], ".4f"), _fmt(r["ratio"], ".2f")]
+                     + ([_fmt(r.get("minilm_dist"), ".4f")] if with_minilm else [])
+                     + [_fmt(r["luts_per_lane"], ".0f"), _fmt(r["luts_per_weight"], ".0f"), _fmt(r["fmax_mhz"], ".1f"),
+                        _fmt(r["weights_per_s"] / 1e9 if r["weights_per_s"] else None, ".2f"),
+                        _fmt(r["kernel_ms"], ".2f"), _fmt(r["kernel_vs_ort"], ".2f"), _fmt(r["gpu_speedup"], ".2f"),
+                        r["sim"] or "-", " ".join(on) or "-"])
+    lines += [*md_table(["point", "config", "bits/w", "D", "D/Gamma"] + (["MiniLM W dist"] if with_minilm else [])
+                        + ["LUTs/lane", "LUTs/(w*cyc)", "Fmax MHz", "Gw/s FPGA", "C GEMV ms", "x ORT q4",
+                           "H100 x fp16 (pred.)", "sim", "fronts"], table), ""]
     s = rec.space["settings"]
     lines += ["Columns: bits/w = bits per weight actually stored (packed); D = matrix-product distortion of A^T B "
               f"(A, B iid N(0,1), n = {s['quality_n']}, {s['quality_cols']} columns); D/Gamma = D over the bound "

@@ -33,6 +33,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "kernel_ms": ("kernel_ms", "C GEMV time (ms)"),
     "vs_ort": ("kernel_vs_ort", "C GEMV speed over ORT 4-bit"),
     "gpu": ("gpu_speedup", "predicted H100 speed-up over fp16"),
+    "minilm": ("minilm_dist", "MiniLM weight-only layer distortion (mean)"),
 }
 _OPS: dict[str, Callable[[float, float], bool]] = {"<=": operator.le, ">=": operator.ge, "==": operator.eq,
                                                    "<": operator.lt, ">": operator.gt}

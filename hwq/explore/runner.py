@@ -30,7 +30,7 @@ __all__ = ["MAX_RETRIES", "TIMING_RESOURCE", "Sweep", "connect", "run_sweep"]
 TIMING_RESOURCE = "hwq_explore_timing"
 MAX_RETRIES = 3
 #: order in which ready tasks are submitted: the long ones first
-_ORDER = ("synth", "quality", "sim", "kernel", "throughput", "gpu")
+_ORDER = ("synth", "quality", "minilm", "sim", "kernel", "throughput", "gpu")
 
 
 @dataclass

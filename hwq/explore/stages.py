@@ -17,6 +17,8 @@ kernel       C GEMV (exact, 1 thread) at K x M = 4096 x 14336, batch 1, with ORT
              4-bit timed in the same run (:func:`hwq.codegen.bench.run_bench`)                       node
 gpu          H100 speed-up over fp16 of Llama-3-8B decode (batch 1, linear layers) from the roofline  0.25 CPU
              (:mod:`hwq.perf.roofline`): a **prediction**, not a measurement
+minilm       optional: weight-only relative output error of the 36 linear layers of all-MiniLM-L6-v2  1 CPU
+             on captured activations (``hwq eval model minilm``'s layer distortion), mean and max
 ============ ====================================================================================== =========
 
 A stage a point cannot have (no RTL for MXFP4, a config the hardware cannot build, a dithered config in the
@@ -63,6 +65,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "kernel_rounds": 5,       # interleaved timing rounds (min time reported)
     "model": "llama3-8b",     # throughput and gpu: the model whose linear layers are counted
     "gpu": "h100",            # gpu: the catalog device of the roofline prediction
+    "minilm_sentences": 16,   # minilm: calibration sentences whose layer inputs are captured
 }
 
 
@@ -339,6 +342,50 @@ def gpu(point: Point, work: Path, deps: Mapping[str, Mapping[str, Any]], st: Map
             "ms_per_token": t_q * 1e3, "fp16_ms_per_token": t16 * 1e3, "speedup_vs_fp16": t16 / t_q}
 
 
+def minilm(point: Point, work: Path, deps: Mapping[str, Mapping[str, Any]], st: Mapping[str, Any]) -> dict:
+    from hwq.eval.minilm import MiniLM, load_sentences
+    from hwq.eval.model_eval import _rel, _summary
+    from hwq.matmul import decode_matrix, encode_matrix, pad_rows
+    from hwq.nested import OverloadWarning
+
+    try:
+        model = MiniLM.load(None)
+    except HwqError as e:
+        raise NotApplicable(f"MiniLM weights not available: {e}") from None
+    xs: dict[str, list[np.ndarray]] = {}
+
+    def capture(name: str, x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+        xs.setdefault(name, []).append(np.array(x, dtype=np.float64))
+        return x @ w.T + b
+
+    model.embed(load_sentences()[:st["minilm_sentences"]], linear=capture)
+    x_all = {k: np.concatenate(v) for k, v in xs.items()}
+    if point.kind == "config":
+        cfg = point.cfg()
+
+        def wq(w: np.ndarray) -> np.ndarray:  # (K, M) -> dequantized (K, M)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", OverloadWarning)
+                return decode_matrix(encode_matrix(pad_rows(w, cfg), cfg))[:w.shape[0]]
+    else:
+        from hwq.explore.baselines import quantizer_for
+
+        try:
+            qz = quantizer_for(_baseline(point))
+        except HwqError as e:
+            raise NotApplicable(str(e)) from None
+
+        def wq(w: np.ndarray) -> np.ndarray:
+            return qz.decode(qz.encode(w, 0))
+    dist = {}
+    for lay in model.linear_layers:
+        w = lay.weight.T.astype(np.float64)
+        x = x_all[lay.name]
+        dist[lay.name] = _rel(x @ w, x @ wq(w))
+    return {**_summary(dist), "layers": len(dist), "tokens": int(next(iter(x_all.values())).shape[0]),
+            "sentences": st["minilm_sentences"]}
+
+
 _HW = frozenset({"ladder_select", "dither_seed", "mmse"})
 #: the stages in the order they are listed; ``needs``: stages whose records a stage reads
 STAGES: dict[str, Stage] = {s.name: s for s in (
@@ -353,6 +400,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
           ignores=frozenset({"lanes", "hadamard_impl", "ladder_select"})),
     Stage("gpu", 1, gpu, ("model", "gpu"), _hwq_tools, needs=("quality",), num_cpus=0.25,
           ignores=_HW | {"lanes", "decoder", "hadamard_impl"}),
+    Stage("minilm", 1, minilm, ("minilm_sentences",), _hwq_tools,
+          ignores=frozenset({"lanes", "decoder", "hadamard_impl", "act_bits", "enc_frac_bits"})),
 )}
 
 
