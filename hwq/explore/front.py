@@ -70,6 +70,7 @@ def point_rows(points: Sequence[Point], sw: Sweep, stages: Sequence[str]) -> lis
                "fpga_tokens_per_s": v("throughput", "tokens_per_s"),
                "kernel_ms": v("kernel", "ms"), "ort_q4_ms": v("kernel", "ort_q4_ms"),
                "kernel_vs_ort": v("kernel", "speedup_vs_ort_q4"),
+               "kernel_load": [x for x in (v("kernel", "load_before"), v("kernel", "load_after")) if x is not None],
                "gpu_speedup": v("gpu", "speedup_vs_fp16"), "minilm_dist": v("minilm", "layer_dist_mean"), "sim": vals["sim"].status if "sim" in vals else None,
                "status": {s: (r.status if r.status == "ok" else f"{r.status}: {r.reason}") for s, r in vals.items()},
                "seconds": {s: r.seconds for s, r in vals.items()}}
@@ -225,7 +226,7 @@ def build_front(space: Space, points: Sequence[Point], invalid: Sequence[Invalid
                         points=tuple(rows), invalid=tuple({"fields": dict(i.fields), "error": i.error}
                                                           for i in invalid),
                         fronts=fr, stage_seconds=times, projection=proj, recommendation=tuple(recommend(rows, fr)),
-                        seconds=seconds, nodes=tuple(sorted(sw.nodes)),
+                        seconds=seconds, nodes=tuple(sorted({r.node for r in sw.records.values() if r.node != "?"})),
                         counts={"points": len(points), "invalid": len(invalid), "computed": len(sw.computed),
                                 "cached": len(sw.cached), "lost": len(sw.lost)})
 
@@ -241,10 +242,15 @@ def front_markdown(rec: ExploreFront) -> str:
     n/a stages, invalid points, stage times, the full-space projection and the recommendation."""
     rows = sorted(rec.points, key=lambda r: (r["kind"] != "config", r["bits"] if r["bits"] is not None else 99))
     marks = {"quality_vs_bits": "Q/b", "quality_vs_luts": "Q/L", "luts_vs_speed": "L/s"}
+    stage_total = sum(t["total_s"] for t in rec.stage_seconds.values())
+    loads = [x for r in rec.points for x in (r.get("kernel_load") or [])]
     lines = ["# hwq explore: Pareto fronts", "", f"{rec.stamp.line()}. Space: {rec.space['source']} "
              f"(search {rec.space['search']}); {rec.counts['points']} points, {rec.counts['invalid']} invalid "
-             f"combinations; {rec.counts['computed']} stage runs computed, {rec.counts['cached']} from the store; "
-             f"{rec.seconds:.0f} s; Ray nodes: {len(rec.nodes)}.", ""]
+             f"combinations; {rec.counts['computed']} stage runs computed now, {rec.counts['cached']} from the store "
+             f"(this run {rec.seconds:.0f} s; the stage records hold {stage_total / 60:.1f} min of stage time); "
+             f"Ray nodes that ran stages: {len(rec.nodes)}."
+             + (f" Kernel timings ran at a 1-minute load average of {min(loads):.1f} to {max(loads):.1f} (shared "
+                "machine): compare each kernel with ORT in its own run." if loads else ""), ""]
     table = []
     with_minilm = any(r.get("minilm_dist") is not None for r in rows)
     for r in rows:
@@ -284,7 +290,8 @@ def front_markdown(rec: ExploreFront) -> str:
         if len(rec.invalid) > 20:
             lines.append(f"* ... and {len(rec.invalid) - 20} more (in front.json)")
         lines.append("")
-    lines += ["Measured stage times (seconds, this run's records):", ""]
+    lines += ["Measured stage times (seconds, from the stage records; a record shared by several points counts once "
+              "per point):", ""]
     lines.extend(md_table(["stage", "runs", "mean", "max", "total", "mean by lattice"],
                           [[s, str(t["count"]), f"{t['mean_s']:.1f}", f"{t['max_s']:.1f}", f"{t['total_s']:.0f}",
                             ", ".join(f"{k} {v:.1f}" for k, v in t["by_lattice"].items())]
