@@ -148,3 +148,18 @@ def test_baselines_use_the_registry_name_once_it_exists(monkeypatch):
             quantizer_for(mx)
         monkeypatch.setitem(registry.METHODS, "mxfp4", registry.METHODS["absmax_g64"])
         assert mx.method() == ("mxfp4", {}) and quantizer_for(mx).group == 64
+
+
+def test_cli_unreachable_address_is_one_line(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = tmp_path / "s.toml"
+    p.write_text("stages = ['quality']\n[fields]\nq = 6\n")
+    assert main(["explore", "--space", str(p), "--out", str(tmp_path / "o"), "--address", f"127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no Ray head answers there" in err
+    assert main(["explore", "--space", str(p), "--address", "nohost"]) == 2
+    assert "HOST:PORT" in capsys.readouterr().err

@@ -64,12 +64,14 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from hwq.explore.front import build_front, front_markdown, plot_fronts
-    from hwq.explore.runner import Sweep, connect, run_sweep
+    from hwq.explore.runner import Sweep, check_address, connect, run_sweep
     from hwq.explore.space import Point, load_space
     from hwq.explore.store import Store
     from hwq.outputs import check_out_dir
 
     space = load_space(args.space)
+    if args.address:
+        check_address(args.address)  # at once, even when the store will answer everything
     if args.budget is not None:
         if space.search == "nsga2":
             space = replace(space, samples=args.budget)

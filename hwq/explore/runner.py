@@ -25,7 +25,7 @@ from hwq.explore.stages import STAGES, run_stage, stage_key
 from hwq.explore.store import Store
 from hwq.records import ExploreStage, from_dict
 
-__all__ = ["MAX_RETRIES", "TIMING_RESOURCE", "Sweep", "connect", "run_sweep"]
+__all__ = ["MAX_RETRIES", "TIMING_RESOURCE", "Sweep", "check_address", "connect", "run_sweep"]
 
 TIMING_RESOURCE = "hwq_explore_timing"
 MAX_RETRIES = 3
@@ -58,6 +58,8 @@ def connect(address: str | None = None, node_ip: str | None = None, num_cpus: in
         import ray
     except ImportError:
         raise HwqError("hwq explore runs on Ray: pip install -e '.[explore]'") from None
+    if address:
+        check_address(address)
     if not ray.is_initialized():
         kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": True,
                               "logging_level": "ERROR"}
@@ -73,6 +75,23 @@ def connect(address: str | None = None, node_ip: str | None = None, num_cpus: in
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise HwqError(f"cannot start or join {where}: {msg}") from None
     return dict(ray.cluster_resources())
+
+
+def check_address(address: str, timeout: float = 5.0) -> None:
+    """Refuse at once (one line) a ``HOST:PORT`` nobody listens on, instead of Ray's minutes of retries."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        if address == "auto":
+            return
+        raise HwqError(f"--address {address!r}: give the Ray head as HOST:PORT (e.g. 127.0.0.1:6379) or 'auto'")
+    try:
+        with socket.create_connection((host.removeprefix("ray://") or "127.0.0.1", int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        raise HwqError(f"--address {address}: no Ray head answers there ({e.strerror or e}); start one with "
+                       "`ray start --head --port=PORT` or check the address") from None
 
 
 def _timing_cpus() -> float:
