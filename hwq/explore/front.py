@@ -169,7 +169,7 @@ def recommend(rows: Sequence[Mapping[str, Any]], fronts: Mapping[str, Any]) -> l
                 line += (f"; {r['luts_per_weight']:.0f} vs {int4['luts_per_weight']:.0f} ECP5 LUTs per weight and "
                          f"cycle for the INT4 RTL unit ({r['luts_per_weight'] / int4['luts_per_weight']:.1f}x)")
             if r["kernel_vs_ort"] is not None:
-                line += f"; its C GEMV runs at {r['kernel_vs_ort']:.2f}x the speed of ORT MatMulNBits 4-bit"
+                line += f"; its C GEMV runs at {r['kernel_vs_ort']:.3g}x the speed of ORT MatMulNBits 4-bit"
             out.append(line + ".")
         else:
             out.append(f"No config of this space reaches the quality of {b['label']} (D = {b['D']:.4f}).")
@@ -246,7 +246,8 @@ def front_markdown(rec: ExploreFront) -> str:
     loads = [x for r in rec.points for x in (r.get("kernel_load") or [])]
     lines = ["# hwq explore: Pareto fronts", "", f"{rec.stamp.line()}. Space: {rec.space['source']} "
              f"(search {rec.space['search']}); {rec.counts['points']} points, {rec.counts['invalid']} invalid "
-             f"combinations; {rec.counts['computed']} stage runs computed now, {rec.counts['cached']} from the store "
+             f"combinations; {rec.counts['computed']} stage runs computed now, {rec.counts['cached']} answered by the store "
+             "or shared between points with the same record "
              f"(this run {rec.seconds:.0f} s; the stage records hold {stage_total / 60:.1f} min of stage time); "
              f"Ray nodes that ran stages: {len(rec.nodes)}."
              + (f" Kernel timings ran at a 1-minute load average of {min(loads):.1f} to {max(loads):.1f} (shared "
@@ -260,7 +261,7 @@ def front_markdown(rec: ExploreFront) -> str:
                      + ([_fmt(r.get("minilm_dist"), ".4f")] if with_minilm else [])
                      + [_fmt(r["luts_per_lane"], ".0f"), _fmt(r["luts_per_weight"], ".0f"), _fmt(r["fmax_mhz"], ".1f"),
                         _fmt(r["weights_per_s"] / 1e9 if r["weights_per_s"] else None, ".2f"),
-                        _fmt(r["kernel_ms"], ".2f"), _fmt(r["kernel_vs_ort"], ".2f"), _fmt(r["gpu_speedup"], ".2f"),
+                        _fmt(r["kernel_ms"], ".2f"), _fmt(r["kernel_vs_ort"], ".3g"), _fmt(r["gpu_speedup"], ".2f"),
                         r["sim"] or "-", " ".join(on) or "-"])
     lines += [*md_table(["point", "config", "bits/w", "D", "D/Gamma"] + (["MiniLM W dist"] if with_minilm else [])
                         + ["LUTs/lane", "LUTs/(w*cyc)", "Fmax MHz", "Gw/s FPGA", "C GEMV ms", "x ORT q4",
