@@ -128,6 +128,7 @@ def projection(times: Mapping[str, Any], space: Space, settings_measured: Mappin
             per_stage[s] = per_stage.get(s, 0.0) + sec
             cpu_s += sec
     return {"space": space.source, "combinations": len(combos), "synth_seeds": seeds,
+            "unmeasured_stages": [s for s in space.stages if s not in times],
             "synth_lanes": space.settings["synth_lanes"], "cpu_seconds_by_stage": per_stage,
             "cpu_seconds": cpu_s, "hours_on_2_cores": cpu_s / 2 / 3600, "minutes_on_64_cpus": cpu_s / 64 / 60,
             "assumption": "mean measured time of each stage per lattice, synthesis x seeds x (lanes / "
@@ -301,7 +302,9 @@ def front_markdown(rec: ExploreFront) -> str:
     lines += ["", f"Projected cost of the full space ({p['space']}: {p['combinations']} combinations, synthesis at "
               f"{p['synth_lanes']} lanes on {p['synth_seeds']} placement seeds): {p['cpu_seconds'] / 3600:.1f} "
               f"CPU-hours, i.e. {p['hours_on_2_cores']:.1f} h on this 2-core machine or about "
-              f"{p['minutes_on_64_cpus']:.0f} min on a 64-CPU Ray cluster ({p['assumption']}).", "",
+              f"{p['minutes_on_64_cpus']:.0f} min on a 64-CPU Ray cluster ({p['assumption']}"
+              + (f"; not counted, no measured time: {', '.join(p['unmeasured_stages'])}"
+                 if p.get("unmeasured_stages") else "") + ").", "",
               "## What the front recommends", ""]
     lines += [f"* {x}" for x in rec.recommendation]
     return "\n".join(lines) + "\n"
