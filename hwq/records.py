@@ -11,7 +11,8 @@ the file and the command that regenerates it, and never guesses a key: every fie
 its type, a missing or unknown field is an error.
 
 :data:`KINDS` maps each kind (``synth``, ``sim``, ``kernel-bench``, ``kernel-check``, ``encode-bench``,
-``eval-paper``, ``eval-rd``, ``eval-watersic``, ``eval-model``, ``roofline``, ``flow``) to its class; each
+``eval-paper``, ``eval-rd``, ``eval-watersic``, ``eval-model``, ``roofline``, ``flow``, ``explore-stage``,
+``explore-front``) to its class; each
 class names the command that writes it (``COMMAND``). :class:`RooflinePoint`, :class:`SynthRun` and
 :class:`FlowStage` are typed rows inside records.
 
@@ -44,6 +45,8 @@ __all__ = [
     "EvalPaper",
     "EvalRd",
     "EvalWatersic",
+    "ExploreFront",
+    "ExploreStage",
     "Flow",
     "FlowStage",
     "KernelBench",
@@ -603,9 +606,57 @@ class Flow(Record):
         return next((s for s in self.stages if s.status == "failed"), None)
 
 
+@dataclass(frozen=True)
+class ExploreStage(Record):
+    """One stage of ``hwq explore`` on one point (a config or a baseline): the content-addressed unit of its
+    store. ``status``: ``ok``, ``n/a`` (the point cannot have this stage; ``reason`` says why) or ``failed``
+    (``reason`` holds the error line). ``key`` is the store address (point identity + stage + stage version +
+    tool versions + settings); ``values`` the stage's figures (named in :mod:`hwq.explore.stages`)."""
+
+    KIND: ClassVar[str] = "explore-stage"
+    COMMAND: ClassVar[str] = "hwq explore --space FILE --out DIR"
+    ROWS: ClassVar[str] = ""
+
+    point: str
+    stage: str
+    version: int
+    key: str
+    status: str
+    seconds: float
+    node: str
+    values: Mapping[str, Any]
+    config: Mapping[str, Any] | None = None
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in ("ok", "n/a", "failed"):
+            raise HwqError(f"explore stage status {self.status!r} is not ok, n/a or failed")
+
+
+@dataclass(frozen=True)
+class ExploreFront(Record):
+    """``hwq explore``: every point's objectives, the Pareto fronts, the pruned points, the measured stage
+    times and the cost projection of the full space, and what the front recommends."""
+
+    KIND: ClassVar[str] = "explore-front"
+    COMMAND: ClassVar[str] = "hwq explore --space FILE --out DIR"
+    ROWS: ClassVar[str] = "points"
+
+    space: Mapping[str, Any]
+    points: tuple[Mapping[str, Any], ...]
+    invalid: tuple[Mapping[str, Any], ...]
+    fronts: Mapping[str, Any]
+    stage_seconds: Mapping[str, Any]
+    projection: Mapping[str, Any]
+    recommendation: tuple[str, ...]
+    seconds: float
+    nodes: tuple[str, ...]
+    counts: Mapping[str, Any]
+
+
 KINDS: dict[str, type[Record]] = {c.KIND: c for c in (
     Synth, SynthAsic, SynthSeeds, Sim, SimMatrix, KernelBench, KernelCheck, EncodeBench, EvalPaper, EvalRd,
-    EvalWatersic, EvalModel, Roofline, Flow)}
+    EvalWatersic, EvalModel, Roofline, Flow, ExploreStage, ExploreFront)}
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ All units except the folded Hadamard are stall-all pipelines with II = 1. With t
 
 from __future__ import annotations
 
+import functools
 import math
 
 from hwq.config import HwqConfig
@@ -24,6 +25,7 @@ from .units import unit as _unit
 __all__ = ["gemv_cycles", "ii", "latency", "rotate_cycles", "table_sizes"]
 
 
+@functools.cache  # a probe elaboration (about a second for E8); configs are frozen, so one per (cfg, unit)
 def latency(cfg: HwqConfig, unit: str = "mac") -> int:
     """Cycles from an input transfer (the ``last`` beat for MAC units) to ``o.valid`` (the unit's own answer,
     :meth:`hwq.rtl.units.Unit.latency`)."""

@@ -51,6 +51,11 @@ def _examples() -> list[R.Record]:
                    summary={"speedup": 4.0}, layers=(), speedup_vs_batch=(), rtl=None, validation={"rows": []}),
         R.Flow(stamp=st, config=cfg.to_dict(), seconds=2.0,
                stages=(R.FlowStage("reference", "ok", 0.5, {"K": 384}), R.FlowStage("sim", "skipped", 0.0))),
+        R.ExploreStage(stamp=st, point=cfg.slug, stage="quality", version=1, key="ab" * 32, status="ok", seconds=0.5,
+                       node="0123456789ab", values={"D": 0.06, "bits": 3.34}, config=cfg.to_dict()),
+        R.ExploreFront(stamp=_stamp(), space={"source": "s.toml"}, points=({"slug": cfg.slug, "D": 0.06},),
+                       invalid=(), fronts={}, stage_seconds={}, projection={}, recommendation=("keep",), seconds=1.0,
+                       nodes=("0123456789ab",), counts={"points": 1}),
     ]
 
 

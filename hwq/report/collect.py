@@ -20,6 +20,7 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("bench", "Benchmarks", "hwq bench c   (CUDA: the GPU benchmark script on an H100/H200-class machine)"),
     ("roofline", "Roofline", "hwq roofline --device h100 --model llama3-8b --config FILE"),
     ("flow", "End-to-end flow", "hwq flow --config FILE   (its reports go to build/flow/SLUG/reports/)"),
+    ("explore", "Co-design explorer: Pareto fronts", "hwq explore --out reports/explore"),
 )
 _SKIP_DIRS = {"cache", "build"}
 IMAGE_SUFFIXES = (".png", ".svg")
