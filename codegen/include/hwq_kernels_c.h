@@ -317,6 +317,16 @@ int HWQ_SYM(set_isa)(int isa)
 
 int HWQ_SYM(table_path)(void) { return HWQ_TABLE_PATH; }
 
+/* The loop the last table-path GEMV of this process ran (HWQ_KERNEL_*; HWQ_KERNEL_NONE before any). */
+int HWQ_SYM(last_kernel)(void)
+{
+#if HWQ_TABLE_PATH || HWQ_LUT_TABLE_PATH
+    return hwq_last_kernel;
+#else
+    return HWQ_KERNEL_NONE;
+#endif
+}
+
 /* Frees the workspace the table-path kernels keep for the calling thread (it is regrown on demand). */
 void HWQ_SYM(release_workspace)(void)
 {

@@ -69,6 +69,15 @@ static inline int hwq_col_pos(int i)
 
 enum { HWQ_T_WO = 0, HWQ_T_LUT = 1, HWQ_T_FAST = 2 };
 
+/* Loop the last table-path call ran (<name>_last_kernel; HWQ_KERNEL_* from hwq.codegen.c_abi). */
+static int hwq_last_kernel = HWQ_KERNEL_NONE;
+
+/* Kernel choice by batch (weight-only, AVX-512 VBMI + VNNI): from this many activation vectors on, the
+ * decode-then-dot loop (hwq_groups_dec), below it the table lookups (hwq_groups_vnni). */
+#ifndef HWQ_DEC_MIN_BATCH
+#define HWQ_DEC_MIN_BATCH 2
+#endif
+
 static inline int64_t hwq_ngroups(int64_t m) { return (m + HWQ_GL - 1) / HWQ_GL; }
 
 static inline int64_t hwq_packed_size(int64_t nb, int64_t m) { return nb * hwq_ngroups(m) * HWQ_REC; }
@@ -382,15 +391,41 @@ static int hwq_run_packed(const hwq_tile_job *jb)
     const int vbmi = HWQ_VBMI && isa >= HWQ_ISA_VBMI
                      && (jb->kind == HWQ_T_WO ? HWQ_VBMI_WO : jb->kind == HWQ_T_LUT ? HWQ_VBMI_LUT : 1);
     const int mode = !is_float ? HWQ_F_INT : vbmi ? HWQ_F_FIX : HWQ_F_FLOAT;
-    const int64_t sub = hwq_sub_blocks(nbatch, !vbmi ? (int64_t)HWQ_TAB_BYTES_L1
-                                               : nbatch == 1 ? (int64_t)HWQ_TAB_BYTES : (int64_t)HWQ_TAB_BYTES_BATCH);
+    int64_t xmax = 0; /* max |x_rot| of the weight-only activations */
+    if (jb->kind == HWQ_T_WO)
+        for (int64_t i = 0; i < jb->k * nbatch; i++) {
+            const int64_t v = ((const int32_t *)jb->act)[i];
+            xmax = v > xmax ? v : -v > xmax ? -v : xmax;
+        }
+    /* decode-then-dot loop (hwq_groups_dec) from HWQ_DEC_MIN_BATCH activation vectors on */
+    int dec = 0;
+    int64_t dec_ns = 0;
+#if HWQ_VBMI && HWQ_DEC
+    hwq_dec_tabs dtab;
+    if (vbmi && jb->kind == HWQ_T_WO && nbatch >= HWQ_DEC_MIN_BATCH && __builtin_cpu_supports("avx512vnni")
+        && __builtin_cpu_supports("avx512vl")) {
+        dec_ns = hwq_dec_prepare(&dtab, xmax);
+        dec = dec_ns > 0;
+    }
+#endif
+    const int64_t sub = dec ? (dec_ns < HWQ_BT ? dec_ns : HWQ_BT)
+                            : hwq_sub_blocks(nbatch, !vbmi ? (int64_t)HWQ_TAB_BYTES_L1
+                                                    : nbatch == 1 ? (int64_t)HWQ_TAB_BYTES
+                                                                  : (int64_t)HWQ_TAB_BYTES_BATCH);
+    /* decode loop workspace: activation dwords, then the decoded weights of one group chunk */
+    const int64_t dec_nw = (sub + 1) / 2 * HWQ_D;
+    const size_t dec_xb = ((size_t)(nbatch * dec_nw) * 4u + 63u) / 64u * 64u;
     /* two-slot ladder: entries enter the int32 sums doubled (|e'| <= 2 |e|), so flush twice as often */
     const int lad2 = vbmi && hwq_ladder2();
     const int64_t flush0 = jb->kind == HWQ_T_LUT ? HWQ_FLUSH_BLOCKS_LUT
                            : mode == HWQ_F_FIX ? HWQ_FLUSH_BLOCKS_FIX : HWQ_FLUSH_BLOCKS;
     int64_t flush_blocks = lad2 ? (flush0 / 2 > 0 ? flush0 / 2 : 1) : flush0;
-    const size_t tab_b = (size_t)(nbatch * sub) * (HWQ_NCP * 4u + 768u);
-    const size_t acc_b = (size_t)(ng * nbatch * HWQ_NSLOT * HWQ_GL) * 4u;
+    size_t tab_b = (size_t)(nbatch * sub) * (HWQ_NCP * 4u + 768u);
+    if (dec)
+        tab_b = dec_xb + (size_t)dec_nw * 256u;
+    size_t acc_b = (size_t)(ng * nbatch * HWQ_NSLOT * HWQ_GL) * 4u;
+    if (dec && acc_b < (size_t)(ng * nbatch * HWQ_GL) * 8u)
+        acc_b = (size_t)(ng * nbatch * HWQ_GL) * 8u;
     const size_t out_b = (size_t)(jb->m * nbatch) * 8u;
     const size_t per = (tab_b + acc_b + out_b + 63u) / 64u * 64u;
     const size_t sc_off = per * (size_t)nt + (size_t)(HWQ_D * HWQ_NCP) * 4u;
@@ -416,14 +451,8 @@ static int hwq_run_packed(const hwq_tile_job *jb)
         sumc = a > sumc ? a : sumc;
     }
     int np = 3; /* byte planes of the VBMI tables: 2 when every weight-only entry fits int16 */
-    if (vbmi && jb->kind == HWQ_T_WO) {
-        int64_t xmax = 0;
-        for (int64_t i = 0; i < jb->k * nbatch; i++) {
-            const int64_t v = ((const int32_t *)jb->act)[i];
-            xmax = v > xmax ? v : -v > xmax ? -v : xmax;
-        }
+    if (vbmi && jb->kind == HWQ_T_WO)
         np = sumc * xmax <= 32767 ? 2 : 3;
-    }
     /* VNNI weight-only loop (hwq_groups_vnni): 2 byte planes, two-slot ladder, multipliers m_l / mdiv
      * within int16 after doubling, and sub * 32767 * 2 max(m_l / mdiv) within int32 */
     int vnni = 0;
@@ -443,8 +472,10 @@ static int hwq_run_packed(const hwq_tile_job *jb)
         vnni = fm <= 32767 && sub * 32767 * fm <= (int64_t)0x7FFFFFFF;
     }
 #endif
-    if (vnni)
-        flush_blocks = INT64_MAX; /* hwq_groups_vnni empties its int32 sums into int64 after every sub-tile */
+    if (vnni || dec)
+        flush_blocks = INT64_MAX; /* these loops empty their int32 sums into int64 after every sub-tile */
+    hwq_last_kernel = dec ? HWQ_KERNEL_DECODE : vnni ? HWQ_KERNEL_VNNI : vbmi ? HWQ_KERNEL_PLANES
+                      : isa >= HWQ_ISA_AVX2 ? HWQ_KERNEL_GATHER : HWQ_KERNEL_SCALAR;
     if (mode == HWQ_F_FIX) {
         /* |<c_r, x_b>| / cs <= sumc * max|x| / cs: entries scaled to at most 2^HWQ_FIX_BITS */
         for (int64_t j = 0; j < nbatch; j++) {
@@ -482,6 +513,15 @@ static int hwq_run_packed(const hwq_tile_job *jb)
             const uint8_t *tile = jb->packed + b0 * ng * HWQ_REC;
             for (int64_t s0 = 0; s0 < nbt; s0 += sub) {
                 const int64_t ns = nbt - s0 < sub ? nbt - s0 : sub;
+#if HWQ_VBMI && HWQ_DEC
+                if (dec) {
+                    int32_t *xp = (int32_t *)tab;
+                    hwq_dec_acts((const int32_t *)jb->act, jb->k, nbatch, b0 + s0, ns, xp);
+                    hwq_groups_dec(&dtab, tile, g0, g1, nbt, s0, ns, xp, nbatch, (uint8_t *)tab + dec_xb,
+                                   (int64_t *)acc32);
+                    continue;
+                }
+#endif
                 if (since + ns > flush_blocks) {
                     hwq_flush(mode, lad2 ? 2 : vbmi, acc32, acc64, jb->m, nbatch, inv_scale);
                     since = 0;
@@ -522,7 +562,14 @@ static int hwq_run_packed(const hwq_tile_job *jb)
                 since += ns;
             }
         }
-        if (vnni) { /* int64 partials of hwq_groups_vnni, in units of mdiv */
+        if (dec) { /* int64 partials of hwq_groups_dec in lane order, in units of the multipliers' gcd */
+#if HWQ_VBMI && HWQ_DEC
+            for (int64_t mm = 0; mm < jb->m; mm++)
+                for (int64_t j = 0; j < nbatch; j++)
+                    ((int64_t *)acc64)[mm * nbatch + j] += (int64_t)dtab.mdiv
+                        * ((const int64_t *)acc32)[((mm / HWQ_GL) * nbatch + j) * HWQ_GL + dtab.pos[mm % HWQ_GL]];
+#endif
+        } else if (vnni) { /* int64 partials of hwq_groups_vnni, in units of mdiv */
             for (int64_t mm = 0; mm < jb->m; mm++)
                 for (int64_t j = 0; j < nbatch; j++)
                     ((int64_t *)acc64)[mm * nbatch + j] += (int64_t)mdiv
@@ -533,6 +580,7 @@ static int hwq_run_packed(const hwq_tile_job *jb)
     }
     (void)vbmi;
     (void)np;
+    (void)dec_ns;
     (void)f0;
     (void)f1;
     const int64_t n = jb->m * nbatch;
