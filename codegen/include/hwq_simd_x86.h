@@ -616,7 +616,7 @@ static int64_t hwq_dec_prepare(hwq_dec_tabs *dt, int64_t xmax)
 }
 
 /* Activation dwords of blocks [bs, bs + ns): xp[j * nw + u * d + i] = (x[d (bs + 2u) + i], x[d (bs + 2u + 1) + i])
- * as two int16 (the second 0 past the chunk), nw = ceil(ns / 2) * d. */
+ * as two int16 (the second 0 past the chunk), nw = ceil(ns / 2) * d, then nw zeros (nbatch + 1 rows). */
 static void hwq_dec_acts(const int32_t *xr, int64_t k, int64_t nbatch, int64_t bs, int64_t ns, int32_t *xp)
 {
     const int64_t npair = (ns + 1) / 2, nw = npair * HWQ_D;
@@ -628,6 +628,8 @@ static void hwq_dec_acts(const int32_t *xr, int64_t k, int64_t nbatch, int64_t b
                 const uint32_t hi = 2 * u + 1 < ns ? (uint16_t)(int16_t)xs[HWQ_D] : 0u;
                 xp[j * nw + u * HWQ_D + i] = (int32_t)(lo | hi << 16);
             }
+    for (int64_t w = 0; w < nw; w++) /* the zero vector of hwq_groups_dec's 3-vector passes */
+        xp[nbatch * nw + w] = 0;
 }
 
 /* 256-entry byte table (4 registers) looked up by 64 codes (k7: bit 7 of each code). */
@@ -714,32 +716,53 @@ static inline __attribute__((always_inline)) HWQ_T_DEC void hwq_dec_out(int64_t 
     }
 }
 
-/* nj (1-4) activation vectors against the decoded weights wb (nw dword slots of 4 vectors each). */
+/* nj (1-4) activation vectors against the decoded weights wb (nw dword slots of 4 vectors each); the
+ * 4 nj int32 sums are named registers (an array of them made gcc shuffle registers in the loop). */
+/* acc += vpdpwssd(a, b) as inline asm: gcc 12 copies the accumulator to a fresh register and back around
+ * each _mm512_dpwssd_epi32 in these loops (two extra vector moves per multiply-add). */
+#define HWQ_DPWSSD(acc, a, b) __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b))
+#define HWQ_DEC_ACC(J)                                                                                      \
+    __m512i a##J##0 = _mm512_setzero_si512(), a##J##1 = a##J##0, a##J##2 = a##J##0, a##J##3 = a##J##0;
+#define HWQ_DEC_MAC(J)                                                                                      \
+    if (J < nj) {                                                                                           \
+        const __m512i xb = _mm512_set1_epi32(xp[J * nw + v]);                                               \
+        HWQ_DPWSSD(a##J##0, w0, xb);                                                                 \
+        HWQ_DPWSSD(a##J##1, w1, xb);                                                                 \
+        HWQ_DPWSSD(a##J##2, w2, xb);                                                                 \
+        HWQ_DPWSSD(a##J##3, w3, xb);                                                                 \
+    }
+#define HWQ_DEC_OUT(J)                                                                                      \
+    if (J < nj) {                                                                                           \
+        const __m512i r[4] = {a##J##0, a##J##1, a##J##2, a##J##3};                                          \
+        hwq_dec_out(J < 3 ? pp + J * HWQ_GL : p3, r);                                                       \
+    }
+/* pp: int64 partials of vectors 0..2 (stride 64), p3 those of vector 3 */
 static inline __attribute__((always_inline)) HWQ_T_DEC void hwq_dec_dot(const int nj, const uint8_t *wb, int64_t nw,
-                                                                        const int32_t *xp, int64_t *pp)
+                                                                        const int32_t *xp, int64_t *pp, int64_t *p3)
 {
-    __m512i acc[4][4];
-    for (int jj = 0; jj < nj; jj++)
-        for (int o = 0; o < 4; o++)
-            acc[jj][o] = _mm512_setzero_si512();
+    HWQ_DEC_ACC(0)
+    HWQ_DEC_ACC(1)
+    HWQ_DEC_ACC(2)
+    HWQ_DEC_ACC(3)
     for (int64_t v = 0; v < nw; v++) {
         const uint8_t *w = wb + v * 256;
         const __m512i w0 = _mm512_loadu_si512((const void *)w), w1 = _mm512_loadu_si512((const void *)(w + 64));
         const __m512i w2 = _mm512_loadu_si512((const void *)(w + 128)), w3 = _mm512_loadu_si512((const void *)(w + 192));
-        for (int jj = 0; jj < nj; jj++) {
-            const __m512i xb = _mm512_set1_epi32(xp[jj * nw + v]);
-            acc[jj][0] = _mm512_dpwssd_epi32(acc[jj][0], w0, xb);
-            acc[jj][1] = _mm512_dpwssd_epi32(acc[jj][1], w1, xb);
-            acc[jj][2] = _mm512_dpwssd_epi32(acc[jj][2], w2, xb);
-            acc[jj][3] = _mm512_dpwssd_epi32(acc[jj][3], w3, xb);
-        }
+        HWQ_DEC_MAC(0)
+        HWQ_DEC_MAC(1)
+        HWQ_DEC_MAC(2)
+        HWQ_DEC_MAC(3)
     }
-    for (int jj = 0; jj < nj; jj++)
-        hwq_dec_out(pp + jj * HWQ_GL, acc[jj]);
+    HWQ_DEC_OUT(0)
+    HWQ_DEC_OUT(1)
+    HWQ_DEC_OUT(2)
+    HWQ_DEC_OUT(3)
 }
 
-/* Blocks [s0, s0 + ns) of groups [g0, ng) for all activation vectors; xp from hwq_dec_acts, wb an L1
- * buffer of ceil(ns / 2) d 256 bytes, p64[(g B + j) 64 + lane] the int64 partials. */
+/* Blocks [s0, s0 + ns) of groups [g0, ng) for all activation vectors; xp from hwq_dec_acts followed by
+ * nw zero dwords (a fourth vector for a pass of three), wb an L1 buffer of ceil(ns / 2) d 256 bytes,
+ * p64[(g B + j) 64 + lane] the int64 partials.  Vectors go 4 at a time; a pass of 3 runs as 4 with the
+ * zero vector (measured 1.3x faster than the 3-vector loop at 4096x14336, AVX-512 Zen 5). */
 static HWQ_T_DEC void hwq_groups_dec(const hwq_dec_tabs *dt, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt,
                                      int64_t s0, int64_t ns, const int32_t *xp, int64_t nbatch, uint8_t *wb,
                                      int64_t *p64)
@@ -752,14 +775,16 @@ static HWQ_T_DEC void hwq_groups_dec(const hwq_dec_tabs *dt, const uint8_t *tile
             const int64_t nj = nbatch - j0 < 4 ? nbatch - j0 : 4;
             const int32_t *x = xp + j0 * nw;
             int64_t *pp = p64 + (g * nbatch + j0) * HWQ_GL;
-            if (nj == 4)
-                hwq_dec_dot(4, wb, nw, x, pp);
-            else if (nj == 3)
-                hwq_dec_dot(3, wb, nw, x, pp);
-            else if (nj == 2)
-                hwq_dec_dot(2, wb, nw, x, pp);
-            else
-                hwq_dec_dot(1, wb, nw, x, pp);
+            if (nj == 4) {
+                hwq_dec_dot(4, wb, nw, x, pp, pp + 3 * HWQ_GL);
+            } else if (nj == 3) { /* the fourth vector is zero (xp + nbatch nw); its sums are dropped */
+                int64_t drop[HWQ_GL] = {0};
+                hwq_dec_dot(4, wb, nw, x, pp, drop);
+            } else if (nj == 2) {
+                hwq_dec_dot(2, wb, nw, x, pp, NULL);
+            } else {
+                hwq_dec_dot(1, wb, nw, x, pp, NULL);
+            }
         }
     }
 }

@@ -267,14 +267,18 @@ static void hwq_groups_scalar(int is_float, const uint8_t *tile, int64_t g0, int
 static __thread char *hwq_ws = NULL;
 static __thread size_t hwq_ws_size = 0;
 
+/* 64-byte aligned (hwq_ws is the malloc'd pointer, up to 63 bytes before the workspace): the vector
+ * buffers inside it then never straddle cache lines. */
 static void *hwq_workspace(size_t n)
 {
-    if (n > hwq_ws_size) {
+    if (n + 64u > hwq_ws_size) {
         free(hwq_ws);
-        hwq_ws = (char *)malloc(n);
-        hwq_ws_size = hwq_ws ? n : 0;
+        hwq_ws = (char *)malloc(n + 64u);
+        hwq_ws_size = hwq_ws ? n + 64u : 0;
     }
-    return hwq_ws;
+    if (!hwq_ws)
+        return NULL;
+    return hwq_ws + (64u - (size_t)((uintptr_t)hwq_ws % 64u)) % 64u;
 }
 
 typedef struct {
@@ -414,7 +418,7 @@ static int hwq_run_packed(const hwq_tile_job *jb)
                                                                   : (int64_t)HWQ_TAB_BYTES_BATCH);
     /* decode loop workspace: activation dwords, then the decoded weights of one group chunk */
     const int64_t dec_nw = (sub + 1) / 2 * HWQ_D;
-    const size_t dec_xb = ((size_t)(nbatch * dec_nw) * 4u + 63u) / 64u * 64u;
+    const size_t dec_xb = ((size_t)((nbatch + 1) * dec_nw) * 4u + 63u) / 64u * 64u;
     /* two-slot ladder: entries enter the int32 sums doubled (|e'| <= 2 |e|), so flush twice as often */
     const int lad2 = vbmi && hwq_ladder2();
     const int64_t flush0 = jb->kind == HWQ_T_LUT ? HWQ_FLUSH_BLOCKS_LUT
