@@ -394,6 +394,9 @@ hwq_groups_vbmi2_np(const int np, const uint8_t *tile, int64_t g0, int64_t ng, i
 /* bytes per block of the 2-plane tables the VNNI loop reads (the other byte-plane loops: 3 * 256) */
 #define HWQ_PL2 (2 * 256)
 #define HWQ_T_VNNI __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vbmi,avx512vnni")))
+/* acc += vpdpwssd(a, b) as inline asm: gcc 12 copies the accumulator to a fresh register and back around
+ * each _mm512_dpwssd_epi32 in these loops (two extra vector moves per multiply-add). */
+#define HWQ_DPWSSD(acc, a, b) __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b))
 
 /* Weight-only loop of the usual case (2 byte planes, two-slot ladder; AVX-512 VNNI): no partial-sum
  * slots at all.  The word entries e of the 64 columns of a record (int16, exact when np = 2) are
@@ -431,7 +434,7 @@ hwq_vnni_rec(const int nj, const uint8_t *rec, const uint8_t *tb, int64_t tstrid
             pb[p] = hwq_plane_bytes(tp, c, k7);
         const __m512i wv[2] = {_mm512_unpacklo_epi8(pb[0], pb[1]), _mm512_unpackhi_epi8(pb[0], pb[1])};
         for (int S = 0; S < 4; S++)
-            acc[jj][S] = _mm512_dpwssd_epi32(acc[jj][S], wv[S >> 1], m[S]);
+            HWQ_DPWSSD(acc[jj][S], wv[S >> 1], m[S]);
     }
 }
 
@@ -718,9 +721,6 @@ static inline __attribute__((always_inline)) HWQ_T_DEC void hwq_dec_out(int64_t 
 
 /* nj (1-4) activation vectors against the decoded weights wb (nw dword slots of 4 vectors each); the
  * 4 nj int32 sums are named registers (an array of them made gcc shuffle registers in the loop). */
-/* acc += vpdpwssd(a, b) as inline asm: gcc 12 copies the accumulator to a fresh register and back around
- * each _mm512_dpwssd_epi32 in these loops (two extra vector moves per multiply-add). */
-#define HWQ_DPWSSD(acc, a, b) __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b))
 #define HWQ_DEC_ACC(J)                                                                                      \
     __m512i a##J##0 = _mm512_setzero_si512(), a##J##1 = a##J##0, a##J##2 = a##J##0, a##J##3 = a##J##0;
 #define HWQ_DEC_MAC(J)                                                                                      \

@@ -75,7 +75,7 @@ static int hwq_last_kernel = HWQ_KERNEL_NONE;
 /* Kernel choice by batch (weight-only, AVX-512 VBMI + VNNI): from this many activation vectors on, the
  * decode-then-dot loop (hwq_groups_dec), below it the table lookups (hwq_groups_vnni). */
 #ifndef HWQ_DEC_MIN_BATCH
-#define HWQ_DEC_MIN_BATCH 2
+#define HWQ_DEC_MIN_BATCH 4
 #endif
 
 static inline int64_t hwq_ngroups(int64_t m) { return (m + HWQ_GL - 1) / HWQ_GL; }
