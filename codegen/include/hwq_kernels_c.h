@@ -33,6 +33,8 @@
 #define HWQ_KERNELS_C_H
 
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #ifdef _OPENMP
