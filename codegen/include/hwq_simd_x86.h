@@ -28,6 +28,9 @@
 #define HWQ_T_AVX2 __attribute__((target("avx2,fma")))
 #define HWQ_T_AVX512 __attribute__((target("avx2,fma,avx512f")))
 #define HWQ_T_VBMI __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vbmi")))
+/* acc += vpdpwssd(a, b) as inline asm: gcc 12 copies the accumulator to a fresh register and back around
+ * each _mm512_dpwssd_epi32 in these loops (two extra vector moves per multiply-add). */
+#define HWQ_DPWSSD(acc, a, b) __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b))
 
 /* Codes of columns 16q..16q+15 of a record as int32 lanes (undoes hwq_col_pos; the fallback gather
  * loops only, the byte-plane loops read the record as it is). */
@@ -394,9 +397,6 @@ hwq_groups_vbmi2_np(const int np, const uint8_t *tile, int64_t g0, int64_t ng, i
 /* bytes per block of the 2-plane tables the VNNI loop reads (the other byte-plane loops: 3 * 256) */
 #define HWQ_PL2 (2 * 256)
 #define HWQ_T_VNNI __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vbmi,avx512vnni")))
-/* acc += vpdpwssd(a, b) as inline asm: gcc 12 copies the accumulator to a fresh register and back around
- * each _mm512_dpwssd_epi32 in these loops (two extra vector moves per multiply-add). */
-#define HWQ_DPWSSD(acc, a, b) __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b))
 
 /* Weight-only loop of the usual case (2 byte planes, two-slot ladder; AVX-512 VNNI): no partial-sum
  * slots at all.  The word entries e of the 64 columns of a record (int16, exact when np = 2) are
