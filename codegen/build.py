@@ -144,7 +144,7 @@ class CKernels:
     lib_path : path
         From :func:`compile_c`.
     nthreads : int
-        Threads (OpenMP) of the GEMV kernels.
+        Threads of the GEMV kernels (a persistent pool on the table path, OpenMP on the direct path).
     """
 
     def __init__(self, cfg: HwqConfig, lib_path: str | Path, nthreads: int = 1):
