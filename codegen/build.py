@@ -35,7 +35,7 @@ from hwq.datapath import ActCodes
 from hwq.errors import HwqError
 from hwq.locks import file_lock
 
-from hwq.codegen.c_abi import C_ISAS, ISA_NAMES, error_message
+from hwq.codegen.c_abi import C_ISAS, ISA_NAMES, KERNEL_NAMES, error_message
 from hwq.codegen.render import lib_name, render
 
 __all__ = ["compile_c", "CKernels", "PackedWeights", "C_FLAGS", "SANITIZE_FLAGS", "ISA_NAMES", "find_cc"]
@@ -144,7 +144,7 @@ class CKernels:
     lib_path : path
         From :func:`compile_c`.
     nthreads : int
-        Threads (OpenMP) of the GEMV kernels.
+        Threads of the GEMV kernels (a persistent pool on the table path, OpenMP on the direct path).
     """
 
     def __init__(self, cfg: HwqConfig, lib_path: str | Path, nthreads: int = 1):
@@ -152,7 +152,7 @@ class CKernels:
         self.name = lib_name(cfg)
         self.lib = ctypes.CDLL(str(lib_path))
         self.nthreads = int(nthreads)
-        for fn in ("isa", "set_isa", "table_path", "quantize_acts", "rotate_acts", "wo_acc", "lut_acc",
+        for fn in ("isa", "set_isa", "table_path", "last_kernel", "quantize_acts", "rotate_acts", "wo_acc", "lut_acc",
                    "gemv_exact", "gemv_fast", "dequantize", "pack", "wo_acc_packed", "lut_acc_packed",
                    "gemv_exact_packed", "gemv_fast_packed", "packed_bytes", "stream_read", "int8_gemv"):
             f = getattr(self.lib, f"{self.name}_{fn}")
@@ -176,6 +176,11 @@ class CKernels:
 
     def table_path(self) -> bool:
         return bool(self._table_path())
+
+    def last_kernel(self) -> str:
+        """The table-path loop the last GEMV in this process ran: "scalar", "gather", "planes", "vnni" (table
+        lookups) or "decode" (decode-then-dot, batch >= the library's threshold); "none" before any."""
+        return KERNEL_NAMES[self._last_kernel()]
 
     def available_isas(self) -> list[str]:
         cur = self._isa()

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["C_ERRORS", "C_ISAS", "ISA_NAMES", "c_abi_context", "error_message"]
+__all__ = ["C_ERRORS", "C_ISAS", "C_KERNELS", "ISA_NAMES", "KERNEL_NAMES", "c_abi_context", "error_message"]
 
 #: instruction sets of the C kernels: name -> id of ``<name>_set_isa`` (0 = best available)
 C_ISAS: dict[str, int] = {"auto": 0, "scalar": 1, "avx2": 2, "avx512": 3, "avx512vbmi": 4}
 #: id -> name of the instruction sets a kernel can run on
 ISA_NAMES: dict[int, str] = {v: k for k, v in C_ISAS.items() if v}
+
+#: table-path loops (``<name>_last_kernel``): name -> id; "decode" is the decode-then-dot loop of batch >= 2
+C_KERNELS: dict[str, int] = {"none": 0, "scalar": 1, "gather": 2, "planes": 3, "vnni": 4, "decode": 5}
+#: id -> name of the table-path loops
+KERNEL_NAMES: dict[int, str] = {v: k for k, v in C_KERNELS.items()}
 
 #: (C constant, return code, message) of every C entry point's return value
 C_ERRORS: tuple[tuple[str, int, str], ...] = (
@@ -42,6 +47,8 @@ def error_message(rc: int) -> str:
 
 
 def c_abi_context() -> dict[str, Any]:
-    """Template variables: ``c_errors`` [(name, code, message)], ``c_isas`` [(HWQ_ISA_<NAME>, id)]."""
+    """Template variables: ``c_errors`` [(name, code, message)], ``c_isas`` [(HWQ_ISA_<NAME>, id)],
+    ``c_kernels`` [(HWQ_KERNEL_<NAME>, id)]."""
     isas = [("HWQ_ISA_" + ("VBMI" if n == "avx512vbmi" else n.upper()), v) for n, v in C_ISAS.items()]
-    return {"c_errors": list(C_ERRORS), "c_isas": isas}
+    kernels = [("HWQ_KERNEL_" + n.upper(), v) for n, v in C_KERNELS.items()]
+    return {"c_errors": list(C_ERRORS), "c_isas": isas, "c_kernels": kernels}

@@ -28,6 +28,15 @@ CONFIGS = [HwqConfig(), HwqConfig(lattice="Z", q=8), HwqConfig(lattice="D4", q=4
            HwqConfig(lattice="E8", q=7)]
 
 
+def _has_vnni() -> bool:
+    """Whether this CPU has AVX-512 VNNI (the decode-then-dot loop needs it beside VBMI)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return "avx512_vnni" in f.read()
+    except OSError:
+        return False
+
+
 @pytest.fixture(scope="module")
 def build_root(tmp_path_factory):
     return tmp_path_factory.mktemp("cgc")
@@ -84,14 +93,60 @@ def test_worst_case_activations_at_max_k_do_not_overflow(build_root):
     codes = pack_bits(np.full((m, nb), r), cfg.code_bits)
     enc = EncodedMatrix(cfg, k, m, 0, codes, lad, np.ones(m, np.float32))
     sign = np.where(np.tile(cb[r], nb) < 0, -1, 1)
-    x_rot = np.stack([sign * cfg.act_rot_bound, -sign * cfg.act_rot_bound], axis=1)
+    x_rot = np.stack([sign * cfg.act_rot_bound, -sign * cfg.act_rot_bound] * 2, axis=1)
     ref = dp.weight_only_acc(enc, x_rot)
     assert abs(int(ref[0, 0])) > 2**31  # the int64 result really needs more than int32
     pw = lib.pack(enc)
     for isa in lib.available_isas():
         lib.set_isa(isa)
-        assert np.array_equal(lib.wo_acc(pw, x_rot), ref), isa
+        assert np.array_equal(lib.wo_acc(pw, x_rot[:, :2]), ref[:, :2]), isa  # table loops
+        assert np.array_equal(lib.wo_acc(pw, x_rot), ref), isa  # batch 4: the decode-then-dot loop on VNNI
+        if isa == "avx512vbmi" and _has_vnni():
+            assert lib.last_kernel() == "decode"
     lib.set_isa("auto")
+
+
+@pytest.mark.filterwarnings("ignore::hwq.nested.OverloadWarning")  # a clipped block is still a codeword
+@pytest.mark.parametrize("cfg", CONFIGS[:3], ids=lambda c: c.slug)
+def test_decode_loop_bit_exact_for_batch_1_to_8_and_ragged_tiles(cfg, tmp_path):
+    """The decode-then-dot loop forced on from batch 1 (HWQ_DEC_MIN_BATCH=1) with 5-block layout tiles, so
+    chunks are odd (the last block pair has a zero partner) and K is not a multiple of the tile, and 70
+    columns (a padded second group): weight-only accumulators and the exact GEMV bit-equal to hwq.datapath
+    for batch 1-8 on every ISA (AVX-512 VBMI + VNNI runs the decode loop, the others the table loops)."""
+    lib = CKernels(cfg, compile_c(cfg, tmp_path, defines={"HWQ_DEC_MIN_BATCH": 1, "HWQ_BT": 5}), nthreads=2)
+    rng = np.random.default_rng(11)
+    k = 2 * cfg.k_step
+    enc = encode_matrix(rng.standard_normal((k, 70)), cfg)
+    pw = lib.pack(enc)
+    x = rng.standard_normal((k, 8)) * rng.uniform(0.5, 3.0, size=8)
+    decode_ran = False
+    for isa in lib.available_isas():
+        lib.set_isa(isa)
+        for b in range(1, 9):
+            act = dp.prepare_activations(x[:, :b], cfg)
+            ref = dp.weight_only_acc(enc, act.x_rot)
+            y, acc = lib.gemv_exact(pw, x[:, :b])
+            assert np.array_equal(acc, ref), (isa, b)
+            assert np.array_equal(y, dp.weight_only_output(ref, dp.weight_scale(enc), act.scale, cfg)), (isa, b)
+            decode_ran |= lib.last_kernel() == "decode"
+    lib.set_isa("auto")
+    assert decode_ran == ("avx512vbmi" in lib.available_isas() and _has_vnni())
+
+
+def test_the_kernel_is_picked_by_batch(build_root):
+    """On AVX-512 VBMI + VNNI the table lookups serve batch 1-3 and the decode-then-dot loop batch >= 4
+    (HWQ_DEC_MIN_BATCH, the crossover measured at 4096x4096, 4096x14336 and 14336x4096)."""
+    cfg = HwqConfig()
+    lib = CKernels(cfg, compile_c(cfg, build_root / cfg.slug))
+    if "avx512vbmi" not in lib.available_isas() or not _has_vnni():
+        pytest.skip("needs AVX-512 VBMI and VNNI")
+    rng = np.random.default_rng(4)
+    enc = encode_matrix(rng.standard_normal((192, 64)), cfg)
+    pw = lib.pack(enc)
+    act = dp.prepare_activations(rng.standard_normal((192, 8)), cfg)
+    for b, want in ((1, "vnni"), (3, "vnni"), (4, "decode"), (8, "decode")):
+        assert np.array_equal(lib.wo_acc(pw, act.x_rot[:, :b]), dp.weight_only_acc(enc, act.x_rot[:, :b]))
+        assert lib.last_kernel() == want, b
 
 
 def test_benchmark_baselines_compute_what_they_claim(build_root):
@@ -155,7 +210,7 @@ from hwq.packing import pack_bits
 from hwq.codegen.check import check_c
 out = {}
 for cfg in (HwqConfig(), HwqConfig(lattice="E8", q=7)):
-    rep = check_c(cfg, sys.argv[1] + "/" + cfg.slug, m=9, batches=(1, 3), sanitize=True)
+    rep = check_c(cfg, sys.argv[1] + "/" + cfg.slug, m=9, batches=(1, 3, 5), sanitize=True)
     out[cfg.slug] = rep["ok"]
 print(json.dumps(out))
 """

@@ -24,7 +24,9 @@
  * the other loops add each entry into the int32 partial sum of its (column, ladder index t) (or of
  * ladder-bit subsets, or two slots when m_{t+2} = 2 m_t), flushed into int64 as sum_t m_t * S_t at
  * least every floor((2^31 - 1) / bound) blocks.  No int32 can overflow and the result equals the
- * int64 reference exactly.  Threads take (tile, column-group chunk) items dynamically.
+ * int64 reference exactly.  From HWQ_DEC_MIN_BATCH vectors on (VBMI + VNNI) the decode-then-dot loop
+ * (hwq_groups_dec) replaces the lookups.  Threads: a persistent pool (hwq_pool_run in hwq_table_c.h) whose
+ * workers claim (tile, column-group chunk) items one at a time; the caller waits only for claimed items.
  * Direct path (E8 arithmetic decode, large codebooks): exact GEMV decodes 16 blocks at a time in
  * vectorised int32 lanes (hwq_direct_c.h) where the config's bounds allow, else each codeword in int64;
  * fast mode and the LUT kernel decode each codeword.
@@ -33,6 +35,8 @@
 #define HWQ_KERNELS_C_H
 
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #ifdef _OPENMP
@@ -316,6 +320,16 @@ int HWQ_SYM(set_isa)(int isa)
 }
 
 int HWQ_SYM(table_path)(void) { return HWQ_TABLE_PATH; }
+
+/* The loop the last table-path GEMV of this process ran (HWQ_KERNEL_*; HWQ_KERNEL_NONE before any). */
+int HWQ_SYM(last_kernel)(void)
+{
+#if HWQ_TABLE_PATH || HWQ_LUT_TABLE_PATH
+    return hwq_last_kernel;
+#else
+    return HWQ_KERNEL_NONE;
+#endif
+}
 
 /* Frees the workspace the table-path kernels keep for the calling thread (it is regrown on demand). */
 void HWQ_SYM(release_workspace)(void)

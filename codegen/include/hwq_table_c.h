@@ -69,6 +69,21 @@ static inline int hwq_col_pos(int i)
 
 enum { HWQ_T_WO = 0, HWQ_T_LUT = 1, HWQ_T_FAST = 2 };
 
+/* Loop the last table-path call ran (<name>_last_kernel; HWQ_KERNEL_* from hwq.codegen.c_abi). */
+static int hwq_last_kernel = HWQ_KERNEL_NONE;
+
+/* Kernel choice by batch (weight-only, AVX-512 VBMI + VNNI): from this many activation vectors on, the
+ * decode-then-dot loop (hwq_groups_dec), below it the table lookups (hwq_groups_vnni).  Measured with both
+ * loops in one process (-DHWQ_DEC_MIN_BATCH=1000 vs 1), one thread, thread CPU time, min of 11 interleaved
+ * rounds, random D3 q=6 codes, the shared 2-core Zen 5 VM at load 7-14 (2026-12-02), table vs decode ms:
+ *   4096x4096    batch 3: 0.58 vs 0.63   batch 4: 0.77 vs 0.65   batch 8: 1.57 vs 1.03
+ *   4096x14336   batch 3: 1.98 vs 2.19   batch 4: 2.62 vs 2.30
+ *   14336x4096   batch 3: 2.03 vs 2.22   batch 4: 2.59 vs 2.29   batch 8: 5.56 vs 3.68
+ * so the crossover lies between 3 and 4 on all three shapes. */
+#ifndef HWQ_DEC_MIN_BATCH
+#define HWQ_DEC_MIN_BATCH 4
+#endif
+
 static inline int64_t hwq_ngroups(int64_t m) { return (m + HWQ_GL - 1) / HWQ_GL; }
 
 static inline int64_t hwq_packed_size(int64_t nb, int64_t m) { return nb * hwq_ngroups(m) * HWQ_REC; }
@@ -258,14 +273,18 @@ static void hwq_groups_scalar(int is_float, const uint8_t *tile, int64_t g0, int
 static __thread char *hwq_ws = NULL;
 static __thread size_t hwq_ws_size = 0;
 
+/* 64-byte aligned (hwq_ws is the malloc'd pointer, up to 63 bytes before the workspace): the vector
+ * buffers inside it then never straddle cache lines. */
 static void *hwq_workspace(size_t n)
 {
-    if (n > hwq_ws_size) {
+    if (n + 64u > hwq_ws_size) {
         free(hwq_ws);
-        hwq_ws = (char *)malloc(n);
-        hwq_ws_size = hwq_ws ? n : 0;
+        hwq_ws = (char *)malloc(n + 64u);
+        hwq_ws_size = hwq_ws ? n + 64u : 0;
     }
-    return hwq_ws;
+    if (!hwq_ws)
+        return NULL;
+    return hwq_ws + (64u - (size_t)((uintptr_t)hwq_ws % 64u)) % 64u;
 }
 
 typedef struct {
@@ -360,9 +379,267 @@ static int hwq_ladder2(void)
 #endif
 }
 
-/* Runs a GEMV over the kernel layout.  Threads take block tiles one at a time (each tile is a
- * contiguous part of the layout; a thread builds only the tables of its tiles); per-thread int32 partial sums per (column, ladder
- * index) are flushed into int64 at most every flush_blocks blocks, where
+/* Everything one GEMV's participants share (hwq_run_packed fills it; hwq_run_part reads it). */
+typedef struct {
+    const hwq_tile_job *jb;
+    int64_t nb, ng, gsplit, nitems, sub, flush_blocks, nbatch;
+    int is_float, isa, vbmi, mode, lad2, np, vnni, dec;
+    int32_t f0, f1, mdiv;
+    size_t tab_b, acc_b, per, dec_xb;
+    char *bufs;
+    const int16_t *cbt16;
+    const int32_t *cbt;
+    const double *inv_scale;
+    const float *scale;
+#if HWQ_VBMI && HWQ_DEC
+    const hwq_dec_tabs *dtab;
+#endif
+    uint64_t gen;  /* pool generation of this job (0: run by the caller alone, next counts the items) */
+    int64_t next;  /* next item when run alone */
+    int64_t done;  /* items finished, epilogues included (atomic) */
+} hwq_run_ctx;
+
+static int64_t hwq_claim(hwq_run_ctx *c);
+
+/* One participant's share of a GEMV: item it (already claimed), then items claimed one at a time until none
+ * are left, then its epilogue (int32 sums into its int64 outputs in slot `slot` of the workspace); adds the
+ * number of items it ran to c->done. */
+static void hwq_run_part(hwq_run_ctx *c, int slot, int64_t it)
+{
+    const hwq_tile_job *jb = c->jb;
+    const int64_t nb = c->nb, ng = c->ng, gsplit = c->gsplit, sub = c->sub, nbatch = c->nbatch;
+    const int is_float = c->is_float, isa = c->isa, vbmi = c->vbmi, mode = c->mode, lad2 = c->lad2;
+    const int np = c->np;
+    const int vnni = c->vnni, dec = c->dec;
+    const int64_t flush_blocks = c->flush_blocks;
+    const int32_t f0 = c->f0, f1 = c->f1, mdiv = c->mdiv;
+    const size_t tab_b = c->tab_b, acc_b = c->acc_b, dec_xb = c->dec_xb;
+    const int16_t *cbt16 = c->cbt16;
+    const int32_t *cbt = c->cbt;
+    const double *inv_scale = c->inv_scale;
+    const float *scale = c->scale;
+    char *mine = c->bufs + c->per * (size_t)slot;
+    void *tab = mine, *acc32 = mine + tab_b, *acc64 = mine + tab_b + acc_b;
+    (void)isa;
+    (void)np;
+    (void)vnni;
+    (void)dec;
+    (void)f0;
+    (void)f1;
+    (void)cbt16;
+    (void)scale;
+    (void)dec_xb;
+    (void)mdiv;
+    (void)is_float;
+    int64_t since = 0;
+    /* items are claimed one at a time (hwq_claim): a thread that a loaded machine starts late does less */
+    int64_t count = 0;
+    for (; it >= 0; it = hwq_claim(c), count++) {
+        const int64_t ti = it / gsplit, gc = it % gsplit, g0 = ng * gc / gsplit, g1 = ng * (gc + 1) / gsplit;
+        const int64_t b0 = ti * HWQ_BT, nbt = nb - b0 < HWQ_BT ? nb - b0 : HWQ_BT;
+        const uint8_t *tile = jb->packed + b0 * ng * HWQ_REC;
+        for (int64_t s0 = 0; s0 < nbt; s0 += sub) {
+            const int64_t ns = nbt - s0 < sub ? nbt - s0 : sub;
+#if HWQ_VBMI && HWQ_DEC
+            if (dec) {
+                int32_t *xp = (int32_t *)tab;
+                hwq_dec_acts((const int32_t *)jb->act, jb->k, nbatch, b0 + s0, ns, xp);
+                hwq_groups_dec(c->dtab, tile, g0, g1, nbt, s0, ns, xp, nbatch, (uint8_t *)tab + dec_xb,
+                               (int64_t *)acc32);
+                continue;
+            }
+#endif
+            if (since + ns > flush_blocks) {
+                hwq_flush(mode, lad2 ? 2 : vbmi, acc32, acc64, jb->m, nbatch, inv_scale);
+                since = 0;
+            }
+#if HWQ_VBMI
+            if (vbmi) {
+                uint8_t *pl = (uint8_t *)tab + (size_t)(nbatch * sub * HWQ_NCP) * 4u;
+                if (jb->kind == HWQ_T_WO && np == 2)
+                    hwq_build_planes16_vbmi(cbt16, (const int32_t *)jb->act, jb->k, nbatch, b0 + s0, ns, pl,
+                                            vnni ? 2 * 256 : 3 * 256);
+                else
+                    hwq_build_planes_vbmi(jb->kind, tab, cbt, jb->act, jb->tx, jb->k, nbatch, b0 + s0, ns, scale,
+                                          pl);
+#if HWQ_LB == 2 && HWQ_L == 4
+                if (vnni)
+                    hwq_groups_vnni(tile, g0, g1, nbt, s0, ns, pl, nbatch, (int64_t *)acc32, f0, f1);
+                else if (lad2)
+                    hwq_groups_vbmi2(np, tile, g0, g1, nbt, s0, ns, pl, nbatch, (int32_t *)acc32);
+                else
+#endif
+                    hwq_groups_vbmi(np, tile, g0, g1, nbt, s0, ns, pl, nbatch, (int32_t *)acc32);
+                since += ns;
+                continue;
+            }
+#endif
+#if HWQ_X86
+            if (isa >= HWQ_ISA_AVX512)
+                hwq_build_tables_avx512(jb->kind, tab, cbt, jb->act, jb->tx, jb->k, nbatch, b0 + s0, ns);
+            else
+#endif
+                hwq_build_tables(jb->kind, tab, cbt, jb->act, jb->tx, jb->k, nbatch, b0 + s0, ns);
+#if HWQ_X86
+            if (isa >= HWQ_ISA_AVX2)
+                hwq_groups_simd(isa, is_float, tile, g0, g1, nbt, s0, ns, tab, nbatch, acc32);
+            else
+#endif
+                hwq_groups_scalar(is_float, tile, g0, g1, nbt, s0, ns, tab, nbatch, acc32);
+            since += ns;
+        }
+    }
+    if (dec) { /* int64 partials of hwq_groups_dec in lane order, in units of the multipliers' gcd */
+#if HWQ_VBMI && HWQ_DEC
+        for (int64_t mm = 0; mm < jb->m; mm++)
+            for (int64_t j = 0; j < nbatch; j++)
+                ((int64_t *)acc64)[mm * nbatch + j]
+                    += (int64_t)c->dtab->mdiv
+                       * ((const int64_t *)acc32)[((mm / HWQ_GL) * nbatch + j) * HWQ_GL + c->dtab->pos[mm % HWQ_GL]];
+#endif
+    } else if (vnni) { /* int64 partials of hwq_groups_vnni, in units of mdiv */
+        for (int64_t mm = 0; mm < jb->m; mm++)
+            for (int64_t j = 0; j < nbatch; j++)
+                ((int64_t *)acc64)[mm * nbatch + j] += (int64_t)mdiv
+                    * ((const int64_t *)acc32)[((mm / HWQ_GL) * nbatch + j) * HWQ_GL + mm % HWQ_GL];
+    } else {
+        hwq_flush(mode, lad2 ? 2 : vbmi, acc32, acc64, jb->m, nbatch, inv_scale);
+    }
+    __atomic_fetch_add(&c->done, count, __ATOMIC_RELEASE);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* thread pool: persistent workers that claim work items; the caller waits only for claimed items     */
+/* ---------------------------------------------------------------------------------------------- */
+/* A GEMV is cut into items (tile x column-group chunk).  The caller publishes the job (generation gen)
+ * and works on it at once; sleeping or spinning workers join when they run, each claiming one item at a
+ * time from a 64-bit ticket (gen << 32 | next item), so a worker that the shared machine deschedules
+ * takes nothing and its share goes to whoever is running.  The caller then waits only until every claimed
+ * item (and the claimant's epilogue) is done, never for a worker that claimed nothing (OpenMP's
+ * end-of-region barrier waited for every thread of the team to arrive).  A claim of an old generation
+ * fails, so a late worker cannot touch a finished job.  One job at a time: a second caller meanwhile runs
+ * its GEMV alone. */
+#ifndef HWQ_POOL_MAX
+#define HWQ_POOL_MAX 64
+#endif
+/* pause iterations a worker spins on the generation before it sleeps on the condition variable */
+#ifndef HWQ_POOL_SPIN
+#define HWQ_POOL_SPIN 20000
+#endif
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int nworkers;
+    int busy;             /* a caller owns the pool (atomic) */
+    uint64_t gen;         /* generation of the current job (atomic) */
+    uint64_t ticket;      /* (gen << 32) | next item (atomic) */
+    int64_t nitems;       /* items of the current job */
+    int nt;               /* participants of the current job: the caller and workers 0 .. nt - 2 */
+    hwq_run_ctx *ctx;     /* the current job (read only after a successful claim) */
+} hwq_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, NULL};
+
+static inline void hwq_cpu_relax(void)
+{
+#if HWQ_X86
+    _mm_pause();
+#endif
+}
+
+/* Claims the next item of generation gen; -1 when that job has no items left or is over. */
+static int64_t hwq_pool_claim(uint64_t gen)
+{
+    uint64_t t = __atomic_load_n(&hwq_pool.ticket, __ATOMIC_ACQUIRE);
+    for (;;) {
+        const int64_t n = __atomic_load_n(&hwq_pool.nitems, __ATOMIC_ACQUIRE);
+        if (t >> 32 != (gen & 0xFFFFFFFFu) || (int64_t)(t & 0xFFFFFFFFu) >= n)
+            return -1;
+        if (__atomic_compare_exchange_n(&hwq_pool.ticket, &t, t + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return (int64_t)(t & 0xFFFFFFFFu);
+    }
+}
+
+static int64_t hwq_claim(hwq_run_ctx *c)
+{
+    if (!c->gen)
+        return c->next < c->nitems ? c->next++ : -1;
+    return hwq_pool_claim(c->gen);
+}
+
+static void *hwq_worker(void *arg)
+{
+    const int w = (int)(intptr_t)arg;
+    uint64_t seen = __atomic_load_n(&hwq_pool.gen, __ATOMIC_ACQUIRE);
+    for (;;) {
+        uint64_t g = __atomic_load_n(&hwq_pool.gen, __ATOMIC_ACQUIRE);
+        for (int i = 0; g == seen && i < HWQ_POOL_SPIN; i++) {
+            hwq_cpu_relax();
+            g = __atomic_load_n(&hwq_pool.gen, __ATOMIC_ACQUIRE);
+        }
+        if (g == seen) {
+            pthread_mutex_lock(&hwq_pool.mu);
+            while ((g = __atomic_load_n(&hwq_pool.gen, __ATOMIC_ACQUIRE)) == seen)
+                pthread_cond_wait(&hwq_pool.cv, &hwq_pool.mu);
+            pthread_mutex_unlock(&hwq_pool.mu);
+        }
+        seen = g;
+        if (w + 2 > __atomic_load_n(&hwq_pool.nt, __ATOMIC_ACQUIRE))
+            continue; /* not needed for this job (or it is already over: the claim below would fail) */
+        const int64_t it = hwq_pool_claim(g);
+        if (it >= 0) /* the job of generation g is alive until this item is done */
+            hwq_run_part(__atomic_load_n(&hwq_pool.ctx, __ATOMIC_ACQUIRE), w + 1, it);
+    }
+    return NULL;
+}
+
+/* Runs the job with up to nt participants (the caller and nt - 1 pool workers). */
+static void hwq_pool_run(hwq_run_ctx *c, int nt)
+{
+    int expect = 0;
+    if (nt < 2
+        || !__atomic_compare_exchange_n(&hwq_pool.busy, &expect, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+        c->gen = 0; /* alone: one thread, or another caller holds the pool */
+        c->next = 1;
+        if (c->nitems > 0)
+            hwq_run_part(c, 0, 0);
+        return;
+    }
+    pthread_mutex_lock(&hwq_pool.mu);
+    while (hwq_pool.nworkers < nt - 1 && hwq_pool.nworkers < HWQ_POOL_MAX) {
+        pthread_t th;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        const int e = pthread_create(&th, &at, hwq_worker, (void *)(intptr_t)hwq_pool.nworkers);
+        pthread_attr_destroy(&at);
+        if (e)
+            break;
+        hwq_pool.nworkers++;
+    }
+    const uint64_t gen = (hwq_pool.gen + 1) & 0xFFFFFFFFu ? hwq_pool.gen + 1 : hwq_pool.gen + 2; /* never 0 */
+    c->gen = gen;
+    __atomic_store_n(&hwq_pool.ctx, c, __ATOMIC_RELEASE);
+    __atomic_store_n(&hwq_pool.nitems, c->nitems, __ATOMIC_RELEASE);
+    __atomic_store_n(&hwq_pool.nt, nt < hwq_pool.nworkers + 1 ? nt : hwq_pool.nworkers + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&hwq_pool.ticket, (gen & 0xFFFFFFFFu) << 32, __ATOMIC_RELEASE);
+    __atomic_store_n(&hwq_pool.gen, gen, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&hwq_pool.cv);
+    pthread_mutex_unlock(&hwq_pool.mu);
+    const int64_t it = hwq_pool_claim(gen);
+    if (it >= 0)
+        hwq_run_part(c, 0, it);
+    /* wait for the items the workers claimed (none, if none of them ran) */
+    for (int i = 0; __atomic_load_n(&c->done, __ATOMIC_ACQUIRE) < c->nitems; i++) {
+        if (i < 4096)
+            hwq_cpu_relax();
+        else
+            sched_yield(); /* the claimant may share this core */
+    }
+    __atomic_store_n(&hwq_pool.busy, 0, __ATOMIC_RELEASE);
+}
+
+/* Runs a GEMV over the kernel layout.  Threads (hwq_pool_run) take items (block tile x column-group chunk)
+ * one at a time (each tile is a contiguous part of the layout; a thread builds only the tables of its
+ * tiles); per-thread int32 partial sums per (column, ladder index) are flushed into int64 at most every flush_blocks blocks, where
  * flush_blocks * max|table entry| <= 2^31 - 1, so no int32 lane can overflow. */
 static int hwq_run_packed(const hwq_tile_job *jb)
 {
@@ -370,9 +647,6 @@ static int hwq_run_packed(const hwq_tile_job *jb)
     const int64_t nbatch = jb->nbatch;
     const int is_float = jb->kind == HWQ_T_FAST;
     int nt = jb->nthreads < 1 ? 1 : jb->nthreads;
-#ifndef _OPENMP
-    nt = 1;
-#endif
     /* work items: (tile, chunk of column groups); columns are split too when there are fewer tiles
      * than threads (a layout of one tile over all of K is the usual case) */
     const int64_t gsplit = ntiles >= nt ? 1 : (nt < ng ? nt : ng), nitems = ntiles * gsplit;
@@ -382,15 +656,41 @@ static int hwq_run_packed(const hwq_tile_job *jb)
     const int vbmi = HWQ_VBMI && isa >= HWQ_ISA_VBMI
                      && (jb->kind == HWQ_T_WO ? HWQ_VBMI_WO : jb->kind == HWQ_T_LUT ? HWQ_VBMI_LUT : 1);
     const int mode = !is_float ? HWQ_F_INT : vbmi ? HWQ_F_FIX : HWQ_F_FLOAT;
-    const int64_t sub = hwq_sub_blocks(nbatch, !vbmi ? (int64_t)HWQ_TAB_BYTES_L1
-                                               : nbatch == 1 ? (int64_t)HWQ_TAB_BYTES : (int64_t)HWQ_TAB_BYTES_BATCH);
+    int64_t xmax = 0; /* max |x_rot| of the weight-only activations */
+    if (jb->kind == HWQ_T_WO)
+        for (int64_t i = 0; i < jb->k * nbatch; i++) {
+            const int64_t v = ((const int32_t *)jb->act)[i];
+            xmax = v > xmax ? v : -v > xmax ? -v : xmax;
+        }
+    /* decode-then-dot loop (hwq_groups_dec) from HWQ_DEC_MIN_BATCH activation vectors on */
+    int dec = 0;
+    int64_t dec_ns = 0;
+#if HWQ_VBMI && HWQ_DEC
+    hwq_dec_tabs dtab;
+    if (vbmi && jb->kind == HWQ_T_WO && nbatch >= HWQ_DEC_MIN_BATCH && __builtin_cpu_supports("avx512vnni")
+        && __builtin_cpu_supports("avx512vl")) {
+        dec_ns = hwq_dec_prepare(&dtab, xmax);
+        dec = dec_ns > 0;
+    }
+#endif
+    const int64_t sub = dec ? (dec_ns < HWQ_BT ? dec_ns : HWQ_BT)
+                            : hwq_sub_blocks(nbatch, !vbmi ? (int64_t)HWQ_TAB_BYTES_L1
+                                                    : nbatch == 1 ? (int64_t)HWQ_TAB_BYTES
+                                                                  : (int64_t)HWQ_TAB_BYTES_BATCH);
+    /* decode loop workspace: activation dwords, then the decoded weights of one group chunk */
+    const int64_t dec_nw = (sub + 1) / 2 * HWQ_D;
+    const size_t dec_xb = ((size_t)((nbatch + 1) * dec_nw) * 4u + 63u) / 64u * 64u;
     /* two-slot ladder: entries enter the int32 sums doubled (|e'| <= 2 |e|), so flush twice as often */
     const int lad2 = vbmi && hwq_ladder2();
     const int64_t flush0 = jb->kind == HWQ_T_LUT ? HWQ_FLUSH_BLOCKS_LUT
                            : mode == HWQ_F_FIX ? HWQ_FLUSH_BLOCKS_FIX : HWQ_FLUSH_BLOCKS;
     int64_t flush_blocks = lad2 ? (flush0 / 2 > 0 ? flush0 / 2 : 1) : flush0;
-    const size_t tab_b = (size_t)(nbatch * sub) * (HWQ_NCP * 4u + 768u);
-    const size_t acc_b = (size_t)(ng * nbatch * HWQ_NSLOT * HWQ_GL) * 4u;
+    size_t tab_b = (size_t)(nbatch * sub) * (HWQ_NCP * 4u + 768u);
+    if (dec)
+        tab_b = dec_xb + (size_t)dec_nw * 256u;
+    size_t acc_b = (size_t)(ng * nbatch * HWQ_NSLOT * HWQ_GL) * 4u;
+    if (dec && acc_b < (size_t)(ng * nbatch * HWQ_GL) * 8u)
+        acc_b = (size_t)(ng * nbatch * HWQ_GL) * 8u;
     const size_t out_b = (size_t)(jb->m * nbatch) * 8u;
     const size_t per = (tab_b + acc_b + out_b + 63u) / 64u * 64u;
     const size_t sc_off = per * (size_t)nt + (size_t)(HWQ_D * HWQ_NCP) * 4u;
@@ -416,14 +716,8 @@ static int hwq_run_packed(const hwq_tile_job *jb)
         sumc = a > sumc ? a : sumc;
     }
     int np = 3; /* byte planes of the VBMI tables: 2 when every weight-only entry fits int16 */
-    if (vbmi && jb->kind == HWQ_T_WO) {
-        int64_t xmax = 0;
-        for (int64_t i = 0; i < jb->k * nbatch; i++) {
-            const int64_t v = ((const int32_t *)jb->act)[i];
-            xmax = v > xmax ? v : -v > xmax ? -v : xmax;
-        }
+    if (vbmi && jb->kind == HWQ_T_WO)
         np = sumc * xmax <= 32767 ? 2 : 3;
-    }
     /* VNNI weight-only loop (hwq_groups_vnni): 2 byte planes, two-slot ladder, multipliers m_l / mdiv
      * within int16 after doubling, and sub * 32767 * 2 max(m_l / mdiv) within int32 */
     int vnni = 0;
@@ -443,8 +737,10 @@ static int hwq_run_packed(const hwq_tile_job *jb)
         vnni = fm <= 32767 && sub * 32767 * fm <= (int64_t)0x7FFFFFFF;
     }
 #endif
-    if (vnni)
-        flush_blocks = INT64_MAX; /* hwq_groups_vnni empties its int32 sums into int64 after every sub-tile */
+    if (vnni || dec)
+        flush_blocks = INT64_MAX; /* these loops empty their int32 sums into int64 after every sub-tile */
+    hwq_last_kernel = dec ? HWQ_KERNEL_DECODE : vnni ? HWQ_KERNEL_VNNI : vbmi ? HWQ_KERNEL_PLANES
+                      : isa >= HWQ_ISA_AVX2 ? HWQ_KERNEL_GATHER : HWQ_KERNEL_SCALAR;
     if (mode == HWQ_F_FIX) {
         /* |<c_r, x_b>| / cs <= sumc * max|x| / cs: entries scaled to at most 2^HWQ_FIX_BITS */
         for (int64_t j = 0; j < nbatch; j++) {
@@ -463,76 +759,17 @@ static int hwq_run_packed(const hwq_tile_job *jb)
     for (int i = 0; i < HWQ_D; i++)
         for (int64_t r = 0; r < HWQ_NCP; r++) /* rows >= NC: 0, so their table entries are 0 */
             cbt[i * HWQ_NCP + r] = r < HWQ_NC ? (int32_t)hwq_codebook[r * HWQ_D + i] : 0;
-    HWQ_PRAGMA(omp parallel num_threads(nt))
-    {
-        int tid = 0, nth = 1;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-        nth = omp_get_num_threads();
+    hwq_run_ctx ctx = {jb, nb, ng, gsplit, nitems, sub, flush_blocks, nbatch, is_float, isa, vbmi, mode, lad2, np,
+                       vnni, dec, f0, f1, mdiv, tab_b, acc_b, per, 0, bufs, cbt16, cbt, inv_scale, scale,
+#if HWQ_VBMI && HWQ_DEC
+                       &dtab,
 #endif
-        char *mine = bufs + per * (size_t)tid;
-        void *tab = mine, *acc32 = mine + tab_b, *acc64 = mine + tab_b + acc_b;
-        int64_t since = 0;
-        (void)nth;
-        /* items are handed out one at a time: a thread that a loaded machine starts late does less */
-        HWQ_PRAGMA(omp for schedule(dynamic, 1) nowait)
-        for (int64_t it = 0; it < nitems; it++) {
-            const int64_t ti = it / gsplit, gc = it % gsplit, g0 = ng * gc / gsplit, g1 = ng * (gc + 1) / gsplit;
-            const int64_t b0 = ti * HWQ_BT, nbt = nb - b0 < HWQ_BT ? nb - b0 : HWQ_BT;
-            const uint8_t *tile = jb->packed + b0 * ng * HWQ_REC;
-            for (int64_t s0 = 0; s0 < nbt; s0 += sub) {
-                const int64_t ns = nbt - s0 < sub ? nbt - s0 : sub;
-                if (since + ns > flush_blocks) {
-                    hwq_flush(mode, lad2 ? 2 : vbmi, acc32, acc64, jb->m, nbatch, inv_scale);
-                    since = 0;
-                }
-#if HWQ_VBMI
-                if (vbmi) {
-                    uint8_t *pl = (uint8_t *)tab + (size_t)(nbatch * sub * HWQ_NCP) * 4u;
-                    if (jb->kind == HWQ_T_WO && np == 2)
-                        hwq_build_planes16_vbmi(cbt16, (const int32_t *)jb->act, jb->k, nbatch, b0 + s0, ns, pl,
-                                                vnni ? 2 * 256 : 3 * 256);
-                    else
-                        hwq_build_planes_vbmi(jb->kind, tab, cbt, jb->act, jb->tx, jb->k, nbatch, b0 + s0, ns, scale,
-                                              pl);
-#if HWQ_LB == 2 && HWQ_L == 4
-                    if (vnni)
-                        hwq_groups_vnni(tile, g0, g1, nbt, s0, ns, pl, nbatch, (int64_t *)acc32, f0, f1);
-                    else if (lad2)
-                        hwq_groups_vbmi2(np, tile, g0, g1, nbt, s0, ns, pl, nbatch, (int32_t *)acc32);
-                    else
-#endif
-                        hwq_groups_vbmi(np, tile, g0, g1, nbt, s0, ns, pl, nbatch, (int32_t *)acc32);
-                    since += ns;
-                    continue;
-                }
-#endif
-#if HWQ_X86
-                if (isa >= HWQ_ISA_AVX512)
-                    hwq_build_tables_avx512(jb->kind, tab, cbt, jb->act, jb->tx, jb->k, nbatch, b0 + s0, ns);
-                else
-#endif
-                    hwq_build_tables(jb->kind, tab, cbt, jb->act, jb->tx, jb->k, nbatch, b0 + s0, ns);
-#if HWQ_X86
-                if (isa >= HWQ_ISA_AVX2)
-                    hwq_groups_simd(isa, is_float, tile, g0, g1, nbt, s0, ns, tab, nbatch, acc32);
-                else
-#endif
-                    hwq_groups_scalar(is_float, tile, g0, g1, nbt, s0, ns, tab, nbatch, acc32);
-                since += ns;
-            }
-        }
-        if (vnni) { /* int64 partials of hwq_groups_vnni, in units of mdiv */
-            for (int64_t mm = 0; mm < jb->m; mm++)
-                for (int64_t j = 0; j < nbatch; j++)
-                    ((int64_t *)acc64)[mm * nbatch + j] += (int64_t)mdiv
-                        * ((const int64_t *)acc32)[((mm / HWQ_GL) * nbatch + j) * HWQ_GL + mm % HWQ_GL];
-        } else {
-            hwq_flush(mode, lad2 ? 2 : vbmi, acc32, acc64, jb->m, nbatch, inv_scale);
-        }
-    }
+                       0, 0, 0};
+    ctx.dec_xb = dec_xb;
+    hwq_pool_run(&ctx, nt);
     (void)vbmi;
     (void)np;
+    (void)dec_ns;
     (void)f0;
     (void)f1;
     const int64_t n = jb->m * nbatch;
