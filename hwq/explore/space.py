@@ -59,7 +59,7 @@ def make_config(fields: Mapping[str, Any]) -> HwqConfig:
     HwqError
         The config's message for an invalid combination (unknown field, bad value, overflow...).
     """
-    return HwqConfig.from_dict(dict(fields))
+    return HwqConfig.from_dict(dict(fields), tune=True)
 
 
 def config_fields() -> list[str]:
