@@ -134,20 +134,13 @@ def test_cli_bad_space_exit_2(tmp_path, capsys):
     assert "not valid TOML" in capsys.readouterr().err
 
 
-def test_baselines_use_the_registry_name_once_it_exists(monkeypatch):
+def test_baselines_are_the_registry_formats():
     from hwq.quant import registry
 
-    b = BASELINES["int4_g128"]
-    if "int4_g128" not in registry.METHODS:
-        assert b.method() == ("absmax", {"group": 128})
-    q = quantizer_for(b)
-    assert "int4" in q.slug and "g128" in q.slug
-    mx = BASELINES["mxfp4"]
-    if "mxfp4" not in registry.METHODS:
-        with pytest.raises(HwqError, match="'mxfp4' is not in hwq.quant.registry"):
-            quantizer_for(mx)
-        monkeypatch.setitem(registry.METHODS, "mxfp4", registry.METHODS["absmax_g64"])
-        assert mx.method() == ("mxfp4", {}) and quantizer_for(mx).group == 64
+    for name in ("int4_g128", "int3_g128", "int2_g128", "mxfp4", "nvfp4"):
+        b = BASELINES[name]
+        assert name in registry.METHODS and b.method() == (name, {})
+        assert quantizer_for(b).slug.startswith(name.split("_")[0])
 
 
 def test_cli_unreachable_address_is_one_line(tmp_path, capsys):

@@ -4,9 +4,8 @@ NVFP4), the INT4 RTL unit (:mod:`hwq.rtl.int4`) as their hardware cost and ONNX 
 their CPU kernel speed.
 
 This is the one list of them. A baseline's quantizer is the registry entry of its own name
-(:data:`hwq.quant.registry.METHODS`) when the registry has it, else its ``fallback`` (the same format
-through an older entry, e.g. ``absmax`` with ``group=128``), else the baseline's quality is reported
-``n/a`` naming the missing quantizer: nothing is faked.
+(:data:`hwq.quant.registry.METHODS`, the formats of :mod:`hwq.quant.blockfp`), asked for its nominal rate
+(:data:`hwq.quant.registry.FIXED_RATE`).
 """
 
 from __future__ import annotations
@@ -21,14 +20,12 @@ __all__ = ["BASELINES", "Baseline", "quantizer_for"]
 
 @dataclass(frozen=True)
 class Baseline:
-    """One baseline point: ``name`` is its registry name, ``rate`` the bits/entry asked of the registry;
+    """One baseline point: ``name`` is its registry name (its rate is the registry's nominal rate);
     ``rtl_unit`` the hwq RTL unit that implements it (its hardware cost), ``ort_kernel`` the
     :mod:`hwq.codegen.bench` kernel that times it on the CPU."""
 
     name: str
     label: str
-    rate: float
-    fallback: tuple[str, Mapping[str, Any]] | None = None
     rtl_unit: str | None = None
     ort_kernel: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -39,25 +36,25 @@ class Baseline:
         return {"baseline": self.name, "method": method, "rate": self.rate, "options": dict(opts),
                 "rtl_unit": self.rtl_unit, "ort_kernel": self.ort_kernel}
 
-    def method(self) -> tuple[str, Mapping[str, Any]]:
-        """(registry name, options) used now: the baseline's own name if registered, else the fallback."""
-        from hwq.quant.registry import METHODS
+    @property
+    def rate(self) -> float:
+        """The format's nominal bits/entry (the registry's table)."""
+        from hwq.quant.registry import FIXED_RATE
 
-        if self.name in METHODS:
-            return self.name, dict(self.options)
-        if self.fallback is not None and self.fallback[0] in METHODS:
-            return self.fallback[0], dict(self.fallback[1])
+        return FIXED_RATE[self.name]
+
+    def method(self) -> tuple[str, Mapping[str, Any]]:
+        """(registry name, options)."""
         return self.name, dict(self.options)
 
 
 #: baseline name -> baseline (the names are the registry names the quantizer zoo uses for them)
 BASELINES: dict[str, Baseline] = {b.name: b for b in (
-    Baseline("int4_g128", "absmax INT4, group 128", 4, ("absmax", {"group": 128}), rtl_unit="int4",
-             ort_kernel="ort_q4"),
-    Baseline("int3_g128", "absmax INT3, group 128", 3, ("absmax", {"group": 128})),
-    Baseline("int2_g128", "absmax INT2, group 128", 2, ("absmax", {"group": 128}), ort_kernel="ort_q2"),
-    Baseline("mxfp4", "MXFP4 (e2m1, e8m0 scale per 32)", 4),
-    Baseline("nvfp4", "NVFP4 (e2m1, e4m3 scale per 16, tensor scale)", 4),
+    Baseline("int4_g128", "absmax INT4, group 128", rtl_unit="int4", ort_kernel="ort_q4"),
+    Baseline("int3_g128", "absmax INT3, group 128"),
+    Baseline("int2_g128", "absmax INT2, group 128", ort_kernel="ort_q2"),
+    Baseline("mxfp4", "MXFP4 (e2m1, e8m0 scale per 32)"),
+    Baseline("nvfp4", "NVFP4 (e2m1, e4m3 scale per 16, tensor scale)"),
 )}
 
 
@@ -67,7 +64,7 @@ def quantizer_for(b: Baseline):
     Raises
     ------
     HwqError
-        The registry has neither the baseline's name nor its fallback (the message names both).
+        The registry does not hold the baseline's name.
     """
     from hwq.quant.registry import METHODS, make
 

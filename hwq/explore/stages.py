@@ -242,9 +242,10 @@ def sim(point: Point, work: Path, deps: Mapping[str, Mapping[str, Any]], st: Map
     except HwqError as e:
         raise NotApplicable(f"not buildable: {e}") from None
     m = st["sim_rows"]
-    enc, x, ref = gemv_case(cfg, m, seed=st["sim_seed"])
+    case = gemv_case(cfg, m, seed=st["sim_seed"])
+    enc, ref = case.enc, case.ref[0]
     dut = DequantMac(cfg)
-    beats = [pack(dut.in_layout, b) for b in mac_beats(cfg, enc, x)]
+    beats = [pack(dut.in_layout, b) for b in mac_beats(cfg, case)]
     out, cyc = run_stream(dut, beats, -(-m // cfg.lanes), max_cycles=20 * len(beats) + 1000)
     got = np.concatenate([np.atleast_1d(unpack(dut.out_layout, o)["acc"]) for o in out])[:m]
     k = enc.n
