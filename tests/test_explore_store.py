@@ -52,7 +52,7 @@ def test_second_run_recomputes_nothing(tmp_path):
     # quality and gpu ignore lanes: the 2- and 4-lane points of a config share one record (computed once)
     assert len(first.computed) == 2 * 3 + 2 * 2 + 2 * 2 and not first.lost
     assert any("sim d3q" in ln and "done" in ln for ln in lines)
-    assert first.records[("mxfp4", "quality")].status == "n/a"
+    assert first.records[("mxfp4", "quality")].status == "ok"
     second, lines2 = _sweep(sp, pts, tmp_path)
     assert second.computed == [] and len(second.cached) == 6 * 3
     assert {k: r.to_dict() for k, r in first.records.items()} == {k: r.to_dict() for k, r in second.records.items()}
@@ -94,3 +94,27 @@ def test_bad_executor():
     sp, pts = tiny_points()
     with pytest.raises(HwqError, match="executor"):
         run_sweep(pts, sp.stages, sp.settings, Store("x"), "y", executor="dask")
+
+
+def test_store_keys_follow_the_sources(tmp_path, monkeypatch):
+    """A kernel edit changes the kernel stage's key (hwq's version string alone would not move): an identical
+    copy of the codegen sources has the same digest, one edited header a different one."""
+    import shutil
+    from pathlib import Path
+
+    import hwq.codegen
+    from hwq.explore import stages
+
+    fake = tmp_path / "codegen"
+    shutil.copytree(Path(hwq.codegen.__file__).parent, fake, ignore=shutil.ignore_patterns("__pycache__"))
+    stages.source_digest.cache_clear()
+    before = stages.source_digest("codegen")
+    monkeypatch.setattr(hwq.codegen, "__file__", str(fake / "__init__.py"))
+    stages.source_digest.cache_clear()
+    assert stages.source_digest("codegen") == before
+    header = fake / "include" / "hwq_table_c.h"
+    header.write_text(header.read_text() + "\n")
+    stages.source_digest.cache_clear()
+    assert stages.source_digest("codegen") != before
+    assert stages._kernel_tools()["hwq_codegen_src"] == stages.source_digest("codegen")
+    stages.source_digest.cache_clear()

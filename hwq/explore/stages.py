@@ -29,6 +29,8 @@ integer datapath) is recorded ``n/a`` with the reason; a check that fails (not b
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 import platform
 import socket
@@ -125,27 +127,51 @@ def _ver(name: str) -> str:
         return "not installed"
 
 
+#: the source files each kind of result depends on (relative to the hwq package, the rtl and the codegen
+#: folders); their digest is part of the store key, so editing the model, the RTL or a kernel recomputes the
+#: stages that read it instead of answering from a stale record (hwq's version string alone does not move)
+_SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "model": ("hwq", ("*.py", "quant/*.py", "eval/*.py", "perf/*.py", "data/*")),
+    "rtl": ("hwq.rtl", ("*.py",)),
+    "codegen": ("hwq.codegen", ("*.py", "include/*", "templates/*")),
+}
+
+
+@functools.cache
+def source_digest(room: str) -> str:
+    """sha256 (first 12 hex digits) of the files of ``room`` (see :data:`_SOURCES`), names and contents."""
+    import importlib
+
+    package, patterns = _SOURCES[room]
+    root = Path(importlib.import_module(package).__file__).parent
+    h = hashlib.sha256()
+    for f in sorted({f for pat in patterns for f in root.glob(pat) if f.is_file()}):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
 def _hwq_tools() -> dict[str, str]:
     from hwq import __version__
 
-    return {"hwq": __version__, "numpy": np.__version__}
+    return {"hwq": __version__, "hwq_model_src": source_digest("model"), "numpy": np.__version__}
 
 
 def _synth_tools() -> dict[str, str]:
     from hwq.rtl.synth import FLOW_VERSION, tool_versions
 
-    return {**_hwq_tools(), **tool_versions("ecp5"), "amaranth": _ver("amaranth"),
-            "synth_flow": str(FLOW_VERSION)}
+    return {**_hwq_tools(), "hwq_rtl_src": source_digest("rtl"), **tool_versions("ecp5"),
+            "amaranth": _ver("amaranth"), "synth_flow": str(FLOW_VERSION)}
 
 
 def _sim_tools() -> dict[str, str]:
-    return {**_hwq_tools(), "amaranth": _ver("amaranth")}
+    return {**_hwq_tools(), "hwq_rtl_src": source_digest("rtl"), "amaranth": _ver("amaranth")}
 
 
 def _kernel_tools() -> dict[str, str]:
     from hwq.codegen.bench import _gcc_version
 
-    return {**_hwq_tools(), "gcc": _gcc_version(), "onnxruntime": _ver("onnxruntime")}
+    return {**_hwq_tools(), "hwq_codegen_src": source_digest("codegen"), "gcc": _gcc_version(),
+            "onnxruntime": _ver("onnxruntime")}
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -395,7 +421,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("sim", 1, sim, ("sim_rows", "sim_seed"), _sim_tools, ignores=frozenset({"ladder_select"})),
     Stage("synth", 1, synth, ("synth_lanes", "synth_seeds", "synth_mhz"), _synth_tools,
           ignores=_HW | {"lanes"}),
-    Stage("throughput", 1, throughput, ("model", "kernel_k", "kernel_m"), _hwq_tools, needs=("synth",),
+    Stage("throughput", 1, throughput, ("model", "kernel_k", "kernel_m"), _sim_tools, needs=("synth",),
           num_cpus=0.25, ignores=_HW),
     Stage("kernel", 1, kernel, ("kernel_k", "kernel_m", "kernel_rounds"), _kernel_tools, timing=True,
           ignores=frozenset({"lanes", "hadamard_impl", "ladder_select"})),
