@@ -230,13 +230,23 @@ static HWQ_T_SOA512 void hwq_direct_col16_512(const uint8_t *crow, const uint8_t
 }
 #endif
 
-/* Weight-only accumulators on the direct path: the 16-lane decode when hwq_soa_ok(), else hwq_direct_wo.
+#include "hwq_e8_vbmi.h"
+
+/* Weight-only accumulators on the direct path: E8 (q <= 8) on AVX-512 VBMI takes the 64-lane int8 decode
+ * (hwq_e8_vbmi.h); otherwise the 16-lane decode when hwq_soa_ok(), else hwq_direct_wo.
  * acc (M, B) must be zero on entry. */
 static int hwq_direct_wo_fast(const uint8_t *codes, const uint8_t *ladder, int64_t k, int64_t m,
                               const int32_t *xr, int64_t nbatch, int64_t *acc, int nt)
 {
     const int64_t nb = k / HWQ_D, cs = hwq_cstride(nb), ls = hwq_lstride(nb);
     const int64_t nch = (nb + HWQ_DL - 1) / HWQ_DL;
+#ifdef HWQ_E8V
+    if (hwq_isa() >= HWQ_ISA_VBMI) {
+        int err = HWQ_OK;
+        if (hwq_e8v_wo(codes, ladder, k, m, xr, nbatch, acc, nt, &err))
+            return err;
+    }
+#endif
     if (!hwq_soa_ok()) {
         hwq_direct_wo(codes, ladder, k, m, xr, nbatch, acc, nt);
         return HWQ_OK;
