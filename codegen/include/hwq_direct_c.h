@@ -189,7 +189,7 @@ hwq_direct_col16_body(const uint8_t *crow, const uint8_t *lrow, int64_t nb, int6
             }
             /* one 8-byte read where the row has 8 bytes left, else the bit-by-bit reader */
             rr[l] = (bit >> 3) + 8 <= cs
-                        ? (uint32_t)((hwq_ld64_le(crow + (bit >> 3)) >> (bit & 7)) & ((1u << HWQ_CB) - 1u))
+                        ? (uint32_t)((hwq_ld64_le(crow + (bit >> 3)) >> (bit & 7)) & (((uint64_t)1 << HWQ_CB) - 1u))
                         : hwq_code_at(crow, b);
 #if HWQ_LB == 2
             mt[l] = hwq_mults[full ? (uint32_t)(t32 >> (2 * l)) & 3u : hwq_t_at(lrow, b)];
