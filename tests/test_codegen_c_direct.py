@@ -245,3 +245,28 @@ def test_direct_paths_under_address_and_undefined_sanitizers(tmp_path):
                          capture_output=True, text=True, env=env, timeout=600, check=False)
     assert res.returncode == 0, res.stderr[-3000:]
     assert int(res.stdout.strip().splitlines()[-1]) > 0
+
+
+@pytest.mark.parametrize("name", ["q7", "q5-h256-L3", "q9-L8"])
+def test_one_out_of_range_code_anywhere_is_refused(libs, name):
+    """A single code >= q^8 (the first invalid value or the largest the field holds) in the first, a middle,
+    a 16-code-group boundary or the last block of the last column: refused on every ISA, before any GEMV."""
+    lib, cfg = libs(name), CONFIGS[name]
+    k = cfg.k_step * max(1, 1100 // cfg.k_step)
+    nb, m = k // cfg.dim, 5
+    rng = np.random.default_rng(3)
+    rows = rng.integers(0, cfg.num_codewords, (m, nb))
+    lad = rng.integers(0, cfg.ladder_len, (m, nb))
+    x_rot = rng.integers(-cfg.act_rot_bound, cfg.act_rot_bound + 1, (k, 2))
+    for b in sorted({0, 15, 16, nb // 2, nb - 1}):
+        for code in (cfg.num_codewords, (1 << cfg.code_bits) - 1):
+            bad = rows.copy()
+            bad[m - 1, b] = code
+            enc = _encoded(cfg, bad, lad, k)
+            for isa in lib.available_isas():
+                lib.set_isa(isa)
+                with pytest.raises(HwqError, match="weight codes or ladder indices out of range"):
+                    lib.wo_acc(enc, x_rot)
+    lib.set_isa("auto")
+    assert np.array_equal(lib.wo_acc(_encoded(cfg, rows, lad, k), x_rot),
+                          dp.weight_only_acc(_encoded(cfg, rows, lad, k), x_rot))
