@@ -42,7 +42,8 @@ typedef struct {
     int32_t mt16[16];                           /* m_T by the low 4 bits of the ladder window */
     uint8_t ctrl[4][64];                        /* vpmultishiftqb controls, lane group G */
     int32_t blk[4][16];                         /* block (within the step) of lane l of group G */
-    uint16_t magic, shift;                      /* floor(v / q) = (v * magic >> 16) >> shift, v < q^4 */
+    uint8_t gt[6][64];                          /* g from digit pairs p = q k_2i + k_2i+1 (see below) */
+    uint16_t magic, shift;                      /* floor(v / q^2) = (v * magic >> 16) >> shift, v < q^4 */
 } hwq_e8v_tabs;
 
 /* Byte lane pos of the int8 vectors -> block within the step: the in-lane packs (packus_epi32 of the four
@@ -99,14 +100,25 @@ static int hwq_e8v_setup(hwq_e8v_tabs *t)
             for (int k = 0; k < 4; k++)
                 t->ctrl[G][4 * l + k] = (uint8_t)((HWQ_LB * b) & 63);
         }
-    const int q4 = q * q * q * q;
-    for (int s = 0; s <= 4; s++) {
-        const int64_t m = (((int64_t)1 << (16 + s)) + q - 1) / q;
+    for (int p = 0; p < 64; p++) { /* p = q a + b: a pair of digits (q^2 <= 64) */
+        const int a = p / q, b = p % q;
+        t->gt[0][p] = (uint8_t)(b + off);              /* k7 + off             (p = k6 k7) */
+        t->gt[1][p] = (uint8_t)(4 * a - 2 * b);        /* 4 k0 - 2 k1          (p = k0 k1) */
+        t->gt[2][p] = (uint8_t)(2 * b);                /* 2 k1, 2 k3, 2 k5 */
+        t->gt[3][p] = (uint8_t)(2 * a);                /* 2 k2, 2 k4, 2 k6 */
+        t->gt[4][p] = (uint8_t)(2 * a - 2 * b);        /* 2 k2 - 2 k3, 2 k4 - 2 k5 */
+        t->gt[5][p] = (uint8_t)(2 * a + b + off);      /* 2 k6 + k7 + off */
+    }
+    const int q2 = q * q, q4 = q2 * q2;
+    if (q2 > 64)
+        return 0;
+    for (int s = 0; s <= 6; s++) {
+        const int64_t m = (((int64_t)1 << (16 + s)) + q2 - 1) / q2;
         if (m > 65535)
             continue;
         int ok = 1;
         for (int64_t v = 0; v < q4 && ok; v++)
-            ok = (((v * m) >> 16) >> s) == v / q;
+            ok = (((v * m) >> 16) >> s) == v / q2;
         if (ok) {
             t->magic = (uint16_t)m;
             t->shift = (uint16_t)s;
@@ -139,7 +151,8 @@ static void hwq_e8v_acts(const int32_t *xr, int64_t k, int64_t nbatch, int64_t n
 
 /* One column: acc[j] += sum_b m_{T_b} <c(r_b), x_j,b>. */
 static HWQ_T_E8V void hwq_e8v_col(const uint8_t *crow, const uint8_t *lrow, int64_t nb, int64_t cs, int64_t ls,
-                                  const uint32_t *xt, int64_t nbatch, const hwq_e8v_tabs *t, int64_t *acc)
+                                  const uint32_t *xt, int64_t nbatch, const hwq_e8v_tabs *t, uint8_t *gbuf,
+                                  int64_t *acc)
 {
     const int64_t nst = (nb + 63) / 64;
     const __m512i t_r0 = _mm512_loadu_si512(t->r0), t_key = _mm512_loadu_si512(t->key);
@@ -147,12 +160,16 @@ static HWQ_T_E8V void hwq_e8v_col(const uint8_t *crow, const uint8_t *lrow, int6
     const __m512i d0a = _mm512_loadu_si512(t->d0), d0b = _mm512_loadu_si512(t->d0 + 64);
     const __m512i d1a = _mm512_loadu_si512(t->d1), d1b = _mm512_loadu_si512(t->d1 + 64);
     const __m512i mt16 = _mm512_loadu_si512(t->mt16);
-    const __m512i magic = _mm512_set1_epi16((short)t->magic), qv16 = _mm512_set1_epi16(HWQ_Q);
+    const __m512i magic = _mm512_set1_epi16((short)t->magic), q2v = _mm512_set1_epi16(HWQ_Q * HWQ_Q);
     const __m128i dsh = _mm_cvtsi32_si128(t->shift);
+    const int dshift = t->shift != 0;
+    __m512i gt[6];
+    for (int i = 0; i < 6; i++)
+        gt[i] = _mm512_loadu_si512(t->gt[i]);
     const __m512i q4v = _mm512_set1_epi32(HWQ_Q * HWQ_Q * HWQ_Q * HWQ_Q);
     const __m512d inv = _mm512_set1_pd(1.0 / (HWQ_Q * HWQ_Q * HWQ_Q * HWQ_Q)),
                   hinv = _mm512_set1_pd(0.5 / (HWQ_Q * HWQ_Q * HWQ_Q * HWQ_Q));
-    const __m512i off = _mm512_set1_epi8((char)(2 * (HWQ_Q - 1))), fourq = _mm512_set1_epi8((char)(4 * HWQ_Q));
+    const __m512i fourq = _mm512_set1_epi8((char)(4 * HWQ_Q));
     const __m512i one8 = _mm512_set1_epi8(1), two8 = _mm512_set1_epi8(2);
     const __m512i cmask = _mm512_set1_epi32((int)((1u << HWQ_CB) - 1u));
     /* code extraction: lane l takes bytes floor(CB l / 8) .. +3, shifted right by CB l mod 8 */
@@ -173,6 +190,7 @@ static HWQ_T_E8V void hwq_e8v_col(const uint8_t *crow, const uint8_t *lrow, int6
         ae[j] = ao[j] = _mm512_setzero_si512();
     uint8_t ctail[HWQ_E8V_CHB + 8], ltail[HWQ_E8V_LGB + 16];
 
+    /* pass 1: codes -> table indices g_i + 2(q - 1) of every step of the column, into gbuf (512 B a step) */
     for (int64_t st = 0; st < nst; st++) {
         const uint8_t *cp = crow + HWQ_E8V_CHB * st, *lp = lrow + HWQ_E8V_LGB * st;
         if (64 * (st + 1) > nb) { /* last, partial step: a zero-padded copy (x is 0 past the last block) */
@@ -194,37 +212,40 @@ static HWQ_T_E8V void hwq_e8v_col(const uint8_t *crow, const uint8_t *lrow, int6
             hi[g] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvttpd_epi32(a)), _mm512_cvttpd_epi32(b), 1);
             lo[g] = _mm512_sub_epi32(r, _mm512_mullo_epi32(hi[g], q4v));
         }
-        /* base-q digits in int16 (32 blocks per vector), most significant first */
-        __m512i v16[4] = {_mm512_packus_epi32(hi[0], hi[1]), _mm512_packus_epi32(hi[2], hi[3]),
-                          _mm512_packus_epi32(lo[0], lo[1]), _mm512_packus_epi32(lo[2], lo[3])};
-        __m512i dg[4][4]; /* dg[h][i]: digit i (0 = most significant) of the 4 of vector h */
+        /* digit pairs pp[i] = q k_2i + k_2i+1 < q^2 (int16, 32 blocks per vector, then int8) */
+        const __m512i v16[4] = {_mm512_packus_epi32(hi[0], hi[1]), _mm512_packus_epi32(hi[2], hi[3]),
+                                _mm512_packus_epi32(lo[0], lo[1]), _mm512_packus_epi32(lo[2], lo[3])};
+        __m512i pa[4], pb[4];
         for (int h = 0; h < 4; h++) {
-            __m512i v = v16[h];
-            for (int i = 3; i > 0; i--) {
-                const __m512i tq = _mm512_srl_epi16(_mm512_mulhi_epu16(v, magic), dsh);
-                dg[h][i] = _mm512_sub_epi16(v, _mm512_mullo_epi16(tq, qv16));
-                v = tq;
-            }
-            dg[h][0] = v;
+            __m512i tq = _mm512_mulhi_epu16(v16[h], magic);
+            if (dshift)
+                tq = _mm512_srl_epi16(tq, dsh);
+            pa[h] = tq;
+            pb[h] = _mm512_sub_epi16(v16[h], _mm512_mullo_epi16(tq, q2v));
         }
-        __m512i kd[8];
-        for (int i = 0; i < 4; i++) {
-            kd[i] = _mm512_packus_epi16(dg[0][i], dg[1][i]);
-            kd[4 + i] = _mm512_packus_epi16(dg[2][i], dg[3][i]);
-        }
-        /* table indices g_i + 2(q - 1) (Conway-Sloane generator, scaled by 2) */
+        const __m512i pp0 = _mm512_packus_epi16(pa[0], pa[1]), pp1 = _mm512_packus_epi16(pb[0], pb[1]);
+        const __m512i pp2 = _mm512_packus_epi16(pa[2], pa[3]), pp3 = _mm512_packus_epi16(pb[2], pb[3]);
+        /* table indices g_i + 2(q - 1), g = G k (Conway-Sloane generator scaled by 2):
+         * g0 = 4k0 - 2k1 + k7, g_i = 2k_i - 2k_i+1 + k7 (i = 1..5), g6 = 2k6 + k7, g7 = k7 */
         __m512i gi[8];
-        const __m512i t7 = _mm512_add_epi8(kd[7], off);
-        {
-            const __m512i e = _mm512_sub_epi8(_mm512_add_epi8(kd[0], kd[0]), kd[1]);
-            gi[0] = _mm512_add_epi8(_mm512_add_epi8(e, e), t7);
-        }
-        for (int i = 1; i < 6; i++) {
-            const __m512i e = _mm512_sub_epi8(kd[i], kd[i + 1]);
-            gi[i] = _mm512_add_epi8(_mm512_add_epi8(e, e), t7);
-        }
-        gi[6] = _mm512_add_epi8(_mm512_add_epi8(kd[6], kd[6]), t7);
+        const __m512i t7 = _mm512_permutexvar_epi8(pp3, gt[0]);
+        gi[0] = _mm512_add_epi8(_mm512_permutexvar_epi8(pp0, gt[1]), t7);
+        gi[1] = _mm512_add_epi8(_mm512_sub_epi8(_mm512_permutexvar_epi8(pp0, gt[2]), _mm512_permutexvar_epi8(pp1, gt[3])), t7);
+        gi[2] = _mm512_add_epi8(_mm512_permutexvar_epi8(pp1, gt[4]), t7);
+        gi[3] = _mm512_add_epi8(_mm512_sub_epi8(_mm512_permutexvar_epi8(pp1, gt[2]), _mm512_permutexvar_epi8(pp2, gt[3])), t7);
+        gi[4] = _mm512_add_epi8(_mm512_permutexvar_epi8(pp2, gt[4]), t7);
+        gi[5] = _mm512_add_epi8(_mm512_sub_epi8(_mm512_permutexvar_epi8(pp2, gt[2]), _mm512_permutexvar_epi8(pp3, gt[3])), t7);
+        gi[6] = _mm512_permutexvar_epi8(pp3, gt[5]);
         gi[7] = t7;
+        for (int i = 0; i < 8; i++)
+            _mm512_storeu_si512(gbuf + (st * 8 + i) * 64, gi[i]);
+    }
+    /* pass 2 (a second loop, so that the out-of-order window overlaps the short per-step chains of each
+     * pass instead of one long chain): closest point, codewords, dot products, ladder multipliers */
+    for (int64_t st = 0; st < nst; st++) {
+        __m512i gi[8];
+        for (int i = 0; i < 8; i++)
+            gi[i] = _mm512_loadu_si512(gbuf + (st * 8 + i) * 64);
         /* aggregates over the 8 coordinates */
         __m512i s = _mm512_setzero_si512(), fl = _mm512_setzero_si512();
         __m512i vmax = _mm512_setzero_si512(), wmin = _mm512_set1_epi8((char)0xff);
@@ -251,6 +272,15 @@ static HWQ_T_E8V void hwq_e8v_col(const uint8_t *crow, const uint8_t *lrow, int6
             ci = _mm512_mask_sub_epi8(ci, m0, ci, qd2);
             c[i] = _mm512_mask_add_epi8(ci, m1, ci, qd2);
         }
+        for (int i = 0; i < 8; i++) /* the codewords replace the indices */
+            _mm512_storeu_si512(gbuf + (st * 8 + i) * 64, c[i]);
+    }
+    /* pass 3: codewords -> int16 pairs, dot products with the activations, ladder multipliers */
+    for (int64_t st = 0; st < nst; st++) {
+        const uint8_t *lp = 64 * (st + 1) > nb ? ltail : lrow + HWQ_E8V_LGB * st;
+        __m512i c[8];
+        for (int i = 0; i < 8; i++)
+            c[i] = _mm512_loadu_si512(gbuf + (st * 8 + i) * 64);
         /* codewords as int16 pairs (c_2p, c_2p+1) per dword, 16 blocks per vector, 4 lane groups */
         __m512i cp16[4][4];
         for (int p = 0; p < 4; p++) {
@@ -307,11 +337,23 @@ static int hwq_e8v_wo(const uint8_t *codes, const uint8_t *ladder, int64_t k, in
         return 1;
     }
     hwq_e8v_acts(xr, k, nbatch, nst, &t, xt);
+    int nomem = 0;
     (void)nt;
-    HWQ_PRAGMA(omp parallel for num_threads(nt) schedule(static))
-    for (int64_t mm = 0; mm < m; mm++)
-        hwq_e8v_col(codes + mm * cs, ladder + mm * ls, nb, cs, ls, xt, nbatch, &t, acc + mm * nbatch);
+    HWQ_PRAGMA(omp parallel num_threads(nt))
+    {
+        uint8_t *gbuf = (uint8_t *)malloc((size_t)(nst * 512));
+        if (!gbuf) {
+            HWQ_PRAGMA(omp atomic write)
+            nomem = 1;
+        }
+        HWQ_PRAGMA(omp for schedule(static))
+        for (int64_t mm = 0; mm < m; mm++)
+            if (gbuf)
+                hwq_e8v_col(codes + mm * cs, ladder + mm * ls, nb, cs, ls, xt, nbatch, &t, gbuf, acc + mm * nbatch);
+        free(gbuf);
+    }
     free(xt);
+    *err = nomem ? HWQ_E_ALLOC : HWQ_OK;
     return 1;
 }
 #endif
