@@ -17,11 +17,14 @@
  * The first argmax / argmin (lowest index on ties, as hwq_closest_d_rational) come from the unique max of
  * 8 |r0_i| + (7 - i) and the unique min of 8 |r0_i| + i.
  *
- * One step (64 blocks of a column): codes -> 23-bit rows (vpermb + vpsrlvd, 16 per zmm), rows -> base-q
- * digits (one exact float64 division by q^4, then int16 mulhi divisions by q), digits -> g (int8 adds),
- * lookups and the decision (int8, 64 lanes), codewords -> int16 pairs -> vpmaddwd with the activations
- * (transposed once per call into the same lane order), then acc += m_T * dot in int64 (vpmuldq;
- * m_T by vpmultishiftqb + vpermd from the packed ladder bits).
+ * One step (64 blocks of a column), in three passes over the column (so that the out-of-order window
+ * overlaps short chains instead of one long one; gbuf holds 512 bytes per step between passes):
+ *   1. codes -> rows (vpermb + vpsrlvd, 16 per zmm) -> r = hi q^4 + lo (exact float64 division) -> digit
+ *      pairs q k_2i + k_2i+1 (one int16 mulhi division by q^2) -> table indices g_i + 2(q - 1) (byte tables);
+ *   2. lookups, aggregates and the decision above -> codewords c_i (int8, 64 lanes);
+ *   3. codewords -> int16 pairs -> vpmaddwd with the activations (transposed once per call into the same
+ *      lane order), then acc += m_T * dot in int64 (vpmuldq; m_T by vpmultishiftqb + vpermd from the packed
+ *      ladder bits).
  * Every bound this needs (|g| range within a 64-entry table, |c| <= 4q, int16 activations, the int32 dot)
  * is checked once per call by hwq_e8v_setup from the rendered tables; otherwise the caller takes the
  * 16-lane int32 path.  Bit-equality with hwq.datapath: tests/test_codegen_c_direct.py (per ISA, exhaustive
