@@ -349,7 +349,7 @@ static int hwq_e8v_wo(const uint8_t *codes, const uint8_t *ladder, int64_t k, in
             HWQ_PRAGMA(omp atomic write)
             nomem = 1;
         }
-        HWQ_PRAGMA(omp for schedule(static))
+        HWQ_PRAGMA(omp for schedule(dynamic, 32))
         for (int64_t mm = 0; mm < m; mm++)
             if (gbuf)
                 hwq_e8v_col(codes + mm * cs, ladder + mm * ls, nb, cs, ls, xt, nbatch, &t, gbuf, acc + mm * nbatch);
