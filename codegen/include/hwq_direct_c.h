@@ -276,4 +276,17 @@ static int hwq_direct_wo_fast(const uint8_t *codes, const uint8_t *ladder, int64
 }
 
 #endif /* !HWQ_TABLE_PATH */
+
+/* 1 when the weight-only GEMV checks every weight code itself: the E8 VBMI decode compares each row with q^8
+ * as it extracts it (and every ladder field is valid: L = 2^LB), so hwq_wo_acc_w skips the separate pass of
+ * hwq_check_codes over the weights (on the larger shapes it cost a fifth of the E8 GEMV). */
+static int hwq_direct_checks_codes(void)
+{
+#ifdef HWQ_E8V
+    hwq_e8v_tabs t;
+    return HWQ_L == (1 << HWQ_LB) && hwq_isa() >= HWQ_ISA_VBMI && hwq_e8v_setup(&t);
+#else
+    return 0;
+#endif
+}
 #endif /* HWQ_DIRECT_C_H */

@@ -152,12 +152,15 @@ static void hwq_e8v_acts(const int32_t *xr, int64_t k, int64_t nbatch, int64_t n
                     }
 }
 
-/* One column: acc[j] += sum_b m_{T_b} <c(r_b), x_j,b>. */
-static HWQ_T_E8V void hwq_e8v_col(const uint8_t *crow, const uint8_t *lrow, int64_t nb, int64_t cs, int64_t ls,
+/* One column: acc[j] += sum_b m_{T_b} <c(r_b), x_j,b>.  Returns 1 if a code of the column is >= HWQ_NC (the
+ * range check of hwq_check_codes, done here as the rows are extracted; the sums are then meaningless). */
+static HWQ_T_E8V int hwq_e8v_col(const uint8_t *crow, const uint8_t *lrow, int64_t nb, int64_t cs, int64_t ls,
                                   const uint32_t *xt, int64_t nbatch, const hwq_e8v_tabs *t, uint8_t *gbuf,
                                   int64_t *acc)
 {
     const int64_t nst = (nb + 63) / 64;
+    const __m512i ncv = _mm512_set1_epi32((int)HWQ_NC);
+    __mmask16 bad = 0;
     const __m512i t_r0 = _mm512_loadu_si512(t->r0), t_key = _mm512_loadu_si512(t->key);
     const __m512i t_fl = _mm512_loadu_si512(t->flags), t_qd = _mm512_loadu_si512(t->qd);
     const __m512i d0a = _mm512_loadu_si512(t->d0), d0b = _mm512_loadu_si512(t->d0 + 64);
@@ -210,6 +213,11 @@ static HWQ_T_E8V void hwq_e8v_col(const uint8_t *crow, const uint8_t *lrow, int6
         for (int g = 0; g < 4; g++) {
             const __m512i raw = _mm512_maskz_loadu_epi8(lmask, cp + 2 * HWQ_CB * g);
             const __m512i r = _mm512_and_si512(_mm512_srlv_epi32(_mm512_permutexvar_epi8(pidx, raw), shv), cmask);
+            if ((uint64_t)HWQ_NC != ((uint64_t)1 << HWQ_CB)) { /* lanes of blocks < nb only */
+                const int64_t nv = nb - 64 * st - 16 * g;
+                const __mmask16 valid = nv >= 16 ? (__mmask16)0xffff : nv <= 0 ? 0 : (__mmask16)((1u << nv) - 1u);
+                bad |= _mm512_mask_cmpge_epu32_mask(valid, r, ncv);
+            }
             const __m512d a = _mm512_fmadd_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(r)), inv, hinv);
             const __m512d b = _mm512_fmadd_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(r, 1)), inv, hinv);
             hi[g] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvttpd_epi32(a)), _mm512_cvttpd_epi32(b), 1);
@@ -323,9 +331,11 @@ static HWQ_T_E8V void hwq_e8v_col(const uint8_t *crow, const uint8_t *lrow, int6
     }
     for (int64_t j = 0; j < nbatch; j++)
         acc[j] += _mm512_reduce_add_epi64(_mm512_add_epi64(ae[j], ao[j]));
+    return bad != 0;
 }
 
-/* Weight-only accumulators on this path; returns 0 (nothing done) when hwq_e8v_setup refuses the config. */
+/* Weight-only accumulators on this path; returns 0 (nothing done) when hwq_e8v_setup refuses the config, else 1
+ * with *err = HWQ_E_CODES if a weight code is out of range (acc is then meaningless), HWQ_E_ALLOC, or HWQ_OK. */
 static int hwq_e8v_wo(const uint8_t *codes, const uint8_t *ladder, int64_t k, int64_t m, const int32_t *xr,
                       int64_t nbatch, int64_t *acc, int nt, int *err)
 {
@@ -340,7 +350,7 @@ static int hwq_e8v_wo(const uint8_t *codes, const uint8_t *ladder, int64_t k, in
         return 1;
     }
     hwq_e8v_acts(xr, k, nbatch, nst, &t, xt);
-    int nomem = 0;
+    int nomem = 0, badcodes = 0;
     (void)nt;
     HWQ_PRAGMA(omp parallel num_threads(nt))
     {
@@ -351,12 +361,15 @@ static int hwq_e8v_wo(const uint8_t *codes, const uint8_t *ladder, int64_t k, in
         }
         HWQ_PRAGMA(omp for schedule(dynamic, 32))
         for (int64_t mm = 0; mm < m; mm++)
-            if (gbuf)
-                hwq_e8v_col(codes + mm * cs, ladder + mm * ls, nb, cs, ls, xt, nbatch, &t, gbuf, acc + mm * nbatch);
+            if (gbuf && hwq_e8v_col(codes + mm * cs, ladder + mm * ls, nb, cs, ls, xt, nbatch, &t, gbuf,
+                                    acc + mm * nbatch)) {
+                HWQ_PRAGMA(omp atomic write)
+                badcodes = 1;
+            }
         free(gbuf);
     }
     free(xt);
-    *err = nomem ? HWQ_E_ALLOC : HWQ_OK;
+    *err = nomem ? HWQ_E_ALLOC : badcodes ? HWQ_E_CODES : HWQ_OK;
     return 1;
 }
 #endif
