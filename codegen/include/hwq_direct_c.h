@@ -189,7 +189,7 @@ hwq_direct_col16_body(const uint8_t *crow, const uint8_t *lrow, int64_t nb, int6
             }
             /* one 8-byte read where the row has 8 bytes left, else the bit-by-bit reader */
             rr[l] = (bit >> 3) + 8 <= cs
-                        ? (uint32_t)((hwq_ld64_le(crow + (bit >> 3)) >> (bit & 7)) & ((1u << HWQ_CB) - 1u))
+                        ? (uint32_t)((hwq_ld64_le(crow + (bit >> 3)) >> (bit & 7)) & (((uint64_t)1 << HWQ_CB) - 1u))
                         : hwq_code_at(crow, b);
 #if HWQ_LB == 2
             mt[l] = hwq_mults[full ? (uint32_t)(t32 >> (2 * l)) & 3u : hwq_t_at(lrow, b)];
@@ -230,13 +230,23 @@ static HWQ_T_SOA512 void hwq_direct_col16_512(const uint8_t *crow, const uint8_t
 }
 #endif
 
-/* Weight-only accumulators on the direct path: the 16-lane decode when hwq_soa_ok(), else hwq_direct_wo.
+#include "hwq_e8_vbmi.h"
+
+/* Weight-only accumulators on the direct path: E8 (q <= 8) on AVX-512 VBMI takes the 64-lane int8 decode
+ * (hwq_e8_vbmi.h); otherwise the 16-lane decode when hwq_soa_ok(), else hwq_direct_wo.
  * acc (M, B) must be zero on entry. */
 static int hwq_direct_wo_fast(const uint8_t *codes, const uint8_t *ladder, int64_t k, int64_t m,
                               const int32_t *xr, int64_t nbatch, int64_t *acc, int nt)
 {
     const int64_t nb = k / HWQ_D, cs = hwq_cstride(nb), ls = hwq_lstride(nb);
     const int64_t nch = (nb + HWQ_DL - 1) / HWQ_DL;
+#ifdef HWQ_E8V
+    if (hwq_isa() >= HWQ_ISA_VBMI) {
+        int err = HWQ_OK;
+        if (hwq_e8v_wo(codes, ladder, k, m, xr, nbatch, acc, nt, &err))
+            return err;
+    }
+#endif
     if (!hwq_soa_ok()) {
         hwq_direct_wo(codes, ladder, k, m, xr, nbatch, acc, nt);
         return HWQ_OK;
@@ -266,4 +276,17 @@ static int hwq_direct_wo_fast(const uint8_t *codes, const uint8_t *ladder, int64
 }
 
 #endif /* !HWQ_TABLE_PATH */
+
+/* 1 when the weight-only GEMV checks every weight code itself: the E8 VBMI decode compares each row with q^8
+ * as it extracts it (and every ladder field is valid: L = 2^LB), so hwq_wo_acc_w skips the separate pass of
+ * hwq_check_codes over the weights (on the larger shapes it cost a fifth of the E8 GEMV). */
+static int hwq_direct_checks_codes(void)
+{
+#ifdef HWQ_E8V
+    hwq_e8v_tabs t;
+    return HWQ_L == (1 << HWQ_LB) && hwq_isa() >= HWQ_ISA_VBMI && hwq_e8v_setup(&t);
+#else
+    return 0;
+#endif
+}
 #endif /* HWQ_DIRECT_C_H */

@@ -128,6 +128,8 @@ static inline uint32_t hwq_t_at(const uint8_t *lrow, int64_t b)
 #endif
 }
 
+#include "hwq_codes_check.h"
+
 /* Every weight code < NC and every ladder index < L: checked once where container arrays enter C
  * (the container entry points, pack, dequantize), so that no kernel ever reads a codebook, table or
  * multiplier row beyond its end (and no corrupt matrix gives a silent wrong answer).  Nothing to check
@@ -143,8 +145,7 @@ static int hwq_check_codes(const uint8_t *codes, const uint8_t *ladder, int64_t 
             for (int64_t b = 0; b < nb; b++)
                 bad |= crow[b] >= HWQ_NC;
 #else
-            for (int64_t b = 0; b < nb; b++)
-                bad |= hwq_code_at(crow, b) >= (uint64_t)HWQ_NC;
+            bad |= hwq_codes_bad(crow, nb, cs); /* hwq_codes_check.h */
 #endif
         }
         if (bad)
@@ -408,7 +409,7 @@ static int hwq_wo_acc_w(hwq_weights w, int64_t k, int64_t m, const int32_t *xr, 
                         int nthreads)
 {
     int e = hwq_check_shape(k, m, nbatch);
-    if (!e && w.codes)
+    if (!e && w.codes && !hwq_direct_checks_codes()) /* else the decode checks the codes (hwq_direct_c.h) */
         e = hwq_check_codes(w.codes, w.ladder, k, m);
     if (e)
         return e;
