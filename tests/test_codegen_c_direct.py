@@ -82,7 +82,8 @@ def _e8(q: int, **kw) -> HwqConfig:
 
 # q=3..8 fit the VBMI path (ladders of 1, 2, 3 and 4 rungs: 0, 1 and 2 ladder bits; Hadamard 8..256);
 # q=7 with h=512 (rotated activations beyond int16), q=9 (26-bit codes, 3-bit ladder) and q=14
-# (31-bit codes) take the 16-lane int32 decode
+# (31-bit codes) take the 16-lane int32 decode; q=15 and q=16 have q^8 beyond int32 (the range checks must
+# still compile under -Werror=type-limits)
 CONFIGS = {
     "q3": _e8(3),
     "q4-h8-L2": _e8(4, hadamard=8, ladder_len=2),
@@ -93,6 +94,8 @@ CONFIGS = {
     "q7-h512": _e8(7, hadamard=512),
     "q9-L8": _e8(9, ladder_len=8),
     "q14": _e8(14),
+    "q15": _e8(15),
+    "q16-L2": _e8(16, ladder_len=2),
 }
 
 

@@ -445,8 +445,11 @@ static int hwq_lut_acc_w(hwq_weights w, int64_t k, int64_t m, const int32_t *rx,
         e = hwq_check_codes(w.codes, w.ladder, k, m);
     if (e)
         return e;
+    /* HWQ_NC (= q^d) may exceed int32: compare through a variable so the check stays (and compiles with
+       -Wtype-limits) for every q */
+    const int64_t nc = (int64_t)HWQ_NC;
     for (int64_t i = 0; i < (k / HWQ_D) * nbatch; i++)
-        if (rx[i] < 0 || (int64_t)rx[i] >= (int64_t)HWQ_NC || tx[i] >= HWQ_L)
+        if (rx[i] < 0 || (int64_t)rx[i] >= nc || tx[i] >= HWQ_L)
             return HWQ_E_RANGE;
     memset(acc, 0, (size_t)(m * nbatch) * sizeof(int64_t));
 #if HWQ_LUT_TABLE_PATH
