@@ -22,7 +22,9 @@ shape (:data:`COLD_SHAPE`, 4096 x 8192), solved from the equation above.
 
 Every timing is taken exactly as ``hwq bench c`` takes its own (:meth:`hwq.codegen.bench.Case.timed`): one
 untimed call that wakes the kernel's threads, then a burst of calls on successive weight copies (cold: the
-copies together exceed twice the last-level cache), the minimum wall time over interleaved rounds.
+copies together exceed twice the last-level cache), the minimum over interleaved rounds of the call's
+:func:`cost`: with one thread the calling thread's CPU time (preemption by the other processes of a shared
+machine does not inflate it), with more the wall time.
 ``hwq bench c`` runs one calibration round inside each of its own timing rounds, so every measured point
 is predicted from roofs measured in the same moments, on the same loaded or quiet machine
 (:attr:`hwq.records.KernelBench.calibration`); ``hwq roofline --device host`` calibrates on its own in a few
@@ -48,6 +50,7 @@ __all__ = [
     "HostRoofs",
     "KernelRoof",
     "calibrate",
+    "cost",
     "fit",
     "predict_time",
     "predict_with",
@@ -156,6 +159,13 @@ def predict_with(r: KernelRoof, bw: float, k: int, nbytes: float) -> tuple[float
     return r.fixed(k) + _combine(t_mem, t_cmp, r.overlap), bound
 
 
+def cost(sample: tuple[float, float], threads: int) -> float:
+    """A call's cost from its (wall, calling-thread CPU) seconds: the CPU time with one thread (the kernel's
+    own cost, which preemption by other processes on a shared machine does not inflate), else wall time."""
+    wall, cpu = sample
+    return cpu if threads == 1 and cpu > 0 else wall
+
+
 # ------------------------------------------------------------------------------------------------------
 class Calibration:
     """The calibration operands of every kernel (cache-resident shapes and one cold shape) and the best time
@@ -181,7 +191,7 @@ class Calibration:
         self.best: dict[tuple[Any, ...], float] = {}
 
     def _keep(self, key: tuple[Any, ...], samples: list[tuple[float, float]]) -> None:
-        v = min(w for w, _ in samples)
+        v = min(cost(s, key[2]) for s in samples)
         self.best[key] = min(self.best.get(key, v), v)
 
     def round(self, b: int, t: int, e8: bool = True, burst: int = 2) -> None:

@@ -13,7 +13,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from hwq.perf.host_roofs import HostRoofs, KernelRoof, predict_time, predict_with
+from hwq.perf.host_roofs import HostRoofs, KernelRoof, cost, predict_time, predict_with
 from hwq.records import KernelBench, load
 
 __all__ = ["AIM", "bench_roofs", "load_kernel_bench", "summary_line", "validate"]
@@ -51,9 +51,10 @@ def validate(
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Prediction error of every measured point (min time) of the ``kernel-bench`` records.
 
-    Returns (rows, skipped): rows with file (``bench/<name>``), kernel, k, m, batch, threads, measured,
-    predicted, error (predicted / measured - 1), bound and roofs (``bench``: the record's own calibration,
-    ``now``: ``roofs``); skipped says which points could not be predicted and why. The read-floor points
+    Returns (rows, skipped): rows with file (``bench/<name>``), kernel, k, m, batch, threads, measured (the
+    point's :func:`hwq.perf.host_roofs.cost`, as the roofs were measured: CPU time with one thread, wall time
+    with more), predicted, error (predicted / measured - 1), measured_wall and error_wall (against the minimum
+    wall time), bound and roofs (``bench``: the record's own calibration, ``now``: ``roofs``); skipped says which points could not be predicted and why. The read-floor points
     measure the bandwidth roof itself and are not predicted.
     """
     rows: list[dict[str, Any]] = []
@@ -77,13 +78,12 @@ def validate(
             else:
                 skipped.append(f"{name}: {p.kernel} batch {p.batch} {p.threads}T was not calibrated")
                 continue
-            cpu = p.cpu_time_s
+            meas = cost((p.time_s, p.cpu_time_s or 0.0), p.threads)
             rows.append({
-                "measured_cpu": cpu if cpu else None,
-                "error_cpu": pred / cpu - 1.0 if cpu else None,
+                "measured_wall": p.time_s, "error_wall": pred / p.time_s - 1.0,
                 "file": name, "device": "host", "kernel": p.kernel, "k": p.k, "m": p.m, "batch": p.batch,
-                "threads": p.threads, "measured": p.time_s, "predicted": pred, "unit": "s",
-                "error": pred / p.time_s - 1.0, "bound": bound, "quick": rec.quick, "cold": p.cold,
+                "threads": p.threads, "measured": meas, "predicted": pred, "unit": "s",
+                "error": pred / meas - 1.0, "bound": bound, "quick": rec.quick, "cold": p.cold,
                 "roofs": source,
             })
     return rows, skipped
@@ -102,6 +102,9 @@ def summary_line(rows: list[dict[str, Any]]) -> str:
     line = f"{len(rows)} measured host points: {stats(rows)}"
     for t in sorted({r["threads"] for r in rows}):
         line += f"; {t} thread{'s' if t > 1 else ''}: {stats([r for r in rows if r['threads'] == t])}"
+    one = [{**r, "error": r["error_wall"]} for r in rows if r["threads"] == 1 and "error_wall" in r]
+    if one:
+        line += f"; the one-thread points against wall time instead of CPU time: {stats(one)}"
     src = sorted({r.get("roofs", "now") for r in rows})
     line += " (roofs: " + " and ".join({"bench": "calibrated inside the bench run",
                                         "now": "calibrated now"}[s] for s in src) + ")"

@@ -138,19 +138,21 @@ def format_markdown(doc: dict[str, Any]) -> str:
     v = doc["validation"]
     if h:
         md += [f"{h['summary_line']} (aim: every point within 15 %).", "",
-               "| kernel | K x N | batch | threads | measured (min) | predicted | error | error vs CPU time "
+               "| kernel | K x N | batch | threads | measured (min) | predicted | error | error vs wall time "
                "| bound | roofs |",
                "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
         for r in v["rows"]:
             if r["device"] == "host":
-                ec = f"{r['error_cpu']:+.1%}" if r.get("error_cpu") is not None else "-"
+                ec = f"{r['error_wall']:+.1%}" if r["threads"] == 1 and "error_wall" in r else "-"
                 md.append(f"| {r['kernel']} | {r['k']}x{r['m']} | {r['batch']} | {r['threads']} | "
                           f"{_si(r['measured'], 's')} | {_si(r['predicted'], 's')} | {r['error']:+.1%}"
                           f"{'' if abs(r['error']) <= AIM else ' (miss)'} | {ec} | {r['bound']} | "
                           f"{r.get('roofs', 'now')} |")
-        md += ["", "error: predicted over the measured minimum wall time, minus 1. error vs CPU time "
-               "(1 thread): the same against the calling thread's CPU time, which preemption on a loaded "
-               "machine does not inflate. roofs: `bench`, the roofs measured inside the benchmark's own "
+        md += ["", "measured: the minimum over the benchmark's rounds of the call's cost as the roofs measure it: "
+               "with 1 thread the calling thread's CPU time (the kernel's own cost, which preemption by other "
+               "processes on a loaded machine does not inflate), with 2 threads wall time. error: predicted "
+               "over measured, minus 1; error vs wall time (1 thread): the same against the minimum wall time. "
+               "roofs: `bench`, the roofs measured inside the benchmark's own "
                "rounds for that case; `now`, those calibrated above (a benchmark record without its own)."]
         v = {"rows": [r for r in v["rows"] if r["device"] != "host"], "skipped": v["skipped"]}
         if v["rows"]:
