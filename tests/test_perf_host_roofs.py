@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from hwq.config import HwqConfig
@@ -20,24 +18,6 @@ def test_fit_recovers_fixed_per_row_and_per_byte_costs() -> None:
     r = fit(pts)
     assert r.rate == pytest.approx(1.5e10, rel=1e-9) and r.per_k == pytest.approx(2e-8, rel=1e-6)
     assert r.t0 == pytest.approx(5e-6, rel=1e-6) and r.fixed(1000) == pytest.approx(5e-6 + 2e-5)
-
-
-def test_fit_with_two_shapes_per_k_gives_a_per_byte_cost_per_k() -> None:
-    """Per-byte cost 1/15 GB/s at K = 4096 and 1/10 GB/s at K = 14336 (activations out of L1): recovered, and
-    interpolated in between by hand."""
-    def t(k: int, w: int) -> float:
-        return 5e-6 + 2e-8 * k + w / (1.5e10 if k == 4096 else 1e10)
-
-    pts = [(k, w, t(k, w)) for k, w in ((4096, 28_000), (4096, 450_000), (14336, 98_000), (14336, 590_000))]
-    r = fit(pts)
-    assert r.rate == pytest.approx(1.5e10) and r.rate_long == pytest.approx(1e10)
-    assert r.per_k == pytest.approx(2e-8) and r.t0 == pytest.approx(5e-6)
-    mid = (4096 + 14336) // 2
-    assert r.rate_at(mid) == pytest.approx(1 / (0.5 / 1.5e10 + 0.5 / 1e10))
-    assert r.rate_at(1024) == r.rate and r.rate_at(30000) == pytest.approx(1e10)
-    w = 5e6
-    t_mid, _ = predict_with(replace(r, overlap=1.0), 1e12, mid, w)  # bandwidth far away: compute binds
-    assert t_mid == pytest.approx(5e-6 + 2e-8 * mid + w * (0.5 / 1.5e10 + 0.5 / 1e10))
 
 
 def _roofs(overlap: float) -> HostRoofs:

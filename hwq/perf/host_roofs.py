@@ -4,18 +4,15 @@ A weight-streaming GEMV/GEMM on a CPU is bound by two roofs, both measured here 
 
 * **read bandwidth** ``BW(t)`` per thread count: the AVX-512 read loop of :mod:`hwq.codegen.readfloor` over
   cold copies (beyond twice the last-level cache) of hwq's weight bytes at the cold calibration shape;
-* **the kernel's own throughput** ``R(kernel, batch, t, K)``: weight bytes per second the kernel consumes when
-  its weights sit in the cache, from the kernel itself on cache-resident weights at four shapes (K x N =
-  4096 x 16, 4096 x 256, 14336 x 16, 14336 x 96): the slope in N at each K gives the per-byte cost of decode
-  and arithmetic at that reduction length (it grows with K when the activations a column re-reads, K x batch
-  entries, no longer fit the L1 cache), the step in K the per-row cost that does not depend on N (activation
-  quantization, the Hadamard rotation, hwq's per-block tables) and the rest the fixed cost ``t0`` of a call
-  (thread wake-up, ORT's session overhead). Between the two K the per-byte cost is interpolated linearly,
-  outside it is held at the nearer one.
+* **the kernel's own throughput** ``R(kernel, batch, t)``: weight bytes per second the kernel consumes when
+  its weights sit in the cache, from the kernel itself on cache-resident weights at three shapes (K x N =
+  4096 x 16, 4096 x 256, 14336 x 16): the slope in N gives the per-byte cost of decode and arithmetic, the
+  step in K the per-row cost that does not depend on N (activation quantization, the Hadamard rotation, hwq's
+  per-block tables) and the rest the fixed cost ``t0`` of a call (thread wake-up, ORT's session overhead).
 
 The predicted time of a call that reads ``W`` weight bytes with a reduction length ``K`` is
 
-    t = t0 + c K + max(W / BW(t), W / R(K))  +  (1 - overlap) * min(W / BW(t), W / R(K))
+    t = t0 + c K + max(W / BW(t), W / R)  +  (1 - overlap) * min(W / BW(t), W / R)
 
 where ``overlap`` is the share of the smaller roof hidden behind the larger one. A kernel whose loads are
 prefetched far enough ahead overlaps fully (``overlap`` = 1, the classic ``max``); one that waits on each
@@ -62,8 +59,7 @@ __all__ = [
 
 # cache-resident microbenchmarks (K x N): two N at one K give the per-byte cost, a second K the per-row cost;
 # K = 4096 and 14336 are the reduction lengths of the benchmark and the Llama layers (E8: N / 8, it is slow)
-CAL_SHAPES = ((4096, 16), (4096, 256), (14336, 16), (14336, 96))
-K_SHORT, K_LONG = CAL_SHAPES[0][0], CAL_SHAPES[2][0]
+CAL_SHAPES = ((4096, 16), (4096, 256), (14336, 16))
 COLD_SHAPE = (4096, 8192)  # the cold calibration shape (not a benchmark shape); E8: N / 8
 E8_SCALE = 8
 HOT_CALLS = 2  # timed calls per cache-resident shape and round, after one untimed call
@@ -75,50 +71,34 @@ class KernelRoof:
 
     t0: float  # seconds per call independent of the shape
     per_k: float  # seconds per row of K independent of N (activation quantization, rotation, tables)
-    rate: float  # weight bytes per second with the weights in the cache, at K = K_SHORT
+    rate: float  # weight bytes per second with the weights in the cache
     overlap: float = 1.0  # share of the smaller of (memory, compute) time hidden behind the larger (<= 1)
     bytes_per_weight: float = 0.0  # bytes read per weight entry at the cold calibration shape
     bandwidth: float = 0.0  # the read bandwidth (bytes/s) measured with it, which ``overlap`` was solved for
-    rate_long: float = 0.0  # the same throughput at K = K_LONG (0: as at K_SHORT)
 
     def fixed(self, k: int) -> float:
         """Seconds of a call that do not depend on the weight bytes."""
         return self.t0 + self.per_k * k
 
-    def rate_at(self, k: int) -> float:
-        """Cache-resident throughput at reduction length ``k``: seconds per byte interpolated linearly between
-        K_SHORT and K_LONG, held at the nearer one outside."""
-        if not self.rate_long:
-            return self.rate
-        f = min(1.0, max(0.0, (k - K_SHORT) / (K_LONG - K_SHORT)))
-        return 1.0 / ((1.0 - f) / self.rate + f / self.rate_long)
-
     def to_dict(self) -> dict[str, float]:
         return {"t0_s": self.t0, "per_k_s": self.per_k, "rate_bytes_per_s": self.rate,
                 "overlap": self.overlap, "bytes_per_weight": self.bytes_per_weight,
-                "bandwidth_bytes_per_s": self.bandwidth, "rate_long_bytes_per_s": self.rate_long}
+                "bandwidth_bytes_per_s": self.bandwidth}
 
     @classmethod
     def from_dict(cls, d: Any) -> KernelRoof:
         return cls(t0=float(d["t0_s"]), per_k=float(d["per_k_s"]), rate=float(d["rate_bytes_per_s"]),
                    overlap=float(d["overlap"]), bytes_per_weight=float(d["bytes_per_weight"]),
-                   bandwidth=float(d.get("bandwidth_bytes_per_s", 0.0)),
-                   rate_long=float(d.get("rate_long_bytes_per_s", 0.0)))
-
-
-def _slope(w1: int, t1: float, w2: int, t2: float) -> float:
-    return (w2 - w1) / (t2 - t1) if t2 > t1 else w2 / t2  # no measurable slope: all per-byte
+                   bandwidth=float(d.get("bandwidth_bytes_per_s", 0.0)))
 
 
 def fit(points: list[tuple[int, int, float]]) -> KernelRoof:
-    """t = t0 + per_k K + W / rate(K) through (K, W, t) points: two at one K and one at another (one rate), or
-    two at each K (a rate per K, ``rate_long`` the second)."""
-    (k1, w1, t1), (_, w2, t2), (k3, w3, t3), *more = points
-    rate = _slope(w1, t1, w2, t2)
-    rate_long = _slope(w3, t3, more[0][1], more[0][2]) if more else 0.0
-    per_k = max(0.0, (t3 - w3 / (rate_long or rate) - (t1 - w1 / rate)) / (k3 - k1))
+    """t = t0 + per_k K + W / rate through three (K, W, t) points: two at one K, one at another."""
+    (k1, w1, t1), (_, w2, t2), (k3, w3, t3) = points
+    rate = (w2 - w1) / (t2 - t1) if t2 > t1 else w2 / t2  # no measurable slope: all per-byte
+    per_k = max(0.0, (t3 - t1 - (w3 - w1) / rate) / (k3 - k1))
     t0 = max(0.0, t1 - per_k * k1 - w1 / rate)
-    return KernelRoof(t0=t0, per_k=per_k, rate=rate, rate_long=rate_long)
+    return KernelRoof(t0=t0, per_k=per_k, rate=rate)
 
 
 def _combine(t_mem: float, t_cmp: float, overlap: float) -> float:
@@ -174,7 +154,7 @@ def predict_time(
 def predict_with(r: KernelRoof, bw: float, k: int, nbytes: float) -> tuple[float, str]:
     """(seconds, binding roof) of a call reading ``nbytes`` of weights with reduction length ``k``, by the
     roofs ``r`` and the read bandwidth ``bw`` (the model of the module docstring)."""
-    t_mem, t_cmp = nbytes / bw, nbytes / r.rate_at(k)
+    t_mem, t_cmp = nbytes / bw, nbytes / r.rate
     bound = "memory" if t_mem >= t_cmp else "compute"
     return r.fixed(k) + _combine(t_mem, t_cmp, r.overlap), bound
 
@@ -237,11 +217,9 @@ class Calibration:
                     continue
                 r = fit([(c.k, c.nbytes[name], self.best[(name, b, t, i)]) for i, c in enumerate(hot)])
                 nb = cold.nbytes[name]
-                ov = solve_overlap(self.best[(name, b, t, "cold")] - r.fixed(cold.k), nb / bw,
-                                   nb / r.rate_at(cold.k))
+                ov = solve_overlap(self.best[(name, b, t, "cold")] - r.fixed(cold.k), nb / bw, nb / r.rate)
                 out[name] = KernelRoof(t0=r.t0, per_k=r.per_k, rate=r.rate, overlap=ov,
-                                       bytes_per_weight=nb / (cold.k * cold.m), bandwidth=bw,
-                                       rate_long=r.rate_long)
+                                       bytes_per_weight=nb / (cold.k * cold.m), bandwidth=bw)
         return bw, out
 
     def reset(self) -> None:
@@ -298,8 +276,7 @@ def calibrate(
                         if log:
                             log(f"  {name:<11} batch {b} {t}T: fixed {roof.t0 * 1e6:6.1f} us + "
                                 f"{roof.per_k * 4096e6:6.1f} us per 4096 rows, cache-resident "
-                                f"{roof.rate / 1e9:6.2f} GB/s (K = {K_LONG}: "
-                                f"{roof.rate_at(K_LONG) / 1e9:6.2f}), overlap {roof.overlap:.2f}")
+                                f"{roof.rate / 1e9:6.2f} GB/s, overlap {roof.overlap:.2f}")
         finally:
             cal.close()
     finally:

@@ -89,19 +89,15 @@ def _host_markdown(doc: dict[str, Any]) -> list[str]:
           + ".", "",
           "Model per kernel, batch and threads: t = t0 + c K + max(W/BW, W/R) + (1 - overlap) "
           "min(W/BW, W/R), W the weight bytes read, BW the read bandwidth, R the kernel's throughput on "
-          "cache-resident weights (shapes 4096 x 16, 4096 x 256, 14336 x 16, 14336 x 96; R interpolated in K "
-          "between its values at K = 4096 and 14336), overlap solved from the kernel "
+          "cache-resident weights (shapes 4096 x 16, 4096 x 256, 14336 x 16), overlap solved from the kernel "
           "on cold weights at 4096 x 8192 (no benchmark shape; see `hwq/perf/host_roofs.py`). These roofs "
           "predict the model's layers below; each benchmark point is predicted from the roofs `hwq bench c` "
           "measured the same way inside its own rounds (the validation's `roofs` column).", "",
-          "| kernel | batch | threads | t0 | c x 4096 rows | R (cache-resident, K = 4096) | R (K = 14336) "
-          "| overlap | bytes/weight |",
-          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+          "| kernel | batch | threads | t0 | c x 4096 rows | R (cache-resident) | overlap | bytes/weight |",
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in ro["kernels"]:
-        rl = r.get("rate_long_bytes_per_s") or r["rate_bytes_per_s"]
         md.append(f"| {r['kernel']} | {r['batch']} | {r['threads']} | {_si(r['t0_s'], 's')} | "
                   f"{_si(r['per_k_s'] * 4096, 's')} | {r['rate_bytes_per_s'] / 1e9:.2f} GB/s | "
-                  f"{rl / 1e9:.2f} GB/s | "
                   f"{r['overlap']:.2f} | "
                   f"{r['bytes_per_weight']:.3f} |")
     if ro["notes"]:
