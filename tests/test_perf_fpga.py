@@ -59,3 +59,16 @@ def test_fpga_prediction_refuses_a_board_without_a_clock() -> None:
     cfg = HwqConfig()
     with pytest.raises(HwqError, match="needs a clock"):
         predict_rtl(hwq_cost(cfg, 768, 32, 1), get_device("h100"), cfg)
+
+
+def test_top_latency_probe_equals_the_built_unit() -> None:
+    """The roofline asks the top units' latency without building them (a built, never elaborated unit warns);
+    the cheap probe equals what the built unit says."""
+    from hwq.rtl.probe import discard
+    from hwq.rtl.units import unit
+
+    for cfg, names in ((HwqConfig(), ("top", "luttop")), (HwqConfig(lattice="E8", q=7), ("top",))):
+        for name in names:
+            built = unit(name).make(cfg)
+            discard(built, *(getattr(built, a, None) for a in ("had", "mac", "lut", "enc")))
+            assert unit(name).latency(cfg) == built.latency
