@@ -39,6 +39,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -526,9 +527,16 @@ def run_bench(
     e8_rounds: int = 3,
     kernels: tuple[str, ...] = KERNELS,
     quick: bool = False,
+    calibrate: bool = True,
     log: Callable[[str], None] = print,
 ) -> KernelBench:
     """Check every kernel, then time them in interleaved rounds; returns the ``kernel-bench`` record.
+
+    With ``calibrate``, each round also runs one round of the host model's microbenchmarks
+    (:class:`hwq.perf.host_roofs.Calibration`: the kernels at shapes that are not benchmark shapes,
+    cache-resident and cold) at the case's batch and threads; the roofs fitted from a case's rounds go into the record's
+    ``calibration``, so ``hwq roofline --device host`` predicts each point from roofs measured in the same
+    moments.
 
     Raises
     ------
@@ -541,8 +549,15 @@ def run_bench(
     be = Backends(cfg, work_dir, tuple(kernels))
     checks: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
+    calibration: list[dict[str, Any]] = []
+    cal = None
     t_start = time.perf_counter()
     try:
+        if calibrate and "read_floor" in kernels:
+            from hwq.perf.host_roofs import Calibration
+
+            log("building the calibration operands (host roofline microbenchmarks) ...")
+            cal = Calibration(be, tuple(threads))
         for k, m in shapes:
             log(f"== {k}x{m} (K x N): building operands ...")
             cs = be.case(k, m, tuple(threads))
@@ -572,15 +587,24 @@ def run_bench(
                                     f"CORRECTNESS FAILURE: {LABELS[name]} at {k}x{m} batch {b} "
                                     f"{nt} threads: {what}: {val:g} > {lim:g}; nothing timed"
                                 )
-                        times = _interleaved(cs, kernels, b, nt, rounds, e8_rounds)
+                        if cal is not None:
+                            cal.reset()
+                        between = partial(_cal_round, cal, b, nt, e8_rounds) if cal is not None else None
+                        times = _interleaved(cs, kernels, b, nt, rounds, e8_rounds, between=between)
                         case_rows = _rows(cs, times, b, nt)
                         rows += case_rows
+                        if cal is not None:
+                            bw, roofs = cal.roofs(b, nt)
+                            calibration += [{"k": k, "m": m, "batch": b, "threads": nt, "kernel": name,
+                                             **roof.to_dict()} for name, roof in roofs.items()]
                         for line in format_case(case_rows):
                             log(line)
             finally:
                 for f in cs.cleanup:
                     f()
     finally:
+        if cal is not None:
+            cal.close()
         be.close()
     res = finalize({
         "config": cfg.to_dict(),
@@ -608,6 +632,7 @@ def run_bench(
         ),
         "checks": checks,
         "rows": rows,
+        "calibration": calibration,
         "burst": BURST,
         "note": (
             "interleaved rounds (per round each kernel runs 1 + burst calls in a row on successive weight "
@@ -645,7 +670,8 @@ def bench_record(res: dict[str, Any], stamp: Stamp) -> KernelBench:
         )
         for r in res["rows"]
     )
-    detail = {k: v for k, v in res.items() if k not in ("rows", "checks", "quick", "read_bandwidth_gbps")}
+    detail = {k: v for k, v in res.items()
+              if k not in ("rows", "checks", "quick", "read_bandwidth_gbps", "calibration")}
     nw = detail.get("numpy_worker")
     if nw and nw.get("blas", {}).get("filepath"):
         blas = {**nw["blas"], "filepath": Path(nw["blas"]["filepath"]).name}
@@ -661,6 +687,7 @@ def bench_record(res: dict[str, Any], stamp: Stamp) -> KernelBench:
         quick=bool(res.get("quick")),
         checks=tuple(res["checks"]),
         read_bandwidth_gbps=res["read_bandwidth_gbps"],
+        calibration=tuple(res.get("calibration", ())),
     )
 
 
@@ -709,11 +736,18 @@ def format_summary(rec: KernelBench) -> list[str]:
     return out
 
 
+def _cal_round(cal: Any, b: int, nt: int, e8_rounds: int, r: int) -> None:
+    """Round ``r`` of the host calibration at batch ``b`` and ``nt`` threads (E8 in its first rounds only)."""
+    cal.round(b, nt, e8=r < e8_rounds)
+
+
 def _interleaved(
-    cs: Case, kernels, b: int, nt: int, rounds: int, e8_rounds: int, burst: int = BURST
+    cs: Case, kernels, b: int, nt: int, rounds: int, e8_rounds: int, burst: int = BURST,
+    between: Callable[[int], None] | None = None,
 ) -> dict[str, list[tuple[float, float]]]:
     """Per round, each kernel in turn runs ``1 + burst`` calls in a row on successive cold copies; the first
-    (it wakes the kernel's thread pool, which sleeps while the other kernels run) is not kept."""
+    (it wakes the kernel's thread pool, which sleeps while the other kernels run) is not kept. ``between(r)``
+    runs after round ``r`` (the host calibration's round)."""
     times: dict[str, list[tuple[float, float]]] = {n: [] for n in kernels if n in cs.calls}
     for r in range(max(1, rounds)):
         for name in times:
@@ -722,6 +756,8 @@ def _interleaved(
                     times[name] += cs.timed(name, b, nt, 1)
                 continue
             times[name] += cs.timed(name, b, nt, 1 + burst)[1:]
+        if between is not None:
+            between(r)
     return times
 
 

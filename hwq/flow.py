@@ -8,9 +8,9 @@ golden        :func:`hwq.golden.write_golden` -- golden vectors (npz + manifest)
 rtl           :func:`hwq.rtl.build.generate` -- Verilog, manifest, file list
 sim           :func:`hwq.sim.run.run_sim` -- short cocotb regression + bulk Verilator run
 synth         :func:`hwq.rtl.synth.synthesize` -- Yosys + nextpnr for ECP5-85F
-codegen       :func:`hwq.codegen.render.render` (C) and :func:`hwq.codegen.check.check_c` (compile + exact
-check) roofline      :func:`hwq.perf.roofline.run_roofline` -- the RTL unit on the ECP5 board, the kernels on
-an H100 report        :func:`hwq.report.build_report` -- index.html and README.md of the flow's reports folder
+codegen       :func:`hwq.codegen.render.render` (C) and :func:`hwq.codegen.check.check_c` (compile + exact check)
+roofline      :func:`hwq.perf.study.run_roofline` -- the RTL unit on the ECP5 board, the kernels on an H100
+report        :func:`hwq.report.build_report` -- index.html and README.md of the flow's reports folder
 ============  ======================================================================================
 
 Every entry point is resolved before the first stage runs: a layer that is not installed stops the flow at
@@ -161,7 +161,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("synth", ("hwq.rtl.synth:synthesize",), _synth, "ECP5 synthesis and place-and-route"),
     Stage("codegen", ("hwq.codegen.render:render", "hwq.codegen.check:check_c"), _codegen,
           "C kernels: render, compile, exact check"),
-    Stage("roofline", ("hwq.perf.roofline:run_roofline",), _roofline, "roofline predictions and charts"),
+    Stage("roofline", ("hwq.perf.study:run_roofline",), _roofline, "roofline predictions and charts"),
     Stage("report", ("hwq.report:build_report",), _report, "HTML + Markdown report"),
 )
 

@@ -416,7 +416,8 @@ class KernelBench(Record):
     the benchmark's own table; ``checks`` the output checks run before timing (``ok``: all passed);
     ``quick`` marks a short run (cache-resident shapes); ``read_bandwidth_gbps`` the run's read bandwidth
     per thread count (C backend; keys are thread counts as strings); ``detail`` the settings, load and
-    notes of the run."""
+    notes of the run; ``calibration`` the host roofs measured inside the run's own rounds, one row per case
+    and kernel (k, m, batch, threads, kernel and :meth:`hwq.perf.host_roofs.KernelRoof.to_dict`'s fields)."""
 
     KIND: ClassVar[str] = "kernel-bench"
     COMMAND: ClassVar[str] = "hwq bench c   (CUDA: python -m hwq.codegen.gpu_bench on an NVIDIA GPU)"
@@ -430,6 +431,7 @@ class KernelBench(Record):
     quick: bool = False
     checks: tuple[Mapping[str, Any], ...] = ()
     read_bandwidth_gbps: Mapping[str, float] = field(default_factory=dict)
+    calibration: tuple[Mapping[str, Any], ...] = ()
 
     @classmethod
     def from_legacy(cls, data: Any) -> KernelBench:

@@ -60,6 +60,14 @@ def _mac_latency(cfg):
     return mac_latency(cfg)
 
 
+def _top_latency(cfg):  # DequantMacTop: one register stage between the x buffer and the MAC
+    return 1 + _mac_latency(cfg)
+
+
+def _luttop_latency(cfg):  # LutTop: one register stage between the code buffer and the LutMac
+    return 1 + _lut_latency(cfg)
+
+
 def _int4_latency(cfg):
     from .int4 import int4_latency
 
@@ -80,14 +88,14 @@ def _had_latency(cfg):
 
 #: every RTL unit, in the order ``hwq rtl`` emits them
 UNITS: dict[str, Unit] = {u.name: u for u in [
-    Unit("top", _cls("top", "DequantMacTop"), gemv_top=True),
+    Unit("top", _cls("top", "DequantMacTop"), _top_latency, gemv_top=True),
     Unit("mac", _cls("mac", "DequantMac"), _mac_latency),
     Unit("had", _cls("hadamard", "Hadamard"), _had_latency),
     Unit("enc", _cls("encoder", "ActEncoder")),
     Unit("dec", _cls("decoder", "CodebookDecoder")),
     Unit("int4", _cls("int4", "Int4Mac"), _int4_latency),
     Unit("lut", _cls("lut", "LutMac"), _lut_latency, pair_lut=True),
-    Unit("luttop", _cls("top", "LutTop"), pair_lut=True, gemv_top=True, encodes=True),
+    Unit("luttop", _cls("top", "LutTop"), _luttop_latency, pair_lut=True, gemv_top=True, encodes=True),
     Unit("top_axi", _cls("axi", "DequantMacAxi"), core="top"),
     Unit("luttop_axi", _cls("axi", "LutAxi"), pair_lut=True, core="luttop"),
 ]}

@@ -99,7 +99,7 @@ def test_kernel_against_ort_in_the_same_run(tmp_path):
 
 
 def test_gpu_is_a_labelled_prediction(tmp_path):
-    from hwq.perf.roofline import hwq_weight_bytes
+    from hwq.perf.cost import hwq_weight_bytes
 
     rec = run_stage("gpu", _point(), tmp_path, {}, S, "k", {})
     assert rec.status == "ok" and rec.values["prediction"] is True

@@ -146,7 +146,8 @@ def test_legacy_readers_keep_the_figures() -> None:
     # the pre-record C bench dict (the record's fields at the top level, its own stamp) converts back to it
     st = {**R._encode(kb.stamp), "date": kb.stamp.date.replace("Z", "+00:00")}
     legacy = {"kind": "kernel-bench", "schema": 1, "stamp": st, **kb.detail, "rows": list(kb.rows),
-              "checks": list(kb.checks), "quick": kb.quick, "read_bandwidth_gbps": kb.read_bandwidth_gbps}
+              "checks": list(kb.checks), "quick": kb.quick, "read_bandwidth_gbps": kb.read_bandwidth_gbps,
+              "calibration": list(kb.calibration)}
     assert R.KernelBench.from_legacy(json.loads(json.dumps(legacy))) == kb
     with pytest.raises(HwqError, match="not a pre-record C benchmark report"):
         R.KernelBench.from_legacy(kb.to_dict())

@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="subset of kernels, comma separated (default all: read_floor, hwq_exact, hwq_fast, "
         "hwq_lut, e8_exact, ort_q4, ort_q2, ort_int8, numpy_fp32)",
     )
+    parser.add_argument(
+        "--no-calibration",
+        action="store_true",
+        help="skip the host roofline's calibration rounds (run by default in a full run that times the "
+        "read floor; --quick skips them)",
+    )
     parser.add_argument("--build-dir", default="build/codegen_c", help="where the libraries are built")
     parser.add_argument("--out", default="reports/bench", help="report folder (c_<slug>[_quick].json/.md)")
 
@@ -137,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
             e8_rounds=e8_rounds,
             kernels=kernels,
             quick=args.quick,
+            calibrate=not (args.no_calibration or args.quick) and "read_floor" in kernels,
             log=lambda s: print(s, flush=True),
         )
     except BenchError as e:

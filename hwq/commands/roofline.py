@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from hwq.perf.devices import load_devices
     from hwq.perf.models import load_models, load_workloads
     from hwq.outputs import check_out_dir
-    from hwq.perf.roofline import format_summary, format_table, run_roofline
+    from hwq.perf.study import run_roofline
+    from hwq.perf.study_format import format_summary, format_table
 
     if args.list:
         for d in load_devices(args.device_file).values():

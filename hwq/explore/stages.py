@@ -16,7 +16,7 @@ throughput   lanes x Fmax (blocks/s, weights/s) and the cycle model of every Lla
 kernel       C GEMV (exact, 1 thread) at K x M = 4096 x 14336, batch 1, with ORT ``MatMulNBits``      whole
              4-bit timed in the same run (:func:`hwq.codegen.bench.run_bench`)                       node
 gpu          H100 speed-up over fp16 of Llama-3-8B decode (batch 1, linear layers) from the roofline  0.25 CPU
-             (:mod:`hwq.perf.roofline`): a **prediction**, not a measurement
+             (:mod:`hwq.perf.cost`): a **prediction**, not a measurement
 minilm       optional: weight-only relative output error of the 36 linear layers of all-MiniLM-L6-v2  1 CPU
              on captured activations (``hwq eval model minilm``'s layer distortion), mean and max
 ============ ====================================================================================== =========
@@ -347,7 +347,7 @@ def kernel(point: Point, work: Path, deps: Mapping[str, Mapping[str, Any]], st: 
 def gpu(point: Point, work: Path, deps: Mapping[str, Mapping[str, Any]], st: Mapping[str, Any]) -> dict:
     from hwq.perf.devices import get_device
     from hwq.perf.models import get_model
-    from hwq.perf.roofline import dense_cost, hwq_cost, predict
+    from hwq.perf.cost import dense_cost, hwq_cost, predict
 
     dev = get_device(st["gpu"], measure=False)
     model = get_model(st["model"])
