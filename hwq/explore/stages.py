@@ -235,12 +235,12 @@ def quality(point: Point, work: Path, deps: Mapping[str, Mapping[str, Any]], st:
     return {"bits": bits, "D": d, "gamma": g, "ratio_to_gamma": d / g, "n": n, "cols": cols, **extra}
 
 
-def synth(point: Point, work: Path, deps: Mapping[str, Mapping[str, Any]], st: Mapping[str, Any]) -> dict:
+def _hardware_unit(point: Point, lanes: int) -> tuple[Any, str]:
+    """(config, RTL unit) that the hardware stages build for ``point`` at ``lanes`` lanes: the point's MAC, or
+    the RTL unit of a baseline (n/a when it has none or the config cannot be built)."""
     from hwq.config import HwqConfig
     from hwq.rtl.build import check_buildable
-    from hwq.rtl.synth import synthesize
 
-    lanes = st["synth_lanes"]
     if point.kind == "config":
         cfg, unit = point.cfg().replace(lanes=lanes), "mac"
     else:
@@ -252,6 +252,14 @@ def synth(point: Point, work: Path, deps: Mapping[str, Mapping[str, Any]], st: M
         check_buildable(cfg, "ecp5")
     except HwqError as e:
         raise NotApplicable(f"not buildable on ECP5: {e}") from None
+    return cfg, unit
+
+
+def synth(point: Point, work: Path, deps: Mapping[str, Mapping[str, Any]], st: Mapping[str, Any]) -> dict:
+    from hwq.rtl.synth import synthesize
+
+    lanes = st["synth_lanes"]
+    cfg, unit = _hardware_unit(point, lanes)
     runs = [synthesize(cfg, "ecp5", out_dir=work / "synth", unit=unit, freq_mhz=st["synth_mhz"], seed=s)
             for s in st["synth_seeds"]]
     fmax = [r.fmax_mhz for r in runs]
@@ -268,22 +276,10 @@ def synth(point: Point, work: Path, deps: Mapping[str, Mapping[str, Any]], st: M
 def asic(point: Point, work: Path, deps: Mapping[str, Mapping[str, Any]], st: Mapping[str, Any]) -> dict:
     """Standard-cell area and clock of the same unit the ``synth`` stage maps to ECP5 (Yosys + the OSU018
     Liberty library + OpenSTA, pre-layout, through :func:`hwq.rtl.asic.synthesize_asic`)."""
-    from hwq.config import HwqConfig
     from hwq.rtl.asic import find_tools, synthesize_asic
-    from hwq.rtl.build import check_buildable
 
     lanes = st["synth_lanes"]
-    if point.kind == "config":
-        cfg, unit = point.cfg().replace(lanes=lanes), "mac"
-    else:
-        bl = _baseline(point)
-        if bl.rtl_unit is None:
-            raise NotApplicable(f"hwq has no RTL unit for {bl.label}")
-        cfg, unit = HwqConfig(lanes=lanes), bl.rtl_unit
-    try:
-        check_buildable(cfg, "ecp5")
-    except HwqError as e:
-        raise NotApplicable(f"not buildable: {e}") from None
+    cfg, unit = _hardware_unit(point, lanes)
     try:
         find_tools()
     except HwqError as e:
