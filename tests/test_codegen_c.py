@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -216,15 +213,7 @@ print(json.dumps(out))
 """
 
 
-def test_sanitizers_address_and_undefined(tmp_path):
-    libasan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True,
-                             text=True).stdout.strip()
-    if not os.path.isabs(libasan):
-        pytest.skip("libasan not available")
-    env = dict(os.environ, LD_PRELOAD=libasan, ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
-               UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
-    res = subprocess.run([sys.executable, "-c", _SAN_SCRIPT, str(tmp_path)], capture_output=True, text=True,
-                         env=env, timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
-    result = json.loads(res.stdout.strip().splitlines()[-1])
+def test_sanitizers_address_and_undefined(tmp_path, run_sanitized):
+    out = run_sanitized(_SAN_SCRIPT, tmp_path, timeout=300)
+    result = json.loads(out.strip().splitlines()[-1])
     assert result and all(result.values()), result

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -237,17 +235,9 @@ print(n)
 """
 
 
-def test_direct_paths_under_address_and_undefined_sanitizers(tmp_path):
-    libasan = subprocess.run(["gcc", "-print-file-name=libasan.so"], capture_output=True, text=True,
-                             check=False).stdout.strip()
-    if not os.path.isabs(libasan):
-        pytest.skip("libasan not available")
-    env = dict(os.environ, LD_PRELOAD=libasan, ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
-               UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
-    res = subprocess.run([sys.executable, "-c", _SAN_SCRIPT, str(tmp_path), os.path.dirname(__file__)],
-                         capture_output=True, text=True, env=env, timeout=600, check=False)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert int(res.stdout.strip().splitlines()[-1]) > 0
+def test_direct_paths_under_address_and_undefined_sanitizers(tmp_path, run_sanitized):
+    out = run_sanitized(_SAN_SCRIPT, tmp_path, os.path.dirname(__file__))
+    assert int(out.strip().splitlines()[-1]) > 0
 
 
 @pytest.mark.parametrize("name", ["q7", "q5-h256-L3", "q9-L8"])
