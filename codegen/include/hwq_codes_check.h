@@ -33,7 +33,10 @@ HWQ_UNUSED static int hwq_codes_bad_from(const uint8_t *crow, int64_t b0, int64_
 #if HWQ_X86 && HWQ_CB <= 25
 #define HWQ_CC_VBMI 1
 #define HWQ_T_CC __attribute__((target("avx512f,avx512bw,avx512vbmi")))
-HWQ_UNUSED static HWQ_T_CC int hwq_codes_bad_vbmi(const uint8_t *crow, int64_t nb, int64_t cs)
+/* Code extraction from a group of 16 codes (2 CB whole bytes): dword lane l takes bytes floor(CB l / 8) .. +3
+ * (vpermb indices *pidx) and shifts them right by CB l mod 8 (*shv); the caller masks to CB bits.  Shared with
+ * the E8 decode (hwq_e8_vbmi.h). */
+static inline HWQ_T_CC void hwq_code_lanes(__m512i *pidx, __m512i *shv)
 {
     uint8_t pidx_b[64];
     int32_t shv_d[16];
@@ -42,7 +45,14 @@ HWQ_UNUSED static HWQ_T_CC int hwq_codes_bad_vbmi(const uint8_t *crow, int64_t n
             pidx_b[4 * l + k] = (uint8_t)((HWQ_CB * l) / 8 + k);
         shv_d[l] = (HWQ_CB * l) % 8;
     }
-    const __m512i pidx = _mm512_loadu_si512(pidx_b), shv = _mm512_loadu_si512(shv_d);
+    *pidx = _mm512_loadu_si512(pidx_b);
+    *shv = _mm512_loadu_si512(shv_d);
+}
+
+HWQ_UNUSED static HWQ_T_CC int hwq_codes_bad_vbmi(const uint8_t *crow, int64_t nb, int64_t cs)
+{
+    __m512i pidx, shv;
+    hwq_code_lanes(&pidx, &shv);
     const __m512i cmask = _mm512_set1_epi32((int)((1u << HWQ_CB) - 1u)), ncv = _mm512_set1_epi32((int)HWQ_NC);
     const __mmask64 lmask = ((__mmask64)1 << (2 * HWQ_CB)) - 1;
     __mmask16 bad = 0;

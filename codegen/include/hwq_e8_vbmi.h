@@ -178,15 +178,8 @@ static HWQ_T_E8V int hwq_e8v_col(const uint8_t *crow, const uint8_t *lrow, int64
     const __m512i fourq = _mm512_set1_epi8((char)(4 * HWQ_Q));
     const __m512i one8 = _mm512_set1_epi8(1), two8 = _mm512_set1_epi8(2);
     const __m512i cmask = _mm512_set1_epi32((int)((1u << HWQ_CB) - 1u));
-    /* code extraction: lane l takes bytes floor(CB l / 8) .. +3, shifted right by CB l mod 8 */
-    uint8_t pidx_b[64];
-    int32_t shv_d[16];
-    for (int l = 0; l < 16; l++) {
-        for (int k = 0; k < 4; k++)
-            pidx_b[4 * l + k] = (uint8_t)((HWQ_CB * l) / 8 + k);
-        shv_d[l] = (HWQ_CB * l) % 8;
-    }
-    const __m512i pidx = _mm512_loadu_si512(pidx_b), shv = _mm512_loadu_si512(shv_d);
+    __m512i pidx, shv; /* code extraction, as the range check does it (hwq_codes_check.h) */
+    hwq_code_lanes(&pidx, &shv);
     const __mmask64 lmask = ((__mmask64)1 << (2 * HWQ_CB)) - 1;
     __m512i ctrl[4];
     for (int G = 0; G < 4; G++)
