@@ -38,7 +38,8 @@ from hwq.locks import file_lock
 from hwq.codegen.c_abi import C_ISAS, ISA_NAMES, KERNEL_NAMES, error_message
 from hwq.codegen.render import lib_name, render
 
-__all__ = ["compile_c", "CKernels", "PackedWeights", "C_FLAGS", "SANITIZE_FLAGS", "ISA_NAMES", "find_cc"]
+__all__ = ["compile_c", "CKernels", "PackedWeights", "C_FLAGS", "SANITIZE_FLAGS", "ISA_NAMES", "find_cc",
+           "cc_version"]
 
 C_FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared", "-fopenmp", "-ffp-contract=off")
 SANITIZE_FLAGS = ("-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
@@ -113,6 +114,17 @@ def compile_c(cfg: HwqConfig, work_dir: str | Path, sanitize: bool = False, opt:
             raise HwqError(f"compiling {name}.c failed ({' '.join(cmd)}):\n{res.stderr[-4000:]}")
         os.replace(tmp, lib)  # a library appears whole or not at all
     return lib
+
+
+def cc_version(cc: str | None = None) -> str:
+    """The first line of the C compiler's ``--version`` (``cc`` or :func:`find_cc`'s), "not found" when there
+    is none: the tool version benchmark records name."""
+    if cc is None:
+        try:
+            cc = find_cc()
+        except HwqError:
+            return "not found"
+    return _cc_version(cc)
 
 
 @functools.cache

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hwq.codegen import gpu_bench
-from hwq.codegen.bench import random_encoded
+from hwq.codegen.bench_backends import random_encoded
 from hwq.codegen.cuda import GEMV_KERNELS, compile_cuda, find_nvcc, parse_ptxas
 from hwq.config import HwqConfig
 from hwq.records import KernelBench, load
