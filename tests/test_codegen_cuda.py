@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hwq.codegen import gpu_bench
+from hwq.codegen import gpu_bench, gpu_report
 from hwq.codegen.bench_backends import random_encoded
 from hwq.codegen.cuda import GEMV_KERNELS, compile_cuda, find_nvcc, parse_ptxas
+from hwq.codegen.gpu_timing import bytes_read
 from hwq.config import HwqConfig
 from hwq.records import KernelBench, load
 
@@ -70,7 +71,7 @@ def test_gpu_bench_arguments_and_no_gpu(capsys):
 def test_bytes_read_equals_container_sizes():
     cfg = HwqConfig()
     enc = random_encoded(cfg, 4224, 40)
-    b = gpu_bench.bytes_read(enc, 16, act_bytes=2)
+    b = bytes_read(enc, 16, act_bytes=2)
     assert b["weights"] == enc.nbytes() == enc.codes.nbytes + enc.ladder.nbytes + 4 * 40
     assert b["codes"] == 40 * 4224 // 3 and b["ladder"] == 40 * (4224 // 3) // 4
     assert b["total"] == enc.nbytes() + 16 * 4224 * 2
@@ -89,8 +90,8 @@ def test_markdown_report_verdicts(tmp_path):
             {"name": "gemv_fast b=1 auto", "ok": True, "path": "table", "rel_err": 2e-7}]}},
         "hbm_bandwidth": {"ok": True, "result": {"read_GBps": 2940.0, "copy_GBps_read_plus_write": 3000.0}},
         "bench": {"ok": True, "result": rows}}}
-    rec = gpu_bench.bench_record(rep, HwqConfig(), ok=False)
-    md = gpu_bench.markdown_report(rec)
+    rec = gpu_report.bench_record(rep, HwqConfig(), ok=False)
+    md = gpu_report.markdown_report(rec)
     assert "Correctness: **FAIL**" in md and "FAIL wo_acc b=1 auto (table)" in md
     assert "| 8192x28672 | 1 | table | 3.370 | 179.0 | 44.0 | 4.07 | 2240 | 76 | 3.50 | 60.0 | ok |" in md
     # the record main() writes: typed points for the roofline, read back exactly
@@ -100,8 +101,8 @@ def test_markdown_report_verdicts(tmp_path):
     assert load(rec.save(tmp_path / "cuda.json"), KernelBench) == rec
     rep["stages"]["check"]["result"].update(ok=True, exact_ok=True)
     rep["stages"]["check"]["result"]["cases"][0]["ok"] = True
-    assert "Correctness: **PASS**" in gpu_bench.markdown_report(gpu_bench.bench_record(rep, HwqConfig(), ok=True))
-    assert gpu_bench.device_slug("NVIDIA H100 80GB HBM3") == "nvidia_h100_80gb_hbm3"
+    assert "Correctness: **PASS**" in gpu_report.markdown_report(gpu_report.bench_record(rep, HwqConfig(), ok=True))
+    assert gpu_report.device_slug("NVIDIA H100 80GB HBM3") == "nvidia_h100_80gb_hbm3"
     assert np.isfinite(rows[0]["pct_of_hbm_read"])
 
 
