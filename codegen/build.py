@@ -164,9 +164,10 @@ class CKernels:
         self.name = lib_name(cfg)
         self.lib = ctypes.CDLL(str(lib_path))
         self.nthreads = int(nthreads)
-        for fn in ("isa", "set_isa", "table_path", "last_kernel", "quantize_acts", "rotate_acts", "wo_acc", "lut_acc",
-                   "gemv_exact", "gemv_fast", "dequantize", "pack", "wo_acc_packed", "lut_acc_packed",
-                   "gemv_exact_packed", "gemv_fast_packed", "packed_bytes", "stream_read", "int8_gemv"):
+        for fn in ("isa", "set_isa", "table_path", "last_kernel", "quantize_acts", "rotate_acts", "wo_acc",
+                   "lut_acc", "gemv_exact", "gemv_fast", "dequantize", "pack", "wo_acc_packed",
+                   "lut_acc_packed", "gemv_exact_packed", "gemv_fast_packed", "packed_bytes", "stream_read",
+                   "int8_gemv"):
             f = getattr(self.lib, f"{self.name}_{fn}")
             f.restype = ctypes.c_int64 if fn in ("packed_bytes", "stream_read") else ctypes.c_int
             setattr(self, f"_{fn}", f)
@@ -212,7 +213,8 @@ class CKernels:
         n = int(self._packed_bytes(ctypes.c_int64(enc.n), ctypes.c_int64(enc.cols)))
         data = np.zeros(max(n, 0), dtype=np.uint8)
         # C validates the codes in either case; without a kernel layout (rc 7) the kernels read enc's arrays
-        rc = self._pack(_ptr(codes), _ptr(ladder), ctypes.c_int64(enc.n), ctypes.c_int64(enc.cols), _ptr(data))
+        rc = self._pack(_ptr(codes), _ptr(ladder), ctypes.c_int64(enc.n), ctypes.c_int64(enc.cols),
+                        _ptr(data))
         self._check(0 if rc == 7 and n <= 0 else rc, "pack", enc.n)
         return PackedWeights(enc, data)
 
@@ -245,8 +247,9 @@ class CKernels:
                                "output of hwq.datapath.prepare_activations")
             info = np.iinfo(dtype)
             if x.size and (int(x.min()) < info.min or int(x.max()) > info.max):
-                raise HwqError(f"integer activations out of range: [{int(x.min())}, {int(x.max())}] does not fit "
-                               f"{np.dtype(dtype).name}; pass the output of hwq.datapath.prepare_activations")
+                raise HwqError(f"integer activations out of range: [{int(x.min())}, {int(x.max())}] does not "
+                               f"fit {np.dtype(dtype).name}; pass the output of "
+                               "hwq.datapath.prepare_activations")
             return np.ascontiguousarray(x.T, dtype=dtype)  # (B, K)
         if x.dtype.kind not in "iufb":
             raise HwqError(f"activations must be real numbers, got dtype {x.dtype}")
@@ -255,9 +258,9 @@ class CKernels:
         if xt.size and not np.isfinite(xt).all():
             bad = np.argwhere(~np.isfinite(xt))
             j, i = (int(v) for v in bad[0])
+            after = f" after conversion to {np.dtype(dtype).name}" if np.isfinite(x[i, j]) else ""
             raise HwqError(f"activations contain {len(bad)} NaN/inf value(s) (first at row {i}, column {j}"
-                           f"{' after conversion to ' + np.dtype(dtype).name if np.isfinite(x[i, j]) else ''}); "
-                           "replace them with finite values before the GEMV")
+                           f"{after}); replace them with finite values before the GEMV")
         return xt
 
     # -- kernels -----------------------------------------------------------------------------------
