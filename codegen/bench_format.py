@@ -14,6 +14,12 @@ SUMMARY_KERNELS = ("hwq_exact", "hwq_fast", "hwq_lut", "e8_exact", "ort_q4", "or
                    "numpy_fp32")
 
 
+def _fmt(r: dict[str, Any], key: str, spec: str, unit: str = "") -> str:
+    """Row field ``key`` formatted with ``spec`` and ``unit``; "-" where the row has none."""
+    v = r.get(key)
+    return "-" if v is None else f"{v:{spec}}{unit}"
+
+
 def format_summary(rec: KernelBench) -> list[str]:
     """The headline table: per shape, batch and threads, each kernel's min time, its % of the run's read
     bandwidth and its speedup over ORT 4-bit (min and median)."""
@@ -32,8 +38,7 @@ def format_summary(rec: KernelBench) -> list[str]:
             if r is None:
                 cells.append(f"{'-':>19}")
                 continue
-            pct = f"{r['pct_bandwidth']:.0f}%" if r.get("pct_bandwidth") is not None else "-"
-            vs = f"{r['speedup_vs_ort_q4']:.2f}" if r.get("speedup_vs_ort_q4") is not None else "-"
+            pct, vs = _fmt(r, "pct_bandwidth", ".0f", "%"), _fmt(r, "speedup_vs_ort_q4", ".2f")
             cells.append(f"{r['min_ms']:>9.2f}/{pct:>4}/{vs:>5}")
         out.append(f"{f'{k}x{m}':<11}{b:>3}{t:>3}  " + "".join(cells))
     return out
@@ -50,9 +55,8 @@ def format_case(rows: list[dict[str, Any]]) -> list[str]:
     out = [head]
     pad = " " * (len(head) - len(head.lstrip()) + head.index("kernel"))
     for r in rows:
-        pct = f"{r['pct_floor']:.0f}%" if r["pct_floor"] is not None else "-"
-        vs = f"{r['speedup_vs_ort_q4']:.2f}x" if r["speedup_vs_ort_q4"] is not None else "-"
-        cpu = f"{r['cpu_min_ms']:.3f}" if r.get("cpu_min_ms") is not None else "-"
+        pct, vs = _fmt(r, "pct_floor", ".0f", "%"), _fmt(r, "speedup_vs_ort_q4", ".2f", "x")
+        cpu = _fmt(r, "cpu_min_ms", ".3f")
         out.append(
             f"{pad}{r['label']:<27}{r['min_ms']:>9.3f}{r['median_ms']:>9.3f}{cpu:>9}"
             f"{r['bits_per_weight']:>8.2f}{r['gbps']:>7.1f}{pct:>9}{vs:>9}"
@@ -107,10 +111,8 @@ def format_markdown(rec: KernelBench) -> str:
         "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in rec.rows:
-        pct = f"{r['pct_bandwidth']:.0f}%" if r.get("pct_bandwidth") is not None else "-"
-        vs = f"{r['speedup_vs_ort_q4']:.2f}x" if r["speedup_vs_ort_q4"] is not None else "-"
-        vsm = f"{r['speedup_vs_ort_q4_median']:.2f}x" if r["speedup_vs_ort_q4_median"] is not None else "-"
-        cpu = f"{r['cpu_min_ms']:.3f}" if r.get("cpu_min_ms") is not None else "-"
+        pct, cpu = _fmt(r, "pct_bandwidth", ".0f", "%"), _fmt(r, "cpu_min_ms", ".3f")
+        vs, vsm = _fmt(r, "speedup_vs_ort_q4", ".2f", "x"), _fmt(r, "speedup_vs_ort_q4_median", ".2f", "x")
         lines.append(
             f"| {r['k']}x{r['m']} | {r['batch']} | {r['threads']} | {r['label']} | {r['min_ms']:.3f} | "
             f"{r['median_ms']:.3f} | {cpu} | {r['bits_per_weight']:.2f} | {r['gbps']:.1f} | {pct} | {vs} | "
