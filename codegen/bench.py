@@ -12,7 +12,7 @@ e8_exact   hwq exact, E8 q=7 (arithmetic decode, no table path), fewer rounds (i
 ort_q4     ONNX Runtime ``MatMulNBits`` 4-bit, block 128, accuracy_level 4
 ort_q2     the same, 2-bit
 ort_int8   ONNX Runtime ``MatMulInteger`` (uint8 x int8 -> int32, W8A8)
-numpy_fp32 numpy ``W @ X`` fp32 in a subprocess without the OpenBLAS overrides (:class:`NumpyWorker`)
+numpy_fp32 numpy ``W @ X`` fp32 in a worker process without the OpenBLAS overrides (:mod:`hwq.codegen.peers`)
 ========== ===============================================================================================
 
 Weights are cold: every kernel rotates over copies of its weights that together exceed twice the
@@ -29,7 +29,6 @@ Modules: :mod:`~hwq.codegen.bench_backends` (the kernels, peers and operands of 
 :mod:`~hwq.codegen.bench_timing` (cold copies, the interleaved rounds), :mod:`~hwq.codegen.bench_format`
 (printed and Markdown views); this one runs them and builds the record.
 """
-
 
 from __future__ import annotations
 
@@ -261,6 +260,8 @@ def _cal_round(cal: Any, b: int, nt: int, e8_rounds: int, r: int) -> None:
 
 
 def _rows(cs: Case, samples: dict[str, list[tuple[float, float]]], b: int, nt: int) -> list[dict[str, Any]]:
+    """One row per kernel of a case from its (wall, CPU) samples: min and median, bytes, GB/s, % of the
+    case's read floor, speedup over ORT 4-bit."""
     times = {n: [w for w, _ in s] for n, s in samples.items()}
     cpu = {n: min(c for _, c in s) for n, s in samples.items()}
     tmin = {n: min(t) for n, t in times.items()}
