@@ -38,7 +38,8 @@ from hwq.locks import file_lock
 from hwq.codegen.c_abi import C_ISAS, ISA_NAMES, KERNEL_NAMES, error_message
 from hwq.codegen.render import lib_name, render
 
-__all__ = ["compile_c", "CKernels", "PackedWeights", "C_FLAGS", "SANITIZE_FLAGS", "ISA_NAMES", "find_cc"]
+__all__ = ["compile_c", "CKernels", "PackedWeights", "C_FLAGS", "SANITIZE_FLAGS", "ISA_NAMES", "find_cc",
+           "cc_version"]
 
 C_FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared", "-fopenmp", "-ffp-contract=off")
 SANITIZE_FLAGS = ("-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
@@ -115,6 +116,17 @@ def compile_c(cfg: HwqConfig, work_dir: str | Path, sanitize: bool = False, opt:
     return lib
 
 
+def cc_version(cc: str | None = None) -> str:
+    """The first line of the C compiler's ``--version`` (``cc`` or :func:`find_cc`'s), "not found" when there
+    is none: the tool version benchmark records name."""
+    if cc is None:
+        try:
+            cc = find_cc()
+        except HwqError:
+            return "not found"
+    return _cc_version(cc)
+
+
 @functools.cache
 def _cc_version(cc: str) -> str:
     res = subprocess.run([cc, "--version"], capture_output=True, text=True)
@@ -152,9 +164,10 @@ class CKernels:
         self.name = lib_name(cfg)
         self.lib = ctypes.CDLL(str(lib_path))
         self.nthreads = int(nthreads)
-        for fn in ("isa", "set_isa", "table_path", "last_kernel", "quantize_acts", "rotate_acts", "wo_acc", "lut_acc",
-                   "gemv_exact", "gemv_fast", "dequantize", "pack", "wo_acc_packed", "lut_acc_packed",
-                   "gemv_exact_packed", "gemv_fast_packed", "packed_bytes", "stream_read", "int8_gemv"):
+        for fn in ("isa", "set_isa", "table_path", "last_kernel", "quantize_acts", "rotate_acts", "wo_acc",
+                   "lut_acc", "gemv_exact", "gemv_fast", "dequantize", "pack", "wo_acc_packed",
+                   "lut_acc_packed", "gemv_exact_packed", "gemv_fast_packed", "packed_bytes", "stream_read",
+                   "int8_gemv"):
             f = getattr(self.lib, f"{self.name}_{fn}")
             f.restype = ctypes.c_int64 if fn in ("packed_bytes", "stream_read") else ctypes.c_int
             setattr(self, f"_{fn}", f)
@@ -200,7 +213,8 @@ class CKernels:
         n = int(self._packed_bytes(ctypes.c_int64(enc.n), ctypes.c_int64(enc.cols)))
         data = np.zeros(max(n, 0), dtype=np.uint8)
         # C validates the codes in either case; without a kernel layout (rc 7) the kernels read enc's arrays
-        rc = self._pack(_ptr(codes), _ptr(ladder), ctypes.c_int64(enc.n), ctypes.c_int64(enc.cols), _ptr(data))
+        rc = self._pack(_ptr(codes), _ptr(ladder), ctypes.c_int64(enc.n), ctypes.c_int64(enc.cols),
+                        _ptr(data))
         self._check(0 if rc == 7 and n <= 0 else rc, "pack", enc.n)
         return PackedWeights(enc, data)
 
@@ -233,8 +247,9 @@ class CKernels:
                                "output of hwq.datapath.prepare_activations")
             info = np.iinfo(dtype)
             if x.size and (int(x.min()) < info.min or int(x.max()) > info.max):
-                raise HwqError(f"integer activations out of range: [{int(x.min())}, {int(x.max())}] does not fit "
-                               f"{np.dtype(dtype).name}; pass the output of hwq.datapath.prepare_activations")
+                raise HwqError(f"integer activations out of range: [{int(x.min())}, {int(x.max())}] does not "
+                               f"fit {np.dtype(dtype).name}; pass the output of "
+                               "hwq.datapath.prepare_activations")
             return np.ascontiguousarray(x.T, dtype=dtype)  # (B, K)
         if x.dtype.kind not in "iufb":
             raise HwqError(f"activations must be real numbers, got dtype {x.dtype}")
@@ -243,9 +258,9 @@ class CKernels:
         if xt.size and not np.isfinite(xt).all():
             bad = np.argwhere(~np.isfinite(xt))
             j, i = (int(v) for v in bad[0])
+            after = f" after conversion to {np.dtype(dtype).name}" if np.isfinite(x[i, j]) else ""
             raise HwqError(f"activations contain {len(bad)} NaN/inf value(s) (first at row {i}, column {j}"
-                           f"{' after conversion to ' + np.dtype(dtype).name if np.isfinite(x[i, j]) else ''}); "
-                           "replace them with finite values before the GEMV")
+                           f"{after}); replace them with finite values before the GEMV")
         return xt
 
     # -- kernels -----------------------------------------------------------------------------------

@@ -24,14 +24,15 @@ KERNEL_NAMES: dict[int, str] = {v: k for k, v in C_KERNELS.items()}
 #: (C constant, return code, message) of every C entry point's return value
 C_ERRORS: tuple[tuple[str, int, str], ...] = (
     ("HWQ_OK", 0, "ok"),
-    ("HWQ_E_BLOCK", 1, "K is not a multiple of the block size d; pad the rows with zeros (hwq.codegen.check.pad_rows)"),
+    ("HWQ_E_BLOCK", 1,
+     "K is not a multiple of the block size d; pad the rows with zeros (hwq.codegen.check.pad_rows)"),
     ("HWQ_E_HADAMARD", 2,
      "K is not a multiple of the Hadamard size; pad the rows with zeros (hwq.codegen.check.pad_rows)"),
     ("HWQ_E_MAXK", 3, "K exceeds the config's max_k; raise max_k"),
     ("HWQ_E_ARGS", 4, "invalid sizes (K, M and the batch must be >= 1)"),
     ("HWQ_E_ALLOC", 5, "out of memory in the C kernel"),
-    ("HWQ_E_RANGE", 6, ("activation input out of range (integer activations beyond +-act_max or +-act_rot_bound, "
-                        "or activation codes / ladder indices beyond the codebook)")),
+    ("HWQ_E_RANGE", 6, ("activation input out of range (integer activations beyond +-act_max or "
+                        "+-act_rot_bound, or activation codes / ladder indices beyond the codebook)")),
     ("HWQ_E_LAYOUT", 7, "this config has no kernel layout for this kernel; pass the EncodedMatrix instead"),
     ("HWQ_E_CODES", 8, ("weight codes or ladder indices out of range (a code >= the number of codewords or a "
                         "ladder index >= ladder_len): the encoded matrix is corrupt; re-encode it")),

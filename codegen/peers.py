@@ -58,10 +58,13 @@ def _session(model: Any, nthreads: int) -> Any:
     return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 
-def _model(nodes: list[Any], inputs: list[Any], outputs: list[Any], inits: list[Any], name: str) -> Any:
+def _model(node: Any, a_type: int, y_type: int, k: int, n: int, inits: list[Any], name: str) -> Any:
+    """A one-node model ``Y (B, n) = node(A (B, k), inits)`` with element types ``a_type`` and ``y_type``."""
     from onnx import helper
 
-    graph = helper.make_graph(nodes, name, inputs, outputs, initializer=inits)
+    inputs = [helper.make_tensor_value_info("A", a_type, ["B", k])]
+    outputs = [helper.make_tensor_value_info("Y", y_type, ["B", n])]
+    graph = helper.make_graph([node], name, inputs, outputs, initializer=inits)
     return helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
     )
@@ -153,13 +156,8 @@ class OrtNBits(_Rotating):
             block_size=self.block,
             accuracy_level=self.accuracy_level,
         )
-        return _model(
-            [node],
-            [helper.make_tensor_value_info("A", TensorProto.FLOAT, ["B", self.k])],
-            [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["B", self.n])],
-            [b, s],
-            f"matmulnbits{self.bits}_{copy}",
-        )
+        return _model(node, TensorProto.FLOAT, TensorProto.FLOAT, self.k, self.n, [b, s],
+                      f"matmulnbits{self.bits}_{copy}")
 
     def run(self, a: np.ndarray, nthreads: int) -> np.ndarray:
         """Y (B, N) float32 from A (B, K) float32."""
@@ -188,13 +186,8 @@ class OrtInt8(_Rotating):
         w = numpy_helper.from_array(self.w8, "W")  # each session holds its own copy
         azp = numpy_helper.from_array(np.array(128, dtype=np.uint8), "AZP")
         node = helper.make_node("MatMulInteger", ["A", "W", "AZP"], ["Y"])
-        return _model(
-            [node],
-            [helper.make_tensor_value_info("A", TensorProto.UINT8, ["B", self.k])],
-            [helper.make_tensor_value_info("Y", TensorProto.INT32, ["B", self.n])],
-            [w, azp],
-            f"matmulinteger_{copy}",
-        )
+        return _model(node, TensorProto.UINT8, TensorProto.INT32, self.k, self.n, [w, azp],
+                      f"matmulinteger_{copy}")
 
     def run(self, a_u8: np.ndarray, nthreads: int) -> np.ndarray:
         return self._take(nthreads).run(None, {"A": a_u8})[0]

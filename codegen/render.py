@@ -44,8 +44,8 @@ TABLE_PATH_ENTRIES = 4096
 TAB_BYTES = 1536 * 1024
 #: largest Hadamard segment of the CUDA kernels (one shared-memory segment per thread block)
 CUDA_MAX_HADAMARD = 8192
-C_HEADERS = ("hwq_arith.h", "hwq_decode.h", "hwq_kernels_c.h", "hwq_table_c.h", "hwq_simd_x86.h", "hwq_baselines_c.h",
-             "hwq_direct_c.h")
+C_HEADERS = ("hwq_arith.h", "hwq_decode.h", "hwq_kernels_c.h", "hwq_table_c.h", "hwq_simd_x86.h",
+             "hwq_baselines_c.h", "hwq_direct_c.h")
 # E8 arithmetic decode on AVX-512 VBMI (hwq_direct_c.h includes it), the code range check (hwq_kernels_c.h)
 C_HEADERS += ("hwq_e8_vbmi.h", "hwq_codes_check.h")
 CUDA_HEADERS = ("hwq_arith.h", "hwq_decode.h", "hwq_cuda_lane.cuh", "hwq_kernels_cuda.cuh")
@@ -164,8 +164,10 @@ def _manifest(out: Path) -> dict[str, str]:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         doc = None
-    if not isinstance(doc, dict) or doc.get("kind") != MANIFEST_KIND or not isinstance(doc.get("files"), dict):
-        raise OutputExistsError(f"{path} exists and is not hwq's file list: move it away or choose another --out")
+    ours = isinstance(doc, dict) and doc.get("kind") == MANIFEST_KIND and isinstance(doc.get("files"), dict)
+    if not ours:
+        raise OutputExistsError(f"{path} exists and is not hwq's file list: move it away or choose another "
+                                "--out")
     return {str(k): str(v) for k, v in doc["files"].items()}
 
 
@@ -183,11 +185,11 @@ def _check_ours(out: Path, planned: dict[str, bytes], written: dict[str, str]) -
         if old == data:
             continue
         if name not in written:
-            raise OutputExistsError(f"{path} exists and was not written by hwq codegen: it is never overwritten;"
-                                    " move it away or choose another --out")
+            raise OutputExistsError(f"{path} exists and was not written by hwq codegen: it is never "
+                                    "overwritten; move it away or choose another --out")
         if _sha(old) != written[name]:
-            raise OutputExistsError(f"{path} was edited since hwq codegen wrote it: move your version away or "
-                                    "choose another --out")
+            raise OutputExistsError(f"{path} was edited since hwq codegen wrote it: move your version away "
+                                    "or choose another --out")
 
 
 def _write_manifest(out: Path, cfg: HwqConfig, files: dict[str, str]) -> None:
@@ -195,8 +197,8 @@ def _write_manifest(out: Path, cfg: HwqConfig, files: dict[str, str]) -> None:
     from hwq.perf.devices import host_name
 
     doc = {"kind": MANIFEST_KIND, "schema": 1,
-           "stamp": {"hwq_version": __version__, "slug": cfg.slug, "config_hash": _sha(cfg.to_json().encode()),
-                     "tools": {}, "machine": host_name(),
+           "stamp": {"hwq_version": __version__, "slug": cfg.slug,
+                     "config_hash": _sha(cfg.to_json().encode()), "tools": {}, "machine": host_name(),
                      "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")},
            "files": dict(sorted(files.items()))}
     tmp = out / (MANIFEST + ".tmp")
@@ -257,7 +259,8 @@ def render(cfg: HwqConfig, target: str, out_dir: str | Path) -> list[Path]:
     ctx["target"] = target
     out = Path(out_dir)
     env = _env()
-    planned = {dst: env.get_template(src).render(**ctx).encode("utf-8") for src, dst in _files(target, ctx["name"])}
+    planned = {dst: env.get_template(src).render(**ctx).encode("utf-8")
+               for src, dst in _files(target, ctx["name"])}
     inc = resources.files("hwq.codegen").joinpath("include")
     for h in (C_HEADERS if target == "c" else CUDA_HEADERS):
         planned[h] = inc.joinpath(h).read_bytes()

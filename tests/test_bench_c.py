@@ -7,7 +7,8 @@ import sys
 
 import numpy as np
 import pytest
-from hwq.codegen.bench import KERNELS, BenchError, check_columns, run_bench
+from hwq.codegen.bench import BenchError, run_bench
+from hwq.codegen.bench_backends import KERNELS, check_columns
 from hwq.codegen.peers import OrtInt8, OrtNBits, ort_available
 from hwq.codegen.readfloor import ReadFloor
 

@@ -194,7 +194,8 @@ def test_gemv_exact_equals_datapath_e8_q7(lib):
     """The float entry point (quantize, rotate, integer GEMV, float epilogue) on the auto ISA."""
     rng = np.random.default_rng(5)
     k, m = 576, 40
-    enc = _enc(rng.integers(0, CFG.num_codewords, (m, k // 8)), rng.integers(0, CFG.ladder_len, (m, k // 8)), k)
+    enc = _enc(rng.integers(0, CFG.num_codewords, (m, k // 8)), rng.integers(0, CFG.ladder_len, (m, k // 8)),
+               k)
     x = rng.standard_normal((k, 5))
     y, acc = lib.gemv_exact(enc, x)
     act = dp.prepare_activations(x, CFG)
@@ -223,7 +224,8 @@ for name in ("q7", "q5-h256-L3", "q8-L1"):
         if k % cfg.k_step:
             continue
         nb, m = k // 8, 7
-        enc = _encoded(cfg, rng.integers(0, cfg.num_codewords, (m, nb)), rng.integers(0, cfg.ladder_len, (m, nb)), k)
+        enc = _encoded(cfg, rng.integers(0, cfg.num_codewords, (m, nb)),
+                       rng.integers(0, cfg.ladder_len, (m, nb)), k)
         x_rot = rng.integers(-cfg.act_rot_bound, cfg.act_rot_bound + 1, (k, 3))
         ref = dp.weight_only_acc(enc, x_rot)
         for isa in lib.available_isas():

@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hwq.codegen import gpu_bench
-from hwq.codegen.bench import random_encoded
+from hwq.codegen import gpu_bench, gpu_report
+from hwq.codegen.bench_backends import random_encoded
 from hwq.codegen.cuda import GEMV_KERNELS, compile_cuda, find_nvcc, parse_ptxas
+from hwq.codegen.gpu_timing import bytes_read
 from hwq.config import HwqConfig
 from hwq.records import KernelBench, load
 
@@ -70,7 +71,7 @@ def test_gpu_bench_arguments_and_no_gpu(capsys):
 def test_bytes_read_equals_container_sizes():
     cfg = HwqConfig()
     enc = random_encoded(cfg, 4224, 40)
-    b = gpu_bench.bytes_read(enc, 16, act_bytes=2)
+    b = bytes_read(enc, 16, act_bytes=2)
     assert b["weights"] == enc.nbytes() == enc.codes.nbytes + enc.ladder.nbytes + 4 * 40
     assert b["codes"] == 40 * 4224 // 3 and b["ladder"] == 40 * (4224 // 3) // 4
     assert b["total"] == enc.nbytes() + 16 * 4224 * 2
@@ -79,18 +80,20 @@ def test_bytes_read_equals_container_sizes():
 
 
 def test_markdown_report_verdicts(tmp_path):
-    rows = [{"k": 8192, "k_padded": 8256, "m": 28672, "batch": 1, "path": "table", "bits_per_weight_read": 3.37,
-             "cublas_fp16_us": 179.0, "hwq_fast_us": 44.0, "speedup_vs_cublas": 4.07, "hwq_read_GBps": 2240.0,
+    rows = [{"k": 8192, "k_padded": 8256, "m": 28672, "batch": 1, "path": "table",
+             "bits_per_weight_read": 3.37, "cublas_fp16_us": 179.0, "hwq_fast_us": 44.0,
+             "speedup_vs_cublas": 4.07, "hwq_read_GBps": 2240.0,
              "pct_of_hbm_read": 76.2, "hwq_exact_us": 60.0, "speedup_vs_cublas_eager": 3.5,
              "spot_check": {"ok": True, "exact_equal": True, "fast_rel_err": 1e-7, "columns_checked": 64}}]
+    cases = [{"name": "wo_acc b=1 auto", "ok": False, "path": "table"},
+             {"name": "gemv_fast b=1 auto", "ok": True, "path": "table", "rel_err": 2e-7}]
     rep = {"device": "NVIDIA H100 80GB HBM3", "sm": "90", "torch": "2.5.1", "cuda": "12.4", "stages": {
-        "check": {"ok": True, "result": {"ok": False, "exact_ok": False, "table_path_checked": True, "cases": [
-            {"name": "wo_acc b=1 auto", "ok": False, "path": "table"},
-            {"name": "gemv_fast b=1 auto", "ok": True, "path": "table", "rel_err": 2e-7}]}},
+        "check": {"ok": True, "result": {"ok": False, "exact_ok": False, "table_path_checked": True,
+                                         "cases": cases}},
         "hbm_bandwidth": {"ok": True, "result": {"read_GBps": 2940.0, "copy_GBps_read_plus_write": 3000.0}},
         "bench": {"ok": True, "result": rows}}}
-    rec = gpu_bench.bench_record(rep, HwqConfig(), ok=False)
-    md = gpu_bench.markdown_report(rec)
+    rec = gpu_report.bench_record(rep, HwqConfig(), ok=False)
+    md = gpu_report.markdown_report(rec)
     assert "Correctness: **FAIL**" in md and "FAIL wo_acc b=1 auto (table)" in md
     assert "| 8192x28672 | 1 | table | 3.370 | 179.0 | 44.0 | 4.07 | 2240 | 76 | 3.50 | 60.0 | ok |" in md
     # the record main() writes: typed points for the roofline, read back exactly
@@ -100,8 +103,9 @@ def test_markdown_report_verdicts(tmp_path):
     assert load(rec.save(tmp_path / "cuda.json"), KernelBench) == rec
     rep["stages"]["check"]["result"].update(ok=True, exact_ok=True)
     rep["stages"]["check"]["result"]["cases"][0]["ok"] = True
-    assert "Correctness: **PASS**" in gpu_bench.markdown_report(gpu_bench.bench_record(rep, HwqConfig(), ok=True))
-    assert gpu_bench.device_slug("NVIDIA H100 80GB HBM3") == "nvidia_h100_80gb_hbm3"
+    rec = gpu_report.bench_record(rep, HwqConfig(), ok=True)
+    assert "Correctness: **PASS**" in gpu_report.markdown_report(rec)
+    assert gpu_report.device_slug("NVIDIA H100 80GB HBM3") == "nvidia_h100_80gb_hbm3"
     assert np.isfinite(rows[0]["pct_of_hbm_read"])
 
 
@@ -137,4 +141,5 @@ def test_dispatch_and_argument_errors_without_gpu(built):
     wo = fn("wo_acc")
     for k, m, b, rc in ((100, 8, 1, 1001), (99, 8, 1, 1002), (3 * 64 * 100, 8, 1, 1003), (192, 0, 1, 1004),
                         (192, 8, 0, 1004)):
-        assert wo(vp(al), vp(al), i64(k), i64(m), vp(al), i64(b), vp(al), vp(al), i64(0), vp(None)) == rc, (k, m, b)
+        rc_got = wo(vp(al), vp(al), i64(k), i64(m), vp(al), i64(b), vp(al), vp(al), i64(0), vp(None))
+        assert rc_got == rc, (k, m, b)

@@ -48,12 +48,13 @@ def _build(key: str, root: str) -> Path:
     render(cfg, "cuda", work)
     name = lib_name(cfg)
     src = work / "hosttest.cpp"
-    src.write_text(f'#include "{name}.cu"\n#include "hwq_kernels_cuda.cuh"\n#include "hwq_cuda_hosttest.cuh"\n')
+    src.write_text(f'#include "{name}.cu"\n#include "hwq_kernels_cuda.cuh"\n'
+                   '#include "hwq_cuda_hosttest.cuh"\n')
     inc = Path(str(resources.files("hwq.codegen").joinpath("include")))
     exe = work / "hosttest"
     cmd = ["g++", "-std=c++17", "-O1", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror", "-x", "c++",
-           "-DHWQ_CONFIG_ONLY", "-DHWQ_TABLE_QUAL=static const", f"-I{work}", f"-I{inc}", str(src), "-o", str(exe),
-           "-lm"]
+           "-DHWQ_CONFIG_ONLY", "-DHWQ_TABLE_QUAL=static const", f"-I{work}", f"-I{inc}", str(src), "-o",
+           str(exe), "-lm"]
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-4000:]
     return exe
@@ -129,8 +130,8 @@ def test_unit_properties(build):
     # m not a multiple of 8, several plans; nsm = 1 with 6 chunks: 3 chunks per thread block (column
     # sums in shared memory); batch 7 = passes of 4 + 2 + 1 vectors
     (240, 61, 1, 1, 4, False), (240, 61, 1, 132, 4, False), (192 * 6, 37, 1, 3, 4, True),
-    (192 * 6, 37, 1, 1, 4, True), (48, 9, 1, 2, 4, False), (240, 29, 7, 2, 4, False), (192 * 6, 21, 3, 1, 2, True),
-    (192 * 2, 13, 7, 132, 4, True), (240, 13, 5, 132, 1, False)])
+    (192 * 6, 37, 1, 1, 4, True), (48, 9, 1, 2, 4, False), (240, 29, 7, 2, 4, False),
+    (192 * 6, 21, 3, 1, 2, True), (192 * 2, 13, 7, 132, 4, True), (240, 13, 5, 132, 1, False)])
 def test_table_path_default_config(build, tmp_path, case):
     k, m, b, nsm, maxnb, rot = case
     cfg = CONFIGS["d3q6"]

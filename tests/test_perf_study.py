@@ -50,7 +50,8 @@ def test_ecp5_study_predicts_the_simulated_cycles(tmp_path) -> None:
 
 
 def test_host_study_validates_bench_points_with_the_bench_roofs(tmp_path, host_build) -> None:
-    from hwq.codegen.bench import run_bench, write_report
+    from hwq.codegen.bench import run_bench
+    from hwq.codegen.bench_format import write_report
 
     rep = run_bench(HwqConfig(), host_build, shapes=((1024, 256),), batches=(1,), threads=(1,), rounds=2,
                     kernels=("read_floor", "hwq_exact"), log=lambda s: None)

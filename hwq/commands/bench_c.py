@@ -84,17 +84,9 @@ def parse_shapes(text: str, need_block: bool) -> tuple[tuple[int, int], ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hwq.codegen.bench import (
-        BATCHES,
-        KERNELS,
-        QUICK,
-        SHAPES,
-        THREADS,
-        BenchError,
-        format_summary,
-        run_bench,
-        write_report,
-    )
+    from hwq.codegen.bench import BATCHES, QUICK, SHAPES, THREADS, BenchError, run_bench
+    from hwq.codegen.bench_backends import KERNELS
+    from hwq.codegen.bench_format import format_summary, write_report
     from hwq.codegen.peers import ort_available
     from hwq.config import load_config
 

@@ -182,9 +182,9 @@ def _sim_tools() -> dict[str, str]:
 
 
 def _kernel_tools() -> dict[str, str]:
-    from hwq.codegen.bench import _gcc_version
+    from hwq.codegen.build import cc_version
 
-    return {**_hwq_tools(), "hwq_codegen_src": source_digest("codegen"), "gcc": _gcc_version(),
+    return {**_hwq_tools(), "hwq_codegen_src": source_digest("codegen"), "gcc": cc_version(),
             "onnxruntime": _ver("onnxruntime")}
 
 

@@ -1,0 +1,90 @@
+"""How ``hwq bench c`` times: cold weight copies, one timed call, the interleaved rounds.
+
+A kernel reads its weights cold: it rotates over copies that together exceed twice the last-level cache
+(:func:`cold_copies`). Every call is timed by wall clock and by the calling thread's CPU time
+(:func:`timed`); :func:`interleaved` runs one burst of every kernel per round, so a load change on the
+shared machine hits all of them alike.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+__all__ = ["BURST", "MAX_COPIES", "cold_copies", "interleaved", "l2_bytes", "l3_bytes", "rotor", "timed"]
+
+MAX_COPIES = 64
+BURST = 2  # timed calls per kernel and round, after one untimed call that wakes its threads
+
+
+class Timed(Protocol):
+    """What :func:`interleaved` times (:class:`hwq.codegen.bench_backends.Case`)."""
+
+    calls: dict[str, Callable[..., Any]]
+
+    def timed(self, name: str, b: int, nt: int, n: int = 1) -> list[tuple[float, float]]: ...
+
+
+def _sysconf(name: str, default: int) -> int:
+    try:
+        v = int(os.sysconf(name))
+    except (ValueError, OSError, AttributeError):
+        v = 0
+    return v if v > 0 else default
+
+
+def l3_bytes() -> int:
+    """Last-level cache size (sysconf), 32 MiB when unknown."""
+    return _sysconf("SC_LEVEL3_CACHE_SIZE", 32 << 20)
+
+
+def l2_bytes() -> int:
+    """Per-core L2 size (sysconf), 1 MiB when unknown."""
+    return _sysconf("SC_LEVEL2_CACHE_SIZE", 1 << 20)
+
+
+def cold_copies(nbytes: int, limit: int = MAX_COPIES) -> tuple[int, bool]:
+    """(copies, cold): copies that together exceed twice the LLC, at most ``limit``."""
+    want = max(1, -(-2 * l3_bytes() // max(1, nbytes)))
+    n = min(want, limit)
+    return n, n * nbytes > 2 * l3_bytes()
+
+
+def rotor(items: list[Any]) -> Callable[[], Any]:
+    """A callable that returns the next of ``items`` on each call (the next cold copy)."""
+    state = {"i": 0}
+
+    def nxt() -> Any:
+        state["i"] = (state["i"] + 1) % len(items)
+        return items[state["i"]]
+
+    return nxt
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, float]:
+    """(wall, calling-thread CPU) seconds of one call."""
+    c0, t0 = time.thread_time(), time.perf_counter()
+    fn()
+    return time.perf_counter() - t0, time.thread_time() - c0
+
+
+def interleaved(
+    cs: Timed, kernels, b: int, nt: int, rounds: int, e8_rounds: int, burst: int = BURST,
+    between: Callable[[int], None] | None = None,
+) -> dict[str, list[tuple[float, float]]]:
+    """Per round, each kernel in turn runs ``1 + burst`` calls in a row on successive cold copies; the first
+    (it wakes the kernel's thread pool, which sleeps while the other kernels run) is not kept. ``between(r)``
+    runs after round ``r`` (the host calibration's round)."""
+    times: dict[str, list[tuple[float, float]]] = {n: [] for n in kernels if n in cs.calls}
+    for r in range(max(1, rounds)):
+        for name in times:
+            if name == "e8_exact":  # about a second per call: no thread wake-up to hide, one call a round
+                if r < e8_rounds:
+                    times[name] += cs.timed(name, b, nt, 1)
+                continue
+            times[name] += cs.timed(name, b, nt, 1 + burst)[1:]
+        if between is not None:
+            between(r)
+    return times
