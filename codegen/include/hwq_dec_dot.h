@@ -160,39 +160,6 @@ hwq_dec_keys(const uint8_t *rec, const __m512i ct[][4], const __m512i tperm, con
     }
 }
 
-/* Decodes blocks [0, ns) of one group (records grec, grec + REC, ...) into wb: for block pair u and
- * coordinate i the 4 vectors wb[((u d + i) 4 + o) 64 ..] of 16 dwords (w_i(2u), w_i(2u + 1)); lane n of
- * vector o is the column at code byte 16 (n >> 2) + 4 o + (n & 3) (unpack order; dt->pos inverts it). */
-static HWQ_T_DEC void hwq_dec_decode(const hwq_dec_tabs *dt, const uint8_t *grec, int64_t ns, uint8_t *wb, int64_t pf)
-{
-    __m512i ct[HWQ_D][4];
-    for (int i = 0; i < HWQ_D; i++)
-        for (int h = 0; h < 4; h++)
-            ct[i][h] = _mm512_loadu_si512((const void *)(dt->cidx[i] + 64 * h));
-    const __m512i plo = _mm512_loadu_si512((const void *)dt->plo), phi = _mm512_loadu_si512((const void *)dt->phi);
-    const __m512i tperm = _mm512_loadu_si512((const void *)dt->tperm);
-    const __m512i tshift = _mm512_loadu_si512((const void *)dt->tshift);
-    const __m512i kz = _mm512_set1_epi8((char)dt->kzero);
-    for (int64_t u = 0; 2 * u < ns; u++) {
-        __m512i ka[HWQ_D], kb[HWQ_D];
-        hwq_dec_keys(grec + 2 * u * HWQ_REC, ct, tperm, tshift, ka, pf);
-        if (2 * u + 1 < ns)
-            hwq_dec_keys(grec + (2 * u + 1) * HWQ_REC, ct, tperm, tshift, kb, pf);
-        else
-            for (int i = 0; i < HWQ_D; i++)
-                kb[i] = kz;
-        for (int i = 0; i < HWQ_D; i++) {
-            const __m512i kp[2] = {_mm512_unpacklo_epi8(ka[i], kb[i]), _mm512_unpackhi_epi8(ka[i], kb[i])};
-            uint8_t *o = wb + (u * HWQ_D + i) * 4 * 64;
-            for (int h = 0; h < 2; h++) {
-                const __m512i lo = _mm512_permutexvar_epi8(kp[h], plo), hi = _mm512_permutexvar_epi8(kp[h], phi);
-                _mm512_storeu_si512((void *)(o + 128 * h), _mm512_unpacklo_epi8(lo, hi));
-                _mm512_storeu_si512((void *)(o + 128 * h + 64), _mm512_unpackhi_epi8(lo, hi));
-            }
-        }
-    }
-}
-
 /* int32 sums of 64 lanes into the int64 partials pp[0..63] (lane order). */
 static inline __attribute__((always_inline)) HWQ_T_DEC void hwq_dec_out(int64_t *pp, const __m512i acc[4])
 {
@@ -245,6 +212,63 @@ static inline __attribute__((always_inline)) HWQ_T_DEC void hwq_dec_dot(const in
     HWQ_DEC_OUT(3)
 }
 
+/* Decodes blocks [0, ns) of one group (records grec, grec + REC, ...) and runs the first nj (1-4)
+ * activation vectors against each decoded block pair at once, so the decode's byte shuffles and the
+ * vpdpwssd of the dot issue side by side (two loops one after the other left one of them idle: the decode
+ * was 40-60% of the time at batch 4).  For block pair u and coordinate i the 4 vectors w0..w3 hold 16
+ * dwords (w_i(2u), w_i(2u + 1)) each; lane n of vector o is the column at code byte 16 (n >> 2) + 4 o +
+ * (n & 3) (unpack order; dt->pos inverts it).  keep: also store them into wb[((u d + i) 4 + o) 64 ..]
+ * for the passes of the further vectors (hwq_dec_dot). */
+static inline __attribute__((always_inline)) HWQ_T_DEC void
+hwq_dec_pass(const int nj, const int keep, const hwq_dec_tabs *dt, const uint8_t *grec, int64_t ns, uint8_t *wb,
+             int64_t pf, int64_t nw, const int32_t *xp, int64_t *pp, int64_t *p3)
+{
+    __m512i ct[HWQ_D][4];
+    for (int i = 0; i < HWQ_D; i++)
+        for (int h = 0; h < 4; h++)
+            ct[i][h] = _mm512_loadu_si512((const void *)(dt->cidx[i] + 64 * h));
+    const __m512i plo = _mm512_loadu_si512((const void *)dt->plo), phi = _mm512_loadu_si512((const void *)dt->phi);
+    const __m512i tperm = _mm512_loadu_si512((const void *)dt->tperm);
+    const __m512i tshift = _mm512_loadu_si512((const void *)dt->tshift);
+    const __m512i kz = _mm512_set1_epi8((char)dt->kzero);
+    HWQ_DEC_ACC(0)
+    HWQ_DEC_ACC(1)
+    HWQ_DEC_ACC(2)
+    HWQ_DEC_ACC(3)
+    for (int64_t u = 0; 2 * u < ns; u++) {
+        __m512i ka[HWQ_D], kb[HWQ_D];
+        hwq_dec_keys(grec + 2 * u * HWQ_REC, ct, tperm, tshift, ka, pf);
+        if (2 * u + 1 < ns)
+            hwq_dec_keys(grec + (2 * u + 1) * HWQ_REC, ct, tperm, tshift, kb, pf);
+        else
+            for (int i = 0; i < HWQ_D; i++)
+                kb[i] = kz;
+        for (int i = 0; i < HWQ_D; i++) {
+            const int64_t v = u * HWQ_D + i;
+            const __m512i k0 = _mm512_unpacklo_epi8(ka[i], kb[i]), k1 = _mm512_unpackhi_epi8(ka[i], kb[i]);
+            const __m512i lo0 = _mm512_permutexvar_epi8(k0, plo), hi0 = _mm512_permutexvar_epi8(k0, phi);
+            const __m512i lo1 = _mm512_permutexvar_epi8(k1, plo), hi1 = _mm512_permutexvar_epi8(k1, phi);
+            const __m512i w0 = _mm512_unpacklo_epi8(lo0, hi0), w1 = _mm512_unpackhi_epi8(lo0, hi0);
+            const __m512i w2 = _mm512_unpacklo_epi8(lo1, hi1), w3 = _mm512_unpackhi_epi8(lo1, hi1);
+            if (keep) {
+                uint8_t *o = wb + v * 256;
+                _mm512_storeu_si512((void *)o, w0);
+                _mm512_storeu_si512((void *)(o + 64), w1);
+                _mm512_storeu_si512((void *)(o + 128), w2);
+                _mm512_storeu_si512((void *)(o + 192), w3);
+            }
+            HWQ_DEC_MAC(0)
+            HWQ_DEC_MAC(1)
+            HWQ_DEC_MAC(2)
+            HWQ_DEC_MAC(3)
+        }
+    }
+    HWQ_DEC_OUT(0)
+    HWQ_DEC_OUT(1)
+    HWQ_DEC_OUT(2)
+    HWQ_DEC_OUT(3)
+}
+
 /* Blocks [s0, s0 + ns) of groups [g0, ng) for all activation vectors; xp from hwq_dec_acts followed by
  * nw zero dwords (a fourth vector for a pass of three), wb an L1 buffer of ceil(ns / 2) d 256 bytes,
  * p64[(g B + j) 64 + lane] the int64 partials.  Vectors go 4 at a time; a pass of 3 runs as 4 with the
@@ -256,20 +280,35 @@ static HWQ_T_DEC void hwq_groups_dec(const hwq_dec_tabs *dt, const uint8_t *tile
     const int64_t nw = (ns + 1) / 2 * HWQ_D;
     const int64_t pf = ns < nbt ? HWQ_PF_GROUPS * nbt * HWQ_REC : HWQ_PF_BYTES;
     for (int64_t g = g0; g < ng; g++) {
-        hwq_dec_decode(dt, tile + (g * nbt + s0) * HWQ_REC, ns, wb, pf);
-        for (int64_t j0 = 0; j0 < nbatch; j0 += 4) {
+        const uint8_t *grec = tile + (g * nbt + s0) * HWQ_REC;
+        int64_t *pp = p64 + g * nbatch * HWQ_GL;
+        /* vectors 0-3 with the decode (a pass of three runs as four with the zero vector xp + nbatch nw,
+         * whose sums are dropped); the decoded weights stay in wb only when more vectors follow */
+        if (nbatch > 4) {
+            hwq_dec_pass(4, 1, dt, grec, ns, wb, pf, nw, xp, pp, pp + 3 * HWQ_GL);
+        } else if (nbatch == 4) {
+            hwq_dec_pass(4, 0, dt, grec, ns, wb, pf, nw, xp, pp, pp + 3 * HWQ_GL);
+        } else if (nbatch == 3) {
+            int64_t drop[HWQ_GL] = {0};
+            hwq_dec_pass(4, 0, dt, grec, ns, wb, pf, nw, xp, pp, drop);
+        } else if (nbatch == 2) {
+            hwq_dec_pass(2, 0, dt, grec, ns, wb, pf, nw, xp, pp, NULL);
+        } else {
+            hwq_dec_pass(1, 0, dt, grec, ns, wb, pf, nw, xp, pp, NULL);
+        }
+        for (int64_t j0 = 4; j0 < nbatch; j0 += 4) {
             const int64_t nj = nbatch - j0 < 4 ? nbatch - j0 : 4;
             const int32_t *x = xp + j0 * nw;
-            int64_t *pp = p64 + (g * nbatch + j0) * HWQ_GL;
+            int64_t *pj = pp + j0 * HWQ_GL;
             if (nj == 4) {
-                hwq_dec_dot(4, wb, nw, x, pp, pp + 3 * HWQ_GL);
+                hwq_dec_dot(4, wb, nw, x, pj, pj + 3 * HWQ_GL);
             } else if (nj == 3) { /* the fourth vector is zero (xp + nbatch nw); its sums are dropped */
                 int64_t drop[HWQ_GL] = {0};
-                hwq_dec_dot(4, wb, nw, x, pp, drop);
+                hwq_dec_dot(4, wb, nw, x, pj, drop);
             } else if (nj == 2) {
-                hwq_dec_dot(2, wb, nw, x, pp, NULL);
+                hwq_dec_dot(2, wb, nw, x, pj, NULL);
             } else {
-                hwq_dec_dot(1, wb, nw, x, pp, NULL);
+                hwq_dec_dot(1, wb, nw, x, pj, NULL);
             }
         }
     }
