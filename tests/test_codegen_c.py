@@ -103,8 +103,12 @@ def test_worst_case_activations_at_max_k_do_not_overflow(build_root):
     lib.set_isa("auto")
 
 
+# the decode loop's configs: 1-4 coordinates (one or two per packed lookup), ladder_bits 0, 1 and 2
+_DEC_CONFIGS = CONFIGS[:3] + [HwqConfig(ladder_len=1), HwqConfig(ladder_len=2)]
+
+
 @pytest.mark.filterwarnings("ignore::hwq.nested.OverloadWarning")  # a clipped block is still a codeword
-@pytest.mark.parametrize("cfg", CONFIGS[:3], ids=lambda c: c.slug)
+@pytest.mark.parametrize("cfg", _DEC_CONFIGS, ids=lambda c: c.slug)
 def test_decode_loop_bit_exact_for_batch_1_to_8_and_ragged_tiles(cfg, tmp_path):
     """The decode-then-dot loop forced on from batch 1 (HWQ_DEC_MIN_BATCH=1) with 5-block layout tiles, so
     chunks are odd (the last block pair has a zero partner) and K is not a multiple of the tile, and 70

@@ -19,9 +19,12 @@
  *     activation dword                                       = (x[d b + i], x[d (b + 1) + i])
  * so one vpdpwssd adds w_i(b) x_i(b) + w_i(b + 1) x_i(b + 1) for 16 columns (an odd last block is paired
  * with a zero weight and a zero activation).  Decoding a record: the codes are looked up in one 256-entry
- * byte table per coordinate (vpermi2b; the coordinate minus its minimum, 4 bits), the column's T joins
- * as bits 4-5 (vpermb + vpmultishiftqb from the 2-bit ladder fields, one bit-select), and a 64-entry
- * table of (coordinate, T) gives the low and high bytes of the product (two vpermb).
+ * byte table per pair of coordinates (vpermi2b; the two coordinates minus their minimum as the low and
+ * high nibble, so D3 takes 2 lookups, not 3), the high nibble moves down by a word shift, the column's T
+ * joins as bits 4-5 (vpermb + vpmultishiftqb from the 2-bit ladder fields, one bit-select; bits 6-7 keep
+ * whatever the shift left there), and a 64-entry table of (coordinate, T) gives the low and high bytes of
+ * the product (two vpermb, which read only the 6 low bits of a key; the table ignores key bits 4 + LB..5
+ * too, so no key needs masking).
  * Exactness: |w| <= max|cw| * max f <= 32767 and |x| <= 32767 are checked, every product fits int32,
  * and the int32 sums of one chunk are bounded by ns * sumc * max f * max|x| <= 2^31 - 1 (sumc = the
  * largest sum_i |cw_i|; ns is chosen so), so the sums are exact; they go into int64 after every chunk,
@@ -30,10 +33,12 @@
  */
 #if HWQ_LB <= 2
 #define HWQ_DEC 1
+/* packed coordinate-pair tables (one 256-entry lookup per two coordinates) */
+#define HWQ_DPK ((HWQ_D + 1) / 2)
 #define HWQ_T_DEC __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")))
 
 typedef struct {
-    uint8_t cidx[HWQ_D][256];  /* coordinate i of code r minus vmin (0..15) */
+    uint8_t cidx[HWQ_DPK][256]; /* coordinates 2p, 2p + 1 of code r minus vmin: low, high nibble */
     uint8_t plo[64], phi[64];  /* key e | T << 4 -> (e + vmin) * f_T (int16): low / high byte */
     uint8_t tperm[64];         /* vpermb index: ladder byte holding T of the column at code byte p */
     uint8_t tshift[64];        /* vpmultishiftqb control: T of that column into bits 4.. of byte p */
@@ -79,10 +84,12 @@ static int64_t hwq_dec_prepare(hwq_dec_tabs *dt, int64_t xmax)
     const int64_t blk = sumc * fmax * xmax;
     const int64_t ns = blk > 0 ? (int64_t)0x7FFFFFFF / blk : (int64_t)HWQ_BT;
     for (int i = 0; i < HWQ_D; i++)
-        for (int r = 0; r < 256; r++)
-            dt->cidx[i][r] = (uint8_t)((r < HWQ_NC ? (int64_t)hwq_codebook[r * HWQ_D + i] : 0) - vmin);
-    for (int key = 0; key < 64; key++) {
-        const int64_t e = key & 15, t = key >> 4;
+        for (int r = 0; r < 256; r++) {
+            const uint8_t e = (uint8_t)((r < HWQ_NC ? (int64_t)hwq_codebook[r * HWQ_D + i] : 0) - vmin);
+            dt->cidx[i / 2][r] = (uint8_t)(i % 2 ? dt->cidx[i / 2][r] | e << 4 : e);
+        }
+    for (int key = 0; key < 64; key++) { /* bits 4 + LB .. 5 of a key are not T: ignored */
+        const int64_t e = key & 15, t = (key >> 4) & ((1 << HWQ_LB) - 1);
         const int64_t v = t < HWQ_L && e + vmin <= vmax ? (e + vmin) * ((int64_t)hwq_mults[t] / g) : 0;
         dt->plo[key] = (uint8_t)((uint64_t)v & 0xFFu);
         dt->phi[key] = (uint8_t)(((uint64_t)v >> 8) & 0xFFu);
@@ -153,11 +160,14 @@ hwq_dec_keys(const uint8_t *rec, const __m512i ct[][4], const __m512i tperm, con
     (void)tshift;
 #endif
     for (int i = 0; i < HWQ_D; i++) {
-        k[i] = hwq_dec_lut256(ct[i], c, k7);
+        /* coordinate 2p in the low nibble of the pair lookup p, 2p + 1 in its high nibble shifted down
+         * (bits 4-7 then hold the next byte's low nibble: T overwrites bits 4.., the table ignores the rest) */
+        k[i] = i % 2 ? _mm512_srli_epi16(k[i - 1], 4) : hwq_dec_lut256(ct[i / 2], c, k7);
+    }
 #if HWQ_LB > 0
+    for (int i = 0; i < HWQ_D; i++) /* after the shifts: k[2p + 1] reads k[2p] as looked up */
         k[i] = _mm512_ternarylogic_epi32(k[i], ts, tm, 0xD8); /* bits of tm from ts, the rest from k */
 #endif
-    }
 }
 
 /* int32 sums of 64 lanes into the int64 partials pp[0..63] (lane order). */
@@ -223,8 +233,8 @@ static inline __attribute__((always_inline)) HWQ_T_DEC void
 hwq_dec_pass(const int nj, const int keep, const hwq_dec_tabs *dt, const uint8_t *grec, int64_t ns, uint8_t *wb,
              int64_t pf, int64_t nw, const int32_t *xp, int64_t *pp, int64_t *p3)
 {
-    __m512i ct[HWQ_D][4];
-    for (int i = 0; i < HWQ_D; i++)
+    __m512i ct[HWQ_DPK][4];
+    for (int i = 0; i < HWQ_DPK; i++)
         for (int h = 0; h < 4; h++)
             ct[i][h] = _mm512_loadu_si512((const void *)(dt->cidx[i] + 64 * h));
     const __m512i plo = _mm512_loadu_si512((const void *)dt->plo), phi = _mm512_loadu_si512((const void *)dt->phi);
