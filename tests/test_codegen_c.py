@@ -196,6 +196,36 @@ def test_ragged_k_fails_clearly_and_padding_works(build_root):
     assert np.any(acc != 0)
 
 
+def test_exact_front_end_bit_equal_on_ties_zeros_and_extremes(build_root):
+    """The exact GEMV's activation front end (quantize + rotate; one AVX-512 pass, hwq_acts_x86.h, on
+    AVX-512 and VBMI) against hwq.datapath on every ISA: exact .5 ties of x / s (floor(x / s + 0.5) rounds
+    them up), -0.0, an all-zero vector (s = 1), 1e300 beside 1e-300, values a hair below max|x|."""
+    cfg = HwqConfig()
+    lib = CKernels(cfg, compile_c(cfg, build_root / cfg.slug))
+    k = 3 * 128
+    rng = np.random.default_rng(8)
+    enc = encode_matrix(rng.standard_normal((k, 40)), cfg)
+    x = np.zeros((k, 5))
+    x[:, 0] = np.resize(np.arange(-127, 127) + 0.5, k)  # max|x| = 126.5: x / s lands on halves and near them
+    x[:254, 1] = np.arange(-127, 127) + 0.5
+    x[254, 1], x[255, 1] = 127.0, -0.0  # s = 1 exactly: every x / s + 0.5 is an exact tie
+    x[::7, 2] = 1e300
+    x[1::7, 2] = -1e-300
+    x[:, 3] = 0.0
+    x[:, 4] = rng.standard_normal(k)
+    x[10, 4] = np.abs(x[:, 4]).max() * (1 + 2.0**-52)
+    x[11, 4] = -x[10, 4] * (1 - 2.0**-52)
+    act = dp.prepare_activations(x, cfg)
+    ref_acc, ref_y = dp.weight_only_acc(enc, act.x_rot), dp.weight_only_gemv(enc, x)
+    assert len(np.unique(act.x_int[:, 1])) > 200  # the ties really land on many integers
+    for isa in lib.available_isas():
+        lib.set_isa(isa)
+        y, acc = lib.gemv_exact(enc, x)
+        assert np.array_equal(acc, ref_acc), isa
+        assert np.array_equal(y, ref_y), isa
+    lib.set_isa("auto")
+
+
 def test_activation_range_is_checked(build_root):
     cfg = HwqConfig()
     lib = CKernels(cfg, compile_c(cfg, build_root / cfg.slug))
