@@ -39,7 +39,8 @@ static inline __attribute__((always_inline)) HWQ_T_ACTS __m256i hwq_acts_q8(cons
 
 static HWQ_T_ACTS void hwq_acts_avx512(const double *x, int64_t k, int64_t b, int32_t *xr, double *sx)
 {
-    const uint32_t h1 = hwq_fmix32(hwq_fmix32(HWQ_SIGN_SEED ^ HWQ_SEED_XOR) ^ (HWQ_STREAM_SIGN * HWQ_WORD_MUL));
+    const uint32_t h0 = hwq_fmix32(HWQ_SIGN_SEED ^ HWQ_SEED_XOR);
+    const uint32_t h1 = hwq_fmix32(h0 ^ (HWQ_STREAM_SIGN * HWQ_WORD_MUL));
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     for (int64_t j = 0; j < b; j++) {
         const double *v = x + j * k;
@@ -47,7 +48,8 @@ static HWQ_T_ACTS void hwq_acts_avx512(const double *x, int64_t k, int64_t b, in
         __m512d mx = _mm512_setzero_pd();
         for (int64_t i = 0; i < k; i += 8) {
             const int n = k - i < 8 ? (int)(k - i) : 8;
-            const __m512d a = _mm512_abs_pd(_mm512_maskz_loadu_pd((__mmask8)((1u << n) - 1u), (const void *)(v + i)));
+            const __mmask8 km = (__mmask8)((1u << n) - 1u);
+            const __m512d a = _mm512_abs_pd(_mm512_maskz_loadu_pd(km, (const void *)(v + i)));
             mx = _mm512_max_pd(a, mx); /* a NaN lane keeps mx */
         }
         const double amax = _mm512_reduce_max_pd(mx);
@@ -66,7 +68,8 @@ static HWQ_T_ACTS void hwq_acts_avx512(const double *x, int64_t k, int64_t b, in
             h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 13));
             h = _mm512_mullo_epi32(h, _mm512_set1_epi32((int)0xC2B2AE35u));
             h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
-            q = _mm512_mask_sub_epi32(q, _mm512_cmplt_epi32_mask(h, _mm512_setzero_si512()), _mm512_setzero_si512(), q);
+            const __mmask16 neg = _mm512_cmplt_epi32_mask(h, _mm512_setzero_si512());
+            q = _mm512_mask_sub_epi32(q, neg, _mm512_setzero_si512(), q);
             for (int m = 1; m < 16 && m < HWQ_H; m *= 2)
                 q = hwq_acts_bfly(q, m);
             _mm512_storeu_si512((void *)(r + i), q);
