@@ -135,7 +135,7 @@ def test_decode_loop_bit_exact_for_batch_1_to_8_and_ragged_tiles(cfg, tmp_path):
 
 
 def test_the_kernel_is_picked_by_batch(build_root):
-    """On AVX-512 VBMI + VNNI the table lookups serve batch 1-3 and the decode-then-dot loop batch >= 4
+    """On AVX-512 VBMI + VNNI the table lookups serve batch 1-2 and the decode-then-dot loop batch >= 3
     (HWQ_DEC_MIN_BATCH, the crossover measured at 4096x4096, 4096x14336 and 14336x4096)."""
     cfg = HwqConfig()
     lib = CKernels(cfg, compile_c(cfg, build_root / cfg.slug))
@@ -145,7 +145,7 @@ def test_the_kernel_is_picked_by_batch(build_root):
     enc = encode_matrix(rng.standard_normal((192, 64)), cfg)
     pw = lib.pack(enc)
     act = dp.prepare_activations(rng.standard_normal((192, 8)), cfg)
-    for b, want in ((1, "vnni"), (3, "vnni"), (4, "decode"), (8, "decode")):
+    for b, want in ((1, "vnni"), (2, "vnni"), (3, "decode"), (4, "decode"), (8, "decode")):
         assert np.array_equal(lib.wo_acc(pw, act.x_rot[:, :b]), dp.weight_only_acc(enc, act.x_rot[:, :b]))
         assert lib.last_kernel() == want, b
 
