@@ -111,7 +111,8 @@ static int64_t hwq_dec_prepare(hwq_dec_tabs *dt, int64_t xmax)
     return ns < 1 ? 0 : ns;
 }
 
-/* Activation dwords of blocks [bs, bs + ns): xp[j * nw + u * d + i] = (x[d (bs + 2u) + i], x[d (bs + 2u + 1) + i])
+/* Activation dwords of blocks [bs, bs + ns):
+ *     xp[j * nw + u * d + i] = (x[d (bs + 2u) + i], x[d (bs + 2u + 1) + i])
  * as two int16 (the second 0 past the chunk), nw = ceil(ns / 2) * d, then nw zeros (nbatch + 1 rows). */
 static void hwq_dec_acts(const int32_t *xr, int64_t k, int64_t nbatch, int64_t bs, int64_t ns, int32_t *xp)
 {
@@ -129,8 +130,8 @@ static void hwq_dec_acts(const int32_t *xr, int64_t k, int64_t nbatch, int64_t b
 }
 
 /* 256-entry byte table (4 registers) looked up by 64 codes (k7: bit 7 of each code). */
-static inline __attribute__((always_inline)) HWQ_T_DEC __m512i hwq_dec_lut256(const __m512i t[4], const __m512i c,
-                                                                              const __mmask64 k7)
+static inline __attribute__((always_inline)) HWQ_T_DEC __m512i
+hwq_dec_lut256(const __m512i t[4], const __m512i c, const __mmask64 k7)
 {
     const __m512i lo = _mm512_permutex2var_epi8(t[0], c, t[1]);
 #if HWQ_NC > 128
@@ -143,8 +144,8 @@ static inline __attribute__((always_inline)) HWQ_T_DEC __m512i hwq_dec_lut256(co
 
 /* Keys e_i | T << 4 of the 64 columns of one record (byte p = column at code byte p), i < d. */
 static inline __attribute__((always_inline)) HWQ_T_DEC void
-hwq_dec_keys(const uint8_t *rec, const __m512i ct[][4], const __m512i tperm, const __m512i tshift, __m512i k[HWQ_D],
-             int64_t pf)
+hwq_dec_keys(const uint8_t *rec, const __m512i ct[][4], const __m512i tperm, const __m512i tshift,
+             __m512i k[HWQ_D], int64_t pf)
 {
     _mm_prefetch((const char *)(rec + pf), _MM_HINT_T0);
     _mm_prefetch((const char *)(rec + pf + HWQ_REC - 1), _MM_HINT_T0);
@@ -161,7 +162,8 @@ hwq_dec_keys(const uint8_t *rec, const __m512i ct[][4], const __m512i tperm, con
 #endif
     for (int i = 0; i < HWQ_D; i++) {
         /* coordinate 2p in the low nibble of the pair lookup p, 2p + 1 in its high nibble shifted down
-         * (bits 4-7 then hold the next byte's low nibble: T overwrites bits 4.., the table ignores the rest) */
+         * (bits 4-7 then hold the next byte's low nibble: T overwrites bits 4.., the table ignores the
+         * rest) */
         k[i] = i % 2 ? _mm512_srli_epi16(k[i - 1], 4) : hwq_dec_lut256(ct[i / 2], c, k7);
     }
 #if HWQ_LB > 0
@@ -200,8 +202,8 @@ static inline __attribute__((always_inline)) HWQ_T_DEC void hwq_dec_out(int64_t 
         hwq_dec_out(J < 3 ? pp + J * HWQ_GL : p3, r);                                                       \
     }
 /* pp: int64 partials of vectors 0..2 (stride 64), p3 those of vector 3 */
-static inline __attribute__((always_inline)) HWQ_T_DEC void hwq_dec_dot(const int nj, const uint8_t *wb, int64_t nw,
-                                                                        const int32_t *xp, int64_t *pp, int64_t *p3)
+static inline __attribute__((always_inline)) HWQ_T_DEC void
+hwq_dec_dot(const int nj, const uint8_t *wb, int64_t nw, const int32_t *xp, int64_t *pp, int64_t *p3)
 {
     HWQ_DEC_ACC(0)
     HWQ_DEC_ACC(1)
@@ -209,8 +211,10 @@ static inline __attribute__((always_inline)) HWQ_T_DEC void hwq_dec_dot(const in
     HWQ_DEC_ACC(3)
     for (int64_t v = 0; v < nw; v++) {
         const uint8_t *w = wb + v * 256;
-        const __m512i w0 = _mm512_loadu_si512((const void *)w), w1 = _mm512_loadu_si512((const void *)(w + 64));
-        const __m512i w2 = _mm512_loadu_si512((const void *)(w + 128)), w3 = _mm512_loadu_si512((const void *)(w + 192));
+        const __m512i w0 = _mm512_loadu_si512((const void *)w);
+        const __m512i w1 = _mm512_loadu_si512((const void *)(w + 64));
+        const __m512i w2 = _mm512_loadu_si512((const void *)(w + 128));
+        const __m512i w3 = _mm512_loadu_si512((const void *)(w + 192));
         HWQ_DEC_MAC(0)
         HWQ_DEC_MAC(1)
         HWQ_DEC_MAC(2)
@@ -230,14 +234,15 @@ static inline __attribute__((always_inline)) HWQ_T_DEC void hwq_dec_dot(const in
  * (n & 3) (unpack order; dt->pos inverts it).  keep: also store them into wb[((u d + i) 4 + o) 64 ..]
  * for the passes of the further vectors (hwq_dec_dot). */
 static inline __attribute__((always_inline)) HWQ_T_DEC void
-hwq_dec_pass(const int nj, const int keep, const hwq_dec_tabs *dt, const uint8_t *grec, int64_t ns, uint8_t *wb,
-             int64_t pf, int64_t nw, const int32_t *xp, int64_t *pp, int64_t *p3)
+hwq_dec_pass(const int nj, const int keep, const hwq_dec_tabs *dt, const uint8_t *grec, int64_t ns,
+             uint8_t *wb, int64_t pf, int64_t nw, const int32_t *xp, int64_t *pp, int64_t *p3)
 {
     __m512i ct[HWQ_DPK][4];
     for (int i = 0; i < HWQ_DPK; i++)
         for (int h = 0; h < 4; h++)
             ct[i][h] = _mm512_loadu_si512((const void *)(dt->cidx[i] + 64 * h));
-    const __m512i plo = _mm512_loadu_si512((const void *)dt->plo), phi = _mm512_loadu_si512((const void *)dt->phi);
+    const __m512i plo = _mm512_loadu_si512((const void *)dt->plo);
+    const __m512i phi = _mm512_loadu_si512((const void *)dt->phi);
     const __m512i tperm = _mm512_loadu_si512((const void *)dt->tperm);
     const __m512i tshift = _mm512_loadu_si512((const void *)dt->tshift);
     const __m512i kz = _mm512_set1_epi8((char)dt->kzero);
@@ -281,11 +286,15 @@ hwq_dec_pass(const int nj, const int keep, const hwq_dec_tabs *dt, const uint8_t
 
 /* Blocks [s0, s0 + ns) of groups [g0, ng) for all activation vectors; xp from hwq_dec_acts followed by
  * nw zero dwords (a fourth vector for a pass of three), wb an L1 buffer of ceil(ns / 2) d 256 bytes,
- * p64[(g B + j) 64 + lane] the int64 partials.  Vectors go 4 at a time; a pass of 3 runs as 4 with the
- * zero vector (measured 1.3x faster than the 3-vector loop at 4096x14336, AVX-512 Zen 5). */
-static HWQ_T_DEC void hwq_groups_dec(const hwq_dec_tabs *dt, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt,
-                                     int64_t s0, int64_t ns, const int32_t *xp, int64_t nbatch, uint8_t *wb,
-                                     int64_t *p64)
+ * p64[(g B + j) 64 + lane] the int64 partials.  Vectors go 4 at a time, the first 4 with the decode
+ * (hwq_dec_pass); a pass of 3 runs as 4 with the zero vector (measured 1.3x faster than the 3-vector
+ * loop at 4096x14336, AVX-512 Zen 5, before the fusion; with it, a tie on the Intel VM: 1.01x / 0.96x).
+ * Where the time goes (Intel Xeon VM, 4096x4096, one thread): batch 1, 2, 3 cost 0.69, 0.73, 0.87 ms
+ * against a 0.47 ms table loop at batch 1, so up to batch 4 the decode's byte shuffles (about 21 per
+ * record, one shuffle port) bound the loop, and from batch 8 the vpdpwssd (6 per record and vector). */
+static HWQ_T_DEC void hwq_groups_dec(const hwq_dec_tabs *dt, const uint8_t *tile, int64_t g0, int64_t ng,
+                                     int64_t nbt, int64_t s0, int64_t ns, const int32_t *xp, int64_t nbatch,
+                                     uint8_t *wb, int64_t *p64)
 {
     const int64_t nw = (ns + 1) / 2 * HWQ_D;
     const int64_t pf = ns < nbt ? HWQ_PF_GROUPS * nbt * HWQ_REC : HWQ_PF_BYTES;
