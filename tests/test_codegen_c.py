@@ -103,8 +103,12 @@ def test_worst_case_activations_at_max_k_do_not_overflow(build_root):
     lib.set_isa("auto")
 
 
+# the decode loop's configs: 1-4 coordinates (one or two per packed lookup), ladder_bits 0, 1 and 2
+_DEC_CONFIGS = CONFIGS[:3] + [HwqConfig(ladder_len=1), HwqConfig(ladder_len=2)]
+
+
 @pytest.mark.filterwarnings("ignore::hwq.nested.OverloadWarning")  # a clipped block is still a codeword
-@pytest.mark.parametrize("cfg", CONFIGS[:3], ids=lambda c: c.slug)
+@pytest.mark.parametrize("cfg", _DEC_CONFIGS, ids=lambda c: c.slug)
 def test_decode_loop_bit_exact_for_batch_1_to_8_and_ragged_tiles(cfg, tmp_path):
     """The decode-then-dot loop forced on from batch 1 (HWQ_DEC_MIN_BATCH=1) with 5-block layout tiles, so
     chunks are odd (the last block pair has a zero partner) and K is not a multiple of the tile, and 70
@@ -132,7 +136,7 @@ def test_decode_loop_bit_exact_for_batch_1_to_8_and_ragged_tiles(cfg, tmp_path):
 
 
 def test_the_kernel_is_picked_by_batch(build_root):
-    """On AVX-512 VBMI + VNNI the table lookups serve batch 1-3 and the decode-then-dot loop batch >= 4
+    """On AVX-512 VBMI + VNNI the table lookups serve batch 1-2 and the decode-then-dot loop batch >= 3
     (HWQ_DEC_MIN_BATCH, the crossover measured at 4096x4096, 4096x14336 and 14336x4096)."""
     cfg = HwqConfig()
     lib = CKernels(cfg, compile_c(cfg, build_root / cfg.slug))
@@ -142,7 +146,7 @@ def test_the_kernel_is_picked_by_batch(build_root):
     enc = encode_matrix(rng.standard_normal((192, 64)), cfg)
     pw = lib.pack(enc)
     act = dp.prepare_activations(rng.standard_normal((192, 8)), cfg)
-    for b, want in ((1, "vnni"), (3, "vnni"), (4, "decode"), (8, "decode")):
+    for b, want in ((1, "vnni"), (2, "vnni"), (3, "decode"), (4, "decode"), (8, "decode")):
         assert np.array_equal(lib.wo_acc(pw, act.x_rot[:, :b]), dp.weight_only_acc(enc, act.x_rot[:, :b]))
         assert lib.last_kernel() == want, b
 
@@ -191,6 +195,36 @@ def test_ragged_k_fails_clearly_and_padding_works(build_root):
     y, acc = lib.gemv_exact(encp, xp)
     assert np.array_equal(y, dp.weight_only_gemv(encp, xp))
     assert np.any(acc != 0)
+
+
+def test_exact_front_end_bit_equal_on_ties_zeros_and_extremes(build_root):
+    """The exact GEMV's activation front end (quantize + rotate; one AVX-512 pass, hwq_acts_x86.h, on
+    AVX-512 and VBMI) against hwq.datapath on every ISA: exact .5 ties of x / s (floor(x / s + 0.5) rounds
+    them up), -0.0, an all-zero vector (s = 1), 1e300 beside 1e-300, values a hair below max|x|."""
+    cfg = HwqConfig()
+    lib = CKernels(cfg, compile_c(cfg, build_root / cfg.slug))
+    k = 3 * 128
+    rng = np.random.default_rng(8)
+    enc = encode_matrix(rng.standard_normal((k, 40)), cfg)
+    x = np.zeros((k, 5))
+    x[:, 0] = np.resize(np.arange(-127, 127) + 0.5, k)  # max|x| = 126.5: x / s lands on halves and near them
+    x[:254, 1] = np.arange(-127, 127) + 0.5
+    x[254, 1], x[255, 1] = 127.0, -0.0  # s = 1 exactly: every x / s + 0.5 is an exact tie
+    x[::7, 2] = 1e300
+    x[1::7, 2] = -1e-300
+    x[:, 3] = 0.0
+    x[:, 4] = rng.standard_normal(k)
+    x[10, 4] = np.abs(x[:, 4]).max() * (1 + 2.0**-52)
+    x[11, 4] = -x[10, 4] * (1 - 2.0**-52)
+    act = dp.prepare_activations(x, cfg)
+    ref_acc, ref_y = dp.weight_only_acc(enc, act.x_rot), dp.weight_only_gemv(enc, x)
+    assert len(np.unique(act.x_int[:, 1])) > 200  # the ties really land on many integers
+    for isa in lib.available_isas():
+        lib.set_isa(isa)
+        y, acc = lib.gemv_exact(enc, x)
+        assert np.array_equal(acc, ref_acc), isa
+        assert np.array_equal(y, ref_y), isa
+    lib.set_isa("auto")
 
 
 def test_activation_range_is_checked(build_root):

@@ -472,6 +472,10 @@ static int hwq_lut_acc_w(hwq_weights w, int64_t k, int64_t m, const int32_t *rx,
 #endif
 }
 
+#if HWQ_X86
+#include "hwq_acts_x86.h"
+#endif
+
 static int hwq_gemv_exact_w(hwq_weights w, const float *norms, int64_t k, int64_t m, const double *x,
                             int64_t nbatch, double *y, int64_t *acc, int nthreads)
 {
@@ -487,8 +491,15 @@ static int hwq_gemv_exact_w(hwq_weights w, const float *norms, int64_t k, int64_
         free(sx);
         return HWQ_E_ALLOC;
     }
-    hwq_quantize(x, k, nbatch, xi, sx);
-    hwq_rotate(xi, k, nbatch, xr);
+#if HWQ_X86
+    if (HWQ_H % 16 == 0 && hwq_isa() >= HWQ_ISA_AVX512) /* bit-equal, one vector pass */
+        hwq_acts_avx512(x, k, nbatch, xr, sx);
+    else
+#endif
+    {
+        hwq_quantize(x, k, nbatch, xi, sx);
+        hwq_rotate(xi, k, nbatch, xr);
+    }
     e = hwq_wo_acc_w(w, k, m, xr, nbatch, acc, nthreads);
     if (!e) {
         const double cst = HWQ_BETA0 / ((double)((int64_t)(1 << HWQ_FRAC_BITS) * HWQ_CS) * sqrt((double)k));

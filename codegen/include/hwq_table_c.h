@@ -74,14 +74,17 @@ static int hwq_last_kernel = HWQ_KERNEL_NONE;
 
 /* Kernel choice by batch (weight-only, AVX-512 VBMI + VNNI): from this many activation vectors on, the
  * decode-then-dot loop (hwq_groups_dec), below it the table lookups (hwq_groups_vnni).  Measured with both
- * loops in one process (-DHWQ_DEC_MIN_BATCH=1000 vs 1), one thread, thread CPU time, min of 11 interleaved
- * rounds, random D3 q=6 codes, the shared 2-core Zen 5 VM at load 7-14 (2026-12-02), table vs decode ms:
- *   4096x4096    batch 3: 0.58 vs 0.63   batch 4: 0.77 vs 0.65   batch 8: 1.57 vs 1.03
- *   4096x14336   batch 3: 1.98 vs 2.19   batch 4: 2.62 vs 2.30
- *   14336x4096   batch 3: 2.03 vs 2.22   batch 4: 2.59 vs 2.29   batch 8: 5.56 vs 3.68
- * so the crossover lies between 3 and 4 on all three shapes. */
+ * loops in one process (-DHWQ_DEC_MIN_BATCH=1000 vs 1), weight-only kernel, one thread, min of 11
+ * interleaved rounds, random D3 q=6 codes, K padded to 4224 / 14400; 2-core VM (Intel Xeon, AVX-512 VBMI,
+ * VNNI) at load 6.4-7.9 (2026-12-02, after the decode and the first 4 vectors' dot were fused), table vs
+ * decode ms:
+ *   4096x4096    batch 1: 0.469 vs 0.692   batch 2: 0.745 vs 0.728   batch 3: 1.115 vs 0.867
+ *   4096x14336   batch 1: 1.80 vs 2.33     batch 2: 2.60 vs 2.65     batch 3: 4.15 vs 3.04
+ *   14336x4096   batch 1: 1.83 vs 2.19     batch 2: 2.55 vs 2.46     batch 3: 7.69 vs 2.85
+ * so batch 2 is a tie (0.98-1.04x) and from batch 3 on the decode loop wins (1.29x and more).  (Before the
+ * fusion, Zen 5, the crossover lay between 3 and 4.) */
 #ifndef HWQ_DEC_MIN_BATCH
-#define HWQ_DEC_MIN_BATCH 4
+#define HWQ_DEC_MIN_BATCH 3
 #endif
 
 static inline int64_t hwq_ngroups(int64_t m) { return (m + HWQ_GL - 1) / HWQ_GL; }
