@@ -257,12 +257,13 @@ def render(cfg: HwqConfig, target: str, out_dir: str | Path) -> list[Path]:
         raise HwqError(f"the CUDA kernels rotate activations in shared memory: hadamard = {cfg.hadamard} "
                        f"exceeds {CUDA_MAX_HADAMARD}; choose a smaller hadamard")
     ctx["target"] = target
+    ctx["headers"] = C_HEADERS if target == "c" else CUDA_HEADERS  # the Makefile's dependencies
     out = Path(out_dir)
     env = _env()
     planned = {dst: env.get_template(src).render(**ctx).encode("utf-8")
                for src, dst in _files(target, ctx["name"])}
     inc = resources.files("hwq.codegen").joinpath("include")
-    for h in (C_HEADERS if target == "c" else CUDA_HEADERS):
+    for h in ctx["headers"]:
         planned[h] = inc.joinpath(h).read_bytes()
     out.mkdir(parents=True, exist_ok=True)
     with folder_lock(out, what=f"codegen folder {out}"):
