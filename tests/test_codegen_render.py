@@ -70,3 +70,17 @@ def test_cli_codegen(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"hwq_{HwqConfig(lattice='Z', q=8).slug}.c" in out
     assert main(["codegen", "--config", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "o")]) == 2
+
+
+@pytest.mark.parametrize("target", ["c", "cuda"])
+def test_makefile_depends_on_every_included_header(tmp_path, target):
+    """The rendered Makefile rebuilds when any header its source includes changes: every ``#include "..."``
+    of the rendered source and of the copied headers is a dependency of the library."""
+    cfg = HwqConfig()
+    render(cfg, target, tmp_path)
+    rule = (tmp_path / "Makefile").read_text().split(".so:", 1)[1].split("\n", 1)[0].split()
+    src = tmp_path / f"{lib_name(cfg)}.{'c' if target == 'c' else 'cu'}"
+    texts = [src.read_text()] + [p.read_text() for p in tmp_path.glob("hwq_*.h*") if p.name in rule]
+    included = {m for t in texts for m in re.findall(r'#include "([^"]+)"', t)}
+    assert included, "no local includes found"
+    assert included <= set(rule), sorted(included - set(rule))
