@@ -491,6 +491,16 @@ static inline __attribute__((always_inline)) HWQ_T_VNNI void hwq_vnni_out(int64_
     }
 }
 
+/* Prefetch distance of the VNNI loop's record stream when a pass covers whole tiles (batch 1-3; the other
+ * loops keep HWQ_PF_BYTES).  The loop streaming cold weights (44 tiles x 224 groups x 32 records, 25 MB, as
+ * at 4096x14336; 12 copies rotated, huge pages; min of 40 passes, 3 alternating runs per distance, 2-core
+ * Intel Xeon VM at load 11-12, 2026-12-02): 1024 B 1.96-1.99 ms, 1536 B 1.87-1.95, 2048 B 1.92-1.98,
+ * 3072 B 1.94-2.07, 4096 B 2.09-2.17 ms; without software prefetch 2.32 ms (why farther is slower is not
+ * measured: this VM exposes no hardware counters). */
+#ifndef HWQ_PF_B1
+#define HWQ_PF_B1 2048
+#endif
+
 /* Blocks [0, ns) of groups [g0, ng) for activation vectors [j0, j0 + NJ): 4 NJ accumulators in registers. */
 static inline __attribute__((always_inline)) HWQ_T_VNNI void
 hwq_vnni_pass(const int nj, const int pb4, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt,
@@ -500,7 +510,7 @@ hwq_vnni_pass(const int nj, const int pb4, const uint8_t *tile, int64_t g0, int6
     const int64_t tstride = ns * HWQ_PL2;
     /* prefetch distance: the stream ahead when a pass covers the whole tile, else the same blocks of the
      * next column group (a sub-tile pass reads ns records per group, then jumps to the next group) */
-    const int64_t pf = ns < nbt ? HWQ_PF_GROUPS * nbt * HWQ_REC : HWQ_PF_BYTES;
+    const int64_t pf = ns < nbt ? HWQ_PF_GROUPS * nbt * HWQ_REC : HWQ_PF_B1;
     for (int64_t g = g0; g < ng; g++) {
         const uint8_t *ra = tile + (g * nbt + s0) * HWQ_REC;
         __m512i acc[4][4];
