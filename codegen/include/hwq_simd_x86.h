@@ -11,7 +11,8 @@
  *       to fixed point with 2^22 as the largest possible |entry| of the activation vector): the table of
  *       block b is kept as 3 byte planes of 256 entries (2 when every entry of the GEMV is within
  *       +-2^15 - 1, the usual case for real activations); vpermi2b looks up 64 columns per instruction
- *       (two 128-byte halves selected by code bit 7), in-lane byte/word unpacks put the 3 bytes of each
+ *       (two 128-byte halves selected by code bit 7; the VNNI loop on Intel: four vpermb of 64-entry
+ *       quarters, hwq_plane_bytes4), in-lane byte/word unpacks put the 3 bytes of each
  *       column into the upper 24 bits of an int32 lane (the layout's column order, hwq_col_pos, makes
  *       that lane order natural) and an arithmetic shift sign-extends it.
  *
