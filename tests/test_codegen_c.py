@@ -151,6 +151,26 @@ def test_the_kernel_is_picked_by_batch(build_root):
         assert lib.last_kernel() == want, b
 
 
+@pytest.mark.filterwarnings("ignore::hwq.nested.OverloadWarning")
+@pytest.mark.parametrize("permb", [0, 1])
+@pytest.mark.parametrize("cfg", CONFIGS[:3], ids=lambda c: c.slug)
+def test_vnni_loop_bit_exact_with_either_plane_lookup(cfg, permb, tmp_path):
+    """The batch 1-3 table loop (hwq_groups_vnni) with its byte-plane lookups forced to vpermi2b
+    (HWQ_PERMB=0) or to four vpermb (HWQ_PERMB=1), whichever this CPU's vendor would pick: bit-equal to
+    hwq.datapath, with codes in every quarter of the 256-entry planes (D4 q=4 fills all 256 rows)."""
+    lib = CKernels(cfg, compile_c(cfg, tmp_path, defines={"HWQ_PERMB": permb, "HWQ_BT": 5}), nthreads=2)
+    if "avx512vbmi" not in lib.available_isas() or not _has_vnni():
+        pytest.skip("needs AVX-512 VBMI and VNNI")
+    rng = np.random.default_rng(21)
+    k = 2 * cfg.k_step
+    enc = encode_matrix(rng.standard_normal((k, 70)) * rng.uniform(0.2, 4.0, size=70), cfg)
+    pw = lib.pack(enc)
+    act = dp.prepare_activations(rng.standard_normal((k, 3)) * 3.0, cfg)
+    for b in (1, 2, 3):
+        assert np.array_equal(lib.wo_acc(pw, act.x_rot[:, :b]), dp.weight_only_acc(enc, act.x_rot[:, :b])), b
+        assert lib.last_kernel() == "vnni", b
+
+
 def test_benchmark_baselines_compute_what_they_claim(build_root):
     cfg = HwqConfig()
     lib = CKernels(cfg, compile_c(cfg, build_root / cfg.slug), nthreads=2)

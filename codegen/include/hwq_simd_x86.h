@@ -11,7 +11,8 @@
  *       to fixed point with 2^22 as the largest possible |entry| of the activation vector): the table of
  *       block b is kept as 3 byte planes of 256 entries (2 when every entry of the GEMV is within
  *       +-2^15 - 1, the usual case for real activations); vpermi2b looks up 64 columns per instruction
- *       (two 128-byte halves selected by code bit 7), in-lane byte/word unpacks put the 3 bytes of each
+ *       (two 128-byte halves selected by code bit 7; the VNNI loop on Intel: four vpermb of 64-entry
+ *       quarters, hwq_plane_bytes4), in-lane byte/word unpacks put the 3 bytes of each
  *       column into the upper 24 bits of an int32 lane (the layout's column order, hwq_col_pos, makes
  *       that lane order natural) and an arithmetic shift sign-extends it.
  *
@@ -398,6 +399,45 @@ hwq_groups_vbmi2_np(const int np, const uint8_t *tile, int64_t g0, int64_t ng, i
 #define HWQ_PL2 (2 * 256)
 #define HWQ_T_VNNI __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vbmi,avx512vnni")))
 
+/* Lookup of one byte plane as hwq_plane_bytes, but with four single-table vpermb (64 entries each, merged
+ * under k6 = code bit 6 and blended under k7 = code bit 7) instead of two two-table vpermi2b.  On the
+ * 2-core Intel Xeon VM with AVX-512 VBMI (model 0xA7 under KVM; 2026-12-02) a vpermi2b/vpermt2b zmm is 3
+ * uops (2 on port 5, 1 on port 0 or 5; 2 cycles throughput, measured alone and paired with vpaddd /
+ * vpsrlvd / vpdpwssd) and a vpermb zmm is 1 uop on port 5, so a plane costs 5 vector uops instead of 7;
+ * the batch-1 loop, which is bound by the vector ports 0 and 5 (27 vector uops per record, 14 of them
+ * port-5-only), ran 3-5% faster with it: 16.5-16.8 vs 17.1-17.4 cycles per record (records in L1, min of
+ * 7 rounds of 3000 passes, thread CPU time, load 7-8).  On cold weights the difference drowned in the
+ * noise of the loaded VM (4096x14336, 1 thread: 1.93 vs 1.93 ms min of 9 interleaved rounds). */
+static inline __attribute__((always_inline)) HWQ_T_VBMI __m512i
+hwq_plane_bytes4(const uint8_t *tp, const __m512i c, const __mmask64 k6, const __mmask64 k7)
+{
+    const __m512i lo = _mm512_mask_permutexvar_epi8(
+        _mm512_permutexvar_epi8(c, _mm512_loadu_si512((const void *)tp)), k6, c,
+        _mm512_loadu_si512((const void *)(tp + 64)));
+#if HWQ_NC > 128
+    const __m512i hi = _mm512_mask_permutexvar_epi8(
+        _mm512_permutexvar_epi8(c, _mm512_loadu_si512((const void *)(tp + 128))), k6, c,
+        _mm512_loadu_si512((const void *)(tp + 192)));
+    return _mm512_mask_blend_epi8(k7, lo, hi);
+#else
+    (void)k7;
+    return lo;
+#endif
+}
+
+/* Plane lookups of the VNNI loop: 1 = hwq_plane_bytes4 (vpermb), 0 = hwq_plane_bytes (vpermi2b), -1 = by CPU
+ * vendor: vpermb on Intel (measured above), vpermi2b elsewhere (the AMD Zen 5 figures of earlier sessions were
+ * measured with it, and the vpermb variant is unmeasured there). */
+#ifndef HWQ_PERMB
+#define HWQ_PERMB (-1)
+#endif
+static int hwq_vnni_pb4(void)
+{
+    if (HWQ_PERMB >= 0)
+        return HWQ_PERMB > 0;
+    return __builtin_cpu_is("intel") ? 1 : 0;
+}
+
 /* Weight-only loop of the usual case (2 byte planes, two-slot ladder; AVX-512 VNNI): no partial-sum
  * slots at all.  The word entries e of the 64 columns of a record (int16, exact when np = 2) are
  * multiplied by their ladder multiplier and summed into int32 in one vpdpwssd per 16 columns:
@@ -410,8 +450,8 @@ hwq_groups_vbmi2_np(const int np, const uint8_t *tile, int64_t g0, int64_t ng, i
  * multipliers are taken once, then per vector j the table lookups (planes tb + j * tstride) and
  * acc[j][S] += e * m. */
 static inline __attribute__((always_inline)) HWQ_T_VNNI void
-hwq_vnni_rec(const int nj, const uint8_t *rec, const uint8_t *tb, int64_t tstride, const __m512i f[3],
-             __m512i acc[][4], int64_t pf)
+hwq_vnni_rec(const int nj, const int pb4, const uint8_t *rec, const uint8_t *tb, int64_t tstride,
+             const __m512i f[3], __m512i acc[][4], int64_t pf)
 {
     /* records are 80 bytes: two prefetches per record touch every 64-byte line ahead */
     _mm_prefetch((const char *)(rec + pf), _MM_HINT_T0);
@@ -420,6 +460,8 @@ hwq_vnni_rec(const int nj, const uint8_t *rec, const uint8_t *tb, int64_t tstrid
 #endif
     const __m512i c = _mm512_loadu_si512((const void *)rec);
     const __mmask64 k7 = _mm512_movepi8_mask(c); /* unused (and dropped) when HWQ_NC <= 128 */
+    /* code bit 6 (hwq_plane_bytes4 only) */
+    const __mmask64 k6 = pb4 ? _mm512_movepi8_mask(_mm512_add_epi8(c, c)) : 0;
     __m512i m[4];
     for (int S = 0; S < 4; S++) {
         /* T of columns 16 S + l: 2-bit field l of dword S of the ladder bytes; vpermd takes index bits 0-3
@@ -431,7 +473,7 @@ hwq_vnni_rec(const int nj, const uint8_t *rec, const uint8_t *tb, int64_t tstrid
         const uint8_t *tp = tb + jj * tstride;
         __m512i pb[2];
         for (int p = 0; p < 2; p++, tp += 256)
-            pb[p] = hwq_plane_bytes(tp, c, k7);
+            pb[p] = pb4 ? hwq_plane_bytes4(tp, c, k6, k7) : hwq_plane_bytes(tp, c, k7);
         const __m512i wv[2] = {_mm512_unpacklo_epi8(pb[0], pb[1]), _mm512_unpackhi_epi8(pb[0], pb[1])};
         for (int S = 0; S < 4; S++)
             HWQ_DPWSSD(acc[jj][S], wv[S >> 1], m[S]);
@@ -450,15 +492,26 @@ static inline __attribute__((always_inline)) HWQ_T_VNNI void hwq_vnni_out(int64_
     }
 }
 
+/* Prefetch distance of the VNNI loop's record stream when a pass covers whole tiles (batch 1-3; the other
+ * loops keep HWQ_PF_BYTES).  The loop streaming cold weights (44 tiles x 224 groups x 32 records, 25 MB, as
+ * at 4096x14336; 12 copies rotated, huge pages; min of 40 passes, 3 alternating runs per distance, 2-core
+ * Intel Xeon VM at load 11-12, 2026-12-02): 1024 B 1.96-1.99 ms, 1536 B 1.87-1.95, 2048 B 1.92-1.98,
+ * 3072 B 1.94-2.07, 4096 B 2.09-2.17 ms; without software prefetch 2.32 ms (why farther is slower is not
+ * measured: this VM exposes no hardware counters). */
+#ifndef HWQ_PF_B1
+#define HWQ_PF_B1 2048
+#endif
+
 /* Blocks [0, ns) of groups [g0, ng) for activation vectors [j0, j0 + NJ): 4 NJ accumulators in registers. */
 static inline __attribute__((always_inline)) HWQ_T_VNNI void
-hwq_vnni_pass(const int nj, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0, int64_t ns,
-              const uint8_t *pl, int64_t j0, int64_t nbatch, int64_t *p64, const __m512i f[3])
+hwq_vnni_pass(const int nj, const int pb4, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt,
+              int64_t s0, int64_t ns, const uint8_t *pl, int64_t j0, int64_t nbatch, int64_t *p64,
+              const __m512i f[3])
 {
     const int64_t tstride = ns * HWQ_PL2;
     /* prefetch distance: the stream ahead when a pass covers the whole tile, else the same blocks of the
      * next column group (a sub-tile pass reads ns records per group, then jumps to the next group) */
-    const int64_t pf = ns < nbt ? HWQ_PF_GROUPS * nbt * HWQ_REC : HWQ_PF_BYTES;
+    const int64_t pf = ns < nbt ? HWQ_PF_GROUPS * nbt * HWQ_REC : HWQ_PF_B1;
     for (int64_t g = g0; g < ng; g++) {
         const uint8_t *ra = tile + (g * nbt + s0) * HWQ_REC;
         __m512i acc[4][4];
@@ -467,7 +520,7 @@ hwq_vnni_pass(const int nj, const uint8_t *tile, int64_t g0, int64_t ng, int64_t
                 acc[jj][S] = _mm512_setzero_si512();
         const uint8_t *tb = pl + j0 * tstride;
         for (int64_t bb = 0; bb < ns; bb++, tb += HWQ_PL2)
-            hwq_vnni_rec(nj, ra + bb * HWQ_REC, tb, tstride, f, acc, pf);
+            hwq_vnni_rec(nj, pb4, ra + bb * HWQ_REC, tb, tstride, f, acc, pf);
         for (int jj = 0; jj < nj; jj++)
             hwq_vnni_out(p64 + (g * nbatch + j0 + jj) * HWQ_GL, acc[jj]);
     }
@@ -486,17 +539,27 @@ static HWQ_T_VNNI void hwq_groups_vnni(const uint8_t *tile, int64_t g0, int64_t 
     const __m512i fv = _mm512_loadu_si512((const void *)fm);
     const __m512i f[3] = {_mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), fv,
                           _mm512_slli_epi32(fv, 16)};
+    const int pb4 = hwq_vnni_pb4();
     /* up to 4 activation vectors per pass over the records (batch >= 2 shares the codes and multipliers) */
     for (int64_t j0 = 0; j0 < nbatch; j0 += HWQ_VNNI_NJ) {
         const int64_t nj = nbatch - j0 < HWQ_VNNI_NJ ? nbatch - j0 : HWQ_VNNI_NJ;
+        /* nj and the lookup kind as compile-time constants: one specialised loop each */
+#define HWQ_VNNI_PASS(NJ)                                                                                   \
+    do {                                                                                                    \
+        if (pb4)                                                                                            \
+            hwq_vnni_pass(NJ, 1, tile, g0, ng, nbt, s0, ns, pl, j0, nbatch, p64, f);                        \
+        else                                                                                                \
+            hwq_vnni_pass(NJ, 0, tile, g0, ng, nbt, s0, ns, pl, j0, nbatch, p64, f);                        \
+    } while (0)
         if (nj == 1)
-            hwq_vnni_pass(1, tile, g0, ng, nbt, s0, ns, pl, j0, nbatch, p64, f);
+            HWQ_VNNI_PASS(1);
         else if (nj == 2)
-            hwq_vnni_pass(2, tile, g0, ng, nbt, s0, ns, pl, j0, nbatch, p64, f);
+            HWQ_VNNI_PASS(2);
         else if (nj == 3)
-            hwq_vnni_pass(3, tile, g0, ng, nbt, s0, ns, pl, j0, nbatch, p64, f);
+            HWQ_VNNI_PASS(3);
         else
-            hwq_vnni_pass(4, tile, g0, ng, nbt, s0, ns, pl, j0, nbatch, p64, f);
+            HWQ_VNNI_PASS(4);
+#undef HWQ_VNNI_PASS
     }
 }
 

@@ -501,10 +501,16 @@ static void hwq_run_part(hwq_run_ctx *c, int slot, int64_t it)
                        * ((const int64_t *)acc32)[((mm / HWQ_GL) * nbatch + j) * HWQ_GL + c->dtab->pos[mm % HWQ_GL]];
 #endif
     } else if (vnni) { /* int64 partials of hwq_groups_vnni, in units of mdiv */
-        for (int64_t mm = 0; mm < jb->m; mm++)
-            for (int64_t j = 0; j < nbatch; j++)
-                ((int64_t *)acc64)[mm * nbatch + j] += (int64_t)mdiv
-                    * ((const int64_t *)acc32)[((mm / HWQ_GL) * nbatch + j) * HWQ_GL + mm % HWQ_GL];
+        const int64_t *p64 = (const int64_t *)acc32;
+        int64_t *o64 = (int64_t *)acc64;
+        if (nbatch == 1) /* the same column order: one contiguous (vectorised) pass */
+            for (int64_t mm = 0; mm < jb->m; mm++)
+                o64[mm] += (int64_t)mdiv * p64[mm];
+        else
+            for (int64_t mm = 0; mm < jb->m; mm++)
+                for (int64_t j = 0; j < nbatch; j++)
+                    o64[mm * nbatch + j]
+                        += (int64_t)mdiv * p64[((mm / HWQ_GL) * nbatch + j) * HWQ_GL + mm % HWQ_GL];
     } else {
         hwq_flush(mode, lad2 ? 2 : vbmi, acc32, acc64, jb->m, nbatch, inv_scale);
     }
@@ -756,8 +762,13 @@ static int hwq_run_packed(const hwq_tile_job *jb)
             inv_scale[j] = 1.0 / (double)scale[j];
         }
     }
-    for (int th = 0; th < nt; th++)
-        memset(bufs + per * (size_t)th + tab_b, 0, acc_b + out_b);
+    /* zero the partial sums (the VNNI loop's int64 partials fill only the first ng B 64 of its slots) and the
+     * outputs of every participant */
+    const size_t acc_used = vnni ? (size_t)(ng * nbatch * HWQ_GL) * 8u : acc_b;
+    for (int th = 0; th < nt; th++) {
+        memset(bufs + per * (size_t)th + tab_b, 0, acc_used);
+        memset(bufs + per * (size_t)th + tab_b + acc_b, 0, out_b);
+    }
     int32_t *cbt = (int32_t *)(void *)(bufs + per * (size_t)nt);
     for (int i = 0; i < HWQ_D; i++)
         for (int64_t r = 0; r < HWQ_NCP; r++) /* rows >= NC: 0, so their table entries are 0 */
