@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 __all__ = ["BURST", "MAX_COPIES", "cold_copies", "interleaved", "l2_bytes", "l3_bytes", "rotor", "timed"]
@@ -27,22 +28,38 @@ class Timed(Protocol):
     def timed(self, name: str, b: int, nt: int, n: int = 1) -> list[tuple[float, float]]: ...
 
 
-def _sysconf(name: str, default: int) -> int:
+_SYS_CACHE = Path("/sys/devices/system/cpu/cpu0/cache")
+
+
+def _cache_bytes(level: int, default: int, base: Path = _SYS_CACHE) -> int:
+    """Size of the level-``level`` data/unified cache of CPU 0: Linux sysfs first (glibc's sysconf names for
+    cache sizes are not exposed by every Python), then sysconf, then ``default``."""
+    for idx in sorted(base.glob("index*")) if base.is_dir() else ():
+        try:
+            if int((idx / "level").read_text()) != level or (idx / "type").read_text().strip() == "Instruction":
+                continue
+            text = (idx / "size").read_text().strip().upper()
+        except (OSError, ValueError):
+            continue
+        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+        digits = text.rstrip("KMG")
+        if digits.isdigit() and int(digits) > 0:
+            return int(digits) * scale
     try:
-        v = int(os.sysconf(name))
+        v = int(os.sysconf(f"SC_LEVEL{level}_CACHE_SIZE"))
     except (ValueError, OSError, AttributeError):
         v = 0
     return v if v > 0 else default
 
 
 def l3_bytes() -> int:
-    """Last-level cache size (sysconf), 32 MiB when unknown."""
-    return _sysconf("SC_LEVEL3_CACHE_SIZE", 32 << 20)
+    """Last-level cache size (sysfs, else sysconf), 32 MiB when unknown."""
+    return _cache_bytes(3, 32 << 20)
 
 
 def l2_bytes() -> int:
-    """Per-core L2 size (sysconf), 1 MiB when unknown."""
-    return _sysconf("SC_LEVEL2_CACHE_SIZE", 1 << 20)
+    """Per-core L2 size (sysfs, else sysconf), 1 MiB when unknown."""
+    return _cache_bytes(2, 1 << 20)
 
 
 def cold_copies(nbytes: int, limit: int = MAX_COPIES) -> tuple[int, bool]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from hwq.codegen.bench_backends import Case
-from hwq.codegen.bench_timing import MAX_COPIES, cold_copies, interleaved, l3_bytes, rotor, timed
+from hwq.codegen.bench_timing import MAX_COPIES, _cache_bytes, cold_copies, interleaved, l3_bytes, rotor, timed
 
 
 def _case(log: list[tuple[str, int]]) -> Case:
@@ -43,8 +43,10 @@ def test_interleaved_rounds_drop_the_wake_up_call_and_limit_e8() -> None:
 
 def test_cold_copies_exceed_twice_the_llc_up_to_the_limit() -> None:
     llc = l3_bytes()
-    n, cold = cold_copies(llc // 3)
-    assert cold and n * (llc // 3) > 2 * llc and (n - 1) * (llc // 3) <= 2 * llc
+    part = llc // 3 + 4096  # not a divisor of twice the LLC
+    n, cold = cold_copies(part)
+    assert cold and n * part > 2 * llc and (n - 1) * part <= 2 * llc
+    assert cold_copies(llc // 2)[1] is False or llc % 2  # exactly twice the LLC is not "more than"
     assert cold_copies(4 * llc) == (1, True)
     assert cold_copies(1024) == (MAX_COPIES, MAX_COPIES * 1024 > 2 * llc)
     assert cold_copies(llc // 100, limit=4) == (4, False)
@@ -56,3 +58,19 @@ def test_rotor_cycles_and_timed_measures() -> None:
     assert [nxt() for _ in range(5)] == ["b", "c", "a", "b", "c"]
     wall, cpu = timed(lambda: time.sleep(0.02))
     assert wall >= 0.02 and 0 <= cpu < wall
+
+
+def test_cache_sizes_come_from_sysfs(tmp_path) -> None:
+    """The LLC that decides "cold" is the one Linux reports (this VM: 480 MiB, which Python's sysconf cannot
+    name), not a silent 32 MiB default."""
+    for i, (level, kind, size) in enumerate([(1, "Data", "48K"), (1, "Instruction", "64K"), (2, "Unified", "2048K"),
+                                             (3, "Unified", "491520K")]):
+        d = tmp_path / f"index{i}"
+        d.mkdir()
+        (d / "level").write_text(f"{level}\n")
+        (d / "type").write_text(f"{kind}\n")
+        (d / "size").write_text(f"{size}\n")
+    assert _cache_bytes(3, 1, tmp_path) == 480 << 20
+    assert _cache_bytes(2, 1, tmp_path) == 2 << 20
+    assert _cache_bytes(1, 1, tmp_path) == 48 << 10  # the instruction cache is not the data cache
+    assert _cache_bytes(4, 7, tmp_path / "missing") == 7  # no such cache anywhere: the default
