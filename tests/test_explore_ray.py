@@ -82,7 +82,8 @@ def _free_port() -> int:
 
 
 def _start_node(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    """A Ray node in the foreground (--block) in its own process group, so that this test can kill exactly it."""
+    """A Ray node in the foreground (--block) in its own process group, so that this test can kill exactly
+    it."""
     with log.open("w") as f:
         return subprocess.Popen([str(BIN / "ray"), "start", "--block", *args], env=env, stdout=f,
                                 stderr=subprocess.STDOUT, start_new_session=True)
@@ -101,7 +102,8 @@ def _kill(p: subprocess.Popen) -> None:
 def test_two_node_cluster_survives_a_node_kill(tmp_path):
     t0 = time.monotonic()
     port = _free_port()
-    rtmp = Path(tempfile.mkdtemp(prefix="hwqray", dir="/tmp"))  # short: Ray's socket paths must stay < 108 chars
+    # short: Ray's socket paths must stay < 108 chars
+    rtmp = Path(tempfile.mkdtemp(prefix="hwqray", dir="/tmp"))
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", '--resources={"hwq_explore_timing": 1}']
     head = _start_node(["--head", f"--port={port}", "--temp-dir", str(rtmp), "--include-dashboard=false",
@@ -116,7 +118,8 @@ def test_two_node_cluster_survives_a_node_kill(tmp_path):
                 r = subprocess.run([str(BIN / "ray"), "status", f"--address=127.0.0.1:{port}"], env=env,
                                    capture_output=True, text=True)
                 if r.returncode == 0:
-                    worker = _start_node([f"--address=127.0.0.1:{port}", *common], env, tmp_path / "worker.log")
+                    worker = _start_node([f"--address=127.0.0.1:{port}", *common], env,
+                                         tmp_path / "worker.log")
                     nodes.append(worker)
             if worker is not None:
                 r = subprocess.run([str(BIN / "ray"), "status", f"--address=127.0.0.1:{port}"], env=env,
@@ -125,7 +128,8 @@ def test_two_node_cluster_survives_a_node_kill(tmp_path):
                     break
             time.sleep(1)
         else:
-            pytest.fail("the two-node cluster did not come up in 120 s: " + (tmp_path / "head.log").read_text()[-1500:])
+            pytest.fail("the two-node cluster did not come up in 120 s: "
+                        + (tmp_path / "head.log").read_text()[-1500:])
         cluster_up = time.monotonic() - t0
 
         space = _space(tmp_path, [("D3", q) for q in (3, 4, 5, 6, 7, 8)] + [("D4", 3), ("D4", 4), ("Z", 8)],

@@ -52,7 +52,8 @@ def test_key_includes_clock_seed_tools_and_verilog(tmp_path) -> None:
     assert synthesize(CFG, "ecp5", out_dir=tmp_path, freq_mhz=300, cache_only=True) is None
     assert synthesize(CFG, "ecp5", out_dir=tmp_path, seed=2, cache_only=True) is None
     assert synthesize(CFG.replace(lanes=2), "ecp5", out_dir=tmp_path, cache_only=True) is None
-    assert report_name("m", "ecp5", 300, 1) != report_name("m", "ecp5", 150, 1) != report_name("m", "ecp5", 150, 2)
+    assert (report_name("m", "ecp5", 300, 1) != report_name("m", "ecp5", 150, 1)
+            != report_name("m", "ecp5", 150, 2))
 
 
 def test_other_tool_version_or_corrupt_entry_is_not_used(tmp_path) -> None:

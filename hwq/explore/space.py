@@ -134,8 +134,8 @@ class Space:
         if self.search == "nsga2":
             return [], []
         if self.search == "grid" and self.size() > MAX_GRID:
-            raise HwqError(f"the grid has {self.size()} combinations (> {MAX_GRID}): use search = \"random\" or "
-                           "\"nsga2\" with samples = N")
+            raise HwqError(f"the grid has {self.size()} combinations (> {MAX_GRID}): use search = \"random\" "
+                           "or \"nsga2\" with samples = N")
         combos = self.combos()
         if self.search == "random" and self.samples < len(combos):
             combos = random.Random(self.seed).sample(combos, self.samples)
@@ -168,11 +168,12 @@ def _values(name: str, v: Any, where: str) -> tuple[Any, ...]:
     if isinstance(v, dict):
         extra = set(v) - {"from", "to", "step"}
         if extra or not {"from", "to"} <= set(v):
-            raise HwqError(f"{where}: field {name!r}: a range is {{from = A, to = B, step = S}} (step optional), "
-                           f"got keys {', '.join(sorted(v))}")
+            raise HwqError(f"{where}: field {name!r}: a range is {{from = A, to = B, step = S}} (step "
+                           f"optional), got keys {', '.join(sorted(v))}")
         lo, hi, step = v["from"], v["to"], v.get("step", 1)
         nums = (lo, hi, step)
-        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in nums) or step <= 0 or hi < lo:
+        numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in nums)
+        if not numbers or step <= 0 or hi < lo:
             raise HwqError(f"{where}: field {name!r}: range needs numbers with from <= to and step > 0, got "
                            f"from = {lo!r}, to = {hi!r}, step = {step!r}")
         if all(isinstance(x, int) for x in nums):
@@ -201,7 +202,8 @@ def parse_space(data: Mapping[str, Any], source: str = "space") -> Space:
 
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
-        raise HwqError(f"{source}: unknown key(s) {', '.join(unknown)}; a space has {', '.join(sorted(_TOP_KEYS))}")
+        raise HwqError(f"{source}: unknown key(s) {', '.join(unknown)}; a space has "
+                       f"{', '.join(sorted(_TOP_KEYS))}")
     search = data.get("search", "grid")
     if search not in SEARCHES:
         raise HwqError(f"{source}: search = {search!r}; allowed: {', '.join(SEARCHES)}")
@@ -261,7 +263,8 @@ def load_space(path: str | Path | None = None) -> Space:
         try:
             text = p.read_bytes().decode("utf-8-sig")
         except UnicodeDecodeError as e:
-            raise HwqError(f"--space {p} is not UTF-8 text (byte offset {e.start}): save it as UTF-8") from None
+            raise HwqError(f"--space {p} is not UTF-8 text (byte offset {e.start}): save it as UTF-8") \
+                from None
         source = str(p)
     try:
         data = tomllib.loads(text)
