@@ -194,6 +194,18 @@ def _fields(table: Any, where: str) -> dict[str, tuple[Any, ...]]:
     return {k: _values(k, v, where) for k, v in table.items()}
 
 
+def _names(data: Mapping[str, Any], key: str, noun: str, allowed: list[str], source: str) -> list[str]:
+    """The list of names under ``key`` (default: all of ``allowed``), each one of ``allowed``."""
+    names = data.get(key, allowed)
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise HwqError(f"{source}: {key} must be a list of {noun} names ({', '.join(allowed)})")
+    bad = [n for n in names if n not in allowed]
+    if bad:
+        raise HwqError(f"{source}: unknown {noun}(s) {', '.join(map(repr, bad))}; {key}: "
+                       f"{', '.join(allowed)}")
+    return names
+
+
 def parse_space(data: Mapping[str, Any], source: str = "space") -> Space:
     """A :class:`Space` from the parsed TOML ``data``; every problem is one :class:`HwqError` line naming
     ``source``."""
@@ -215,23 +227,12 @@ def parse_space(data: Mapping[str, Any], source: str = "space") -> Space:
         ints[k] = v
     if search != "grid" and ints["samples"] < 1:
         raise HwqError(f"{source}: search = {search!r} needs samples = N (N >= 1 points to evaluate)")
-    stages = data.get("stages", list(STAGES))
-    if not isinstance(stages, list) or not all(isinstance(s, str) for s in stages):
-        raise HwqError(f"{source}: stages must be a list of stage names ({', '.join(STAGES)})")
-    bad = [s for s in stages if s not in STAGES]
-    if bad:
-        raise HwqError(f"{source}: unknown stage(s) {', '.join(map(repr, bad))}; stages: {', '.join(STAGES)}")
+    stages = _names(data, "stages", "stage", list(STAGES), source)
     for s in stages:
         for need in STAGES[s].needs:
             if need not in stages:
                 raise HwqError(f"{source}: stage {s!r} needs stage {need!r}: add it to stages")
-    bl = data.get("baselines", list(BASELINES))
-    if not isinstance(bl, list) or not all(isinstance(b, str) for b in bl):
-        raise HwqError(f"{source}: baselines must be a list of names ({', '.join(BASELINES)})")
-    badb = [b for b in bl if b not in BASELINES]
-    if badb:
-        raise HwqError(f"{source}: unknown baseline(s) {', '.join(map(repr, badb))}; baselines: "
-                       f"{', '.join(BASELINES)}")
+    bl = _names(data, "baselines", "baseline", list(BASELINES), source)
     from hwq.explore.stages import check_settings
 
     settings = check_settings(data.get("settings", {}), source)
