@@ -90,6 +90,20 @@ def test_cli_never_relabels_a_cached_run(tmp_path, capsys) -> None:
     assert all(before[p] == p.read_bytes() for p in before)
 
 
+def test_cached_only_sweep_names_the_units_it_did_not_measure(tmp_path, capsys) -> None:
+    cfg = tmp_path / "c.toml"
+    CFG.save(cfg)
+    out = tmp_path / "synth"
+    _place_report(out / "cache")  # one of the sweep's jobs (CFG's mac) is cached, none of the others
+    assert main(["synth", "--config", str(cfg), "--cached-only", "--sweep", "--lanes", "1", "--out",
+                 str(out)]) == 0
+    text = (out / f"{report_name('sweep', 'ecp5', 150, 1)}.md").read_text()
+    assert text == capsys.readouterr().out
+    missing = text.split("Not measured (no valid cached report when this table was written): ")[1]
+    assert f"`mac {CFG.slug}`" not in missing and "| mac | Z | 8 |" in text
+    assert f"`mac {CFG.replace(lattice='D3', q=6).slug}`" in missing and f"`int4 {CFG.slug}`" in missing
+
+
 def test_second_run_waits_for_the_build_folder_lock(tmp_path) -> None:
     """Two processes, one unit: the second waits for the first's lock on the build folder, then finds the
     report the first left (here: a cached one; the lock is held by a real second process)."""
