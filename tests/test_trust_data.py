@@ -115,8 +115,7 @@ def _forged(tmp_path: Path, *, meta: dict | None = None, cfg: dict | None = None
         conf = HwqConfig.from_dict(c)
         m.update(slug=conf.slug, config_hash=config_hash(conf))
         m["digest"] = EncodedMatrix(conf, m["n"], m["cols"], m["matrix_id"], a["codes"], a["ladder"],
-                                    a["norms"],
-                                    m["overloads"]).digest()
+                                    a["norms"], m["overloads"]).digest()
     m.update(meta or {})
     a["meta"] = np.array(json.dumps(m))
     np.savez(tmp_path / "bad.npz", **a)
@@ -274,8 +273,7 @@ def test_container_field_mutations_are_refused_or_correct(tmp_path, meta, cfg, a
         try:
             conf = HwqConfig.from_dict(c)
             probe = EncodedMatrix(conf, m["n"], m["cols"], m["matrix_id"], a["codes"], a["ladder"],
-                                  a["norms"],
-                                  m["overloads"])
+                                  a["norms"], m["overloads"])
             m.update(slug=conf.slug, config_hash=config_hash(conf), digest=probe.digest())
         except (HwqError, KeyError, TypeError):
             pass
