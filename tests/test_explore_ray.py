@@ -135,9 +135,12 @@ def test_two_node_cluster_survives_a_node_kill(tmp_path):
         space = _space(tmp_path, [("D3", q) for q in (3, 4, 5, 6, 7, 8)] + [("D4", 3), ("D4", 4), ("Z", 8)],
                        quality_n=6144, cols=1024)
         out = tmp_path / "out"
-        drv = subprocess.Popen([str(BIN / "hwq"), "explore", "--space", str(space), "--out", str(out),
-                                "--address", f"127.0.0.1:{port}", "--node-ip-address", "127.0.0.1"],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # stdout to a file: the reader thread below must be the only reader of the driver's stderr
+        # (communicate() would read that pipe too and take lines, or parts of lines, from under it)
+        with (tmp_path / "driver.out").open("w") as drv_out:
+            drv = subprocess.Popen([str(BIN / "hwq"), "explore", "--space", str(space), "--out", str(out),
+                                    "--address", f"127.0.0.1:{port}", "--node-ip-address", "127.0.0.1"],
+                                   env=env, stdout=drv_out, stderr=subprocess.PIPE, text=True)
         lines: list[str] = []
         seen_nodes: set[str] = set()
         killed_at: list[int] = []
@@ -155,8 +158,10 @@ def test_two_node_cluster_survives_a_node_kill(tmp_path):
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
-        stdout, _ = drv.communicate(timeout=480)
+        drv.wait(timeout=480)
         reader.join(timeout=10)
+        drv.stderr.close()
+        stdout = (tmp_path / "driver.out").read_text()
         log = "\n".join(lines)
         assert drv.returncode == 0, log[-3000:]
         assert killed_at, f"tasks never ran on two nodes: {seen_nodes}\n{log[-2000:]}"
