@@ -180,7 +180,8 @@ class HwqConfig:
             raise bad("act_bits", self.act_bits, "must be an integer in [2, 16]")
         if not is_int(self.frac_bits) or not 1 <= self.frac_bits <= 24:
             raise bad("frac_bits", self.frac_bits, "must be an integer in [1, 24]")
-        top = math.log2(self.ladder_step) * (self.ladder_len - 1) + self.frac_bits  # log2 of the top multiplier
+        # log2 of the top multiplier
+        top = math.log2(self.ladder_step) * (self.ladder_len - 1) + self.frac_bits
         if top >= 63:  # no 64-bit accumulator holds it (and the check below could not even form it)
             raise bad("ladder_step", self.ladder_step,
                       f"the top ladder multiplier ladder_step**{self.ladder_len - 1} * 2**frac_bits is about "

@@ -8,7 +8,8 @@ golden        :func:`hwq.golden.write_golden` -- golden vectors (npz + manifest)
 rtl           :func:`hwq.rtl.build.generate` -- Verilog, manifest, file list
 sim           :func:`hwq.sim.run.run_sim` -- short cocotb regression + bulk Verilator run
 synth         :func:`hwq.rtl.synth.synthesize` -- Yosys + nextpnr for ECP5-85F
-codegen       :func:`hwq.codegen.render.render` (C) and :func:`hwq.codegen.check.check_c` (compile + exact check)
+codegen       :func:`hwq.codegen.render.render` (C) and :func:`hwq.codegen.check.check_c` (compile +
+              exact check)
 roofline      :func:`hwq.perf.study.run_roofline` -- the RTL unit on the ECP5 board, the kernels on an H100
 report        :func:`hwq.report.build_report` -- index.html and README.md of the flow's reports folder
 ============  ======================================================================================

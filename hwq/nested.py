@@ -7,7 +7,8 @@ For a block x, scale beta and dither z (z = 0 without dither), SPEC section 2:
 The ladder tries beta_t = ``betas[t]`` for t = 0, 1, ... and a block keeps the first t without overload
 (T = t; ``select="first"``), or, with ``select="best"`` (the offline weight encoder under
 ``HwqConfig.ladder_select = "best"``), the t with the smallest squared error ||x - xhat_t||^2 among the
-rungs without overload (lowest t on ties), which is never worse than the first one. If even the last rung overloads, the block is counted as overloaded and clipped: it stores the
+rungs without overload (lowest t on ties), which is never worse than the first one. If even the last rung
+overloads, the block is counted as overloaded and clipped: it stores the
 codeword nearest to x / beta_last + z among those the decoder can produce (inside the coarse cell),
 instead of the wrapped codeword c(k), which can land on the far side of the cell. Only blocks that
 overload the top rung change; the decoders are untouched.

@@ -9,6 +9,20 @@ import sys
 import pytest
 
 
+@pytest.fixture(scope="session")
+def minilm_installed() -> None:
+    """Skips unless the pure-numpy MiniLM can run here: its optional packages and the installed weights."""
+    pytest.importorskip("safetensors")
+    pytest.importorskip("tokenizers")
+    from hwq.errors import HwqError
+    from hwq.eval.minilm import find_model_dir
+
+    try:
+        find_model_dir()
+    except HwqError as exc:
+        pytest.skip(f"MiniLM weights not installed: {exc}")
+
+
 @pytest.fixture
 def run_sanitized():
     """Run a Python script in a child process with AddressSanitizer preloaded and UndefinedBehaviorSanitizer

@@ -127,7 +127,8 @@ def test_config_out_round_trip(tmp_path, capsys) -> None:
 
 
 def test_hwq_warnings_print_as_one_line(capsys, monkeypatch):
-    """hwq's own warnings (top-rung overloads) reach the terminal as one 'hwq: warning:' line, no source line."""
+    """hwq's own warnings (top-rung overloads) reach the terminal as one 'hwq: warning:' line, no source
+    line."""
     from hwq.cli import _warning_line
     from hwq.nested import OverloadWarning
 

@@ -46,7 +46,8 @@ def test_invalid_field_names_field_and_value(changes: dict, field: str, value: s
 
 
 def test_accumulator_overflow_message_says_how_to_fix() -> None:
-    with pytest.raises(HwqError, match=r"'max_k' .* accumulator \(\d+ bits > 64\) would overflow: lower .*max_k"):
+    with pytest.raises(HwqError,
+                       match=r"'max_k' .* accumulator \(\d+ bits > 64\) would overflow: lower .*max_k"):
         HwqConfig(beta0=B0, max_k=2**24, hadamard=65536, act_bits=16, frac_bits=24)
 
 

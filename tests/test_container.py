@@ -66,7 +66,8 @@ def test_rates(cfg: HwqConfig) -> None:
     p = np.array([np.mean(t == v) for v in range(cfg.ladder_len)])
     h = -sum(v * math.log2(v) for v in p if v > 0)
     assert enc.ladder_entropy() == pytest.approx(h, abs=1e-12)
-    assert enc.rate_entropy() == pytest.approx(math.log2(cfg.q) + h / cfg.dim + cfg.side_bits / enc.n, rel=1e-12)
+    assert enc.rate_entropy() == pytest.approx(math.log2(cfg.q) + h / cfg.dim + cfg.side_bits / enc.n,
+                                               rel=1e-12)
     assert enc.nbytes() == enc.codes.nbytes + enc.ladder.nbytes + 4 * enc.cols
 
 
@@ -247,7 +248,8 @@ def test_consistent_but_forged_config_is_caught(tmp_path) -> None:
     with pytest.raises(HwqError, match="digest recorded at save time"):
         load_encoded(tmp_path / "f2.npz")
     # a config record swapped in from another container of the same shape
-    other = encode_matrix(np.random.default_rng(0).standard_normal((192, 7)), HwqConfig(beta0=0.5), matrix_id=3)
+    other = encode_matrix(np.random.default_rng(0).standard_normal((192, 7)), HwqConfig(beta0=0.5),
+                          matrix_id=3)
     src = other.save(tmp_path / "other.npz")
     with np.load(src) as z:
         m2 = json.loads(str(z["meta"]))

@@ -59,7 +59,8 @@ def test_epilogue_order_reproduces_y_exactly(cfg: HwqConfig) -> None:
     xb = act.x_rot.reshape(enc.blocks_per_col, cfg.dim, -1)
     for m in range(enc.cols):
         for j in range(x.shape[1]):
-            want = sum(int(mult[m, b]) * int(np.dot(cw[m, b], xb[b, :, j])) for b in range(enc.blocks_per_col))
+            want = sum(int(mult[m, b]) * int(np.dot(cw[m, b], xb[b, :, j]))
+                       for b in range(enc.blocks_per_col))
             assert int(acc[m, j]) == want
     wscale = enc.norms.astype(np.float64) * (cfg.beta0 / ((1 << cfg.frac_bits) * cfg.coord_scale
                                                           * math.sqrt(enc.n)))

@@ -51,7 +51,8 @@ def test_front_record_markdown_and_plots(explored):
     # the quality-vs-bits front is the non-dominated set of (D, bits) over the points that passed
     pts = [r for r in rec.points if r["ok"] and r["D"] is not None]
     for r in pts:
-        dominated = any(o["D"] <= r["D"] and o["bits"] <= r["bits"] and (o["D"], o["bits"]) != (r["D"], r["bits"])
+        dominated = any(o["D"] <= r["D"] and o["bits"] <= r["bits"]
+                        and (o["D"], o["bits"]) != (r["D"], r["bits"])
                         for o in pts)
         assert (r["name"] in rec.fronts["quality_vs_bits"]["front"]) == (not dominated)
     # the block floating-point formats come from the quantizer registry (4.25 bits: e2m1 + an e8m0 per 32)
@@ -67,7 +68,8 @@ def test_front_record_markdown_and_plots(explored):
 def test_pick_round_trips_into_a_config_that_loads(explored, capsys):
     out = explored / "out"
     rec = load(out / "front.json", ExploreFront)
-    best = min((r for r in rec.points if r["kind"] == "config" and r["bits"] <= 3.5 and r["ok"]), key=lambda r: r["D"])
+    best = min((r for r in rec.points if r["kind"] == "config" and r["bits"] <= 3.5 and r["ok"]),
+               key=lambda r: r["D"])
     path = explored / "my.toml"
     assert main(["explore", "--pick", "bits<=3.5", "--front", str(out), "--out", str(path)]) == 0
     assert "hwq flow --config" in capsys.readouterr().out
@@ -90,7 +92,8 @@ def test_pick_round_trips_into_a_config_that_loads(explored, capsys):
 def test_bad_pick_expressions(explored, capsys, expr, match):
     with pytest.raises(HwqError, match=match):
         parse_pick(expr)
-    assert main(["explore", "--pick", expr, "--front", str(explored / "out"), "--out", str(explored / "x.toml")]) == 2
+    assert main(["explore", "--pick", expr, "--front", str(explored / "out"), "--out",
+                 str(explored / "x.toml")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and not (explored / "x.toml").exists()
 
@@ -99,7 +102,8 @@ def test_pick_nothing_meets_and_needs_toml(explored, capsys):
     assert main(["explore", "--pick", "bits<=0.5", "--front", str(explored / "out"), "--out",
                  str(explored / "y.toml")]) == 2
     assert "no config of the front meets" in capsys.readouterr().err
-    assert main(["explore", "--pick", "bits<=4", "--front", str(explored / "out"), "--out", str(explored / "y")]) == 2
+    assert main(["explore", "--pick", "bits<=4", "--front", str(explored / "out"), "--out",
+                 str(explored / "y")]) == 2
     assert "--out FILE.toml" in capsys.readouterr().err
     assert main(["explore", "--pick", "bits<=4", "--front", str(explored / "nope"), "--out",
                  str(explored / "y.toml")]) == 2
@@ -147,7 +151,8 @@ ladder_len = [4, 80]
 lattice = "Z"
 q = [4, 8, 16]
 """)
-    assert main(["explore", "--space", str(tmp_path / "s.toml"), "--out", str(tmp_path / "o"), "--no-ray"]) == 0
+    assert main(["explore", "--space", str(tmp_path / "s.toml"), "--out", str(tmp_path / "o"),
+                 "--no-ray"]) == 0
     err = capsys.readouterr().err
     assert "NSGA-II generation 2: 8/8 trials" in err
     rec = load(tmp_path / "o" / "front.json", ExploreFront)

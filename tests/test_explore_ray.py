@@ -82,7 +82,8 @@ def _free_port() -> int:
 
 
 def _start_node(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    """A Ray node in the foreground (--block) in its own process group, so that this test can kill exactly it."""
+    """A Ray node in the foreground (--block) in its own process group, so that this test can kill exactly
+    it."""
     with log.open("w") as f:
         return subprocess.Popen([str(BIN / "ray"), "start", "--block", *args], env=env, stdout=f,
                                 stderr=subprocess.STDOUT, start_new_session=True)
@@ -101,7 +102,8 @@ def _kill(p: subprocess.Popen) -> None:
 def test_two_node_cluster_survives_a_node_kill(tmp_path):
     t0 = time.monotonic()
     port = _free_port()
-    rtmp = Path(tempfile.mkdtemp(prefix="hwqray", dir="/tmp"))  # short: Ray's socket paths must stay < 108 chars
+    # short: Ray's socket paths must stay < 108 chars
+    rtmp = Path(tempfile.mkdtemp(prefix="hwqray", dir="/tmp"))
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", '--resources={"hwq_explore_timing": 1}']
     head = _start_node(["--head", f"--port={port}", "--temp-dir", str(rtmp), "--include-dashboard=false",
@@ -116,7 +118,8 @@ def test_two_node_cluster_survives_a_node_kill(tmp_path):
                 r = subprocess.run([str(BIN / "ray"), "status", f"--address=127.0.0.1:{port}"], env=env,
                                    capture_output=True, text=True)
                 if r.returncode == 0:
-                    worker = _start_node([f"--address=127.0.0.1:{port}", *common], env, tmp_path / "worker.log")
+                    worker = _start_node([f"--address=127.0.0.1:{port}", *common], env,
+                                         tmp_path / "worker.log")
                     nodes.append(worker)
             if worker is not None:
                 r = subprocess.run([str(BIN / "ray"), "status", f"--address=127.0.0.1:{port}"], env=env,
@@ -125,15 +128,19 @@ def test_two_node_cluster_survives_a_node_kill(tmp_path):
                     break
             time.sleep(1)
         else:
-            pytest.fail("the two-node cluster did not come up in 120 s: " + (tmp_path / "head.log").read_text()[-1500:])
+            pytest.fail("the two-node cluster did not come up in 120 s: "
+                        + (tmp_path / "head.log").read_text()[-1500:])
         cluster_up = time.monotonic() - t0
 
         space = _space(tmp_path, [("D3", q) for q in (3, 4, 5, 6, 7, 8)] + [("D4", 3), ("D4", 4), ("Z", 8)],
                        quality_n=6144, cols=1024)
         out = tmp_path / "out"
-        drv = subprocess.Popen([str(BIN / "hwq"), "explore", "--space", str(space), "--out", str(out),
-                                "--address", f"127.0.0.1:{port}", "--node-ip-address", "127.0.0.1"],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # stdout to a file: the reader thread below must be the only reader of the driver's stderr
+        # (communicate() would read that pipe too and take lines, or parts of lines, from under it)
+        with (tmp_path / "driver.out").open("w") as drv_out:
+            drv = subprocess.Popen([str(BIN / "hwq"), "explore", "--space", str(space), "--out", str(out),
+                                    "--address", f"127.0.0.1:{port}", "--node-ip-address", "127.0.0.1"],
+                                   env=env, stdout=drv_out, stderr=subprocess.PIPE, text=True)
         lines: list[str] = []
         seen_nodes: set[str] = set()
         killed_at: list[int] = []
@@ -151,8 +158,10 @@ def test_two_node_cluster_survives_a_node_kill(tmp_path):
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
-        stdout, _ = drv.communicate(timeout=480)
+        drv.wait(timeout=480)
         reader.join(timeout=10)
+        drv.stderr.close()
+        stdout = (tmp_path / "driver.out").read_text()
         log = "\n".join(lines)
         assert drv.returncode == 0, log[-3000:]
         assert killed_at, f"tasks never ran on two nodes: {seen_nodes}\n{log[-2000:]}"

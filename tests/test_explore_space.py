@@ -146,12 +146,14 @@ def test_baselines_are_the_registry_formats():
 def test_cli_unreachable_address_is_one_line(tmp_path, capsys):
     import socket
 
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     p = tmp_path / "s.toml"
     p.write_text("stages = ['quality']\n[fields]\nq = 6\n")
-    assert main(["explore", "--space", str(p), "--out", str(tmp_path / "o"), "--address", f"127.0.0.1:{port}"]) == 2
+    # a port nobody listens on: bound (so that no other process can take it meanwhile), never listening
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        assert main(["explore", "--space", str(p), "--out", str(tmp_path / "o"), "--address",
+                     f"127.0.0.1:{port}"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "no Ray head answers there" in err
     assert main(["explore", "--space", str(p), "--address", "nohost"]) == 2

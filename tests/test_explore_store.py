@@ -55,7 +55,8 @@ def test_second_run_recomputes_nothing(tmp_path):
     assert first.records[("mxfp4", "quality")].status == "ok"
     second, lines2 = _sweep(sp, pts, tmp_path)
     assert second.computed == [] and len(second.cached) == 6 * 3
-    assert {k: r.to_dict() for k, r in first.records.items()} == {k: r.to_dict() for k, r in second.records.items()}
+    assert ({k: r.to_dict() for k, r in first.records.items()}
+            == {k: r.to_dict() for k, r in second.records.items()})
     assert "0 computed, 18 from the store" in lines2[-1]
 
 
@@ -87,7 +88,8 @@ def test_key_changes_with_what_changes_the_result():
     assert k != stage_key(other_q, q, sp.settings, {"hwq": "1"}, {})
     other_lanes = next(x for x in pts if x.config and x.config["q"] == p.config["q"] and x is not p)
     assert k == stage_key(other_lanes, q, sp.settings, {"hwq": "1"}, {})  # quality ignores lanes
-    assert stage_key(p, STAGES["sim"], sp.settings, {}, {}) != stage_key(other_lanes, STAGES["sim"], sp.settings, {}, {})
+    assert (stage_key(p, STAGES["sim"], sp.settings, {}, {})
+            != stage_key(other_lanes, STAGES["sim"], sp.settings, {}, {}))
 
 
 def test_bad_executor():

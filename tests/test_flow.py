@@ -50,8 +50,8 @@ def test_stages_run_in_order_and_summary_written(tmp_path) -> None:
 def test_outputs_stay_under_out_with_relative_paths(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     stages = (Stage("make", ("math:sqrt",), _writes, "writes a file"),
-              Stage("report", ("hwq.report:build_report",), lambda fns, cfg, out, rep: {"html": str(fns[0](rep)[0])},
-                    "report"))
+              Stage("report", ("hwq.report:build_report",),
+                    lambda fns, cfg, out, rep: {"html": str(fns[0](rep)[0])}, "report"))
     run_flow(HwqConfig(), stages=stages, stream=io.StringIO())
     work = Path("build/flow") / HwqConfig().slug
     written = sorted(p.as_posix() for p in Path().rglob("*") if p.is_file())
@@ -87,7 +87,8 @@ def test_unavailable_stage_stops_before_anything_runs(tmp_path) -> None:
 
 
 def test_default_pipeline_names() -> None:
-    assert [s.name for s in STAGES] == ["reference", "golden", "rtl", "sim", "synth", "codegen", "roofline", "report"]
+    assert [s.name for s in STAGES] == ["reference", "golden", "rtl", "sim", "synth", "codegen", "roofline",
+                                        "report"]
 
 
 def test_cli_reports_stage_and_exit_status(tmp_path, capsys) -> None:
@@ -117,11 +118,13 @@ def test_stage_result_with_failed_tests_is_a_failure() -> None:
     from hwq.flow import _require_ok
 
     def sim(passed: bool, tests: list[dict]) -> Sim:
-        return Sim.from_legacy({"slug": "s", "seed": 1, "passed": passed, "summary": {"cocotb_failed": 1 - passed},
+        return Sim.from_legacy({"slug": "s", "seed": 1, "passed": passed,
+                                "summary": {"cocotb_failed": 1 - passed},
                                 "cocotb": {"top": {"passed": passed, "tests": tests}}})
 
     _require_ok(sim(True, [{"name": "a", "passed": True}]), "simulation")
-    bad = sim(False, [{"name": "ok", "passed": True}, {"name": "extremes", "passed": False, "message": "timeout"}])
+    bad = sim(False,
+              [{"name": "ok", "passed": True}, {"name": "extremes", "passed": False, "message": "timeout"}])
     with pytest.raises(HwqError, match="simulation failed: top test 'extremes': timeout; summary"):
         _require_ok(bad, "simulation")
     st = Stamp.now()

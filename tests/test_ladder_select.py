@@ -83,7 +83,8 @@ def test_best_encoded_weights_through_the_integer_datapath() -> None:
     act = dp.prepare_activations(pad_rows(rng.standard_normal((700, 3)), cfg), cfg)
     acc = dp.weight_only_acc(enc, act.x_rot)
     # the integer accumulator is the reference decode (rotated domain) times 2**F cs / beta0, exactly
-    want = decode_rotated(enc).T @ act.x_rot.astype(np.float64) * (2 ** cfg.frac_bits * cfg.coord_scale / cfg.beta0)
+    scale = 2 ** cfg.frac_bits * cfg.coord_scale / cfg.beta0
+    want = decode_rotated(enc).T @ act.x_rot.astype(np.float64) * scale
     assert np.any(acc != 0)
     assert np.allclose(acc, want, rtol=1e-9, atol=1e-6 * np.max(np.abs(want)))
 

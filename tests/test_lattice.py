@@ -70,7 +70,8 @@ def _brute_min(name: str, num: np.ndarray, den: int) -> int:
 
 
 def _dyadic(dim: int, lim: int = 40):
-    return st.lists(st.integers(-lim, lim), min_size=dim, max_size=dim).map(lambda v: np.array(v, dtype=np.int64))
+    return st.lists(st.integers(-lim, lim), min_size=dim, max_size=dim).map(
+        lambda v: np.array(v, dtype=np.int64))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -124,7 +125,8 @@ def test_closest_rational_matches_float_on_dyadics(name: str, data) -> None:
 @given(data=st.data())
 def test_lattice_point_maps_to_itself(name: str, data) -> None:
     lat = get_lattice(name)
-    k = np.array(data.draw(st.lists(st.integers(-20, 20), min_size=lat.dim, max_size=lat.dim)), dtype=np.int64)
+    k = np.array(data.draw(st.lists(st.integers(-20, 20), min_size=lat.dim, max_size=lat.dim)),
+                 dtype=np.int64)
     p = lat.generator_int @ k
     np.testing.assert_array_equal(lat.closest(p / lat.coord_scale), p)
     np.testing.assert_array_equal(lat.closest_rational(p, lat.coord_scale), p)

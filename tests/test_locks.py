@@ -18,8 +18,8 @@ HOLDER = ("import sys; from hwq.locks import file_lock\n"
 
 def hold(lock: Path) -> subprocess.Popen:
     """A real second process holding ``lock``; close its stdin to release it."""
-    p = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         text=True)
+    p = subprocess.Popen([sys.executable, "-c", HOLDER, str(lock)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
     assert p.stdout.readline().strip() == "held"
     return p
 

@@ -26,14 +26,8 @@ UNRELATED = [
 
 
 @pytest.fixture(scope="module")
-def model() -> MiniLM:
-    pytest.importorskip("safetensors")
-    pytest.importorskip("tokenizers")
+def model(minilm_installed) -> MiniLM:
     pytest.importorskip("scipy")
-    try:
-        find_model_dir()
-    except HwqError as exc:
-        pytest.skip(f"MiniLM weights not installed: {exc}")
     return MiniLM.load()
 
 

@@ -13,17 +13,6 @@ from hwq.quant.registry import make
 from hwq.eval.model_eval import WaLinear, _quantizer, _verdict, evaluate_minilm, write_model_report
 
 
-def _model_or_skip() -> None:
-    pytest.importorskip("safetensors")
-    pytest.importorskip("tokenizers")
-    from hwq.eval.minilm import find_model_dir
-
-    try:
-        find_model_dir()
-    except HwqError as exc:
-        pytest.skip(f"MiniLM weights not installed: {exc}")
-
-
 def test_missing_model_path_is_a_clear_error(tmp_path, capsys) -> None:
     with pytest.raises(HwqError, match="does not exist"):
         evaluate_minilm(str(tmp_path / "nowhere"), methods=("absmax",), rates=(3,))
@@ -85,8 +74,7 @@ def test_verdict_detects_a_violated_order() -> None:
     assert "every lattice runs at q = 3" in "\n".join(_verdict(bad))
 
 
-def test_tiny_run_serial_equals_parallel(tmp_path) -> None:
-    _model_or_skip()
+def test_tiny_run_serial_equals_parallel(tmp_path, minilm_installed) -> None:
     kw = dict(methods=("absmax", "hadamard_int"), rates=(4,), max_sentences=6)
     res = evaluate_minilm(None, jobs=1, **kw)
     assert [(r["method"], r["mode"]) for r in res.rows] == [("absmax", "W"), ("hadamard_int", "W")]
@@ -107,8 +95,7 @@ def test_tiny_run_serial_equals_parallel(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_lattice_weights_and_activations_rows(tmp_path) -> None:
-    _model_or_skip()
+def test_lattice_weights_and_activations_rows(tmp_path, minilm_installed) -> None:
     res = evaluate_minilm(None, methods=("absmax", "d3"), rates=(4,), max_sentences=6, wa_sentences=4, jobs=1)
     assert [(r["method"], r["mode"]) for r in res.rows] == [("absmax", "W"), ("d3", "W"), ("d3", "W+A")]
     absmax, d3w, d3wa = res.rows

@@ -28,7 +28,8 @@ def _rung_overloads(lat, q, x, beta, z):
 @pytest.mark.parametrize("dither", [False, True])
 @settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 2**31), spread=st.sampled_from([0.5, 1.0, 3.0]))
-def test_ladder_choice_and_decode(name: str, q: int, beta0: float, dither: bool, seed: int, spread: float) -> None:
+def test_ladder_choice_and_decode(name: str, q: int, beta0: float, dither: bool, seed: int,
+                                  spread: float) -> None:
     lat = get_lattice(name)
     rng = np.random.default_rng(seed)
     n = 300
@@ -107,7 +108,8 @@ def _wrapped(lat, q: int, y: np.ndarray) -> np.ndarray:
     return codeword_of(lat, q, index_of(lat, q, lat.closest(y)))
 
 
-@pytest.mark.parametrize("name, q, dither", [("Z", 8, False), ("D3", 6, False), ("D3", 6, True), ("D4", 5, False),
+@pytest.mark.parametrize("name, q, dither",
+                         [("Z", 8, False), ("D3", 6, False), ("D3", 6, True), ("D4", 5, False),
                                              ("E8", 3, False), ("D3", 65, False)])
 def test_top_rung_overload_clips_to_the_nearest_codeword(name: str, q: int, dither: bool) -> None:
     from hwq.voronoi import codebook
@@ -138,7 +140,8 @@ def test_top_rung_overload_clips_to_the_nearest_codeword(name: str, q: int, dith
 
 
 def test_clip_without_a_table_is_near_the_exact_nearest(monkeypatch) -> None:
-    # codebooks above _EXACT_CLIP_ROWS (D3 q >= 65, E8 q >= 5) use radial shrink + descent: check it on a small one
+    # codebooks above _EXACT_CLIP_ROWS (D3 q >= 65, E8 q >= 5) use radial shrink + descent: check it on a
+    # small one
     from hwq import nested
     from hwq.voronoi import codebook
 

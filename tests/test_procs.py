@@ -68,7 +68,8 @@ def test_timeout_kills_the_whole_process_group(tmp_path) -> None:
     pidfile = tmp_path / "pid"
     t0 = time.monotonic()
     with pytest.raises(ToolError, match="did not finish within 1 s"):
-        run_tool(["sh", "-c", f"sleep 60 & echo $! > {pidfile}; wait"], tmp_path, tmp_path / "l.log", timeout=1)
+        run_tool(["sh", "-c", f"sleep 60 & echo $! > {pidfile}; wait"], tmp_path, tmp_path / "l.log",
+                 timeout=1)
     assert time.monotonic() - t0 < 20
     grandchild = int(pidfile.read_text())
     assert _wait_dead(grandchild, 5), "the tool's own child survived the timeout"

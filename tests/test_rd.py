@@ -14,7 +14,8 @@ from hwq.records import EvalRd, load
 def test_plan_covers_every_family_where_defined() -> None:
     pts = plan([0.25, 1.0, 3.0, 8.0])
     fams = {p[0] for p in pts}
-    assert {"z", "d3", "d4", "e8", "nestquant", "timeshare", "absmax", "absmax_g64", "dithered", "hadamard_int",
+    assert {"z", "d3", "d4", "e8", "nestquant", "timeshare", "absmax", "absmax_g64", "dithered",
+            "hadamard_int",
             "watersic", "kashin", "d3_nodither"} <= fams
     assert all(r >= 2 for f, r, _ in pts if f in ("z", "d3", "e8"))
     assert all(r < 1.85 for f, r, _ in pts if f == "timeshare")

@@ -9,21 +9,24 @@ from hwq import records as R
 from hwq.cli import main
 from hwq.report import build_report, collect, markdown_to_html, stamp_of
 
-STAMP = R.Stamp(hwq_version="0.1.0", slug="", config_hash="", tools={}, date="2026-01-01T00:00:00Z", machine="box")
+STAMP = R.Stamp(hwq_version="0.1.0", slug="", config_hash="", tools={}, date="2026-01-01T00:00:00Z",
+                machine="box")
 
 PNG_1PX = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
 
 
 def _tree(root):
-    R.EvalPaper(stamp=STAMP, n=8, cols=8, seed=0, target_rate=3.0, checks=(),
-                rows=({"scheme": "nested D3", "slug": "d3q6_x", "distortion": 0.0591},)).save(root / "paper/paper.json")
-    (root / "paper" / "paper.md").write_text("# Paper\n\n| scheme | D |\n| --- | ---: |\n| nested D3 | 0.0591 |\n")
+    paper = R.EvalPaper(stamp=STAMP, n=8, cols=8, seed=0, target_rate=3.0, checks=(),
+                        rows=({"scheme": "nested D3", "slug": "d3q6_x", "distortion": 0.0591},))
+    paper.save(root / "paper/paper.json")
+    (root / "paper" / "paper.md").write_text("# Paper\n\n| scheme | D |\n| --- | ---: |\n"
+                                             "| nested D3 | 0.0591 |\n")
     run = R.SynthRun("d3q6_x", "d3q6_x_mac", "ecp5", "LFE5U-85F", 1234, 900, 0, 0, 170.1, 150.0, 11, 1)
     R.Synth(stamp=STAMP, target="ecp5", runs=(run,)).save(root / "synth" / "s.json")
     (root / "roofline").mkdir()
-    (root / "roofline" / "r.json").write_text(json.dumps({"kind": "hwq-roofline", "schema": 1,
-                                                          "stamp": {"slug": "d3q6_x", "hwq_version": "0.1.0"}}))
+    doc = {"kind": "hwq-roofline", "schema": 1, "stamp": {"slug": "d3q6_x", "hwq_version": "0.1.0"}}
+    (root / "roofline" / "r.json").write_text(json.dumps(doc))
     (root / "roofline" / "r.md").write_text("# R\n\n![chart](r_roofline.png)\n")
     (root / "roofline" / "r_roofline.png").write_bytes(PNG_1PX)
     (root / "roofline" / "r_roofline.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
@@ -61,9 +64,11 @@ def test_html_self_contained_and_readme(tmp_path) -> None:
 
 
 def test_markdown_subset() -> None:
-    h = markdown_to_html("# T\n\ntext `c` **b**\n\n| a | b |\n| --- | ---: |\n| 1 | <2> |\n\n- x\n- y\n\n```\nq<\n```")
+    h = markdown_to_html("# T\n\ntext `c` **b**\n\n| a | b |\n| --- | ---: |\n| 1 | <2> |\n\n"
+                         "- x\n- y\n\n```\nq<\n```")
     assert "<h3>T</h3>" in h and "<code>c</code>" in h and "<b>b</b>" in h
-    assert '<td style="text-align:right">&lt;2&gt;</td>' in h and "<li>x</li>" in h and "<pre>q&lt;</pre>" in h
+    assert '<td style="text-align:right">&lt;2&gt;</td>' in h
+    assert "<li>x</li>" in h and "<pre>q&lt;</pre>" in h
 
 
 def test_cli(tmp_path, capsys) -> None:

@@ -1,4 +1,5 @@
-"""The published measurements under reports/: every committed JSON is a current record, without absolute paths."""
+"""The published measurements under reports/: every committed JSON is a current record, without absolute
+paths."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _committed() -> list[str]:
     try:
-        out = subprocess.run(["git", "ls-files", "reports"], cwd=REPO, capture_output=True, text=True, check=True)
+        out = subprocess.run(["git", "ls-files", "reports"], cwd=REPO, capture_output=True, text=True,
+                             check=True)
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("not a git checkout: the committed reports cannot be listed")
     return sorted(f for f in out.stdout.split() if f.endswith(".json"))

@@ -120,7 +120,8 @@ def _check_record(run, tmp: Path) -> None:
     assert run.worst_path_ns == pytest.approx(rep["constraints"]["period_ns"] - rep["slack_ns"], abs=1e-3)
     assert run.fmax_mhz == pytest.approx(1000 / run.worst_path_ns, rel=1e-3)
     g = rep["path_groups"]
-    assert set(g) == {"reset", "input", "reg_to_reg", "output"} and g["reset"]["startpoint"].startswith("rst ")
+    assert set(g) == {"reset", "input", "reg_to_reg", "output"}
+    assert g["reset"]["startpoint"].startswith("rst ")
     assert min(p["slack_ns"] for p in g.values()) == pytest.approx(rep["slack_ns"], abs=1e-3)
     assert rep["max_fanout"][0]["loads"] >= rep["max_fanout"][-1]["loads"] > 0
     rec = R.load(tmp / "cache" / f"{run.module}_asic.json", R.SynthAsic)  # the cache file: a record
@@ -142,14 +143,16 @@ def test_decoder_maps_and_times_and_caches(tmp_path) -> None:
 
 @needs_tools
 def test_cli_own_liberty_file(tmp_path, capsys) -> None:
-    """--liberty: a user's library (here OSU018 renamed and with every cell area doubled) gives its own figures."""
+    """--liberty: a user's library (here OSU018 renamed and with every cell area doubled) gives its own
+    figures."""
     text = DEFAULT_LIBERTY.read_text().replace("library(osu018_stdcells)", "library(my_cells)")
     text = re.sub(r"(\barea\s*:\s*)([\d.]+)", lambda m: f"{m.group(1)}{2 * float(m.group(2))}", text)
     mine = tmp_path / "my.lib"
     mine.write_text(text)
     out = tmp_path / "rep"
     assert main(["synth", "--target", "asic", "--unit", "dec", "--out", str(out)]) == 0
-    assert main(["synth", "--target", "asic", "--unit", "dec", "--liberty", str(mine), "--out", str(out)]) == 0
+    assert main(["synth", "--target", "asic", "--unit", "dec", "--liberty", str(mine), "--out",
+                 str(out)]) == 0
     printed = capsys.readouterr().out
     assert "my_cells" in printed and "osu018_stdcells" in printed
     base = R.load(out / "d3q6_nd_h64_l8_a1464a_dec_asic.json", R.SynthAsic)
@@ -183,7 +186,8 @@ def test_ranking_orders_by_cost_per_weight() -> None:
                          library="osu018_stdcells", area_um2=area, ffs=1, cell_count=1, buffers=0,
                          worst_path_ns=5.0, fmax_mhz=200.0)
     # per weight/cycle: D3 MAC 1200e3/24 = 50000, Z MAC 240e3/8 = 30000, INT4 600e3/24 = 25000
-    rows = [(d3, "mac", rep(d3, "mac", 1.2e6)), (z, "mac", rep(z, "mac", 2.4e5)), (d3, "int4", rep(d3, "int4", 6e5))]
+    rows = [(d3, "mac", rep(d3, "mac", 1.2e6)), (z, "mac", rep(z, "mac", 2.4e5)),
+            (d3, "int4", rep(d3, "int4", 6e5))]
     # ECP5 LUTs per weight/cycle: D3 2400/24 = 100, Z 1600/8 = 200, INT4 1200/24 = 50: Z and D3 swap places
     ecp5 = {rows[0][2].module: {"luts": 2400, "fmax_mhz": 180.0}, rows[1][2].module: {"luts": 1600},
             rows[2][2].module: {"luts": 1200, "fmax_mhz": 185.0}}
@@ -192,7 +196,8 @@ def test_ranking_orders_by_cost_per_weight() -> None:
     assert [b[1] for b in body] == ["INT4", "Z", "D3"]                      # ASIC order
     assert [(b[5], b[6], b[7]) for b in body] == [("25000", "1.00", "1"), ("30000", "1.20", "2"),
                                                    ("50000", "2.00", "3")]
-    assert [(b[8], b[9], b[10]) for b in body] == [("50", "1.00", "1"), ("200", "4.00", "3"), ("100", "2.00", "2")]
+    assert [(b[8], b[9], b[10]) for b in body] == [("50", "1.00", "1"), ("200", "4.00", "3"),
+                                                   ("100", "2.00", "2")]
     assert body[1][12] == "n/a |" and body[0][12] == "185.0 |"
     t = table(rows)
     assert "| 50000 | 2.00 |" in t[2] and "| 25000 | 1.00 |" in t[4]

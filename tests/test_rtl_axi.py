@@ -22,7 +22,8 @@ from hwq.errors import HwqError
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-@pytest.mark.parametrize("cfg", [HwqConfig(), HwqConfig(lattice="E8", q=7, decoder="arith", lanes=3, hadamard=32),
+@pytest.mark.parametrize("cfg",
+                         [HwqConfig(), HwqConfig(lattice="E8", q=7, decoder="arith", lanes=3, hadamard=32),
                                  HwqConfig(lattice="Z", q=8, lanes=4, hadamard=16)], ids=lambda c: c.slug)
 @pytest.mark.parametrize("kind", ["wo", "lut"])
 def test_layout_follows_config(cfg, kind):
@@ -30,7 +31,8 @@ def test_layout_follows_config(cfg, kind):
     st = axi_streams(cfg, kind)
     assert set(st) == {"s_axis_x", "s_axis_w", "m_axis_o"}
     w = {f[0]: f for f in st["s_axis_w"].fields()}
-    assert w["codes"][2:4] == [cfg.code_bits, cfg.lanes] and w["ladder"][2:4] == [max(1, cfg.ladder_bits), cfg.lanes]
+    assert w["codes"][2:4] == [cfg.code_bits, cfg.lanes]
+    assert w["ladder"][2:4] == [max(1, cfg.ladder_bits), cfg.lanes]
     x = {f[0]: f for f in st["s_axis_x"].fields()}
     assert x["x"][2:5] == [cfg.act_bits, cfg.hadamard, True]
     assert ("em" in x) == (kind == "lut")
@@ -58,7 +60,8 @@ def test_manifest_ports_are_the_layout():
         gc.collect()
     assert ports == axi_port_info(axi_streams(cfg, "lut"))
     assert ports["m_axis_o"]["direction"] == "out" and ports["s_axis_w"]["tdata_bits"] == 24
-    assert ports["s_axis_x"]["verilog"] == ["s_axis_x_tdata", "s_axis_x_tvalid", "s_axis_x_tready", "s_axis_x_tlast"]
+    assert ports["s_axis_x"]["verilog"] == ["s_axis_x_tdata", "s_axis_x_tvalid", "s_axis_x_tready",
+                                            "s_axis_x_tlast"]
     assert {"aclk", "aresetn"} <= members and all(f"{p}_{s}" in members for p in ports
                                                   for s in ("tdata", "tvalid", "tready", "tlast"))
 
@@ -74,7 +77,8 @@ def test_readme_table_is_generated_from_the_default_config():
 def test_beat_table_rows():
     rows = beat_table(HwqConfig(), "wo")
     pad = [r for r in rows if r["field"] == "(pad)"]
-    assert all(r["offset"] + r["width"] == axi_streams(HwqConfig(), "wo")[r["stream"]].tdata_bits for r in pad)
+    assert all(r["offset"] + r["width"] == axi_streams(HwqConfig(), "wo")[r["stream"]].tdata_bits
+               for r in pad)
     assert [r["stream"] for r in rows if r["field"] == "tlast"] == ["s_axis_x", "s_axis_w", "m_axis_o"]
     with pytest.raises(HwqError, match="unknown AXI top kind"):
         axi_streams(HwqConfig(), "int4")

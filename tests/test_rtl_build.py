@@ -53,7 +53,8 @@ def test_verilator_lint(tmp_path):
     man = generate(cfg, tmp_path)
     for u in man["units"].values():
         r = subprocess.run(["verilator", "--lint-only", "-Wall", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC",
-                            "-Wno-UNUSEDSIGNAL", "-Wno-DECLFILENAME", "-Wno-UNUSEDPARAM", "-Wno-PROCASSINIT", "-Wno-CASEINCOMPLETE", u["file"]],
+                            "-Wno-UNUSEDSIGNAL", "-Wno-DECLFILENAME", "-Wno-UNUSEDPARAM", "-Wno-PROCASSINIT",
+                            "-Wno-CASEINCOMPLETE", u["file"]],
                            cwd=tmp_path, env=env, capture_output=True, text=True)
         assert r.returncode == 0, r.stderr[-2000:]
 

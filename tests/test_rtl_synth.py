@@ -52,7 +52,8 @@ def test_key_includes_clock_seed_tools_and_verilog(tmp_path) -> None:
     assert synthesize(CFG, "ecp5", out_dir=tmp_path, freq_mhz=300, cache_only=True) is None
     assert synthesize(CFG, "ecp5", out_dir=tmp_path, seed=2, cache_only=True) is None
     assert synthesize(CFG.replace(lanes=2), "ecp5", out_dir=tmp_path, cache_only=True) is None
-    assert report_name("m", "ecp5", 300, 1) != report_name("m", "ecp5", 150, 1) != report_name("m", "ecp5", 150, 2)
+    assert (report_name("m", "ecp5", 300, 1) != report_name("m", "ecp5", 150, 1)
+            != report_name("m", "ecp5", 150, 2))
 
 
 def test_other_tool_version_or_corrupt_entry_is_not_used(tmp_path) -> None:
@@ -87,6 +88,20 @@ def test_cli_never_relabels_a_cached_run(tmp_path, capsys) -> None:
     assert "Target clock 300 MHz" in capsys.readouterr().out
     assert (out / f"{CFG.slug}_mac_ecp5_300mhz.md").is_file()
     assert all(before[p] == p.read_bytes() for p in before)
+
+
+def test_cached_only_sweep_names_the_units_it_did_not_measure(tmp_path, capsys) -> None:
+    cfg = tmp_path / "c.toml"
+    CFG.save(cfg)
+    out = tmp_path / "synth"
+    _place_report(out / "cache")  # one of the sweep's jobs (CFG's mac) is cached, none of the others
+    assert main(["synth", "--config", str(cfg), "--cached-only", "--sweep", "--lanes", "1", "--out",
+                 str(out)]) == 0
+    text = (out / f"{report_name('sweep', 'ecp5', 150, 1)}.md").read_text()
+    assert text == capsys.readouterr().out
+    missing = text.split("Not measured (no valid cached report when this table was written): ")[1]
+    assert f"`mac {CFG.slug}`" not in missing and "| mac | Z | 8 |" in text
+    assert f"`mac {CFG.replace(lattice='D3', q=6).slug}`" in missing and f"`int4 {CFG.slug}`" in missing
 
 
 def test_second_run_waits_for_the_build_folder_lock(tmp_path) -> None:

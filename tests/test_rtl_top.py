@@ -25,7 +25,8 @@ def _run(dut, cfg, x_beats, w_beats, m, nvec):
 
 
 @pytest.mark.parametrize("cfg,k", [(HwqConfig(lattice="D4", q=4, hadamard=8, lanes=4, max_k=64), 16),
-                                   (HwqConfig(hadamard=8, lanes=4, max_k=48), 24)], ids=["d4_k2seg", "d3_k3seg"])
+                                   (HwqConfig(hadamard=8, lanes=4, max_k=48), 24)],
+                         ids=["d4_k2seg", "d3_k3seg"])
 def test_dequant_top_gemv(cfg, k):
     """M = 2 row groups, K = 2 (D4) or 3 (D3: lcm(3, 8) = 24) Hadamard segments, two vectors back to back
     (the second waits for ``done``): equals hwq.datapath.weight_only_acc bit for bit."""

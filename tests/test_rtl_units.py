@@ -26,18 +26,22 @@ from hwq.voronoi import codeword_of, row_to_digits
 BP = [1, 1, 0, 1]  # output backpressure pattern
 
 
-@pytest.mark.parametrize("cfg", [HwqConfig(), HwqConfig(decoder="arith"), HwqConfig(lattice="Z", q=8, decoder="arith"),
+@pytest.mark.parametrize("cfg",
+                         [HwqConfig(), HwqConfig(decoder="arith"),
+                          HwqConfig(lattice="Z", q=8, decoder="arith"),
                                  HwqConfig(lattice="D4", q=4, decoder="arith"), HwqConfig(lattice="E8", q=7)],
                          ids=["d3rom", "d3arith", "zarith", "d4arith", "e8arith"])
 def test_decoder(cfg):
     dut = CodebookDecoder(cfg)
     rows = np.random.default_rng(0).integers(0, cfg.num_codewords, 40)
-    out, _ = run_stream(dut, [pack(dut.in_layout, {"code": int(r), "ladder": 1}) for r in rows], len(rows), ready=BP)
+    out, _ = run_stream(dut, [pack(dut.in_layout, {"code": int(r), "ladder": 1}) for r in rows], len(rows),
+                        ready=BP)
     got = np.array([unpack(dut.out_layout, o)["cw"] for o in out]).reshape(len(rows), -1)
     assert np.array_equal(got, codeword_of(cfg.lat, cfg.q, row_to_digits(rows, cfg.q, cfg.dim)))
 
 
-@pytest.mark.parametrize("cfg", [HwqConfig(hadamard=8, lanes=4), HwqConfig(lattice="E8", q=7, hadamard=8, lanes=2),
+@pytest.mark.parametrize("cfg",
+                         [HwqConfig(hadamard=8, lanes=4), HwqConfig(lattice="E8", q=7, hadamard=8, lanes=2),
                                  HwqConfig(lattice="Z", q=8, hadamard=8, lanes=3)], ids=["d3", "e8", "z"])
 def test_mac_equals_weight_only_acc(cfg):
     case = gemv_case(cfg, 7)
@@ -52,7 +56,8 @@ def test_mac_equals_weight_only_acc(cfg):
     assert not np.array_equal(got, bad)
 
 
-@pytest.mark.parametrize("cfg", [HwqConfig(hadamard=8, lanes=4), HwqConfig(lattice="E8", q=7, hadamard=8, lanes=2)],
+@pytest.mark.parametrize("cfg",
+                         [HwqConfig(hadamard=8, lanes=4), HwqConfig(lattice="E8", q=7, hadamard=8, lanes=2)],
                          ids=["d3", "e8"])
 def test_mac_stall_copies_follow_full(cfg):
     """Under heavy backpressure every copy of the stall register equals ``full`` on every cycle (a copy
@@ -85,7 +90,8 @@ def test_mac_cycle_model():
     assert cyc[0] == 8 - 1 + dut.latency
 
 
-@pytest.mark.parametrize("cfg", [HwqConfig(hadamard=8, lanes=4), HwqConfig(lattice="Z", q=8, hadamard=8, lanes=3)],
+@pytest.mark.parametrize("cfg",
+                         [HwqConfig(hadamard=8, lanes=4), HwqConfig(lattice="Z", q=8, hadamard=8, lanes=3)],
                          ids=["d3", "z"])
 def test_lut_equals_lut_acc(cfg):
     case = gemv_case(cfg, 7, kind="lut")
@@ -102,7 +108,8 @@ def test_int4_baseline():
     rng = np.random.default_rng(0)
     dut = Int4Mac(cfg)
     w, x = rng.integers(-8, 8, (4, 24)), rng.integers(-1000, 1000, 24)
-    beats = [pack(dut.in_layout, {"w": w[:, 3 * b:3 * b + 3].reshape(-1).tolist(), "x": x[3 * b:3 * b + 3].tolist(),
+    beats = [pack(dut.in_layout,
+                  {"w": w[:, 3 * b:3 * b + 3].reshape(-1).tolist(), "x": x[3 * b:3 * b + 3].tolist(),
                                   "last": int(b == 7)}) for b in range(8)]
     out, _ = run_stream(dut, beats, 1, ready=BP)
     assert np.array_equal(unpack(dut.out_layout, out[0])["acc"], w @ x)
@@ -140,19 +147,22 @@ def test_encoder(cfg):
     got = [unpack(dut.out_layout, o) for o in out]
     assert codes.ladder.max() > 0
     for g, (j, b) in zip(got, idx):
-        assert (g["code"], g["ladder"], g["overload"]) == (codes.rows[j, b], codes.ladder[j, b], codes.overload[j, b])
+        want = (codes.rows[j, b], codes.ladder[j, b], codes.overload[j, b])
+        assert (g["code"], g["ladder"], g["overload"]) == want
 
 
 @pytest.mark.parametrize("change,needle", [({"lattice": "Z", "q": 100}, "q <= 64"),
                                            ({"hadamard": 1024}, "Hadamard limit 256"),
                                            ({"lattice": "E8", "q": 9, "max_k": 4096}, "24 bits"),
-                                           ({"lanes": 256, "lattice": "D4", "q": 8, "decoder": "rom"}, "BRAM")])
+                                           ({"lanes": 256, "lattice": "D4", "q": 8, "decoder": "rom"},
+                                            "BRAM")])
 def test_limits(change, needle):
     with pytest.raises(HwqError, match=needle):
         check_buildable(HwqConfig().replace(**change))
 
 
-@pytest.mark.parametrize("shape", [signed(4), signed(5), unsigned(4), signed(1)], ids=["s4", "s5", "u4", "s1"])
+@pytest.mark.parametrize("shape", [signed(4), signed(5), unsigned(4), signed(1)],
+                         ids=["s4", "s5", "u4", "s1"])
 def test_partial_products_exact(shape):
     """sum(booth_pps(c, (x, -x, 3x))) == c * x for every c of the shape and extreme/random x."""
     from amaranth.hdl import Module, Signal

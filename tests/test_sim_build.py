@@ -1,4 +1,5 @@
-"""hwq.sim.build: a damaged cached cocotb simulator is rebuilt (the stamp records the executable's SHA-256)."""
+"""hwq.sim.build: a damaged cached cocotb simulator is rebuilt (the stamp records the executable's
+SHA-256)."""
 
 from __future__ import annotations
 

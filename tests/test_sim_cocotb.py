@@ -10,7 +10,8 @@ from hwq.sim.cocotb_run import run_cocotb
 pytestmark = pytest.mark.sim
 
 #: two small configurations for the default run (builds are cached per slug in sim_build/)
-CI_CONFIGS = [HwqConfig(lattice="D3", q=6, hadamard=16, lanes=2), HwqConfig(lattice="Z", q=8, hadamard=16, lanes=4)]
+CI_CONFIGS = [HwqConfig(lattice="D3", q=6, hadamard=16, lanes=2),
+              HwqConfig(lattice="Z", q=8, hadamard=16, lanes=4)]
 
 
 def _fails(res: dict) -> dict[str, str]:

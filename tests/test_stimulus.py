@@ -22,7 +22,8 @@ def test_pack_unpack_roundtrip_and_words_agree() -> None:
     lay = _layout()
     rng = np.random.default_rng(0)
     n = 50
-    vals = {"codes": rng.integers(0, 256, (n, 4)), "x": rng.integers(-1024, 1024, (n, 3)), "last": rng.integers(0, 2, (n, 1))}
+    vals = {"codes": rng.integers(0, 256, (n, 4)), "x": rng.integers(-1024, 1024, (n, 3)),
+            "last": rng.integers(0, 2, (n, 1))}
     words = pack_words(lay, vals, n)
     assert words.shape == (n, 3)
     for i in range(n):
@@ -50,7 +51,8 @@ def test_top_vectors_equal_weight_only_acc() -> None:
     from hwq.datapath import rotate_activations
 
     for j in range(2):
-        w = {f: vec.beats["w"][f][j * (m // lanes) * nb:(j + 1) * (m // lanes) * nb] for f in ("codes", "ladder")}
+        w = {f: vec.beats["w"][f][j * (m // lanes) * nb:(j + 1) * (m // lanes) * nb]
+             for f in ("codes", "ladder")}
         rows = w["codes"].reshape(m // lanes, nb, lanes).transpose(0, 2, 1).reshape(m, nb)
         lad = w["ladder"].reshape(m // lanes, nb, lanes).transpose(0, 2, 1).reshape(m, nb)
         acc = weight_only_acc(_enc_weights(CFG, rows, lad), rotate_activations(x[j][:, None], CFG))[:, 0]

@@ -55,7 +55,8 @@ def test_codewords_are_coset_leaders_in_q_vor(name: str, q: int) -> None:
 @given(data=st.data())
 def test_index_of_codeword_of_roundtrip(name: str, q: int, data) -> None:
     lat = get_lattice(name)
-    k = np.array(data.draw(st.lists(st.integers(0, q - 1), min_size=lat.dim, max_size=lat.dim)), dtype=np.int64)
+    k = np.array(data.draw(st.lists(st.integers(0, q - 1), min_size=lat.dim, max_size=lat.dim)),
+                 dtype=np.int64)
     c = codeword_of(lat, q, k[None])
     np.testing.assert_array_equal(index_of(lat, q, c)[0], k)
     np.testing.assert_array_equal(lat.closest_rational(c, q * lat.coord_scale), np.zeros_like(c))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any, Callable
 
 from hwq.config import HwqConfig, load_config
 from hwq.errors import HwqError
@@ -119,32 +120,54 @@ def critical_lines(reps: list[AsicRun]) -> list[str]:
     return out
 
 
-def run_asic(args: argparse.Namespace) -> int:
+def start(args: argparse.Namespace) -> tuple[HwqConfig, Path]:
+    """The base config and the ``--out`` folder of an ``hwq synth`` run (either target), checked."""
     from hwq.outputs import check_out_dir
-    from hwq.rtl.asic import IO_DELAY_NS, find_tools, liberty_info, synthesize_asic
 
     base = load_config(args.config)
     check_out_dir(args.out)
-    out = Path(args.out)
     if args.lanes is not None and any(n < 1 for n in args.lanes):
         raise HwqError(f"--lanes must be positive integers, got {args.lanes}")
-    lib = liberty_info(find_tools(args.liberty)["liberty"])
-    jobs = asic_jobs(base, args.lanes or [base.lanes]) if args.sweep else [(base, args.unit)]
-    period = 1000.0 / args.freq
-    rows: list[tuple[HwqConfig, str, AsicRun]] = []
+    return base, Path(args.out)
+
+
+def run_jobs(jobs: list[tuple[HwqConfig, str]], title: str, tag: str,
+             one: Callable[[HwqConfig, str], Any]) -> tuple[list[tuple[HwqConfig, str, Any]], list[str]]:
+    """``one(cfg, unit)`` for every job under a progress bar: the (cfg, unit, report) rows, and the
+    ``"unit slug"`` of each job that gave no report (``--cached-only`` without a cached one)."""
+    rows: list[tuple[HwqConfig, str, Any]] = []
     missing: list[str] = []
-    out.mkdir(parents=True, exist_ok=True)
-    with Progress(len(jobs), "synth asic") as prog:
+    with Progress(len(jobs), title) as prog:
         for cfg, unit in jobs:
-            prog.update(prog.done, f"asic {unit} {cfg.slug}")
-            rep = synthesize_asic(cfg, unit, liberty=args.liberty, out_dir=out / "cache", period_ns=period,
-                                  buffer=not args.no_buffer, use_cache=not args.no_cache,
-                                  cache_only=args.cached_only)
+            prog.update(prog.done, f"{tag} {unit} {cfg.slug}")
+            rep = one(cfg, unit)
             if rep is None:
                 missing.append(f"{unit} {cfg.slug}")
             else:
                 rows.append((cfg, unit, rep))
             prog.advance()
+    return rows, missing
+
+
+def not_measured(missing: list[str]) -> list[str]:
+    """The table's closing line for the jobs without a report (none when every job has one)."""
+    if not missing:
+        return []
+    return ["", "Not measured (no valid cached report when this table was written): "
+            + ", ".join(f"`{x}`" for x in missing) + "."]
+
+
+def run_asic(args: argparse.Namespace) -> int:
+    from hwq.rtl.asic import IO_DELAY_NS, find_tools, liberty_info, synthesize_asic
+
+    base, out = start(args)
+    lib = liberty_info(find_tools(args.liberty)["liberty"])
+    jobs = asic_jobs(base, args.lanes or [base.lanes]) if args.sweep else [(base, args.unit)]
+    period = 1000.0 / args.freq
+    out.mkdir(parents=True, exist_ok=True)
+    rows, missing = run_jobs(jobs, "synth asic", "asic", lambda cfg, unit: synthesize_asic(
+        cfg, unit, liberty=args.liberty, out_dir=out / "cache", period_ns=period, buffer=not args.no_buffer,
+        use_cache=not args.no_cache, cache_only=args.cached_only))
     if not rows:
         raise HwqError(f"no cached ASIC report for {', '.join(missing)}: run without --cached-only")
     reps = [r for _, _, r in rows]
@@ -173,9 +196,7 @@ def run_asic(args: argparse.Namespace) -> int:
     if len(rows) > 1:
         lines += ["", "## Ranking: ASIC vs ECP5 (cost per weight/cycle, 1 = cheapest)", ""] + ranking(rows,
                                                                                                       ecp5)
-    if missing:
-        lines += ["", "Not measured (no valid cached report when this table was written): "
-                  + ", ".join(f"`{x}`" for x in missing) + "."]
+    lines += not_measured(missing)
     (out / f"{name}_asic{suffix}.md").write_text("\n".join(lines) + "\n")
     SynthAsic(stamp=Stamp.now(base if not args.sweep else None, reps[0].detail.get("tools", {})),
               library=lib["name"], runs=tuple(reps)).save(out / f"{name}_asic{suffix}.json")

@@ -13,11 +13,14 @@ HELP = "search configs and baselines for the Pareto fronts of quality, bits, LUT
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--space", default=None, help="space file (TOML; default: the built-in space, "
                    "hwq/data/explore_default.toml; the documented full space: hwq/data/explore_full.toml)")
-    p.add_argument("--out", default=None, help="output folder (default build/explore): front.{json,md,png,svg}, "
+    p.add_argument("--out", default=None,
+                   help="output folder (default build/explore): front.{json,md,png,svg}, "
                    "store/ (the stage records), build/ (tool outputs); with --pick: the TOML file to write")
-    p.add_argument("--address", default=None, help="join this Ray cluster (host:port) instead of starting a local "
+    p.add_argument("--address", default=None,
+                   help="join this Ray cluster (host:port) instead of starting a local "
                    "one; nodes that may run the kernel timing need --resources='{\"hwq_explore_timing\": 1}'")
-    p.add_argument("--node-ip-address", default=None, help="this driver's IP address for Ray (e.g. 127.0.0.1)")
+    p.add_argument("--node-ip-address", default=None,
+                   help="this driver's IP address for Ray (e.g. 127.0.0.1)")
     p.add_argument("--cpus", type=int, default=None, help="CPUs of the local Ray cluster (default: all)")
     p.add_argument("--budget", type=int, default=None, metavar="N",
                    help="evaluate at most N configs (a larger grid is sampled at random; nsga2: N trials)")
@@ -25,9 +28,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(no Ray; for debugging)")
     p.add_argument("--pick", default=None, metavar="EXPR", help="choose a config from a front, e.g. "
                    "'bits<=3.5,luts<=8000', and write it to --out FILE.toml (for hwq flow --config)")
-    p.add_argument("--front", default="reports/explore", help="with --pick: the front to choose from (a folder "
+    p.add_argument("--front", default="reports/explore",
+                   help="with --pick: the front to choose from (a folder "
                    "holding front.json, or the file; default reports/explore)")
-    p.add_argument("--force", action="store_true", help="with --pick: overwrite an existing different --out file")
+    p.add_argument("--force", action="store_true",
+                   help="with --pick: overwrite an existing different --out file")
 
 
 def _pick(args: argparse.Namespace) -> int:
@@ -105,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
 
         def evaluate(points: list[Point]):
             sw = sweep(points)
-            return {p.name: {s: dict(r.values) for (n, s), r in sw.records.items() if n == p.name and r.status == "ok"}
+            return {p.name: {s: dict(r.values) for (n, s), r in sw.records.items()
+                             if n == p.name and r.status == "ok"}
                     for p in points}
         points, invalid = nsga2(space, evaluate, log)
     else:

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from pathlib import Path
 
-from hwq.config import HwqConfig, load_config
+from hwq.config import HwqConfig
 from hwq.errors import HwqError
-from hwq.progress import Progress
 from hwq.records import Stamp, Synth, SynthRun
 
-from ._synth_asic import add_asic_arguments, run_asic
+from ._synth_asic import add_asic_arguments, not_measured, run_asic, run_jobs, start
 
 HELP = "synthesize RTL units with Yosys/nextpnr and write LUT/FF/DSP/BRAM/Fmax reports under reports/synth/"
 
@@ -110,7 +108,6 @@ def critical_lines(reps: list[SynthRun]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hwq.outputs import check_out_dir
     from hwq.rtl.synth import check_run_args, report_name, synthesize, tool_versions
 
     check_run_args(args.freq, args.seed)
@@ -118,30 +115,16 @@ def run(args: argparse.Namespace) -> int:
         return run_asic(args)
     if args.liberty is not None or args.no_buffer:
         raise HwqError("--liberty and --no-buffer apply to --target asic only")
-    base = load_config(args.config)
-    check_out_dir(args.out)
-    out = Path(args.out)
-    if args.lanes is not None and any(n < 1 for n in args.lanes):
-        raise HwqError(f"--lanes must be positive integers, got {args.lanes}")
+    base, out = start(args)
     if args.sweep:
         jobs = sweep_jobs(base, args.lanes or [base.lanes])
     else:
         jobs = [(base, args.unit)]
-    reps: list[SynthRun] = []
-    rows: list[tuple[HwqConfig, str, SynthRun]] = []
-    missing: list[str] = []
     out.mkdir(parents=True, exist_ok=True)
-    with Progress(len(jobs), "synth") as prog:
-        for cfg, unit in jobs:
-            prog.update(prog.done, f"synth {unit} {cfg.slug}")
-            rep = synthesize(cfg, args.target, out_dir=out / "cache", unit=unit, freq_mhz=args.freq,
-                             use_cache=not args.no_cache, seed=args.seed, cache_only=args.cached_only)
-            if rep is None:
-                missing.append(f"{unit} {cfg.slug}")
-            else:
-                reps.append(rep)
-                rows.append((cfg, unit, rep))
-            prog.advance()
+    rows, missing = run_jobs(jobs, "synth", "synth", lambda cfg, unit: synthesize(
+        cfg, args.target, out_dir=out / "cache", unit=unit, freq_mhz=args.freq, use_cache=not args.no_cache,
+        seed=args.seed, cache_only=args.cached_only))
+    reps: list[SynthRun] = [r for _, _, r in rows]
     if not reps:
         raise HwqError(f"no cached synthesis report for {', '.join(missing)}: run without --cached-only")
     # a run at another clock or seed gets its own table: it never replaces the default (150 MHz, seed 1) one
@@ -159,9 +142,7 @@ def run(args: argparse.Namespace) -> int:
               "(2-bit-digit",
               "partial products in LUTs, see rtl/README.md).", "", "Critical paths:", ""]
     lines += critical_lines(reps) or ["(none reported)"]
-    if missing:
-        lines += ["", "Not measured (no valid cached report when this table was written): "
-                  + ", ".join(f"`{x}`" for x in missing) + "."]
+    lines += not_measured(missing)
     (out / f"{name}.md").write_text("\n".join(lines) + "\n")
     slim = tuple(dataclasses.replace(r, detail={k: v for k, v in r.detail.items()
                                                 if k != "utilization_with_wrapper"}) for r in reps)

@@ -3,7 +3,8 @@ nested-lattice code in its packed hardware format, :func:`hwq.matmul.encode_matr
 the zoo (a registry name and rate, or a :class:`hwq.quant.base.Quantizer`: MXFP4, NVFP4, INT-k g128, ...).
 
 A and B are n x cols with iid N(0, 1) entries (A then B from ``numpy.random.default_rng(seed)``, as in
-``hwq eval rd``); both are encoded by the same point (matrix ids 0 and 1), A^T B is estimated from the two encodings and
+``hwq eval rd``); both are encoded by the same point (matrix ids 0 and 1), A^T B is estimated from the two
+encodings and
 
     D = ||est - A^T B||_F^2 / (n cols^2)      (SPEC section 1, per product entry, normalised by n)
 

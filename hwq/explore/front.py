@@ -60,7 +60,8 @@ def point_rows(points: Sequence[Point], sw: Sweep, stages: Sequence[str]) -> lis
         c = p.config or {}
         dim = HwqConfig.from_dict(dict(c)).dim if p.kind == "config" else 3  # the INT4 unit takes D3 blocks
         lpl = v("synth", "luts_per_lane")
-        row = {"name": p.name, "slug": p.name if p.kind == "config" else "-", "kind": p.kind, "label": _label(p, varying), "lattice": c.get("lattice"), "q": c.get("q"),
+        row = {"name": p.name, "slug": p.name if p.kind == "config" else "-", "kind": p.kind,
+               "label": _label(p, varying), "lattice": c.get("lattice"), "q": c.get("q"),
                "lanes": v("throughput", "lanes") or c.get("lanes"), "fields": dict(p.fields),
                "config": dict(c) if p.kind == "config" else None,
                "bits": v("quality", "bits"), "D": v("quality", "D"), "ratio": v("quality", "ratio_to_gamma"),
@@ -71,9 +72,12 @@ def point_rows(points: Sequence[Point], sw: Sweep, stages: Sequence[str]) -> lis
                "fpga_tokens_per_s": v("throughput", "tokens_per_s"),
                "kernel_ms": v("kernel", "ms"), "ort_q4_ms": v("kernel", "ort_q4_ms"),
                "kernel_vs_ort": v("kernel", "speedup_vs_ort_q4"),
-               "kernel_load": [x for x in (v("kernel", "load_before"), v("kernel", "load_after")) if x is not None],
-               "gpu_speedup": v("gpu", "speedup_vs_fp16"), "minilm_dist": v("minilm", "layer_dist_mean"), "sim": vals["sim"].status if "sim" in vals else None,
-               "status": {s: (r.status if r.status == "ok" else f"{r.status}: {r.reason}") for s, r in vals.items()},
+               "kernel_load": [x for x in (v("kernel", "load_before"), v("kernel", "load_after"))
+                               if x is not None],
+               "gpu_speedup": v("gpu", "speedup_vs_fp16"), "minilm_dist": v("minilm", "layer_dist_mean"),
+               "sim": vals["sim"].status if "sim" in vals else None,
+               "status": {s: (r.status if r.status == "ok" else f"{r.status}: {r.reason}")
+                          for s, r in vals.items()},
                "seconds": {s: r.seconds for s, r in vals.items()}}
         row["ok"] = all(r.status != "failed" for r in vals.values())
         rows.append(row)
@@ -105,11 +109,13 @@ def stage_seconds(sw: Sweep, points: Sequence[Point]) -> dict[str, Any]:
     for s, groups in by.items():
         allv = [x for v in groups.values() for x in v]
         out[s] = {"count": len(allv), "mean_s": statistics.fmean(allv), "max_s": max(allv),
-                  "total_s": sum(allv), "by_lattice": {k: statistics.fmean(v) for k, v in sorted(groups.items())}}
+                  "total_s": sum(allv),
+                  "by_lattice": {k: statistics.fmean(v) for k, v in sorted(groups.items())}}
     return out
 
 
-def projection(times: Mapping[str, Any], space: Space, settings_measured: Mapping[str, Any]) -> dict[str, Any]:
+def projection(times: Mapping[str, Any], space: Space,
+               settings_measured: Mapping[str, Any]) -> dict[str, Any]:
     """The cost of ``space`` (the full space) from the measured stage times: every combination (before the
     config's validation), synthesis times scaled linearly by placement seeds and by lanes."""
     combos = space.combos()
@@ -164,12 +170,13 @@ def recommend(rows: Sequence[Mapping[str, Any]], fronts: Mapping[str, Any]) -> l
         same_q = [r for r in cfgs if r["D"] <= b["D"]]
         if same_q:
             r = min(same_q, key=lambda r: (r["bits"], r["D"]))
-            line = (f"Matching {b['label']} (D = {b['D']:.4f} at {b['bits']:.2f} bits/weight) takes {r['label']} "
-                    f"({r['name']}) at {r['bits']:.2f} bits (D = {r['D']:.4f}, "
+            line = (f"Matching {b['label']} (D = {b['D']:.4f} at {b['bits']:.2f} bits/weight) takes "
+                    f"{r['label']} ({r['name']}) at {r['bits']:.2f} bits (D = {r['D']:.4f}, "
                     f"{'fewer' if r['bits'] < b['bits'] else 'more'} bits)")
             if int4 and r["luts_per_weight"] is not None and int4["luts_per_weight"] is not None:
-                line += (f"; {r['luts_per_weight']:.0f} vs {int4['luts_per_weight']:.0f} ECP5 LUTs per weight and "
-                         f"cycle for the INT4 RTL unit ({r['luts_per_weight'] / int4['luts_per_weight']:.1f}x)")
+                line += (f"; {r['luts_per_weight']:.0f} vs {int4['luts_per_weight']:.0f} ECP5 LUTs per "
+                         "weight and cycle for the INT4 RTL unit "
+                         f"({r['luts_per_weight'] / int4['luts_per_weight']:.1f}x)")
             if r["kernel_vs_ort"] is not None:
                 line += f"; its C GEMV runs at {r['kernel_vs_ort']:.3g}x the speed of ORT MatMulNBits 4-bit"
             out.append(line + ".")
@@ -179,8 +186,8 @@ def recommend(rows: Sequence[Mapping[str, Any]], fronts: Mapping[str, Any]) -> l
         if cheaper:
             r = min(cheaper, key=lambda r: r["D"])
             if r["D"] < b["D"]:
-                out.append(f"Within its {b['bits']:.2f} bits/weight the best config is {r['label']} ({r['name']}): "
-                           f"D = {r['D']:.4f}, {b['D'] / r['D']:.2f}x lower distortion.")
+                out.append(f"Within its {b['bits']:.2f} bits/weight the best config is {r['label']} "
+                           f"({r['name']}): D = {r['D']:.4f}, {b['D'] / r['D']:.2f}x lower distortion.")
             else:
                 out.append(f"Within its {b['bits']:.2f} bits/weight no config beats {b['label']}: the best, "
                            f"{r['label']}, has D = {r['D']:.4f} ({r['D'] / b['D']:.2f}x higher).")
@@ -192,13 +199,14 @@ def recommend(rows: Sequence[Mapping[str, Any]], fronts: Mapping[str, Any]) -> l
         both = sorted(set(dom["quality_vs_bits"]) & set(dom["quality_vs_luts"]))
         if both:
             out.append(f"The default config ({dflt['name']}) is dominated on both quality-vs-bits and "
-                       f"quality-vs-LUTs by {', '.join(both)}: the default should change (check its kernel speed "
-                       "first).")
+                       f"quality-vs-LUTs by {', '.join(both)}: the default should change (check its kernel "
+                       "speed first).")
         else:
             alone = dom["quality_vs_bits"]
-            out.append(f"The default config ({dflt['name']}, D = {dflt['D']:.4f} at {dflt['bits']:.2f} bits) is "
-                       "dominated on both quality-vs-bits and quality-vs-LUTs by no other config of this space: keep "
-                       "it as the default" + (f" (on quality-vs-bits alone: {', '.join(alone)})." if alone else "."))
+            out.append(f"The default config ({dflt['name']}, D = {dflt['D']:.4f} at {dflt['bits']:.2f} bits) "
+                       "is dominated on both quality-vs-bits and quality-vs-LUTs by no other config of this "
+                       "space: keep it as the default"
+                       + (f" (on quality-vs-bits alone: {', '.join(alone)})." if alone else "."))
     return out
 
 
@@ -227,8 +235,10 @@ def build_front(space: Space, points: Sequence[Point], invalid: Sequence[Invalid
                                                              "settings": dict(space.settings), "file": raw},
                         points=tuple(rows), invalid=tuple({"fields": dict(i.fields), "error": i.error}
                                                           for i in invalid),
-                        fronts=fr, stage_seconds=times, projection=proj, recommendation=tuple(recommend(rows, fr)),
-                        seconds=seconds, nodes=tuple(sorted({r.node for r in sw.records.values() if r.node != "?"})),
+                        fronts=fr, stage_seconds=times, projection=proj,
+                        recommendation=tuple(recommend(rows, fr)),
+                        seconds=seconds,
+                        nodes=tuple(sorted({r.node for r in sw.records.values() if r.node != "?"})),
                         counts={"points": len(points), "invalid": len(invalid), "computed": len(sw.computed),
                                 "cached": len(sw.cached), "lost": len(sw.lost)})
 
@@ -242,50 +252,57 @@ def _full_space_data() -> dict[str, Any]:
 def front_markdown(rec: ExploreFront) -> str:
     """The front as Markdown: the table of every point (bold: on a front; marks per front), the fronts,
     n/a stages, invalid points, stage times, the full-space projection and the recommendation."""
-    rows = sorted(rec.points, key=lambda r: (r["kind"] != "config", r["bits"] if r["bits"] is not None else 99))
+    rows = sorted(rec.points,
+                  key=lambda r: (r["kind"] != "config", r["bits"] if r["bits"] is not None else 99))
     marks = {"quality_vs_bits": "Q/b", "quality_vs_luts": "Q/L", "luts_vs_speed": "L/s"}
     stage_total = sum(t["total_s"] for t in rec.stage_seconds.values())
     loads = [x for r in rec.points for x in (r.get("kernel_load") or [])]
-    lines = ["# hwq explore: Pareto fronts", "", f"{rec.stamp.line()}. Space: {rec.space['source']} "
-             f"(search {rec.space['search']}); {rec.counts['points']} points, {rec.counts['invalid']} invalid "
-             f"combinations; {rec.counts['computed']} stage runs computed now, {rec.counts['cached']} answered by the store "
-             "or shared between points with the same record "
-             f"(this run {rec.seconds:.0f} s; the stage records hold {stage_total / 60:.1f} min of stage time); "
-             f"Ray nodes that ran stages: {len(rec.nodes)}."
-             + (f" Kernel timings ran at a 1-minute load average of {min(loads):.1f} to {max(loads):.1f} (shared "
-                "machine): compare each kernel with ORT in its own run." if loads else ""), ""]
+    lines = ["# hwq explore: Pareto fronts", "", f"{rec.stamp.line()}. Space: {rec.space['source']} (search "
+             f"{rec.space['search']}); {rec.counts['points']} points, {rec.counts['invalid']} invalid "
+             f"combinations; {rec.counts['computed']} stage runs computed now, {rec.counts['cached']} "
+             "answered by the store or shared between points with the same record (this run "
+             f"{rec.seconds:.0f} s; the stage records hold {stage_total / 60:.1f} min of stage time); Ray "
+             f"nodes that ran stages: {len(rec.nodes)}."
+             + (f" Kernel timings ran at a 1-minute load average of {min(loads):.1f} to {max(loads):.1f} "
+                "(shared machine): compare each kernel with ORT in its own run." if loads else ""), ""]
     table = []
     with_minilm = any(r.get("minilm_dist") is not None for r in rows)
     with_asic = any(r.get("asic_um2_per_lane") is not None for r in rows)
     for r in rows:
         on = [m for f, m in marks.items() if r["name"] in rec.fronts[f]["front"]]
-        table.append([f"**{r['label']}**" if on else r["label"], r["name"] if r["kind"] == "config" else "baseline",
+        table.append([f"**{r['label']}**" if on else r["label"],
+                      r["name"] if r["kind"] == "config" else "baseline",
                       _fmt(r["bits"], ".2f"), _fmt(r["D"], ".4f"), _fmt(r["ratio"], ".2f")]
                      + ([_fmt(r.get("minilm_dist"), ".4f")] if with_minilm else [])
-                     + [_fmt(r["luts_per_lane"], ".0f"), _fmt(r["luts_per_weight"], ".0f"), _fmt(r["fmax_mhz"], ".1f")]
+                     + [_fmt(r["luts_per_lane"], ".0f"), _fmt(r["luts_per_weight"], ".0f"),
+                        _fmt(r["fmax_mhz"], ".1f")]
                      + ([_fmt(r["asic_um2_per_lane"] / 1e6 if r.get("asic_um2_per_lane") else None, ".3f"),
                          _fmt(r.get("asic_fmax_mhz"), ".1f")] if with_asic else [])
                      + [_fmt(r["weights_per_s"] / 1e9 if r["weights_per_s"] else None, ".2f"),
-                        _fmt(r["kernel_ms"], ".2f"), _fmt(r["kernel_vs_ort"], ".3g"), _fmt(r["gpu_speedup"], ".2f"),
+                        _fmt(r["kernel_ms"], ".2f"), _fmt(r["kernel_vs_ort"], ".3g"),
+                        _fmt(r["gpu_speedup"], ".2f"),
                         r["sim"] or "-", " ".join(on) or "-"])
-    lines += [*md_table(["point", "config", "bits/w", "D", "D/Gamma"] + (["MiniLM W dist"] if with_minilm else [])
+    lines += [*md_table(["point", "config", "bits/w", "D", "D/Gamma"]
+                        + (["MiniLM W dist"] if with_minilm else [])
                         + ["LUTs/lane", "LUTs/(w*cyc)", "Fmax MHz"]
                         + (["ASIC mm^2/lane", "ASIC MHz"] if with_asic else [])
                         + ["Gw/s FPGA", "C GEMV ms", "x ORT q4",
                            "H100 x fp16 (pred.)", "sim", "fronts"], table), ""]
     s = rec.space["settings"]
-    lines += ["Columns: bits/w = bits per weight actually stored (packed); D = matrix-product distortion of A^T B "
-              f"(A, B iid N(0,1), n = {s['quality_n']}, {s['quality_cols']} columns); D/Gamma = D over the bound "
-              f"Gamma(R) at that rate; LUTs/lane and Fmax: ECP5 (LFE5U-85F, speed 6) synthesis of the MAC with "
-              f"{s['synth_lanes']} lane(s), nextpnr seed(s) {s['synth_seeds']} (worst seed), INT4 baseline: the INT4 "
-              "RTL unit; LUTs/(w*cyc) = LUTs per lane / weights per lane per cycle (d); "
-              + ("ASIC = the same unit mapped to the OSU018 standard cells and timed by OpenSTA (pre-layout); "
-                 if with_asic else "") + "Gw/s FPGA = lanes x d x Fmax; "
-              f"C GEMV = hwq exact kernel, {s['kernel_k']}x{s['kernel_m']}, batch 1, 1 thread, min of "
-              f"{s['kernel_rounds']} rounds, x ORT q4 = ORT MatMulNBits 4-bit time / this time in the same run "
-              "(baselines: the ORT kernel of that format); H100 x fp16 = roofline **prediction** for Llama-3-8B "
-              "decode (linear layers, batch 1), not a measurement; sim = bit-exact amaranth.sim of the MAC. "
-              "Bold: on at least one front (Q/b quality vs bits, Q/L quality vs LUTs/lane, L/s LUTs vs speed).",
+    lines += ["Columns: bits/w = bits per weight actually stored (packed); D = matrix-product distortion of "
+              f"A^T B (A, B iid N(0,1), n = {s['quality_n']}, {s['quality_cols']} columns); D/Gamma = D over "
+              "the bound Gamma(R) at that rate; LUTs/lane and Fmax: ECP5 (LFE5U-85F, speed 6) synthesis of "
+              f"the MAC with {s['synth_lanes']} lane(s), nextpnr seed(s) {s['synth_seeds']} (worst seed), "
+              "INT4 baseline: the INT4 RTL unit; LUTs/(w*cyc) = LUTs per lane / weights per lane per cycle "
+              "(d); "
+              + ("ASIC = the same unit mapped to the OSU018 standard cells and timed by OpenSTA "
+                 "(pre-layout); "
+                 if with_asic else "") + "Gw/s FPGA = lanes x d x Fmax; C GEMV = hwq exact kernel, "
+              f"{s['kernel_k']}x{s['kernel_m']}, batch 1, 1 thread, min of {s['kernel_rounds']} rounds, x "
+              "ORT q4 = ORT MatMulNBits 4-bit time / this time in the same run (baselines: the ORT kernel of "
+              "that format); H100 x fp16 = roofline **prediction** for Llama-3-8B decode (linear layers, "
+              "batch 1), not a measurement; sim = bit-exact amaranth.sim of the MAC. Bold: on at least one "
+              "front (Q/b quality vs bits, Q/L quality vs LUTs/lane, L/s LUTs vs speed).",
               ""]
     for f, info in rec.fronts.items():
         objs = ", ".join(f"{o['key']} ({o['direction']})" for o in info["objectives"])
@@ -300,17 +317,19 @@ def front_markdown(rec: ExploreFront) -> str:
         if len(rec.invalid) > 20:
             lines.append(f"* ... and {len(rec.invalid) - 20} more (in front.json)")
         lines.append("")
-    lines += ["Measured stage times (seconds, from the stage records; a record shared by several points counts once "
-              "per point):", ""]
+    lines += ["Measured stage times (seconds, from the stage records; a record shared by several points "
+              "counts once per point):", ""]
     lines.extend(md_table(["stage", "runs", "mean", "max", "total", "mean by lattice"],
-                          [[s, str(t["count"]), f"{t['mean_s']:.1f}", f"{t['max_s']:.1f}", f"{t['total_s']:.0f}",
+                          [[s, str(t["count"]), f"{t['mean_s']:.1f}", f"{t['max_s']:.1f}",
+                            f"{t['total_s']:.0f}",
                             ", ".join(f"{k} {v:.1f}" for k, v in t["by_lattice"].items())]
                            for s, t in rec.stage_seconds.items()]))
     p = rec.projection
-    lines += ["", f"Projected cost of the full space ({p['space']}: {p['combinations']} combinations, synthesis at "
-              f"{p['synth_lanes']} lanes on {p['synth_seeds']} placement seeds): {p['cpu_seconds'] / 3600:.1f} "
-              f"CPU-hours, i.e. {p['hours_on_2_cores']:.1f} h on this 2-core machine or about "
-              f"{p['minutes_on_64_cpus']:.0f} min on a 64-CPU Ray cluster ({p['assumption']}"
+    lines += ["",
+              f"Projected cost of the full space ({p['space']}: {p['combinations']} combinations, synthesis "
+              f"at {p['synth_lanes']} lanes on {p['synth_seeds']} placement seeds): "
+              f"{p['cpu_seconds'] / 3600:.1f} CPU-hours, i.e. {p['hours_on_2_cores']:.1f} h on this 2-core "
+              f"machine or about {p['minutes_on_64_cpus']:.0f} min on a 64-CPU Ray cluster ({p['assumption']}"
               + (f"; not counted, no measured time: {', '.join(p['unmeasured_stages'])}"
                  if p.get("unmeasured_stages") else "") + ").", "",
               "## What the front recommends", ""]
@@ -342,7 +361,8 @@ def plot_fronts(rec: ExploreFront, stem: Path) -> list[Path]:
                        color="black" if base else colors.get(r["lattice"], "tab:purple"),
                        edgecolors="none")
             if base or r["name"] in on:
-                ax.annotate(r["name"] if base else f"{r['lattice']} q={r['q']}", (x, y), fontsize=7, alpha=alpha,
+                ax.annotate(r["name"] if base else f"{r['lattice']} q={r['q']}", (x, y), fontsize=7,
+                            alpha=alpha,
                             xytext=(4, 3), textcoords="offset points")
             if r["name"] in on:
                 fpts.append((x, y))

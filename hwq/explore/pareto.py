@@ -44,7 +44,8 @@ def _usable(v: Sequence[float | None]) -> bool:
     return all(x is not None and isinstance(x, (int, float)) and not math.isnan(x) for x in v)
 
 
-def nondominated_sort(values: Sequence[Sequence[float | None]], directions: Sequence[str]) -> list[int | None]:
+def nondominated_sort(values: Sequence[Sequence[float | None]],
+                      directions: Sequence[str]) -> list[int | None]:
     """The rank of every vector (0 = the Pareto front); None for a vector with a missing objective.
     Duplicates share their rank."""
     _check(directions)

@@ -52,8 +52,8 @@ def parse_pick(expr: str) -> list[Condition]:
     for part in expr.split(","):
         m = _COND.match(part)
         if not m:
-            raise HwqError(f"--pick condition {part.strip()!r} is not METRIC OP NUMBER (OP: <=, >=, <, >, ==), "
-                           "e.g. 'bits<=3.5,luts<=8000'")
+            raise HwqError(f"--pick condition {part.strip()!r} is not METRIC OP NUMBER (OP: <=, >=, <, >, "
+                           "==), e.g. 'bits<=3.5,luts<=8000'")
         name, op, num = m.group(1).lower(), m.group(2), m.group(3)
         if name not in METRICS:
             raise HwqError(f"--pick metric {m.group(1)!r} is unknown; metrics: {', '.join(METRICS)}")
@@ -80,8 +80,9 @@ def choose(rows: Sequence[Mapping[str, Any]], conds: Sequence[Condition]) -> Map
             and all((v := _value(r, n)) is not None and _OPS[op](v, x) for n, op, x in conds)]
     if not cand:
         text = ",".join(f"{n}{op}{x:g}" for n, op, x in conds)
-        raise HwqError(f"--pick {text!r}: no config of the front meets every condition (configs with the metric "
-                       f"measured: {sum(1 for r in rows if r['kind'] == 'config')}); loosen a condition")
+        raise HwqError(f"--pick {text!r}: no config of the front meets every condition (configs with the "
+                       f"metric measured: {sum(1 for r in rows if r['kind'] == 'config')}); loosen a "
+                       "condition")
     return min(cand, key=lambda r: (r["D"], r["bits"]))
 
 
@@ -100,5 +101,6 @@ def pick(front: ExploreFront, expr: str) -> tuple[HwqConfig, Mapping[str, Any]]:
     row = choose(front.points, parse_pick(expr))
     cfg = make_config(row["config"] or row["fields"])
     if cfg.slug != row["name"]:
-        raise HwqError(f"the front's point {row['name']} rebuilds as {cfg.slug} with this hwq: rerun hwq explore")
+        raise HwqError(f"the front's point {row['name']} rebuilds as {cfg.slug} with this hwq: rerun hwq "
+                       "explore")
     return cfg, row

@@ -46,7 +46,8 @@ class Sweep:
     seconds: float = 0.0
 
 
-def connect(address: str | None = None, node_ip: str | None = None, num_cpus: int | None = None) -> dict[str, Any]:
+def connect(address: str | None = None, node_ip: str | None = None,
+            num_cpus: int | None = None) -> dict[str, Any]:
     """Start (or join, with ``address``) a Ray cluster for this process; returns its resources.
 
     Raises
@@ -85,9 +86,11 @@ def check_address(address: str, timeout: float = 5.0) -> None:
     if not sep or not port.isdigit():
         if address == "auto":
             return
-        raise HwqError(f"--address {address!r}: give the Ray head as HOST:PORT (e.g. 127.0.0.1:6379) or 'auto'")
+        raise HwqError(f"--address {address!r}: give the Ray head as HOST:PORT (e.g. 127.0.0.1:6379) or "
+                       "'auto'")
     try:
-        with socket.create_connection((host.removeprefix("ray://") or "127.0.0.1", int(port)), timeout=timeout):
+        with socket.create_connection((host.removeprefix("ray://") or "127.0.0.1", int(port)),
+                                      timeout=timeout):
             pass
     except OSError as e:
         raise HwqError(f"--address {address}: no Ray head answers there ({e.strerror or e}); start one with "
@@ -101,8 +104,8 @@ def _timing_cpus() -> float:
     cpus = [n["Resources"].get("CPU", 1.0) for n in ray.nodes()
             if n.get("Alive") and n["Resources"].get(TIMING_RESOURCE)]
     if not cpus:
-        raise HwqError(f"no Ray node offers the custom resource {TIMING_RESOURCE!r} the kernel benchmark needs "
-                       "(exclusive use of a node): start nodes with ray start ... "
+        raise HwqError(f"no Ray node offers the custom resource {TIMING_RESOURCE!r} the kernel benchmark "
+                       "needs (exclusive use of a node): start nodes with ray start ... "
                        f"--resources='{{\"{TIMING_RESOURCE}\": 1}}', or leave kernel out of stages")
     return min(cpus)
 
@@ -123,8 +126,9 @@ class _Counts:
         self.c = {s: {"done": 0, "running": 0, "cached": 0, "failed": 0, "n/a": 0} for s in stages}
 
     def line(self) -> str:
-        return "; ".join(f"{s} {v['done']} done, {v['running']} running, {v['cached']} cached, {v['failed']} failed"
-                         + (f", {v['n/a']} n/a" if v["n/a"] else "") for s, v in self.c.items())
+        return "; ".join(f"{s} {v['done']} done, {v['running']} running, {v['cached']} cached, "
+                         f"{v['failed']} failed" + (f", {v['n/a']} n/a" if v["n/a"] else "")
+                         for s, v in self.c.items())
 
 
 def run_sweep(points: Sequence[Point], stages: Sequence[str], settings: Mapping[str, Any], store: Store,
@@ -271,16 +275,17 @@ def run_sweep(points: Sequence[Point], stages: Sequence[str], settings: Mapping[
             except ray.exceptions.RayError as e:  # retries exhausted: the worker or its node died
                 msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 sw.lost += [(q.name, s) for q in job["points"]]
-                rec = ExploreStage(stamp=_stamp(), point=first.name, stage=s, version=STAGES[s].version, key=key,
-                                   status="failed", seconds=round(time.perf_counter() - job["start"], 3), node="?",
+                rec = ExploreStage(stamp=_stamp(), point=first.name, stage=s, version=STAGES[s].version,
+                                   key=key, status="failed",
+                                   seconds=round(time.perf_counter() - job["start"], 3), node="?",
                                    values={}, config=first.config,
                                    reason=f"worker lost after {MAX_RETRIES} retries: {msg[:200]}")
                 complete(key, rec, lost=True)
                 continue
             complete(key, rec)
     sw.seconds = time.perf_counter() - t0
-    log(f"explore: stages finished in {sw.seconds:.1f} s: {len(sw.computed)} computed, {len(sw.cached)} from the "
-        f"store  [{counts.line()}]")
+    log(f"explore: stages finished in {sw.seconds:.1f} s: {len(sw.computed)} computed, {len(sw.cached)} from "
+        f"the store  [{counts.line()}]")
     return sw
 
 

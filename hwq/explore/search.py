@@ -65,8 +65,8 @@ def nsga2(space: Space, evaluate: Callable[[list[Point]], Mapping[str, Mapping[s
                 study.tell(t, [float(v) for v in vals])
         told += n
         gen += 1
-        log(f"explore: NSGA-II generation {gen}: {told}/{space.samples} trials, {len(seen)} distinct configs, "
-            f"{len(invalid)} refused")
+        log(f"explore: NSGA-II generation {gen}: {told}/{space.samples} trials, {len(seen)} distinct "
+            f"configs, {len(invalid)} refused")
     return list(seen.values()), _dedup(invalid)
 
 

@@ -134,8 +134,8 @@ class Space:
         if self.search == "nsga2":
             return [], []
         if self.search == "grid" and self.size() > MAX_GRID:
-            raise HwqError(f"the grid has {self.size()} combinations (> {MAX_GRID}): use search = \"random\" or "
-                           "\"nsga2\" with samples = N")
+            raise HwqError(f"the grid has {self.size()} combinations (> {MAX_GRID}): use search = \"random\" "
+                           "or \"nsga2\" with samples = N")
         combos = self.combos()
         if self.search == "random" and self.samples < len(combos):
             combos = random.Random(self.seed).sample(combos, self.samples)
@@ -168,11 +168,12 @@ def _values(name: str, v: Any, where: str) -> tuple[Any, ...]:
     if isinstance(v, dict):
         extra = set(v) - {"from", "to", "step"}
         if extra or not {"from", "to"} <= set(v):
-            raise HwqError(f"{where}: field {name!r}: a range is {{from = A, to = B, step = S}} (step optional), "
-                           f"got keys {', '.join(sorted(v))}")
+            raise HwqError(f"{where}: field {name!r}: a range is {{from = A, to = B, step = S}} (step "
+                           f"optional), got keys {', '.join(sorted(v))}")
         lo, hi, step = v["from"], v["to"], v.get("step", 1)
         nums = (lo, hi, step)
-        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in nums) or step <= 0 or hi < lo:
+        numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in nums)
+        if not numbers or step <= 0 or hi < lo:
             raise HwqError(f"{where}: field {name!r}: range needs numbers with from <= to and step > 0, got "
                            f"from = {lo!r}, to = {hi!r}, step = {step!r}")
         if all(isinstance(x, int) for x in nums):
@@ -193,6 +194,18 @@ def _fields(table: Any, where: str) -> dict[str, tuple[Any, ...]]:
     return {k: _values(k, v, where) for k, v in table.items()}
 
 
+def _names(data: Mapping[str, Any], key: str, noun: str, allowed: list[str], source: str) -> list[str]:
+    """The list of names under ``key`` (default: all of ``allowed``), each one of ``allowed``."""
+    names = data.get(key, allowed)
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise HwqError(f"{source}: {key} must be a list of {noun} names ({', '.join(allowed)})")
+    bad = [n for n in names if n not in allowed]
+    if bad:
+        raise HwqError(f"{source}: unknown {noun}(s) {', '.join(map(repr, bad))}; {key}: "
+                       f"{', '.join(allowed)}")
+    return names
+
+
 def parse_space(data: Mapping[str, Any], source: str = "space") -> Space:
     """A :class:`Space` from the parsed TOML ``data``; every problem is one :class:`HwqError` line naming
     ``source``."""
@@ -201,7 +214,8 @@ def parse_space(data: Mapping[str, Any], source: str = "space") -> Space:
 
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
-        raise HwqError(f"{source}: unknown key(s) {', '.join(unknown)}; a space has {', '.join(sorted(_TOP_KEYS))}")
+        raise HwqError(f"{source}: unknown key(s) {', '.join(unknown)}; a space has "
+                       f"{', '.join(sorted(_TOP_KEYS))}")
     search = data.get("search", "grid")
     if search not in SEARCHES:
         raise HwqError(f"{source}: search = {search!r}; allowed: {', '.join(SEARCHES)}")
@@ -213,23 +227,12 @@ def parse_space(data: Mapping[str, Any], source: str = "space") -> Space:
         ints[k] = v
     if search != "grid" and ints["samples"] < 1:
         raise HwqError(f"{source}: search = {search!r} needs samples = N (N >= 1 points to evaluate)")
-    stages = data.get("stages", list(STAGES))
-    if not isinstance(stages, list) or not all(isinstance(s, str) for s in stages):
-        raise HwqError(f"{source}: stages must be a list of stage names ({', '.join(STAGES)})")
-    bad = [s for s in stages if s not in STAGES]
-    if bad:
-        raise HwqError(f"{source}: unknown stage(s) {', '.join(map(repr, bad))}; stages: {', '.join(STAGES)}")
+    stages = _names(data, "stages", "stage", list(STAGES), source)
     for s in stages:
         for need in STAGES[s].needs:
             if need not in stages:
                 raise HwqError(f"{source}: stage {s!r} needs stage {need!r}: add it to stages")
-    bl = data.get("baselines", list(BASELINES))
-    if not isinstance(bl, list) or not all(isinstance(b, str) for b in bl):
-        raise HwqError(f"{source}: baselines must be a list of names ({', '.join(BASELINES)})")
-    badb = [b for b in bl if b not in BASELINES]
-    if badb:
-        raise HwqError(f"{source}: unknown baseline(s) {', '.join(map(repr, badb))}; baselines: "
-                       f"{', '.join(BASELINES)}")
+    bl = _names(data, "baselines", "baseline", list(BASELINES), source)
     from hwq.explore.stages import check_settings
 
     settings = check_settings(data.get("settings", {}), source)
@@ -261,7 +264,8 @@ def load_space(path: str | Path | None = None) -> Space:
         try:
             text = p.read_bytes().decode("utf-8-sig")
         except UnicodeDecodeError as e:
-            raise HwqError(f"--space {p} is not UTF-8 text (byte offset {e.start}): save it as UTF-8") from None
+            raise HwqError(f"--space {p} is not UTF-8 text (byte offset {e.start}): save it as UTF-8") \
+                from None
         source = str(p)
     try:
         data = tomllib.loads(text)

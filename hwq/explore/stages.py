@@ -101,7 +101,8 @@ def check_settings(raw: Any, source: str) -> dict[str, Any]:
         raise HwqError(f"{source}: [settings] must be a table")
     unknown = sorted(set(raw) - set(DEFAULT_SETTINGS))
     if unknown:
-        raise HwqError(f"{source}: unknown setting(s) {', '.join(unknown)}; settings: {', '.join(DEFAULT_SETTINGS)}")
+        raise HwqError(f"{source}: unknown setting(s) {', '.join(unknown)}; settings: "
+                       f"{', '.join(DEFAULT_SETTINGS)}")
     out = dict(DEFAULT_SETTINGS)
     for k, v in raw.items():
         want = DEFAULT_SETTINGS[k]
@@ -133,7 +134,8 @@ def _ver(name: str) -> str:
 #: folders); their digest is part of the store key, so editing the model, the RTL or a kernel recomputes the
 #: stages that read it instead of answering from a stale record (hwq's version string alone does not move)
 _SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "model": ("hwq", ("*.py", "quant/*.py", "eval/*.py", "perf/*.py", "data/tuned_beta0.json", "data/devices.toml",
+    "model": ("hwq",
+              ("*.py", "quant/*.py", "eval/*.py", "perf/*.py", "data/tuned_beta0.json", "data/devices.toml",
                       "data/models.toml", "data/sentences.txt")),
     "rtl": ("hwq.rtl", ("*.py",)),
     "codegen": ("hwq.codegen", ("*.py", "include/*", "templates/*")),
@@ -267,10 +269,12 @@ def synth(point: Point, work: Path, deps: Mapping[str, Mapping[str, Any]], st: M
         raise StageFailed("nextpnr reported no Fmax")
     r0 = runs[0]
     return {"unit": unit, "module": r0.module, "lanes_synth": lanes, "luts": r0.luts, "ffs": r0.ffs,
-            "brams": r0.brams, "dsps": r0.dsps, "luts_per_lane": r0.luts / lanes, "ffs_per_lane": r0.ffs / lanes,
+            "brams": r0.brams, "dsps": r0.dsps, "luts_per_lane": r0.luts / lanes,
+            "ffs_per_lane": r0.ffs / lanes,
             "fmax_mhz": min(fmax), "fmax_by_seed": {str(s): f for s, f in zip(st["synth_seeds"], fmax)},
             "target_mhz": st["synth_mhz"], "device": r0.device,
-            "tool_seconds": sum(float(r.detail.get("synth_s", 0)) + float(r.detail.get("pnr_s", 0)) for r in runs)}
+            "tool_seconds": sum(float(r.detail.get("synth_s", 0)) + float(r.detail.get("pnr_s", 0))
+                                for r in runs)}
 
 
 def asic(point: Point, work: Path, deps: Mapping[str, Mapping[str, Any]], st: Mapping[str, Any]) -> dict:
@@ -325,7 +329,8 @@ def sim(point: Point, work: Path, deps: Mapping[str, Mapping[str, Any]], st: Map
             "cycle_model_ok": int(cyc[-1] + 1) == int(model), "simulator": "amaranth.sim"}
 
 
-def throughput(point: Point, work: Path, deps: Mapping[str, Mapping[str, Any]], st: Mapping[str, Any]) -> dict:
+def throughput(point: Point, work: Path, deps: Mapping[str, Mapping[str, Any]],
+               st: Mapping[str, Any]) -> dict:
     from hwq.config import HwqConfig
     from hwq.perf.models import get_model
     from hwq.rtl.cycles import gemv_cycles
@@ -378,7 +383,8 @@ def kernel(point: Point, work: Path, deps: Mapping[str, Mapping[str, Any]], st: 
     except HwqError as e:
         raise NotApplicable(f"no C kernel: {e}") from None
     ms = {r["kernel"]: float(r["min_ms"]) for r in rec.rows}
-    return {"kernel": mine, "k": k, "m": m, "batch": 1, "threads": 1, "ms": ms[mine], "ort_q4_ms": ms["ort_q4"],
+    return {"kernel": mine, "k": k, "m": m, "batch": 1, "threads": 1, "ms": ms[mine],
+            "ort_q4_ms": ms["ort_q4"],
             "speedup_vs_ort_q4": ms["ort_q4"] / ms[mine], "table_path": rec.detail.get("table_path"),
             "rounds": rounds, "load_before": load, "load_after": os.getloadavg()[0],
             "read_bandwidth_gbps": dict(rec.read_bandwidth_gbps)}
@@ -405,7 +411,8 @@ def gpu(point: Point, work: Path, deps: Mapping[str, Mapping[str, Any]], st: Map
             return dense_cost(lin.k, lin.m, 1, weight_bits=float(q["bits"]), label=point.name)
     t_q = sum(predict(cost(lin), dev).time * mult for lin, mult in model.all_linears())
     t16 = sum(predict(dense_cost(lin.k, lin.m, 1), dev).time * mult for lin, mult in model.all_linears())
-    return {"prediction": True, "device": dev.key, "model": model.key, "workload": "decode batch 1, linear layers",
+    return {"prediction": True, "device": dev.key, "model": model.key,
+            "workload": "decode batch 1, linear layers",
             "ms_per_token": t_q * 1e3, "fp16_ms_per_token": t16 * 1e3, "speedup_vs_fp16": t16 / t_q}
 
 
@@ -520,7 +527,8 @@ def run_stage(stage_name: str, point: Point, work: str | Path, deps: Mapping[str
         status, reason = "failed", f"{type(e).__name__}: {e} ({' | '.join(tb[-3:])})"
     cfg = point.cfg() if point.kind == "config" else None
     return ExploreStage(stamp=Stamp.now(cfg, dict(tools)), point=point.name, stage=stage_name,
-                        version=stage.version, key=key, status=status, seconds=round(time.perf_counter() - t0, 3),
+                        version=stage.version, key=key, status=status,
+                        seconds=round(time.perf_counter() - t0, 3),
                         node=node_name(), values=_finite(values), config=point.config, reason=reason)
 
 

@@ -24,7 +24,8 @@ __all__ = ["Store", "digest"]
 
 def digest(obj: Mapping[str, Any]) -> str:
     """SHA-256 (hex) of the canonical JSON of ``obj``."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":"),
+                                     default=str).encode()).hexdigest()
 
 
 class Store:

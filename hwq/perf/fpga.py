@@ -42,12 +42,14 @@ def rtl_unit(cfg: HwqConfig, device: Device, reports_dir: str | Path = "reports"
         unit's ops/s, for :func:`predict`).
     """
     if device.kind != "fpga":
-        raise HwqError(f"device {device.key!r} is a {device.kind}, not an FPGA board; the RTL unit model needs one")
+        raise HwqError(f"device {device.key!r} is a {device.kind}, not an FPGA board; the RTL unit model "
+                       "needs one")
     family = "ecp5" if "ecp5" in device.key else ("xilinx" if "u280" in device.key else device.key)
     found = None
     for rec in [*synth_reports(reports_dir), *extra]:  # the MAC unit (or a record without a unit name)
         if rec.get("slug") == cfg.slug and str(rec.get("target", family)).lower() in (family, "") \
-                and rec.get("unit", "mac") in ("mac", "top") and isinstance(rec.get("fmax_mhz"), (int, float)):
+                and rec.get("unit", "mac") in ("mac", "top") \
+                and isinstance(rec.get("fmax_mhz"), (int, float)):
             found = rec
     if found is not None:
         fmax = float(found["fmax_mhz"]) * 1e6
@@ -57,7 +59,8 @@ def rtl_unit(cfg: HwqConfig, device: Device, reports_dir: str | Path = "reports"
         source = (f"ASSUMED {fmax / 1e6:.0f} MHz board clock: no synthesis report for {cfg.slug} under "
                   f"{Path(reports_dir) / 'synth'} (run `hwq synth --config FILE --target {family}`)")
     else:
-        raise HwqError(f"no synthesis report for {cfg.slug} and no clock_mhz for {device.key!r}; run hwq synth")
+        raise HwqError(f"no synthesis report for {cfg.slug} and no clock_mhz for {device.key!r}; run hwq "
+                       "synth")
     blocks = cfg.lanes * fmax
     need = blocks * cfg.block_bits / 8.0
     dev = replace(device, peak={**device.peak, "rtl": 2.0 * blocks * cfg.dim}, clock_hz=fmax)
@@ -76,7 +79,8 @@ def rtl_cycles(cfg: HwqConfig, k: int, m: int, batch: int = 1, unit: str = FPGA_
     """
     from hwq.rtl.cycles import gemv_cycles
 
-    kk = k if k % cfg.dim == 0 and (k % cfg.hadamard == 0 or unit not in ("top", "luttop")) else cfg.padded_k(k)
+    aligned = k % cfg.dim == 0 and (k % cfg.hadamard == 0 or unit not in ("top", "luttop"))
+    kk = k if aligned else cfg.padded_k(k)
     try:
         return gemv_cycles(cfg, m, kk, unit) * batch
     except ValueError as e:
@@ -87,7 +91,8 @@ def predict_rtl(cost: KernelCost, device: Device, cfg: HwqConfig, unit: str = FP
     """Roofline time of ``cost`` on the RTL unit of ``device`` (a copy returned by :func:`rtl_unit`, whose
     ``clock_hz`` is the unit's Fmax): max(board memory time, unit cycles / Fmax)."""
     if not device.clock_hz or not device.bw > 0:
-        raise HwqError(f"device {device.key!r} needs a clock and a bandwidth for the RTL model (see rtl_unit)")
+        raise HwqError(f"device {device.key!r} needs a clock and a bandwidth for the RTL model "
+                       "(see rtl_unit)")
     cycles = rtl_cycles(cfg, cost.k, cost.m, cost.batch, unit)
     return Prediction(cost=cost, device=device.key, dtype="rtl", bandwidth=device.bw,
                       peak=device.peak.get("rtl", cost.ops * device.clock_hz / cycles),

@@ -82,7 +82,8 @@ def _pos_int(entry: dict[str, Any], key: str, where: str, default: int | None = 
 def _linear(raw: Any, where: str) -> Linear:
     if not isinstance(raw, dict):
         raise HwqError(f"{where}: a linear layer must be a table {{ name = ..., k = ..., m = ... }}")
-    return Linear(name=str(raw.get("name", "linear")), k=_pos_int(raw, "k", where), m=_pos_int(raw, "m", where),
+    return Linear(name=str(raw.get("name", "linear")), k=_pos_int(raw, "k", where),
+                  m=_pos_int(raw, "m", where),
                   count=_pos_int(raw, "count", where, 1))
 
 
@@ -141,7 +142,8 @@ def get_model(name: str, model_file: str | Path | None = None) -> Model:
     """Look a model up by key (HwqError listing the catalog otherwise)."""
     models = load_models(model_file)
     if name.lower() not in models:
-        raise HwqError(f"unknown model {name!r}; known: {', '.join(sorted(models))} (or add one with --model-file)")
+        raise HwqError(f"unknown model {name!r}; known: {', '.join(sorted(models))} (or add one with "
+                       "--model-file)")
     return models[name.lower()]
 
 

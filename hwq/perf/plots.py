@@ -78,7 +78,8 @@ def plot_speedup(curve: list[dict[str, Any]], stem: Path, title: str,
                label=f"ideal 16/b_eff = {curve[0]['ideal_speedup']:.2f}")
     ax.axhline(1.0, color="black", lw=0.6)
     if measured:
-        ax.semilogx([m[0] for m in measured], [m[1] for m in measured], "kx", ms=8, label="measured (one shape)")
+        ax.semilogx([m[0] for m in measured], [m[1] for m in measured], "kx", ms=8,
+                    label="measured (one shape)")
     ax.set_xlabel("batch (sequences decoded together)")
     ax.set_ylabel("speedup over fp16")
     ax.set_title(title, fontsize=10)

@@ -1,5 +1,5 @@
-"""One roofline study (what ``hwq roofline`` runs): predict a (device, model, workload, config) point, validate
-it against the measurements, write the JSON record, the Markdown report and the charts."""
+"""One roofline study (what ``hwq roofline`` runs): predict a (device, model, workload, config) point,
+validate it against the measurements, write the JSON record, the Markdown report and the charts."""
 
 from __future__ import annotations
 
@@ -71,7 +71,8 @@ def run_roofline(cfg: HwqConfig, device: str = "h100", model: str = "llama3-8b",
     points = [p for p in points if p.file not in kb_files]
     unread = [u for u in unread if not any(u.startswith(f) for f in kb_files)]
     points = [p for d in devices.values() for p in d.measured] + points  # catalog points (with sources)
-    on_host = [p for p in points if p.family != "rtl" and getattr(match_device(p.device, devices), "key", "host")
+    on_host = [p for p in points
+               if p.family != "rtl" and getattr(match_device(p.device, devices), "key", "host")
                == "host"]
     if is_host:
         host = None  # the calibrated host model below replaces the generic roofline for this machine
@@ -90,9 +91,11 @@ def run_roofline(cfg: HwqConfig, device: str = "h100", model: str = "llama3-8b",
                            "(hwq roofline --device host)")
     # this study's device only (simulated cycles belong to FPGA studies); other devices have their own studies
     others = sorted({r["device"] for r in val_rows if r["device"] != dev.key and r["unit"] == "s"})
-    val_rows = [r for r in val_rows if r["device"] == dev.key or (r["unit"] == "cycles" and dev.kind == "fpga")]
+    val_rows = [r for r in val_rows
+                if r["device"] == dev.key or (r["unit"] == "cycles" and dev.kind == "fpga")]
     if others:
-        val_skipped.append(f"points measured on {', '.join(others)} are compared in the studies of those devices")
+        val_skipped.append(f"points measured on {', '.join(others)} are compared in the studies of those "
+                           "devices")
     stem = f"{dev.key}_{mdl.key}_{wl.key}_{cfg.slug}"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,8 @@ def format_table(doc: dict[str, Any]) -> str:
     head = ["layer", "K", "M", "x/token", "bits/w", "hwq time", f"{base} time", "speedup", "bound", "op/B"]
     lines = [head]
     for r in doc["layers"]:
-        lines.append([r["layer"], str(r["k"]), str(r["m"]), str(r["per_token"]), f"{r['bits_per_weight']:.3f}",
+        lines.append([r["layer"], str(r["k"]), str(r["m"]), str(r["per_token"]),
+                      f"{r['bits_per_weight']:.3f}",
                       _si(r["t_hwq_s"], "s"), _si(r["t_fp16_s"], "s"), f"{r['speedup']:.2f}x", r["bound_hwq"],
                       f"{r['intensity_hwq']:.3g}"])
     widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
@@ -37,9 +38,10 @@ def format_summary(doc: dict[str, Any]) -> str:
     s, d, w = doc["summary"], doc["device"], doc["workload"]
     base = "numpy fp32" if doc.get("host") else "fp16"
     out = [f"{doc['model']['name']} on {d['name']} ({d['bandwidth'] / 1e9:.4g} GB/s {d['bandwidth_source']}, "
-           f"{d['dtype']} {d['peak'][d['dtype']] / 1e12:.4g} TOP/s, ridge {s['ridge_ops_per_byte']:.1f} op/B), "
-           f"{w['phase']} batch {w['batch']} x seq {w['seq_len']}, config {doc['stamp']['slug']}:",
-           f"  weights {s['bits_per_weight']:.3f} bits/entry (ideal speedup 16/b = {s['ideal_speedup']:.2f}x)",
+           f"{d['dtype']} {d['peak'][d['dtype']] / 1e12:.4g} TOP/s, ridge {s['ridge_ops_per_byte']:.1f} "
+           f"op/B), {w['phase']} batch {w['batch']} x seq {w['seq_len']}, config {doc['stamp']['slug']}:",
+           f"  weights {s['bits_per_weight']:.3f} bits/entry "
+           f"(ideal speedup 16/b = {s['ideal_speedup']:.2f}x)",
            f"  time per step hwq {_si(s['step_time_hwq_s'], 's')}  {base} {_si(s['step_time_fp16_s'], 's')}  "
            f"-> speedup {s['speedup']:.2f}x",
            f"  tokens/s hwq {s['tokens_per_s_hwq']:.4g}  {base} {s['tokens_per_s_fp16']:.4g}"]
@@ -57,20 +59,20 @@ def format_summary(doc: dict[str, Any]) -> str:
         out.append(f"  validation: {h['summary_line']}")
         return "\n".join(out)
     if d.get("kind") == "gpu":
-        out.append("  model: memory bandwidth and the dtype's peak (the SMs' decode throughput is not measured "
-                   "separately: run `hwq bench cuda` on the device to validate)")
+        out.append("  model: memory bandwidth and the dtype's peak (the SMs' decode throughput is not "
+                   "measured separately: run `hwq bench cuda` on the device to validate)")
     if doc.get("rtl"):
         r = doc["rtl"]
-        out.append(f"  RTL unit: {r['lanes']} lanes x {r['fmax_hz'] / 1e6:.1f} MHz ({r['fmax_source']}); needs "
-                   f"{_si(r['weight_bytes_per_s'], 'B/s')} of weights vs board {_si(r['board_bandwidth'], 'B/s')}: "
-                   f"{r['bound']}-bound")
+        out.append(f"  RTL unit: {r['lanes']} lanes x {r['fmax_hz'] / 1e6:.1f} MHz ({r['fmax_source']}); "
+                   f"needs {_si(r['weight_bytes_per_s'], 'B/s')} of weights vs board "
+                   f"{_si(r['board_bandwidth'], 'B/s')}: {r['bound']}-bound")
     v = doc["validation"]
     if v["rows"]:
         errs = [abs(r["error"]) for r in v["rows"]]
         mem = [abs(r["error"]) for r in v["rows"] if r["bound"] == "memory"]
-        out.append(f"  validation: {len(errs)} measured points, median |error| {statistics.median(errs):.1%}, "
-                   f"max {max(errs):.1%}" + (f"; memory-bound points: median {statistics.median(mem):.1%}"
-                                              if mem else ""))
+        out.append(f"  validation: {len(errs)} measured points, median |error| "
+                   f"{statistics.median(errs):.1%}, max {max(errs):.1%}"
+                   + (f"; memory-bound points: median {statistics.median(mem):.1%}" if mem else ""))
     else:
         out.append(f"  validation: no measured points for {d['key']} (catalog, reports/bench, reports/sim): "
                    "these predictions are NOT VALIDATED")
@@ -125,7 +127,8 @@ def format_markdown(doc: dict[str, Any]) -> str:
           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in doc["layers"]:
         md.append(f"| {r['layer']} | {r['k']} | {r['m']} | {r['per_token']} | {r['bits_per_weight']:.3f} | "
-                  f"{_si(r['t_hwq_s'], 's')} | {_si(r['t_fp16_s'], 's')} | {r['speedup']:.2f}x | {r['bound_hwq']} |")
+                  f"{_si(r['t_hwq_s'], 's')} | {_si(r['t_fp16_s'], 's')} | {r['speedup']:.2f}x | "
+                  f"{r['bound_hwq']} |")
     if doc["speedup_vs_batch"]:
         md += ["", "## Speedup vs batch (decode)", "", "| batch | speedup | tokens/s hwq | tokens/s fp16 |",
                "| ---: | ---: | ---: | ---: |"]
@@ -148,12 +151,13 @@ def format_markdown(doc: dict[str, Any]) -> str:
                           f"{_si(r['measured'], 's')} | {_si(r['predicted'], 's')} | {r['error']:+.1%}"
                           f"{'' if abs(r['error']) <= AIM else ' (miss)'} | {ec} | {r['bound']} | "
                           f"{r.get('roofs', 'now')} |")
-        md += ["", "measured: the minimum over the benchmark's rounds of the call's cost as the roofs measure it: "
-               "with 1 thread the calling thread's CPU time (the kernel's own cost, which preemption by other "
-               "processes on a loaded machine does not inflate), with 2 threads wall time. error: predicted "
-               "over measured, minus 1; error vs wall time (1 thread): the same against the minimum wall time. "
-               "roofs: `bench`, the roofs measured inside the benchmark's own "
-               "rounds for that case; `now`, those calibrated above (a benchmark record without its own)."]
+        md += ["",
+               "measured: the minimum over the benchmark's rounds of the call's cost as the roofs measure "
+               "it: with 1 thread the calling thread's CPU time (the kernel's own cost, which preemption by "
+               "other processes on a loaded machine does not inflate), with 2 threads wall time. error: "
+               "predicted over measured, minus 1; error vs wall time (1 thread): the same against the "
+               "minimum wall time. roofs: `bench`, the roofs measured inside the benchmark's own rounds for "
+               "that case; `now`, those calibrated above (a benchmark record without its own)."]
         v = {"rows": [r for r in v["rows"] if r["device"] != "host"], "skipped": v["skipped"]}
         if v["rows"]:
             md += ["", "Other points:", ""]
