@@ -36,7 +36,8 @@ def _cache_bytes(level: int, default: int, base: Path = _SYS_CACHE) -> int:
     cache sizes are not exposed by every Python), then sysconf, then ``default``."""
     for idx in sorted(base.glob("index*")) if base.is_dir() else ():
         try:
-            if int((idx / "level").read_text()) != level or (idx / "type").read_text().strip() == "Instruction":
+            kind = (idx / "type").read_text().strip()
+            if int((idx / "level").read_text()) != level or kind == "Instruction":
                 continue
             text = (idx / "size").read_text().strip().upper()
         except (OSError, ValueError):
