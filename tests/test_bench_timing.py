@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from hwq.codegen.bench_backends import Case
-from hwq.codegen.bench_timing import MAX_COPIES, _cache_bytes, cold_copies, interleaved, l3_bytes, rotor, timed
+from hwq.codegen.bench_timing import (MAX_COPIES, _cache_bytes, cold_copies, interleaved, l3_bytes, rotor,
+                                      timed)
 
 
 def _case(log: list[tuple[str, int]]) -> Case:
@@ -63,8 +64,9 @@ def test_rotor_cycles_and_timed_measures() -> None:
 def test_cache_sizes_come_from_sysfs(tmp_path) -> None:
     """The LLC that decides "cold" is the one Linux reports (this VM: 480 MiB, which Python's sysconf cannot
     name), not a silent 32 MiB default."""
-    for i, (level, kind, size) in enumerate([(1, "Data", "48K"), (1, "Instruction", "64K"), (2, "Unified", "2048K"),
-                                             (3, "Unified", "491520K")]):
+    caches = [(1, "Data", "48K"), (1, "Instruction", "64K"), (2, "Unified", "2048K"),
+              (3, "Unified", "491520K")]
+    for i, (level, kind, size) in enumerate(caches):
         d = tmp_path / f"index{i}"
         d.mkdir()
         (d / "level").write_text(f"{level}\n")
