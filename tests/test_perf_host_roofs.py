@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from hwq.config import HwqConfig
@@ -154,15 +156,47 @@ def test_stalled_names_the_point_too_slow_for_its_neighbours() -> None:
     assert clip([*ok[:2], (14336, 112_000, 6e-3)])[2][2] == pytest.approx(3.5 * 60e-6)
 
 
-@pytest.mark.parametrize("shape", [(4096, 8192), (14336, 2048), (4096, 2048)])
+@pytest.mark.parametrize("shape", [(4096, 8192), (4096, 2048), (14336, 2048), (14336, 1024)])
 def test_a_cold_shape_whose_every_sample_stalled_does_not_move_the_streaming_cost(shape) -> None:
-    """The cold streaming cost is the median over three cold shapes: one of them stalled throughout (or
-    streaming slower for a quirk of its own) leaves the prediction where the other two put it."""
+    """The cold streaming cost per K is the faster of two cold shapes: one of them stalled throughout (or
+    streaming slower for a quirk of its own) leaves the prediction where the other puts it, at both K."""
     from hwq.perf.host_roofs import Calibration
 
     cal = Calibration(_FakeBackends({shape: (20e-3, 10**6)}), (1,), ("hwq_exact",))
     for _ in range(3):
         cal.round(1, 1)
     bw, roofs = cal.roofs(1, 1)
-    want = 20e-6 + 8e-9 * 4096 + 4096 * 4096 / 2 / 9e9
-    assert predict_with(roofs["hwq_exact"], bw, 4096, 4096 * 4096 // 2)[0] == pytest.approx(want, rel=1e-6)
+    for k in (4096, 14336):
+        want = 20e-6 + 8e-9 * k + k * 4096 / 2 / 9e9
+        assert predict_with(roofs["hwq_exact"], bw, k, k * 4096 // 2)[0] == pytest.approx(want, rel=1e-6)
+
+
+def test_a_streaming_cost_that_grows_with_k_is_measured_at_both_k() -> None:
+    """A kernel whose activations spill L1 at K = 14336 streams 1.5x slower per byte there (cold 6 GB/s
+    instead of 9): the calibration at the two reduction lengths predicts both, and K = 8192 in between
+    (linear in log K); with one overlap for every K the K = 14336 point would be 1.5x off."""
+    from hwq.perf.host_roofs import Calibration
+
+    class _Case(_FakeCase):
+        def timed(self, name, b, t, n=1):
+            out = super().timed(name, b, t, n)
+            if self.cold and name == "hwq_exact" and self.k == 14336:
+                w = self.nbytes[name]
+                out = [(v + w / 6e9 - w / 9e9, v + w / 6e9 - w / 9e9) for v, _ in out]
+            return out
+
+    class _Be(_FakeBackends):
+        def case(self, k, m, threads, cold=True, kernels=None):
+            return _Case(k, m, cold)
+
+    cal = Calibration(_Be({}), (1,), ("hwq_exact",))
+    cal.round(1, 1)
+    bw, roofs = cal.roofs(1, 1)
+    r = roofs["hwq_exact"]
+    w = 4096 * 4096 // 2
+    assert predict_with(r, bw, 4096, w)[0] == pytest.approx(20e-6 + 8e-9 * 4096 + w / 9e9, rel=1e-6)
+    assert predict_with(r, bw, 14336, w)[0] == pytest.approx(20e-6 + 8e-9 * 14336 + w / 6e9, rel=1e-6)
+    mid = predict_with(r, bw, 8192, w)[0] - 20e-6 - 8e-9 * 8192
+    f = math.log(2) / math.log(3.5)
+    assert mid == pytest.approx(w * ((1 - f) / 9e9 + f / 6e9), rel=1e-6)
+    assert KernelRoof.from_dict(r.to_dict()) == r and r.overlap_long is not None

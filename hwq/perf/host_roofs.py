@@ -17,22 +17,27 @@ The predicted time of a call that reads ``W`` weight bytes with a reduction leng
 where ``overlap`` is the share of the smaller roof hidden behind the larger one. A kernel whose loads are
 prefetched far enough ahead overlaps fully (``overlap`` = 1, the classic ``max``); one that waits on each
 miss pays both (0, the sum); a negative ``overlap`` says the kernel also waits on memory latency that neither
-roof shows. ``overlap`` is measured too, from the kernel on cold weights at three shapes that are not
-benchmark shapes (:data:`COLD_SHAPES`: 4096 x 8192, 14336 x 2048, 4096 x 2048): each gives the seconds per
-weight byte streamed cold (its time less the fixed and per-row costs), the median of the three is taken
-(one shape's quirk or one shape whose samples all stalled does not move it) and ``overlap`` is solved from
-the equation above at that rate. So the model reads: fixed costs measured on cache-resident shapes, plus
-the weight bytes at the kernel's measured cold streaming cost, which the two roofs and their overlap
-decompose (which combination the data supports is the reported ``overlap``, not an assumption).
+roof shows. ``overlap`` is measured too, from the kernel on cold weights at four shapes that are not
+benchmark shapes (:data:`COLD_SHAPES`: 4096 x 8192 and 4096 x 2048, 14336 x 2048 and 14336 x 1024): each
+gives the seconds per weight byte streamed cold (its time less the fixed and per-row costs); per reduction
+length the faster of its two shapes is kept (one shape's quirk -- ORT's MatMulNBits streams 4096 x 8192
+~20 % slower per byte than any other shape measured -- or one shape whose samples all stalled does not set
+it) and ``overlap`` is solved from the equation above at K = 4096 and at K = 14336, linear in log K between
+(:meth:`KernelRoof.overlap_at`). The cost per byte depends on K because the activations of a column
+(K x batch, quantized or not) compete with the weight stream for L1 and L2: ORT's MatMulNBits at batch 4
+and 8 streamed 1.3-1.5x slower per byte at K = 14336 than at K = 4096 on a quiet machine. So the model
+reads: fixed costs measured on cache-resident shapes, plus the weight bytes at the kernel's measured cold
+streaming cost at that K, which the two roofs and their overlap decompose (which combination the data
+supports is the reported ``overlap``, not an assumption).
 
 Robust statistics: every microbenchmark keeps the minimum over its samples (a stall only adds time); a
 cache-resident shape whose every sample stalled (a thread that waited ~6 ms for a core on a loaded
 machine) breaks the bounds any linear cost obeys (:func:`stalled`), is measured again and, if it still
-does, clipped to the bound its neighbours set (:func:`clip`); the median over cold shapes covers the cold
-ones.
+does, clipped to the bound its neighbours set (:func:`clip`); two cold shapes per K, the faster kept, cover
+the cold ones.
 
 Nothing is fitted to benchmark points: ``t0``, ``c`` and ``R`` come from three cache-resident shapes (an
-exact three-point solve), ``BW`` from the read loop, ``overlap`` from the three cold shapes, per kernel,
+exact three-point solve), ``BW`` from the read loop, ``overlap`` from the four cold shapes, per kernel,
 batch and thread count.
 
 Every timing is taken exactly as ``hwq bench c`` takes its own (:meth:`hwq.codegen.bench.Case.timed`): one
@@ -48,8 +53,8 @@ seconds (:func:`calibrate`) for the predictions of a model's layers.
 
 from __future__ import annotations
 
+import math
 import os
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,6 +68,8 @@ __all__ = [
     "CAL_SHAPES",
     "COLD_SHAPE",
     "COLD_SHAPES",
+    "K_LONG",
+    "K_SHORT",
     "Calibration",
     "HostRoofs",
     "KernelRoof",
@@ -83,8 +90,9 @@ CAL_SHAPES = ((4096, 16), (4096, 256), (14336, 16))
 # median over them, so one shape's quirk (ORT's MatMulNBits streams 4096 x 8192 ~20 % slower per byte than
 # any other shape measured) or one shape whose samples all stalled does not set it; the first also carries
 # the read floor
-COLD_SHAPES = ((4096, 8192), (14336, 2048), (4096, 2048))
+COLD_SHAPES = ((4096, 8192), (4096, 2048), (14336, 2048), (14336, 1024))
 COLD_SHAPE = COLD_SHAPES[0]
+K_SHORT, K_LONG = 4096, 14336  # the reduction lengths of the cold shapes
 E8_SCALE = 8
 HOT_CALLS = 2  # timed calls per cache-resident shape and round, after one untimed call
 SLACK = 1.25  # tolerance of the upper bounds of :func:`stalled` (cache effects a linear cost does not have)
@@ -98,24 +106,38 @@ class KernelRoof:
     t0: float  # seconds per call independent of the shape
     per_k: float  # seconds per row of K independent of N (activation quantization, rotation, tables)
     rate: float  # weight bytes per second with the weights in the cache
-    overlap: float = 1.0  # share of the smaller of (memory, compute) time hidden behind the larger (<= 1)
+    overlap: float = 1.0  # share of the smaller of (memory, compute) time hidden behind the larger, K <= K_SHORT
     bytes_per_weight: float = 0.0  # bytes read per weight entry at the cold calibration shape
     bandwidth: float = 0.0  # the read bandwidth (bytes/s) measured with it, which ``overlap`` was solved for
+    overlap_long: float | None = None  # ``overlap`` at K >= K_LONG (None: the same at every K)
+
+    def overlap_at(self, k: int) -> float:
+        """``overlap`` at reduction length ``k``: measured at :data:`K_SHORT` and :data:`K_LONG`, linear in
+        log K between them and constant outside (the streaming cost per byte, linear in ``overlap``,
+        follows)."""
+        if self.overlap_long is None:
+            return self.overlap
+        f = min(1.0, max(0.0, math.log(k / K_SHORT) / math.log(K_LONG / K_SHORT)))
+        return (1.0 - f) * self.overlap + f * self.overlap_long
 
     def fixed(self, k: int) -> float:
         """Seconds of a call that do not depend on the weight bytes."""
         return self.t0 + self.per_k * k
 
     def to_dict(self) -> dict[str, float]:
-        return {"t0_s": self.t0, "per_k_s": self.per_k, "rate_bytes_per_s": self.rate,
-                "overlap": self.overlap, "bytes_per_weight": self.bytes_per_weight,
-                "bandwidth_bytes_per_s": self.bandwidth}
+        d = {"t0_s": self.t0, "per_k_s": self.per_k, "rate_bytes_per_s": self.rate,
+             "overlap": self.overlap, "bytes_per_weight": self.bytes_per_weight,
+             "bandwidth_bytes_per_s": self.bandwidth}
+        if self.overlap_long is not None:
+            d["overlap_long"] = self.overlap_long
+        return d
 
     @classmethod
     def from_dict(cls, d: Any) -> KernelRoof:
         return cls(t0=float(d["t0_s"]), per_k=float(d["per_k_s"]), rate=float(d["rate_bytes_per_s"]),
                    overlap=float(d["overlap"]), bytes_per_weight=float(d["bytes_per_weight"]),
-                   bandwidth=float(d.get("bandwidth_bytes_per_s", 0.0)))
+                   bandwidth=float(d.get("bandwidth_bytes_per_s", 0.0)),
+                   overlap_long=float(d["overlap_long"]) if d.get("overlap_long") is not None else None)
 
 
 def stalled(points: list[tuple[int, int, float]]) -> list[int]:
@@ -208,7 +230,7 @@ def predict_with(r: KernelRoof, bw: float, k: int, nbytes: float) -> tuple[float
     roofs ``r`` and the read bandwidth ``bw`` (the model of the module docstring)."""
     t_mem, t_cmp = nbytes / bw, nbytes / r.rate
     bound = "memory" if t_mem >= t_cmp else "compute"
-    return r.fixed(k) + _combine(t_mem, t_cmp, r.overlap), bound
+    return r.fixed(k) + _combine(t_mem, t_cmp, r.overlap_at(k)), bound
 
 
 def cost(sample: tuple[float, float], threads: int) -> float:
@@ -287,14 +309,14 @@ class Calibration:
                 if (name, b, t, "cold", 0) not in self.best:
                     continue
                 r = fit(self._hot_points(name, b, t, hot))
-                # seconds per weight byte streamed cold: the median over the cold shapes
-                per_byte = statistics.median(
-                    max(0.0, self.best[(name, b, t, "cold", j)] - r.fixed(c.k)) / c.nbytes[name]
-                    for j, c in enumerate(cold))
+                # seconds per weight byte streamed cold, per reduction length: the faster of its two shapes
+                per_byte = {kk: min(max(0.0, self.best[(name, b, t, "cold", j)] - r.fixed(c.k)) / c.nbytes[name]
+                                    for j, c in enumerate(cold) if c.k == kk) for kk in (K_SHORT, K_LONG)}
                 nb = cold[0].nbytes[name]
-                ov = solve_overlap(per_byte * nb, nb / bw, nb / r.rate)
-                out[name] = KernelRoof(t0=r.t0, per_k=r.per_k, rate=r.rate, overlap=ov,
-                                       bytes_per_weight=nb / (cold[0].k * cold[0].m), bandwidth=bw)
+                ov = {kk: solve_overlap(v * nb, nb / bw, nb / r.rate) for kk, v in per_byte.items()}
+                out[name] = KernelRoof(t0=r.t0, per_k=r.per_k, rate=r.rate, overlap=ov[K_SHORT],
+                                       bytes_per_weight=nb / (cold[0].k * cold[0].m), bandwidth=bw,
+                                       overlap_long=ov[K_LONG])
         return bw, out
 
     def reset(self) -> None:
