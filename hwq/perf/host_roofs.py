@@ -373,7 +373,8 @@ def calibrate(
                         if log:
                             log(f"  {name:<11} batch {b} {t}T: fixed {roof.t0 * 1e6:6.1f} us + "
                                 f"{roof.per_k * 4096e6:6.1f} us per 4096 rows, cache-resident "
-                                f"{roof.rate / 1e9:6.2f} GB/s, overlap {roof.overlap:.2f}")
+                                f"{roof.rate / 1e9:6.2f} GB/s, overlap {roof.overlap:.2f} at K = {K_SHORT}, "
+                                f"{roof.overlap_at(K_LONG):.2f} at K = {K_LONG}")
         finally:
             cal.close()
     finally:
