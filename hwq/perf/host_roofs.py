@@ -18,8 +18,9 @@ where ``overlap`` is the share of the smaller roof hidden behind the larger one.
 prefetched far enough ahead overlaps fully (``overlap`` = 1, the classic ``max``); one that waits on each
 miss pays both (0, the sum); a negative ``overlap`` says the kernel also waits on memory latency that neither
 roof shows. ``overlap`` is measured too, from the kernel on cold weights at four shapes that are not
-benchmark shapes (:data:`COLD_SHAPES`: 4096 x 8192 and 4096 x 2048, 14336 x 2048 and 14336 x 1024): each
-gives the seconds per weight byte streamed cold (its time less the fixed and per-row costs); per reduction
+benchmark shapes (:data:`COLD_SHAPES`: 4096 x 8192 and 4096 x 2048, 14336 x 2048 and 14336 x 1024; E8:
+:data:`E8_COLD_SHAPES`): each gives the seconds per weight byte streamed cold (its time less the fixed and
+per-row costs); per reduction
 length the faster of its two shapes is kept (one shape's quirk -- ORT's MatMulNBits streams 4096 x 8192
 ~20 % slower per byte than any other shape measured -- or one shape whose samples all stalled does not set
 it) and ``overlap`` is solved from the equation above at K = 4096 and at K = 14336, linear in log K between
@@ -68,6 +69,7 @@ __all__ = [
     "CAL_SHAPES",
     "COLD_SHAPE",
     "COLD_SHAPES",
+    "E8_COLD_SHAPES",
     "K_LONG",
     "K_SHORT",
     "Calibration",
@@ -86,11 +88,15 @@ __all__ = [
 # cache-resident microbenchmarks (K x N): two N at one K give the per-byte cost, a second K the per-row cost;
 # K = 4096 and 14336 are the reduction lengths of the benchmark and the Llama layers (E8: N / 8, it is slow)
 CAL_SHAPES = ((4096, 16), (4096, 256), (14336, 16))
-# cold calibration shapes (none a benchmark shape; E8: N / 8): the kernel's streaming cost per byte is the
-# median over them, so one shape's quirk (ORT's MatMulNBits streams 4096 x 8192 ~20 % slower per byte than
-# any other shape measured) or one shape whose samples all stalled does not set it; the first also carries
-# the read floor
+# cold calibration shapes, two per K (none a benchmark shape): the kernel's streaming cost per byte at each K
+# is the faster of its two, so one shape's quirk (ORT's MatMulNBits streams 4096 x 8192 ~20 % slower per byte
+# than any other shape measured) or one shape whose samples all stalled does not set it; the first also
+# carries the read floor
 COLD_SHAPES = ((4096, 8192), (4096, 2048), (14336, 2048), (14336, 1024))
+# E8 (slow: fewer columns), still wide enough that the weight stream outweighs the fixed and per-row costs
+# (at 14336 x 256 the per-row cost of batch 8, measured cache-resident, was 40 % of the call and its error
+# moved the per-byte cost by 20 %)
+E8_COLD_SHAPES = ((4096, 1024), (4096, 512), (14336, 1024), (14336, 512))
 COLD_SHAPE = COLD_SHAPES[0]
 K_SHORT, K_LONG = 4096, 14336  # the reduction lengths of the cold shapes
 E8_SCALE = 8
@@ -258,8 +264,8 @@ class Calibration:
                 continue
             hot = [be.case(k, max(8, n // scale), threads, cold=False, kernels=group) for k, n in CAL_SHAPES]
             floor = ("read_floor",) if scale == 1 and "read_floor" in be.kernels else ()
-            cold = [be.case(k, n // scale, threads, kernels=(floor if i == 0 else ()) + group)
-                    for i, (k, n) in enumerate(COLD_SHAPES)]
+            cold = [be.case(k, n, threads, kernels=(floor if i == 0 else ()) + group)
+                    for i, (k, n) in enumerate(COLD_SHAPES if scale == 1 else E8_COLD_SHAPES)]
             self.groups.append((group, hot, cold))
         if not self.groups or "read_floor" not in self.groups[0][2][0].calls:
             raise HwqError("the host calibration needs the read floor and at least one hwq kernel")

@@ -93,7 +93,8 @@ def _host_markdown(doc: dict[str, Any]) -> list[str]:
           "14336 x 16 (a shape whose samples all stalled is re-measured, then clipped to the bound of a "
           "linear cost); overlap (1: the roofs overlap, max; 0: they add) solved from the kernel on cold "
           "weights, the faster of 4096 x 8192 and 4096 x 2048 at K = 4096 and of 14336 x 2048 and "
-          "14336 x 1024 at K = 14336, linear in log K between (E8: N / 8). No benchmark shape is a "
+          "14336 x 1024 at K = 14336, linear in log K between (E8: 4096 x 1024/512, 14336 x 1024/512). "
+          "No benchmark shape is a "
           "calibration shape and nothing is fitted to the benchmark's points (see `hwq/perf/host_roofs.py`). "
           "These roofs predict the model's layers below; each benchmark point is predicted from the roofs "
           "`hwq bench c` measured the same way inside its own rounds (the validation's `roofs` column).", "",
