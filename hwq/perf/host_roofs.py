@@ -20,13 +20,13 @@ miss pays both (0, the sum); a negative ``overlap`` says the kernel also waits o
 roof shows. ``overlap`` is measured too, from the kernel on cold weights at four shapes that are not
 benchmark shapes (:data:`COLD_SHAPES`: 4096 x 8192 and 4096 x 2048, 14336 x 2048 and 14336 x 1024; E8:
 :data:`E8_COLD_SHAPES`): each gives the seconds per weight byte streamed cold (its time less the fixed and
-per-row costs); per reduction
-length the faster of its two shapes is kept (one shape's quirk -- ORT's MatMulNBits streams 4096 x 8192
-~20 % slower per byte than any other shape measured -- or one shape whose samples all stalled does not set
-it) and ``overlap`` is solved from the equation above at K = 4096 and at K = 14336, linear in log K between
-(:meth:`KernelRoof.overlap_at`). The cost per byte depends on K because the activations of a column
-(K x batch, quantized or not) compete with the weight stream for L1 and L2: ORT's MatMulNBits at batch 4
-and 8 streamed 1.3-1.5x slower per byte at K = 14336 than at K = 4096 on a quiet machine. So the model
+per-row costs); per reduction length the faster of its two shapes is kept (one shape's quirk -- ORT's
+MatMulNBits streams 4096 x 8192 ~20 % slower per byte than any other shape measured -- or one shape whose
+samples all stalled does not set it) and ``overlap`` is solved from the equation above at K = 4096 and at
+K = 14336, linear in log K between (:meth:`KernelRoof.overlap_at`). The cost per byte depends on K because
+the activations of a column (K x batch, quantized or not) compete with the weight stream for L1 and L2: ORT's MatMulNBits at batch 4
+and 8 took 1.25-1.55x longer at 14336 x 4096 than at 4096 x 14336 (the same bytes) in the 09:26 UTC record
+of a quiet AMD EPYC host (not seen on a loaded Intel host, where both K stream alike). So the model
 reads: fixed costs measured on cache-resident shapes, plus the weight bytes at the kernel's measured cold
 streaming cost at that K, which the two roofs and their overlap decompose (which combination the data
 supports is the reported ``overlap``, not an assumption).
@@ -112,7 +112,7 @@ class KernelRoof:
     t0: float  # seconds per call independent of the shape
     per_k: float  # seconds per row of K independent of N (activation quantization, rotation, tables)
     rate: float  # weight bytes per second with the weights in the cache
-    overlap: float = 1.0  # share of the smaller of (memory, compute) time hidden behind the larger, K <= K_SHORT
+    overlap: float = 1.0  # share of the smaller of (memory, compute) time hidden behind the larger (K_SHORT)
     bytes_per_weight: float = 0.0  # bytes read per weight entry at the cold calibration shape
     bandwidth: float = 0.0  # the read bandwidth (bytes/s) measured with it, which ``overlap`` was solved for
     overlap_long: float | None = None  # ``overlap`` at K >= K_LONG (None: the same at every K)
@@ -316,8 +316,9 @@ class Calibration:
                     continue
                 r = fit(self._hot_points(name, b, t, hot))
                 # seconds per weight byte streamed cold, per reduction length: the faster of its two shapes
-                per_byte = {kk: min(max(0.0, self.best[(name, b, t, "cold", j)] - r.fixed(c.k)) / c.nbytes[name]
-                                    for j, c in enumerate(cold) if c.k == kk) for kk in (K_SHORT, K_LONG)}
+                per_byte = {kk: min(max(0.0, self.best[(name, b, t, "cold", j)] - r.fixed(c.k))
+                                    / c.nbytes[name] for j, c in enumerate(cold) if c.k == kk)
+                            for kk in (K_SHORT, K_LONG)}
                 nb = cold[0].nbytes[name]
                 ov = {kk: solve_overlap(v * nb, nb / bw, nb / r.rate) for kk, v in per_byte.items()}
                 out[name] = KernelRoof(t0=r.t0, per_k=r.per_k, rate=r.rate, overlap=ov[K_SHORT],

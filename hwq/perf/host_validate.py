@@ -63,8 +63,9 @@ def validate(
     Returns (rows, skipped): rows with file (``bench/<name>``), kernel, k, m, batch, threads, measured (the
     point's :func:`hwq.perf.host_roofs.cost`, as the roofs were measured: CPU time with one thread, wall time
     with more), predicted, error (predicted / measured - 1), measured_wall and error_wall (against the minimum
-    wall time), bound and roofs (``bench``: the record's own calibration, ``now``: ``roofs``); skipped says which points could not be predicted and why. The read-floor points
-    measure the bandwidth roof itself and are not predicted.
+    wall time), bound and roofs (``bench``: the record's own calibration, ``bench-median``: the median of the
+    run's, ``now``: ``roofs``); skipped says which points could not be predicted and why. The read-floor
+    points measure the bandwidth roof itself and are not predicted.
     """
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
@@ -78,7 +79,8 @@ def validate(
             if p.family == "read":
                 continue
             if p.nbytes is None or p.time_s is None:
-                skipped.append(f"{name}: {p.kernel} batch {p.batch} {p.threads}T records no weight bytes/time")
+                skipped.append(f"{name}: {p.kernel} batch {p.batch} {p.threads}T records no weight "
+                               "bytes/time")
                 continue
             r = own.get((p.k, p.m, p.batch, p.threads, p.kernel))
             if r is not None:
