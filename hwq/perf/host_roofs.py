@@ -27,9 +27,9 @@ K = 14336, linear in log K between (:meth:`KernelRoof.overlap_at`). The cost per
 the activations of a column (K x batch, quantized or not) compete with the weight stream for L1 and L2:
 ORT's MatMulNBits at batch 4 and 8 took 1.25-1.55x longer at 14336 x 4096 than at 4096 x 14336 (the same
 bytes) in the 09:26 UTC record of a quiet AMD EPYC host (not seen on a loaded Intel host, where both K
-stream alike). So the model reads: fixed costs measured on cache-resident shapes, plus the weight bytes at the kernel's measured cold
-streaming cost at that K, which the two roofs and their overlap decompose (which combination the data
-supports is the reported ``overlap``, not an assumption).
+stream alike). So the model reads: fixed costs measured on cache-resident shapes, plus the weight bytes at
+the kernel's measured cold streaming cost at that K, which the two roofs and their overlap decompose (which
+combination the data supports is the reported ``overlap``, not an assumption).
 
 Robust statistics: every microbenchmark keeps the minimum over its samples (a stall only adds time); a
 cache-resident shape whose every sample stalled (a thread that waited ~6 ms for a core on a loaded
