@@ -63,3 +63,27 @@ def test_a_bench_with_its_own_calibration_is_predicted_from_it_and_a_miss_is_fla
     line = summary_line(rows)
     assert "1/2 within 15%" in line and "2 threads: median |error| 30.0%" in line
     assert "calibrated inside the bench run" in line
+
+
+def test_a_case_whose_own_calibration_disagrees_with_the_runs_others_is_predicted_by_their_median(
+        tmp_path) -> None:
+    """Three cases calibrate the same kernel at the same batch and threads; one case's roofs (every hot
+    sample stalled: 6 ms fixed cost, 0.03 GB/s) would predict 100x its point. It is rejected and the point
+    is predicted from the run's median calibration; the others keep their own roofs."""
+    good = KernelRoof(t0=2e-5, per_k=1e-8, rate=12e9, overlap=0.5, bytes_per_weight=0.43, bandwidth=30e9)
+    near = replace(good, rate=11e9)
+    bad = replace(good, t0=6e-3, per_k=0.0, rate=0.03e9, overlap=1.0)
+    shapes = ((4096, 4096), (4096, 14336), (14336, 4096))
+    pts, cal = [], []
+    for (k, m), roof in zip(shapes, (good, bad, near)):
+        w = int(0.43 * k * m)
+        t = 2e-5 + 1e-8 * k + w / 12e9 + 0.5 * w / 30e9
+        pts.append(R.RooflinePoint("cpu", "hwq_exact", "hwq", k, m, 8, time_s=t, threads=2, nbytes=w))
+        cal.append({"k": k, "m": m, "batch": 8, "threads": 2, "kernel": "hwq_exact", **roof.to_dict()})
+    rec = R.KernelBench(stamp=R.Stamp.now(HwqConfig()), backend="c", device="cpu", ok=True,
+                        points=tuple(pts), rows=(), calibration=tuple(cal))
+    rec.save(tmp_path / "bench" / "c_z.json")
+    rows, _ = validate(None, load_kernel_bench(tmp_path))
+    assert [r["roofs"] for r in rows] == ["bench", "bench-median", "bench"]
+    assert all(abs(r["error"]) < 0.1 for r in rows), [r["error"] for r in rows]
+    assert "the median of the run's calibrations" in summary_line(rows)

@@ -5,6 +5,11 @@ measured by microbenchmarks at shapes that are not benchmark shapes, inside the 
 case) is validated with those roofs, like with like; an older record without one is validated with the roofs
 calibrated now by ``hwq roofline --device host``, and the rows say which (``roofs``). Nothing is fitted to
 the benchmark's own points.
+
+A case's calibration that disagrees with its neighbours (the same kernel, batch and threads calibrated in the
+run's other cases: the same microbenchmarks, minutes apart) by more than :data:`NEIGHBOURS` in its
+prediction is rejected as stalled, and the point is predicted by the median of the run's calibrations
+instead (``roofs``: ``bench-median``).
 """
 
 from __future__ import annotations
@@ -16,9 +21,13 @@ from typing import Any
 from hwq.perf.host_roofs import HostRoofs, KernelRoof, cost, predict_time, predict_with
 from hwq.records import KernelBench, load
 
-__all__ = ["AIM", "bench_roofs", "load_kernel_bench", "summary_line", "validate"]
+__all__ = ["AIM", "NEIGHBOURS", "SOURCES", "bench_roofs", "load_kernel_bench", "summary_line", "validate"]
 
 AIM = 0.15
+NEIGHBOURS = 1.5  # a case's own prediction this far (ratio) from the median of the run's is rejected
+SOURCES = {"bench": "calibrated inside the bench run",
+           "bench-median": "the median of the run's calibrations where a case's own disagreed",
+           "now": "calibrated now"}
 
 
 def load_kernel_bench(reports_dir: str | Path) -> list[tuple[Path, KernelBench]]:
@@ -54,24 +63,36 @@ def validate(
     Returns (rows, skipped): rows with file (``bench/<name>``), kernel, k, m, batch, threads, measured (the
     point's :func:`hwq.perf.host_roofs.cost`, as the roofs were measured: CPU time with one thread, wall time
     with more), predicted, error (predicted / measured - 1), measured_wall and error_wall (against the minimum
-    wall time), bound and roofs (``bench``: the record's own calibration, ``now``: ``roofs``); skipped says which points could not be predicted and why. The read-floor points
-    measure the bandwidth roof itself and are not predicted.
+    wall time), bound and roofs (``bench``: the record's own calibration, ``bench-median``: the median of the
+    run's, ``now``: ``roofs``); skipped says which points could not be predicted and why. The read-floor
+    points measure the bandwidth roof itself and are not predicted.
     """
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
     for f, rec in records:
         name = f"{f.parent.name}/{f.name}"
         own = bench_roofs(rec)
+        peers: dict[tuple[str, int, int], list[KernelRoof]] = {}
+        for (_, _, b, t, kern), r in own.items():
+            peers.setdefault((kern, b, t), []).append(r)
         for p in rec.points:
             if p.family == "read":
                 continue
             if p.nbytes is None or p.time_s is None:
-                skipped.append(f"{name}: {p.kernel} batch {p.batch} {p.threads}T records no weight bytes/time")
+                skipped.append(f"{name}: {p.kernel} batch {p.batch} {p.threads}T records no weight "
+                               "bytes/time")
                 continue
             r = own.get((p.k, p.m, p.batch, p.threads, p.kernel))
             if r is not None:
                 pred, bound = predict_with(r, r.bandwidth, p.k, p.nbytes)
                 source = "bench"
+                others = [predict_with(q, q.bandwidth, p.k, p.nbytes) for q in peers[(p.kernel, p.batch,
+                                                                                       p.threads)]]
+                if len(others) >= 3:
+                    med = statistics.median(t for t, _ in others)
+                    if not med / NEIGHBOURS <= pred <= med * NEIGHBOURS:
+                        pred, bound = min(others, key=lambda tb: abs(tb[0] - med))
+                        source = "bench-median"
             elif roofs is not None and (p.kernel, p.batch, p.threads) in roofs.kernels:
                 pred, bound = predict_time(roofs, p.kernel, p.k, p.nbytes, p.batch, p.threads)
                 source = "now"
@@ -106,6 +127,5 @@ def summary_line(rows: list[dict[str, Any]]) -> str:
     if one:
         line += f"; the one-thread points against wall time instead of CPU time: {stats(one)}"
     src = sorted({r.get("roofs", "now") for r in rows})
-    line += " (roofs: " + " and ".join({"bench": "calibrated inside the bench run",
-                                        "now": "calibrated now"}[s] for s in src) + ")"
+    line += " (roofs: " + " and ".join(SOURCES[s] for s in src) + ")"
     return line

@@ -91,16 +91,23 @@ def _host_markdown(doc: dict[str, Any]) -> list[str]:
           + ".", "",
           "Model per kernel, batch and threads: t = t0 + c K + max(W/BW, W/R) + (1 - overlap) "
           "min(W/BW, W/R), W the weight bytes read, BW the read bandwidth, R the kernel's throughput on "
-          "cache-resident weights (shapes 4096 x 16, 4096 x 256, 14336 x 16), overlap solved from the kernel "
-          "on cold weights at 4096 x 8192 (no benchmark shape; see `hwq/perf/host_roofs.py`). These roofs "
-          "predict the model's layers below; each benchmark point is predicted from the roofs `hwq bench c` "
-          "measured the same way inside its own rounds (the validation's `roofs` column).", "",
-          "| kernel | batch | threads | t0 | c x 4096 rows | R (cache-resident) | overlap | bytes/weight |",
-          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+          "cache-resident weights; t0, c and R solved exactly from the kernel at 4096 x 16, 4096 x 256 and "
+          "14336 x 16 (a shape whose samples all stalled is re-measured, then clipped to the bound of a "
+          "linear cost); overlap (1: the roofs overlap, max; 0: they add) solved from the kernel on cold "
+          "weights, the faster of 4096 x 8192 and 4096 x 2048 at K = 4096 and of 14336 x 2048 and "
+          "14336 x 1024 at K = 14336, linear in log K between (E8: 4096 x 1024/512, 14336 x 1024/512). "
+          "No benchmark shape is a "
+          "calibration shape and nothing is fitted to the benchmark's points (see `hwq/perf/host_roofs.py`). "
+          "These roofs predict the model's layers below; each benchmark point is predicted from the roofs "
+          "`hwq bench c` measured the same way inside its own rounds (the validation's `roofs` column).", "",
+          "| kernel | batch | threads | t0 | c x 4096 rows | R (cache-resident) | overlap K=4096 | "
+          "overlap K=14336 | bytes/weight |",
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in ro["kernels"]:
         md.append(f"| {r['kernel']} | {r['batch']} | {r['threads']} | {_si(r['t0_s'], 's')} | "
                   f"{_si(r['per_k_s'] * 4096, 's')} | {r['rate_bytes_per_s'] / 1e9:.2f} GB/s | "
                   f"{r['overlap']:.2f} | "
+                  f"{r['overlap'] if r.get('overlap_long') is None else r['overlap_long']:.2f} | "
                   f"{r['bytes_per_weight']:.3f} |")
     if ro["notes"]:
         md += ["", "Notes: " + "; ".join(ro["notes"])]
@@ -157,7 +164,9 @@ def format_markdown(doc: dict[str, Any]) -> str:
                "other processes on a loaded machine does not inflate), with 2 threads wall time. error: "
                "predicted over measured, minus 1; error vs wall time (1 thread): the same against the "
                "minimum wall time. roofs: `bench`, the roofs measured inside the benchmark's own rounds for "
-               "that case; `now`, those calibrated above (a benchmark record without its own)."]
+               "that case; `bench-median`, the median of the run's calibrations of the same kernel, batch "
+               "and threads, where that case's own predicted over 1.5x off it (a stalled calibration); "
+               "`now`, those calibrated above (a benchmark record without its own)."]
         v = {"rows": [r for r in v["rows"] if r["device"] != "host"], "skipped": v["skipped"]}
         if v["rows"]:
             md += ["", "Other points:", ""]
