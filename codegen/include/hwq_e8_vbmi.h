@@ -28,11 +28,11 @@
  *   2. the reductions and the decision above -> biased codewords u_i = c_i + 2q in [0, 4q] (u8, 64 lanes):
  *      one 128-entry lookup on (g_i, coset), then the fix at one coordinate (masked add);
  *   3. byte pairs (u_2p, u_2p+1) of each block (vpunpck) -> vpmaddubsw with the activations split into bytes
- *      x = 128 xh + xl (xl in [0, 127], both signed bytes, transposed once per call into the same lanes):
- *      L = <u, xl>, H = <u, xh> in int16 (exact modulo 2^16; the true <c, xl> and <c, xh> fit int16 after the
- *      per-block bias 2q sum(xl), 2q sum(xh) is subtracted), then vpmaddwd with m_T (int16, vpmultishiftqb +
- *      vpermw from the packed ladder bits) into int32 accumulators of L and H, flushed to int64 every
- *      t->flush steps; acc = sum L + 128 sum H.
+ *      x = 256 xh + xl (xl in [0, 255] times u as signed bytes, u times xh signed, transposed once per call
+ *      into the same lanes): L = <u, xl>, H = <u, xh> in int16 (exact modulo 2^16; the true <c, xl> and
+ *      <c, xh> fit int16 once the per-block bias 2q sum(xl), 2q sum(xh) is subtracted), then vpmaddwd with
+ *      m_T (int16, vpmultishiftqb + vpermw from the packed ladder bits) into int32 accumulators of L and H,
+ *      flushed to int64 every t->flush steps; acc = sum L + 256 sum H.
  * Every bound this needs (the table ranges, the int16 dots, the int32 accumulators, the float32 division) is
  * checked once per call by hwq_e8v_setup from the rendered tables; otherwise the caller takes the 16-lane
  * int32 path.  Bit-equality with hwq.datapath: tests/test_codegen_c_direct.py (per ISA, exhaustive over the
@@ -87,10 +87,10 @@ static int hwq_e8v_setup(hwq_e8v_tabs *t)
     /* indices < 64, keys 16 q + 15 < 256, S = sum |r0| <= 8q < 128, lhs <= 10 q, u = c + 2q <= 4q */
     if (q < 2 || q > 8 || 7 * (q - 1) > 63)
         return 0;
-    /* activations x = 128 xh + xl, xh a signed byte; int16 dots: |<c, xl>|, |<c, xh>| <= 8 * 2q * max, and
-     * no vpmaddubsw pair saturates (2 * 4q * 127); the int32 accumulators */
-    const int64_t xmax = (int64_t)HWQ_ACT_MAX * HWQ_H, xhmax = (xmax + 127) / 128;
-    if (xhmax > 127 || 16 * q * 127 > 32767 || 16 * q * xhmax > 32767 || 8 * q * 127 > 32767)
+    /* activations x = 256 xh + xl (xl in [0, 255] unsigned, xh a signed byte); int16 dots: |<c, xl>| and
+     * |<c, xh>| <= 8 * 2q * max, and no vpmaddubsw pair saturates (2 * 4q * 255); the int32 accumulators */
+    const int64_t xmax = (int64_t)HWQ_ACT_MAX * HWQ_H, xhmax = (xmax + 255) / 256;
+    if (xmax > 32767 || 16 * q * 255 > 32767 || 16 * q * xhmax > 32767 || 8 * q * 255 > 32767)
         return 0;
     int64_t mmax = 0;
     for (int i = 0; i < HWQ_L; i++) {
@@ -98,7 +98,7 @@ static int hwq_e8v_setup(hwq_e8v_tabs *t)
             return 0;
         mmax = hwq_mults[i] > mmax ? hwq_mults[i] : mmax;
     }
-    const int64_t lane = 4 * 16 * (int64_t)q * 127 * (mmax > 0 ? mmax : 1); /* 4 blocks a lane and step */
+    const int64_t lane = 4 * 16 * (int64_t)q * 255 * (mmax > 0 ? mmax : 1); /* 4 blocks a lane and step */
     t->flush = (int)(((((int64_t)1) << 31) - 1) / lane);
     if (t->flush < 1)
         return 0;
@@ -185,7 +185,7 @@ static void hwq_e8v_acts(const int32_t *xr, int64_t k, int64_t nbatch, int64_t n
                     int32_t sl = 0, sh = 0;
                     for (int i = 0; i < 8; i++) {
                         const int32_t x = b < nb ? xr[j * k + 8 * b + i] : 0;
-                        const int32_t xh = (x - (x & 127)) / 128, xl = x & 127; /* x = 128 xh + xl */
+                        const int32_t xh = (x - (x & 255)) / 256, xl = x & 255; /* x = 256 xh + xl */
                         o[64 * (2 * (i / 2) + h) + 2 * w + (i & 1)] = (uint8_t)xl;
                         o[64 * (8 + 2 * (i / 2) + h) + 2 * w + (i & 1)] = (uint8_t)(int8_t)xh;
                         sl += xl;
@@ -356,12 +356,12 @@ static HWQ_T_E8V int hwq_e8v_col(const uint8_t *crow, const uint8_t *lrow, int64
         for (int64_t j = 0; j < nbatch; j++) {
             const __m512i *xv = (const __m512i *)(xt + (j * nst + st) * HWQ_E8V_XB);
             for (int h = 0; h < 2; h++) {
-                __m512i l = _mm512_maddubs_epi16(up[h][0], _mm512_loadu_si512(xv + h));
+                __m512i l = _mm512_maddubs_epi16(_mm512_loadu_si512(xv + h), up[h][0]); /* xl unsigned */
                 __m512i hh = _mm512_maddubs_epi16(up[h][0], _mm512_loadu_si512(xv + 8 + h));
                 for (int p = 1; p < 4; p++) {
                     const __m512i xl = _mm512_loadu_si512(xv + 2 * p + h);
                     const __m512i xh = _mm512_loadu_si512(xv + 8 + 2 * p + h);
-                    l = _mm512_add_epi16(l, _mm512_maddubs_epi16(up[h][p], xl));
+                    l = _mm512_add_epi16(l, _mm512_maddubs_epi16(xl, up[h][p]));
                     hh = _mm512_add_epi16(hh, _mm512_maddubs_epi16(up[h][p], xh));
                 }
                 l = _mm512_sub_epi16(l, _mm512_loadu_si512(xv + 16 + h));
@@ -376,7 +376,7 @@ static HWQ_T_E8V int hwq_e8v_col(const uint8_t *crow, const uint8_t *lrow, int64
     _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(v)), \
                      _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(v, 1)))
             for (int64_t j = 0; j < nbatch; j++) {
-                const __m512i hs = _mm512_slli_epi64(HWQ_E8V_W64(ah[j]), 7);
+                const __m512i hs = _mm512_slli_epi64(HWQ_E8V_W64(ah[j]), 8);
                 const __m512i s64 = _mm512_add_epi64(HWQ_E8V_W64(al[j]), hs);
                 acc[j] += _mm512_reduce_add_epi64(s64);
                 al[j] = ah[j] = _mm512_setzero_si512();
