@@ -22,9 +22,9 @@
  *
  * One step (64 blocks of a column), in three passes over the column (so that the out-of-order window
  * overlaps short chains instead of one long one; gbuf holds 512 bytes per step between passes):
- *   1. codes -> rows (vpermb + vpsrlvd, 16 per zmm) -> r = hi q^4 + lo (float32 estimate of hi, exact after
- *      one integer correction, see hwq_e8v_setup) -> digit pairs q k_2i + k_2i+1 (one int16 mulhi division
- *      by q^2) -> table indices g_i + 2(q - 1) (byte tables);
+ *   1. codes -> rows (vpermb + vpsrlvd, 16 per zmm) -> r = hi q^4 + lo (hi by one float32 fma, exact for
+ *      every row: hwq_e8v_setup proves it) -> digit pairs q k_2i + k_2i+1 (one int16 mulhi division by q^2)
+ *      -> table indices g_i + 2(q - 1) (byte tables);
  *   2. the reductions and the decision above -> biased codewords u_i = c_i + 2q in [0, 4q] (u8, 64 lanes):
  *      one 128-entry lookup on (g_i, coset), then the fix at one coordinate (masked add);
  *   3. byte pairs (u_2p, u_2p+1) of each block (vpunpck) -> vpmaddubsw with the activations split into bytes
