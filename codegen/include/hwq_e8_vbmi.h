@@ -34,9 +34,10 @@
  *      m_T (int16, vpmultishiftqb + vpermw from the packed ladder bits) into int32 accumulators of L and H,
  *      flushed to int64 every t->flush steps; acc = sum L + 256 sum H.
  * Every bound this needs (the table ranges, the int16 dots, the int32 accumulators, the float32 division) is
- * checked once per call by hwq_e8v_setup from the rendered tables; otherwise the caller takes the 16-lane
- * int32 path.  Bit-equality with hwq.datapath: tests/test_codegen_c_direct.py (per ISA, exhaustive over the
- * codebook for small q and, slow-marked, for q = 7, sampled for q = 7 by default, ASan/UBSan).
+ * checked once (hwq_e8v_setup, cached by hwq_e8v_get) from the rendered tables; otherwise the caller takes
+ * the 16-lane int32 path.  Bit-equality with hwq.datapath: tests/test_codegen_c_direct.py (per ISA,
+ * exhaustive over the codebook for small q and, slow-marked, for q = 7, sampled for q = 7 by default,
+ * ASan/UBSan).
  */
 #ifndef HWQ_E8_VBMI_H
 #define HWQ_E8_VBMI_H
@@ -167,6 +168,25 @@ static int hwq_e8v_setup(hwq_e8v_tabs *t)
         }
     }
     return 0;
+}
+
+/* The tables of this config, computed once per process (hwq_e8v_setup's proofs cost about 10 us, a GEMV of a
+ * few columns less): the first caller fills the cache, callers meanwhile compute their own copy in scratch.
+ * NULL when the config is refused. */
+static const hwq_e8v_tabs *hwq_e8v_get(hwq_e8v_tabs *scratch)
+{
+    static hwq_e8v_tabs cache;
+    static int state; /* 0: not yet, 2: being computed, 1: ready, -1: refused */
+    const int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
+    if (s == 1 || s == -1)
+        return s == 1 ? &cache : NULL;
+    int expect = 0;
+    if (s == 0 && __atomic_compare_exchange_n(&state, &expect, 2, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        const int ok = hwq_e8v_setup(&cache);
+        __atomic_store_n(&state, ok ? 1 : -1, __ATOMIC_RELEASE);
+        return ok ? &cache : NULL;
+    }
+    return hwq_e8v_setup(scratch) ? scratch : NULL;
 }
 
 /* Activations in the lane order of the step, per batch column j and step st (HWQ_E8V_XB bytes): int8 pairs
@@ -393,9 +413,10 @@ static HWQ_T_E8V int hwq_e8v_col(const uint8_t *crow, const uint8_t *lrow, int64
 static int hwq_e8v_wo(const uint8_t *codes, const uint8_t *ladder, int64_t k, int64_t m, const int32_t *xr,
                       int64_t nbatch, int64_t *acc, int nt, int *err)
 {
-    hwq_e8v_tabs t;
+    hwq_e8v_tabs scratch;
+    const hwq_e8v_tabs *t = hwq_e8v_get(&scratch);
     *err = HWQ_OK;
-    if (!hwq_e8v_setup(&t))
+    if (!t)
         return 0;
     const int64_t nb = k / 8, cs = hwq_cstride(nb), ls = hwq_lstride(nb), nst = (nb + 63) / 64;
     uint8_t *xt = (uint8_t *)malloc((size_t)(nbatch * nst * HWQ_E8V_XB));
@@ -403,7 +424,7 @@ static int hwq_e8v_wo(const uint8_t *codes, const uint8_t *ladder, int64_t k, in
         *err = HWQ_E_ALLOC;
         return 1;
     }
-    hwq_e8v_acts(xr, k, nbatch, nst, &t, xt);
+    hwq_e8v_acts(xr, k, nbatch, nst, t, xt);
     int nomem = 0, badcodes = 0;
     (void)nt;
     HWQ_PRAGMA(omp parallel num_threads(nt))
@@ -415,7 +436,7 @@ static int hwq_e8v_wo(const uint8_t *codes, const uint8_t *ladder, int64_t k, in
         }
         HWQ_PRAGMA(omp for schedule(dynamic, 32))
         for (int64_t mm = 0; mm < m; mm++)
-            if (gbuf && hwq_e8v_col(codes + mm * cs, ladder + mm * ls, nb, cs, ls, xt, nbatch, &t, gbuf,
+            if (gbuf && hwq_e8v_col(codes + mm * cs, ladder + mm * ls, nb, cs, ls, xt, nbatch, t, gbuf,
                                     acc + mm * nbatch)) {
                 HWQ_PRAGMA(omp atomic write)
                 badcodes = 1;
