@@ -264,6 +264,8 @@ static HWQ_T_E8V int hwq_e8v_col(const uint8_t *crow, const uint8_t *lrow, int64
                 memcpy(ltail, lp, (size_t)(ls - HWQ_E8V_LGB * st));
             cp = ctail;
         }
+        for (int l = 0; l < HWQ_E8V_CHB; l += 64) /* the next column's codes (no fault past the end) */
+            __builtin_prefetch(crow + cs + HWQ_E8V_CHB * st + l);
         /* rows (int32, 16 blocks per group g in block order), then r = hi q^4 + lo */
         __m512i hi[4], lo[4];
         for (int g = 0; g < 4; g++) {
