@@ -164,6 +164,26 @@ def test_every_codeword_of_e8_q7(libs):
     lib.set_isa("auto")
 
 
+def test_e8_q7_division_ends_and_a_strided_sample_of_the_codebook(libs):
+    """E8 q=7 in the default run: the rows at both ends of every quotient of r // q^4 (the float32 division of
+    hwq_e8_vbmi.h is exact there or nowhere) and every 61st row of the codebook (about 100,000), each in its own
+    block with unit activations, on the best ISA and on AVX-512 (16-lane path)."""
+    lib, cfg = libs("q7"), CONFIGS["q7"]
+    k, nb, nc, q4 = 64, 8, cfg.num_codewords, cfg.q**4
+    ends = np.arange(q4, dtype=np.int64) * q4
+    rows = np.concatenate([ends, ends + q4 - 1, np.arange(0, nc, 61)])
+    rows = np.concatenate([rows, np.zeros(-rows.size % nb, np.int64)]).reshape(-1, nb)
+    lad = np.random.default_rng(7).integers(0, cfg.ladder_len, rows.shape)
+    enc = _encoded(cfg, rows, lad, k)
+    ref = _unit_acc_reference(cfg, rows, lad)
+    x_rot = np.eye(k, dtype=np.int64)
+    isas = [i for i in lib.available_isas() if i in ("avx512", "avx512vbmi")]
+    for isa in isas:
+        lib.set_isa(isa)
+        assert np.array_equal(lib.wo_acc(enc, x_rot), ref), isa
+    lib.set_isa("auto")
+
+
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_dense_products_every_config_batches_and_ragged_k(libs, name):
     """Random codes and ladder indices (every row value, including the largest), activations at

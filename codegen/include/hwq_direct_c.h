@@ -283,8 +283,8 @@ static int hwq_direct_wo_fast(const uint8_t *codes, const uint8_t *ladder, int64
 static int hwq_direct_checks_codes(void)
 {
 #ifdef HWQ_E8V
-    hwq_e8v_tabs t;
-    return HWQ_L == (1 << HWQ_LB) && hwq_isa() >= HWQ_ISA_VBMI && hwq_e8v_setup(&t);
+    hwq_e8v_tabs scratch;
+    return HWQ_L == (1 << HWQ_LB) && hwq_isa() >= HWQ_ISA_VBMI && hwq_e8v_get(&scratch) != NULL;
 #else
     return 0;
 #endif
