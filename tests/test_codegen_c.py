@@ -157,8 +157,10 @@ def test_the_kernel_is_picked_by_batch(build_root):
 def test_vnni_loop_bit_exact_with_either_plane_lookup(cfg, permb, tmp_path):
     """The batch 1-3 table loop (hwq_groups_vnni) with its byte-plane lookups forced to vpermi2b
     (HWQ_PERMB=0) or to four vpermb (HWQ_PERMB=1), whichever this CPU's vendor would pick: bit-equal to
-    hwq.datapath, with codes in every quarter of the 256-entry planes (D4 q=4 fills all 256 rows)."""
-    lib = CKernels(cfg, compile_c(cfg, tmp_path, defines={"HWQ_PERMB": permb, "HWQ_BT": 5}), nthreads=2)
+    hwq.datapath, with codes in every quarter of the 256-entry planes (D4 q=4 fills all 256 rows). The
+    decode-then-dot loop is held back to batch 4 so that batch 3 runs the table loop too."""
+    defines = {"HWQ_PERMB": permb, "HWQ_BT": 5, "HWQ_DEC_MIN_BATCH": 4}
+    lib = CKernels(cfg, compile_c(cfg, tmp_path, defines=defines), nthreads=2)
     if "avx512vbmi" not in lib.available_isas() or not _has_vnni():
         pytest.skip("needs AVX-512 VBMI and VNNI")
     rng = np.random.default_rng(21)
