@@ -13,7 +13,8 @@ from hwq.perf.cost import dense_cost, hwq_cost, hwq_weight_bytes, layer_rows, mo
 from hwq.perf.devices import Device, get_device, load_devices
 from hwq.perf.models import Workload, get_model
 
-CONFIGS = [HwqConfig(), HwqConfig(lattice="Z", q=8), HwqConfig(lattice="D4", q=4), HwqConfig(lattice="E8", q=7)]
+CONFIGS = [HwqConfig(), HwqConfig(lattice="Z", q=8), HwqConfig(lattice="D4", q=4),
+           HwqConfig(lattice="E8", q=7)]
 
 
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: c.slug)

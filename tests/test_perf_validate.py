@@ -51,7 +51,8 @@ def test_validation_reports_error_per_point_and_skips_unknown(tmp_path) -> None:
     (tmp_path / "sim").mkdir()
     _bench("NVIDIA H100 80GB HBM3", [("cublas_fp16", "fp16", 4096, 4096, 23e-6, None),
                                      ("hwq", "hwq", 8192, 28672, 50e-6, None),
-                                     ("ort_q4", "int4", 64, 64, 1e-6, None)]).save(tmp_path / "bench" / "cuda_x.json")
+                                     ("ort_q4", "int4", 64, 64, 1e-6, None)]
+           ).save(tmp_path / "bench" / "cuda_x.json")
     _bench("Some Other GPU", [("fp16", "fp16", 64, 64, 1e-6, None)]).save(tmp_path / "bench" / "c_y.json")
     R.Sim(stamp=R.Stamp.now(cfg), seed=1, passed=True, strict_cycles=True, seconds=1.0, summary={}, cocotb={},
           bulk=None, points=(R.RooflinePoint("rtl", "top", "rtl", 192, 16, 1, cycles=130, slug=cfg.slug),)
@@ -79,7 +80,8 @@ def test_measurements_refuse_another_schema_in_one_line(tmp_path) -> None:
     rec = _bench("cpu", [("fp16", "fp16", 64, 64, 1e-6, None)]).to_dict()
     (tmp_path / "bench").mkdir()
     (tmp_path / "bench" / "c_z.json").write_text(json.dumps({**rec, "schema": 99}))
-    with pytest.raises(HwqError, match="schema 99, this hwq reads schema 1; regenerate it with `hwq bench c") as e:
+    with pytest.raises(HwqError,
+                       match="schema 99, this hwq reads schema 1; regenerate it with `hwq bench c") as e:
         load_measurements(tmp_path)
     assert "\n" not in str(e.value) and "c_z.json" in str(e.value)
     with pytest.raises(HwqError, match="c_z.json: kernel-bench record schema 99"):

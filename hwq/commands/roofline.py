@@ -12,7 +12,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "'host' measures this machine); --list shows them")
     p.add_argument("--model", default="llama3-8b", help="model key (default llama3-8b)")
     p.add_argument("--config", default=None, help="hwq config file (TOML/JSON); default: built-in config")
-    p.add_argument("--workload", default="decode", help="decode, decode-b16, prefill or one from --model-file")
+    p.add_argument("--workload", default="decode",
+                   help="decode, decode-b16, prefill or one from --model-file")
     p.add_argument("--batch", type=int, default=None, help="override the workload's batch")
     p.add_argument("--mode", default="weight-only", choices=("weight-only", "both"),
                    help="weight-only (int8/fp16 activations) or both-quantized (LUT) kernel")
@@ -20,7 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device-file", default=None, help="extra/overriding device catalog (TOML)")
     p.add_argument("--model-file", default=None, help="extra/overriding model catalog (TOML)")
     p.add_argument("--out", default="reports/roofline", help="output folder (default reports/roofline)")
-    p.add_argument("--reports", default="reports", help="reports root with bench/, sim/, synth/ (default reports)")
+    p.add_argument("--reports", default="reports",
+                   help="reports root with bench/, sim/, synth/ (default reports)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG/SVG charts")
     p.add_argument("--list", action="store_true", help="list devices, models and workloads and exit")
 

@@ -4,8 +4,8 @@ For one weight matrix W (K x M) multiplied by B activation columns (B = batch fo
 for prefill), the kernel moves
 
 * weights: per column, the packed codes ``packed_bytes(nb, code_bits)``, the packed ladder indices
-  ``packed_bytes(nb, ladder_bits)`` and ``ceil(side_bits / 8)`` bytes of norm, nb = K_pad / d, where K_pad is K
-  padded to a multiple of lcm(d, hadamard) (what :func:`hwq.matmul.encode_matrix` needs) -- exactly the
+  ``packed_bytes(nb, ladder_bits)`` and ``ceil(side_bits / 8)`` bytes of norm, nb = K_pad / d, where K_pad is
+  K padded to a multiple of lcm(d, hadamard) (what :func:`hwq.matmul.encode_matrix` needs) -- exactly the
   sizes of :class:`hwq.container.EncodedMatrix`;
 * activations: ``act_bytes`` per entry (fp16 in, 2 bytes, by default) and outputs ``out_bytes`` per entry;
 
@@ -13,14 +13,16 @@ and performs 2 K M B operations (a multiply-add counts 2) plus decode work. Weig
 decoded once per call (a table read and a ladder scaling, 2 ops, amortised over the batch, as a kernel that
 dequantizes a tile into registers and then runs fp16/int8 MMA does) and the activations pass through the
 Hadamard (log2 h adds per entry). Both-quantized: one LUT read, two multiplies and an add per block pair, and
-the activation encoder (log2 h + 4 ops per entry). All ops run at the peak of one compute data type (fp16 by
-default on GPUs), a simplification that is exact for the memory-bound decode case the model is built for.
-The predicted time is the roofline ``max(bytes / bandwidth, ops / peak)``; bandwidth is the measured one where a measurement exists
-(:mod:`hwq.perf.devices`), else the datasheet's. The fp16 baseline moves 2 bytes per weight with the same
-activations and outputs. Attention over the KV cache is not modelled (linear layers only).
+the activation encoder (log2 h + 4 ops per entry). All ops run at the peak of one compute data type (fp16
+by default on GPUs), a simplification that is exact for the memory-bound decode case the model is built for.
+The predicted time is the roofline ``max(bytes / bandwidth, ops / peak)``; bandwidth is the measured one
+where a measurement exists (:mod:`hwq.perf.devices`), else the datasheet's. The fp16 baseline moves 2 bytes
+per weight with the same activations and outputs. Attention over the KV cache is not modelled (linear layers
+only).
 
 For an FPGA the compute time is the RTL unit's exact cycle count (activation load included) at the achieved
-Fmax (:mod:`hwq.perf.fpga`). The CPU of this machine has its own calibrated model (:mod:`hwq.perf.host_roofs`).
+Fmax (:mod:`hwq.perf.fpga`). The CPU of this machine has its own calibrated model
+(:mod:`hwq.perf.host_roofs`).
 
 Measured results (``reports/bench/*.json``, ``reports/sim/*.json``) are compared with these predictions
 point by point in :mod:`hwq.perf.validate`; a point that was not measured is never filled in.
@@ -154,9 +156,10 @@ def dense_cost(k: int, m: int, batch: int, *, weight_bits: float = 16, act_bytes
                out_bytes: float = 2.0, label: str = "fp16") -> KernelCost:
     """Bytes and ops of a dense GEMV/GEMM with ``weight_bits`` per weight (the fp16 baseline by default)."""
     _check_shape(k, m, batch)
-    return KernelCost(label=label, k=k, m=m, batch=batch, weight_bytes=int(math.ceil(k * m * weight_bits / 8)),
-                      act_bytes=act_bytes * k * batch, out_bytes=out_bytes * m * batch, ops=2.0 * k * m * batch,
-                      macs=k * m * batch)
+    return KernelCost(label=label, k=k, m=m, batch=batch,
+                      weight_bytes=int(math.ceil(k * m * weight_bits / 8)),
+                      act_bytes=act_bytes * k * batch, out_bytes=out_bytes * m * batch,
+                      ops=2.0 * k * m * batch, macs=k * m * batch)
 
 
 def predict(cost: KernelCost, device: Device, dtype: str | None = None) -> Prediction:
@@ -185,23 +188,26 @@ def pair(cfg: HwqConfig, device: Device, k: int, m: int, tokens: int, dtype: str
     return predict(hq, device, dtype), predict(fp, device, dtype)
 
 
-def layer_rows(cfg: HwqConfig, model: Model, device: Device, workload: Workload, *, dtype: str | None = None,
-               mode: str = "weight-only", act_bytes: float = 2.0, out_bytes: float = 2.0) -> list[dict[str, Any]]:
+def layer_rows(cfg: HwqConfig, model: Model, device: Device, workload: Workload, *,
+               dtype: str | None = None, mode: str = "weight-only", act_bytes: float = 2.0,
+               out_bytes: float = 2.0) -> list[dict[str, Any]]:
     """One row per distinct linear layer: bytes, intensity, predicted times (hwq and fp16), speedup, bound."""
     rows = []
     for lin, mult in model.all_linears():
         ph, pf = pair(cfg, device, lin.k, lin.m, workload.tokens, dtype, mode, act_bytes, out_bytes)
         rows.append({
             "layer": lin.name, "k": lin.k, "m": lin.m, "per_token": mult, "tokens": workload.tokens,
-            "bits_per_weight": ph.cost.bits_per_weight, "bytes_hwq": ph.cost.bytes, "bytes_fp16": pf.cost.bytes,
-            "ops_hwq": ph.cost.ops, "intensity_hwq": ph.cost.intensity, "intensity_fp16": pf.cost.intensity,
+            "bits_per_weight": ph.cost.bits_per_weight, "bytes_hwq": ph.cost.bytes,
+            "bytes_fp16": pf.cost.bytes, "ops_hwq": ph.cost.ops, "intensity_hwq": ph.cost.intensity,
+            "intensity_fp16": pf.cost.intensity,
             "t_hwq_s": ph.time, "t_fp16_s": pf.time, "speedup": pf.time / ph.time,
             "bound_hwq": ph.bound, "bound_fp16": pf.bound, "dtype": ph.dtype,
         })
     return rows
 
 
-def model_summary(rows: list[dict[str, Any]], workload: Workload, device: Device, dtype: str) -> dict[str, Any]:
+def model_summary(rows: list[dict[str, Any]], workload: Workload, device: Device,
+                  dtype: str) -> dict[str, Any]:
     """Per-step and per-token time, tokens/s and speedup for the whole model (linear layers only)."""
     t_h = sum(r["t_hwq_s"] * r["per_token"] for r in rows)
     t_f = sum(r["t_fp16_s"] * r["per_token"] for r in rows)

@@ -1,10 +1,10 @@
 """Prediction against measurement: every measured point of ``reports/bench`` and ``reports/sim`` (and the
 catalog's own measured points) next to what the cost model predicts for it.
 
-Simulated RTL cycles are compared with the cycle model of the simulated unit (:func:`hwq.perf.fpga.rtl_cycles`);
-kernel times with the roofline of the device that ran them (dense fp16/fp32/int8 and hwq kernels). The
-benchmarks of this machine (``hwq bench c``) are validated by the calibrated host model instead
-(:mod:`hwq.perf.host_validate`).
+Simulated RTL cycles are compared with the cycle model of the simulated unit
+(:func:`hwq.perf.fpga.rtl_cycles`); kernel times with the roofline of the device that ran them (dense
+fp16/fp32/int8 and hwq kernels). The benchmarks of this machine (``hwq bench c``) are validated by the
+calibrated host model instead (:mod:`hwq.perf.host_validate`).
 """
 
 from __future__ import annotations
@@ -62,14 +62,15 @@ def validate(points: list[Any], cfg: HwqConfig, devices: dict[str, Device], host
         c = _config_for(p, cfg)
         if p.family == "rtl":
             if c is None:
-                skipped.append(f"{p.file}: simulated cycles for config {p.slug}, whose fields were not recorded")
+                skipped.append(
+                    f"{p.file}: simulated cycles for config {p.slug}, whose fields were not recorded")
                 continue
             from hwq.rtl.units import UNITS
 
             unit = p.kernel if p.kernel in UNITS else FPGA_UNIT
             pred = rtl_cycles(c, p.k, p.m, p.batch, unit)
-            rows.append({"file": p.file, "device": "rtl-sim", "kernel": f"rtl {unit}", "k": p.k, "m": p.m, "batch": p.batch,
-                         "measured": p.cycles, "predicted": float(pred), "unit": "cycles",
+            rows.append({"file": p.file, "device": "rtl-sim", "kernel": f"rtl {unit}", "k": p.k, "m": p.m,
+                         "batch": p.batch, "measured": p.cycles, "predicted": float(pred), "unit": "cycles",
                          "error": pred / p.cycles - 1.0, "bound": "cycles"})
             continue
         dev = match_device(p.device, devices)
@@ -77,7 +78,8 @@ def validate(points: list[Any], cfg: HwqConfig, devices: dict[str, Device], host
             if host is not None and (p.device in ("host", "") or p.device.split(",")[0] in host_name()):
                 dev = host
             else:
-                skipped.append(f"{p.file}: device {p.device!r} is not in the catalog (add it with --device-file)")
+                skipped.append(
+                    f"{p.file}: device {p.device!r} is not in the catalog (add it with --device-file)")
                 continue
         if p.family == "hwq":
             if c is None:
@@ -97,9 +99,10 @@ def validate(points: list[Any], cfg: HwqConfig, devices: dict[str, Device], host
         if dtype not in dev.peak:
             dtype = dev.default_dtype()
         pr = predict(cost, dev, dtype)
-        rows.append({"file": p.file, "device": dev.key, "kernel": p.kernel, "k": p.k, "m": p.m, "batch": p.batch,
-                     "measured": p.time_s, "predicted": pr.time, "unit": "s", "error": pr.time / p.time_s - 1.0,
-                     "bound": pr.bound, "intensity": cost.intensity, "ops": cost.ops})
+        rows.append({"file": p.file, "device": dev.key, "kernel": p.kernel, "k": p.k, "m": p.m,
+                     "batch": p.batch, "measured": p.time_s, "predicted": pr.time, "unit": "s",
+                     "error": pr.time / p.time_s - 1.0, "bound": pr.bound, "intensity": cost.intensity,
+                     "ops": cost.ops})
     return rows, skipped
 
 
