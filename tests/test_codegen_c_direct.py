@@ -165,9 +165,9 @@ def test_every_codeword_of_e8_q7(libs):
 
 
 def test_e8_q7_division_ends_and_a_strided_sample_of_the_codebook(libs):
-    """E8 q=7 in the default run: the rows at both ends of every quotient of r // q^4 (the float32 division of
-    hwq_e8_vbmi.h is exact there or nowhere) and every 61st row of the codebook (about 100,000), each in its own
-    block with unit activations, on the best ISA and on AVX-512 (16-lane path)."""
+    """E8 q=7 in the default run: the rows at both ends of every quotient of r // q^4 (the float32 division
+    of hwq_e8_vbmi.h is exact there or nowhere) and every 61st row of the codebook (about 100,000), each in
+    its own block with unit activations, on the best ISA and on AVX-512 (16-lane path)."""
     lib, cfg = libs("q7"), CONFIGS["q7"]
     k, nb, nc, q4 = 64, 8, cfg.num_codewords, cfg.q**4
     ends = np.arange(q4, dtype=np.int64) * q4
