@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import tomllib
+from dataclasses import asdict, fields
 from importlib import resources
 
 import pytest
 
-from hwq.perf.devices import DEVICE_KEYS, MEASURED_KEYS, _check_keys, load_devices
+from hwq.config import HwqConfig
 from hwq.errors import HwqError
+from hwq.perf.devices import DEVICE_KEYS, MEASURED_KEYS, Measurement, _check_keys, load_devices, load_measurements
+from hwq.records import KernelBench, RooflinePoint, Stamp
 
 GOOD = """
 [mybox]
@@ -62,6 +65,25 @@ def test_catalog_points_are_classified_by_their_family_field_not_their_name(tmp_
     assert (m.kernel, m.family) == ("numpy sgemv", "int8")
     h100 = load_devices()["h100-sxm"].measured
     assert {p.family for p in h100} == {"fp16"}
+
+
+def test_a_measured_point_is_the_records_point_and_its_file(tmp_path) -> None:
+    """One type: a Measurement is a RooflinePoint (its fields declared once, in the record) plus ``file``. A
+    benchmark point comes back with every field it was recorded with; a catalog point is checked as a record
+    point is."""
+    assert [f.name for f in fields(Measurement)] == [f.name for f in fields(RooflinePoint)] + ["file"]
+    cfg = HwqConfig()
+    pt = RooflinePoint(device="cpu", kernel="hwq", family="hwq", k=64, m=32, batch=2, time_s=1e-5, slug=cfg.slug,
+                       threads=2, nbytes=4096, cpu_time_s=2e-5, cold=False)
+    KernelBench(stamp=Stamp.now(cfg), backend="c", device="cpu", ok=True, points=(pt,), rows=()).save(
+        tmp_path / "bench" / "c_x.json")
+    (m,), skipped = load_measurements(tmp_path)
+    assert not skipped and isinstance(m, RooflinePoint) and m.file == "bench/c_x.json"
+    assert {f.name: getattr(m, f.name) for f in fields(RooflinePoint)} == asdict(pt)
+    (c,) = load_devices(_write(tmp_path, GOOD))["mybox"].measured
+    assert isinstance(c, RooflinePoint) and c.file == "devices catalog (me)" and c.slug == ""
+    with pytest.raises(HwqError, match="family 'numpy' is not one of"):
+        Measurement(device="cpu", kernel="k", family="numpy", k=1, m=1, batch=1, time_s=1.0, file="x")
 
 
 def test_unreadable_device_files(tmp_path) -> None:
