@@ -123,8 +123,8 @@ def _num(entry: dict[str, Any], key: str, where: str, required: bool = False) ->
 
 #: keys a device entry / a ``measured`` point may have (a user device file is checked against them)
 DEVICE_KEYS = frozenset({"aliases", "bandwidth_gbs", "bandwidth_measured_gbs", "bandwidth_measured_note",
-                         "clock_mhz", "kind", "match", "measure", "measured", "name", "peak_tops", "resources",
-                         "source"})
+                         "clock_mhz", "kind", "match", "measure", "measured", "name", "peak_tops",
+                         "resources", "source"})
 MEASURED_KEYS = frozenset({"batch", "family", "k", "kernel", "m", "source", "time_us"})
 
 
@@ -193,12 +193,13 @@ def _catalog_point(key: str, r: Any, where: str) -> Measurement:
         raise HwqError(f"{where}: each 'measured' entry needs kernel, family, k, m, batch and time_us")
     t = r["time_us"]
     if isinstance(t, bool) or not math.isfinite(t) or t <= 0:
-        raise HwqError(f"{where}: measured time_us = {t!r} for kernel {r['kernel']!r} must be a positive, finite "
-                       "time in microseconds")
+        raise HwqError(f"{where}: measured time_us = {t!r} for kernel {r['kernel']!r} must be a positive, "
+                       "finite time in microseconds")
     for f in ("k", "m", "batch"):
         v = r.get(f, 1 if f == "batch" else None)
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise HwqError(f"{where}: measured {f} = {v!r} for kernel {r['kernel']!r} must be a positive integer")
+            raise HwqError(f"{where}: measured {f} = {v!r} for kernel {r['kernel']!r} must be a positive "
+                           "integer")
     fam = r.get("family")
     if fam not in catalog_families():
         raise HwqError(f"{where}: measured kernel {r['kernel']!r} has family = {fam!r}; give family = one of "
@@ -214,8 +215,8 @@ def _read_toml(path: Path | None, text: str | None = None) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as e:
         raise HwqError(f"{path or 'built-in catalog'} is not valid TOML: {e}") from None
     except UnicodeDecodeError as e:
-        raise HwqError(f"device file {path} is not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8") \
-            from None
+        raise HwqError(f"device file {path} is not UTF-8 text ({e.reason} at byte {e.start}); save it as "
+                       "UTF-8") from None
     except OSError as e:
         raise HwqError(f"cannot read device file {path}: {e.strerror}") from None
 
@@ -263,8 +264,8 @@ def get_device(name: str, device_file: str | Path | None = None, measure: bool =
         read, copy, flops = measure_host()
         dev = replace(dev, name=f"{host_name()} (measured)", bandwidth=read, bandwidth_measured=read,
                       peak={"fp32": flops, **{k: v for k, v in dev.peak.items() if k != "fp32"}},
-                      note=f"measured now: streaming read (fp32 GEMV) {read / 1e9:.1f} GB/s, copy (read + write) "
-                           f"{copy / 1e9:.1f} GB/s, fp32 matmul {flops / 1e9:.0f} GFLOP/s")
+                      note=f"measured now: streaming read (fp32 GEMV) {read / 1e9:.1f} GB/s, copy (read + "
+                           f"write) {copy / 1e9:.1f} GB/s, fp32 matmul {flops / 1e9:.0f} GFLOP/s")
     return dev
 
 

@@ -117,7 +117,8 @@ class Record:
         """The config(s) the result is about: the stamp's, else those its rows name."""
         if self.stamp.slug:
             return [self.stamp.slug]
-        return list(dict.fromkeys(str(r["slug"]) for r in self.table() if r.get("slug") not in (None, "", "-")))
+        named = (r["slug"] for r in self.table() if r.get("slug") not in (None, "", "-"))
+        return list(dict.fromkeys(str(s) for s in named))
 
 
 
@@ -140,8 +141,8 @@ def save(record: Record, path: str | Path) -> Path:
 def from_dict(data: Any, where: str = "record", expect: type[R] | None = None) -> Record:
     """The record held by an envelope dict; ``expect`` restricts the kind. Errors name ``where``."""
     if not isinstance(data, dict) or "kind" not in data or "schema" not in data:
-        raise HwqError(f"{where}: not an hwq record (no kind/schema envelope); regenerate it with the command "
-                       "that wrote it")
+        raise HwqError(f"{where}: not an hwq record (no kind/schema envelope); regenerate it with the "
+                       "command that wrote it")
     kind = data["kind"]
     cls = KINDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
@@ -149,8 +150,8 @@ def from_dict(data: Any, where: str = "record", expect: type[R] | None = None) -
     if expect is not None and cls is not expect:
         raise HwqError(f"{where}: a record of kind {kind!r} where kind {expect.KIND!r} was expected")
     if data["schema"] != cls.SCHEMA:
-        raise HwqError(f"{where}: {kind} record schema {data['schema']!r}, this hwq reads schema {cls.SCHEMA}; "
-                       f"regenerate it with `{cls.COMMAND}`")
+        raise HwqError(f"{where}: {kind} record schema {data['schema']!r}, this hwq reads schema "
+                       f"{cls.SCHEMA}; regenerate it with `{cls.COMMAND}`")
     body = {k: v for k, v in data.items() if k not in ("kind", "schema")}
     return _decode(body, cls, where)
 
@@ -235,7 +236,8 @@ def _decode(v: Any, tp: Any, where: str) -> Any:
 # ------------------------------------------------------------------------------------------------------
 # legacy stamps (one-off conversion of pre-record JSON)
 def _legacy_stamp(config: Any, *, slug: str = "", tools: Mapping[str, str] | None = None,
-                  hwq_version: str = NOT_RECORDED, date: str = NOT_RECORDED, machine: str = NOT_RECORDED) -> Stamp:
+                  hwq_version: str = NOT_RECORDED, date: str = NOT_RECORDED,
+                  machine: str = NOT_RECORDED) -> Stamp:
     """A stamp for a legacy file: what it recorded, ``not recorded`` for the rest (never today's values)."""
     chash = ""
     if isinstance(config, dict):
