@@ -14,7 +14,7 @@ Both are deterministic (numpy's PCG64 with a fixed seed) and cached per process.
 
 :class:`hwq.config.HwqConfig` never runs the search: ``beta0 = None / "auto"`` reads the committed table
 ``hwq/data/tuned_beta0.json`` (:mod:`hwq.tuned_table`), which :func:`write_tuned_table` regenerates from
-:func:`tuned_beta0` over :func:`table_keys` (``python -m hwq.tuning --write-table``, about 16 CPU-minutes on 2
+:func:`tuned_beta0` over :func:`table_keys` (``python -m hwq.tuning --write-table``, about 18 CPU-minutes on 2
 cores). A combination outside the table is tuned on request: :meth:`hwq.config.HwqConfig.tuned` or
 ``hwq config --tune``.
 """
@@ -230,10 +230,10 @@ def write_tuned_table(path: str | Path | None = None, workers: int = 2, progress
     (default: the packaged ``hwq/data/tuned_beta0.json``). Values are exactly what :func:`tuned_beta0`
     returns; the file lists them in key order, so a rerun on the same inputs rewrites the same bytes.
     ``memo``: a JSON-lines file of finished searches, appended as they finish and reused by the next run
-    (an interrupted run resumes). The table without the 1- and 2-rung D4/E8 rows took roughly 8 CPU-minutes
-    in two workers (33 minutes of wall time on the shared 2-core machine at load 13-16); those 144 rows (108
-    searches) took 8.4 CPU-minutes more, 4.5 of them for E8 q = 4 (its 65536 codewords are searched
-    exhaustively for each block that overloads every rung, up to a minute per search)."""
+    (an interrupted run resumes). The 1536 searches of the table without the 1- and 2-rung D4/E8 rows take
+    about 10 CPU-minutes (32 minutes of wall time in one worker on the shared 2-core machine at load 12-15);
+    those 144 rows (108 searches) 8.4 CPU-minutes more, 4.5 of them for E8 q = 4 (its 65536 codewords are
+    searched exhaustively for each block that overloads every rung, up to a minute per search)."""
     from hwq.tuned_table import TABLE_PATH, TABLE_VERSION, key as table_key
 
     path = Path(path) if path is not None else TABLE_PATH
