@@ -14,7 +14,7 @@ Both are deterministic (numpy's PCG64 with a fixed seed) and cached per process.
 
 :class:`hwq.config.HwqConfig` never runs the search: ``beta0 = None / "auto"`` reads the committed table
 ``hwq/data/tuned_beta0.json`` (:mod:`hwq.tuned_table`), which :func:`write_tuned_table` regenerates from
-:func:`tuned_beta0` over :func:`table_keys` (``python -m hwq.tuning --write-table``, a few minutes on 2
+:func:`tuned_beta0` over :func:`table_keys` (``python -m hwq.tuning --write-table``, about 18 CPU-minutes on 2
 cores). A combination outside the table is tuned on request: :meth:`hwq.config.HwqConfig.tuned` or
 ``hwq config --tune``.
 """
@@ -191,14 +191,12 @@ def tuned_ladder(lattice: str, q: int, dither: bool, ladder_len: int = 4) -> tup
 TABLE_STEPS = (2 ** (1 / 2), 2 ** (1 / 3))
 #: ladder lengths of the table: 1 .. 8 rungs and the paper's 16
 TABLE_LADDER_LENS = (*range(1, 9), 16)
-#: the grid per lattice: nesting ratios and ladder lengths. Every q in 2 .. 16 and every ladder length for the
-#: cheap Z and D3 codes; for D4 and E8 the q of the paper (6, 7), NestQuant (E8 q = 14) and the small codes
-# the
-#: explorer tries, with at least 3 rungs (with one or two rungs nearly every block overloads and each search
-#: takes up to a minute: tune those with HwqConfig.tuned)
+#: the grid per lattice: nesting ratios and ladder lengths, every ladder length of :data:`TABLE_LADDER_LENS`.
+#: Every q in 2 .. 16 for the cheap Z and D3 codes; for D4 and E8 the q of the paper (6, 7), NestQuant
+#: (E8 q = 14) and the small codes the explorer tries
 TABLE_GRID = {"Z": (tuple(range(2, 17)), TABLE_LADDER_LENS), "D3": (tuple(range(2, 17)), TABLE_LADDER_LENS),
-              "D4": ((*range(2, 9), 10, 12, 16), TABLE_LADDER_LENS[2:]),
-              "E8": ((*range(2, 9), 14), TABLE_LADDER_LENS[2:])}
+              "D4": ((*range(2, 9), 10, 12, 16), TABLE_LADDER_LENS),
+              "E8": ((*range(2, 9), 14), TABLE_LADDER_LENS)}
 #: combinations outside the grid that the tests and reports use (large q of the scalar and D3 codes, E8 q = 9)
 TABLE_EXTRA = tuple((lat, q, False, 4, 2 ** (1 / 2)) for lat, qs in (("Z", (32, 64, 65, 100, 128, 256)),
                                                                       ("D3", (32, 64, 65, 128, 256)),
@@ -232,8 +230,10 @@ def write_tuned_table(path: str | Path | None = None, workers: int = 2, progress
     (default: the packaged ``hwq/data/tuned_beta0.json``). Values are exactly what :func:`tuned_beta0`
     returns; the file lists them in key order, so a rerun on the same inputs rewrites the same bytes.
     ``memo``: a JSON-lines file of finished searches, appended as they finish and reused by the next run
-    (an interrupted run resumes). The committed table took roughly 8 CPU-minutes in two workers (33 minutes
-    of wall time on the shared 2-core machine at load 13-16)."""
+    (an interrupted run resumes). The 1536 searches of the table without the 1- and 2-rung D4/E8 rows take
+    about 10 CPU-minutes (32 minutes of wall time in one worker on the shared 2-core machine at load 12-15);
+    those 144 rows (108 searches) 8.4 CPU-minutes more, 4.5 of them for E8 q = 4 (its 65536 codewords are
+    searched exhaustively for each block that overloads every rung, up to a minute per search)."""
     from hwq.tuned_table import TABLE_PATH, TABLE_VERSION, key as table_key
 
     path = Path(path) if path is not None else TABLE_PATH

@@ -47,15 +47,17 @@ def _examples() -> list[R.Record]:
         R.EvalWatersic(stamp=_stamp(), seed=1, rows=({"target": 2},)),
         R.EvalModel(stamp=_stamp(), model="all-MiniLM-L6-v2", meta={}, rows=(), layers={}, kashin={},
                     verdict=("- W at 3 bits: ...",)),
-        R.Roofline(stamp=st, config=cfg.to_dict(), device={"key": "h100"}, model={}, workload={}, mode="weight-only",
-                   summary={"speedup": 4.0}, layers=(), speedup_vs_batch=(), rtl=None, validation={"rows": []}),
+        R.Roofline(stamp=st, config=cfg.to_dict(), device={"key": "h100"}, model={}, workload={},
+                   mode="weight-only", summary={"speedup": 4.0}, layers=(), speedup_vs_batch=(), rtl=None,
+                   validation={"rows": []}),
         R.Flow(stamp=st, config=cfg.to_dict(), seconds=2.0,
                stages=(R.FlowStage("reference", "ok", 0.5, {"K": 384}), R.FlowStage("sim", "skipped", 0.0))),
-        R.ExploreStage(stamp=st, point=cfg.slug, stage="quality", version=1, key="ab" * 32, status="ok", seconds=0.5,
-                       node="0123456789ab", values={"D": 0.06, "bits": 3.34}, config=cfg.to_dict()),
+        R.ExploreStage(stamp=st, point=cfg.slug, stage="quality", version=1, key="ab" * 32, status="ok",
+                       seconds=0.5, node="0123456789ab", values={"D": 0.06, "bits": 3.34},
+                       config=cfg.to_dict()),
         R.ExploreFront(stamp=_stamp(), space={"source": "s.toml"}, points=({"slug": cfg.slug, "D": 0.06},),
-                       invalid=(), fronts={}, stage_seconds={}, projection={}, recommendation=("keep",), seconds=1.0,
-                       nodes=("0123456789ab",), counts={"points": 1}),
+                       invalid=(), fronts={}, stage_seconds={}, projection={}, recommendation=("keep",),
+                       seconds=1.0, nodes=("0123456789ab",), counts={"points": 1}),
     ]
 
 
@@ -91,7 +93,8 @@ def test_slugs_from_stamp_or_rows() -> None:
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: {**d, "kind": "hwq-nope"}, "unknown record kind 'hwq-nope'"),
-    (lambda d: {**d, "schema": 99}, "schema 99, this hwq reads schema 1; regenerate it with `hwq eval paper`"),
+    (lambda d: {**d, "schema": 99},
+     "schema 99, this hwq reads schema 1; regenerate it with `hwq eval paper`"),
     (lambda d: {k: v for k, v in d.items() if k not in ("kind", "schema")}, "not an hwq record"),
     (lambda d: {k: v for k, v in d.items() if k != "seed"}, "EvalPaper lacks field(s) seed"),
     (lambda d: {**d, "rows_total": 3}, "unknown field(s) rows_total in EvalPaper"),
@@ -154,7 +157,8 @@ def test_legacy_readers_keep_the_figures() -> None:
     sim = R.load(REPO / "reports/sim/d3q6_nd_h64_l8_a1464a.json", R.Sim)  # converted with from_legacy
     assert sim.passed and sim.failures() == [] and sim.stamp.config_hash == HwqConfig().hash
     assert [(p.family, p.k, p.m, p.cycles) for p in sim.points] == [("rtl", 768, 32, 1825)]
-    broken = {"top": {"passed": False, "tests": [{"name": "traffic", "passed": False, "message": "out 3 != 4"}]}}
+    traffic = {"name": "traffic", "passed": False, "message": "out 3 != 4"}
+    broken = {"top": {"passed": False, "tests": [traffic]}}
     assert R.Sim(stamp=sim.stamp, seed=1, passed=False, strict_cycles=False, seconds=1.0, summary={},
                  cocotb=broken, bulk=None).failures() == ["top test 'traffic': out 3 != 4"]
     assert R.legacy_date("2026-11-22 11:56 UTC") == "2026-11-22T11:56:00Z"

@@ -27,8 +27,7 @@ def test_table_holds_exactly_the_grid() -> None:
     assert set(TABLE_GRID) == {"Z", "D3", "D4", "E8"} and set(TABLE_GRID["D3"][1]) == {*range(1, 9), 16}
 
 
-#: a sample of the grid (short ladders make the search slow: every block overloads, so they are left to the
-#: slow test of the whole table)
+#: a sample of the grid's ladders of 4 rungs and more (the short ones: SHORT below)
 SAMPLE = random.Random(14).sample([k for k in table_keys() if k[3] >= 4], 8)
 
 
@@ -41,6 +40,19 @@ def test_table_values_are_what_tuned_beta0_computes(key) -> None:
 def test_whole_table_is_what_tuned_beta0_computes() -> None:
     bad = [(k, v, tuned_beta0(*k)) for k, v in table().items() if tuned_beta0(*k) != v]
     assert not bad, bad[:5]
+
+
+#: D4 and E8 with 1- and 2-rung ladders (both steps, dither off and on): tabulated like every other ladder
+SHORT = [("D4", 6, False, 1, 2 ** 0.5), ("E8", 8, True, 1, 2 ** (1 / 3)), ("D4", 4, True, 2, 2 ** 0.5),
+         ("E8", 7, False, 2, 2 ** (1 / 3)), ("E8", 14, False, 2, 2 ** 0.5)]
+
+
+@pytest.mark.parametrize("key", SHORT, ids=str)
+def test_short_d4_and_e8_ladders_are_in_the_table(key) -> None:
+    lat, q, dither, n, step = key
+    cfg = HwqConfig(lattice=lat, q=q, dither=dither, ladder_len=n, ladder_step=step)  # no search, no miss
+    assert cfg.beta0 == lookup(*key) == tuned_beta0(*key)  # bit for bit
+    assert set(TABLE_GRID[lat][1]) == {*range(1, 9), 16}
 
 
 def test_constructor_reads_the_table_and_never_imports_tuning() -> None:

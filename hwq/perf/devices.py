@@ -21,7 +21,7 @@ import os
 import platform
 import time
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from hwq.errors import HwqError
+from hwq.records import RooflinePoint
 
 __all__ = ["Device", "load_devices", "get_device", "measure_host", "host_name", "synth_reports",
            "match_device", "Measurement", "load_measurements"]
@@ -76,7 +77,7 @@ class Device:
     aliases: tuple[str, ...] = ()
     source: str = ""
     note: str = ""
-    measured: tuple[Any, ...] = ()
+    measured: tuple[Measurement, ...] = ()
 
     @property
     def bw(self) -> float:
@@ -122,8 +123,8 @@ def _num(entry: dict[str, Any], key: str, where: str, required: bool = False) ->
 
 #: keys a device entry / a ``measured`` point may have (a user device file is checked against them)
 DEVICE_KEYS = frozenset({"aliases", "bandwidth_gbs", "bandwidth_measured_gbs", "bandwidth_measured_note",
-                         "clock_mhz", "kind", "match", "measure", "measured", "name", "peak_tops", "resources",
-                         "source"})
+                         "clock_mhz", "kind", "match", "measure", "measured", "name", "peak_tops",
+                         "resources", "source"})
 MEASURED_KEYS = frozenset({"batch", "family", "k", "kernel", "m", "source", "time_us"})
 
 
@@ -131,8 +132,6 @@ def catalog_families() -> tuple[str, ...]:
     """The ``family`` a catalog ``measured`` entry may give: the number formats of
     :attr:`hwq.records.RooflinePoint.FAMILIES` except ``hwq`` (a lattice kernel needs its config, which only a
     benchmark record carries), ``rtl`` and ``read``."""
-    from hwq.records import RooflinePoint
-
     return tuple(f for f in RooflinePoint.FAMILIES if f not in ("hwq", "rtl", "read"))
 
 
@@ -188,18 +187,19 @@ def _parse_device(key: str, entry: dict[str, Any], origin: str, strict: bool = T
     )
 
 
-def _catalog_point(key: str, r: Any, where: str) -> "Measurement":
+def _catalog_point(key: str, r: Any, where: str) -> Measurement:
     """A kernel time recorded in the catalog (with its source), as a validation point."""
     if not isinstance(r, dict) or not isinstance(r.get("time_us"), (int, float)) or not r.get("kernel"):
         raise HwqError(f"{where}: each 'measured' entry needs kernel, family, k, m, batch and time_us")
     t = r["time_us"]
     if isinstance(t, bool) or not math.isfinite(t) or t <= 0:
-        raise HwqError(f"{where}: measured time_us = {t!r} for kernel {r['kernel']!r} must be a positive, finite "
-                       "time in microseconds")
+        raise HwqError(f"{where}: measured time_us = {t!r} for kernel {r['kernel']!r} must be a positive, "
+                       "finite time in microseconds")
     for f in ("k", "m", "batch"):
         v = r.get(f, 1 if f == "batch" else None)
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise HwqError(f"{where}: measured {f} = {v!r} for kernel {r['kernel']!r} must be a positive integer")
+            raise HwqError(f"{where}: measured {f} = {v!r} for kernel {r['kernel']!r} must be a positive "
+                           "integer")
     fam = r.get("family")
     if fam not in catalog_families():
         raise HwqError(f"{where}: measured kernel {r['kernel']!r} has family = {fam!r}; give family = one of "
@@ -215,8 +215,8 @@ def _read_toml(path: Path | None, text: str | None = None) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as e:
         raise HwqError(f"{path or 'built-in catalog'} is not valid TOML: {e}") from None
     except UnicodeDecodeError as e:
-        raise HwqError(f"device file {path} is not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8") \
-            from None
+        raise HwqError(f"device file {path} is not UTF-8 text ({e.reason} at byte {e.start}); save it as "
+                       "UTF-8") from None
     except OSError as e:
         raise HwqError(f"cannot read device file {path}: {e.strerror}") from None
 
@@ -264,8 +264,8 @@ def get_device(name: str, device_file: str | Path | None = None, measure: bool =
         read, copy, flops = measure_host()
         dev = replace(dev, name=f"{host_name()} (measured)", bandwidth=read, bandwidth_measured=read,
                       peak={"fp32": flops, **{k: v for k, v in dev.peak.items() if k != "fp32"}},
-                      note=f"measured now: streaming read (fp32 GEMV) {read / 1e9:.1f} GB/s, copy (read + write) "
-                           f"{copy / 1e9:.1f} GB/s, fp32 matmul {flops / 1e9:.0f} GFLOP/s")
+                      note=f"measured now: streaming read (fp32 GEMV) {read / 1e9:.1f} GB/s, copy (read + "
+                           f"write) {copy / 1e9:.1f} GB/s, fp32 matmul {flops / 1e9:.0f} GFLOP/s")
     return dev
 
 
@@ -387,31 +387,24 @@ def _records(data: Any) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------------------------------
 # measured results written by other parts of hwq (benchmarks, simulation)
 @dataclass(frozen=True)
-class Measurement:
-    """One measured point: a kernel time on a K x M weight with ``batch`` columns, or simulated cycles.
+class Measurement(RooflinePoint):
+    """A measured point and where it was read: every field of :class:`hwq.records.RooflinePoint` (declared
+    there, once: the point a benchmark or simulation record carries), plus ``file``, the record it came
+    from relative to the reports folder (``bench/x.json``) or the catalog entry (``devices catalog
+    (SOURCE)``), which each validation row cites."""
 
-    ``kernel`` is the implementation as recorded; ``family`` classifies it: ``hwq`` (a lattice kernel of
-    config ``slug``), ``fp16``, ``fp32``, ``int8`` (dense baselines) or ``rtl`` (cycles from simulation).
-    """
+    file: str = ""
 
-    file: str
-    device: str
-    kernel: str
-    family: str
-    k: int
-    m: int
-    batch: int
-    time_s: float | None = None
-    cycles: float | None = None
-    slug: str | None = None
-    lanes: int | None = None
-    config: dict[str, Any] | None = None
+    @classmethod
+    def of(cls, point: RooflinePoint, file: str) -> Measurement:
+        """``point`` (read from a record) as read from ``file``."""
+        return cls(**{f.name: getattr(point, f.name) for f in fields(RooflinePoint)}, file=file)
 
 
 def load_measurements(reports_dir: str | Path = "reports") -> tuple[list[Measurement], list[str]]:
-    """The measured points (:class:`hwq.records.RooflinePoint`) of the records under ``reports/bench`` and
-    ``reports/sim``: kernel benchmarks (``kernel-bench``) and simulations (``sim``). ``file`` names each
-    point's record relative to ``reports_dir`` (``bench/x.json``).
+    """The measured points (:class:`Measurement`: a record's point and its file) of the records under
+    ``reports/bench`` and ``reports/sim``: kernel benchmarks (``kernel-bench``) and simulations (``sim``).
+    ``file`` names each point's record relative to ``reports_dir`` (``bench/x.json``).
 
     A simulation JSON from before the records (no kind/schema envelope) is read by
     :meth:`hwq.records.Sim.from_legacy` until it is regenerated.
@@ -449,8 +442,5 @@ def load_measurements(reports_dir: str | Path = "reports") -> tuple[list[Measure
                 continue
             if not rec.points:
                 skipped.append(f"{name}: no measured points")
-            points += [Measurement(file=name, device=p.device, kernel=p.kernel, family=p.family, k=p.k, m=p.m,
-                                   batch=p.batch, time_s=p.time_s,
-                                   cycles=float(p.cycles) if p.cycles is not None else None,
-                                   slug=p.slug or None) for p in rec.points]
+            points += [Measurement.of(p, name) for p in rec.points]
     return points, skipped

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from hwq.config import HwqConfig
-from hwq.errors import HwqError
 from hwq.perf.cost import dense_cost, hwq_cost, predict
 from hwq.perf.devices import Device
 from hwq.perf.fpga import FPGA_UNIT, rtl_cycles
@@ -21,12 +20,7 @@ __all__ = ["DENSE", "validate"]
 
 
 def _config_for(point: Any, cfg: HwqConfig) -> HwqConfig | None:
-    if point.config:
-        try:
-            return HwqConfig.from_dict(point.config)
-        except HwqError:
-            return None
-    if point.slug in (None, cfg.slug):
+    if point.slug in ("", cfg.slug):
         return cfg
     return None
 
@@ -70,7 +64,8 @@ def validate(points: list[Any], cfg: HwqConfig, devices: dict[str, Device], host
             unit = p.kernel if p.kernel in UNITS else FPGA_UNIT
             pred = rtl_cycles(c, p.k, p.m, p.batch, unit)
             rows.append({"file": p.file, "device": "rtl-sim", "kernel": f"rtl {unit}", "k": p.k, "m": p.m,
-                         "batch": p.batch, "measured": p.cycles, "predicted": float(pred), "unit": "cycles",
+                         "batch": p.batch, "measured": float(p.cycles), "predicted": float(pred),
+                         "unit": "cycles",
                          "error": pred / p.cycles - 1.0, "bound": "cycles"})
             continue
         dev = match_device(p.device, devices)
