@@ -14,9 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["BURST", "MAX_COPIES", "cold_copies", "interleaved", "l2_bytes", "l3_bytes", "rotor", "timed"]
+__all__ = ["BURST", "COPY_BUDGET", "MAX_COPIES", "cold_copies", "interleaved", "l2_bytes", "l3_bytes",
+           "rotor", "timed"]
 
 MAX_COPIES = 64
+#: the most bytes one kernel's cold copies may hold (a full run keeps about five kernels' copies at once)
+COPY_BUDGET = 512 << 20
 BURST = 2  # timed calls per kernel and round, after one untimed call that wakes its threads
 
 
@@ -63,11 +66,16 @@ def l2_bytes() -> int:
     return _cache_bytes(2, 1 << 20)
 
 
-def cold_copies(nbytes: int, limit: int = MAX_COPIES) -> tuple[int, bool]:
-    """(copies, cold): copies that together exceed twice the LLC, at most ``limit``."""
-    want = max(1, -(-2 * l3_bytes() // max(1, nbytes)))
-    n = min(want, limit)
-    return n, n * nbytes > 2 * l3_bytes()
+def cold_copies(nbytes: int, limit: int = MAX_COPIES, llc: int | None = None,
+                budget: int = COPY_BUDGET) -> tuple[int, bool]:
+    """(copies, cold): copies that together exceed twice the LLC (``llc``, default :func:`l3_bytes`), at
+    most ``limit`` and at most ``budget`` bytes together (never fewer than one). ``cold`` is whether they do
+    exceed twice the LLC: a machine whose reported LLC is large (a VM that sees its host's shared 480 MiB L3)
+    gets rotating copies within the budget, labelled not cold."""
+    llc = l3_bytes() if llc is None else llc
+    want = max(1, -(-2 * llc // max(1, nbytes)))
+    n = max(1, min(want, limit, budget // max(1, nbytes)))
+    return n, n * nbytes > 2 * llc
 
 
 def rotor(items: list[Any]) -> Callable[[], Any]:

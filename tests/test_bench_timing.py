@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from hwq.codegen.bench_backends import Case
-from hwq.codegen.bench_timing import (MAX_COPIES, _cache_bytes, cold_copies, interleaved, l3_bytes, rotor,
+from hwq.codegen.bench_timing import (COPY_BUDGET, MAX_COPIES, _cache_bytes, cold_copies, interleaved, rotor,
                                       timed)
 
 
@@ -43,15 +43,25 @@ def test_interleaved_rounds_drop_the_wake_up_call_and_limit_e8() -> None:
 
 
 def test_cold_copies_exceed_twice_the_llc_up_to_the_limit() -> None:
-    llc = l3_bytes()
+    llc = 32 << 20
     part = llc // 3 + 4096  # not a divisor of twice the LLC
-    n, cold = cold_copies(part)
+    n, cold = cold_copies(part, llc=llc)
     assert cold and n * part > 2 * llc and (n - 1) * part <= 2 * llc
-    assert cold_copies(llc // 2)[1] is False or llc % 2  # exactly twice the LLC is not "more than"
-    assert cold_copies(4 * llc) == (1, True)
-    assert cold_copies(1024) == (MAX_COPIES, MAX_COPIES * 1024 > 2 * llc)
-    assert cold_copies(llc // 100, limit=4) == (4, False)
-    assert cold_copies(llc // 2, limit=3) == (3, False)  # 1.5x the LLC is not cold
+    assert cold_copies(llc // 2, llc=llc) == (4, False)  # exactly twice the LLC is not "more than"
+    assert cold_copies(4 * llc, llc=llc) == (1, True)
+    assert cold_copies(1024, llc=llc) == (MAX_COPIES, False)
+    assert cold_copies(llc // 100, limit=4, llc=llc) == (4, False)
+    assert cold_copies(llc // 2, limit=3, llc=llc) == (3, False)  # 1.5x the LLC is not cold
+
+
+def test_cold_copies_stay_within_the_memory_budget() -> None:
+    """A huge reported LLC (this VM: 480 MiB) must not make a run allocate gigabytes per kernel (it was
+    OOM-killed at 13.8 GB): the copies stop at the budget and say they are not cold."""
+    llc = 480 << 20
+    assert cold_copies(25 << 20, llc=llc) == (COPY_BUDGET // (25 << 20), False)
+    assert cold_copies(25 << 20, llc=llc, budget=2 << 30) == (39, True)
+    assert cold_copies(4 << 30, llc=llc) == (1, True)  # one copy is always made, and it is cold
+    assert cold_copies(1 << 20, llc=32 << 20) == (64, False)  # MAX_COPIES binds before the budget
 
 
 def test_rotor_cycles_and_timed_measures() -> None:
