@@ -18,8 +18,9 @@ __all__ = ["BURST", "COPY_BUDGET", "MAX_COPIES", "cold_copies", "interleaved", "
            "rotor", "timed"]
 
 MAX_COPIES = 64
-#: the most bytes one kernel's cold copies may hold (a full run keeps about five kernels' copies at once)
-COPY_BUDGET = 512 << 20
+#: the most bytes one kernel's cold copies may hold (a full run keeps every kernel's copies of its case and of
+#: the four cold calibration shapes at once: about 16 GB at 512 MiB with a 480 MiB LLC)
+COPY_BUDGET = 256 << 20
 BURST = 2  # timed calls per kernel and round, after one untimed call that wakes its threads
 
 
