@@ -100,7 +100,7 @@ static int64_t hwq_dec_prepare(hwq_dec_tabs *dt, int64_t xmax)
     for (int i = 0; i < HWQ_GL; i++) {
         const int p = hwq_col_pos(i);
         colof[p] = i;
-        /* lane n of output vector o holds code byte 16 (n >> 2) + 4 o + (n & 3) (see hwq_dec_decode) */
+        /* lane n of output vector o holds code byte 16 (n >> 2) + 4 o + (n & 3) (see hwq_dec_pass) */
         dt->pos[i] = 16 * ((p >> 2) & 3) + 4 * (p >> 4) + (p & 3);
     }
     for (int p = 0; p < HWQ_GL; p++) {
@@ -201,29 +201,24 @@ static inline __attribute__((always_inline)) HWQ_T_DEC void hwq_dec_out(int64_t 
         const __m512i r[4] = {a##J##0, a##J##1, a##J##2, a##J##3};                                          \
         hwq_dec_out(J < 3 ? pp + J * HWQ_GL : p3, r);                                                       \
     }
+/* the same for all four vector slots (unused slots cost nothing: nj is a compile-time constant) */
+#define HWQ_DEC_ACC4 HWQ_DEC_ACC(0) HWQ_DEC_ACC(1) HWQ_DEC_ACC(2) HWQ_DEC_ACC(3)
+#define HWQ_DEC_MAC4 HWQ_DEC_MAC(0) HWQ_DEC_MAC(1) HWQ_DEC_MAC(2) HWQ_DEC_MAC(3)
+#define HWQ_DEC_OUT4 HWQ_DEC_OUT(0) HWQ_DEC_OUT(1) HWQ_DEC_OUT(2) HWQ_DEC_OUT(3)
 /* pp: int64 partials of vectors 0..2 (stride 64), p3 those of vector 3 */
 static inline __attribute__((always_inline)) HWQ_T_DEC void
 hwq_dec_dot(const int nj, const uint8_t *wb, int64_t nw, const int32_t *xp, int64_t *pp, int64_t *p3)
 {
-    HWQ_DEC_ACC(0)
-    HWQ_DEC_ACC(1)
-    HWQ_DEC_ACC(2)
-    HWQ_DEC_ACC(3)
+    HWQ_DEC_ACC4
     for (int64_t v = 0; v < nw; v++) {
         const uint8_t *w = wb + v * 256;
         const __m512i w0 = _mm512_loadu_si512((const void *)w);
         const __m512i w1 = _mm512_loadu_si512((const void *)(w + 64));
         const __m512i w2 = _mm512_loadu_si512((const void *)(w + 128));
         const __m512i w3 = _mm512_loadu_si512((const void *)(w + 192));
-        HWQ_DEC_MAC(0)
-        HWQ_DEC_MAC(1)
-        HWQ_DEC_MAC(2)
-        HWQ_DEC_MAC(3)
+        HWQ_DEC_MAC4
     }
-    HWQ_DEC_OUT(0)
-    HWQ_DEC_OUT(1)
-    HWQ_DEC_OUT(2)
-    HWQ_DEC_OUT(3)
+    HWQ_DEC_OUT4
 }
 
 /* Decodes blocks [0, ns) of one group (records grec, grec + REC, ...) and runs the first nj (1-4)
@@ -246,10 +241,7 @@ hwq_dec_pass(const int nj, const int keep, const hwq_dec_tabs *dt, const uint8_t
     const __m512i tperm = _mm512_loadu_si512((const void *)dt->tperm);
     const __m512i tshift = _mm512_loadu_si512((const void *)dt->tshift);
     const __m512i kz = _mm512_set1_epi8((char)dt->kzero);
-    HWQ_DEC_ACC(0)
-    HWQ_DEC_ACC(1)
-    HWQ_DEC_ACC(2)
-    HWQ_DEC_ACC(3)
+    HWQ_DEC_ACC4
     for (int64_t u = 0; 2 * u < ns; u++) {
         __m512i ka[HWQ_D], kb[HWQ_D];
         hwq_dec_keys(grec + 2 * u * HWQ_REC, ct, tperm, tshift, ka, pf);
@@ -272,16 +264,10 @@ hwq_dec_pass(const int nj, const int keep, const hwq_dec_tabs *dt, const uint8_t
                 _mm512_storeu_si512((void *)(o + 128), w2);
                 _mm512_storeu_si512((void *)(o + 192), w3);
             }
-            HWQ_DEC_MAC(0)
-            HWQ_DEC_MAC(1)
-            HWQ_DEC_MAC(2)
-            HWQ_DEC_MAC(3)
+            HWQ_DEC_MAC4
         }
     }
-    HWQ_DEC_OUT(0)
-    HWQ_DEC_OUT(1)
-    HWQ_DEC_OUT(2)
-    HWQ_DEC_OUT(3)
+    HWQ_DEC_OUT4
 }
 
 /* Blocks [s0, s0 + ns) of groups [g0, ng) for all activation vectors; xp from hwq_dec_acts followed by
