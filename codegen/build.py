@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import math
 import os
 import shutil
 import subprocess
@@ -56,6 +57,16 @@ class PackedWeights:
 
     enc: EncodedMatrix
     data: np.ndarray
+
+    @functools.cached_property
+    def call_args(self) -> tuple[int | None, int, int, int]:
+        """(layout address or None, float32 norms address, K, M):
+        taken once per matrix, so a GEMV call does not convert the norms or ask numpy for addresses again
+        (each numpy call after a kernel that streamed megabytes costs microseconds of cold caches)."""
+        norms = np.ascontiguousarray(self.enc.norms, dtype=np.float32)
+        object.__setattr__(self, "_norms32", norms)  # keeps the array the address points into alive
+        data = self.data.ctypes.data if self.data.size else None
+        return data, norms.ctypes.data, int(self.enc.n), int(self.enc.cols)
 
     @property
     def nbytes_read(self) -> int:
@@ -171,6 +182,9 @@ class CKernels:
             f = getattr(self.lib, f"{self.name}_{fn}")
             f.restype = ctypes.c_int64 if fn in ("packed_bytes", "stream_read") else ctypes.c_int
             setattr(self, f"_{fn}", f)
+        # plain Python ints in, converted by ctypes itself (the lean GEMV path passes no ctypes objects)
+        p, i64, i32 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+        self._gemv_exact_packed.argtypes = (p, p, i64, i64, p, i64, p, p, i32)
 
     # -- dispatch ------------------------------------------------------------------------------
     def isa(self) -> str:
@@ -319,6 +333,8 @@ class CKernels:
 
     def gemv_exact(self, w: EncodedMatrix | PackedWeights, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact mode from float activations (K, B): (y (M, B) float64, acc (M, B) int64)."""
+        if type(w) is PackedWeights and w.data.size and w.enc.config.slug == self.cfg.slug:
+            return self._gemv_exact_lean(w, x)
         enc, packed = self._split(w)
         codes, ladder, norms = self._weights(enc)
         xt = self._acts(x, enc.n, np.float64)
@@ -330,6 +346,29 @@ class CKernels:
         rc = (self._gemv_exact_packed(_ptr(packed), *tail) if packed is not None
               else self._gemv_exact(_ptr(codes), _ptr(ladder), *tail))
         self._check(rc, "exact GEMV", enc.n)
+        return y, acc
+
+    def _gemv_exact_lean(self, w: PackedWeights, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`gemv_exact` on packed weights with as few numpy calls as the checks allow: the addresses
+        come from :attr:`PackedWeights.call_args`, float64 activations of shape (K,) or (K, 1) are passed
+        without a copy (one finiteness test), anything else takes the general conversion."""
+        data, norms, k, m = w.call_args
+        if type(x) is np.ndarray and x.dtype == np.float64 and x.flags.c_contiguous and (
+                x.shape == (k,) or x.shape == (k, 1)):
+            xt, b = (x if x.ndim == 1 else x.reshape(k)), 1
+            # max and min propagate NaN and show +-inf, silently (no floating-point warning), and unlike a
+            # sum they cannot overflow
+            if not (math.isfinite(xt.max()) and math.isfinite(xt.min())):
+                self._acts(x, k, np.float64)  # raises, naming the first NaN/inf
+        else:
+            xt = self._acts(x, k, np.float64)
+            b = xt.shape[0]
+        y = np.empty((m, b), dtype=np.float64)
+        acc = np.empty((m, b), dtype=np.int64)
+        rc = self._gemv_exact_packed(data, norms, k, m, xt.ctypes.data, b, y.ctypes.data, acc.ctypes.data,
+                                     self.nthreads)
+        if rc:
+            self._check(rc, "exact GEMV", k)
         return y, acc
 
     def gemv_fast(self, w: EncodedMatrix | PackedWeights, x: np.ndarray) -> np.ndarray:

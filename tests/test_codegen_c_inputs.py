@@ -83,6 +83,36 @@ def test_nonfinite_activations_are_refused_before_any_c_runs(d3_lib, bad):
     assert called == []
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_one_column_fast_path_refuses_nonfinite_activations(d3_lib, bad):
+    """gemv_exact's lean path (packed weights, one float64 column passed without a copy) checks finiteness by
+    itself: a sum that overflows is not mistaken for a NaN, a real NaN/inf is named like the general path."""
+    lib = d3_lib
+    pw = lib.pack(_matrix(lib.cfg))
+    x = np.ascontiguousarray(np.random.default_rng(2).standard_normal(192))
+    big = np.full(192, 1e307)  # finite, but its sum overflows to inf: not refused, the general path's result
+    _, acc_big = lib.gemv_exact(pw, big)
+    assert np.array_equal(acc_big, lib.gemv_exact(pw, big[:, None].repeat(2, axis=1))[1][:, :1])
+    x[17] = bad
+    for xs in (x, x.reshape(192, 1)):
+        with pytest.raises(HwqError, match=r"NaN/inf value\(s\) \(first at row 17, column 0"):
+            lib.gemv_exact(pw, xs)
+
+
+def test_one_column_fast_path_equals_the_general_path(d3_lib):
+    """(K,), (K, 1) and a column of a (K, B) array give bit-equal results (the first two skip the copy)."""
+    lib = d3_lib
+    enc = _matrix(lib.cfg)
+    pw = lib.pack(enc)
+    xb = np.random.default_rng(3).standard_normal((192, 3))
+    for j in range(3):
+        col = np.ascontiguousarray(xb[:, j])
+        for xs in (col, col.reshape(192, 1), col.astype(np.float32), xb[:, j]):
+            y_ref, acc_ref = lib.gemv_exact(enc, xs[:, None] if xs.ndim == 1 else xs)  # the general path
+            y, acc = lib.gemv_exact(pw, xs)
+            assert np.array_equal(acc, acc_ref) and np.array_equal(y, y_ref)
+
+
 def test_integer_activations_that_do_not_fit_are_refused(d3_lib):
     enc = _matrix(d3_lib.cfg)
     with pytest.raises(HwqError, match="integer activations out of range"):

@@ -101,6 +101,7 @@ static inline int64_t hwq_lstride(int64_t nb) { return (nb * HWQ_LB + 7) / 8; }
 /* ---------------------------------------------------------------------------------------------- */
 
 #include "hwq_decode.h"
+#include "hwq_glue_x86.h"
 
 static inline void hwq_decode(uint64_t r, int64_t *c)
 {
@@ -503,12 +504,7 @@ static int hwq_gemv_exact_w(hwq_weights w, const float *norms, int64_t k, int64_
     e = hwq_wo_acc_w(w, k, m, xr, nbatch, acc, nthreads);
     if (!e) {
         const double cst = HWQ_BETA0 / ((double)((int64_t)(1 << HWQ_FRAC_BITS) * HWQ_CS) * sqrt((double)k));
-        const double rot_gain = 1.0 / sqrt((double)HWQ_H);
-        for (int64_t mm = 0; mm < m; mm++) {
-            const double ws = (double)norms[mm] * cst;
-            for (int64_t j = 0; j < nbatch; j++)
-                y[mm * nbatch + j] = (((double)acc[mm * nbatch + j] * ws) * sx[j]) * rot_gain;
-        }
+        hwq_scale_out(acc, norms, cst, sx, 1.0 / sqrt((double)HWQ_H), m, nbatch, y);
     }
     free(xi);
     free(xr);

@@ -400,6 +400,8 @@ typedef struct {
     uint64_t gen;  /* pool generation of this job (0: run by the caller alone, next counts the items) */
     int64_t next;  /* next item when run alone */
     int64_t done;  /* items finished, epilogues included (atomic) */
+    size_t acc_used, out_b; /* bytes of a participant's partial sums and outputs that it zeroes first */
+    unsigned char *used;    /* used[slot]: that participant ran an item (its slot holds results) */
 } hwq_run_ctx;
 
 static int64_t hwq_claim(hwq_run_ctx *c);
@@ -422,7 +424,12 @@ static void hwq_run_part(hwq_run_ctx *c, int slot, int64_t it)
     const double *inv_scale = c->inv_scale;
     const float *scale = c->scale;
     char *mine = c->bufs + c->per * (size_t)slot;
-    void *tab = mine, *acc32 = mine + tab_b, *acc64 = mine + tab_b + acc_b;
+    /* the caller's slot (0) sums straight into the output, which hwq_run_packed's callers zero */
+    void *tab = mine, *acc32 = mine + tab_b, *acc64 = slot ? (void *)(mine + tab_b + acc_b) : jb->out;
+    memset(acc32, 0, c->acc_used);
+    if (slot)
+        memset(acc64, 0, c->out_b);
+    c->used[slot] = 1;
     (void)isa;
     (void)np;
     (void)vnni;
@@ -494,11 +501,7 @@ static void hwq_run_part(hwq_run_ctx *c, int slot, int64_t it)
     }
     if (dec) { /* int64 partials of hwq_groups_dec in lane order, in units of the multipliers' gcd */
 #if HWQ_VBMI && HWQ_DEC
-        for (int64_t mm = 0; mm < jb->m; mm++)
-            for (int64_t j = 0; j < nbatch; j++)
-                ((int64_t *)acc64)[mm * nbatch + j]
-                    += (int64_t)c->dtab->mdiv
-                       * ((const int64_t *)acc32)[((mm / HWQ_GL) * nbatch + j) * HWQ_GL + c->dtab->pos[mm % HWQ_GL]];
+        hwq_perm_out((int64_t *)acc64, (const int64_t *)acc32, c->dtab->pos, c->dtab->mdiv, jb->m, nbatch);
 #endif
     } else if (vnni) { /* int64 partials of hwq_groups_vnni, in units of mdiv */
         const int64_t *p64 = (const int64_t *)acc32;
@@ -507,10 +510,7 @@ static void hwq_run_part(hwq_run_ctx *c, int slot, int64_t it)
             for (int64_t mm = 0; mm < jb->m; mm++)
                 o64[mm] += (int64_t)mdiv * p64[mm];
         else
-            for (int64_t mm = 0; mm < jb->m; mm++)
-                for (int64_t j = 0; j < nbatch; j++)
-                    o64[mm * nbatch + j]
-                        += (int64_t)mdiv * p64[((mm / HWQ_GL) * nbatch + j) * HWQ_GL + mm % HWQ_GL];
+            hwq_perm_out(o64, p64, NULL, mdiv, jb->m, nbatch);
     } else {
         hwq_flush(mode, lad2 ? 2 : vbmi, acc32, acc64, jb->m, nbatch, inv_scale);
     }
@@ -648,8 +648,9 @@ static void hwq_pool_run(hwq_run_ctx *c, int nt)
 
 /* Runs a GEMV over the kernel layout.  Threads (hwq_pool_run) take items (block tile x column-group chunk)
  * one at a time (each tile is a contiguous part of the layout; a thread builds only the tables of its
- * tiles); per-thread int32 partial sums per (column, ladder index) are flushed into int64 at most every flush_blocks blocks, where
- * flush_blocks * max|table entry| <= 2^31 - 1, so no int32 lane can overflow. */
+ * tiles); per-thread int32 partial sums per (column, ladder index) are flushed into int64 at most every
+ * flush_blocks blocks, where flush_blocks * max|table entry| <= 2^31 - 1, so no int32 lane can overflow.  jb->out must be zeroed by
+ * the caller (the caller's own share is summed into it directly; the workers' shares are added at the end). */
 static int hwq_run_packed(const hwq_tile_job *jb)
 {
     const int64_t nb = jb->k / HWQ_D, ng = hwq_ngroups(jb->m), ntiles = (nb + HWQ_BT - 1) / HWQ_BT;
@@ -665,12 +666,8 @@ static int hwq_run_packed(const hwq_tile_job *jb)
     const int vbmi = HWQ_VBMI && isa >= HWQ_ISA_VBMI
                      && (jb->kind == HWQ_T_WO ? HWQ_VBMI_WO : jb->kind == HWQ_T_LUT ? HWQ_VBMI_LUT : 1);
     const int mode = !is_float ? HWQ_F_INT : vbmi ? HWQ_F_FIX : HWQ_F_FLOAT;
-    int64_t xmax = 0; /* max |x_rot| of the weight-only activations */
-    if (jb->kind == HWQ_T_WO)
-        for (int64_t i = 0; i < jb->k * nbatch; i++) {
-            const int64_t v = ((const int32_t *)jb->act)[i];
-            xmax = v > xmax ? v : -v > xmax ? -v : xmax;
-        }
+    /* max |x_rot| of the weight-only activations */
+    const int64_t xmax = jb->kind == HWQ_T_WO ? hwq_absmax_i32((const int32_t *)jb->act, jb->k * nbatch) : 0;
     /* decode-then-dot loop (hwq_groups_dec) from HWQ_DEC_MIN_BATCH activation vectors on */
     int dec = 0;
     int64_t dec_ns = 0;
@@ -762,23 +759,19 @@ static int hwq_run_packed(const hwq_tile_job *jb)
             inv_scale[j] = 1.0 / (double)scale[j];
         }
     }
-    /* zero the partial sums (the VNNI loop's int64 partials fill only the first ng B 64 of its slots) and the
-     * outputs of every participant */
+    /* each participant zeroes its own partial sums and outputs (hwq_run_part), in parallel */
     const size_t acc_used = vnni ? (size_t)(ng * nbatch * HWQ_GL) * 8u : acc_b;
-    for (int th = 0; th < nt; th++) {
-        memset(bufs + per * (size_t)th + tab_b, 0, acc_used);
-        memset(bufs + per * (size_t)th + tab_b + acc_b, 0, out_b);
-    }
     int32_t *cbt = (int32_t *)(void *)(bufs + per * (size_t)nt);
     for (int i = 0; i < HWQ_D; i++)
         for (int64_t r = 0; r < HWQ_NCP; r++) /* rows >= NC: 0, so their table entries are 0 */
             cbt[i * HWQ_NCP + r] = r < HWQ_NC ? (int32_t)hwq_codebook[r * HWQ_D + i] : 0;
+    unsigned char used[HWQ_POOL_MAX + 1] = {0};
     hwq_run_ctx ctx = {jb, nb, ng, gsplit, nitems, sub, flush_blocks, nbatch, is_float, isa, vbmi, mode, lad2, np,
                        vnni, dec, f0, f1, mdiv, tab_b, acc_b, per, 0, bufs, cbt16, cbt, inv_scale, scale,
 #if HWQ_VBMI && HWQ_DEC
                        &dtab,
 #endif
-                       0, 0, 0};
+                       0, 0, 0, acc_used, out_b, used};
     ctx.dec_xb = dec_xb;
     hwq_pool_run(&ctx, nt);
     (void)vbmi;
@@ -787,14 +780,15 @@ static int hwq_run_packed(const hwq_tile_job *jb)
     (void)f0;
     (void)f1;
     const int64_t n = jb->m * nbatch;
-    for (int th = 0; th < nt; th++) {
+    for (int th = 1; th < nt; th++) { /* slot 0 is the output itself */
+        if (!used[th]) /* a participant that claimed no item: its slot was never zeroed nor written */
+            continue;
         const void *a = bufs + per * (size_t)th + tab_b + acc_b;
-        for (int64_t i = 0; i < n; i++) {
-            if (is_float)
+        if (is_float)
+            for (int64_t i = 0; i < n; i++)
                 ((float *)jb->out)[i] += ((const float *)a)[i];
-            else
-                ((int64_t *)jb->out)[i] += ((const int64_t *)a)[i];
-        }
+        else
+            hwq_add_i64((int64_t *)jb->out, (const int64_t *)a, n);
     }
     return HWQ_OK;
 }
