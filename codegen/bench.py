@@ -8,7 +8,7 @@ read_floor AVX-512 read loop (``-O3 -march=native``, :mod:`hwq.codegen.readfloor
 hwq_exact  hwq exact GEMV/GEMM (int8 activations, integer datapath), the default config (D3 q=6)
 hwq_fast   hwq fast mode (fp32 activations)
 hwq_lut    hwq both-quantized LUT kernel (activations pre-encoded; the accumulators, no epilogue)
-e8_exact   hwq exact, E8 q=7 (arithmetic decode, no table path), fewer rounds (it is slow)
+e8_exact   hwq exact, E8 q=7 (arithmetic decode, no table path); --e8-rounds can give it fewer rounds
 ort_q4     ONNX Runtime ``MatMulNBits`` 4-bit, block 128, accuracy_level 4
 ort_q2     the same, 2-bit
 ort_int8   ONNX Runtime ``MatMulInteger`` (uint8 x int8 -> int32, W8A8)
@@ -86,7 +86,7 @@ def run_bench(
     batches=BATCHES,
     threads=THREADS,
     rounds: int = 15,
-    e8_rounds: int = 3,
+    e8_rounds: int = 15,
     kernels: tuple[str, ...] = KERNELS,
     quick: bool = False,
     calibrate: bool = True,

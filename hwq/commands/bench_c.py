@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", default=None, help="thread counts, comma separated (default 1,2)")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved timed rounds (default 15)")
     parser.add_argument(
-        "--e8-rounds", type=int, default=None, help="rounds for the slow E8 q=7 kernel (default 3)"
+        "--e8-rounds", type=int, default=None, help="rounds of the E8 q=7 kernel, its slowest (default 15)"
     )
     parser.add_argument(
         "--kernels",
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     base = (
         QUICK
         if args.quick
-        else {"shapes": SHAPES, "batches": BATCHES, "threads": THREADS, "rounds": 15, "e8_rounds": 3}
+        else {"shapes": SHAPES, "batches": BATCHES, "threads": THREADS, "rounds": 15, "e8_rounds": 15}
     )
     need_block = any(k in kernels for k in ("ort_q4", "ort_q2"))
     shapes = parse_shapes(args.shapes, need_block) if args.shapes else base["shapes"]

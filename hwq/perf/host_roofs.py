@@ -372,7 +372,7 @@ def calibrate(
                 for t in threads:
                     cal.reset()
                     for r in range(rounds):
-                        cal.round(b, t, e8=r == 0)
+                        cal.round(b, t)
                     bw, roofs = cal.roofs(b, t)
                     bandwidth[t] = max(bandwidth.get(t, 0.0), bw)
                     for name, roof in roofs.items():
