@@ -25,8 +25,10 @@
  * ladder-bit subsets, or two slots when m_{t+2} = 2 m_t), flushed into int64 as sum_t m_t * S_t at
  * least every floor((2^31 - 1) / bound) blocks.  No int32 can overflow and the result equals the
  * int64 reference exactly.  From HWQ_DEC_MIN_BATCH vectors on (VBMI + VNNI) the decode-then-dot loop
- * (hwq_groups_dec) replaces the lookups.  Threads: a persistent pool (hwq_pool_run in hwq_table_c.h) whose
+ * (hwq_groups_dec) replaces the lookups.  Threads: a persistent pool (hwq_pool_run, hwq_pool_c.h) whose
  * workers claim (tile, column-group chunk) items one at a time; the caller waits only for claimed items.
+ * The passes around the loops (activation abs-max, partial-output sums, output scaling) are one AVX-512
+ * pass each (hwq_glue_x86.h), with scalar twins.
  * Direct path (E8 arithmetic decode, large codebooks): exact GEMV decodes 16 blocks at a time in
  * vectorised int32 lanes (hwq_direct_c.h) where the config's bounds allow, else each codeword in int64;
  * fast mode and the LUT kernel decode each codeword.
