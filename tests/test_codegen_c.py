@@ -152,20 +152,23 @@ def test_the_kernel_is_picked_by_batch(build_root):
 
 
 @pytest.mark.filterwarnings("ignore::hwq.nested.OverloadWarning")
-@pytest.mark.parametrize("permb", [0, 1])
+@pytest.mark.parametrize(("permb", "streams", "bt"), [(0, 2, 5), (1, 2, 5), (1, 1, 5), (0, 3, 64), (1, 3, 64)])
 @pytest.mark.parametrize("cfg", CONFIGS[:3], ids=lambda c: c.slug)
-def test_vnni_loop_bit_exact_with_either_plane_lookup(cfg, permb, tmp_path):
+def test_vnni_loop_bit_exact_with_either_plane_lookup(cfg, permb, streams, bt, tmp_path):
     """The batch 1-3 table loop (hwq_groups_vnni) with its byte-plane lookups forced to vpermi2b
-    (HWQ_PERMB=0) or to four vpermb (HWQ_PERMB=1), whichever this CPU's vendor would pick: bit-equal to
+    (HWQ_PERMB=0) or to four vpermb (HWQ_PERMB=1), whichever this CPU's vendor would pick, and batch 1 read
+    as 1, 2 or 3 record streams (HWQ_VNNI_NS; 7 column groups leave one over, and a layout of one tile
+    splits the groups between the 2 threads, so a stream set starts past group 0): bit-equal to
     hwq.datapath, with codes in every quarter of the 256-entry planes (D4 q=4 fills all 256 rows). The
     decode-then-dot loop is held back to batch 4 so that batch 3 runs the table loop too."""
-    defines = {"HWQ_PERMB": permb, "HWQ_BT": 5, "HWQ_DEC_MIN_BATCH": 4}
+    defines = {"HWQ_PERMB": permb, "HWQ_BT": bt, "HWQ_DEC_MIN_BATCH": 4, "HWQ_VNNI_NS": streams}
     lib = CKernels(cfg, compile_c(cfg, tmp_path, defines=defines), nthreads=2)
     if "avx512vbmi" not in lib.available_isas() or not _has_vnni():
         pytest.skip("needs AVX-512 VBMI and VNNI")
     rng = np.random.default_rng(21)
     k = 2 * cfg.k_step
-    enc = encode_matrix(rng.standard_normal((k, 70)) * rng.uniform(0.2, 4.0, size=70), cfg)
+    m = 64 * 6 + 10
+    enc = encode_matrix(rng.standard_normal((k, m)) * rng.uniform(0.2, 4.0, size=m), cfg)
     pw = lib.pack(enc)
     act = dp.prepare_activations(rng.standard_normal((k, 3)) * 3.0, cfg)
     for b in (1, 2, 3):
