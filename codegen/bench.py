@@ -40,6 +40,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from threadpoolctl import threadpool_limits
+
 from hwq.codegen.bench_backends import FAMILIES, KERNELS, LABELS, Backends, Case
 from hwq.codegen.bench_format import format_case
 from hwq.codegen.bench_timing import BURST, interleaved, l2_bytes, l3_bytes
@@ -114,6 +116,9 @@ def run_bench(
     calibration: list[dict[str, Any]] = []
     cal = None
     t_start = time.perf_counter()
+    # this process's references (numpy float64 products) on one BLAS thread: an idle OpenBLAS thread spins for
+    # about 0.1 s after a call and would hold the second core through the timed rounds
+    blas_one = threadpool_limits(limits=1, user_api="blas")
     try:
         if calibrate and "read_floor" in kernels:
             from hwq.perf.host_roofs import Calibration
@@ -143,6 +148,7 @@ def run_bench(
                 for f in cs.cleanup:
                     f()
     finally:
+        blas_one.restore_original_limits()
         if cal is not None:
             cal.close()
         be.close()
@@ -180,7 +186,9 @@ def run_bench(
             "kernel; "
             "cold weights (copies beyond 2x the LLC unless cold is false); ORT sessions "
             "with intra_op_num_threads = threads and spinning off; numpy fp32 timed inside a worker "
-            "process without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE; hwq_lut times the LUT accumulators from "
+            "process without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE and with OPENBLAS_THREAD_TIMEOUT=4 (its idle "
+            "threads sleep instead of spinning); the benchmark's own numpy references on one BLAS thread; "
+            "hwq_lut times the LUT accumulators from "
             "pre-encoded activations; shared machine: see the load averages"
         ),
     })

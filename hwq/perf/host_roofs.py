@@ -365,6 +365,9 @@ def calibrate(
     be = Backends(cfg, work_dir, ("read_floor", *want))
     bandwidth: dict[int, float] = {}
     out: dict[tuple[str, int, int], KernelRoof] = {}
+    from threadpoolctl import threadpool_limits
+
+    blas_one = threadpool_limits(limits=1, user_api="blas")  # no idle OpenBLAS thread spinning on a core
     try:
         cal = Calibration(be, tuple(threads), want)
         try:
@@ -385,6 +388,7 @@ def calibrate(
         finally:
             cal.close()
     finally:
+        blas_one.restore_original_limits()
         be.close()
     return HostRoofs(bandwidth=bandwidth, kernels=out, seconds=time.perf_counter() - t_start,
                      machine=host_name(), load_average=tuple(os.getloadavg()), notes=notes)
