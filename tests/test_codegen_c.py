@@ -152,7 +152,8 @@ def test_the_kernel_is_picked_by_batch(build_root):
 
 
 @pytest.mark.filterwarnings("ignore::hwq.nested.OverloadWarning")
-@pytest.mark.parametrize(("permb", "streams", "bt"), [(0, 2, 5), (1, 2, 5), (1, 1, 5), (0, 3, 64), (1, 3, 64)])
+@pytest.mark.parametrize(("permb", "streams", "bt"),
+                         [(0, 2, 5), (1, 2, 5), (1, 1, 5), (0, 3, 64), (1, 3, 64)])
 @pytest.mark.parametrize("cfg", CONFIGS[:3], ids=lambda c: c.slug)
 def test_vnni_loop_bit_exact_with_either_plane_lookup(cfg, permb, streams, bt, tmp_path):
     """The batch 1-3 table loop (hwq_groups_vnni) with its byte-plane lookups forced to vpermi2b
