@@ -44,7 +44,7 @@ from threadpoolctl import threadpool_limits
 
 from hwq.codegen.bench_backends import FAMILIES, KERNELS, LABELS, Backends, Case
 from hwq.codegen.bench_format import format_case
-from hwq.codegen.bench_timing import BURST, interleaved, l2_bytes, l3_bytes, quiet_openmp
+from hwq.codegen.bench_timing import BURST, interleaved, l2_bytes, l3_bytes
 
 from hwq.config import HwqConfig
 from hwq.errors import HwqError
@@ -110,7 +110,6 @@ def run_bench(
         onnxruntime/onnx missing (names the extra), no compiler.
     """
     load_before = list(os.getloadavg())
-    gomp_spin = quiet_openmp()  # before Backends loads the OpenMP libraries
     be = Backends(cfg, work_dir, tuple(kernels))
     checks: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
@@ -189,8 +188,6 @@ def run_bench(
             "with intra_op_num_threads = threads and spinning off; numpy fp32 timed inside a worker "
             "process without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE and with OPENBLAS_THREAD_TIMEOUT=4 (its idle "
             "threads sleep instead of spinning); the benchmark's own numpy references on one BLAS thread; "
-            f"OpenMP workers (read floor, E8) spin {gomp_spin} iterations before they sleep "
-            "(GOMP_SPINCOUNT); "
             "hwq_lut times the LUT accumulators from "
             "pre-encoded activations; shared machine: see the load averages"
         ),

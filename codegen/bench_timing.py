@@ -32,28 +32,6 @@ class Timed(Protocol):
     def timed(self, name: str, b: int, nt: int, n: int = 1) -> list[tuple[float, float]]: ...
 
 
-#: iterations an idle libgomp worker spins before it sleeps, for the benchmark's process (libgomp's default
-#: is 300000 pauses, about 15 ms on this Intel VM: the read floor's and the E8 kernel's OpenMP workers spun
-#: through the next kernels' turns; 2 threads, 4096x4096, batch 1: hwq median 0.808 -> 0.552 ms, ORT 1.097
-#: -> 0.804 ms, minima unchanged)
-GOMP_SPIN = "1000"
-
-
-def quiet_openmp(maps: Path = Path("/proc/self/maps")) -> str:
-    """Set ``GOMP_SPINCOUNT`` to :data:`GOMP_SPIN` unless the user set it, before libgomp loads (it reads its
-    environment once); returns what holds for this process: the value, or why the default stays."""
-    if "GOMP_SPINCOUNT" in os.environ:
-        return f"{os.environ['GOMP_SPINCOUNT']} (set by the user)"
-    try:
-        loaded = "libgomp" in maps.read_text()
-    except OSError:
-        loaded = False
-    if loaded:
-        return "libgomp's default (libgomp was loaded before the benchmark started)"
-    os.environ["GOMP_SPINCOUNT"] = GOMP_SPIN
-    return GOMP_SPIN
-
-
 _SYS_CACHE = Path("/sys/devices/system/cpu/cpu0/cache")
 
 

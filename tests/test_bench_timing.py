@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 from hwq.codegen.bench_backends import Case
@@ -87,17 +86,3 @@ def test_cache_sizes_come_from_sysfs(tmp_path) -> None:
     assert _cache_bytes(2, 1, tmp_path) == 2 << 20
     assert _cache_bytes(1, 1, tmp_path) == 48 << 10  # the instruction cache is not the data cache
     assert _cache_bytes(4, 7, tmp_path / "missing") == 7  # no such cache anywhere: the default
-
-
-def test_quiet_openmp_sets_the_spin_only_before_libgomp_and_not_over_the_user(tmp_path, monkeypatch) -> None:
-    from hwq.codegen.bench_timing import GOMP_SPIN, quiet_openmp
-
-    maps = tmp_path / "maps"
-    maps.write_text("7f00-7f01 r-xp 0 00:00 0 /usr/lib/x86_64-linux-gnu/libm.so.6\n")
-    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
-    assert quiet_openmp(maps) == GOMP_SPIN and os.environ["GOMP_SPINCOUNT"] == GOMP_SPIN
-    monkeypatch.setenv("GOMP_SPINCOUNT", "77")
-    assert quiet_openmp(maps).startswith("77 (set by the user)") and os.environ["GOMP_SPINCOUNT"] == "77"
-    monkeypatch.delenv("GOMP_SPINCOUNT")
-    maps.write_text("7f00-7f01 r-xp 0 00:00 0 /usr/lib/x86_64-linux-gnu/libgomp.so.1.0.0\n")
-    assert quiet_openmp(maps).startswith("libgomp's default") and "GOMP_SPINCOUNT" not in os.environ

@@ -362,9 +362,6 @@ def calibrate(
     if why and any(k.startswith("ort_") for k in want):
         notes.append(f"ONNX Runtime kernels not calibrated: {why}")
         want = tuple(k for k in want if not k.startswith("ort_"))
-    from hwq.codegen.bench_timing import quiet_openmp
-
-    quiet_openmp()  # as the benchmark: idle OpenMP workers sleep instead of spinning through other kernels
     be = Backends(cfg, work_dir, ("read_floor", *want))
     bandwidth: dict[int, float] = {}
     out: dict[tuple[str, int, int], KernelRoof] = {}
