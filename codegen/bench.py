@@ -44,7 +44,7 @@ from threadpoolctl import threadpool_limits
 
 from hwq.codegen.bench_backends import FAMILIES, KERNELS, LABELS, Backends, Case
 from hwq.codegen.bench_format import format_case
-from hwq.codegen.bench_timing import BURST, interleaved, l2_bytes, l3_bytes
+from hwq.codegen.bench_timing import BURST, SETTLE, interleaved, l2_bytes, l3_bytes
 
 from hwq.config import HwqConfig
 from hwq.errors import HwqError
@@ -188,6 +188,8 @@ def run_bench(
             "with intra_op_num_threads = threads and spinning off; numpy fp32 timed inside a worker "
             "process without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE and with OPENBLAS_THREAD_TIMEOUT=4 (its idle "
             "threads sleep instead of spinning); the benchmark's own numpy references on one BLAS thread; "
+            f"at 2 or more threads each kernel's burst is followed by {SETTLE * 1e3:.0f} ms idle "
+            "(idle OpenMP workers spin about 3 ms); "
             "hwq_lut times the LUT accumulators from "
             "pre-encoded activations; shared machine: see the load averages"
         ),

@@ -32,6 +32,21 @@ class Timed(Protocol):
     def timed(self, name: str, b: int, nt: int, n: int = 1) -> list[tuple[float, float]]: ...
 
 
+#: seconds of idle after each kernel's burst at 2 or more threads, so that whatever its threads spin on
+#: has stopped before the next kernel is timed: libgomp's idle workers (the read floor, E8) spin 300000
+#: pauses, 3.2 ms on this Intel VM, and held the second core through the next kernels' turns (2 threads,
+#: 4096x4096, batch 1: with the workers sleeping sooner, hwq's median went 0.808 -> 0.552 ms and ORT's
+#: 1.097 -> 0.804 ms); hwq's pool spins 20000 pauses
+SETTLE = 0.005
+
+
+def settle(nt: int) -> None:
+    """After a kernel's burst at ``nt`` threads: idle :data:`SETTLE` seconds when ``nt`` > 1 (with one thread
+    a spinning worker takes no core the next kernel uses)."""
+    if nt > 1:
+        time.sleep(SETTLE)
+
+
 _SYS_CACHE = Path("/sys/devices/system/cpu/cpu0/cache")
 
 
@@ -110,6 +125,7 @@ def interleaved(
             if name == "e8_exact" and r >= e8_rounds:  # the slowest kernel: its first e8_rounds rounds only
                 continue
             times[name] += cs.timed(name, b, nt, 1 + burst)[1:]
+            settle(nt)
         if between is not None:
             between(r)
     return times

@@ -86,3 +86,15 @@ def test_cache_sizes_come_from_sysfs(tmp_path) -> None:
     assert _cache_bytes(2, 1, tmp_path) == 2 << 20
     assert _cache_bytes(1, 1, tmp_path) == 48 << 10  # the instruction cache is not the data cache
     assert _cache_bytes(4, 7, tmp_path / "missing") == 7  # no such cache anywhere: the default
+
+
+def test_settle_idles_only_after_multithreaded_bursts(monkeypatch) -> None:
+    from hwq.codegen import bench_timing
+
+    slept: list[float] = []
+    monkeypatch.setattr(bench_timing.time, "sleep", slept.append)
+    log: list[tuple[str, int]] = []
+    interleaved(_case(log), ("hwq_exact", "ort_q4"), 1, 1, rounds=2, e8_rounds=0, burst=1)
+    assert slept == []
+    interleaved(_case(log), ("hwq_exact", "ort_q4"), 1, 2, rounds=2, e8_rounds=0, burst=1)
+    assert slept == [bench_timing.SETTLE] * 4  # after each kernel's burst, every round

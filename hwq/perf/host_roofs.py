@@ -278,8 +278,11 @@ class Calibration:
 
     def round(self, b: int, t: int, e8: bool = True, burst: int = 2) -> None:
         """One round of every microbenchmark at batch ``b`` and ``t`` threads (E8 only when ``e8``)."""
+        from hwq.codegen.bench_timing import settle
+
         floor_case = self.groups[0][2][0]
         self._keep(("read_floor", b, t, "cold"), floor_case.timed("read_floor", b, t, 1 + burst)[1:])
+        settle(t)
         for group, hot, cold in self.groups:
             for name in group:
                 if name == "e8_exact" and not e8:
@@ -288,6 +291,7 @@ class Calibration:
                     self._keep((name, b, t, i), c.timed(name, b, t, 1 + HOT_CALLS)[1:])
                 for j, c in enumerate(cold):
                     self._keep((name, b, t, "cold", j), c.timed(name, b, t, 1 + burst)[1:])
+                settle(t)  # the next kernel starts with the cores let go
 
     def _hot_points(self, name: str, b: int, t: int, hot: list[Any]) -> list[tuple[int, int, float]]:
         """The cache-resident (K, W, t) points of ``name``: a shape whose best time breaks the bounds of a
