@@ -18,8 +18,8 @@ where ``overlap`` is the share of the smaller roof hidden behind the larger one.
 prefetched far enough ahead overlaps fully (``overlap`` = 1, the classic ``max``); one that waits on each
 miss pays both (0, the sum); a negative ``overlap`` says the kernel also waits on memory latency that neither
 roof shows. ``overlap`` is measured too, from the kernel on cold weights at four shapes that are not
-benchmark shapes (:data:`COLD_SHAPES`: 4096 x 8192 and 4096 x 2048, 14336 x 2048 and 14336 x 1024; E8:
-:data:`E8_COLD_SHAPES`): each gives the seconds per weight byte streamed cold (its time less the fixed and
+benchmark shapes (:data:`COLD_SHAPES`: 4096 x 8192 and 4096 x 2048, 14336 x 2048 and 14336 x 1024; E8 the
+same): each gives the seconds per weight byte streamed cold (its time less the fixed and
 per-row costs); per reduction length the faster of its two shapes is kept (one shape's quirk -- ORT's
 MatMulNBits streams 4096 x 8192 ~20 % slower per byte than any other shape measured -- or one shape whose
 samples all stalled does not set it) and ``overlap`` is solved from the equation above at K = 4096 and at
@@ -93,13 +93,14 @@ CAL_SHAPES = ((4096, 16), (4096, 256), (14336, 16))
 # than any other shape measured) or one shape whose samples all stalled does not set it; the first also
 # carries the read floor
 COLD_SHAPES = ((4096, 8192), (4096, 2048), (14336, 2048), (14336, 1024))
-# E8 (slow: fewer columns), still wide enough that the weight stream outweighs the fixed and per-row costs
-# (at 14336 x 256 the per-row cost of batch 8, measured cache-resident, was 40 % of the call and its error
-# moved the per-byte cost by 20 %)
-E8_COLD_SHAPES = ((4096, 1024), (4096, 512), (14336, 1024), (14336, 512))
+# E8: the same shapes since its decode runs in milliseconds (it had its own, 4-8x narrower, and cache-resident
+# shapes 8x narrower while a call took a second; at 8 columns the slope of the cache-resident rate rested on
+# 48 KB of weights, and the fitted rate of one batch and thread count varied 1.1-7.6 GB/s between the cases of
+# one run)
+E8_COLD_SHAPES = COLD_SHAPES
 COLD_SHAPE = COLD_SHAPES[0]
 K_SHORT, K_LONG = 4096, 14336  # the reduction lengths of the cold shapes
-E8_SCALE = 8
+E8_SCALE = 1  # cache-resident shapes of E8: CAL_SHAPES with N / E8_SCALE columns
 HOT_CALLS = 2  # timed calls per cache-resident shape and round, after one untimed call
 SLACK = 1.25  # tolerance of the upper bounds of :func:`stalled` (cache effects a linear cost does not have)
 REMEASURE = 4  # extra bursts of a cache-resident shape whose time breaks the bounds before it is clipped
