@@ -59,14 +59,13 @@ class PackedWeights:
     data: np.ndarray
 
     @functools.cached_property
-    def call_args(self) -> tuple[int | None, int, int, int]:
-        """(layout address or None, float32 norms address, K, M):
+    def call_args(self) -> tuple[int | None, int, int, int, np.ndarray]:
+        """(layout address or None, float32 norms address, K, M, the norms array that address points into):
         taken once per matrix, so a GEMV call does not convert the norms or ask numpy for addresses again
         (each numpy call after a kernel that streamed megabytes costs microseconds of cold caches)."""
         norms = np.ascontiguousarray(self.enc.norms, dtype=np.float32)
-        object.__setattr__(self, "_norms32", norms)  # keeps the array the address points into alive
         data = self.data.ctypes.data if self.data.size else None
-        return data, norms.ctypes.data, int(self.enc.n), int(self.enc.cols)
+        return data, norms.ctypes.data, int(self.enc.n), int(self.enc.cols), norms
 
     @property
     def nbytes_read(self) -> int:
@@ -352,7 +351,7 @@ class CKernels:
         """:meth:`gemv_exact` on packed weights with as few numpy calls as the checks allow: the addresses
         come from :attr:`PackedWeights.call_args`, float64 activations of shape (K,) or (K, 1) are passed
         without a copy (one finiteness test), anything else takes the general conversion."""
-        data, norms, k, m = w.call_args
+        data, norms, k, m, _ = w.call_args
         if type(x) is np.ndarray and x.dtype == np.float64 and x.flags.c_contiguous and (
                 x.shape == (k,) or x.shape == (k, 1)):
             xt, b = (x if x.ndim == 1 else x.reshape(k)), 1

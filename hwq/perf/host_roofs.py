@@ -69,7 +69,6 @@ __all__ = [
     "CAL_SHAPES",
     "COLD_SHAPE",
     "COLD_SHAPES",
-    "E8_COLD_SHAPES",
     "K_LONG",
     "K_SHORT",
     "Calibration",
@@ -93,14 +92,12 @@ CAL_SHAPES = ((4096, 16), (4096, 256), (14336, 16))
 # than any other shape measured) or one shape whose samples all stalled does not set it; the first also
 # carries the read floor
 COLD_SHAPES = ((4096, 8192), (4096, 2048), (14336, 2048), (14336, 1024))
-# E8: the same shapes since its decode runs in milliseconds (it had its own, 4-8x narrower, and cache-resident
-# shapes 8x narrower while a call took a second; at 8 columns the slope of the cache-resident rate rested on
-# 48 KB of weights, and the fitted rate of one batch and thread count varied 1.1-7.6 GB/s between the cases of
-# one run)
-E8_COLD_SHAPES = COLD_SHAPES
+# E8 uses the same shapes since its decode runs in milliseconds (it had its own, 4-8x narrower cold shapes
+# and 8x narrower cache-resident ones while a call took a second; at 2 columns the slope of the cache-resident
+# rate rested on 48 KB of weights, and the fitted rate of one batch and thread count varied 1.1-7.6 GB/s
+# between the cases of one run)
 COLD_SHAPE = COLD_SHAPES[0]
 K_SHORT, K_LONG = 4096, 14336  # the reduction lengths of the cold shapes
-E8_SCALE = 1  # cache-resident shapes of E8: CAL_SHAPES with N / E8_SCALE columns
 HOT_CALLS = 2  # timed calls per cache-resident shape and round, after one untimed call
 SLACK = 1.25  # tolerance of the upper bounds of :func:`stalled` (cache effects a linear cost does not have)
 REMEASURE = 4  # extra bursts of a cache-resident shape whose time breaks the bounds before it is clipped
@@ -259,14 +256,16 @@ class Calibration:
         want = tuple(k for k in (kernels or be.kernels) if k in be.kernels and k != "read_floor")
         self.kernels = want
         self.groups: list[tuple[tuple[str, ...], list[Any], Any]] = []
+        # E8 in a group of its own (calibrated after the others, and skipped in rounds without it), on the
+        # same shapes: the read floor rides on the first cold shape of the other kernels
         main = tuple(k for k in want if k != "e8_exact")
-        for group, scale in ((main, 1), (tuple(k for k in want if k == "e8_exact"), E8_SCALE)):
+        for group, floor in ((main, ("read_floor",) if "read_floor" in be.kernels else ()),
+                             (tuple(k for k in want if k == "e8_exact"), ())):
             if not group:
                 continue
-            hot = [be.case(k, max(8, n // scale), threads, cold=False, kernels=group) for k, n in CAL_SHAPES]
-            floor = ("read_floor",) if scale == 1 and "read_floor" in be.kernels else ()
+            hot = [be.case(k, n, threads, cold=False, kernels=group) for k, n in CAL_SHAPES]
             cold = [be.case(k, n, threads, kernels=(floor if i == 0 else ()) + group)
-                    for i, (k, n) in enumerate(COLD_SHAPES if scale == 1 else E8_COLD_SHAPES)]
+                    for i, (k, n) in enumerate(COLD_SHAPES)]
             self.groups.append((group, hot, cold))
         if not self.groups or "read_floor" not in self.groups[0][2][0].calls:
             raise HwqError("the host calibration needs the read floor and at least one hwq kernel")
