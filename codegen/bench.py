@@ -4,7 +4,7 @@ One run times, per shape (K x N), batch and thread count, in interleaved rounds 
 per round, so a load change on the shared machine hits all of them alike):
 
 ========== ===============================================================================================
-read_floor AVX-512 read loop (``-O3 -march=native``, :mod:`hwq.codegen.readfloor`) over hwq's byte count
+read_floor SIMD read loop (AVX-512, else AVX2; ``-march=native``, :mod:`hwq.codegen.readfloor`), hwq's bytes
 hwq_exact  hwq exact GEMV/GEMM (int8 activations, integer datapath), the default config (D3 q=6)
 hwq_fast   hwq fast mode (fp32 activations)
 hwq_lut    hwq both-quantized LUT kernel (activations pre-encoded; the accumulators, no epilogue)
@@ -158,6 +158,7 @@ def run_bench(
         "isa": be.lib.isa(),
         "table_path": be.lib.table_path(),
         "read_floor_avx512": be.floor.avx512,
+        "read_floor_isa": be.floor.isa,
         "cpu_count": os.cpu_count(),
         "llc_bytes": l3_bytes(),
         "l2_bytes": l2_bytes(),

@@ -38,7 +38,7 @@ KERNELS = (
     "numpy_fp32",
 )
 LABELS = {
-    "read_floor": "read floor (AVX-512 loop)",
+    "read_floor": "read floor (SIMD read loop)",
     "hwq_exact": "hwq exact D3 q=6",
     "hwq_fast": "hwq fast D3 q=6",
     "hwq_lut": "hwq LUT (both quantized)",
@@ -228,7 +228,10 @@ class Backends:
         if any(n in want for n in ("ort_q4", "ort_q2")):
             self._ort_nbits(cs, want, rng.standard_normal((k, m), dtype=np.float32), threads, copies_for)
         if "ort_int8" in want:
-            self._ort_int8(cs, rng.integers(-127, 128, (k, m), dtype=np.int8), threads, copies_for)
+            from hwq.codegen.peers import int8_weight_bound
+
+            wmax = int8_weight_bound()
+            self._ort_int8(cs, rng.integers(-wmax, wmax + 1, (k, m), dtype=np.int8), threads, copies_for)
         if "numpy_fp32" in want and self.worker is not None:
             self._numpy(cs, copies_for)
         return cs

@@ -24,7 +24,7 @@ def format_summary(rec: KernelBench) -> list[str]:
     """The headline table: per shape, batch and threads, each kernel's min time, its % of the run's read
     bandwidth and its speedup over ORT 4-bit (min and median)."""
     bw = rec.read_bandwidth_gbps
-    out = ["read bandwidth (best AVX-512 read-floor pass of the run): "
+    out = ["read bandwidth (best SIMD read-floor pass of the run): "
            + ", ".join(f"{float(v):.1f} GB/s at {t} thread(s)" for t, v in bw.items())]
     head = f"{'K x N':<11}{'B':>3}{'T':>3}  " + "".join(f"{k:>19}" for k in SUMMARY_KERNELS)
     out += [head, " " * 19 + "each: min ms / % of read bandwidth / speedup over ORT 4-bit (min times)"]
@@ -125,7 +125,7 @@ def format_markdown(rec: KernelBench) -> str:
         "4/2-bit: packed codes plus one fp32 scale per 128 weights; int8: 1 byte; fp32: 4 bytes), bits/w "
         "per real entry (K unpadded; hwq pads K to a multiple of lcm(d, hadamard)). % of read bandwidth: "
         "GB/s at the minimum over the run's read bandwidth at that thread count (the best pass of the "
-        "AVX-512 read floor, which reads hwq's byte count, over all cases). vs ORT 4-bit: ORT's time "
+        "SIMD read floor, which reads hwq's byte count, over all cases). vs ORT 4-bit: ORT's time "
         "over the kernel's (above 1 = faster than ORT). "
         "hwq LUT: both-quantized accumulators from activations encoded beforehand (the encoder is not "
         "in the timed call). CPU ms: the calling thread's CPU time, minimum over the rounds, one thread "

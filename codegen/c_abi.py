@@ -16,8 +16,11 @@ C_ISAS: dict[str, int] = {"auto": 0, "scalar": 1, "avx2": 2, "avx512": 3, "avx51
 #: id -> name of the instruction sets a kernel can run on
 ISA_NAMES: dict[int, str] = {v: k for k, v in C_ISAS.items() if v}
 
-#: table-path loops (``<name>_last_kernel``): name -> id; "decode" is the decode-then-dot loop of batch >= 2
-C_KERNELS: dict[str, int] = {"none": 0, "scalar": 1, "gather": 2, "planes": 3, "vnni": 4, "decode": 5}
+#: table-path loops (``<name>_last_kernel``): name -> id; "decode" is the decode-then-dot loop of batch >= 3,
+#: "gather_madd" / "gather_decode" the AVX2 weight-only loops (int16 tables looked up with vpgatherdd and
+#: multiplied by the ladder in vpmaddwd / codewords gathered once per record, then vpmaddwd per vector)
+C_KERNELS: dict[str, int] = {"none": 0, "scalar": 1, "gather": 2, "planes": 3, "vnni": 4, "decode": 5,
+                             "gather_madd": 6, "gather_decode": 7}
 #: id -> name of the table-path loops
 KERNEL_NAMES: dict[int, str] = {v: k for k, v in C_KERNELS.items()}
 

@@ -6,7 +6,9 @@
   default) and packed as the op defines it: element i of a block at byte i * bits // 8, low bits first.
   :meth:`OrtNBits.reference` is the dequantized product in float64 that the ORT output is checked against.
 * :class:`OrtInt8` -- ``MatMulInteger`` (uint8 activations with zero point 128, int8 weights, int32 out),
-  checked for equality against the integer product in numpy.
+  checked for equality against the integer product in numpy. Without VNNI, ORT's x86 kernel multiplies
+  u8 x s8 with ``vpmaddubsw``, whose int16 pair sums saturate for full-range weights; ORT's own quantizer
+  then keeps weights to 7 bits (``reduce_range``), and so does the bench (:func:`int8_weight_bound`).
 * :class:`NumpyWorker` -- numpy fp32 ``W @ X`` run in a persistent subprocess whose environment lacks
   ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` (OpenBLAS reads them once, when it loads: a machine-wide
   override would pick a kernel for another CPU). The parent drives it one call at a time, so it stays
@@ -29,9 +31,23 @@ import numpy as np
 
 from hwq.errors import HwqError
 
-__all__ = ["BENCH_EXTRA", "NumpyWorker", "OrtInt8", "OrtNBits", "ort_available"]
+__all__ = ["BENCH_EXTRA", "NumpyWorker", "OrtInt8", "OrtNBits", "int8_weight_bound", "ort_available"]
 
 BENCH_EXTRA = "pip install -e '.[bench]' (onnxruntime and onnx)"
+
+
+def int8_weight_bound(flags: str | None = None) -> int:
+    """The largest |w| of the ``MatMulInteger`` weights: 127 where the CPU has VNNI (an exact u8 x s8 dot),
+    63 without it (ORT's ``reduce_range``: 2 x 255 x 64 fits the int16 of ``vpmaddubsw``). ``flags`` is a
+    /proc/cpuinfo flags line; by default this machine's."""
+    if flags is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                flags = next((ln for ln in f if ln.startswith("flags")), "")
+        except OSError:
+            flags = ""
+    words = set(flags.split())
+    return 127 if words & {"avx512_vnni", "avx_vnni"} or "avx" not in flags else 63
 
 
 def ort_available() -> str | None:

@@ -1,10 +1,12 @@
-"""A memory read-bandwidth floor: an AVX-512 read loop compiled with ``-O3 -march=native``.
+"""A memory read-bandwidth floor: a SIMD read loop (AVX-512, else AVX2) compiled with ``-O3 -march=native``.
 
 The floor of a weight-streaming GEMV is the time one pass over its bytes takes. An 8-byte scalar loop is
-not a floor on this machine kind (it tops out near 26 GB/s where 64-byte loads reach about 39 GB/s per
-core), so the loop here reads 512 bytes per iteration with eight independent 64-byte accumulators (XOR,
-so nothing can be folded away), split over OpenMP threads in equal contiguous slices. Without AVX-512 it
-falls back to whatever ``-march=native`` vectorises of a 64-bit XOR loop (that machine's own widest loads).
+not a floor (it topped out near 26 GB/s where 64-byte loads reached about 39 GB/s per core on a Zen 5
+VM), and neither is a single stream of wide loads (12 GB/s on one thread of a Zen 3 VM, where numpy's
+sgemv, reading several rows at once, reached 18): so each OpenMP thread's slice is read as 4 contiguous
+parts at once, 64 bytes of each per step, XORed into independent accumulators (so nothing can be folded
+away) of the widest loads ``-march=native`` offers (AVX-512, else AVX2, else 64-bit words). Every
+variant returns the same checksum.
 
 ::
 
@@ -32,46 +34,79 @@ SOURCE = r"""
 #include <stdint.h>
 #include <string.h>
 #include <omp.h>
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
+/* Each thread's slice is read as 4 contiguous parts at once, one 64-byte chunk of each per step (the
+   hardware prefetchers then run 4 streams: a single stream leaves bandwidth unused on some machines, 12 vs
+   17 GB/s on one thread of a Zen 3 VM), then the tail; every 64-byte chunk is XORed into the lanes of its
+   offset mod 64, so the checksum does not depend on the order, the streams or the ISA. */
+#define NS 4
 static uint64_t read_slice(const uint8_t *p, int64_t n) {
     uint64_t s = 0;
+    const int64_t part = (n / NS) & ~(int64_t)511;
     int64_t i = 0;
 #if defined(__AVX512F__)
-    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-    for (; i + 512 <= n; i += 512) {
-        a0 = _mm512_xor_si512(a0, _mm512_loadu_si512((const void *)(p + i)));
-        a1 = _mm512_xor_si512(a1, _mm512_loadu_si512((const void *)(p + i + 64)));
-        a2 = _mm512_xor_si512(a2, _mm512_loadu_si512((const void *)(p + i + 128)));
-        a3 = _mm512_xor_si512(a3, _mm512_loadu_si512((const void *)(p + i + 192)));
-        a4 = _mm512_xor_si512(a4, _mm512_loadu_si512((const void *)(p + i + 256)));
-        a5 = _mm512_xor_si512(a5, _mm512_loadu_si512((const void *)(p + i + 320)));
-        a6 = _mm512_xor_si512(a6, _mm512_loadu_si512((const void *)(p + i + 384)));
-        a7 = _mm512_xor_si512(a7, _mm512_loadu_si512((const void *)(p + i + 448)));
+    __m512i a[NS], b[NS];
+    for (int k = 0; k < NS; k++) a[k] = b[k] = _mm512_setzero_si512();
+    for (; i < part; i += 128)
+        for (int k = 0; k < NS; k++) {
+            a[k] = _mm512_xor_si512(a[k], _mm512_loadu_si512((const void *)(p + k * part + i)));
+            b[k] = _mm512_xor_si512(b[k], _mm512_loadu_si512((const void *)(p + k * part + i + 64)));
+        }
+    __m512i x = _mm512_setzero_si512();
+    for (int k = 0; k < NS; k++) x = _mm512_xor_si512(x, _mm512_xor_si512(a[k], b[k]));
+    for (i = NS * part; i + 64 <= n; i += 64)
+        x = _mm512_xor_si512(x, _mm512_loadu_si512((const void *)(p + i)));
+    s = (uint64_t)_mm512_reduce_add_epi64(x);
+#elif defined(__AVX2__)
+    /* 32-byte halves: lo holds the 64-bit lanes 0-3 of each 64-byte chunk, hi lanes 4-7 */
+    __m256i lo[NS], hi[NS];
+    for (int k = 0; k < NS; k++) lo[k] = hi[k] = _mm256_setzero_si256();
+    for (; i < part; i += 64)
+        for (int k = 0; k < NS; k++) {
+            lo[k] = _mm256_xor_si256(lo[k], _mm256_loadu_si256((const __m256i *)(p + k * part + i)));
+            hi[k] = _mm256_xor_si256(hi[k], _mm256_loadu_si256((const __m256i *)(p + k * part + i + 32)));
+        }
+    __m256i xl = _mm256_setzero_si256(), xh = xl;
+    for (int k = 0; k < NS; k++) {
+        xl = _mm256_xor_si256(xl, lo[k]);
+        xh = _mm256_xor_si256(xh, hi[k]);
     }
-    a0 = _mm512_xor_si512(_mm512_xor_si512(_mm512_xor_si512(a0, a1), _mm512_xor_si512(a2, a3)),
-                          _mm512_xor_si512(_mm512_xor_si512(a4, a5), _mm512_xor_si512(a6, a7)));
-    s = (uint64_t)_mm512_reduce_add_epi64(a0);
+    for (i = NS * part; i + 64 <= n; i += 64) {
+        xl = _mm256_xor_si256(xl, _mm256_loadu_si256((const __m256i *)(p + i)));
+        xh = _mm256_xor_si256(xh, _mm256_loadu_si256((const __m256i *)(p + i + 32)));
+    }
+    uint64_t lanes[8];
+    _mm256_storeu_si256((__m256i *)lanes, xl);
+    _mm256_storeu_si256((__m256i *)(lanes + 4), xh);
+    for (int j = 0; j < 8; j++) s += lanes[j];
 #else
-    uint64_t b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (; i + 64 <= n; i += 64) {
-        uint64_t w[8];
+    uint64_t w[8], x[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (; i < part; i += 64)
+        for (int k = 0; k < NS; k++) {
+            memcpy(w, p + k * part + i, 64);
+            for (int j = 0; j < 8; j++) x[j] ^= w[j];
+        }
+    for (i = NS * part; i + 64 <= n; i += 64) {
         memcpy(w, p + i, 64);
-        for (int j = 0; j < 8; j++) b[j] ^= w[j];
+        for (int j = 0; j < 8; j++) x[j] ^= w[j];
     }
-    for (int j = 0; j < 8; j++) s ^= b[j];
+    for (int j = 0; j < 8; j++) s += x[j];
 #endif
     for (; i < n; i++) s += p[i];
     return s;
 }
 
-int hwq_have_avx512(void) {
+/* the widest loads the loop uses: 64 (AVX-512), 32 (AVX2) or 8 bytes */
+int hwq_floor_load_bytes(void) {
 #if defined(__AVX512F__)
-    return 1;
+    return 64;
+#elif defined(__AVX2__)
+    return 32;
 #else
-    return 0;
+    return 8;
 #endif
 }
 
@@ -122,7 +157,8 @@ class ReadFloor:
         self.lib = ctypes.CDLL(str(lib))
         self.lib.hwq_read_floor.restype = ctypes.c_uint64
         self.lib.hwq_read_floor.argtypes = (ctypes.c_void_p, ctypes.c_int64, ctypes.c_int)
-        self.avx512 = bool(self.lib.hwq_have_avx512())
+        self.isa = {64: "avx512", 32: "avx2"}.get(int(self.lib.hwq_floor_load_bytes()), "scalar")
+        self.avx512 = self.isa == "avx512"
 
     def read(self, buf: np.ndarray, nthreads: int = 1) -> int:
         """One pass over every byte of ``buf`` (contiguous) with ``nthreads`` threads; a checksum."""

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hwq.codegen.bench import BenchError, run_bench
 from hwq.codegen.bench_backends import KERNELS, check_columns
-from hwq.codegen.peers import OrtInt8, OrtNBits, ort_available
+from hwq.codegen.peers import OrtInt8, OrtNBits, int8_weight_bound, ort_available
 from hwq.codegen.readfloor import ReadFloor
 
 from hwq.cli import main
@@ -126,19 +126,40 @@ def test_nbits_packing_matches_numpy_and_a_wrong_packing_does_not():
         bad._sessions, bad._next = {}, {}
         bad._add(1, [__import__("hwq.codegen.peers", fromlist=["_session"])._session(bad._graph(0), 1)])
         assert np.max(np.abs(bad.run(a, 1) - ref)) / np.max(np.abs(ref)) > 0.1
-    w8 = rng.integers(-127, 128, (300, 17), dtype=np.int8)
+    wmax = int8_weight_bound()
+    w8 = rng.integers(-wmax, wmax + 1, (300, 17), dtype=np.int8)
     a8 = rng.integers(0, 256, (2, 300), dtype=np.uint8)
     q = OrtInt8(w8)
     assert np.array_equal(q.run(a8, 1), q.reference(a8))
 
 
-def test_read_floor_reads_every_byte(build):
+def test_int8_weight_bound_follows_vnni():
+    """MatMulInteger's weights: full int8 range with VNNI, 7 bits without (vpmaddubsw's int16 pair sums)."""
+    assert int8_weight_bound("flags : fpu avx avx2 avx512f avx512_vnni") == 127
+    assert int8_weight_bound("flags : fpu avx avx2 avx_vnni") == 127
+    assert int8_weight_bound("flags : fpu avx avx2 fma") == 63
+    assert 2 * 255 * (int8_weight_bound("flags : avx2") + 1) <= 32767
+
+
+def _lane_sums(buf: np.ndarray) -> int:
+    """The loop's checksum: the 8 64-bit lanes (offset mod 64) XORed over the 64-byte chunks, summed,
+    plus the bytes of a tail shorter than 64."""
+    n = buf.size // 64 * 64
+    v = np.bitwise_xor.reduce(buf[:n].view(np.uint64).reshape(-1, 8), axis=0)
+    return (int(sum(int(x) for x in v)) + int(buf[n:].astype(np.int64).sum())) % 2**64
+
+
+@pytest.mark.parametrize("n", [512 * 37, 64 * 5, (1 << 20) + 64 * 7 + 3])
+def test_read_floor_reads_every_byte(build, n):
+    """Every byte of the 4 streams, of the chunks after them and of a byte tail enters the checksum."""
     rf = ReadFloor(build / "readfloor")
-    buf = np.random.default_rng(2).integers(0, 256, 512 * 37, dtype=np.uint8)
-    v = np.bitwise_xor.reduce(buf.view(np.uint64).reshape(-1, 8), axis=0)
-    assert rf.read(buf, 1) == int(sum(int(x) for x in v)) % 2**64
-    buf[777] ^= 1
-    assert rf.read(buf, 1) != int(sum(int(x) for x in v)) % 2**64
+    assert rf.isa in ("avx512", "avx2", "scalar")
+    buf = np.random.default_rng(2).integers(0, 256, n, dtype=np.uint8)
+    assert rf.read(buf, 1) == _lane_sums(buf)
+    for pos in sorted({0, n // 4 + 5, n // 2 + 9, 3 * n // 4 + 17, n - 70, n - 1}):
+        before = rf.read(buf, 1)
+        buf[pos] ^= 1
+        assert rf.read(buf, 1) != before and rf.read(buf, 1) == _lane_sums(buf), pos
     assert rf.bandwidth(1 << 20, 1, reps=2) > 1e8
 
 

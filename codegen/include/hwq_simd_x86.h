@@ -616,6 +616,12 @@ static HWQ_T_VBMI void hwq_groups_vbmi(int np, const uint8_t *tile, int64_t g0, 
 #include "hwq_dec_dot.h"
 #endif
 
+#if HWQ_VBMI
+#include "hwq_avx2_wo.h"
+#else
+#define HWQ_AVX2W 0
+#endif
+
 static void hwq_groups_simd(int isa, int is_float, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0,
                             int64_t ns, const void *tab, int64_t nbatch, void *acc)
 {

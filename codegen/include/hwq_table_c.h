@@ -270,6 +270,9 @@ static void hwq_groups_scalar(int is_float, const uint8_t *tile, int64_t g0, int
 #if HWQ_X86
 #include "hwq_simd_x86.h"
 #endif
+#ifndef HWQ_AVX2W
+#define HWQ_AVX2W 0
+#endif
 
 /* Workspace of the calling thread (tables, partial sums), kept between calls: allocating and faulting
  * in fresh pages on every call cost more than the GEMV itself.  Freed by <name>_release_workspace. */
@@ -402,6 +405,7 @@ typedef struct {
     int64_t done;  /* items finished, epilogues included (atomic) */
     size_t acc_used, out_b; /* bytes of a participant's partial sums and outputs that it zeroes first */
     unsigned char *used;    /* used[slot]: that participant ran an item (its slot holds results) */
+    int avx2w;              /* the AVX2 weight-only loop (hwq_groups_avx2w) */
 } hwq_run_ctx;
 
 static int64_t hwq_claim(hwq_run_ctx *c);
@@ -459,6 +463,20 @@ static void hwq_run_part(hwq_run_ctx *c, int slot, int64_t it)
                 continue;
             }
 #endif
+#if HWQ_AVX2W
+            if (c->avx2w == 1) {
+                hwq_build_tab16_avx2(cbt16, (const int32_t *)jb->act, jb->k, nbatch, b0 + s0, ns, (int16_t *)tab);
+                hwq_groups_avx2w(tile, g0, g1, nbt, s0, ns, (const int16_t *)tab, nbatch, (int64_t *)acc32, f0, f1);
+                continue;
+            }
+#if HWQ_AVX2D
+            if (c->avx2w == 2) {
+                hwq_avx2d_acts((const int32_t *)jb->act, jb->k, nbatch, b0 + s0, ns, (int16_t *)tab);
+                hwq_groups_avx2d(tile, g0, g1, nbt, s0, ns, (const int16_t *)tab, nbatch, (int64_t *)acc32, f0, f1);
+                continue;
+            }
+#endif
+#endif
             if (since + ns > flush_blocks) {
                 hwq_flush(mode, lad2 ? 2 : vbmi, acc32, acc64, jb->m, nbatch, inv_scale);
                 since = 0;
@@ -503,6 +521,11 @@ static void hwq_run_part(hwq_run_ctx *c, int slot, int64_t it)
 #if HWQ_VBMI && HWQ_DEC
         hwq_perm_out((int64_t *)acc64, (const int64_t *)acc32, c->dtab->pos, c->dtab->mdiv, jb->m, nbatch);
 #endif
+    } else if (c->avx2w) { /* int64 partials of hwq_groups_avx2w in record byte order, in units of mdiv */
+        int32_t pos[HWQ_GL];
+        for (int i = 0; i < HWQ_GL; i++)
+            pos[i] = hwq_col_pos(i);
+        hwq_perm_out((int64_t *)acc64, (const int64_t *)acc32, pos, mdiv, jb->m, nbatch);
     } else if (vnni) { /* int64 partials of hwq_groups_vnni, in units of mdiv */
         const int64_t *p64 = (const int64_t *)acc32;
         int64_t *o64 = (int64_t *)acc64;
@@ -541,6 +564,60 @@ static int hwq_run_packed(const hwq_tile_job *jb)
     const int mode = !is_float ? HWQ_F_INT : vbmi ? HWQ_F_FIX : HWQ_F_FLOAT;
     /* max |x_rot| of the weight-only activations */
     const int64_t xmax = jb->kind == HWQ_T_WO ? hwq_absmax_i32((const int32_t *)jb->act, jb->k * nbatch) : 0;
+    /* sumc = max_r sum_i |cw_r,i|: |<cw_r, x_b>| <= sumc * max|x| */
+    int64_t sumc = 1;
+    for (int64_t r = 0; r < HWQ_NC; r++) {
+        int64_t a = 0;
+        for (int i = 0; i < HWQ_D; i++)
+            a += hwq_codebook[r * HWQ_D + i] < 0 ? -(int64_t)hwq_codebook[r * HWQ_D + i]
+                                                 : (int64_t)hwq_codebook[r * HWQ_D + i];
+        sumc = a > sumc ? a : sumc;
+    }
+    /* two-slot ladder multipliers in units of mdiv = gcd(m_0, m_1): f_l = m_l / mdiv, fm = max m_T / mdiv */
+    int32_t f0 = 0, f1 = 0, mdiv = 1;
+    int64_t fm = 0;
+    if (hwq_ladder2()) {
+        int32_t a = hwq_mults[0], b = hwq_mults[1];
+        while (b) {
+            const int32_t t = a % b;
+            a = b;
+            b = t;
+        }
+        mdiv = a > 0 ? a : 1;
+        f0 = hwq_mults[0] / mdiv;
+        f1 = hwq_mults[1] / mdiv;
+        fm = 2 * (int64_t)(f0 > f1 ? f0 : f1);
+    }
+    /* AVX2 weight-only loops (hwq_avx2_wo.h), multipliers f within int16:
+     *   1 (hwq_groups_avx2w, below HWQ_AVX2_DEC_MIN_BATCH vectors): int16 table entries (sumc * max|x| <=
+     *     32767) and a pass of sub blocks within int32 (sub * max|e| * fm <= 2^31 - 1);
+     *   2 (hwq_groups_avx2d, decode then dot): int8 codewords with max|cw| * fm <= 32767, |x| <= 32767 and
+     *     sub * sumc * fm * max|x| <= 2^31 - 1 */
+    int avx2w = 0;
+    int64_t sub_w = 0;
+    (void)fm;
+#if HWQ_AVX2W
+    if (HWQ_USE_AVX2W && isa == HWQ_ISA_AVX2 && jb->kind == HWQ_T_WO && fm > 0 && fm <= 32767) {
+        int64_t cwmax = 0;
+        for (int64_t r = 0; r < HWQ_NC * HWQ_D; r++) {
+            const int64_t a = hwq_codebook[r] < 0 ? -(int64_t)hwq_codebook[r] : (int64_t)hwq_codebook[r];
+            cwmax = a > cwmax ? a : cwmax;
+        }
+        const int64_t xm = xmax > 0 ? xmax : 1;
+        if (nbatch < HWQ_AVX2_DEC_MIN_BATCH && sumc * xmax <= 32767) {
+            sub_w = (int64_t)HWQ_TAB16_BYTES / (nbatch * 512);
+            sub_w = sub_w > HWQ_BT ? HWQ_BT : sub_w < 1 ? 1 : sub_w;
+            if (sub_w * sumc * xm * fm > (int64_t)0x7FFFFFFF)
+                sub_w = (int64_t)0x7FFFFFFF / (sumc * xm * fm);
+            avx2w = sub_w >= 1 ? 1 : 0;
+        } else if (HWQ_AVX2D && cwmax <= 127 && cwmax * fm <= 32767 && xmax <= 32767) {
+            sub_w = HWQ_BT;
+            if (sub_w * sumc * xm * fm > (int64_t)0x7FFFFFFF)
+                sub_w = (int64_t)0x7FFFFFFF / (sumc * xm * fm);
+            avx2w = sub_w >= 1 ? 2 : 0;
+        }
+    }
+#endif
     /* decode-then-dot loop (hwq_groups_dec) from HWQ_DEC_MIN_BATCH activation vectors on */
     int dec = 0;
     int64_t dec_ns = 0;
@@ -553,6 +630,7 @@ static int hwq_run_packed(const hwq_tile_job *jb)
     }
 #endif
     const int64_t sub = dec ? (dec_ns < HWQ_BT ? dec_ns : HWQ_BT)
+                        : avx2w ? sub_w
                             : hwq_sub_blocks(nbatch, !vbmi ? (int64_t)HWQ_TAB_BYTES_L1
                                                     : nbatch == 1 ? (int64_t)HWQ_TAB_BYTES
                                                                   : (int64_t)HWQ_TAB_BYTES_BATCH);
@@ -585,40 +663,20 @@ static int hwq_run_packed(const hwq_tile_job *jb)
     (void)cbt16;
     double *inv_scale = (double *)(void *)(bufs + per * (size_t)nt + (size_t)(HWQ_D * HWQ_NCP) * 4u);
     float *scale = (float *)(void *)(inv_scale + nbatch);
-    /* sumc = max_r sum_i |cw_r,i|: |<cw_r, x_b>| <= sumc * max|x| */
-    int64_t sumc = 1;
-    for (int64_t r = 0; r < HWQ_NC; r++) {
-        int64_t a = 0;
-        for (int i = 0; i < HWQ_D; i++)
-            a += hwq_codebook[r * HWQ_D + i] < 0 ? -(int64_t)hwq_codebook[r * HWQ_D + i]
-                                                 : (int64_t)hwq_codebook[r * HWQ_D + i];
-        sumc = a > sumc ? a : sumc;
-    }
     int np = 3; /* byte planes of the VBMI tables: 2 when every weight-only entry fits int16 */
     if (vbmi && jb->kind == HWQ_T_WO)
         np = sumc * xmax <= 32767 ? 2 : 3;
     /* VNNI weight-only loop (hwq_groups_vnni): 2 byte planes, two-slot ladder, multipliers m_l / mdiv
      * within int16 after doubling, and sub * 32767 * 2 max(m_l / mdiv) within int32 */
     int vnni = 0;
-    int32_t f0 = 0, f1 = 0, mdiv = 1;
 #if HWQ_VBMI && HWQ_LB == 2 && HWQ_L == 4
-    if (HWQ_USE_VNNI && lad2 && jb->kind == HWQ_T_WO && np == 2 && __builtin_cpu_supports("avx512vnni")) {
-        int32_t a = hwq_mults[0], b = hwq_mults[1];
-        while (b) {
-            const int32_t t = a % b;
-            a = b;
-            b = t;
-        }
-        mdiv = a > 0 ? a : 1;
-        f0 = hwq_mults[0] / mdiv;
-        f1 = hwq_mults[1] / mdiv;
-        const int64_t fm = 2 * (int64_t)(f0 > f1 ? f0 : f1);
+    if (HWQ_USE_VNNI && lad2 && jb->kind == HWQ_T_WO && np == 2 && __builtin_cpu_supports("avx512vnni"))
         vnni = fm <= 32767 && sub * 32767 * fm <= (int64_t)0x7FFFFFFF;
-    }
 #endif
-    if (vnni || dec)
+    if (vnni || dec || avx2w)
         flush_blocks = INT64_MAX; /* these loops empty their int32 sums into int64 after every sub-tile */
     hwq_last_kernel = dec ? HWQ_KERNEL_DECODE : vnni ? HWQ_KERNEL_VNNI : vbmi ? HWQ_KERNEL_PLANES
+                      : avx2w == 1 ? HWQ_KERNEL_GATHER_MADD : avx2w == 2 ? HWQ_KERNEL_GATHER_DECODE
                       : isa >= HWQ_ISA_AVX2 ? HWQ_KERNEL_GATHER : HWQ_KERNEL_SCALAR;
     if (mode == HWQ_F_FIX) {
         /* |<c_r, x_b>| / cs <= sumc * max|x| / cs: entries scaled to at most 2^HWQ_FIX_BITS */
@@ -633,7 +691,7 @@ static int hwq_run_packed(const hwq_tile_job *jb)
         }
     }
     /* each participant zeroes its own partial sums and outputs (hwq_run_part), in parallel */
-    const size_t acc_used = vnni ? (size_t)(ng * nbatch * HWQ_GL) * 8u : acc_b;
+    const size_t acc_used = vnni || avx2w ? (size_t)(ng * nbatch * HWQ_GL) * 8u : acc_b;
     int32_t *cbt = (int32_t *)(void *)(bufs + per * (size_t)nt);
     for (int i = 0; i < HWQ_D; i++)
         for (int64_t r = 0; r < HWQ_NCP; r++) /* rows >= NC: 0, so their table entries are 0 */
@@ -644,7 +702,7 @@ static int hwq_run_packed(const hwq_tile_job *jb)
 #if HWQ_VBMI && HWQ_DEC
                        &dtab,
 #endif
-                       0, 0, 0, acc_used, out_b, used};
+                       0, 0, 0, acc_used, out_b, used, avx2w};
     ctx.dec_xb = dec_xb;
     hwq_pool_run(&ctx, nt);
     (void)vbmi;

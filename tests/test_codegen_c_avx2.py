@@ -1,0 +1,106 @@
+"""The AVX2 weight-only loops of the table path (codegen/include/hwq_avx2_wo.h): the int16-table loop
+("gather_madd", batch 1) and the decode-then-dot loop ("gather_decode", batch >= 2, or whenever the int16
+tables cannot hold the entries), bit-equal to hwq.datapath and picked as documented. They run wherever
+the CPU has AVX2, forced with set_isa("avx2") on CPUs that have more."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from hwq import datapath as dp
+from hwq.codegen.build import CKernels, compile_c
+from hwq.config import HwqConfig
+from hwq.container import EncodedMatrix
+from hwq.matmul import encode_matrix
+from hwq.packing import pack_bits
+from hwq.voronoi import codebook
+
+pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
+
+# 3 and 4 coordinates, and 1 (the decode loop pads each codeword to 4 int16 words)
+CONFIGS = [HwqConfig(), HwqConfig(lattice="D4", q=4), HwqConfig(lattice="Z", q=8)]
+
+
+@pytest.fixture(scope="module")
+def build_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("avx2")
+
+
+def _avx2(lib: CKernels) -> None:
+    if "avx2" not in lib.available_isas():
+        pytest.skip("needs AVX2")
+    lib.set_isa("avx2")
+
+
+@pytest.mark.filterwarnings("ignore::hwq.nested.OverloadWarning")  # a clipped block is still a codeword
+@pytest.mark.parametrize(("bt", "dec_min"), [(5, 2), (64, 2), (32, 100), (7, 1)])
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: c.slug)
+def test_avx2_loops_bit_exact_for_batch_1_to_8(cfg, bt, dec_min, tmp_path):
+    """Both loops at batch 1-8 (HWQ_AVX2_DEC_MIN_BATCH moves the switch: 1 = decode only, 100 = table
+    only), with ragged tiles (5 or 7 blocks: K is not a multiple of the tile) or one tile over all of K
+    (64: the 2 threads split the column groups), 394 columns (a padded last group): the weight-only
+    accumulators and the exact GEMV bit-equal to hwq.datapath."""
+    defines = {"HWQ_BT": bt, "HWQ_AVX2_DEC_MIN_BATCH": dec_min}
+    lib = CKernels(cfg, compile_c(cfg, tmp_path, defines=defines), nthreads=2)
+    _avx2(lib)
+    rng = np.random.default_rng(17)
+    k, m = 2 * cfg.k_step, 64 * 6 + 10
+    enc = encode_matrix(rng.standard_normal((k, m)) * rng.uniform(0.2, 4.0, size=m), cfg)
+    pw = lib.pack(enc)
+    x = rng.standard_normal((k, 8)) * rng.uniform(0.5, 3.0, size=8)
+    for b in range(1, 9):
+        act = dp.prepare_activations(x[:, :b], cfg)
+        ref = dp.weight_only_acc(enc, act.x_rot)
+        assert np.array_equal(lib.wo_acc(pw, act.x_rot), ref), b
+        assert lib.last_kernel() == ("gather_decode" if b >= dec_min else "gather_madd"), b
+        y, acc = lib.gemv_exact(pw, x[:, :b])
+        assert np.array_equal(acc, ref), b
+        assert np.array_equal(y, dp.weight_only_output(ref, dp.weight_scale(enc), act.scale, cfg)), b
+
+
+def _worst_case(cfg: HwqConfig, xabs: int, nvec: int) -> tuple[EncodedMatrix, np.ndarray]:
+    """K close to max_k, every block the codeword of the largest sum |c_i| at the top ladder rung, and
+    activations of magnitude xabs aligned with (and against) the codeword's signs."""
+    cb = codebook(cfg.lattice, cfg.q).astype(np.int64)
+    r = int(np.argmax(np.abs(cb).sum(axis=1)))
+    k = cfg.max_k // 192 * 192
+    nb, m = k // cfg.dim, 70
+    lad = pack_bits(np.full((m, nb), cfg.ladder_len - 1), cfg.ladder_bits)
+    codes = pack_bits(np.full((m, nb), r), cfg.code_bits)
+    enc = EncodedMatrix(cfg, k, m, 0, codes, lad, np.ones(m, np.float32))
+    sign = np.where(np.tile(cb[r], nb) < 0, -1, 1)
+    return enc, np.stack([sign * xabs * (1 - 2 * (j % 2)) for j in range(nvec)], axis=1)
+
+
+def test_the_int16_tables_at_their_bound_and_beyond(build_root):
+    """The table loop takes activations up to sumc * max|x| = 32767 (every entry fits int16), with the
+    largest entries at the top rung in every block of a K close to max_k (the int32 sums of a pass at their
+    largest); one more and batch 1 goes to the decode loop. Both exact, the int64 total beyond int32."""
+    cfg = HwqConfig()
+    lib = CKernels(cfg, compile_c(cfg, build_root / cfg.slug), nthreads=2)
+    _avx2(lib)
+    sumc = int(np.abs(codebook(cfg.lattice, cfg.q).astype(np.int64)).sum(axis=1).max())
+    pw = None
+    for xabs, want in ((32767 // sumc, "gather_madd"), (32767 // sumc + 1, "gather_decode")):
+        enc, x_rot = _worst_case(cfg, xabs, 1)
+        pw = pw if pw is not None else lib.pack(enc)
+        ref = dp.weight_only_acc(enc, x_rot)
+        assert abs(int(ref[0, 0])) > 2**31
+        assert np.array_equal(lib.wo_acc(pw, x_rot), ref), xabs
+        assert lib.last_kernel() == want, xabs
+
+
+def test_the_decode_loop_at_the_activation_bound(build_root):
+    """Decode loop, batch 4, activations at +-act_rot_bound (the largest the exact mode produces) against
+    the largest codeword at the top rung: exact, the int64 total beyond int32."""
+    cfg = HwqConfig()
+    lib = CKernels(cfg, compile_c(cfg, build_root / cfg.slug), nthreads=2)
+    _avx2(lib)
+    enc, x_rot = _worst_case(cfg, cfg.act_rot_bound, 4)
+    ref = dp.weight_only_acc(enc, x_rot)
+    assert abs(int(ref[0, 0])) > 2**31
+    assert np.array_equal(lib.wo_acc(lib.pack(enc), x_rot), ref)
+    assert lib.last_kernel() == "gather_decode"
