@@ -2,7 +2,7 @@
 
 A weight-streaming GEMV/GEMM on a CPU is bound by two roofs, both measured here (:class:`Calibration`):
 
-* **read bandwidth** ``BW(t)`` per thread count: the AVX-512 read loop of :mod:`hwq.codegen.readfloor` over
+* **read bandwidth** ``BW(t)`` per thread count: the SIMD read loop of :mod:`hwq.codegen.readfloor` over
   cold copies (beyond twice the last-level cache) of hwq's weight bytes at the first cold calibration shape;
 * **the kernel's own throughput** ``R(kernel, batch, t)``: weight bytes per second the kernel consumes when
   its weights sit in the cache, from the kernel itself on cache-resident weights at three shapes (K x N =

@@ -85,7 +85,7 @@ def _host_markdown(doc: dict[str, Any]) -> list[str]:
     ro = h["roofs"]
     md = ["", "## Host roofs, calibrated now", "",
           f"{ro['machine']}; calibration took {ro['seconds']:.1f} s at load average "
-          f"{', '.join(f'{v:.2f}' for v in ro['load_average'])}. Read bandwidth (AVX-512 read loop over cold "
+          f"{', '.join(f'{v:.2f}' for v in ro['load_average'])}. Read bandwidth (SIMD read loop over cold "
           "copies of hwq's bytes at 4096 x 8192): " + ", ".join(f"{float(v) / 1e9:.1f} GB/s at {t} thread(s)"
                                                                  for t, v in ro["bandwidth"].items())
           + ".", "",
