@@ -39,6 +39,14 @@ def test_host_validation_reads_the_typed_points(tmp_path) -> None:
     # one thread: measured is the calling thread's CPU time (as the roofs are), the wall time beside it
     assert rows[0]["measured"] == 5e-3 and rows[0]["error"] == pytest.approx((1e-5 + 4e-3) / 5e-3 - 1)
     assert rows[0]["error_wall"] == pytest.approx((1e-5 + 4e-3) / 4e-3 - 1)
+    # a run on another machine, kept in a subfolder (hwq bench c --out reports/bench/<machine>), is read
+    # too and named by its folder
+    R.KernelBench(stamp=st, backend="c", device="cpu", ok=True, points=(pt,), rows=()).save(
+        tmp_path / "bench" / "zen3-avx2" / "c_x.json")
+    recs = load_kernel_bench(tmp_path)
+    assert [f.parent.name for f, _ in recs] == ["bench", "zen3-avx2"]
+    rows, _ = validate(_roofs(), recs)
+    assert [r["file"] for r in rows] == ["bench/c_x.json", "bench/zen3-avx2/c_x.json"]
 
 
 def test_a_bench_with_its_own_calibration_is_predicted_from_it_and_a_miss_is_flagged(tmp_path) -> None:

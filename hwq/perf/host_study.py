@@ -37,7 +37,7 @@ def host_study(cfg: HwqConfig, dev: Device, mdl: Model, wl: Workload, kbench: li
     """Calibrate the host now, predict the model's layers per kernel and validate against hwq bench c."""
     from hwq.perf.devices import host_name
     from hwq.perf.host_roofs import COLD_SHAPE, calibrate, predict_time
-    from hwq.perf.host_validate import summary_line
+    from hwq.perf.host_validate import bench_name, summary_line
     from hwq.perf.host_validate import validate as host_validate
 
     tokens = wl.tokens
@@ -106,6 +106,6 @@ def host_study(cfg: HwqConfig, dev: Device, mdl: Model, wl: Workload, kbench: li
     host_doc = {"roofs": roofs.to_dict(), "kernels": table, "baseline": HOST_BASELINE,
                 "layer_threads": HOST_LAYER_THREADS, "summary_line": summary_line(val_rows),
                 "validation_rows": val_rows, "validation_skipped": val_skipped,
-                "bench_files": [f"bench/{f.name}" for f, _ in kbench]}
+                "bench_files": [bench_name(f) for f, _ in kbench]}
     return dev, rows, summary, host_doc
 

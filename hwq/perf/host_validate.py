@@ -21,7 +21,8 @@ from typing import Any
 from hwq.perf.host_roofs import HostRoofs, KernelRoof, cost, predict_time, predict_with
 from hwq.records import KernelBench, load
 
-__all__ = ["AIM", "NEIGHBOURS", "SOURCES", "bench_roofs", "load_kernel_bench", "summary_line", "validate"]
+__all__ = ["AIM", "NEIGHBOURS", "SOURCES", "bench_name", "bench_roofs", "load_kernel_bench", "summary_line",
+           "validate"]
 
 AIM = 0.15
 NEIGHBOURS = 1.5  # a case's own prediction this far (ratio) from the median of the run's is rejected
@@ -31,8 +32,9 @@ SOURCES = {"bench": "calibrated inside the bench run",
 
 
 def load_kernel_bench(reports_dir: str | Path) -> list[tuple[Path, KernelBench]]:
-    """The ``hwq bench c`` records (``kernel-bench``, backend ``c``) under ``reports_dir/bench``: the full
-    runs, or the quick ones if none.
+    """The ``hwq bench c`` records (``kernel-bench``, backend ``c``) under ``reports_dir/bench`` and its
+    subfolders one level down (a run on another machine kept beside this one's, as
+    ``hwq bench c --out reports/bench/<machine>`` writes it): the full runs, or the quick ones if none.
 
     Raises
     ------
@@ -41,12 +43,18 @@ def load_kernel_bench(reports_dir: str | Path) -> list[tuple[Path, KernelBench]]
         command that regenerates it).
     """
     out = []
-    for f in sorted((Path(reports_dir) / "bench").glob("c_*.json")):
+    root = Path(reports_dir) / "bench"
+    for f in sorted(root.glob("c_*.json")) + sorted(root.glob("*/c_*.json")):
         rec = load(f, KernelBench)
         if rec.backend == "c":
             out.append((f, rec))
     full = [fr for fr in out if not fr[1].quick]
     return full or out  # quick runs (cache-resident shapes) only where no full run exists
+
+
+def bench_name(f: Path) -> str:
+    """A record's name as the reports cite it: ``bench/<file>``, or ``bench/<machine>/<file>``."""
+    return f"bench/{f.name}" if f.parent.name == "bench" else f"bench/{f.parent.name}/{f.name}"
 
 
 def bench_roofs(rec: KernelBench) -> dict[tuple[int, int, int, int, str], KernelRoof]:
@@ -70,7 +78,7 @@ def validate(
     rows: list[dict[str, Any]] = []
     skipped: list[str] = []
     for f, rec in records:
-        name = f"{f.parent.name}/{f.name}"
+        name = bench_name(f)
         own = bench_roofs(rec)
         peers: dict[tuple[str, int, int], list[KernelRoof]] = {}
         for (_, _, b, t, kern), r in own.items():

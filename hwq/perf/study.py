@@ -44,7 +44,7 @@ def run_roofline(cfg: HwqConfig, device: str = "h100", model: str = "llama3-8b",
     from hwq.perf.models import get_model, get_workload
 
     from hwq.perf.host_study import host_study
-    from hwq.perf.host_validate import load_kernel_bench
+    from hwq.perf.host_validate import bench_name, load_kernel_bench
 
     is_host = device.lower() == "host"
     dev = get_device(device, device_file, measure=not is_host)
@@ -67,7 +67,7 @@ def run_roofline(cfg: HwqConfig, device: str = "h100", model: str = "llama3-8b",
         curve = speedup_vs_batch(cfg, mdl, dev, list(BATCHES), dtype=dtype, mode=mode)
     devices = load_devices(device_file)
     points, unread = load_measurements(reports_dir)
-    kb_files = {f"bench/{f.name}" for f, _ in kbench}
+    kb_files = {bench_name(f) for f, _ in kbench}
     points = [p for p in points if p.file not in kb_files]
     unread = [u for u in unread if not any(u.startswith(f) for f in kb_files)]
     points = [p for d in devices.values() for p in d.measured] + points  # catalog points (with sources)
