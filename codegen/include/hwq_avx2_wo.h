@@ -181,7 +181,13 @@ static HWQ_T_AVX2 void hwq_groups_avx2w(const uint8_t *tile, int64_t g0, int64_t
  */
 #if HWQ_D <= 4
 #define HWQ_AVX2D 1
-/* from this many activation vectors on the decode loop replaces the int16-table loop */
+/* From this many activation vectors on the decode loop replaces the int16-table loop.  Both forced in one
+ * process (-DHWQ_AVX2_DEC_MIN_BATCH=100 vs 1), weight-only kernel, cold weights (4 copies), 4096x14336, one
+ * thread, min of 12 calls, 2-core AMD EPYC Zen 3 VM (AVX2, no AVX-512), 2026-12-02, table vs decode ms:
+ *   batch 1: 11.1-14.3 vs 22.4-24.7   batch 2: 26.6-29.2 vs 20.4-25.1   batch 4: 58.5 vs 19.3
+ *   batch 8: 93-128 vs 26.6
+ * Both are bound by vpgatherdd (about 4.2 ns per 8-lane gather from L1 on that VM, 0.5 ns per lookup; 8 scalar
+ * loads cost about as much): a record's 64 lookups take about 35 ns, so neither reaches the memory roof. */
 #ifndef HWQ_AVX2_DEC_MIN_BATCH
 #define HWQ_AVX2_DEC_MIN_BATCH 2
 #endif
