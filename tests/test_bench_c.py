@@ -133,6 +133,15 @@ def test_nbits_packing_matches_numpy_and_a_wrong_packing_does_not():
     assert np.array_equal(q.run(a8, 1), q.reference(a8))
 
 
+def test_e8_rounds_default_follows_vbmi():
+    """A full run gives E8 15 rounds where it has its VBMI decode, 3 where it runs the generic one."""
+    from hwq.commands.bench_c import e8_default_rounds
+
+    assert e8_default_rounds("flags : avx2 avx512f avx512bw avx512_vbmi avx512_vnni") == 15
+    assert e8_default_rounds("flags : avx2 fma avx512f avx512bw") == 3
+    assert e8_default_rounds("flags : avx2 fma") == 3
+
+
 def test_int8_weight_bound_follows_vnni():
     """MatMulInteger's weights: full int8 range with VNNI, 7 bits without (vpmaddubsw's int16 pair sums)."""
     assert int8_weight_bound("flags : fpu avx avx2 avx512f avx512_vnni") == 127
