@@ -31,23 +31,31 @@ import numpy as np
 
 from hwq.errors import HwqError
 
-__all__ = ["BENCH_EXTRA", "NumpyWorker", "OrtInt8", "OrtNBits", "int8_weight_bound", "ort_available"]
+__all__ = ["BENCH_EXTRA", "NumpyWorker", "OrtInt8", "OrtNBits", "cpu_flags", "int8_weight_bound",
+           "ort_available"]
 
 BENCH_EXTRA = "pip install -e '.[bench]' (onnxruntime and onnx)"
+
+
+def cpu_flags(line: str | None = None) -> frozenset[str]:
+    """The feature flags of a /proc/cpuinfo ``flags`` line (by default this machine's first one; empty where
+    there is no /proc/cpuinfo)."""
+    if line is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                line = next((ln for ln in f if ln.startswith("flags")), "")
+        except OSError:
+            line = ""
+    return frozenset(line.partition(":")[2].split() if ":" in line else line.split())
 
 
 def int8_weight_bound(flags: str | None = None) -> int:
     """The largest |w| of the ``MatMulInteger`` weights: 127 where the CPU has VNNI (an exact u8 x s8 dot),
     63 without it (ORT's ``reduce_range``: 2 x 255 x 64 fits the int16 of ``vpmaddubsw``). ``flags`` is a
-    /proc/cpuinfo flags line; by default this machine's."""
-    if flags is None:
-        try:
-            with open("/proc/cpuinfo") as f:
-                flags = next((ln for ln in f if ln.startswith("flags")), "")
-        except OSError:
-            flags = ""
-    words = set(flags.split())
-    return 127 if words & {"avx512_vnni", "avx_vnni"} or "avx" not in flags else 63
+    /proc/cpuinfo flags line; by default this machine's (:func:`cpu_flags`)."""
+    words = cpu_flags(flags)
+    has_avx = any(w.startswith("avx") for w in words)
+    return 127 if words & {"avx512_vnni", "avx_vnni"} or not has_avx else 63
 
 
 def ort_available() -> str | None:

@@ -47,7 +47,7 @@ CUDA_MAX_HADAMARD = 8192
 C_HEADERS = ("hwq_arith.h", "hwq_decode.h", "hwq_kernels_c.h", "hwq_table_c.h", "hwq_simd_x86.h",
              "hwq_baselines_c.h", "hwq_direct_c.h")
 # E8 arithmetic decode on AVX-512 VBMI (hwq_direct_c.h includes it), the code range check (hwq_kernels_c.h)
-C_HEADERS += ("hwq_e8_vbmi.h", "hwq_codes_check.h", "hwq_dec_dot.h", "hwq_acts_x86.h",
+C_HEADERS += ("hwq_e8_vbmi.h", "hwq_e8_avx2.h", "hwq_codes_check.h", "hwq_dec_dot.h", "hwq_acts_x86.h",
               "hwq_glue_x86.h", "hwq_pool_c.h", "hwq_avx2_wo.h")
 CUDA_HEADERS = ("hwq_arith.h", "hwq_decode.h", "hwq_cuda_lane.cuh", "hwq_kernels_cuda.cuh",
                 "hwq_cuda_table.cuh")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hwq.codegen.bench import BenchError, run_bench
 from hwq.codegen.bench_backends import KERNELS, check_columns
-from hwq.codegen.peers import OrtInt8, OrtNBits, int8_weight_bound, ort_available
+from hwq.codegen.peers import OrtInt8, OrtNBits, cpu_flags, int8_weight_bound, ort_available
 from hwq.codegen.readfloor import ReadFloor
 
 from hwq.cli import main
@@ -133,13 +133,22 @@ def test_nbits_packing_matches_numpy_and_a_wrong_packing_does_not():
     assert np.array_equal(q.run(a8, 1), q.reference(a8))
 
 
-def test_e8_rounds_default_follows_vbmi():
-    """A full run gives E8 15 rounds where it has its VBMI decode, 3 where it runs the generic one."""
+def test_e8_rounds_default_follows_avx2():
+    """A full run gives E8 15 rounds where it has a vector decode (AVX2, AVX-512 VBMI), 3 where it runs the
+    generic one."""
     from hwq.commands.bench_c import e8_default_rounds
 
     assert e8_default_rounds("flags : avx2 avx512f avx512bw avx512_vbmi avx512_vnni") == 15
-    assert e8_default_rounds("flags : avx2 fma avx512f avx512bw") == 3
-    assert e8_default_rounds("flags : avx2 fma") == 3
+    assert e8_default_rounds("flags : avx2 fma avx512f avx512bw") == 15
+    assert e8_default_rounds("flags : avx2 fma") == 15
+    assert e8_default_rounds("flags : sse2 sse4_2 avx") == 3
+    assert e8_default_rounds("") == 3
+
+
+def test_cpu_flags_reads_a_cpuinfo_line():
+    assert cpu_flags("flags\t\t: fpu avx avx2") == {"fpu", "avx", "avx2"}
+    assert cpu_flags("fpu sse2") == {"fpu", "sse2"}
+    assert "flags" not in cpu_flags()
 
 
 def test_int8_weight_bound_follows_vnni():

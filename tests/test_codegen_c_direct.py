@@ -71,7 +71,8 @@ def test_dense_products_ragged_chunks_extreme_activations(lib, nb16):
 
 # --------------------------------------------------------------------------------------------------
 # E8 configs across q, ladders and Hadamard sizes: the 64-lane VBMI decode (hwq_e8_vbmi.h, q <= 8 with
-# int16 activations) and the paths that take over outside its bounds (16-lane int32, scalar int64)
+# int16 activations), its 32-lane AVX2 counterpart (hwq_e8_avx2.h, same bounds) and the paths that take over
+# outside them (16-lane int32, scalar int64)
 # --------------------------------------------------------------------------------------------------
 
 def _e8(q: int, **kw) -> HwqConfig:
@@ -147,11 +148,12 @@ def test_every_codeword_of_the_codebook(libs, name):
 
 @pytest.mark.slow
 def test_every_codeword_of_e8_q7(libs):
-    """E8 q=7, all 7^8 = 5,764,801 rows (in slices), on the best ISA and on AVX-512 (16-lane path)."""
+    """E8 q=7, all 7^8 = 5,764,801 rows (in slices), on AVX-512 VBMI (64-lane int8 decode), AVX-512 (16-lane
+    int32 path) and AVX2 (32-lane int8 decode, hwq_e8_avx2.h), those the CPU has."""
     lib, cfg = libs("q7"), CONFIGS["q7"]
     k, nb, nc = 64, 8, CONFIGS["q7"].num_codewords
     x_rot = np.eye(k, dtype=np.int64)
-    isas = [i for i in lib.available_isas() if i in ("avx512", "avx512vbmi")]
+    isas = [i for i in lib.available_isas() if i in ("avx2", "avx512", "avx512vbmi")]
     for start in range(0, nc, 1 << 20):
         rows = np.arange(start, min(start + (1 << 20), nc))
         rows = np.concatenate([rows, np.zeros(-rows.size % nb, np.int64)]).reshape(-1, nb)
@@ -167,7 +169,8 @@ def test_every_codeword_of_e8_q7(libs):
 def test_e8_q7_division_ends_and_a_strided_sample_of_the_codebook(libs):
     """E8 q=7 in the default run: the rows at both ends of every quotient of r // q^4 (the float32 division
     of hwq_e8_vbmi.h is exact there or nowhere) and every 61st row of the codebook (about 100,000), each in
-    its own block with unit activations, on the best ISA and on AVX-512 (16-lane path)."""
+    its own block with unit activations, on each of VBMI, AVX-512 and AVX2 the CPU has (the 64-lane, 16-lane
+    and 32-lane decodes)."""
     lib, cfg = libs("q7"), CONFIGS["q7"]
     k, nb, nc, q4 = 64, 8, cfg.num_codewords, cfg.q**4
     ends = np.arange(q4, dtype=np.int64) * q4
@@ -177,7 +180,7 @@ def test_e8_q7_division_ends_and_a_strided_sample_of_the_codebook(libs):
     enc = _encoded(cfg, rows, lad, k)
     ref = _unit_acc_reference(cfg, rows, lad)
     x_rot = np.eye(k, dtype=np.int64)
-    isas = [i for i in lib.available_isas() if i in ("avx512", "avx512vbmi")]
+    isas = [i for i in lib.available_isas() if i in ("avx2", "avx512", "avx512vbmi")]
     for isa in isas:
         lib.set_isa(isa)
         assert np.array_equal(lib.wo_acc(enc, x_rot), ref), isa
@@ -265,7 +268,8 @@ def test_direct_paths_under_address_and_undefined_sanitizers(tmp_path, run_sanit
 @pytest.mark.parametrize("name", ["q7", "q5-h256-L3", "q9-L8"])
 def test_one_out_of_range_code_anywhere_is_refused(libs, name):
     """A single code >= q^8 (the first invalid value or the largest the field holds) in the first, a middle,
-    a 16-code-group boundary or the last block of the last column: refused on every ISA, before any GEMV."""
+    a 16- or 32-code-group boundary or the last block of the last column: refused on every ISA, before any
+    GEMV."""
     lib, cfg = libs(name), CONFIGS[name]
     k = cfg.k_step * max(1, 1100 // cfg.k_step)
     nb, m = k // cfg.dim, 5
@@ -273,7 +277,7 @@ def test_one_out_of_range_code_anywhere_is_refused(libs, name):
     rows = rng.integers(0, cfg.num_codewords, (m, nb))
     lad = rng.integers(0, cfg.ladder_len, (m, nb))
     x_rot = rng.integers(-cfg.act_rot_bound, cfg.act_rot_bound + 1, (k, 2))
-    for b in sorted({0, 15, 16, nb // 2, nb - 1}):
+    for b in sorted({0, 15, 16, 31, 32, nb // 2, nb - 1}):
         for code in (cfg.num_codewords, (1 << cfg.code_bits) - 1):
             bad = rows.copy()
             bad[m - 1, b] = code

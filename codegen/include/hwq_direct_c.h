@@ -35,6 +35,10 @@ static inline uint64_t hwq_ld64_le(const uint8_t *q)
 
 #if HWQ_X86
 #define HWQ_T_SOA512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512dq,avx512vl")))
+#define HWQ_T_SOA256 __attribute__((target("avx2,fma")))
+#endif
+#ifndef HWQ_USE_SOA256
+#define HWQ_USE_SOA256 1
 #endif
 
 /* Python's n // d for a constant d > 0. */
@@ -228,12 +232,20 @@ static HWQ_T_SOA512 void hwq_direct_col16_512(const uint8_t *crow, const uint8_t
 {
     hwq_direct_col16_body(crow, lrow, nb, cs, xt, nbatch, acc);
 }
+
+static HWQ_T_SOA256 void hwq_direct_col16_256(const uint8_t *crow, const uint8_t *lrow, int64_t nb,
+                                              int64_t cs, const int32_t *xt, int64_t nbatch, int64_t *acc)
+{
+    hwq_direct_col16_body(crow, lrow, nb, cs, xt, nbatch, acc);
+}
 #endif
 
 #include "hwq_e8_vbmi.h"
+#include "hwq_e8_avx2.h"
 
-/* Weight-only accumulators on the direct path: E8 (q <= 8) on AVX-512 VBMI takes the 64-lane int8 decode
- * (hwq_e8_vbmi.h); otherwise the 16-lane decode when hwq_soa_ok(), else hwq_direct_wo.
+/* Weight-only accumulators on the direct path: E8 (q <= 8) takes the 64-lane int8 decode on AVX-512 VBMI
+ * (hwq_e8_vbmi.h), the 32-lane one on AVX2 (hwq_e8_avx2.h); otherwise the 16-lane decode when hwq_soa_ok()
+ * (compiled for AVX-512 and for AVX2 beside the baseline build), else hwq_direct_wo.
  * acc (M, B) must be zero on entry. */
 static int hwq_direct_wo_fast(const uint8_t *codes, const uint8_t *ladder, int64_t k, int64_t m,
                               const int32_t *xr, int64_t nbatch, int64_t *acc, int nt)
@@ -244,6 +256,13 @@ static int hwq_direct_wo_fast(const uint8_t *codes, const uint8_t *ladder, int64
     if (hwq_isa() >= HWQ_ISA_VBMI) {
         int err = HWQ_OK;
         if (hwq_e8v_wo(codes, ladder, k, m, xr, nbatch, acc, nt, &err))
+            return err;
+    }
+#endif
+#ifdef HWQ_E8A
+    if (hwq_isa() >= HWQ_ISA_AVX2) {
+        int err = HWQ_OK;
+        if (hwq_e8a_wo(codes, ladder, k, m, xr, nbatch, acc, nt, &err))
             return err;
     }
 #endif
@@ -258,15 +277,21 @@ static int hwq_direct_wo_fast(const uint8_t *codes, const uint8_t *ladder, int64
         for (int64_t b = 0; b < nb; b++)
             for (int i = 0; i < HWQ_D; i++)
                 xt[((j * nch + b / HWQ_DL) * HWQ_D + i) * HWQ_DL + b % HWQ_DL] = xr[j * k + b * HWQ_D + i];
-    const int wide = HWQ_X86 && hwq_isa() >= HWQ_ISA_AVX512;
+    int wide = 0; /* 2: the AVX-512 clone, 1: the AVX2 clone, 0: the baseline build */
+    if (HWQ_X86 && hwq_isa() >= HWQ_ISA_AVX512)
+        wide = 2;
+    else if (HWQ_X86 && hwq_isa() >= HWQ_ISA_AVX2)
+        wide = HWQ_USE_SOA256;
     (void)nt;
     (void)wide;
     HWQ_PRAGMA(omp parallel for num_threads(nt) schedule(static))
     for (int64_t mm = 0; mm < m; mm++) {
         int64_t *a = acc + mm * nbatch;
 #if HWQ_X86
-        if (wide)
+        if (wide == 2)
             hwq_direct_col16_512(codes + mm * cs, ladder + mm * ls, nb, cs, xt, nbatch, a);
+        else if (wide == 1)
+            hwq_direct_col16_256(codes + mm * cs, ladder + mm * ls, nb, cs, xt, nbatch, a);
         else
 #endif
             hwq_direct_col16(codes + mm * cs, ladder + mm * ls, nb, cs, xt, nbatch, a);
@@ -277,14 +302,19 @@ static int hwq_direct_wo_fast(const uint8_t *codes, const uint8_t *ladder, int64
 
 #endif /* !HWQ_TABLE_PATH */
 
-/* 1 when the weight-only GEMV checks every weight code itself: the E8 VBMI decode compares each row with q^8
- * as it extracts it (and every ladder field is valid: L = 2^LB), so hwq_wo_acc_w skips the separate pass of
- * hwq_check_codes over the weights (on the larger shapes it cost a fifth of the E8 GEMV). */
+/* 1 when the weight-only GEMV checks every weight code itself: the E8 VBMI and AVX2 decodes compare each row
+ * with q^8 as they extract it (and every ladder field is valid: L = 2^LB), so hwq_wo_acc_w skips the separate
+ * pass of hwq_check_codes over the weights (on the larger shapes it cost a fifth of the E8 GEMV). */
 static int hwq_direct_checks_codes(void)
 {
 #ifdef HWQ_E8V
     hwq_e8v_tabs scratch;
-    return HWQ_L == (1 << HWQ_LB) && hwq_isa() >= HWQ_ISA_VBMI && hwq_e8v_get(&scratch) != NULL;
+    int isa_ok = hwq_isa() >= HWQ_ISA_VBMI;
+#ifdef HWQ_E8A
+    hwq_e8a_tabs at; /* the AVX2 decode (hwq_e8_avx2.h) checks them too */
+    isa_ok = isa_ok || (hwq_isa() >= HWQ_ISA_AVX2 && hwq_e8a_setup(&at));
+#endif
+    return HWQ_L == (1 << HWQ_LB) && isa_ok && hwq_e8v_get(&scratch) != NULL;
 #else
     return 0;
 #endif

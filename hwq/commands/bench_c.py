@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--e8-rounds",
         type=int,
         default=None,
-        help="rounds of the E8 q=7 kernel, its slowest (default 15 with AVX-512 VBMI; 3 without it, where "
+        help="rounds of the E8 q=7 kernel (default 15 with AVX2 or AVX-512 VBMI; 3 without AVX2, where "
         "E8 runs its generic decode at 0.1-0.8 s a call)",
     )
     parser.add_argument(
@@ -55,21 +55,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="reports/bench", help="report folder (c_<slug>[_quick].json/.md)")
 
 
-#: E8 rounds of a full run where E8 has its VBMI decode / only the generic one (a Zen 3 VM: 0.1-0.8 s a call,
-#: so 15 rounds of the default shapes would take over an hour; 3 took the whole run to 19 min)
-E8_ROUNDS_VBMI, E8_ROUNDS_GENERIC = 15, 3
+#: E8 rounds of a full run where E8 has a vector decode (AVX2 or AVX-512 VBMI) / only the generic one (a
+#: CPU without AVX2: 0.1-0.8 s a call, so 15 rounds of the default shapes would take over an hour)
+E8_ROUNDS_FAST, E8_ROUNDS_GENERIC = 15, 3
 
 
 def e8_default_rounds(flags: str | None = None) -> int:
-    """Default E8 rounds of a full run: :data:`E8_ROUNDS_VBMI` if the CPU has AVX-512 VBMI (``flags``: a
-    /proc/cpuinfo flags line, by default this machine's), else :data:`E8_ROUNDS_GENERIC`."""
-    if flags is None:
-        try:
-            with open("/proc/cpuinfo") as f:
-                flags = next((ln for ln in f if ln.startswith("flags")), "")
-        except OSError:
-            flags = ""
-    return E8_ROUNDS_VBMI if "avx512_vbmi" in flags.split() else E8_ROUNDS_GENERIC
+    """Default E8 rounds of a full run: :data:`E8_ROUNDS_FAST` if the CPU has AVX2 (``flags``: a /proc/cpuinfo
+    flags line, by default this machine's), else :data:`E8_ROUNDS_GENERIC`."""
+    from hwq.codegen.peers import cpu_flags
+
+    return E8_ROUNDS_FAST if "avx2" in cpu_flags(flags) else E8_ROUNDS_GENERIC
 
 
 def _ints(text: str, flag: str, lo: int, hi: int) -> tuple[int, ...]:
@@ -141,8 +137,8 @@ def run(args: argparse.Namespace) -> int:
     rounds = args.rounds or base["rounds"]
     e8_rounds = args.e8_rounds or base["e8_rounds"]
     cfg = load_config(args.config)
-    if not args.quick and args.e8_rounds is None and "e8_exact" in kernels and e8_rounds < E8_ROUNDS_VBMI:
-        print(f"E8 q=7 runs its generic decode here (no AVX-512 VBMI): {e8_rounds} rounds "
+    if not args.quick and args.e8_rounds is None and "e8_exact" in kernels and e8_rounds < E8_ROUNDS_FAST:
+        print(f"E8 q=7 runs its generic decode here (no AVX2): {e8_rounds} rounds "
               "(--e8-rounds sets them)", flush=True)
     print(
         f"hwq bench c: {len(shapes)} shape(s) x batches {list(batches)} x threads {list(threads)}, "
