@@ -77,20 +77,28 @@ def test_small_tiles_and_frequent_flushes_stay_bit_exact(tmp_path):
         assert np.linalg.norm(yf - yf_ref) <= 1e-5 * np.linalg.norm(yf_ref), isa
 
 
+def worst_case(cfg: HwqConfig, xabs: int, nvec: int, m: int = 65) -> tuple[EncodedMatrix, np.ndarray]:
+    """K close to max_k, every block the codeword of the largest sum |c_i| at the top ladder rung, and nvec
+    activation vectors of magnitude xabs aligned with (even j) and against (odd j) the codeword's signs: the
+    largest sums every table and accumulator of the C kernels must hold (also used by
+    test_codegen_c_avx2.py)."""
+    cb = codebook(cfg.lattice, cfg.q).astype(np.int64)
+    r = int(np.argmax(np.abs(cb).sum(axis=1)))
+    k = cfg.max_k // 192 * 192
+    nb = k // cfg.dim
+    lad = pack_bits(np.full((m, nb), cfg.ladder_len - 1), cfg.ladder_bits)
+    codes = pack_bits(np.full((m, nb), r), cfg.code_bits)
+    enc = EncodedMatrix(cfg, k, m, 0, codes, lad, np.ones(m, np.float32))
+    sign = np.where(np.tile(cb[r], nb) < 0, -1, 1)
+    return enc, np.stack([sign * xabs * (1 - 2 * (j % 2)) for j in range(nvec)], axis=1)
+
+
 def test_worst_case_activations_at_max_k_do_not_overflow(build_root):
     """Largest |codeword| block everywhere, ladder index of the largest multiplier, x_rot = +-act_rot_bound
     aligned with the codeword signs, K close to max_k: the int32 partial sums must not overflow."""
     cfg = HwqConfig()
     lib = CKernels(cfg, compile_c(cfg, build_root / cfg.slug), nthreads=2)
-    cb = codebook(cfg.lattice, cfg.q).astype(np.int64)
-    r = int(np.argmax(np.abs(cb).sum(axis=1)))
-    k = cfg.max_k // 192 * 192
-    nb, m = k // cfg.dim, 65
-    lad = pack_bits(np.full((m, nb), cfg.ladder_len - 1), cfg.ladder_bits)
-    codes = pack_bits(np.full((m, nb), r), cfg.code_bits)
-    enc = EncodedMatrix(cfg, k, m, 0, codes, lad, np.ones(m, np.float32))
-    sign = np.where(np.tile(cb[r], nb) < 0, -1, 1)
-    x_rot = np.stack([sign * cfg.act_rot_bound, -sign * cfg.act_rot_bound] * 2, axis=1)
+    enc, x_rot = worst_case(cfg, cfg.act_rot_bound, 4)
     ref = dp.weight_only_acc(enc, x_rot)
     assert abs(int(ref[0, 0])) > 2**31  # the int64 result really needs more than int32
     pw = lib.pack(enc)

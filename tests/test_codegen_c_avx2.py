@@ -13,10 +13,9 @@ import pytest
 from hwq import datapath as dp
 from hwq.codegen.build import CKernels, compile_c
 from hwq.config import HwqConfig
-from hwq.container import EncodedMatrix
 from hwq.matmul import encode_matrix
-from hwq.packing import pack_bits
 from hwq.voronoi import codebook
+from test_codegen_c import worst_case
 
 pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not installed")
 
@@ -61,20 +60,6 @@ def test_avx2_loops_bit_exact_for_batch_1_to_8(cfg, bt, dec_min, tmp_path):
         assert np.array_equal(y, dp.weight_only_output(ref, dp.weight_scale(enc), act.scale, cfg)), b
 
 
-def _worst_case(cfg: HwqConfig, xabs: int, nvec: int) -> tuple[EncodedMatrix, np.ndarray]:
-    """K close to max_k, every block the codeword of the largest sum |c_i| at the top ladder rung, and
-    activations of magnitude xabs aligned with (and against) the codeword's signs."""
-    cb = codebook(cfg.lattice, cfg.q).astype(np.int64)
-    r = int(np.argmax(np.abs(cb).sum(axis=1)))
-    k = cfg.max_k // 192 * 192
-    nb, m = k // cfg.dim, 70
-    lad = pack_bits(np.full((m, nb), cfg.ladder_len - 1), cfg.ladder_bits)
-    codes = pack_bits(np.full((m, nb), r), cfg.code_bits)
-    enc = EncodedMatrix(cfg, k, m, 0, codes, lad, np.ones(m, np.float32))
-    sign = np.where(np.tile(cb[r], nb) < 0, -1, 1)
-    return enc, np.stack([sign * xabs * (1 - 2 * (j % 2)) for j in range(nvec)], axis=1)
-
-
 def test_the_int16_tables_at_their_bound_and_beyond(build_root):
     """The table loop takes activations up to sumc * max|x| = 32767 (every entry fits int16), with the
     largest entries at the top rung in every block of a K close to max_k (the int32 sums of a pass at their
@@ -85,7 +70,7 @@ def test_the_int16_tables_at_their_bound_and_beyond(build_root):
     sumc = int(np.abs(codebook(cfg.lattice, cfg.q).astype(np.int64)).sum(axis=1).max())
     pw = None
     for xabs, want in ((32767 // sumc, "gather_madd"), (32767 // sumc + 1, "gather_decode")):
-        enc, x_rot = _worst_case(cfg, xabs, 1)
+        enc, x_rot = worst_case(cfg, xabs, 1, m=70)
         pw = pw if pw is not None else lib.pack(enc)
         ref = dp.weight_only_acc(enc, x_rot)
         assert abs(int(ref[0, 0])) > 2**31
@@ -99,7 +84,7 @@ def test_the_decode_loop_at_the_activation_bound(build_root):
     cfg = HwqConfig()
     lib = CKernels(cfg, compile_c(cfg, build_root / cfg.slug), nthreads=2)
     _avx2(lib)
-    enc, x_rot = _worst_case(cfg, cfg.act_rot_bound, 4)
+    enc, x_rot = worst_case(cfg, cfg.act_rot_bound, 4, m=70)
     ref = dp.weight_only_acc(enc, x_rot)
     assert abs(int(ref[0, 0])) > 2**31
     assert np.array_equal(lib.wo_acc(lib.pack(enc), x_rot), ref)

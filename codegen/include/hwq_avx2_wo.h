@@ -252,12 +252,10 @@ hwq_avx2d_dot(const int nj, const __m256i *w, int64_t ns, const int16_t *xq, int
     (void)nbatch;
 }
 
-static HWQ_T_AVX2 void hwq_groups_avx2d(const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0,
-                                       int64_t ns, const int16_t *xq, int64_t nbatch, int64_t *p64, int32_t f0,
-                                       int32_t f1)
+/* The product table of hwq_groups_avx2d, built once per GEMV (hwq_run_packed): wt[T * 256 + r] holds the 4
+ * int16 words cw_i(r) * f_T (0 for i >= d and r >= NC). */
+static void hwq_avx2d_table(int32_t f0, int32_t f1, int64_t *wt)
 {
-    /* wt[T * 256 + r]: the 4 int16 words cw_i(r) * f_T (0 for i >= d and r >= NC) */
-    int64_t wt[4 * 256];
     for (int tt = 0; tt < 4; tt++) {
         const int32_t f = ((tt & 1) ? f1 : f0) << (tt >> 1);
         for (int r = 0; r < 256; r++) {
@@ -267,6 +265,12 @@ static HWQ_T_AVX2 void hwq_groups_avx2d(const uint8_t *tile, int64_t g0, int64_t
             wt[tt * 256 + r] = (int64_t)v;
         }
     }
+}
+
+static HWQ_T_AVX2 void hwq_groups_avx2d(const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0,
+                                       int64_t ns, const int16_t *xq, int64_t nbatch, int64_t *p64,
+                                       const int64_t *wt)
+{
     __m256i w[2 * HWQ_BT] __attribute__((aligned(32))); /* one chunk of ns <= HWQ_BT blocks, decoded */
     for (int64_t g = g0; g < ng; g++) {
         const uint8_t *ra = tile + (g * nbt + s0) * HWQ_REC;

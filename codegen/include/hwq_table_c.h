@@ -406,6 +406,7 @@ typedef struct {
     size_t acc_used, out_b; /* bytes of a participant's partial sums and outputs that it zeroes first */
     unsigned char *used;    /* used[slot]: that participant ran an item (its slot holds results) */
     int avx2w;              /* the AVX2 weight-only loop (hwq_groups_avx2w) */
+    const int64_t *wt16;    /* its decode loop's product table (hwq_avx2d_table), when avx2w == 2 */
 } hwq_run_ctx;
 
 static int64_t hwq_claim(hwq_run_ctx *c);
@@ -472,7 +473,8 @@ static void hwq_run_part(hwq_run_ctx *c, int slot, int64_t it)
 #if HWQ_AVX2D
             if (c->avx2w == 2) {
                 hwq_avx2d_acts((const int32_t *)jb->act, jb->k, nbatch, b0 + s0, ns, (int16_t *)tab);
-                hwq_groups_avx2d(tile, g0, g1, nbt, s0, ns, (const int16_t *)tab, nbatch, (int64_t *)acc32, f0, f1);
+                hwq_groups_avx2d(tile, g0, g1, nbt, s0, ns, (const int16_t *)tab, nbatch, (int64_t *)acc32,
+                                 c->wt16);
                 continue;
             }
 #endif
@@ -652,7 +654,8 @@ static int hwq_run_packed(const hwq_tile_job *jb)
     const size_t per = (tab_b + acc_b + out_b + 63u) / 64u * 64u;
     const size_t sc_off = per * (size_t)nt + (size_t)(HWQ_D * HWQ_NCP) * 4u;
     const size_t cb16_off = (sc_off + (size_t)nbatch * (sizeof(float) + sizeof(double)) + 63u) / 64u * 64u;
-    char *bufs = (char *)hwq_workspace(cb16_off + (size_t)(HWQ_D * 256) * 2u);
+    const size_t wt_off = (cb16_off + (size_t)(HWQ_D * 256) * 2u + 63u) / 64u * 64u;
+    char *bufs = (char *)hwq_workspace(wt_off + (avx2w == 2 ? 1024u * 8u : 0u));
     if (!bufs)
         return HWQ_E_ALLOC;
     /* transposed codebook as int16, 256 entries per coordinate (rows >= NC zero): hwq_build_planes16_vbmi */
@@ -702,7 +705,13 @@ static int hwq_run_packed(const hwq_tile_job *jb)
 #if HWQ_VBMI && HWQ_DEC
                        &dtab,
 #endif
-                       0, 0, 0, acc_used, out_b, used, avx2w};
+                       0, 0, 0, acc_used, out_b, used, avx2w, NULL};
+#if HWQ_AVX2D
+    if (avx2w == 2) {
+        hwq_avx2d_table(f0, f1, (int64_t *)(void *)(bufs + wt_off));
+        ctx.wt16 = (const int64_t *)(void *)(bufs + wt_off);
+    }
+#endif
     ctx.dec_xb = dec_xb;
     hwq_pool_run(&ctx, nt);
     (void)vbmi;
