@@ -54,10 +54,16 @@ typedef struct {
     uint16_t shq;
 } hwq_e8a_tabs;
 
-/* Block (within the step) of int16 lane w of half h, after vpunpck{l,h}bw of two block-ordered vectors. */
+/* Block (within the step) of int16 lane w of half h in pass 3.  The in-lane packs of pass 1 (vpackusdw of
+ * two 8-row groups, then vpacksswb of the two 16-block halves) interleave the blocks, and vpunpck{l,h}bw
+ * interleaves the byte lanes again; every vector of a step shares this order, so only the activations and
+ * the multipliers need to follow it. */
 static int hwq_e8a_block(int h, int w)
 {
-    return 8 * h + (w < 8 ? w : w + 8);
+    const int pos = (w < 8 ? w : w + 8) + 8 * h;          /* byte lane of the int8 vectors */
+    const int g2 = (pos % 16) >= 8, w16 = pos % 8 + 8 * (pos / 16); /* half g2 of pass 1, its int16 lane */
+    const int grp = 2 * g2 + (w16 % 8) / 4;                 /* the 8-row group of that int16 lane */
+    return 8 * grp + w16 % 4 + 4 * (w16 / 8);
 }
 
 /* The AVX2-specific tables; 0 when no int16 division by q is found (never for q <= 8). */
@@ -185,8 +191,8 @@ static HWQ_T_E8A int hwq_e8a_col(const uint8_t *crow, const uint8_t *lrow, int64
                 hi[e] = _mm256_cvttps_epi32(_mm256_fmadd_ps(_mm256_cvtepi32_ps(r), inv, half));
                 lo[e] = _mm256_sub_epi32(r, _mm256_madd_epi16(hi[e], q4v));
             }
-            hi16[g2] = _mm256_permute4x64_epi64(_mm256_packus_epi32(hi[0], hi[1]), 0xd8);
-            lo16[g2] = _mm256_permute4x64_epi64(_mm256_packus_epi32(lo[0], lo[1]), 0xd8);
+            hi16[g2] = _mm256_packus_epi32(hi[0], hi[1]);
+            lo16[g2] = _mm256_packus_epi32(lo[0], lo[1]);
         }
         __m256i g16[8][2];
         for (int g2 = 0; g2 < 2; g2++) {
@@ -212,8 +218,7 @@ static HWQ_T_E8A int hwq_e8a_col(const uint8_t *crow, const uint8_t *lrow, int64
             g16[7][g2] = k7;
         }
         for (int i = 0; i < 8; i++)
-            _mm256_storeu_si256((__m256i *)(gbuf + 256 * st + 32 * i),
-                                _mm256_permute4x64_epi64(_mm256_packs_epi16(g16[i][0], g16[i][1]), 0xd8));
+            _mm256_storeu_si256((__m256i *)(gbuf + 256 * st + 32 * i), _mm256_packs_epi16(g16[i][0], g16[i][1]));
     }
     /* pass 2: g -> u (in place) */
     for (int64_t st = 0; st < nst; st++) {
