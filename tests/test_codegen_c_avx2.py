@@ -1,6 +1,8 @@
-"""The AVX2 weight-only loops of the table path (codegen/include/hwq_avx2_wo.h): the int16-table loop
-("gather_madd", batch 1) and the decode-then-dot loop ("gather_decode", batch >= 2, or whenever the int16
-tables cannot hold the entries), bit-equal to hwq.datapath and picked as documented. They run wherever
+"""The AVX2 loops of the table path (codegen/include/hwq_avx2_wo.h): the int16-table loop ("gather_madd",
+batch 1) and the decode-then-dot loop ("gather_decode", from batch 2, or whenever the int16 tables cannot
+hold the entries), for the weight-only kernel and the both-quantized LUT kernel (its tables f_Tx LUT[r_x, .]
+at batch 1, the decode loop on the activations' decoded codewords from batch 2), bit-equal to hwq.datapath
+and picked as documented. They run wherever
 the CPU has AVX2, forced with set_isa("avx2") on CPUs that have more."""
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def test_avx2_loops_bit_exact_for_batch_1_to_8(cfg, bt, dec_min, tmp_path):
     """Both loops at batch 1-8 (HWQ_AVX2_DEC_MIN_BATCH moves the switch: 1 = decode only, 100 = table
     only), with ragged tiles (5 or 7 blocks: K is not a multiple of the tile) or one tile over all of K
     (64: the 2 threads split the column groups), 394 columns (a padded last group): the weight-only
-    accumulators and the exact GEMV bit-equal to hwq.datapath."""
+    accumulators, the exact GEMV and the LUT kernel's accumulators bit-equal to hwq.datapath."""
     defines = {"HWQ_BT": bt, "HWQ_AVX2_DEC_MIN_BATCH": dec_min}
     lib = CKernels(cfg, compile_c(cfg, tmp_path, defines=defines), nthreads=2)
     _avx2(lib)
@@ -58,6 +60,9 @@ def test_avx2_loops_bit_exact_for_batch_1_to_8(cfg, bt, dec_min, tmp_path):
         y, acc = lib.gemv_exact(pw, x[:, :b])
         assert np.array_equal(acc, ref), b
         assert np.array_equal(y, dp.weight_only_output(ref, dp.weight_scale(enc), act.scale, cfg)), b
+        codes = dp.encode_activations(act.x_rot, cfg)  # the both-quantized LUT kernel
+        assert np.array_equal(lib.lut_acc(pw, codes), dp.lut_acc(enc, codes)), b
+        assert lib.last_kernel() == ("gather_decode" if b >= dec_min else "gather_madd"), b
 
 
 def test_the_int16_tables_at_their_bound_and_beyond(build_root):

@@ -1,7 +1,10 @@
 /*
  * hwq_avx2_wo.h -- the weight-only table loop for CPUs with AVX2 but without AVX-512 VBMI (included by
  * hwq_simd_x86.h): the usual case of 1-byte codes, 2 ladder bits and the two-slot ladder
- * (m_2 = 2 m_0, m_3 = 2 m_1), every table entry within int16 (sumc * max|x| <= 32767).
+ * (m_2 = 2 m_0, m_3 = 2 m_1), every table entry within int16 (sumc * max|x| <= 32767).  Both serve the
+ * both-quantized LUT kernel too: at batch 1 the table loop on tables f_Tx LUT[r_x, r] built from the
+ * activations' codes (hwq_build_tab16_lut_avx2), from batch 2 the decode loop on the activations' decoded
+ * codewords (hwq_lut_as_acts in hwq_kernels_c.h).
  *
  * The table of block b is int16 (<c_r, x_b>, 512 bytes: 32 blocks of one activation vector take 16 KiB
  * of L1).  Per 8 columns of a record one vpgatherdd with scale 2 loads the dword at entry `code`: its low
@@ -61,6 +64,28 @@ static HWQ_T_AVX2 void hwq_build_tab16_avx2(const int16_t *cbt16, const int32_t 
         }
     }
 }
+
+#if HWQ_LUT_TABLE_PATH
+/* The same int16 tables for the both-quantized LUT kernel: t16[(j * ns + bb) * 256 + r] =
+ * f_{T_x} LUT[r_x, r] for the activation's code r_x and ladder index T_x of block b = bs + bb of vector j
+ * (f = m / mdiv: fx, 0 for r >= NC), every entry within +-32767 (hwq_run_packed checks); the loop then applies
+ * the weight's f_T, and the epilogue mdiv^2. */
+static HWQ_T_AVX2 void hwq_build_tab16_lut_avx2(const int32_t *rx, const uint8_t *tx, int64_t nb, int64_t nbatch,
+                                               int64_t bs, int64_t ns, const int16_t *fx, int16_t *t16)
+{
+    for (int64_t j = 0; j < nbatch; j++) {
+        for (int64_t bb = 0; bb < ns; bb++) {
+            const int64_t b = bs + bb, row = (int64_t)rx[j * nb + b] * HWQ_NC;
+            const int16_t f = fx[tx[j * nb + b]];
+            int16_t *o = t16 + (j * ns + bb) * 256;
+            for (int r = 0; r < HWQ_NC; r++)
+                o[r] = (int16_t)(f * (int16_t)hwq_lut[row + r]);
+            for (int r = HWQ_NC; r < 256; r++)
+                o[r] = 0;
+        }
+    }
+}
+#endif
 
 /* Blocks [0, ns) of groups [g0, ng) for activation vectors [j0, j0 + NJ). */
 static inline __attribute__((always_inline)) HWQ_T_AVX2 void

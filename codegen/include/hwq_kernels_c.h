@@ -440,6 +440,65 @@ static int hwq_wo_acc_w(hwq_weights w, int64_t k, int64_t m, const int32_t *xr, 
 #endif
 }
 
+#if HWQ_LUT_TABLE_PATH
+/* gcd of the ladder multipliers */
+static int64_t hwq_mults_gcd(void)
+{
+    int64_t g = 0;
+    for (int t = 0; t < HWQ_L; t++) {
+        int64_t a = hwq_mults[t] < 0 ? -(int64_t)hwq_mults[t] : hwq_mults[t], b = g;
+        while (b) {
+            const int64_t r = a % b;
+            a = b;
+            b = r;
+        }
+        g = a;
+    }
+    return g > 0 ? g : 1;
+}
+
+/* The LUT kernel at batch >= HWQ_AVX2_DEC_MIN_BATCH on AVX2 CPUs: LUT[r_x, r] = <c_{r_x}, c_r> (SPEC: the
+ * pairwise table holds the codewords' inner products, exact integers; coordinate scale 1), so
+ *   sum_b m_Tw m_Tx LUT[r_x, r_w] = mdiv * sum_b m_Tw <c_{r_w}, x'_b>,  x'_b = (m_Tx / mdiv) c_{r_x},
+ * the weight-only product on the activations' decoded codewords, where the decode-then-dot loop
+ * (hwq_groups_avx2d) reads each weight record once for all vectors instead of building a table per vector.
+ * Returns x' (B, K) int32, or NULL where this does not apply (another ISA or batch, a coordinate scale other
+ * than 1, |x'| beyond the weight-only activation bound ACT_MAX * H, no memory): then the LUT tables serve. */
+static int32_t *hwq_lut_as_acts(const int32_t *rx, const uint8_t *tx, int64_t k, int64_t nbatch)
+{
+#if HWQ_AVX2W && HWQ_AVX2D
+    if (!HWQ_USE_AVX2W || HWQ_CS != 1 || hwq_isa() != HWQ_ISA_AVX2 || nbatch < HWQ_AVX2_DEC_MIN_BATCH)
+        return NULL;
+    const int64_t g = hwq_mults_gcd(), nb = k / HWQ_D;
+    int64_t cwmax = 0, fmax = 0;
+    for (int64_t r = 0; r < (int64_t)HWQ_NC * HWQ_D; r++)
+        cwmax = hwq_codebook[r] < 0 ? (-(int64_t)hwq_codebook[r] > cwmax ? -(int64_t)hwq_codebook[r] : cwmax)
+                                    : ((int64_t)hwq_codebook[r] > cwmax ? (int64_t)hwq_codebook[r] : cwmax);
+    for (int t = 0; t < HWQ_L; t++)
+        fmax = hwq_mults[t] / g > fmax ? hwq_mults[t] / g : fmax;
+    if (cwmax * fmax > (int64_t)HWQ_ACT_MAX * HWQ_H)
+        return NULL;
+    int32_t *xd = (int32_t *)malloc((size_t)(nbatch * k) * sizeof(int32_t));
+    if (!xd)
+        return NULL;
+    for (int64_t j = 0; j < nbatch; j++)
+        for (int64_t b = 0; b < nb; b++) {
+            const int32_t f = (int32_t)(hwq_mults[tx[j * nb + b]] / g);
+            const int64_t r = rx[j * nb + b];
+            for (int i = 0; i < HWQ_D; i++)
+                xd[j * k + b * HWQ_D + i] = f * (int32_t)hwq_codebook[r * HWQ_D + i];
+        }
+    return xd;
+#else
+    (void)rx;
+    (void)tx;
+    (void)k;
+    (void)nbatch;
+    return NULL;
+#endif
+}
+#endif
+
 static int hwq_lut_acc_w(hwq_weights w, int64_t k, int64_t m, const int32_t *rx, const uint8_t *tx, int64_t nbatch,
                          int64_t *acc, int nthreads)
 {
@@ -464,8 +523,18 @@ static int hwq_lut_acc_w(hwq_weights w, int64_t k, int64_t m, const int32_t *rx,
         hwq_pack(w.codes, w.ladder, k, m, tmp);
         w.packed = tmp;
     }
-    hwq_tile_job jb = {HWQ_T_LUT, w.packed, rx, tx, k, m, nbatch, acc, nthreads};
-    e = hwq_run_packed(&jb);
+    int32_t *xd = hwq_lut_as_acts(rx, tx, k, nbatch);
+    if (xd) { /* the weight-only loops on activations f_T c_r (hwq_lut_as_acts), then the factor mdiv */
+        hwq_tile_job jb = {HWQ_T_WO, w.packed, xd, NULL, k, m, nbatch, acc, nthreads};
+        e = hwq_run_packed(&jb);
+        const int64_t mdiv = hwq_mults_gcd();
+        for (int64_t i = 0; i < m * nbatch && !e && mdiv != 1; i++)
+            acc[i] *= mdiv;
+        free(xd);
+    } else {
+        hwq_tile_job jb = {HWQ_T_LUT, w.packed, rx, tx, k, m, nbatch, acc, nthreads};
+        e = hwq_run_packed(&jb);
+    }
     free(tmp);
     return e;
 #else

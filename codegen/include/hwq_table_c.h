@@ -407,6 +407,8 @@ typedef struct {
     unsigned char *used;    /* used[slot]: that participant ran an item (its slot holds results) */
     int avx2w;              /* the AVX2 weight-only loop (hwq_groups_avx2w) */
     const int64_t *wt16;    /* its decode loop's product table (hwq_avx2d_table), when avx2w == 2 */
+    int16_t fx16[8];        /* LUT kernel on avx2w == 1: the activation multipliers m_T / mdiv */
+    int64_t omul;           /* avx2w: the epilogue's factor (mdiv; mdiv^2 for the LUT kernel) */
 } hwq_run_ctx;
 
 static int64_t hwq_claim(hwq_run_ctx *c);
@@ -466,7 +468,14 @@ static void hwq_run_part(hwq_run_ctx *c, int slot, int64_t it)
 #endif
 #if HWQ_AVX2W
             if (c->avx2w == 1) {
-                hwq_build_tab16_avx2(cbt16, (const int32_t *)jb->act, jb->k, nbatch, b0 + s0, ns, (int16_t *)tab);
+#if HWQ_LUT_TABLE_PATH
+                if (jb->kind == HWQ_T_LUT)
+                    hwq_build_tab16_lut_avx2((const int32_t *)jb->act, jb->tx, nb, nbatch, b0 + s0, ns, c->fx16,
+                                             (int16_t *)tab);
+                else
+#endif
+                    hwq_build_tab16_avx2(cbt16, (const int32_t *)jb->act, jb->k, nbatch, b0 + s0, ns,
+                                         (int16_t *)tab);
                 hwq_groups_avx2w(tile, g0, g1, nbt, s0, ns, (const int16_t *)tab, nbatch, (int64_t *)acc32, f0, f1);
                 continue;
             }
@@ -527,7 +536,7 @@ static void hwq_run_part(hwq_run_ctx *c, int slot, int64_t it)
         int32_t pos[HWQ_GL];
         for (int i = 0; i < HWQ_GL; i++)
             pos[i] = hwq_col_pos(i);
-        hwq_perm_out((int64_t *)acc64, (const int64_t *)acc32, pos, mdiv, jb->m, nbatch);
+        hwq_perm_out((int64_t *)acc64, (const int64_t *)acc32, pos, c->omul, jb->m, nbatch);
     } else if (vnni) { /* int64 partials of hwq_groups_vnni, in units of mdiv */
         const int64_t *p64 = (const int64_t *)acc32;
         int64_t *o64 = (int64_t *)acc64;
@@ -619,6 +628,24 @@ static int hwq_run_packed(const hwq_tile_job *jb)
             avx2w = sub_w >= 1 ? 2 : 0;
         }
     }
+    /* the LUT kernel: entries f_Tx LUT (|.| <= max|LUT| * fm within int16), one pass of sub blocks within int32 */
+    int64_t lutmax = 0;
+#if HWQ_LUT_TABLE_PATH
+    if (HWQ_USE_AVX2W && isa == HWQ_ISA_AVX2 && jb->kind == HWQ_T_LUT && fm > 0 && fm <= 32767) {
+        for (int64_t r = 0; r < (int64_t)HWQ_NC * HWQ_NC; r++)
+            lutmax = hwq_lut[r] < 0 ? (-(int64_t)hwq_lut[r] > lutmax ? -(int64_t)hwq_lut[r] : lutmax)
+                                    : ((int64_t)hwq_lut[r] > lutmax ? (int64_t)hwq_lut[r] : lutmax);
+        const int64_t emax = (lutmax > 0 ? lutmax : 1) * fm;
+        if (emax <= 32767) {
+            sub_w = (int64_t)HWQ_TAB16_BYTES / (nbatch * 512);
+            sub_w = sub_w > HWQ_BT ? HWQ_BT : sub_w < 1 ? 1 : sub_w;
+            if (sub_w * emax * fm > (int64_t)0x7FFFFFFF)
+                sub_w = (int64_t)0x7FFFFFFF / (emax * fm);
+            avx2w = sub_w >= 1 ? 1 : 0;
+        }
+    }
+#endif
+    (void)lutmax;
 #endif
     /* decode-then-dot loop (hwq_groups_dec) from HWQ_DEC_MIN_BATCH activation vectors on */
     int dec = 0;
@@ -705,7 +732,12 @@ static int hwq_run_packed(const hwq_tile_job *jb)
 #if HWQ_VBMI && HWQ_DEC
                        &dtab,
 #endif
-                       0, 0, 0, acc_used, out_b, used, avx2w, NULL};
+                       0, 0, 0, acc_used, out_b, used, avx2w, NULL, {0}, mdiv};
+    if (avx2w && jb->kind == HWQ_T_LUT) {
+        for (int t = 0; t < HWQ_L && t < 8; t++)
+            ctx.fx16[t] = (int16_t)(hwq_mults[t] / mdiv);
+        ctx.omul = (int64_t)mdiv * mdiv;
+    }
 #if HWQ_AVX2D
     if (avx2w == 2) {
         hwq_avx2d_table(f0, f1, (int64_t *)(void *)(bufs + wt_off));
