@@ -2,8 +2,8 @@
 batch 1) and the decode-then-dot loop ("gather_decode", from batch 2, or whenever the int16 tables cannot
 hold the entries), for the weight-only kernel and the both-quantized LUT kernel (its tables f_Tx LUT[r_x, .]
 at batch 1, the decode loop on the activations' decoded codewords from batch 2), bit-equal to hwq.datapath
-and picked as documented. They run wherever
-the CPU has AVX2, forced with set_isa("avx2") on CPUs that have more."""
+and picked as documented; and the fast-mode loop ("gather_fma", float tables and vgatherdps). They run
+wherever the CPU has AVX2, forced with set_isa("avx2") on CPUs that have more."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import pytest
 from hwq import datapath as dp
 from hwq.codegen.build import CKernels, compile_c
 from hwq.config import HwqConfig
-from hwq.matmul import encode_matrix
+from hwq.codegen.check import FAST_RTOL
+from hwq.matmul import decode_matrix, encode_matrix
 from hwq.voronoi import codebook
 from test_codegen_c import worst_case
 
@@ -43,7 +44,8 @@ def test_avx2_loops_bit_exact_for_batch_1_to_8(cfg, bt, dec_min, tmp_path):
     """Both loops at batch 1-8 (HWQ_AVX2_DEC_MIN_BATCH moves the switch: 1 = decode only, 100 = table
     only), with ragged tiles (5 or 7 blocks: K is not a multiple of the tile) or one tile over all of K
     (64: the 2 threads split the column groups), 394 columns (a padded last group): the weight-only
-    accumulators, the exact GEMV and the LUT kernel's accumulators bit-equal to hwq.datapath."""
+    accumulators, the exact GEMV and the LUT kernel's accumulators bit-equal to hwq.datapath, fast mode
+    ("gather_fma": float tables) within FAST_RTOL of the float64 product of the dequantized weights."""
     defines = {"HWQ_BT": bt, "HWQ_AVX2_DEC_MIN_BATCH": dec_min}
     lib = CKernels(cfg, compile_c(cfg, tmp_path, defines=defines), nthreads=2)
     _avx2(lib)
@@ -63,6 +65,10 @@ def test_avx2_loops_bit_exact_for_batch_1_to_8(cfg, bt, dec_min, tmp_path):
         codes = dp.encode_activations(act.x_rot, cfg)  # the both-quantized LUT kernel
         assert np.array_equal(lib.lut_acc(pw, codes), dp.lut_acc(enc, codes)), b
         assert lib.last_kernel() == ("gather_decode" if b >= dec_min else "gather_madd"), b
+        yf = lib.gemv_fast(pw, x[:, :b]).astype(np.float64)  # fast mode: float tables, the same loop
+        assert lib.last_kernel() == "gather_fma", b
+        yf_ref = decode_matrix(enc).astype(np.float64).T @ x[:, :b].astype(np.float32).astype(np.float64)
+        assert np.linalg.norm(yf - yf_ref) <= FAST_RTOL * np.linalg.norm(yf_ref), b
 
 
 def test_the_int16_tables_at_their_bound_and_beyond(build_root):

@@ -191,6 +191,93 @@ static HWQ_T_AVX2 void hwq_groups_avx2w(const uint8_t *tile, int64_t g0, int64_t
 }
 
 /* ------------------------------------------------------------------------------------------------ */
+/* Fast mode (float activations): the same loop on float tables, one vgatherdps and one multiply-add   */
+/* by the column's beta_T per 8 columns.                                                              */
+/* ------------------------------------------------------------------------------------------------ */
+/* tf[(j * ns + bb) * 256 + r] = <c_r, x_b> / cs in float for blocks b = bs + bb (0 for r >= NC), summed over
+ * the coordinates in the order of hwq_build_tables (the same float values). */
+static HWQ_T_AVX2 void hwq_build_tabf_avx2(const int16_t *cbt16, const float *xr, int64_t k, int64_t nbatch,
+                                          int64_t bs, int64_t ns, float *tf)
+{
+    for (int64_t j = 0; j < nbatch; j++) {
+        for (int64_t bb = 0; bb < ns; bb++) {
+            const float *xs = xr + j * k + (bs + bb) * HWQ_D;
+            float *o = tf + (j * ns + bb) * 256;
+            __m256 xv[HWQ_D];
+            for (int i = 0; i < HWQ_D; i++)
+                xv[i] = _mm256_set1_ps(xs[i] * (float)(1.0 / HWQ_CS));
+            for (int v = 0; v < 256; v += 8) {
+                __m256 w = _mm256_setzero_ps();
+                for (int i = 0; i < HWQ_D; i++) {
+                    const __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(cbt16 + i * 256 + v));
+                    w = _mm256_add_ps(w, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(c)), xv[i]));
+                }
+                _mm256_storeu_ps(o + v, w);
+            }
+        }
+    }
+}
+
+/* Blocks [0, ns) of groups [g0, ng), activation vectors [j0, j0 + nj): pf[(g * B + j) * 64 + 8 q + lane] +=
+ * sum_b beta_T tf[j][b][code] in the record's lane order (hwq_col_pos), as hwq_avx2w_pass does in int32. */
+static inline __attribute__((always_inline)) HWQ_T_AVX2 void
+hwq_avx2f_pass(const int nj, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0, int64_t ns,
+               const float *tf, int64_t j0, int64_t nbatch, float *pf, __m256 bv)
+{
+    const int64_t tstride = ns * 256;
+    const float *tb0 = tf + j0 * tstride;
+    for (int64_t g = g0; g < ng; g++) {
+        const uint8_t *ra = tile + (g * nbt + s0) * HWQ_REC;
+        for (int q = 0; q < 8; q++) {
+            const __m256i sh = _mm256_add_epi32(_mm256_setr_epi32(0, 0, 2, 2, 4, 4, 6, 6),
+                                                _mm256_set1_epi32(8 * (q >> 1)));
+            __m256 acc[4];
+            for (int jj = 0; jj < nj; jj++)
+                acc[jj] = _mm256_setzero_ps();
+            const uint8_t *rec = ra;
+            const float *tb = tb0;
+            for (int64_t bb = 0; bb < ns; bb++, rec += HWQ_REC, tb += 256) {
+                if (q == 0)
+                    _mm_prefetch((const char *)(rec + HWQ_PF_BYTES), _MM_HINT_T0);
+                const __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(rec + 8 * q)));
+                int64_t tw;
+                memcpy(&tw, rec + HWQ_GL + 8 * (q & 1), 8);
+                const __m256 m = _mm256_permutevar8x32_ps(bv, _mm256_srlv_epi32(_mm256_set1_epi64x(tw), sh));
+                for (int jj = 0; jj < nj; jj++) {
+                    const __m256 e = _mm256_i32gather_ps(tb + jj * tstride, idx, 4);
+                    acc[jj] = _mm256_add_ps(acc[jj], _mm256_mul_ps(e, m));
+                }
+            }
+            for (int jj = 0; jj < nj; jj++) {
+                float *d = pf + (g * nbatch + j0 + jj) * HWQ_GL + 8 * q;
+                _mm256_storeu_ps(d, _mm256_add_ps(_mm256_loadu_ps(d), acc[jj]));
+            }
+        }
+    }
+}
+
+/* The fast-mode loop over activation vectors in passes of up to HWQ_AVX2_NJ. */
+static HWQ_T_AVX2 void hwq_groups_avx2f(const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0,
+                                       int64_t ns, const float *tf, int64_t nbatch, float *pf)
+{
+    float bt[8]; /* entry i: beta_T for T = i & 3 (the index's bit 2 is the next field's) */
+    for (int i = 0; i < 8; i++)
+        bt[i] = (float)hwq_betas[i & 3];
+    const __m256 bv = _mm256_loadu_ps(bt);
+    for (int64_t j0 = 0; j0 < nbatch; j0 += HWQ_AVX2_NJ) {
+        const int64_t nj = nbatch - j0 < HWQ_AVX2_NJ ? nbatch - j0 : HWQ_AVX2_NJ;
+        if (nj == 1)
+            hwq_avx2f_pass(1, tile, g0, ng, nbt, s0, ns, tf, j0, nbatch, pf, bv);
+        else if (nj == 2)
+            hwq_avx2f_pass(2, tile, g0, ng, nbt, s0, ns, tf, j0, nbatch, pf, bv);
+        else if (nj == 3)
+            hwq_avx2f_pass(3, tile, g0, ng, nbt, s0, ns, tf, j0, nbatch, pf, bv);
+        else
+            hwq_avx2f_pass(4, tile, g0, ng, nbt, s0, ns, tf, j0, nbatch, pf, bv);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------------ */
 /* Decode then dot (batch >= HWQ_AVX2_DEC_MIN_BATCH, or whenever the int16 tables above do not fit):  */
 /* the codes are decoded once per record and pass instead of once per activation vector.              */
 /* ------------------------------------------------------------------------------------------------ */

@@ -479,6 +479,11 @@ static void hwq_run_part(hwq_run_ctx *c, int slot, int64_t it)
                 hwq_groups_avx2w(tile, g0, g1, nbt, s0, ns, (const int16_t *)tab, nbatch, (int64_t *)acc32, f0, f1);
                 continue;
             }
+            if (c->avx2w == 3) {
+                hwq_build_tabf_avx2(cbt16, (const float *)jb->act, jb->k, nbatch, b0 + s0, ns, (float *)tab);
+                hwq_groups_avx2f(tile, g0, g1, nbt, s0, ns, (const float *)tab, nbatch, (float *)acc32);
+                continue;
+            }
 #if HWQ_AVX2D
             if (c->avx2w == 2) {
                 hwq_avx2d_acts((const int32_t *)jb->act, jb->k, nbatch, b0 + s0, ns, (int16_t *)tab);
@@ -532,6 +537,12 @@ static void hwq_run_part(hwq_run_ctx *c, int slot, int64_t it)
 #if HWQ_VBMI && HWQ_DEC
         hwq_perm_out((int64_t *)acc64, (const int64_t *)acc32, c->dtab->pos, c->dtab->mdiv, jb->m, nbatch);
 #endif
+    } else if (c->avx2w == 3) { /* float partials of hwq_groups_avx2f in record byte order */
+        const float *pf = (const float *)acc32;
+        float *o = (float *)acc64;
+        for (int64_t mm = 0; mm < jb->m; mm++)
+            for (int64_t j = 0; j < nbatch; j++)
+                o[mm * nbatch + j] += pf[((mm / HWQ_GL) * nbatch + j) * HWQ_GL + hwq_col_pos((int)(mm % HWQ_GL))];
     } else if (c->avx2w) { /* int64 partials of hwq_groups_avx2w in record byte order, in units of mdiv */
         int32_t pos[HWQ_GL];
         for (int i = 0; i < HWQ_GL; i++)
@@ -628,6 +639,12 @@ static int hwq_run_packed(const hwq_tile_job *jb)
             avx2w = sub_w >= 1 ? 2 : 0;
         }
     }
+    /* fast mode: float tables (1 KiB a block and vector) in the same loop */
+    if (HWQ_USE_AVX2W && isa == HWQ_ISA_AVX2 && jb->kind == HWQ_T_FAST && mode == HWQ_F_FLOAT) {
+        sub_w = (int64_t)HWQ_TAB16_BYTES / (nbatch * 1024);
+        sub_w = sub_w > HWQ_BT ? HWQ_BT : sub_w < 1 ? 1 : sub_w;
+        avx2w = 3;
+    }
     /* the LUT kernel: entries f_Tx LUT (|.| <= max|LUT| * fm within int16), one pass of sub blocks within int32 */
     int64_t lutmax = 0;
 #if HWQ_LUT_TABLE_PATH
@@ -672,6 +689,8 @@ static int hwq_run_packed(const hwq_tile_job *jb)
                            : mode == HWQ_F_FIX ? HWQ_FLUSH_BLOCKS_FIX : HWQ_FLUSH_BLOCKS;
     int64_t flush_blocks = lad2 ? (flush0 / 2 > 0 ? flush0 / 2 : 1) : flush0;
     size_t tab_b = (size_t)(nbatch * sub) * (HWQ_NCP * 4u + 768u);
+    if (avx2w == 3 && tab_b < (size_t)(nbatch * sub) * 1024u) /* hwq_groups_avx2f: 256 floats a table */
+        tab_b = (size_t)(nbatch * sub) * 1024u;
     if (dec)
         tab_b = dec_xb + (size_t)dec_nw * 256u;
     size_t acc_b = (size_t)(ng * nbatch * HWQ_NSLOT * HWQ_GL) * 4u;
@@ -707,6 +726,7 @@ static int hwq_run_packed(const hwq_tile_job *jb)
         flush_blocks = INT64_MAX; /* these loops empty their int32 sums into int64 after every sub-tile */
     hwq_last_kernel = dec ? HWQ_KERNEL_DECODE : vnni ? HWQ_KERNEL_VNNI : vbmi ? HWQ_KERNEL_PLANES
                       : avx2w == 1 ? HWQ_KERNEL_GATHER_MADD : avx2w == 2 ? HWQ_KERNEL_GATHER_DECODE
+                      : avx2w == 3 ? HWQ_KERNEL_GATHER_FMA
                       : isa >= HWQ_ISA_AVX2 ? HWQ_KERNEL_GATHER : HWQ_KERNEL_SCALAR;
     if (mode == HWQ_F_FIX) {
         /* |<c_r, x_b>| / cs <= sumc * max|x| / cs: entries scaled to at most 2^HWQ_FIX_BITS */
