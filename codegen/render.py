@@ -111,6 +111,7 @@ def render_context(cfg: HwqConfig) -> dict[str, Any]:
         "act_max": cfg.act_max, "frac_bits": cfg.frac_bits, "beta0": repr(float(cfg.beta0)),
         "lat_kind": _LAT_KIND[cfg.lattice], "rom": int(rom), "have_codebook": int(have_cb),
         "has_lut": int(has_lut), "table_path": int(table_path), "lut_table_path": int(lut_table_path),
+        "lut_absmax": int(np.abs(lut).max()) if lut is not None else 0,
         # int32 partial sums of (column, ladder index) add table entries bounded by dot_bound (weight-only)
         # or lut_bound * max m (LUT): flushed into int64 at least every INT32_MAX // bound blocks
         "flush_blocks": max(1, _INT32_MAX // cfg.dot_bound),

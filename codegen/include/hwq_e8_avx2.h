@@ -42,7 +42,7 @@
 #define HWQ_T_E8A __attribute__((target("avx2,fma")))
 #define HWQ_E8A_CHB (4 * HWQ_CB) /* code bytes of one 32-block step */
 #define HWQ_E8A_LGB (4 * HWQ_LB) /* ladder bytes of one 32-block step */
-#define HWQ_E8A_XB 640            /* activation bytes of one step and batch column (hwq_e8a_acts) */
+#define HWQ_E8A_XB 640            /* activation bytes of one step and batch column (20 ymm, hwq_e8_acts) */
 
 typedef struct {
     uint8_t shuf[32];     /* vpshufb: bytes of row l of an 8-row group, per 128-bit half */
@@ -52,6 +52,8 @@ typedef struct {
     int32_t mt8[8];       /* m_T by T (0 for T >= L) */
     uint16_t magq;        /* floor(p / q) = (p * magq >> 16) >> shq for p < q^2 */
     uint16_t shq;
+    int32_t blk[2][16];   /* hwq_e8a_block(h, w): the lane order of the activations (hwq_e8_acts) */
+    const hwq_e8v_tabs *t; /* the proofs and tables this decode shares with hwq_e8_vbmi.h */
 } hwq_e8a_tabs;
 
 /* Block (within the step) of int16 lane w of half h in pass 3.  The in-lane packs of pass 1 (vpackusdw of
@@ -85,6 +87,9 @@ static int hwq_e8a_setup(hwq_e8a_tabs *a)
             }
     for (int t = 0; t < 8; t++)
         a->mt8[t] = t < HWQ_L ? (int32_t)hwq_mults[t] : 0;
+    for (int h = 0; h < 2; h++)
+        for (int w = 0; w < 16; w++)
+            a->blk[h][w] = hwq_e8a_block(h, w);
     const int q = HWQ_Q;
     for (int s = 0; s <= 6; s++) {
         const int64_t m = (((int64_t)1 << (16 + s)) + q - 1) / q;
@@ -102,44 +107,17 @@ static int hwq_e8a_setup(hwq_e8a_tabs *a)
     return 0;
 }
 
-/* Activations in the lane order of the step (HWQ_E8A_XB bytes at (st B + j) HWQ_E8A_XB): int8 pairs
- * (xl_2p, xl_2p+1) of block hwq_e8a_block(h, w) at int16 lane w of ymm 2p + h, then xh likewise
- * (ymm 8 + 2p + h), then the int16 biases 2q sum(xl) (ymm 16 + h) and 2q sum(xh) (ymm 18 + h); 0 past
- * the last block. */
-static void hwq_e8a_acts(const int32_t *xr, int64_t k, int64_t nbatch, int64_t nst, uint8_t *xt)
-{
-    const int64_t nb = k / 8;
-    for (int64_t j = 0; j < nbatch; j++)
-        for (int64_t st = 0; st < nst; st++) {
-            uint8_t *o = xt + (st * nbatch + j) * HWQ_E8A_XB;
-            for (int h = 0; h < 2; h++)
-                for (int w = 0; w < 16; w++) {
-                    const int64_t b = 32 * st + hwq_e8a_block(h, w);
-                    int32_t sl = 0, sh = 0;
-                    for (int i = 0; i < 8; i++) {
-                        const int32_t x = b < nb ? xr[j * k + 8 * b + i] : 0;
-                        const int32_t xh = (x - (x & 255)) / 256, xl = x & 255; /* x = 256 xh + xl */
-                        o[32 * (2 * (i / 2) + h) + 2 * w + (i & 1)] = (uint8_t)xl;
-                        o[32 * (8 + 2 * (i / 2) + h) + 2 * w + (i & 1)] = (uint8_t)(int8_t)xh;
-                        sl += xl;
-                        sh += xh;
-                    }
-                    const uint16_t bl = (uint16_t)(2 * HWQ_Q * sl), bh = (uint16_t)(2 * HWQ_Q * sh);
-                    memcpy(o + 32 * (16 + h) + 2 * w, &bl, 2);
-                    memcpy(o + 32 * (18 + h) + 2 * w, &bh, 2);
-                }
-        }
-}
-
 /* int16 lanes: floor(v / d) by a proved magic number (v * mag >> 16) >> sh */
 #define HWQ_E8A_DIV(v, mag, sh, on) \
     ((on) ? _mm256_srl_epi16(_mm256_mulhi_epu16(v, mag), sh) : _mm256_mulhi_epu16(v, mag))
 
 /* One column: acc[j] += sum_b m_{T_b} <c(r_b), x_j,b>.  Returns 1 if a code of the column is >= HWQ_NC. */
 static HWQ_T_E8A int hwq_e8a_col(const uint8_t *crow, const uint8_t *lrow, int64_t nb, int64_t cs, int64_t ls,
-                                  const uint8_t *xt, int64_t nbatch, const hwq_e8v_tabs *t,
-                                  const hwq_e8a_tabs *a, uint8_t *gbuf, int64_t *acc)
+                                  const uint8_t *xt, int64_t nbatch, const void *tabs, uint8_t *gbuf,
+                                  int64_t *acc)
 {
+    const hwq_e8a_tabs *a = (const hwq_e8a_tabs *)tabs;
+    const hwq_e8v_tabs *t = a->t;
     const int q = HWQ_Q;
     const int64_t nst = (nb + 31) / 32;
     const __m256i shuf = _mm256_loadu_si256((const __m256i *)a->shuf);
@@ -341,37 +319,11 @@ static int hwq_e8a_wo(const uint8_t *codes, const uint8_t *ladder, int64_t k, in
 {
     hwq_e8v_tabs scratch;
     hwq_e8a_tabs at;
-    const hwq_e8v_tabs *t = hwq_e8v_get(&scratch);
+    at.t = hwq_e8v_get(&scratch);
     *err = HWQ_OK;
-    if (!t || !hwq_e8a_setup(&at))
+    if (!at.t || !hwq_e8a_setup(&at))
         return 0;
-    const int64_t nb = k / 8, cs = hwq_cstride(nb), ls = hwq_lstride(nb), nst = (nb + 31) / 32;
-    uint8_t *xt = (uint8_t *)malloc((size_t)(nbatch * nst * HWQ_E8A_XB));
-    if (!xt) {
-        *err = HWQ_E_ALLOC;
-        return 1;
-    }
-    hwq_e8a_acts(xr, k, nbatch, nst, xt);
-    int badcodes = 0, nomem = 0;
-    (void)nt;
-    HWQ_PRAGMA(omp parallel num_threads(nt))
-    {
-        uint8_t *gbuf = (uint8_t *)malloc((size_t)(nst * 256));
-        if (!gbuf) {
-            HWQ_PRAGMA(omp atomic write)
-            nomem = 1;
-        }
-        HWQ_PRAGMA(omp for schedule(dynamic, 32))
-        for (int64_t mm = 0; mm < m; mm++)
-            if (gbuf && hwq_e8a_col(codes + mm * cs, ladder + mm * ls, nb, cs, ls, xt, nbatch, t, &at, gbuf,
-                                    acc + mm * nbatch)) {
-                HWQ_PRAGMA(omp atomic write)
-                badcodes = 1;
-            }
-        free(gbuf);
-    }
-    free(xt);
-    *err = nomem ? HWQ_E_ALLOC : badcodes ? HWQ_E_CODES : HWQ_OK;
+    *err = hwq_e8_run(codes, ladder, k, m, xr, nbatch, acc, nt, 32, &at.blk[0][0], 256, hwq_e8a_col, &at);
     return 1;
 }
 #endif

@@ -47,7 +47,7 @@
 #define HWQ_T_E8V __attribute__((target("avx2,fma,avx512f,avx512bw,avx512dq,avx512vl,avx512vbmi")))
 #define HWQ_E8V_CHB (8 * HWQ_CB) /* code bytes of one 64-block step */
 #define HWQ_E8V_LGB (8 * HWQ_LB) /* ladder bytes of one 64-block step */
-#define HWQ_E8V_XB 1280           /* activation bytes of one step and batch column (20 zmm, hwq_e8v_acts) */
+#define HWQ_E8V_XB 1280           /* activation bytes of one step and batch column (20 zmm, hwq_e8_acts) */
 
 typedef struct {
     uint8_t ta[64];       /* |r0| + 128 [f0 odd], indexed by g + 2 (q - 1) */
@@ -189,43 +189,84 @@ static const hwq_e8v_tabs *hwq_e8v_get(hwq_e8v_tabs *scratch)
     return hwq_e8v_setup(scratch) ? scratch : NULL;
 }
 
-/* Activations in the lane order of the step, per step st and batch column j (HWQ_E8V_XB bytes at
- * (st B + j) HWQ_E8V_XB: a step's B chunks are one contiguous read; st-major took 1.2x longer than this at
- * 14336 x 4096, batch 8, where the B chunks of a step lay 35 KB apart): int8 pairs
- * (xl_2p, xl_2p+1) of block blk[h][w] at int16 lane w of zmm 2p + h, then xh likewise (zmm 8 + 2p + h), then
- * the int16 biases 2q sum(xl) (zmm 16 + h) and 2q sum(xh) (zmm 18 + h); 0 past the last block. */
-static void hwq_e8v_acts(const int32_t *xr, int64_t k, int64_t nbatch, int64_t nst, const hwq_e8v_tabs *t,
-                         uint8_t *xt)
+/* Activations in the lane order of a step of spb blocks (64 here, 32 in hwq_e8_avx2.h; its vectors are spb
+ * bytes), per step st and batch column j (20 spb bytes at (st B + j) 20 spb: a step's B chunks are one
+ * contiguous read; st-major took 1.2x longer than this at 14336 x 4096, batch 8, where the B chunks of a step lay
+ * 35 KB apart): int8 pairs (xl_2p, xl_2p+1) of block blk[h spb / 2 + w] at int16 lane w of vector 2p + h, then
+ * xh likewise (vector 8 + 2p + h), then the int16 biases 2q sum(xl) (vector 16 + h) and 2q sum(xh) (vector
+ * 18 + h); 0 past the last block. */
+static void hwq_e8_acts(const int32_t *xr, int64_t k, int64_t nbatch, int64_t nst, int spb, const int32_t *blk,
+                        uint8_t *xt)
 {
     const int64_t nb = k / 8;
     for (int64_t j = 0; j < nbatch; j++)
         for (int64_t st = 0; st < nst; st++) {
-            uint8_t *o = xt + (st * nbatch + j) * HWQ_E8V_XB;
+            uint8_t *o = xt + (st * nbatch + j) * 20 * spb;
             for (int h = 0; h < 2; h++)
-                for (int w = 0; w < 32; w++) {
-                    const int64_t b = 64 * st + t->blk[h][w];
+                for (int w = 0; w < spb / 2; w++) {
+                    const int64_t b = spb * st + blk[h * (spb / 2) + w];
                     int32_t sl = 0, sh = 0;
                     for (int i = 0; i < 8; i++) {
                         const int32_t x = b < nb ? xr[j * k + 8 * b + i] : 0;
                         const int32_t xh = (x - (x & 255)) / 256, xl = x & 255; /* x = 256 xh + xl */
-                        o[64 * (2 * (i / 2) + h) + 2 * w + (i & 1)] = (uint8_t)xl;
-                        o[64 * (8 + 2 * (i / 2) + h) + 2 * w + (i & 1)] = (uint8_t)(int8_t)xh;
+                        o[spb * (2 * (i / 2) + h) + 2 * w + (i & 1)] = (uint8_t)xl;
+                        o[spb * (8 + 2 * (i / 2) + h) + 2 * w + (i & 1)] = (uint8_t)(int8_t)xh;
                         sl += xl;
                         sh += xh;
                     }
                     const uint16_t bl = (uint16_t)(2 * HWQ_Q * sl), bh = (uint16_t)(2 * HWQ_Q * sh);
-                    memcpy(o + 64 * (16 + h) + 2 * w, &bl, 2);
-                    memcpy(o + 64 * (18 + h) + 2 * w, &bh, 2);
+                    memcpy(o + spb * (16 + h) + 2 * w, &bl, 2);
+                    memcpy(o + spb * (18 + h) + 2 * w, &bh, 2);
                 }
         }
+}
+
+/* One column of a step-wise E8 decode: acc[j] += sum_b m_{T_b} <c(r_b), x_j,b> for j < nbatch; returns 1 if a
+ * code of the column is >= HWQ_NC.  tabs: the decode's tables; gbuf: its per-thread buffer. */
+typedef int (*hwq_e8_col_fn)(const uint8_t *crow, const uint8_t *lrow, int64_t nb, int64_t cs, int64_t ls,
+                             const uint8_t *xt, int64_t nbatch, const void *tabs, uint8_t *gbuf, int64_t *acc);
+
+/* The GEMV around a column function (steps of spb blocks, lane order blk, gstep bytes of gbuf per step):
+ * activations laid out once (hwq_e8_acts), columns shared by the threads.  HWQ_E_CODES if a weight code is out
+ * of range (acc is then meaningless), HWQ_E_ALLOC or HWQ_OK. */
+static int hwq_e8_run(const uint8_t *codes, const uint8_t *ladder, int64_t k, int64_t m, const int32_t *xr,
+                      int64_t nbatch, int64_t *acc, int nt, int spb, const int32_t *blk, int64_t gstep,
+                      hwq_e8_col_fn col, const void *tabs)
+{
+    const int64_t nb = k / 8, cs = hwq_cstride(nb), ls = hwq_lstride(nb), nst = (nb + spb - 1) / spb;
+    uint8_t *xt = (uint8_t *)malloc((size_t)(nbatch * nst * 20 * spb));
+    if (!xt)
+        return HWQ_E_ALLOC;
+    hwq_e8_acts(xr, k, nbatch, nst, spb, blk, xt);
+    int nomem = 0, badcodes = 0;
+    (void)nt;
+    HWQ_PRAGMA(omp parallel num_threads(nt))
+    {
+        uint8_t *gbuf = (uint8_t *)malloc((size_t)(nst * gstep));
+        if (!gbuf) {
+            HWQ_PRAGMA(omp atomic write)
+            nomem = 1;
+        }
+        HWQ_PRAGMA(omp for schedule(dynamic, 32))
+        for (int64_t mm = 0; mm < m; mm++)
+            if (gbuf && col(codes + mm * cs, ladder + mm * ls, nb, cs, ls, xt, nbatch, tabs, gbuf,
+                            acc + mm * nbatch)) {
+                HWQ_PRAGMA(omp atomic write)
+                badcodes = 1;
+            }
+        free(gbuf);
+    }
+    free(xt);
+    return nomem ? HWQ_E_ALLOC : badcodes ? HWQ_E_CODES : HWQ_OK;
 }
 
 /* One column: acc[j] += sum_b m_{T_b} <c(r_b), x_j,b>.  Returns 1 if a code of the column is >= HWQ_NC (the
  * range check of hwq_check_codes, done here as the rows are extracted; the sums are then meaningless). */
 static HWQ_T_E8V int hwq_e8v_col(const uint8_t *crow, const uint8_t *lrow, int64_t nb, int64_t cs, int64_t ls,
-                                  const uint8_t *xt, int64_t nbatch, const hwq_e8v_tabs *t, uint8_t *gbuf,
+                                  const uint8_t *xt, int64_t nbatch, const void *tabs, uint8_t *gbuf,
                                   int64_t *acc)
 {
+    const hwq_e8v_tabs *t = (const hwq_e8v_tabs *)tabs;
     const int64_t nst = (nb + 63) / 64;
     const __m512i ncv = _mm512_set1_epi32((int)HWQ_NC);
     __mmask16 bad = 0;
@@ -422,33 +463,7 @@ static int hwq_e8v_wo(const uint8_t *codes, const uint8_t *ladder, int64_t k, in
     *err = HWQ_OK;
     if (!t)
         return 0;
-    const int64_t nb = k / 8, cs = hwq_cstride(nb), ls = hwq_lstride(nb), nst = (nb + 63) / 64;
-    uint8_t *xt = (uint8_t *)malloc((size_t)(nbatch * nst * HWQ_E8V_XB));
-    if (!xt) {
-        *err = HWQ_E_ALLOC;
-        return 1;
-    }
-    hwq_e8v_acts(xr, k, nbatch, nst, t, xt);
-    int nomem = 0, badcodes = 0;
-    (void)nt;
-    HWQ_PRAGMA(omp parallel num_threads(nt))
-    {
-        uint8_t *gbuf = (uint8_t *)malloc((size_t)(nst * 512));
-        if (!gbuf) {
-            HWQ_PRAGMA(omp atomic write)
-            nomem = 1;
-        }
-        HWQ_PRAGMA(omp for schedule(dynamic, 32))
-        for (int64_t mm = 0; mm < m; mm++)
-            if (gbuf && hwq_e8v_col(codes + mm * cs, ladder + mm * ls, nb, cs, ls, xt, nbatch, t, gbuf,
-                                    acc + mm * nbatch)) {
-                HWQ_PRAGMA(omp atomic write)
-                badcodes = 1;
-            }
-        free(gbuf);
-    }
-    free(xt);
-    *err = nomem ? HWQ_E_ALLOC : badcodes ? HWQ_E_CODES : HWQ_OK;
+    *err = hwq_e8_run(codes, ladder, k, m, xr, nbatch, acc, nt, 64, &t->blk[0][0], 512, hwq_e8v_col, t);
     return 1;
 }
 #endif

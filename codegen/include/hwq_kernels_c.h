@@ -441,22 +441,6 @@ static int hwq_wo_acc_w(hwq_weights w, int64_t k, int64_t m, const int32_t *xr, 
 }
 
 #if HWQ_LUT_TABLE_PATH
-/* gcd of the ladder multipliers */
-static int64_t hwq_mults_gcd(void)
-{
-    int64_t g = 0;
-    for (int t = 0; t < HWQ_L; t++) {
-        int64_t a = hwq_mults[t] < 0 ? -(int64_t)hwq_mults[t] : hwq_mults[t], b = g;
-        while (b) {
-            const int64_t r = a % b;
-            a = b;
-            b = r;
-        }
-        g = a;
-    }
-    return g > 0 ? g : 1;
-}
-
 /* The LUT kernel at batch >= HWQ_AVX2_DEC_MIN_BATCH on AVX2 CPUs: LUT[r_x, r] = <c_{r_x}, c_r> (SPEC: the
  * pairwise table holds the codewords' inner products, exact integers; coordinate scale 1), so
  *   sum_b m_Tw m_Tx LUT[r_x, r_w] = mdiv * sum_b m_Tw <c_{r_w}, x'_b>,  x'_b = (m_Tx / mdiv) c_{r_x},

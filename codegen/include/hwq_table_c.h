@@ -385,6 +385,22 @@ static int hwq_ladder2(void)
 #endif
 }
 
+/* gcd of the ladder multipliers */
+static int64_t hwq_mults_gcd(void)
+{
+    int64_t g = 0;
+    for (int t = 0; t < HWQ_L; t++) {
+        int64_t a = hwq_mults[t] < 0 ? -(int64_t)hwq_mults[t] : hwq_mults[t], b = g;
+        while (b) {
+            const int64_t r = a % b;
+            a = b;
+            b = r;
+        }
+        g = a;
+    }
+    return g > 0 ? g : 1;
+}
+
 /* Everything one GEMV's participants share (hwq_run_packed fills it; hwq_run_part reads it). */
 typedef struct {
     const hwq_tile_job *jb;
@@ -599,13 +615,7 @@ static int hwq_run_packed(const hwq_tile_job *jb)
     int32_t f0 = 0, f1 = 0, mdiv = 1;
     int64_t fm = 0;
     if (hwq_ladder2()) {
-        int32_t a = hwq_mults[0], b = hwq_mults[1];
-        while (b) {
-            const int32_t t = a % b;
-            a = b;
-            b = t;
-        }
-        mdiv = a > 0 ? a : 1;
+        mdiv = (int32_t)hwq_mults_gcd(); /* = gcd(m_0, m_1) on the two-slot ladder */
         f0 = hwq_mults[0] / mdiv;
         f1 = hwq_mults[1] / mdiv;
         fm = 2 * (int64_t)(f0 > f1 ? f0 : f1);
@@ -646,13 +656,9 @@ static int hwq_run_packed(const hwq_tile_job *jb)
         avx2w = 3;
     }
     /* the LUT kernel: entries f_Tx LUT (|.| <= max|LUT| * fm within int16), one pass of sub blocks within int32 */
-    int64_t lutmax = 0;
 #if HWQ_LUT_TABLE_PATH
     if (HWQ_USE_AVX2W && isa == HWQ_ISA_AVX2 && jb->kind == HWQ_T_LUT && fm > 0 && fm <= 32767) {
-        for (int64_t r = 0; r < (int64_t)HWQ_NC * HWQ_NC; r++)
-            lutmax = hwq_lut[r] < 0 ? (-(int64_t)hwq_lut[r] > lutmax ? -(int64_t)hwq_lut[r] : lutmax)
-                                    : ((int64_t)hwq_lut[r] > lutmax ? (int64_t)hwq_lut[r] : lutmax);
-        const int64_t emax = (lutmax > 0 ? lutmax : 1) * fm;
+        const int64_t emax = (HWQ_LUT_ABSMAX > 0 ? (int64_t)HWQ_LUT_ABSMAX : 1) * fm;
         if (emax <= 32767) {
             sub_w = (int64_t)HWQ_TAB16_BYTES / (nbatch * 512);
             sub_w = sub_w > HWQ_BT ? HWQ_BT : sub_w < 1 ? 1 : sub_w;
@@ -662,7 +668,6 @@ static int hwq_run_packed(const hwq_tile_job *jb)
         }
     }
 #endif
-    (void)lutmax;
 #endif
     /* decode-then-dot loop (hwq_groups_dec) from HWQ_DEC_MIN_BATCH activation vectors on */
     int dec = 0;
