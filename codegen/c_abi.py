@@ -19,9 +19,11 @@ ISA_NAMES: dict[int, str] = {v: k for k, v in C_ISAS.items() if v}
 #: table-path loops (``<name>_last_kernel``): name -> id; "decode" is the decode-then-dot loop of batch >= 3,
 #: "gather_madd" / "gather_decode" the AVX2 weight-only loops (int16 tables looked up with vpgatherdd and
 #: multiplied by the ladder in vpmaddwd / codewords gathered once per record, then vpmaddwd per vector),
-#: "gather_fma" the AVX2 fast-mode loop (float tables, vgatherdps, times beta_T)
+#: "gather_fma" the AVX2 fast-mode loop (float tables, vgatherdps, times beta_T), "dn_decode" the AVX2
+#: weight-only loop of D_n configs (codewords computed with byte shuffles, then vpmaddwd per vector)
 C_KERNELS: dict[str, int] = {"none": 0, "scalar": 1, "gather": 2, "planes": 3, "vnni": 4, "decode": 5,
-                             "gather_madd": 6, "gather_decode": 7, "gather_fma": 8}
+                             "gather_madd": 6, "gather_decode": 7, "gather_fma": 8,
+                             "dn_decode": 9}
 #: id -> name of the table-path loops
 KERNEL_NAMES: dict[int, str] = {v: k for k, v in C_KERNELS.items()}
 

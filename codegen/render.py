@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 from hwq.codegen.c_abi import c_abi_context
+from hwq.codegen.dn_tables import dn_tables
 
 from hwq.config import HwqConfig
 from hwq.errors import HwqError, OutputExistsError
@@ -48,7 +49,7 @@ C_HEADERS = ("hwq_arith.h", "hwq_decode.h", "hwq_kernels_c.h", "hwq_table_c.h", 
              "hwq_baselines_c.h", "hwq_direct_c.h")
 # E8 arithmetic decode on AVX-512 VBMI (hwq_direct_c.h includes it), the code range check (hwq_kernels_c.h)
 C_HEADERS += ("hwq_e8_vbmi.h", "hwq_e8_avx2.h", "hwq_codes_check.h", "hwq_dec_dot.h", "hwq_acts_x86.h",
-              "hwq_glue_x86.h", "hwq_pool_c.h", "hwq_avx2_wo.h")
+              "hwq_glue_x86.h", "hwq_pool_c.h", "hwq_avx2_wo.h", "hwq_avx2_dn.h")
 CUDA_HEADERS = ("hwq_arith.h", "hwq_decode.h", "hwq_cuda_lane.cuh", "hwq_kernels_cuda.cuh",
                 "hwq_cuda_table.cuh")
 _LAT_KIND = {"Z": 0, "D3": 1, "D4": 1, "E8": 2}
@@ -101,6 +102,7 @@ def render_context(cfg: HwqConfig) -> dict[str, Any]:
     cb = codebook(cfg.lattice, cfg.q) if have_cb else None
     lut = pair_lut(cfg.lattice, cfg.q) if has_lut else None
     gen = cfg.lat.generator_int
+    dn = dn_tables(cfg.lattice, cfg.q, cfg.dim, cfg.code_bits) if cfg.coord_scale == 1 else None
     return {
         "cfg": cfg,
         "slug": cfg.slug,
@@ -134,6 +136,8 @@ def render_context(cfg: HwqConfig) -> dict[str, Any]:
         "decoder": "rom" if rom else "arith",
         "lat_name": cfg.lattice,
         "rot_gain": repr(1.0 / math.sqrt(cfg.hadamard)),
+        "dn_arith": int(dn is not None), "dn_h0_red": dn.h0_reductions if dn else 0,
+        "dn_rows": dn.rows() if dn else [],
         **c_abi_context(),  # C return codes and ISA ids (kernels)
     }
 

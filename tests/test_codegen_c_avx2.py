@@ -1,9 +1,12 @@
-"""The AVX2 loops of the table path (codegen/include/hwq_avx2_wo.h): the int16-table loop ("gather_madd",
-batch 1) and the decode-then-dot loop ("gather_decode", from batch 2, or whenever the int16 tables cannot
-hold the entries), for the weight-only kernel and the both-quantized LUT kernel (its tables f_Tx LUT[r_x, .]
-at batch 1, the decode loop on the activations' decoded codewords from batch 2), bit-equal to hwq.datapath
-and picked as documented; and the fast-mode loop ("gather_fma", float tables and vgatherdps). They run
-wherever the CPU has AVX2, forced with set_isa("avx2") on CPUs that have more."""
+"""The AVX2 loops of the table path (codegen/include/hwq_avx2_wo.h, hwq_avx2_dn.h): for D_n configs the
+shuffle decode loop ("dn_decode": codewords computed from the code bytes, every batch, while
+sumc * max|x| <= 32767); otherwise (and with HWQ_USE_AVX2DN=0) the int16-table loop ("gather_madd", batch 1)
+and the decode-then-dot loop ("gather_decode", from batch 2, or whenever the int16 tables cannot hold the
+entries); for the weight-only kernel and the both-quantized LUT kernel (its tables f_Tx LUT[r_x, .] at
+batch 1, the decode loop on the activations' decoded codewords from batch 2, or from batch 1 with
+dn_decode), bit-equal to hwq.datapath and picked as documented; and the fast-mode loop ("gather_fma",
+float tables and vgatherdps). They run wherever the CPU has AVX2, forced with set_isa("avx2") on CPUs that
+have more."""
 
 from __future__ import annotations
 
@@ -38,15 +41,20 @@ def _avx2(lib: CKernels) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::hwq.nested.OverloadWarning")  # a clipped block is still a codeword
-@pytest.mark.parametrize(("bt", "dec_min"), [(5, 2), (64, 2), (32, 100), (7, 1)])
+@pytest.mark.parametrize(("bt", "dec_min", "dn_ns"),
+                         [(5, 2, 0), (64, 2, 0), (32, 100, 0), (7, 1, 0), (7, 2, 3), (64, 2, 32)])
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: c.slug)
-def test_avx2_loops_bit_exact_for_batch_1_to_8(cfg, bt, dec_min, tmp_path):
-    """Both loops at batch 1-8 (HWQ_AVX2_DEC_MIN_BATCH moves the switch: 1 = decode only, 100 = table
-    only), with ragged tiles (5 or 7 blocks: K is not a multiple of the tile) or one tile over all of K
-    (64: the 2 threads split the column groups), 394 columns (a padded last group): the weight-only
-    accumulators, the exact GEMV and the LUT kernel's accumulators bit-equal to hwq.datapath, fast mode
-    ("gather_fma": float tables) within FAST_RTOL of the float64 product of the dequantized weights."""
+def test_avx2_loops_bit_exact_for_batch_1_to_8(cfg, bt, dec_min, dn_ns, tmp_path):
+    """The loops at batch 1-8 (HWQ_AVX2_DEC_MIN_BATCH moves the gather loops' switch: 1 = decode only,
+    100 = table only; dn_ns = 0 turns the D_n loop off, else it is its pass length: 3 leaves an odd last
+    block, 7-block tiles a short last pass), with ragged tiles (5 or 7 blocks: K is not a multiple of the
+    tile) or one tile over all of K (64: the 2 threads split the column groups), 394 columns (a padded last
+    group): the weight-only accumulators, the exact GEMV and the LUT kernel's accumulators bit-equal to
+    hwq.datapath, fast mode ("gather_fma": float tables) within FAST_RTOL of the float64 product of the
+    dequantized weights."""
     defines = {"HWQ_BT": bt, "HWQ_AVX2_DEC_MIN_BATCH": dec_min}
+    defines.update({"HWQ_DN_NS": dn_ns} if dn_ns else {"HWQ_USE_AVX2DN": 0})
+    dn = dn_ns > 0 and cfg.lattice in ("D3", "D4")
     lib = CKernels(cfg, compile_c(cfg, tmp_path, defines=defines), nthreads=2)
     _avx2(lib)
     rng = np.random.default_rng(17)
@@ -57,30 +65,35 @@ def test_avx2_loops_bit_exact_for_batch_1_to_8(cfg, bt, dec_min, tmp_path):
     for b in range(1, 9):
         act = dp.prepare_activations(x[:, :b], cfg)
         ref = dp.weight_only_acc(enc, act.x_rot)
+        want = "dn_decode" if dn else "gather_decode" if b >= dec_min else "gather_madd"
         assert np.array_equal(lib.wo_acc(pw, act.x_rot), ref), b
-        assert lib.last_kernel() == ("gather_decode" if b >= dec_min else "gather_madd"), b
+        assert lib.last_kernel() == want, b
         y, acc = lib.gemv_exact(pw, x[:, :b])
         assert np.array_equal(acc, ref), b
         assert np.array_equal(y, dp.weight_only_output(ref, dp.weight_scale(enc), act.scale, cfg)), b
         codes = dp.encode_activations(act.x_rot, cfg)  # the both-quantized LUT kernel
         assert np.array_equal(lib.lut_acc(pw, codes), dp.lut_acc(enc, codes)), b
-        assert lib.last_kernel() == ("gather_decode" if b >= dec_min else "gather_madd"), b
+        assert lib.last_kernel() == want, b
         yf = lib.gemv_fast(pw, x[:, :b]).astype(np.float64)  # fast mode: float tables, the same loop
         assert lib.last_kernel() == "gather_fma", b
         yf_ref = decode_matrix(enc).astype(np.float64).T @ x[:, :b].astype(np.float32).astype(np.float64)
         assert np.linalg.norm(yf - yf_ref) <= FAST_RTOL * np.linalg.norm(yf_ref), b
 
 
-def test_the_int16_tables_at_their_bound_and_beyond(build_root):
-    """The table loop takes activations up to sumc * max|x| = 32767 (every entry fits int16), with the
-    largest entries at the top rung in every block of a K close to max_k (the int32 sums of a pass at their
-    largest); one more and batch 1 goes to the decode loop. Both exact, the int64 total beyond int32."""
+@pytest.mark.parametrize("dn", [True, False], ids=["dn_decode", "gather_madd"])
+def test_the_int16_sums_at_their_bound_and_beyond(dn, build_root):
+    """The int16 table loop and the D_n loop (whose per-block sums <c, x_b> are int16 too) take activations
+    up to sumc * max|x| = 32767, with the largest sums at the top rung in every block of a K close to max_k
+    (the int32 sums of a pass at their largest); one more and batch 1 goes to the gather decode loop. All
+    exact, the int64 total beyond int32."""
     cfg = HwqConfig()
-    lib = CKernels(cfg, compile_c(cfg, build_root / cfg.slug), nthreads=2)
+    defines = {} if dn else {"HWQ_USE_AVX2DN": 0}
+    lib = CKernels(cfg, compile_c(cfg, build_root / f"{cfg.slug}_{int(dn)}", defines=defines), nthreads=2)
     _avx2(lib)
     sumc = int(np.abs(codebook(cfg.lattice, cfg.q).astype(np.int64)).sum(axis=1).max())
     pw = None
-    for xabs, want in ((32767 // sumc, "gather_madd"), (32767 // sumc + 1, "gather_decode")):
+    below = "dn_decode" if dn else "gather_madd"
+    for xabs, want in ((32767 // sumc, below), (32767 // sumc + 1, "gather_decode")):
         enc, x_rot = worst_case(cfg, xabs, 1, m=70)
         pw = pw if pw is not None else lib.pack(enc)
         ref = dp.weight_only_acc(enc, x_rot)

@@ -406,5 +406,6 @@ static HWQ_T_AVX2 void hwq_groups_avx2d(const uint8_t *tile, int64_t g0, int64_t
 #else
 #define HWQ_AVX2D 0
 #endif
+#include "hwq_avx2_dn.h"
 #endif /* HWQ_AVX2W */
 #endif /* HWQ_AVX2_WO_H */

@@ -441,17 +441,20 @@ static int hwq_wo_acc_w(hwq_weights w, int64_t k, int64_t m, const int32_t *xr, 
 }
 
 #if HWQ_LUT_TABLE_PATH
-/* The LUT kernel at batch >= HWQ_AVX2_DEC_MIN_BATCH on AVX2 CPUs: LUT[r_x, r] = <c_{r_x}, c_r> (SPEC: the
+/* The LUT kernel at batch >= HWQ_AVX2_DEC_MIN_BATCH (D_n configs: every batch) on AVX2 CPUs: LUT[r_x, r] = <c_{r_x}, c_r> (SPEC: the
  * pairwise table holds the codewords' inner products, exact integers; coordinate scale 1), so
  *   sum_b m_Tw m_Tx LUT[r_x, r_w] = mdiv * sum_b m_Tw <c_{r_w}, x'_b>,  x'_b = (m_Tx / mdiv) c_{r_x},
  * the weight-only product on the activations' decoded codewords, where the decode-then-dot loop
- * (hwq_groups_avx2d) reads each weight record once for all vectors instead of building a table per vector.
+ * (hwq_groups_avx2d, or hwq_groups_dn) reads each weight record once for all vectors instead of building a
+ * table per vector.
  * Returns x' (B, K) int32, or NULL where this does not apply (another ISA or batch, a coordinate scale other
  * than 1, |x'| beyond the weight-only activation bound ACT_MAX * H, no memory): then the LUT tables serve. */
 static int32_t *hwq_lut_as_acts(const int32_t *rx, const uint8_t *tx, int64_t k, int64_t nbatch)
 {
 #if HWQ_AVX2W && HWQ_AVX2D
-    if (!HWQ_USE_AVX2W || HWQ_CS != 1 || hwq_isa() != HWQ_ISA_AVX2 || nbatch < HWQ_AVX2_DEC_MIN_BATCH)
+    /* with the D_n decode loop (hwq_avx2_dn.h) from one vector on */
+    const int64_t min_batch = HWQ_AVX2DN && HWQ_USE_AVX2DN ? 1 : HWQ_AVX2_DEC_MIN_BATCH;
+    if (!HWQ_USE_AVX2W || HWQ_CS != 1 || hwq_isa() != HWQ_ISA_AVX2 || nbatch < min_batch)
         return NULL;
     const int64_t g = hwq_mults_gcd(), nb = k / HWQ_D;
     int64_t cwmax = 0, fmax = 0;

@@ -500,6 +500,13 @@ static void hwq_run_part(hwq_run_ctx *c, int slot, int64_t it)
                 hwq_groups_avx2f(tile, g0, g1, nbt, s0, ns, (const float *)tab, nbatch, (float *)acc32);
                 continue;
             }
+#if HWQ_AVX2DN
+            if (c->avx2w == 4) {
+                hwq_dn_acts((const int32_t *)jb->act, jb->k, nbatch, b0 + s0, ns, (__m256i *)tab);
+                hwq_groups_dn(tile, g0, g1, nbt, s0, ns, (const __m256i *)tab, nbatch, (int64_t *)acc32, f0, f1);
+                continue;
+            }
+#endif
 #if HWQ_AVX2D
             if (c->avx2w == 2) {
                 hwq_avx2d_acts((const int32_t *)jb->act, jb->k, nbatch, b0 + s0, ns, (int16_t *)tab);
@@ -636,6 +643,14 @@ static int hwq_run_packed(const hwq_tile_job *jb)
             cwmax = a > cwmax ? a : cwmax;
         }
         const int64_t xm = xmax > 0 ? xmax : 1;
+#if HWQ_AVX2DN
+        if (HWQ_USE_AVX2DN && sumc * xmax <= 32767) { /* D_n: codewords computed, any batch */
+            sub_w = HWQ_DN_NS;
+            if (sub_w * sumc * xm * fm > (int64_t)0x7FFFFFFF)
+                sub_w = (int64_t)0x7FFFFFFF / (sumc * xm * fm);
+            avx2w = sub_w >= 1 ? 4 : 0;
+        } else
+#endif
         if (nbatch < HWQ_AVX2_DEC_MIN_BATCH && sumc * xmax <= 32767) {
             sub_w = (int64_t)HWQ_TAB16_BYTES / (nbatch * 512);
             sub_w = sub_w > HWQ_BT ? HWQ_BT : sub_w < 1 ? 1 : sub_w;
@@ -731,7 +746,7 @@ static int hwq_run_packed(const hwq_tile_job *jb)
         flush_blocks = INT64_MAX; /* these loops empty their int32 sums into int64 after every sub-tile */
     hwq_last_kernel = dec ? HWQ_KERNEL_DECODE : vnni ? HWQ_KERNEL_VNNI : vbmi ? HWQ_KERNEL_PLANES
                       : avx2w == 1 ? HWQ_KERNEL_GATHER_MADD : avx2w == 2 ? HWQ_KERNEL_GATHER_DECODE
-                      : avx2w == 3 ? HWQ_KERNEL_GATHER_FMA
+                      : avx2w == 3 ? HWQ_KERNEL_GATHER_FMA : avx2w == 4 ? HWQ_KERNEL_DN_DECODE
                       : isa >= HWQ_ISA_AVX2 ? HWQ_KERNEL_GATHER : HWQ_KERNEL_SCALAR;
     if (mode == HWQ_F_FIX) {
         /* |<c_r, x_b>| / cs <= sumc * max|x| / cs: entries scaled to at most 2^HWQ_FIX_BITS */

@@ -1,0 +1,209 @@
+/*
+ * hwq_avx2_dn.h -- the weight-only loop for D_n configs (D3, D4) with 1-byte codes on CPUs with AVX2 but
+ * without AVX-512 VBMI (included by hwq_avx2_wo.h): codewords computed from the code bytes with byte
+ * shuffles and adds, 32 codes per instruction, instead of looked up one by one with vpgatherdd (which
+ * bound hwq_groups_avx2w and hwq_groups_avx2d at about 0.5 ns per code).
+ *
+ * Decode of 32 code bytes (hwq_dn_codes; the recipe and its tables come from hwq.codegen.dn_tables, which
+ * checks it on every code against the codebook when the library is rendered):
+ *   r = 16 a + b; digits k_i = nib_a[i][a] + nib_b[i][b] with carries (one conditional subtract each);
+ *   h_0 = (2 k_0 + k_1 + ...) mod 2q, h_i = k_i; per coordinate e_i = err[h_i], parity of rnd(g_i / q) =
+ *   odd[h_i]; if the parities sum odd, the first coordinate of largest |e_i| takes alt[h_i] (e_i - q if
+ *   e_i >= 0 else e_i + q): c = g - q Q_Dn(g / q) by the SPEC's rounding and tie rules.
+ *
+ * Per pass of ns blocks of a column group (hwq_dn_decode): the 64 codes of each record decoded into int16
+ * words, coordinate by coordinate, 16 columns a vector (quarter u holds record bytes 16 u .. 16 u + 15,
+ * reordered so that the word unpacks below leave chunks 2 u and 2 u + 1 in record byte order), and per
+ * pair of blocks (b, b + 1) and 8-byte chunk the ladder multipliers as dword pairs f_T(b) | f_T(b + 1) << 16
+ * (the f_T of hwq_avx2w_pass).  Then per activation vector (hwq_dn_dot), per block: v = sum_i c_i x_i in
+ * int16 (exact: |v| <= sumc * max|x| <= 32767 is checked), and per pair of blocks one vpmaddwd of the
+ * interleaved (v_b, v_b+1) against the multiplier pairs adds f_T(b) v_b + f_T(b+1) v_b+1 to the chunk's
+ * int32 sums (ns * sumc * max|x| * max f <= 2^31 - 1 is checked), which go into the int64 partials of
+ * hwq_avx2w_pass (record byte order, units of mdiv) after each pass.
+ */
+#ifndef HWQ_AVX2_DN_H
+#define HWQ_AVX2_DN_H
+
+#if HWQ_AVX2W && HWQ_DN_ARITH && HWQ_CS == 1 && HWQ_LAT_KIND == 1 && HWQ_D <= 4
+#define HWQ_AVX2DN 1
+/* 0: the gather loops (hwq_groups_avx2w / hwq_groups_avx2d) instead, for comparison */
+#ifndef HWQ_USE_AVX2DN
+#define HWQ_USE_AVX2DN 1
+#endif
+/* blocks per pass: the decoded words (ns * d * 128 bytes) and multipliers (ns * 128 bytes) stay in L1 */
+#ifndef HWQ_DN_NS
+#define HWQ_DN_NS 32
+#endif
+
+/* the shuffle tables, each in both 128-bit lanes: nib_a[0..d), nib_b[0..d), err, odd, alt */
+#define HWQ_DN_NT (2 * HWQ_D + 3)
+
+typedef struct {
+    __m256i t[HWQ_DN_NT];
+} hwq_dn_tabs;
+
+static inline HWQ_T_AVX2 void hwq_dn_load(hwq_dn_tabs *tb)
+{
+    for (int i = 0; i < HWQ_DN_NT; i++)
+        tb->t[i] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)hwq_dn_rows[i]));
+}
+
+/* codewords of 32 code bytes r (all < NC): c[i] = coordinate i as int8 lanes */
+static inline __attribute__((always_inline)) HWQ_T_AVX2 void hwq_dn_codes(__m256i r, const hwq_dn_tabs *tb,
+                                                                         __m256i *c)
+{
+    const __m256i nib = _mm256_set1_epi8(15), qv = _mm256_set1_epi8(HWQ_Q);
+    const __m256i qm1 = _mm256_set1_epi8(HWQ_Q - 1);
+    const __m256i a = _mm256_and_si256(_mm256_srli_epi16(r, 4), nib), b = _mm256_and_si256(r, nib);
+    __m256i h[HWQ_D], carry = _mm256_setzero_si256(); /* carry: 0 or -1 */
+    for (int i = HWQ_D - 1; i >= 0; i--) {
+        __m256i s = _mm256_add_epi8(_mm256_shuffle_epi8(tb->t[i], a), _mm256_shuffle_epi8(tb->t[HWQ_D + i], b));
+        if (i < HWQ_D - 1)
+            s = _mm256_sub_epi8(s, carry);
+        if (i > 0) {
+            carry = _mm256_cmpgt_epi8(s, qm1);
+            s = _mm256_sub_epi8(s, _mm256_and_si256(carry, qv));
+        }
+        h[i] = s;
+    }
+    /* h_0 = g_0 mod 2q with g_0 = 2 k_0 + k_1 + ... */
+    __m256i h0 = _mm256_add_epi8(h[0], h[0]);
+    for (int i = 1; i < HWQ_D; i++)
+        h0 = _mm256_add_epi8(h0, h[i]);
+    for (int t = 0; t < HWQ_DN_H0_RED; t++) /* h0 - 2q wraps above 2q when h0 < 2q */
+        h0 = _mm256_min_epu8(h0, _mm256_sub_epi8(h0, _mm256_set1_epi8(2 * HWQ_Q)));
+    h[0] = h0;
+    const __m256i terr = tb->t[2 * HWQ_D], todd = tb->t[2 * HWQ_D + 1], talt = tb->t[2 * HWQ_D + 2];
+    __m256i e[HWQ_D], ae[HWQ_D], odd = _mm256_setzero_si256(), mx = _mm256_setzero_si256();
+    for (int i = 0; i < HWQ_D; i++) {
+        e[i] = _mm256_shuffle_epi8(terr, h[i]);
+        odd = _mm256_xor_si256(odd, _mm256_shuffle_epi8(todd, h[i]));
+        ae[i] = _mm256_abs_epi8(e[i]);
+        mx = _mm256_max_epu8(mx, ae[i]);
+    }
+    /* when the parities sum odd, the first coordinate of largest |e| (the last: whatever is left) takes alt */
+    __m256i free_ = odd;
+    for (int i = 0; i < HWQ_D; i++) {
+        const __m256i sel = i < HWQ_D - 1 ? _mm256_and_si256(free_, _mm256_cmpeq_epi8(ae[i], mx)) : free_;
+        if (i < HWQ_D - 1)
+            free_ = _mm256_andnot_si256(sel, free_);
+        c[i] = _mm256_blendv_epi8(e[i], _mm256_shuffle_epi8(talt, h[i]), sel);
+    }
+}
+
+/* Decodes blocks [0, ns) of a group (records rec, rec + HWQ_REC, ...): w[(bb * D + i) * 4 + u] = coordinate
+ * i of quarter u of block bb as int16 words; mp[(bb / 2) * 8 + q] = multiplier dword pairs of chunk q. */
+static inline __attribute__((always_inline)) HWQ_T_AVX2 void
+hwq_dn_decode(const uint8_t *rec, int64_t ns, const hwq_dn_tabs *tb, __m256i mv, __m256i mv16, __m256i *w,
+              __m256i *mp)
+{
+    /* record bytes 0-3, 8-11, 4-7, 12-15 of each lane: after vpmovsxbw and vpunpck{l,h}wd, chunk order */
+    const __m256i ord = _mm256_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15,
+                                         0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15);
+    const __m256i sh = _mm256_setr_epi32(0, 0, 2, 2, 4, 4, 6, 6);
+    for (int64_t bb = 0; bb < ns; bb++, rec += HWQ_REC) {
+        _mm_prefetch((const char *)(rec + HWQ_PF_BYTES), _MM_HINT_T0);
+        _mm_prefetch((const char *)(rec + HWQ_PF_BYTES + HWQ_REC - 1), _MM_HINT_T0);
+        for (int hh = 0; hh < 2; hh++) {
+            const __m256i r = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(const void *)(rec + 32 * hh)),
+                                                  ord);
+            __m256i c[HWQ_D];
+            hwq_dn_codes(r, tb, c);
+            for (int i = 0; i < HWQ_D; i++) {
+                w[(bb * HWQ_D + i) * 4 + 2 * hh] = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(c[i]));
+                w[(bb * HWQ_D + i) * 4 + 2 * hh + 1] = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(c[i], 1));
+            }
+        }
+        int64_t tw[2];
+        memcpy(tw, rec + HWQ_GL, 16);
+        const __m256i tv[2] = {_mm256_set1_epi64x(tw[0]), _mm256_set1_epi64x(tw[1])};
+        __m256i *mq = mp + (bb >> 1) * 8;
+        for (int q = 0; q < 8; q++) {
+            const __m256i idx = _mm256_srlv_epi32(tv[q & 1], _mm256_add_epi32(sh, _mm256_set1_epi32(8 * (q >> 1))));
+            if (bb & 1)
+                mq[q] = _mm256_or_si256(mq[q], _mm256_permutevar8x32_epi32(mv16, idx));
+            else
+                mq[q] = _mm256_permutevar8x32_epi32(mv, idx);
+        }
+    }
+}
+
+/* xb[(j * ns + bb) * D + i] = x_rot[j][d (bs + bb) + i] broadcast to 16 words (|x| <= 32767 is checked) */
+static HWQ_T_AVX2 void hwq_dn_acts(const int32_t *xr, int64_t k, int64_t nbatch, int64_t bs, int64_t ns,
+                                   __m256i *xb)
+{
+    for (int64_t j = 0; j < nbatch; j++)
+        for (int64_t bb = 0; bb < ns; bb++)
+            for (int i = 0; i < HWQ_D; i++)
+                xb[(j * ns + bb) * HWQ_D + i] = _mm256_set1_epi16((short)xr[j * k + (bs + bb) * HWQ_D + i]);
+}
+
+/* v = sum_i c_i x_i of quarter u of block bb (int16, exact by the caller's bound) */
+static inline __attribute__((always_inline)) HWQ_T_AVX2 __m256i hwq_dn_v(const __m256i *w, const __m256i *x,
+                                                                        int64_t bb, int u)
+{
+    __m256i v = _mm256_mullo_epi16(w[(bb * HWQ_D) * 4 + u], x[bb * HWQ_D]);
+    for (int i = 1; i < HWQ_D; i++)
+        v = _mm256_add_epi16(v, _mm256_mullo_epi16(w[(bb * HWQ_D + i) * 4 + u], x[bb * HWQ_D + i]));
+    return v;
+}
+
+/* One activation vector (broadcast words x, ns blocks) against the decoded pass: p[8 q + lane] += sums */
+static inline __attribute__((always_inline)) HWQ_T_AVX2 void
+hwq_dn_dot(const __m256i *w, const __m256i *mp, int64_t ns, const __m256i *x, int64_t *p)
+{
+    __m256i acc[8];
+    for (int q = 0; q < 8; q++)
+        acc[q] = _mm256_setzero_si256();
+    int64_t bb = 0;
+    for (; bb + 1 < ns; bb += 2) {
+        const __m256i *mq = mp + (bb >> 1) * 8;
+        for (int u = 0; u < 4; u++) {
+            const __m256i v0 = hwq_dn_v(w, x, bb, u), v1 = hwq_dn_v(w, x, bb + 1, u);
+            acc[2 * u] = _mm256_add_epi32(acc[2 * u], _mm256_madd_epi16(_mm256_unpacklo_epi16(v0, v1), mq[2 * u]));
+            acc[2 * u + 1] = _mm256_add_epi32(acc[2 * u + 1],
+                                              _mm256_madd_epi16(_mm256_unpackhi_epi16(v0, v1), mq[2 * u + 1]));
+        }
+    }
+    if (bb < ns) { /* odd ns: the last block alone (its multiplier pairs have 0 in the high word) */
+        const __m256i *mq = mp + (bb >> 1) * 8, z = _mm256_setzero_si256();
+        for (int u = 0; u < 4; u++) {
+            const __m256i v0 = hwq_dn_v(w, x, bb, u);
+            acc[2 * u] = _mm256_add_epi32(acc[2 * u], _mm256_madd_epi16(_mm256_unpacklo_epi16(v0, z), mq[2 * u]));
+            acc[2 * u + 1] = _mm256_add_epi32(acc[2 * u + 1],
+                                              _mm256_madd_epi16(_mm256_unpackhi_epi16(v0, z), mq[2 * u + 1]));
+        }
+    }
+    for (int q = 0; q < 8; q++) {
+        __m256i *d = (__m256i *)(void *)(p + 8 * q);
+        const __m256i lo = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(acc[q]));
+        const __m256i hi = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(acc[q], 1));
+        _mm256_storeu_si256(d, _mm256_add_epi64(_mm256_loadu_si256(d), lo));
+        _mm256_storeu_si256(d + 1, _mm256_add_epi64(_mm256_loadu_si256(d + 1), hi));
+    }
+}
+
+/* Blocks [0, ns) of groups [g0, ng) for all activation vectors (xb from hwq_dn_acts); f0 = m_0 / mdiv,
+ * f1 = m_1 / mdiv; int64 partials p64[(g * nbatch + j) * 64 + record byte] in units of mdiv. */
+static HWQ_T_AVX2 void hwq_groups_dn(const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0,
+                                    int64_t ns, const __m256i *xb, int64_t nbatch, int64_t *p64, int32_t f0,
+                                    int32_t f1)
+{
+    __m256i w[HWQ_DN_NS * HWQ_D * 4], mp[(HWQ_DN_NS + 1) / 2 * 8];
+    hwq_dn_tabs tb;
+    hwq_dn_load(&tb);
+    int32_t fm[8]; /* entry i: m_T / mdiv for T = i & 3 (T = 2 h + l: (1 + h) f_l), as in hwq_groups_avx2w */
+    for (int i = 0; i < 8; i++)
+        fm[i] = ((i & 1) ? f1 : f0) << ((i >> 1) & 1);
+    const __m256i mv = _mm256_loadu_si256((const __m256i *)(const void *)fm), mv16 = _mm256_slli_epi32(mv, 16);
+    for (int64_t g = g0; g < ng; g++) {
+        hwq_dn_decode(tile + (g * nbt + s0) * HWQ_REC, ns, &tb, mv, mv16, w, mp);
+        for (int64_t j = 0; j < nbatch; j++)
+            hwq_dn_dot(w, mp, ns, xb + j * ns * HWQ_D, p64 + (g * nbatch + j) * HWQ_GL);
+    }
+}
+#else
+#define HWQ_AVX2DN 0
+#define HWQ_USE_AVX2DN 0
+#endif
+#endif /* HWQ_AVX2_DN_H */
