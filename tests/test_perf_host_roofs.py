@@ -3,6 +3,7 @@ the calibration on this machine."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -205,3 +206,42 @@ def test_a_streaming_cost_that_grows_with_k_is_measured_at_both_k() -> None:
     f = math.log(2) / math.log(3.5)
     assert mid == pytest.approx(w * ((1 - f) / 9e9 + f / 6e9), rel=1e-6)
     assert KernelRoof.from_dict(r.to_dict()) == r and r.overlap_long is not None
+
+
+def test_growth_scales_the_streaming_time_beyond_the_narrower_cold_shape() -> None:
+    """growth = 0.1: the streaming time (not the fixed cost) grows 10 % per doubling of N beyond N = 2048 at
+    K = 4096 and beyond N = 1024 at K = 14336; nothing below them; 0 leaves the model as it was."""
+    base = KernelRoof(t0=20e-6, per_k=8e-9, rate=12e9, overlap=0.5, bytes_per_weight=4.0, bandwidth=30e9)
+    grown = dataclasses.replace(base, growth=0.1)
+    for k, n_ref in ((4096, 2048), (14336, 1024)):
+        for n, f in ((n_ref // 2, 1.0), (n_ref, 1.0), (4 * n_ref, 1.2), (8 * n_ref, 1.3)):
+            w = 4.0 * k * n
+            assert grown.stream_factor(k, w) == pytest.approx(f), (k, n)
+            stream = predict_with(base, 30e9, k, w)[0] - base.fixed(k)
+            assert predict_with(grown, 30e9, k, w)[0] == pytest.approx(base.fixed(k) + f * stream)
+    assert base.stream_factor(4096, 4.0 * 4096 * 14336) == 1.0
+    d = grown.to_dict()
+    assert KernelRoof.from_dict(d) == grown and "growth" not in base.to_dict()
+    assert KernelRoof.from_dict(base.to_dict()).growth == 0.0  # records from before the field
+
+
+class _Cold:
+    def __init__(self, k: int, m: int, bpw: float = 4.0):
+        self.k, self.m, self.nbytes = k, m, {"k": int(k * m * bpw)}
+
+
+@pytest.mark.parametrize(("ps", "want"), [
+    # ps per byte streamed at 4096 x 8192, 4096 x 2048, 14336 x 2048, 14336 x 1024
+    ((131.0, 109.4, 110.0, 104.0), ((131.0 / 109.4 - 1) / 2 + (110.0 / 104.0 - 1)) / 2),  # numpy, batch 4
+    ((90.0, 75.0, 70.0, 74.0), 0.0),  # one K's wider shape slower (a quirk), the other's faster
+    ((71.0, 75.0, 69.0, 74.0), 0.0),  # cheaper with size (ORT, hwq)
+    ((76.0, 75.0, 74.5, 74.0), 0.0),  # below GROWTH_MIN at both K: noise
+])
+def test_growth_is_measured_from_the_cold_shapes_of_both_k(ps, want) -> None:
+    from hwq.perf.host_roofs import COLD_SHAPES, Calibration
+
+    cal = object.__new__(Calibration)
+    cold = [_Cold(k, m) for k, m in COLD_SHAPES]
+    r = KernelRoof(t0=0.0, per_k=0.0, rate=1e10)
+    cal.best = {("k", 4, 1, "cold", j): p * 1e-12 * c.nbytes["k"] for j, (p, c) in enumerate(zip(ps, cold))}
+    assert cal._growth("k", 4, 1, cold, r) == pytest.approx(want)

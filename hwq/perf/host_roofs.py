@@ -31,6 +31,15 @@ stream alike). So the model reads: fixed costs measured on cache-resident shapes
 the kernel's measured cold streaming cost at that K, which the two roofs and their overlap decompose (which
 combination the data supports is the reported ``overlap``, not an assumption).
 
+Some kernels stream each byte more slowly the more bytes a call reads: numpy's OpenBLAS sgemm at batch 4 and
+8 on an AMD EPYC Zen 3 VM took 105-111 ps per weight byte at 4096 x 2048 and 14336 x 1024, 121-122 at
+4096 x 4096 and 14336 x 4096 and 135-137 at 4096 x 14336 (one thread, cold weights; 2026-12-03), while ORT's
+and hwq's kernels stay flat or get cheaper.  Where the larger cold shape of *both* reduction lengths costs
+more per byte than the smaller (by at least :data:`GROWTH_MIN` per doubling of the width), the streaming time
+grows by ``growth`` (the mean of the two relative slopes) per doubling of N beyond the smaller shape's
+(:meth:`KernelRoof.stream_factor`); one shape's quirk at one K (ORT's 4096 x 8192 above) does not turn it
+on, and a kernel that gets cheaper with size keeps the faster shape's cost (``growth`` = 0).
+
 Robust statistics: every microbenchmark keeps the minimum over its samples (a stall only adds time); a
 cache-resident shape whose every sample stalled (a thread that waited ~6 ms for a core on a loaded
 machine) breaks the bounds any linear cost obeys (:func:`stalled`), is measured again and, if it still
@@ -38,8 +47,8 @@ does, clipped to the bound its neighbours set (:func:`clip`); two cold shapes pe
 the cold ones.
 
 Nothing is fitted to benchmark points: ``t0``, ``c`` and ``R`` come from three cache-resident shapes (an
-exact three-point solve), ``BW`` from the read loop, ``overlap`` from the four cold shapes, per kernel,
-batch and thread count.
+exact three-point solve), ``BW`` from the read loop, ``overlap`` and ``growth`` from the four cold shapes, per
+kernel, batch and thread count.
 
 Every timing is taken exactly as ``hwq bench c`` takes its own (:meth:`hwq.codegen.bench.Case.timed`): one
 untimed call that wakes the kernel's threads, then a burst of calls on successive weight copies (cold: the
@@ -69,6 +78,7 @@ __all__ = [
     "CAL_SHAPES",
     "COLD_SHAPE",
     "COLD_SHAPES",
+    "GROWTH_MIN",
     "K_LONG",
     "K_SHORT",
     "Calibration",
@@ -98,6 +108,9 @@ COLD_SHAPES = ((4096, 8192), (4096, 2048), (14336, 2048), (14336, 1024))
 # between the cases of one run)
 COLD_SHAPE = COLD_SHAPES[0]
 K_SHORT, K_LONG = 4096, 14336  # the reduction lengths of the cold shapes
+# the narrower cold shape of each reduction length: where ``growth`` starts
+N_REF = {kk: min(n for k, n in COLD_SHAPES if k == kk) for kk in (K_SHORT, K_LONG)}
+GROWTH_MIN = 0.02  # relative growth of the cost per byte per doubling of N below which it is noise
 HOT_CALLS = 2  # timed calls per cache-resident shape and round, after one untimed call
 SLACK = 1.25  # tolerance of the upper bounds of :func:`stalled` (cache effects a linear cost does not have)
 REMEASURE = 4  # extra bursts of a cache-resident shape whose time breaks the bounds before it is clipped
@@ -114,6 +127,7 @@ class KernelRoof:
     bytes_per_weight: float = 0.0  # bytes read per weight entry at the cold calibration shape
     bandwidth: float = 0.0  # the read bandwidth (bytes/s) measured with it, which ``overlap`` was solved for
     overlap_long: float | None = None  # ``overlap`` at K >= K_LONG (None: the same at every K)
+    growth: float = 0.0  # relative growth of the streaming time per doubling of N beyond N_REF (module doc)
 
     def overlap_at(self, k: int) -> float:
         """``overlap`` at reduction length ``k``: measured at :data:`K_SHORT` and :data:`K_LONG`, linear in
@@ -123,6 +137,17 @@ class KernelRoof:
             return self.overlap
         f = min(1.0, max(0.0, math.log(k / K_SHORT) / math.log(K_LONG / K_SHORT)))
         return (1.0 - f) * self.overlap + f * self.overlap_long
+
+    def stream_factor(self, k: int, nbytes: float) -> float:
+        """Factor on the streaming time of a call reading ``nbytes`` at reduction length ``k``: 1 at the
+        narrower cold shape's width (:data:`N_REF`, log-interpolated in K like ``overlap``) and below,
+        ``1 + growth * log2(N / N_ref)`` above."""
+        if self.growth <= 0.0 or self.bytes_per_weight <= 0.0:
+            return 1.0
+        f = min(1.0, max(0.0, math.log(k / K_SHORT) / math.log(K_LONG / K_SHORT)))
+        n_ref = 2.0 ** ((1.0 - f) * math.log2(N_REF[K_SHORT]) + f * math.log2(N_REF[K_LONG]))
+        n = nbytes / (k * self.bytes_per_weight)
+        return 1.0 + self.growth * max(0.0, math.log2(n / n_ref))
 
     def fixed(self, k: int) -> float:
         """Seconds of a call that do not depend on the weight bytes."""
@@ -134,6 +159,8 @@ class KernelRoof:
              "bandwidth_bytes_per_s": self.bandwidth}
         if self.overlap_long is not None:
             d["overlap_long"] = self.overlap_long
+        if self.growth:
+            d["growth"] = self.growth
         return d
 
     @classmethod
@@ -141,7 +168,8 @@ class KernelRoof:
         return cls(t0=float(d["t0_s"]), per_k=float(d["per_k_s"]), rate=float(d["rate_bytes_per_s"]),
                    overlap=float(d["overlap"]), bytes_per_weight=float(d["bytes_per_weight"]),
                    bandwidth=float(d.get("bandwidth_bytes_per_s", 0.0)),
-                   overlap_long=float(d["overlap_long"]) if d.get("overlap_long") is not None else None)
+                   overlap_long=float(d["overlap_long"]) if d.get("overlap_long") is not None else None,
+                   growth=float(d.get("growth", 0.0)))
 
 
 def stalled(points: list[tuple[int, int, float]]) -> list[int]:
@@ -234,7 +262,7 @@ def predict_with(r: KernelRoof, bw: float, k: int, nbytes: float) -> tuple[float
     roofs ``r`` and the read bandwidth ``bw`` (the model of the module docstring)."""
     t_mem, t_cmp = nbytes / bw, nbytes / r.rate
     bound = "memory" if t_mem >= t_cmp else "compute"
-    return r.fixed(k) + _combine(t_mem, t_cmp, r.overlap_at(k)), bound
+    return r.fixed(k) + _combine(t_mem, t_cmp, r.overlap_at(k)) * r.stream_factor(k, nbytes), bound
 
 
 def cost(sample: tuple[float, float], threads: int) -> float:
@@ -327,8 +355,21 @@ class Calibration:
                 ov = {kk: solve_overlap(v * nb, nb / bw, nb / r.rate) for kk, v in per_byte.items()}
                 out[name] = KernelRoof(t0=r.t0, per_k=r.per_k, rate=r.rate, overlap=ov[K_SHORT],
                                        bytes_per_weight=nb / (cold[0].k * cold[0].m), bandwidth=bw,
-                                       overlap_long=ov[K_LONG])
+                                       overlap_long=ov[K_LONG], growth=self._growth(name, b, t, cold, r))
         return bw, out
+
+    def _growth(self, name: str, b: int, t: int, cold: list[Any], r: KernelRoof) -> float:
+        """``growth`` of ``name`` (module docstring): the mean over both reduction lengths of the relative
+        growth of the cold streaming cost per byte per doubling of N, where both exceed GROWTH_MIN; else 0."""
+        slopes = []
+        for kk in (K_SHORT, K_LONG):
+            pts = sorted((c.m, max(0.0, self.best[(name, b, t, "cold", j)] - r.fixed(c.k)) / c.nbytes[name])
+                         for j, c in enumerate(cold) if c.k == kk)
+            (n_lo, c_lo), (n_hi, c_hi) = pts[0], pts[-1]
+            if c_lo <= 0.0 or n_hi <= n_lo:
+                return 0.0
+            slopes.append((c_hi / c_lo - 1.0) / math.log2(n_hi / n_lo))
+        return sum(slopes) / len(slopes) if min(slopes) >= GROWTH_MIN else 0.0
 
     def reset(self) -> None:
         self.best.clear()

@@ -95,20 +95,21 @@ def _host_markdown(doc: dict[str, Any]) -> list[str]:
           "14336 x 16 (a shape whose samples all stalled is re-measured, then clipped to the bound of a "
           "linear cost); overlap (1: the roofs overlap, max; 0: they add) solved from the kernel on cold "
           "weights, the faster of 4096 x 8192 and 4096 x 2048 at K = 4096 and of 14336 x 2048 and "
-          "14336 x 1024 at K = 14336, linear in log K between (E8: 4096 x 1024/512, 14336 x 1024/512). "
+          "14336 x 1024 at K = 14336, linear in log K between; growth: the streaming time's growth per "
+          "doubling of N beyond the narrower shape, where both K's cold shapes show one (else 0). "
           "No benchmark shape is a "
           "calibration shape and nothing is fitted to the benchmark's points (see `hwq/perf/host_roofs.py`). "
           "These roofs predict the model's layers below; each benchmark point is predicted from the roofs "
           "`hwq bench c` measured the same way inside its own rounds (the validation's `roofs` column).", "",
           "| kernel | batch | threads | t0 | c x 4096 rows | R (cache-resident) | overlap K=4096 | "
-          "overlap K=14336 | bytes/weight |",
-          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+          "overlap K=14336 | growth | bytes/weight |",
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in ro["kernels"]:
         md.append(f"| {r['kernel']} | {r['batch']} | {r['threads']} | {_si(r['t0_s'], 's')} | "
                   f"{_si(r['per_k_s'] * 4096, 's')} | {r['rate_bytes_per_s'] / 1e9:.2f} GB/s | "
                   f"{r['overlap']:.2f} | "
                   f"{r['overlap'] if r.get('overlap_long') is None else r['overlap_long']:.2f} | "
-                  f"{r['bytes_per_weight']:.3f} |")
+                  f"{r.get('growth', 0.0):.3f} | {r['bytes_per_weight']:.3f} |")
     if ro["notes"]:
         md += ["", "Notes: " + "; ".join(ro["notes"])]
     md += ["", f"## Predicted per kernel ({doc['model']['name']}, {doc['workload']['key']}, linear layers)",
