@@ -137,7 +137,8 @@ def render_context(cfg: HwqConfig) -> dict[str, Any]:
         "lat_name": cfg.lattice,
         "rot_gain": repr(1.0 / math.sqrt(cfg.hadamard)),
         "dn_arith": int(dn is not None), "dn_h0_red": dn.h0_reductions if dn else 0,
-        "dn_rows": dn.rows() if dn else [],
+        "dn_rows": dn.rows() if dn else [], "dn_mag": list(dn.mag) if dn else [],
+        "dn_shift": list(dn.shift) if dn else [],
         **c_abi_context(),  # C return codes and ISA ids (kernels)
     }
 

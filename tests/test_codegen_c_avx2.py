@@ -56,6 +56,31 @@ def test_avx2_loops_bit_exact_for_batch_1_to_8(cfg, bt, dec_min, dn_ns, tmp_path
     defines.update({"HWQ_DN_NS": dn_ns} if dn_ns else {"HWQ_USE_AVX2DN": 0})
     dn = dn_ns > 0 and cfg.lattice in ("D3", "D4")
     lib = CKernels(cfg, compile_c(cfg, tmp_path, defines=defines), nthreads=2)
+
+    def want(b: int) -> str:
+        return "dn_decode" if dn else "gather_decode" if b >= dec_min else "gather_madd"
+
+    _check_batch_1_to_8(cfg, lib, want, want, "gather_fma")
+
+
+# D_n with 2-byte codes (D3 q=7 and q=8: 343 and 512 codes, D4 q=5: 625): the D_n loop's int16 digits, else
+# the generic gather loop; D3 q=8's LUT activations x' = f c exceed its int16 bound (sumc max|c| max f =
+# 34752), so its LUT kernel keeps the tables
+@pytest.mark.filterwarnings("ignore::hwq.nested.OverloadWarning")
+@pytest.mark.parametrize(("bt", "dn_ns"), [(7, 3), (64, 32), (64, 0)])
+@pytest.mark.parametrize("cfg", [HwqConfig(lattice="D3", q=8), HwqConfig(lattice="D3", q=7),
+                                 HwqConfig(lattice="D4", q=5)], ids=lambda c: c.slug)
+def test_dn_loop_with_2_byte_codes_bit_exact(cfg, bt, dn_ns, tmp_path):
+    defines = {"HWQ_BT": bt, **({"HWQ_DN_NS": dn_ns} if dn_ns else {"HWQ_USE_AVX2DN": 0})}
+    lib = CKernels(cfg, compile_c(cfg, tmp_path, defines=defines), nthreads=2)
+    cb = np.abs(codebook(cfg.lattice, cfg.q).astype(np.int64))
+    f = np.asarray(cfg.beta_mults) // np.gcd.reduce(np.asarray(cfg.beta_mults))
+    lut_dn = dn_ns > 0 and int(cb.sum(axis=1).max() * cb.max() * f.max()) <= 32767
+    wo = "dn_decode" if dn_ns else "gather"
+    _check_batch_1_to_8(cfg, lib, lambda b: wo, lambda b: "dn_decode" if lut_dn else "gather", "gather")
+
+
+def _check_batch_1_to_8(cfg, lib, want_wo, want_lut, want_fast) -> None:
     _avx2(lib)
     rng = np.random.default_rng(17)
     k, m = 2 * cfg.k_step, 64 * 6 + 10
@@ -65,17 +90,16 @@ def test_avx2_loops_bit_exact_for_batch_1_to_8(cfg, bt, dec_min, dn_ns, tmp_path
     for b in range(1, 9):
         act = dp.prepare_activations(x[:, :b], cfg)
         ref = dp.weight_only_acc(enc, act.x_rot)
-        want = "dn_decode" if dn else "gather_decode" if b >= dec_min else "gather_madd"
         assert np.array_equal(lib.wo_acc(pw, act.x_rot), ref), b
-        assert lib.last_kernel() == want, b
+        assert lib.last_kernel() == want_wo(b), b
         y, acc = lib.gemv_exact(pw, x[:, :b])
         assert np.array_equal(acc, ref), b
         assert np.array_equal(y, dp.weight_only_output(ref, dp.weight_scale(enc), act.scale, cfg)), b
         codes = dp.encode_activations(act.x_rot, cfg)  # the both-quantized LUT kernel
         assert np.array_equal(lib.lut_acc(pw, codes), dp.lut_acc(enc, codes)), b
-        assert lib.last_kernel() == want, b
+        assert lib.last_kernel() == want_lut(b), b
         yf = lib.gemv_fast(pw, x[:, :b]).astype(np.float64)  # fast mode: float tables, the same loop
-        assert lib.last_kernel() == "gather_fma", b
+        assert lib.last_kernel() == want_fast, b
         yf_ref = decode_matrix(enc).astype(np.float64).T @ x[:, :b].astype(np.float32).astype(np.float64)
         assert np.linalg.norm(yf - yf_ref) <= FAST_RTOL * np.linalg.norm(yf_ref), b
 

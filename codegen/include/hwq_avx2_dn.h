@@ -1,12 +1,17 @@
 /*
- * hwq_avx2_dn.h -- the weight-only loop for D_n configs (D3, D4) with 1-byte codes on CPUs with AVX2 but
- * without AVX-512 VBMI (included by hwq_avx2_wo.h): codewords computed from the code bytes with byte
+ * hwq_avx2_dn.h -- the weight-only loop for D_n configs (D3, D4) with codes of up to 12 bits on CPUs with
+ * AVX2 but without AVX-512 VBMI (included by hwq_simd_x86.h): codewords computed from the codes with byte
  * shuffles and adds, 32 codes per instruction, instead of looked up one by one with vpgatherdd (which
- * bound hwq_groups_avx2w and hwq_groups_avx2d at about 0.5 ns per code).
+ * bound hwq_groups_avx2w and hwq_groups_avx2d at about 0.5 ns per code; 2-byte codes had only the generic
+ * gather loop).
  *
- * Decode of 32 code bytes (hwq_dn_codes; the recipe and its tables come from hwq.codegen.dn_tables, which
- * checks it on every code against the codebook when the library is rendered):
- *   r = 16 a + b; digits k_i = nib_a[i][a] + nib_b[i][b] with carries (one conditional subtract each);
+ * Decode of 32 codes (the recipe and its tables come from hwq.codegen.dn_tables, which checks it on every
+ * code against the codebook when the library is rendered):
+ *   1-byte codes (hwq_dn_digits8): r = 16 a + b; digits k_i = nib_a[i][a] + nib_b[i][b] with carries (one
+ *   conditional subtract each); 2-byte codes (hwq_dn_digits16): in int16 lanes k_i = the quotient of the
+ *   rest by q^(d-1-i) (vpmulhuw by HWQ_DN_MAGi, shift HWQ_DN_SHi), packed to bytes and moved into the
+ *   1-byte layout's record byte order (so everything after it is shared);
+ * then (hwq_dn_point)
  *   h_0 = (2 k_0 + k_1 + ...) mod 2q, h_i = k_i; per coordinate e_i = err[h_i], parity of rnd(g_i / q) =
  *   odd[h_i]; if the parities sum odd, the first coordinate of largest |e_i| takes alt[h_i] (e_i - q if
  *   e_i >= 0 else e_i + q): c = g - q Q_Dn(g / q) by the SPEC's rounding and tie rules.
@@ -24,7 +29,7 @@
 #ifndef HWQ_AVX2_DN_H
 #define HWQ_AVX2_DN_H
 
-#if HWQ_AVX2W && HWQ_DN_ARITH && HWQ_CS == 1 && HWQ_LAT_KIND == 1 && HWQ_D <= 4
+#if HWQ_LB == 2 && HWQ_L == 4 && HWQ_CB <= 12 && HWQ_DN_ARITH && HWQ_CS == 1 && HWQ_LAT_KIND == 1 && HWQ_D <= 4
 #define HWQ_AVX2DN 1
 /* 0: the gather loops (hwq_groups_avx2w / hwq_groups_avx2d) instead, for comparison */
 #ifndef HWQ_USE_AVX2DN
@@ -48,14 +53,14 @@ static inline HWQ_T_AVX2 void hwq_dn_load(hwq_dn_tabs *tb)
         tb->t[i] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)hwq_dn_rows[i]));
 }
 
-/* codewords of 32 code bytes r (all < NC): c[i] = coordinate i as int8 lanes */
-static inline __attribute__((always_inline)) HWQ_T_AVX2 void hwq_dn_codes(__m256i r, const hwq_dn_tabs *tb,
-                                                                         __m256i *c)
+/* digits k[i] of 32 code bytes r (all < NC) as int8 lanes */
+static inline __attribute__((always_inline)) HWQ_T_AVX2 void hwq_dn_digits8(__m256i r, const hwq_dn_tabs *tb,
+                                                                           __m256i *h)
 {
     const __m256i nib = _mm256_set1_epi8(15), qv = _mm256_set1_epi8(HWQ_Q);
     const __m256i qm1 = _mm256_set1_epi8(HWQ_Q - 1);
     const __m256i a = _mm256_and_si256(_mm256_srli_epi16(r, 4), nib), b = _mm256_and_si256(r, nib);
-    __m256i h[HWQ_D], carry = _mm256_setzero_si256(); /* carry: 0 or -1 */
+    __m256i carry = _mm256_setzero_si256(); /* carry: 0 or -1 */
     for (int i = HWQ_D - 1; i >= 0; i--) {
         __m256i s = _mm256_add_epi8(_mm256_shuffle_epi8(tb->t[i], a), _mm256_shuffle_epi8(tb->t[HWQ_D + i], b));
         if (i < HWQ_D - 1)
@@ -66,6 +71,79 @@ static inline __attribute__((always_inline)) HWQ_T_AVX2 void hwq_dn_codes(__m256
         }
         h[i] = s;
     }
+}
+
+#if HWQ_CBY == 2
+/* The record-order shuffle of hwq_dn_digits16: byte p' of a lane takes byte sigma(ord[p']), where sigma
+ * (p) = 4 S + s for p = 8 (S >> 1) + 2 s + (S & 1) (hwq_col_pos within a lane) and ord is the chunk order
+ * of hwq_dn_decode. */
+static inline HWQ_T_AVX2 __m256i hwq_dn_ord16(void)
+{
+    static const int8_t ord[16] = {0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15};
+    int8_t ix[32];
+    for (int p = 0; p < 32; p++) {
+        const int o = ord[p & 15], S = ((o >> 3) << 1) | (o & 1), sl = (o >> 1) & 3;
+        ix[p] = (int8_t)(4 * S + sl);
+    }
+    return _mm256_loadu_si256((const __m256i *)(const void *)ix);
+}
+
+/* digits of the 64 2-byte codes of a record: k[hh * D + i] = digit i of half hh (record bytes 32 hh .. of the
+ * 1-byte layout, after ord) as int8 lanes */
+static inline __attribute__((always_inline)) HWQ_T_AVX2 void hwq_dn_digits16(const uint8_t *rec, __m256i ord16,
+                                                                            __m256i *k)
+{
+    static const int32_t mag[3] = {
+#ifdef HWQ_DN_MAG0
+        HWQ_DN_MAG0,
+#endif
+#ifdef HWQ_DN_MAG1
+        HWQ_DN_MAG1,
+#endif
+#ifdef HWQ_DN_MAG2
+        HWQ_DN_MAG2,
+#endif
+    };
+    static const int32_t sh[3] = {
+#ifdef HWQ_DN_SH0
+        HWQ_DN_SH0,
+#endif
+#ifdef HWQ_DN_SH1
+        HWQ_DN_SH1,
+#endif
+#ifdef HWQ_DN_SH2
+        HWQ_DN_SH2,
+#endif
+    };
+    __m256i dg[HWQ_D][4];
+    for (int S = 0; S < 4; S++) { /* columns 16 S .. 16 S + 15 */
+        __m256i rest = _mm256_loadu_si256((const __m256i *)(const void *)(rec + 32 * S));
+        int pw = 1;
+        for (int i = 1; i < HWQ_D; i++)
+            pw *= HWQ_Q;
+        for (int i = 0; i < HWQ_D - 1; i++, pw /= HWQ_Q) {
+            const __m256i ki = _mm256_srl_epi16(_mm256_mulhi_epu16(rest, _mm256_set1_epi16((short)mag[i])),
+                                                _mm_cvtsi32_si128(sh[i]));
+            rest = _mm256_sub_epi16(rest, _mm256_mullo_epi16(ki, _mm256_set1_epi16((short)pw)));
+            dg[i][S] = ki;
+        }
+        dg[HWQ_D - 1][S] = rest;
+    }
+    const __m256i lanes = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    for (int i = 0; i < HWQ_D; i++) {
+        const __m256i p01 = _mm256_packus_epi16(dg[i][0], dg[i][1]), p23 = _mm256_packus_epi16(dg[i][2], dg[i][3]);
+        k[i] = _mm256_shuffle_epi8(
+            _mm256_permutevar8x32_epi32(_mm256_permute2x128_si256(p01, p23, 0x20), lanes), ord16);
+        k[HWQ_D + i] = _mm256_shuffle_epi8(
+            _mm256_permutevar8x32_epi32(_mm256_permute2x128_si256(p01, p23, 0x31), lanes), ord16);
+    }
+}
+#endif
+
+/* codewords c[i] (int8 lanes) of 32 codes from their digits h[i] (overwritten) */
+static inline __attribute__((always_inline)) HWQ_T_AVX2 void hwq_dn_point(__m256i *h, const hwq_dn_tabs *tb,
+                                                                         __m256i *c)
+{
     /* h_0 = g_0 mod 2q with g_0 = 2 k_0 + k_1 + ... */
     __m256i h0 = _mm256_add_epi8(h[0], h[0]);
     for (int i = 1; i < HWQ_D; i++)
@@ -98,24 +176,39 @@ hwq_dn_decode(const uint8_t *rec, int64_t ns, const hwq_dn_tabs *tb, __m256i mv,
               __m256i *mp)
 {
     /* record bytes 0-3, 8-11, 4-7, 12-15 of each lane: after vpmovsxbw and vpunpck{l,h}wd, chunk order */
+#if HWQ_CBY == 1
     const __m256i ord = _mm256_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15,
                                          0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15);
+#endif
     const __m256i sh = _mm256_setr_epi32(0, 0, 2, 2, 4, 4, 6, 6);
+#if HWQ_CBY == 2
+    const __m256i ord16 = hwq_dn_ord16();
+#endif
     for (int64_t bb = 0; bb < ns; bb++, rec += HWQ_REC) {
         _mm_prefetch((const char *)(rec + HWQ_PF_BYTES), _MM_HINT_T0);
         _mm_prefetch((const char *)(rec + HWQ_PF_BYTES + HWQ_REC - 1), _MM_HINT_T0);
+#if HWQ_CBY == 2
+        _mm_prefetch((const char *)(rec + HWQ_PF_BYTES + 64), _MM_HINT_T0);
+        __m256i dig[2 * HWQ_D];
+        hwq_dn_digits16(rec, ord16, dig);
+#endif
         for (int hh = 0; hh < 2; hh++) {
-            const __m256i r = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(const void *)(rec + 32 * hh)),
-                                                  ord);
             __m256i c[HWQ_D];
-            hwq_dn_codes(r, tb, c);
+#if HWQ_CBY == 2
+            hwq_dn_point(dig + hh * HWQ_D, tb, c);
+#else
+            __m256i h[HWQ_D];
+            hwq_dn_digits8(_mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(const void *)(rec + 32 * hh)), ord),
+                           tb, h);
+            hwq_dn_point(h, tb, c);
+#endif
             for (int i = 0; i < HWQ_D; i++) {
                 w[(bb * HWQ_D + i) * 4 + 2 * hh] = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(c[i]));
                 w[(bb * HWQ_D + i) * 4 + 2 * hh + 1] = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(c[i], 1));
             }
         }
         int64_t tw[2];
-        memcpy(tw, rec + HWQ_GL, 16);
+        memcpy(tw, rec + HWQ_GL * HWQ_CBY, 16);
         const __m256i tv[2] = {_mm256_set1_epi64x(tw[0]), _mm256_set1_epi64x(tw[1])};
         __m256i *mq = mp + (bb >> 1) * 8;
         for (int q = 0; q < 8; q++) {

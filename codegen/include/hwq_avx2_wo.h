@@ -4,7 +4,8 @@
  * (m_2 = 2 m_0, m_3 = 2 m_1), every table entry within int16 (sumc * max|x| <= 32767).  Both serve the
  * both-quantized LUT kernel too: at batch 1 the table loop on tables f_Tx LUT[r_x, r] built from the
  * activations' codes (hwq_build_tab16_lut_avx2), from batch 2 the decode loop on the activations' decoded
- * codewords (hwq_lut_as_acts in hwq_kernels_c.h).
+ * codewords (hwq_lut_as_acts in hwq_kernels_c.h).  D_n configs take hwq_avx2_dn.h instead, at every
+ * batch, while its int16 bound holds.
  *
  * The table of block b is int16 (<c_r, x_b>, 512 bytes: 32 blocks of one activation vector take 16 KiB
  * of L1).  Per 8 columns of a record one vpgatherdd with scale 2 loads the dword at entry `code`: its low
@@ -406,6 +407,5 @@ static HWQ_T_AVX2 void hwq_groups_avx2d(const uint8_t *tile, int64_t g0, int64_t
 #else
 #define HWQ_AVX2D 0
 #endif
-#include "hwq_avx2_dn.h"
 #endif /* HWQ_AVX2W */
 #endif /* HWQ_AVX2_WO_H */

@@ -451,10 +451,18 @@ static int hwq_wo_acc_w(hwq_weights w, int64_t k, int64_t m, const int32_t *xr, 
  * than 1, |x'| beyond the weight-only activation bound ACT_MAX * H, no memory): then the LUT tables serve. */
 static int32_t *hwq_lut_as_acts(const int32_t *rx, const uint8_t *tx, int64_t k, int64_t nbatch)
 {
+#if (HWQ_AVX2W && HWQ_AVX2D) || HWQ_AVX2DN
+    /* the D_n decode loop (hwq_avx2_dn.h) from one vector on, else the gather decode loop */
+    int64_t min_batch = 0; /* 0: neither loop */
+#if HWQ_AVX2DN
+    if (HWQ_USE_AVX2DN)
+        min_batch = 1;
+#endif
 #if HWQ_AVX2W && HWQ_AVX2D
-    /* with the D_n decode loop (hwq_avx2_dn.h) from one vector on */
-    const int64_t min_batch = HWQ_AVX2DN && HWQ_USE_AVX2DN ? 1 : HWQ_AVX2_DEC_MIN_BATCH;
-    if (!HWQ_USE_AVX2W || HWQ_CS != 1 || hwq_isa() != HWQ_ISA_AVX2 || nbatch < min_batch)
+    if (!min_batch && HWQ_USE_AVX2W)
+        min_batch = HWQ_AVX2_DEC_MIN_BATCH;
+#endif
+    if (!min_batch || HWQ_CS != 1 || hwq_isa() != HWQ_ISA_AVX2 || nbatch < min_batch)
         return NULL;
     const int64_t g = hwq_mults_gcd(), nb = k / HWQ_D;
     int64_t cwmax = 0, fmax = 0;
@@ -465,6 +473,19 @@ static int32_t *hwq_lut_as_acts(const int32_t *rx, const uint8_t *tx, int64_t k,
         fmax = hwq_mults[t] / g > fmax ? hwq_mults[t] / g : fmax;
     if (cwmax * fmax > (int64_t)HWQ_ACT_MAX * HWQ_H)
         return NULL;
+#if !(HWQ_AVX2W && HWQ_AVX2D)
+    /* without the gather loops (2-byte codes) only the D_n loop, whose int16 bound x' must meet */
+    int64_t sumc = 0;
+    for (int64_t r = 0; r < (int64_t)HWQ_NC; r++) {
+        int64_t a = 0;
+        for (int i = 0; i < HWQ_D; i++)
+            a += hwq_codebook[r * HWQ_D + i] < 0 ? -(int64_t)hwq_codebook[r * HWQ_D + i]
+                                                 : (int64_t)hwq_codebook[r * HWQ_D + i];
+        sumc = a > sumc ? a : sumc;
+    }
+    if (sumc * cwmax * fmax > 32767)
+        return NULL;
+#endif
     int32_t *xd = (int32_t *)malloc((size_t)(nbatch * k) * sizeof(int32_t));
     if (!xd)
         return NULL;

@@ -173,6 +173,10 @@ static HWQ_T_AVX512 void hwq_build_tables_avx512(int kind, void *tab, const int3
     hwq_build_tables(kind, tab, cbt, act, tx, k, nbatch, bs, ns);
 }
 
+/* Software prefetch distance of the record stream (bytes ahead; the layout is read front to back). */
+#ifndef HWQ_PF_BYTES
+#define HWQ_PF_BYTES 4096
+#endif
 #if HWQ_VBMI
 /* Tables of one sub-tile as byte planes: pl[((j * ns + bb) * 3 + p) * 256 + r] = byte p of entry r
  * (entries r >= NC are 0); tab is the int32 scratch of hwq_build_tables. */
@@ -253,10 +257,6 @@ static inline __attribute__((always_inline)) HWQ_T_VBMI void hwq_vbmi_lookup(con
     }
 }
 
-/* Software prefetch distance of the record stream (bytes ahead; the layout is read front to back). */
-#ifndef HWQ_PF_BYTES
-#define HWQ_PF_BYTES 4096
-#endif
 /* Prefetch distance of a sub-tile pass (batch >= 2), in column groups: such a pass reads ns records of a
  * group, then jumps to the next group, so the stream ahead is some groups ahead, not some bytes. */
 #ifndef HWQ_PF_GROUPS
@@ -621,6 +621,7 @@ static HWQ_T_VBMI void hwq_groups_vbmi(int np, const uint8_t *tile, int64_t g0, 
 #else
 #define HWQ_AVX2W 0
 #endif
+#include "hwq_avx2_dn.h"
 
 static void hwq_groups_simd(int isa, int is_float, const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_t s0,
                             int64_t ns, const void *tab, int64_t nbatch, void *acc)

@@ -273,6 +273,10 @@ static void hwq_groups_scalar(int is_float, const uint8_t *tile, int64_t g0, int
 #ifndef HWQ_AVX2W
 #define HWQ_AVX2W 0
 #endif
+#ifndef HWQ_AVX2DN
+#define HWQ_AVX2DN 0
+#define HWQ_USE_AVX2DN 0
+#endif
 
 /* Workspace of the calling thread (tables, partial sums), kept between calls: allocating and faulting
  * in fresh pages on every call cost more than the GEMV itself.  Freed by <name>_release_workspace. */
@@ -421,7 +425,7 @@ typedef struct {
     int64_t done;  /* items finished, epilogues included (atomic) */
     size_t acc_used, out_b; /* bytes of a participant's partial sums and outputs that it zeroes first */
     unsigned char *used;    /* used[slot]: that participant ran an item (its slot holds results) */
-    int avx2w;              /* the AVX2 weight-only loop (hwq_groups_avx2w) */
+    int avx2w;              /* the AVX2 loop (hwq_run_packed: 1-4) */
     const int64_t *wt16;    /* its decode loop's product table (hwq_avx2d_table), when avx2w == 2 */
     int16_t fx16[8];        /* LUT kernel on avx2w == 1: the activation multipliers m_T / mdiv */
     int64_t omul;           /* avx2w: the epilogue's factor (mdiv; mdiv^2 for the LUT kernel) */
@@ -482,6 +486,13 @@ static void hwq_run_part(hwq_run_ctx *c, int slot, int64_t it)
                 continue;
             }
 #endif
+#if HWQ_AVX2DN
+            if (c->avx2w == 4) {
+                hwq_dn_acts((const int32_t *)jb->act, jb->k, nbatch, b0 + s0, ns, (__m256i *)tab);
+                hwq_groups_dn(tile, g0, g1, nbt, s0, ns, (const __m256i *)tab, nbatch, (int64_t *)acc32, f0, f1);
+                continue;
+            }
+#endif
 #if HWQ_AVX2W
             if (c->avx2w == 1) {
 #if HWQ_LUT_TABLE_PATH
@@ -500,13 +511,6 @@ static void hwq_run_part(hwq_run_ctx *c, int slot, int64_t it)
                 hwq_groups_avx2f(tile, g0, g1, nbt, s0, ns, (const float *)tab, nbatch, (float *)acc32);
                 continue;
             }
-#if HWQ_AVX2DN
-            if (c->avx2w == 4) {
-                hwq_dn_acts((const int32_t *)jb->act, jb->k, nbatch, b0 + s0, ns, (__m256i *)tab);
-                hwq_groups_dn(tile, g0, g1, nbt, s0, ns, (const __m256i *)tab, nbatch, (int64_t *)acc32, f0, f1);
-                continue;
-            }
-#endif
 #if HWQ_AVX2D
             if (c->avx2w == 2) {
                 hwq_avx2d_acts((const int32_t *)jb->act, jb->k, nbatch, b0 + s0, ns, (int16_t *)tab);
@@ -631,26 +635,31 @@ static int hwq_run_packed(const hwq_tile_job *jb)
      *   1 (hwq_groups_avx2w, below HWQ_AVX2_DEC_MIN_BATCH vectors): int16 table entries (sumc * max|x| <=
      *     32767) and a pass of sub blocks within int32 (sub * max|e| * fm <= 2^31 - 1);
      *   2 (hwq_groups_avx2d, decode then dot): int8 codewords with max|cw| * fm <= 32767, |x| <= 32767 and
-     *     sub * sumc * fm * max|x| <= 2^31 - 1 */
+     *     sub * sumc * fm * max|x| <= 2^31 - 1;
+     *   4 (hwq_groups_dn, D_n configs, every batch: hwq_avx2_dn.h): sums <c_r, x_b> within int16 (sumc * max|x|
+     *     <= 32767) and sub * sumc * fm * max|x| <= 2^31 - 1 (3: fast mode, below) */
     int avx2w = 0;
     int64_t sub_w = 0;
     (void)fm;
+#if HWQ_AVX2DN
+    /* D_n: codewords computed, any batch */
+    if (HWQ_USE_AVX2DN && isa == HWQ_ISA_AVX2 && jb->kind == HWQ_T_WO && fm > 0 && fm <= 32767
+        && sumc * xmax <= 32767) {
+        const int64_t xm = xmax > 0 ? xmax : 1;
+        sub_w = HWQ_DN_NS;
+        if (sub_w * sumc * xm * fm > (int64_t)0x7FFFFFFF)
+            sub_w = (int64_t)0x7FFFFFFF / (sumc * xm * fm);
+        avx2w = sub_w >= 1 ? 4 : 0;
+    }
+#endif
 #if HWQ_AVX2W
-    if (HWQ_USE_AVX2W && isa == HWQ_ISA_AVX2 && jb->kind == HWQ_T_WO && fm > 0 && fm <= 32767) {
+    if (!avx2w && HWQ_USE_AVX2W && isa == HWQ_ISA_AVX2 && jb->kind == HWQ_T_WO && fm > 0 && fm <= 32767) {
         int64_t cwmax = 0;
         for (int64_t r = 0; r < HWQ_NC * HWQ_D; r++) {
             const int64_t a = hwq_codebook[r] < 0 ? -(int64_t)hwq_codebook[r] : (int64_t)hwq_codebook[r];
             cwmax = a > cwmax ? a : cwmax;
         }
         const int64_t xm = xmax > 0 ? xmax : 1;
-#if HWQ_AVX2DN
-        if (HWQ_USE_AVX2DN && sumc * xmax <= 32767) { /* D_n: codewords computed, any batch */
-            sub_w = HWQ_DN_NS;
-            if (sub_w * sumc * xm * fm > (int64_t)0x7FFFFFFF)
-                sub_w = (int64_t)0x7FFFFFFF / (sumc * xm * fm);
-            avx2w = sub_w >= 1 ? 4 : 0;
-        } else
-#endif
         if (nbatch < HWQ_AVX2_DEC_MIN_BATCH && sumc * xmax <= 32767) {
             sub_w = (int64_t)HWQ_TAB16_BYTES / (nbatch * 512);
             sub_w = sub_w > HWQ_BT ? HWQ_BT : sub_w < 1 ? 1 : sub_w;
