@@ -441,8 +441,9 @@ static int hwq_wo_acc_w(hwq_weights w, int64_t k, int64_t m, const int32_t *xr, 
 }
 
 #if HWQ_LUT_TABLE_PATH
-/* The LUT kernel at batch >= HWQ_AVX2_DEC_MIN_BATCH (D_n configs: every batch) on AVX2 CPUs: LUT[r_x, r] = <c_{r_x}, c_r> (SPEC: the
- * pairwise table holds the codewords' inner products, exact integers; coordinate scale 1), so
+/* The LUT kernel at batch >= HWQ_AVX2_DEC_MIN_BATCH (D_n configs: every batch) on AVX2 CPUs:
+ * LUT[r_x, r] = <c_{r_x}, c_r> (SPEC: the pairwise table holds the codewords' inner products, exact integers;
+ * coordinate scale 1), so
  *   sum_b m_Tw m_Tx LUT[r_x, r_w] = mdiv * sum_b m_Tw <c_{r_w}, x'_b>,  x'_b = (m_Tx / mdiv) c_{r_x},
  * the weight-only product on the activations' decoded codewords, where the decode-then-dot loop
  * (hwq_groups_avx2d, or hwq_groups_dn) reads each weight record once for all vectors instead of building a
@@ -465,25 +466,15 @@ static int32_t *hwq_lut_as_acts(const int32_t *rx, const uint8_t *tx, int64_t k,
     if (!min_batch || HWQ_CS != 1 || hwq_isa() != HWQ_ISA_AVX2 || nbatch < min_batch)
         return NULL;
     const int64_t g = hwq_mults_gcd(), nb = k / HWQ_D;
-    int64_t cwmax = 0, fmax = 0;
-    for (int64_t r = 0; r < (int64_t)HWQ_NC * HWQ_D; r++)
-        cwmax = hwq_codebook[r] < 0 ? (-(int64_t)hwq_codebook[r] > cwmax ? -(int64_t)hwq_codebook[r] : cwmax)
-                                    : ((int64_t)hwq_codebook[r] > cwmax ? (int64_t)hwq_codebook[r] : cwmax);
+    const int64_t cwmax = hwq_cb_absmax();
+    int64_t fmax = 0;
     for (int t = 0; t < HWQ_L; t++)
         fmax = hwq_mults[t] / g > fmax ? hwq_mults[t] / g : fmax;
     if (cwmax * fmax > (int64_t)HWQ_ACT_MAX * HWQ_H)
         return NULL;
 #if !(HWQ_AVX2W && HWQ_AVX2D)
     /* without the gather loops (2-byte codes) only the D_n loop, whose int16 bound x' must meet */
-    int64_t sumc = 0;
-    for (int64_t r = 0; r < (int64_t)HWQ_NC; r++) {
-        int64_t a = 0;
-        for (int i = 0; i < HWQ_D; i++)
-            a += hwq_codebook[r * HWQ_D + i] < 0 ? -(int64_t)hwq_codebook[r * HWQ_D + i]
-                                                 : (int64_t)hwq_codebook[r * HWQ_D + i];
-        sumc = a > sumc ? a : sumc;
-    }
-    if (sumc * cwmax * fmax > 32767)
+    if (hwq_cb_sumc() * cwmax * fmax > 32767)
         return NULL;
 #endif
     int32_t *xd = (int32_t *)malloc((size_t)(nbatch * k) * sizeof(int32_t));

@@ -405,6 +405,31 @@ static int64_t hwq_mults_gcd(void)
     return g > 0 ? g : 1;
 }
 
+/* max_r sum_i |cw_r,i| (at least 1): |<cw_r, x_b>| <= hwq_cb_sumc() * max|x| */
+static int64_t hwq_cb_sumc(void)
+{
+    int64_t sumc = 1;
+    for (int64_t r = 0; r < (int64_t)HWQ_NC; r++) {
+        int64_t a = 0;
+        for (int i = 0; i < HWQ_D; i++)
+            a += hwq_codebook[r * HWQ_D + i] < 0 ? -(int64_t)hwq_codebook[r * HWQ_D + i]
+                                                 : (int64_t)hwq_codebook[r * HWQ_D + i];
+        sumc = a > sumc ? a : sumc;
+    }
+    return sumc;
+}
+
+/* max_{r, i} |cw_r,i| */
+static int64_t hwq_cb_absmax(void)
+{
+    int64_t m = 0;
+    for (int64_t r = 0; r < (int64_t)HWQ_NC * HWQ_D; r++) {
+        const int64_t a = hwq_codebook[r] < 0 ? -(int64_t)hwq_codebook[r] : (int64_t)hwq_codebook[r];
+        m = a > m ? a : m;
+    }
+    return m;
+}
+
 /* Everything one GEMV's participants share (hwq_run_packed fills it; hwq_run_part reads it). */
 typedef struct {
     const hwq_tile_job *jb;
@@ -613,15 +638,7 @@ static int hwq_run_packed(const hwq_tile_job *jb)
     const int mode = !is_float ? HWQ_F_INT : vbmi ? HWQ_F_FIX : HWQ_F_FLOAT;
     /* max |x_rot| of the weight-only activations */
     const int64_t xmax = jb->kind == HWQ_T_WO ? hwq_absmax_i32((const int32_t *)jb->act, jb->k * nbatch) : 0;
-    /* sumc = max_r sum_i |cw_r,i|: |<cw_r, x_b>| <= sumc * max|x| */
-    int64_t sumc = 1;
-    for (int64_t r = 0; r < HWQ_NC; r++) {
-        int64_t a = 0;
-        for (int i = 0; i < HWQ_D; i++)
-            a += hwq_codebook[r * HWQ_D + i] < 0 ? -(int64_t)hwq_codebook[r * HWQ_D + i]
-                                                 : (int64_t)hwq_codebook[r * HWQ_D + i];
-        sumc = a > sumc ? a : sumc;
-    }
+    const int64_t sumc = hwq_cb_sumc(); /* |<cw_r, x_b>| <= sumc * max|x| */
     /* two-slot ladder multipliers in units of mdiv = gcd(m_0, m_1): f_l = m_l / mdiv, fm = max m_T / mdiv */
     int32_t f0 = 0, f1 = 0, mdiv = 1;
     int64_t fm = 0;
@@ -654,11 +671,7 @@ static int hwq_run_packed(const hwq_tile_job *jb)
 #endif
 #if HWQ_AVX2W
     if (!avx2w && HWQ_USE_AVX2W && isa == HWQ_ISA_AVX2 && jb->kind == HWQ_T_WO && fm > 0 && fm <= 32767) {
-        int64_t cwmax = 0;
-        for (int64_t r = 0; r < HWQ_NC * HWQ_D; r++) {
-            const int64_t a = hwq_codebook[r] < 0 ? -(int64_t)hwq_codebook[r] : (int64_t)hwq_codebook[r];
-            cwmax = a > cwmax ? a : cwmax;
-        }
+        const int64_t cwmax = hwq_cb_absmax();
         const int64_t xm = xmax > 0 ? xmax : 1;
         if (nbatch < HWQ_AVX2_DEC_MIN_BATCH && sumc * xmax <= 32767) {
             sub_w = (int64_t)HWQ_TAB16_BYTES / (nbatch * 512);
