@@ -406,7 +406,7 @@ static int64_t hwq_mults_gcd(void)
 }
 
 /* max_r sum_i |cw_r,i| (at least 1): |<cw_r, x_b>| <= hwq_cb_sumc() * max|x| */
-static int64_t hwq_cb_sumc(void)
+static inline int64_t hwq_cb_sumc(void)
 {
     int64_t sumc = 1;
     for (int64_t r = 0; r < (int64_t)HWQ_NC; r++) {
@@ -420,7 +420,7 @@ static int64_t hwq_cb_sumc(void)
 }
 
 /* max_{r, i} |cw_r,i| */
-static int64_t hwq_cb_absmax(void)
+static inline int64_t hwq_cb_absmax(void)
 {
     int64_t m = 0;
     for (int64_t r = 0; r < (int64_t)HWQ_NC * HWQ_D; r++) {
