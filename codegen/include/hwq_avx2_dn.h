@@ -45,12 +45,24 @@
 
 typedef struct {
     __m256i t[HWQ_DN_NT];
+    __m256i ord; /* the in-lane byte order the decode applies to codes (1 byte) or digits (2 bytes) */
 } hwq_dn_tabs;
+
+#if HWQ_CBY == 2
+static inline HWQ_T_AVX2 __m256i hwq_dn_ord16(void);
+#endif
 
 static inline HWQ_T_AVX2 void hwq_dn_load(hwq_dn_tabs *tb)
 {
     for (int i = 0; i < HWQ_DN_NT; i++)
         tb->t[i] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)hwq_dn_rows[i]));
+#if HWQ_CBY == 2
+    tb->ord = hwq_dn_ord16();
+#else
+    /* record bytes 0-3, 8-11, 4-7, 12-15 of each lane: after vpmovsxbw and vpunpck{l,h}wd, chunk order */
+    tb->ord = _mm256_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15,
+                               0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15);
+#endif
 }
 
 /* digits k[i] of 32 code bytes r (all < NC) as int8 lanes */
@@ -76,7 +88,7 @@ static inline __attribute__((always_inline)) HWQ_T_AVX2 void hwq_dn_digits8(__m2
 #if HWQ_CBY == 2
 /* The record-order shuffle of hwq_dn_digits16: byte p' of a lane takes byte sigma(ord[p']), where sigma
  * (p) = 4 S + s for p = 8 (S >> 1) + 2 s + (S & 1) (hwq_col_pos within a lane) and ord is the chunk order
- * of hwq_dn_decode. */
+ * the 1-byte path applies to its codes (hwq_dn_load). */
 static inline HWQ_T_AVX2 __m256i hwq_dn_ord16(void)
 {
     static const int8_t ord[16] = {0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15};
@@ -175,22 +187,14 @@ static inline __attribute__((always_inline)) HWQ_T_AVX2 void
 hwq_dn_decode(const uint8_t *rec, int64_t ns, const hwq_dn_tabs *tb, __m256i mv, __m256i mv16, __m256i *w,
               __m256i *mp)
 {
-    /* record bytes 0-3, 8-11, 4-7, 12-15 of each lane: after vpmovsxbw and vpunpck{l,h}wd, chunk order */
-#if HWQ_CBY == 1
-    const __m256i ord = _mm256_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15,
-                                         0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 12, 13, 14, 15);
-#endif
     const __m256i sh = _mm256_setr_epi32(0, 0, 2, 2, 4, 4, 6, 6);
-#if HWQ_CBY == 2
-    const __m256i ord16 = hwq_dn_ord16();
-#endif
     for (int64_t bb = 0; bb < ns; bb++, rec += HWQ_REC) {
         _mm_prefetch((const char *)(rec + HWQ_PF_BYTES), _MM_HINT_T0);
         _mm_prefetch((const char *)(rec + HWQ_PF_BYTES + HWQ_REC - 1), _MM_HINT_T0);
 #if HWQ_CBY == 2
         _mm_prefetch((const char *)(rec + HWQ_PF_BYTES + 64), _MM_HINT_T0);
         __m256i dig[2 * HWQ_D];
-        hwq_dn_digits16(rec, ord16, dig);
+        hwq_dn_digits16(rec, tb->ord, dig);
 #endif
         for (int hh = 0; hh < 2; hh++) {
             __m256i c[HWQ_D];
@@ -198,8 +202,8 @@ hwq_dn_decode(const uint8_t *rec, int64_t ns, const hwq_dn_tabs *tb, __m256i mv,
             hwq_dn_point(dig + hh * HWQ_D, tb, c);
 #else
             __m256i h[HWQ_D];
-            hwq_dn_digits8(_mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *)(const void *)(rec + 32 * hh)), ord),
-                           tb, h);
+            const __m256i r = _mm256_loadu_si256((const __m256i *)(const void *)(rec + 32 * hh));
+            hwq_dn_digits8(_mm256_shuffle_epi8(r, tb->ord), tb, h);
             hwq_dn_point(h, tb, c);
 #endif
             for (int i = 0; i < HWQ_D; i++) {
@@ -268,13 +272,8 @@ hwq_dn_dot(const __m256i *w, const __m256i *mp, int64_t ns, const __m256i *x, in
                                               _mm256_madd_epi16(_mm256_unpackhi_epi16(v0, z), mq[2 * u + 1]));
         }
     }
-    for (int q = 0; q < 8; q++) {
-        __m256i *d = (__m256i *)(void *)(p + 8 * q);
-        const __m256i lo = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(acc[q]));
-        const __m256i hi = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(acc[q], 1));
-        _mm256_storeu_si256(d, _mm256_add_epi64(_mm256_loadu_si256(d), lo));
-        _mm256_storeu_si256(d + 1, _mm256_add_epi64(_mm256_loadu_si256(d + 1), hi));
-    }
+    for (int q = 0; q < 8; q++)
+        hwq_add_i32_to_i64(p + 8 * q, acc[q]);
 }
 
 /* Blocks [0, ns) of groups [g0, ng) for all activation vectors (xb from hwq_dn_acts); f0 = m_0 / mdiv,
@@ -286,10 +285,7 @@ static HWQ_T_AVX2 void hwq_groups_dn(const uint8_t *tile, int64_t g0, int64_t ng
     __m256i w[HWQ_DN_NS * HWQ_D * 4], mp[(HWQ_DN_NS + 1) / 2 * 8];
     hwq_dn_tabs tb;
     hwq_dn_load(&tb);
-    int32_t fm[8]; /* entry i: m_T / mdiv for T = i & 3 (T = 2 h + l: (1 + h) f_l), as in hwq_groups_avx2w */
-    for (int i = 0; i < 8; i++)
-        fm[i] = ((i & 1) ? f1 : f0) << ((i >> 1) & 1);
-    const __m256i mv = _mm256_loadu_si256((const __m256i *)(const void *)fm), mv16 = _mm256_slli_epi32(mv, 16);
+    const __m256i mv = hwq_ladder2_mv(f0, f1), mv16 = _mm256_slli_epi32(mv, 16);
     for (int64_t g = g0; g < ng; g++) {
         hwq_dn_decode(tile + (g * nbt + s0) * HWQ_REC, ns, &tb, mv, mv16, w, mp);
         for (int64_t j = 0; j < nbatch; j++)

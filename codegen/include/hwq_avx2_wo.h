@@ -118,11 +118,7 @@ hwq_avx2w_pass(const int nj, const uint8_t *tile, int64_t g0, int64_t ng, int64_
                 }
             }
             for (int jj = 0; jj < nj; jj++) {
-                __m256i *d = (__m256i *)(void *)(p64 + (g * nbatch + j0 + jj) * HWQ_GL + 8 * q);
-                const __m256i lo = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(acc[jj]));
-                const __m256i hi = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(acc[jj], 1));
-                _mm256_storeu_si256(d, _mm256_add_epi64(_mm256_loadu_si256(d), lo));
-                _mm256_storeu_si256(d + 1, _mm256_add_epi64(_mm256_loadu_si256(d + 1), hi));
+                hwq_add_i32_to_i64(p64 + (g * nbatch + j0 + jj) * HWQ_GL + 8 * q, acc[jj]);
             }
         }
     }
@@ -159,13 +155,8 @@ hwq_avx2w_pass1(const uint8_t *tile, int64_t g0, int64_t ng, int64_t nbt, int64_
                 acc[q] = _mm256_add_epi32(acc[q], _mm256_madd_epi16(e, m));
             }
         }
-        for (int q = 0; q < 8; q++) {
-            __m256i *d = (__m256i *)(void *)(p64 + (g * nbatch + j0) * HWQ_GL + 8 * q);
-            const __m256i lo = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(acc[q]));
-            const __m256i hi = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(acc[q], 1));
-            _mm256_storeu_si256(d, _mm256_add_epi64(_mm256_loadu_si256(d), lo));
-            _mm256_storeu_si256(d + 1, _mm256_add_epi64(_mm256_loadu_si256(d + 1), hi));
-        }
+        for (int q = 0; q < 8; q++)
+            hwq_add_i32_to_i64(p64 + (g * nbatch + j0) * HWQ_GL + 8 * q, acc[q]);
     }
 }
 
@@ -174,10 +165,7 @@ static HWQ_T_AVX2 void hwq_groups_avx2w(const uint8_t *tile, int64_t g0, int64_t
                                        int64_t ns, const int16_t *t16, int64_t nbatch, int64_t *p64, int32_t f0,
                                        int32_t f1)
 {
-    int32_t fm[8]; /* entry i: m_T / mdiv for T = i & 3 (T = 2 h + l: (1 + h) f_l) */
-    for (int i = 0; i < 8; i++)
-        fm[i] = ((i & 1) ? f1 : f0) << ((i >> 1) & 1);
-    const __m256i mv = _mm256_loadu_si256((const __m256i *)(const void *)fm);
+    const __m256i mv = hwq_ladder2_mv(f0, f1);
     for (int64_t j0 = 0; j0 < nbatch; j0 += HWQ_AVX2_NJ) {
         const int64_t nj = nbatch - j0 < HWQ_AVX2_NJ ? nbatch - j0 : HWQ_AVX2_NJ;
         if (nj == 1)
@@ -355,12 +343,8 @@ hwq_avx2d_dot(const int nj, const __m256i *w, int64_t ns, const int16_t *xq, int
     }
     const __m256i pout = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
     for (int jj = 0; jj < nj; jj++) {
-        const __m256i sum = _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[jj][0], acc[jj][1]), pout);
-        __m256i *d = (__m256i *)(void *)(pq + (j0 + jj) * HWQ_GL);
-        const __m256i lo = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(sum));
-        const __m256i hi = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(sum, 1));
-        _mm256_storeu_si256(d, _mm256_add_epi64(_mm256_loadu_si256(d), lo));
-        _mm256_storeu_si256(d + 1, _mm256_add_epi64(_mm256_loadu_si256(d + 1), hi));
+        hwq_add_i32_to_i64(pq + (j0 + jj) * HWQ_GL,
+                           _mm256_permutevar8x32_epi32(_mm256_hadd_epi32(acc[jj][0], acc[jj][1]), pout));
     }
     (void)nbatch;
 }

@@ -177,6 +177,26 @@ static HWQ_T_AVX512 void hwq_build_tables_avx512(int kind, void *tab, const int3
 #ifndef HWQ_PF_BYTES
 #define HWQ_PF_BYTES 4096
 #endif
+/* The AVX2 loops' two-slot ladder multipliers (hwq_avx2_wo.h, hwq_avx2_dn.h): dword i = m_T / mdiv for
+ * T = i & 3 (T = 2 h + l: (1 + h) f_l, f_l = m_l / mdiv); vpermd reads it by the low 3 bits of a shifted
+ * ladder dword, so it repeats every 4. */
+static inline HWQ_T_AVX2 __m256i hwq_ladder2_mv(int32_t f0, int32_t f1)
+{
+    int32_t fm[8];
+    for (int i = 0; i < 8; i++)
+        fm[i] = ((i & 1) ? f1 : f0) << ((i >> 1) & 1);
+    return _mm256_loadu_si256((const __m256i *)(const void *)fm);
+}
+
+/* d[0..7] (int64 partial sums) += the 8 int32 lanes of v */
+static inline __attribute__((always_inline)) HWQ_T_AVX2 void hwq_add_i32_to_i64(int64_t *d, __m256i v)
+{
+    __m256i *p = (__m256i *)(void *)d;
+    _mm256_storeu_si256(p, _mm256_add_epi64(_mm256_loadu_si256(p),
+                                            _mm256_cvtepi32_epi64(_mm256_castsi256_si128(v))));
+    _mm256_storeu_si256(p + 1, _mm256_add_epi64(_mm256_loadu_si256(p + 1),
+                                                _mm256_cvtepi32_epi64(_mm256_extracti128_si256(v, 1))));
+}
 #if HWQ_VBMI
 /* Tables of one sub-tile as byte planes: pl[((j * ns + bb) * 3 + p) * 256 + r] = byte p of entry r
  * (entries r >= NC are 0); tab is the int32 scratch of hwq_build_tables. */
