@@ -4,7 +4,8 @@ sumc * max|x| <= 32767); otherwise (and with HWQ_USE_AVX2DN=0) the int16-table l
 and the decode-then-dot loop ("gather_decode", from batch 2, or whenever the int16 tables cannot hold the
 entries); for the weight-only kernel and the both-quantized LUT kernel (its tables f_Tx LUT[r_x, .] at
 batch 1, the decode loop on the activations' decoded codewords from batch 2, or from batch 1 with
-dn_decode), bit-equal to hwq.datapath and picked as documented; and the fast-mode loop ("gather_fma",
+dn_decode; it keeps the codewords int8 up to HWQ_DN_W8_MAX = 4 vectors and widens them once to int16
+above, so batch 1-8 runs both), bit-equal to hwq.datapath and picked as documented; and the fast-mode loop ("gather_fma",
 float tables and vgatherdps). They run wherever the CPU has AVX2, forced with set_isa("avx2") on CPUs that
 have more."""
 
@@ -104,12 +105,14 @@ def _check_batch_1_to_8(cfg, lib, want_wo, want_lut, want_fast) -> None:
         assert np.linalg.norm(yf - yf_ref) <= FAST_RTOL * np.linalg.norm(yf_ref), b
 
 
-@pytest.mark.parametrize("dn", [True, False], ids=["dn_decode", "gather_madd"])
-def test_the_int16_sums_at_their_bound_and_beyond(dn, build_root):
-    """The int16 table loop and the D_n loop (whose per-block sums <c, x_b> are int16 too) take activations
-    up to sumc * max|x| = 32767, with the largest sums at the top rung in every block of a K close to max_k
-    (the int32 sums of a pass at their largest); one more and batch 1 goes to the gather decode loop. All
-    exact, the int64 total beyond int32."""
+@pytest.mark.parametrize(("dn", "nb"), [(True, 1), (True, 8), (False, 1)],
+                         ids=["dn_decode-int8", "dn_decode-int16", "gather_madd"])
+def test_the_int16_sums_at_their_bound_and_beyond(dn, nb, build_root):
+    """The int16 table loop (batch 1) and the D_n loop (whose per-block sums <c, x_b> are int16 too; batch 1
+    keeps its codewords int8, batch 8 widens them in the decode) take activations up to sumc * max|x| =
+    32767, with the largest sums at the top rung in every block of a K close to max_k (the int32 sums of a
+    pass at their largest); one more and they go to the gather decode loop. All exact, the int64 total beyond
+    int32."""
     cfg = HwqConfig()
     defines = {} if dn else {"HWQ_USE_AVX2DN": 0}
     lib = CKernels(cfg, compile_c(cfg, build_root / f"{cfg.slug}_{int(dn)}", defines=defines), nthreads=2)
@@ -118,7 +121,7 @@ def test_the_int16_sums_at_their_bound_and_beyond(dn, build_root):
     pw = None
     below = "dn_decode" if dn else "gather_madd"
     for xabs, want in ((32767 // sumc, below), (32767 // sumc + 1, "gather_decode")):
-        enc, x_rot = worst_case(cfg, xabs, 1, m=70)
+        enc, x_rot = worst_case(cfg, xabs, nb, m=70)
         pw = pw if pw is not None else lib.pack(enc)
         ref = dp.weight_only_acc(enc, x_rot)
         assert abs(int(ref[0, 0])) > 2**31
