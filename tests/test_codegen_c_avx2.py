@@ -5,9 +5,9 @@ and the decode-then-dot loop ("gather_decode", from batch 2, or whenever the int
 entries); for the weight-only kernel and the both-quantized LUT kernel (its tables f_Tx LUT[r_x, .] at
 batch 1, the decode loop on the activations' decoded codewords from batch 2, or from batch 1 with
 dn_decode; it keeps the codewords int8 up to HWQ_DN_W8_MAX = 4 vectors and widens them once to int16
-above, so batch 1-8 runs both), bit-equal to hwq.datapath and picked as documented; and the fast-mode loop ("gather_fma",
-float tables and vgatherdps). They run wherever the CPU has AVX2, forced with set_isa("avx2") on CPUs that
-have more."""
+above, so batch 1-8 runs both), bit-equal to hwq.datapath and picked as documented; and the fast-mode loop
+("gather_fma", float tables and vgatherdps). They run wherever the CPU has AVX2, forced with set_isa("avx2")
+on CPUs that have more."""
 
 from __future__ import annotations
 
